@@ -1,0 +1,8 @@
+//! meshsim: a deterministic discrete-event simulator for microservice systems.
+//!
+//! See `docs/architecture.md` for the layers and the rules that keep runs
+//! deterministic.
+
+#![warn(missing_docs)]
+
+pub mod kernel;

@@ -1,0 +1,5 @@
+//! The `meshsim` command line.
+
+fn main() {
+    println!("meshsim {}", env!("CARGO_PKG_VERSION"));
+}
