@@ -6,3 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod kernel;
+pub mod metrics;
+pub mod report;
+pub mod scenario;
+pub mod world;

@@ -1,0 +1,155 @@
+//! Observation of a run: counters, latency histograms, time-weighted levels
+//! and the per-window time series. Memory is bounded by the number of routes,
+//! services and windows, never by the number of requests: nothing is kept per
+//! request once it ends.
+//!
+//! **Architecture Invariant:** metrics observe; they never feed back into
+//! the behaviour of the world.
+
+pub mod histogram;
+pub mod level;
+
+pub use histogram::{LatencyHistogram, LatencySummary, round3, round6};
+pub use level::Level;
+
+use crate::kernel::SimTime;
+
+/// Request counts of a route or a service, by outcome.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Requests sent (route) or arriving at an instance (service).
+    pub requests: u64,
+    /// Successful replies.
+    pub successes: u64,
+    /// Failed with an error: the service's own (service), or any error reply
+    /// (route).
+    pub errors: u64,
+    /// Turned away by a full queue.
+    pub rejected: u64,
+    /// The caller gave up waiting (route only).
+    pub timeouts: u64,
+    /// Lost to a crash: queued or in service when the instance went down, or
+    /// arriving at a down instance (service only).
+    pub dropped: u64,
+    /// Failed because a downstream call failed (service only).
+    pub dependency: u64,
+}
+
+impl Counts {
+    /// All failures.
+    pub fn failures(&self) -> u64 {
+        self.errors + self.rejected + self.timeouts + self.dropped + self.dependency
+    }
+}
+
+/// What a route's client saw.
+#[derive(Clone, Debug)]
+pub struct RouteStats {
+    /// Since the start.
+    pub total: Counts,
+    /// In the current window.
+    pub window: Counts,
+    /// End-to-end latency of successful requests.
+    pub latency: LatencyHistogram,
+    /// The same, in the current window.
+    pub window_latency: LatencyHistogram,
+    /// Requests sent and not yet answered or timed out.
+    pub in_flight: u64,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        RouteStats {
+            total: Counts::default(),
+            window: Counts::default(),
+            latency: LatencyHistogram::new(3),
+            window_latency: LatencyHistogram::new(2),
+            in_flight: 0,
+        }
+    }
+}
+
+/// What happened at a service, summed over its instances.
+#[derive(Clone, Debug)]
+pub struct ServiceStats {
+    /// Since the start.
+    pub total: Counts,
+    /// In the current window.
+    pub window: Counts,
+    /// Time from arrival at an instance to the reply, of answered requests.
+    pub latency: LatencyHistogram,
+    /// The same, in the current window.
+    pub window_latency: LatencyHistogram,
+    /// Time spent waiting in the queue, of requests that started service.
+    pub queue_wait: LatencyHistogram,
+    /// Requests in the system (queued or holding a worker).
+    pub in_system: Level,
+    /// Requests waiting in queues.
+    pub in_queue: Level,
+    /// Busy workers.
+    pub busy: Level,
+    /// Requests that left the system after being accepted (answered or
+    /// dropped by a crash), and their total time in it: Little's W.
+    pub departures: u64,
+    /// Sum of the time in system of those departures, in nanoseconds.
+    pub sojourn_ns: u128,
+}
+
+impl Default for ServiceStats {
+    fn default() -> Self {
+        ServiceStats {
+            total: Counts::default(),
+            window: Counts::default(),
+            latency: LatencyHistogram::new(3),
+            window_latency: LatencyHistogram::new(2),
+            queue_wait: LatencyHistogram::new(3),
+            in_system: Level::default(),
+            in_queue: Level::default(),
+            busy: Level::default(),
+            departures: 0,
+            sojourn_ns: 0,
+        }
+    }
+}
+
+/// Which kind of entity a time-series row describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum EntityKind {
+    /// A workload route (the client's view).
+    Route,
+    /// A service (summed over instances).
+    Service,
+}
+
+impl EntityKind {
+    /// The name used in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Route => "route",
+            EntityKind::Service => "service",
+        }
+    }
+}
+
+/// One row of the time series: one entity in one window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowRow {
+    /// Window start.
+    pub start: SimTime,
+    /// Window end.
+    pub end: SimTime,
+    /// Route or service.
+    pub kind: EntityKind,
+    /// Index of the route or service (in name order).
+    pub entity: u32,
+    /// Outcomes counted in the window.
+    pub counts: Counts,
+    /// Median latency of successes in the window, ms (none if none).
+    pub latency_ms_p50: Option<f64>,
+    /// 99th percentile latency of successes in the window, ms.
+    pub latency_ms_p99: Option<f64>,
+    /// Requests in flight (route) or in the system (service) at window end.
+    pub in_flight: u64,
+    /// Requests queued at window end (service only).
+    pub queue_length: Option<u64>,
+}

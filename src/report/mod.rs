@@ -1,0 +1,27 @@
+//! Reports of a run: `summary.json`, `timeseries.csv`, the printed table, and
+//! (with the charts feature of the report issue) pictures. Everything written
+//! to files depends only on (scenario, seed).
+
+pub mod output;
+pub mod summary;
+pub mod table;
+pub mod timeseries;
+
+pub use summary::Summary;
+
+use crate::scenario::Scenario;
+use crate::world::RunOutcome;
+
+/// The reproducible files of a run, by name: `summary.json` and
+/// `timeseries.csv`.
+pub fn files(scenario: &Scenario, seed: u64, run: &RunOutcome) -> (Summary, output::Files) {
+    let summary = Summary::new(scenario, seed, run);
+    let files = vec![
+        ("summary.json".to_string(), summary.to_json().into_bytes()),
+        (
+            "timeseries.csv".to_string(),
+            timeseries::to_csv(run).into_bytes(),
+        ),
+    ];
+    (summary, files)
+}

@@ -1,0 +1,283 @@
+//! `summary.json`: the whole run in numbers. It depends only on the scenario
+//! and the seed: no wall-clock figure, no map with a random order, floats
+//! rounded to fixed decimals.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::kernel::{SimTime, StopReason};
+use crate::metrics::{Counts, LatencySummary, round3, round6};
+use crate::scenario::Scenario;
+use crate::world::RunOutcome;
+
+/// The format version of summary.json; bump it when a field changes meaning.
+pub const SUMMARY_FORMAT: u32 = 1;
+
+/// The top level of summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Format version of this file.
+    pub format: u32,
+    /// meshsim's version.
+    pub meshsim_version: &'static str,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The seed used.
+    pub seed: u64,
+    /// Virtual seconds simulated.
+    pub duration_s: f64,
+    /// Width of a time-series window, seconds.
+    pub window_s: f64,
+    /// Events handled.
+    pub events_processed: u64,
+    /// Whether the run covered its whole duration.
+    pub completed: bool,
+    /// `horizon`, `idle` or `event_budget`.
+    pub stop_reason: &'static str,
+    /// Per route: what the clients saw.
+    pub routes: BTreeMap<String, RouteSummary>,
+    /// Per service: what happened at its instances.
+    pub services: BTreeMap<String, ServiceSummary>,
+    /// Message counts.
+    pub network: NetworkSummary,
+    /// The fault timeline.
+    pub faults: Vec<FaultSummary>,
+}
+
+/// Failures by reason.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Failures {
+    /// Error replies.
+    pub error: u64,
+    /// Rejected by a full queue.
+    pub rejected: u64,
+    /// The caller gave up (routes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// Lost in a crash (services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+    /// A downstream call failed (services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<u64>,
+}
+
+/// A route in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct RouteSummary {
+    /// The service the route enters.
+    pub service: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Successful replies.
+    pub successes: u64,
+    /// Failures by reason.
+    pub failures: Failures,
+    /// Sent but neither answered nor timed out when the run ended.
+    pub in_flight_at_end: u64,
+    /// successes / (requests − in flight at end).
+    pub success_ratio: f64,
+    /// Successes per second of virtual time.
+    pub goodput_per_sec: f64,
+    /// End-to-end latency of successful requests, ms.
+    pub latency_ms: LatencySummary,
+}
+
+/// A service in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceSummary {
+    /// Requests that reached an instance.
+    pub requests: u64,
+    /// Successful replies.
+    pub successes: u64,
+    /// Failures by reason.
+    pub failures: Failures,
+    /// Time from arrival at an instance to the reply, of answered requests, ms.
+    pub latency_ms: LatencySummary,
+    /// Time waiting in the queue of requests that started service, ms.
+    pub queue_wait_ms: LatencySummary,
+    /// Busy workers ÷ all workers, time-averaged.
+    pub utilisation: f64,
+    /// Time-average number of requests in the system (queued or in service).
+    pub mean_in_system: f64,
+    /// Time-average number of requests queued.
+    pub mean_in_queue: f64,
+    /// Little's law check: L against λ·W.
+    pub littles_law: LittlesLaw,
+}
+
+/// L = λW for one service: L the time-average number in the system, λ the
+/// rate of departures, W their mean time in the system.
+#[derive(Clone, Debug, Serialize)]
+pub struct LittlesLaw {
+    /// Time-average number in the system.
+    pub l: f64,
+    /// Departures per second.
+    pub lambda_per_sec: f64,
+    /// Mean time in the system of departures, ms.
+    pub w_ms: f64,
+    /// |L − λW| ÷ L (0 when L is 0).
+    pub relative_error: f64,
+}
+
+/// Network counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct NetworkSummary {
+    /// Messages sent.
+    pub messages: u64,
+    /// Lost at random.
+    pub lost: u64,
+    /// Lost to a partition.
+    pub partitioned: u64,
+}
+
+/// One fault in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct FaultSummary {
+    /// Kind of fault.
+    pub kind: &'static str,
+    /// What it hit.
+    pub target: String,
+    /// Start, seconds.
+    pub start_s: f64,
+    /// End, seconds (none if it lasted to the end of the run).
+    pub end_s: Option<f64>,
+}
+
+fn secs(t: SimTime) -> f64 {
+    round6(t.as_secs_f64())
+}
+
+impl Summary {
+    /// Summarises a finished run.
+    pub fn new(scenario: &Scenario, seed: u64, run: &RunOutcome) -> Summary {
+        let elapsed = run.end.as_secs_f64();
+        let per_sec = |n: u64| {
+            if elapsed > 0.0 {
+                round6(n as f64 / elapsed)
+            } else {
+                0.0
+            }
+        };
+        let routes = run
+            .route_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let stats = &run.routes[i];
+                let c: Counts = stats.total;
+                let finished = c.requests - stats.in_flight;
+                let summary = RouteSummary {
+                    service: run.service_names[run.route_services[i] as usize].clone(),
+                    requests: c.requests,
+                    successes: c.successes,
+                    failures: Failures {
+                        error: c.errors,
+                        rejected: c.rejected,
+                        timeout: Some(c.timeouts),
+                        dropped: None,
+                        dependency: None,
+                    },
+                    in_flight_at_end: stats.in_flight,
+                    success_ratio: if finished > 0 {
+                        round6(c.successes as f64 / finished as f64)
+                    } else {
+                        0.0
+                    },
+                    goodput_per_sec: per_sec(c.successes),
+                    latency_ms: stats.latency.summary(),
+                };
+                (name.clone(), summary)
+            })
+            .collect();
+        let services = run
+            .service_names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let stats = &run.services[i];
+                let c = stats.total;
+                let l = stats.in_system.mean_until(run.end);
+                let lambda = if elapsed > 0.0 {
+                    stats.departures as f64 / elapsed
+                } else {
+                    0.0
+                };
+                let w_s = if stats.departures > 0 {
+                    stats.sojourn_ns as f64 / stats.departures as f64 / 1e9
+                } else {
+                    0.0
+                };
+                let relative_error = if l > 0.0 {
+                    (l - lambda * w_s).abs() / l
+                } else {
+                    0.0
+                };
+                let workers = run.service_workers[i] as f64;
+                let summary = ServiceSummary {
+                    requests: c.requests,
+                    successes: c.successes,
+                    failures: Failures {
+                        error: c.errors,
+                        rejected: c.rejected,
+                        timeout: None,
+                        dropped: Some(c.dropped),
+                        dependency: Some(c.dependency),
+                    },
+                    latency_ms: stats.latency.summary(),
+                    queue_wait_ms: stats.queue_wait.summary(),
+                    utilisation: round6(stats.busy.mean_until(run.end) / workers),
+                    mean_in_system: round6(l),
+                    mean_in_queue: round6(stats.in_queue.mean_until(run.end)),
+                    littles_law: LittlesLaw {
+                        l: round6(l),
+                        lambda_per_sec: round6(lambda),
+                        w_ms: round3(w_s * 1e3),
+                        relative_error: round6(relative_error),
+                    },
+                };
+                (name.clone(), summary)
+            })
+            .collect();
+        Summary {
+            format: SUMMARY_FORMAT,
+            meshsim_version: env!("CARGO_PKG_VERSION"),
+            scenario: scenario.name.clone(),
+            seed,
+            duration_s: secs(run.end),
+            window_s: round6(scenario.window.as_secs_f64()),
+            events_processed: run.events,
+            completed: run.stop.completed(),
+            stop_reason: match run.stop {
+                StopReason::Horizon => "horizon",
+                StopReason::Idle => "idle",
+                StopReason::EventBudget => "event_budget",
+            },
+            routes,
+            services,
+            network: NetworkSummary {
+                messages: run.network.messages,
+                lost: run.network.lost,
+                partitioned: run.network.partitioned,
+            },
+            faults: run
+                .faults
+                .iter()
+                .map(|f| FaultSummary {
+                    kind: f.kind,
+                    target: f.target.clone(),
+                    start_s: secs(f.start),
+                    end_s: f.end.map(secs),
+                })
+                .collect(),
+        }
+    }
+
+    /// The JSON text, with a final newline.
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).expect("a summary is plain data");
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,304 @@
+//! Reading a scenario file: JSON syntax, then structure (serde, section by
+//! section so that one wrong service does not hide the problems of another),
+//! then meaning ([`super::validate`]). Every problem found is reported, each
+//! with its JSON path, line and column.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::diagnostic::{Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, locate};
+use super::model::{Fault, Network, Scenario, Service, Workload};
+use super::validate::validate;
+use crate::kernel::SimDuration;
+
+/// The top-level members of a scenario file.
+const TOP_LEVEL: &[&str] = &[
+    "name",
+    "description",
+    "duration",
+    "window",
+    "seed",
+    "event_budget",
+    "services",
+    "network",
+    "workload",
+    "faults",
+];
+
+/// Reads and checks the scenario file at `path`.
+pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+    let file = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(source) => parse(&source, &file),
+            Err(e) => Err(single(
+                &file,
+                None,
+                format!(
+                    "the file is not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                ),
+            )),
+        },
+        Err(e) => Err(single(&file, None, format!("cannot read the file: {e}"))),
+    }
+}
+
+fn single(file: &str, position: Option<(usize, usize)>, message: String) -> ScenarioError {
+    ScenarioError {
+        file: file.to_string(),
+        diagnostics: vec![Diagnostic {
+            path: JsonPath::root(),
+            position,
+            message,
+        }],
+    }
+}
+
+/// Parses and checks a scenario from its text; `file` names it in messages.
+pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    let value: Value = match serde_json::from_str(source) {
+        Ok(value) => value,
+        Err(e) => {
+            let message = strip_position(&e.to_string());
+            let position = (e.line() > 0).then(|| (e.line(), e.column()));
+            return Err(single(file, position, format!("malformed JSON: {message}")));
+        }
+    };
+    let mut sections = Sections {
+        source,
+        diagnostics: Vec::new(),
+    };
+    let scenario = sections.read(&value);
+    let mut diagnostics = sections.diagnostics;
+    if let Some(scenario) = &scenario {
+        for (path, message) in validate(scenario) {
+            let position = locate(source, &path);
+            diagnostics.push(Diagnostic {
+                path,
+                position,
+                message,
+            });
+        }
+    }
+    match scenario {
+        Some(scenario) if diagnostics.is_empty() => Ok(scenario),
+        _ => {
+            diagnostics.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
+            Err(ScenarioError {
+                file: file.to_string(),
+                diagnostics,
+            })
+        }
+    }
+}
+
+/// serde_json appends " at line L column C"; we show positions ourselves.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+struct Sections<'s> {
+    source: &'s str,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Sections<'_> {
+    fn problem(&mut self, path: JsonPath, message: String) {
+        let position = locate(self.source, &path);
+        self.diagnostics.push(Diagnostic {
+            path,
+            position,
+            message,
+        });
+    }
+
+    /// Deserializes `value` (found at `path`) as `T`, recording any error.
+    fn typed<T: DeserializeOwned>(&mut self, value: &Value, path: JsonPath) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let mut full = path;
+                for segment in e.path().iter() {
+                    match segment {
+                        serde_path_to_error::Segment::Seq { index } => {
+                            full.0.push(Segment::Index(*index))
+                        }
+                        serde_path_to_error::Segment::Map { key } => {
+                            full.0.push(Segment::Key(key.clone()))
+                        }
+                        serde_path_to_error::Segment::Enum { variant } => {
+                            full.0.push(Segment::Key(variant.clone()))
+                        }
+                        serde_path_to_error::Segment::Unknown => {}
+                    }
+                }
+                let message = explain(&e.into_inner().to_string());
+                self.problem(full, message);
+                None
+            }
+        }
+    }
+
+    fn required<'v>(
+        &mut self,
+        object: &'v serde_json::Map<String, Value>,
+        key: &str,
+        what: &str,
+    ) -> Option<&'v Value> {
+        let value = object.get(key);
+        if value.is_none() {
+            self.problem(JsonPath::root(), format!("missing field `{key}`: {what}"));
+        }
+        value
+    }
+
+    fn read(&mut self, value: &Value) -> Option<Scenario> {
+        let Value::Object(object) = value else {
+            self.problem(
+                JsonPath::root(),
+                "a scenario must be a JSON object with `name`, `duration`, `services` and `workload`".into(),
+            );
+            return None;
+        };
+        for key in object.keys() {
+            if !TOP_LEVEL.contains(&key.as_str()) {
+                let hint = did_you_mean(key, TOP_LEVEL.iter().copied())
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                self.problem(
+                    JsonPath::root().key(key),
+                    format!(
+                        "unknown field `{key}`{hint} (expected one of {})",
+                        TOP_LEVEL.join(", ")
+                    ),
+                );
+            }
+        }
+        let root = JsonPath::root();
+        let name: Option<String> = self
+            .required(object, "name", "the scenario's name, e.g. \"shop-crash\"")
+            .and_then(|v| self.typed(v, root.key("name")));
+        let description: Option<String> = match object.get("description") {
+            Some(v) => self.typed(v, root.key("description")),
+            None => Some(String::new()),
+        };
+        let duration: Option<SimDuration> = self
+            .required(
+                object,
+                "duration",
+                "how much virtual time to simulate, e.g. \"120s\"",
+            )
+            .and_then(|v| self.typed(v, root.key("duration")));
+        let window: Option<SimDuration> = match object.get("window") {
+            Some(v) => self.typed(v, root.key("window")),
+            None => Some(SimDuration::from_secs(1)),
+        };
+        let seed: Option<u64> = match object.get("seed") {
+            Some(v) => self.typed(v, root.key("seed")),
+            None => Some(1),
+        };
+        let event_budget: Option<Option<u64>> = match object.get("event_budget") {
+            Some(v) => self.typed(v, root.key("event_budget")),
+            None => Some(None),
+        };
+        let services = match self.required(object, "services", "an object of services by name") {
+            Some(Value::Object(services)) => {
+                let mut out = std::collections::BTreeMap::new();
+                let mut ok = true;
+                for (service_name, service) in services {
+                    match self.typed::<Service>(service, root.key("services").key(service_name)) {
+                        Some(s) => {
+                            out.insert(service_name.clone(), s);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            Some(_) => {
+                self.problem(
+                    root.key("services"),
+                    "expected an object of services by name".into(),
+                );
+                None
+            }
+            None => None,
+        };
+        let network: Option<Network> = match object.get("network") {
+            Some(v) => self.typed(v, root.key("network")),
+            None => Some(Network::default()),
+        };
+        let workload: Option<Workload> = self
+            .required(
+                object,
+                "workload",
+                "the clients: `arrivals` or `users`, and `routes`",
+            )
+            .and_then(|v| self.typed(v, root.key("workload")));
+        let faults = match object.get("faults") {
+            Some(Value::Array(faults)) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for (i, fault) in faults.iter().enumerate() {
+                    match self.typed::<Fault>(fault, root.key("faults").index(i)) {
+                        Some(f) => out.push(f),
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            Some(_) => {
+                self.problem(root.key("faults"), "expected an array of faults".into());
+                None
+            }
+            None => Some(Vec::new()),
+        };
+        Some(Scenario {
+            name: name?,
+            description: description?,
+            duration: duration?,
+            window: window?,
+            seed: seed?,
+            event_budget: event_budget?,
+            services: services?,
+            network: network?,
+            workload: workload?,
+            faults: faults?,
+        })
+    }
+}
+
+/// Adds a "did you mean" to serde's unknown-field and unknown-variant
+/// messages, which list the expected names in backquotes.
+fn explain(message: &str) -> String {
+    let unknown = message.starts_with("unknown field") || message.starts_with("unknown variant");
+    if !unknown {
+        return message.to_string();
+    }
+    let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+    let Some((word, candidates)) = quoted.split_first() else {
+        return message.to_string();
+    };
+    match did_you_mean(word, candidates.iter().copied()) {
+        Some(best) => format!("{message}; did you mean `{best}`?"),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_get_a_suggestion() {
+        let m = explain("unknown field `concurency`, expected one of `instances`, `concurrency`");
+        assert!(m.ends_with("did you mean `concurrency`?"), "{m}");
+        let m = explain("unknown variant `expo`, expected one of `exponential`, `constant`");
+        assert!(m.contains("did you mean `exponential`?"), "{m}");
+        assert_eq!(explain("invalid type: string"), "invalid type: string");
+    }
+}

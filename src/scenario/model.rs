@@ -1,0 +1,441 @@
+//! The scenario file, as serde types. Every struct denies unknown fields, so a
+//! misspelt setting is an error rather than a silently ignored default.
+//! `docs/scenarios.md` documents each field; `meshsim schema` prints the JSON
+//! Schema derived from these types, so the two cannot drift apart silently
+//! (a test checks that every field in the schema is documented).
+//!
+//! Shapes that are "one of several" (a call step, a fault, a schedule entry)
+//! are structs of optional fields checked by [`super::validate`], rather than
+//! untagged enums, because serde can only say "did not match any variant" for
+//! those, while we can say exactly which field is missing or extra.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::SimDuration;
+
+fn one() -> u32 {
+    1
+}
+fn default_queue_capacity() -> u32 {
+    1000
+}
+fn default_window() -> SimDuration {
+    SimDuration::from_secs(1)
+}
+fn default_probability() -> f64 {
+    1.0
+}
+fn default_weight() -> f64 {
+    1.0
+}
+fn default_seed() -> u64 {
+    1
+}
+
+/// A whole scenario: the system, its workload and its failures.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; the default report directory is `reports/<name>/`.
+    pub name: String,
+    /// What the scenario shows, in a sentence or two.
+    #[serde(default)]
+    pub description: String,
+    /// How much virtual time to simulate, e.g. `"120s"`.
+    pub duration: SimDuration,
+    /// Width of one time-series window, e.g. `"1s"`.
+    #[serde(default = "default_window")]
+    pub window: SimDuration,
+    /// The master seed; `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Stop after this many events and mark the run incomplete.
+    #[serde(default)]
+    pub event_budget: Option<u64>,
+    /// The services, by name.
+    pub services: BTreeMap<String, Service>,
+    /// Latency, loss and per-link overrides between services.
+    #[serde(default)]
+    pub network: Network,
+    /// Who sends requests, how many, and where.
+    pub workload: Workload,
+    /// A timeline of failures.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// A service: identical instances, each a FIFO queue in front of workers.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// Number of instances; callers spread requests over them round robin.
+    #[serde(default = "one")]
+    pub instances: u32,
+    /// Workers per instance: requests handled at once. A worker stays busy
+    /// while the request waits for its downstream calls.
+    #[serde(default = "one")]
+    pub concurrency: u32,
+    /// Requests that may wait per instance; a request arriving at a full queue
+    /// is rejected at once.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: u32,
+    /// Time a worker spends on the request itself, before downstream calls.
+    pub service_time: Distribution,
+    /// Probability that handling fails with an error (before any calls).
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Downstream calls, made in order after the local work.
+    #[serde(default)]
+    pub calls: Vec<CallStep>,
+}
+
+/// One step of a service's downstream calls: either a single call
+/// (`service`, ...) or a `parallel` group whose calls are made at once.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CallStep {
+    /// The service to call (for a single call).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Calls made concurrently; the step ends when all have answered.
+    #[serde(default)]
+    pub parallel: Option<Vec<Call>>,
+    /// Probability that this call is made at all (single call only).
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// If true, a failure of this call does not fail the request.
+    #[serde(default)]
+    pub optional: Option<bool>,
+    /// Give up on the call after this long (single call only).
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+}
+
+/// A call inside a parallel group.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    /// The service to call.
+    pub service: String,
+    /// Probability that this call is made at all.
+    #[serde(default = "default_probability")]
+    pub probability: f64,
+    /// If true, a failure of this call does not fail the request.
+    #[serde(default)]
+    pub optional: bool,
+    /// Give up on the call after this long; without it the caller waits for
+    /// the reply however long it takes (as many HTTP clients do by default).
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+}
+
+/// A distribution of durations (service times, latencies, think times).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Distribution {
+    /// Always this long.
+    Constant(SimDuration),
+    /// Uniform between `min` and `max`.
+    Uniform {
+        /// Smallest value.
+        min: SimDuration,
+        /// Largest value.
+        max: SimDuration,
+    },
+    /// Exponential (memoryless) with this mean.
+    Exponential {
+        /// The mean.
+        mean: SimDuration,
+    },
+    /// Normal, truncated at zero (negative draws are drawn again).
+    Normal {
+        /// The mean before truncation.
+        mean: SimDuration,
+        /// The standard deviation before truncation.
+        std_dev: SimDuration,
+    },
+    /// Log-normal, given either by `median` and `p99` (as read off a
+    /// dashboard) or by `mean` and the shape `sigma`.
+    Lognormal(LognormalParams),
+    /// Pareto (heavy-tailed) with minimum `scale` and tail index `shape`.
+    Pareto {
+        /// The minimum value.
+        scale: SimDuration,
+        /// The tail index alpha (> 0); the mean is finite only above 1.
+        shape: f64,
+    },
+    /// An empirical distribution: observed `samples`, or `percentiles`.
+    Empirical(EmpiricalParams),
+}
+
+/// Log-normal parameters: exactly one of the pairs (`median`, `p99`) and
+/// (`mean`, `sigma`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LognormalParams {
+    /// The median (50th percentile).
+    #[serde(default)]
+    pub median: Option<SimDuration>,
+    /// The 99th percentile; must exceed the median.
+    #[serde(default)]
+    pub p99: Option<SimDuration>,
+    /// The mean.
+    #[serde(default)]
+    pub mean: Option<SimDuration>,
+    /// The shape: standard deviation of the underlying normal (> 0).
+    #[serde(default)]
+    pub sigma: Option<f64>,
+}
+
+/// Empirical parameters: exactly one of `samples` and `percentiles`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EmpiricalParams {
+    /// Observed values, drawn uniformly.
+    #[serde(default)]
+    pub samples: Option<Vec<SimDuration>>,
+    /// Percentiles such as `{"p0": "1ms", "p50": "8ms", "p99": "40ms",
+    /// "p100": "90ms"}`; values between them are interpolated linearly.
+    /// `p0` and `p100` are required.
+    #[serde(default)]
+    pub percentiles: Option<BTreeMap<String, SimDuration>>,
+}
+
+/// The network between services (and between the clients and the services).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// One-way latency of every message without a link override.
+    #[serde(default = "zero_latency")]
+    pub latency: Distribution,
+    /// Probability that a message is lost. A lost message is never
+    /// delivered; the caller finds out only through its timeout.
+    #[serde(default)]
+    pub loss: f64,
+    /// Overrides for pairs of services, in both directions.
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+fn zero_latency() -> Distribution {
+    Distribution::Constant(SimDuration::ZERO)
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            latency: zero_latency(),
+            loss: 0.0,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// A per-pair network override; it applies in both directions.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// One end (a service name).
+    pub from: String,
+    /// The other end (a service name).
+    pub to: String,
+    /// One-way latency on this link.
+    #[serde(default)]
+    pub latency: Option<Distribution>,
+    /// Loss probability on this link.
+    #[serde(default)]
+    pub loss: Option<f64>,
+}
+
+/// The clients: open-loop arrivals or closed-loop users, and where they go.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// Open loop: requests arrive at a rate whatever the system does.
+    #[serde(default)]
+    pub arrivals: Option<Arrivals>,
+    /// Changes to the open-loop rate over time.
+    #[serde(default)]
+    pub schedule: Vec<RateChange>,
+    /// Closed loop: a fixed population of users, each waiting for its reply
+    /// and then thinking before the next request.
+    #[serde(default)]
+    pub users: Option<Users>,
+    /// The entry points and how the requests are spread over them.
+    pub routes: Vec<Route>,
+    /// The client gives up on a request after this long (per route override).
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+}
+
+/// An arrival process.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Arrivals {
+    /// Poisson arrivals (exponential gaps) at `rate` per second.
+    Poisson {
+        /// Requests per second.
+        rate: f64,
+    },
+    /// Evenly spaced arrivals at `rate` per second.
+    Constant {
+        /// Requests per second.
+        rate: f64,
+    },
+}
+
+/// A change of the open-loop rate: a step (`rate`), a spike (`rate` with
+/// `for`), or a linear ramp (`ramp_to` with `over`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateChange {
+    /// When the change starts.
+    pub at: SimDuration,
+    /// The new rate per second (a step).
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// With `rate`: go back to the previous rate after this long (a spike).
+    #[serde(default, rename = "for")]
+    pub lasts: Option<SimDuration>,
+    /// The rate per second to reach at the end of a ramp.
+    #[serde(default)]
+    pub ramp_to: Option<f64>,
+    /// How long the ramp takes.
+    #[serde(default)]
+    pub over: Option<SimDuration>,
+}
+
+/// A closed-loop population.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Users {
+    /// Number of users.
+    pub count: u32,
+    /// Pause between a reply and the user's next request.
+    pub think_time: Distribution,
+}
+
+/// An entry point of the system.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The route's name in reports; defaults to the service name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The service that receives the requests.
+    pub service: String,
+    /// Relative share of the requests.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// Client timeout for this route; overrides the workload's.
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+}
+
+/// A failure on the timeline: `at`, optionally `for`, and exactly one kind.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When the fault starts.
+    pub at: SimDuration,
+    /// How long it lasts; without it, until the end of the run.
+    #[serde(default, rename = "for")]
+    pub lasts: Option<SimDuration>,
+    /// Crash an instance (or every instance) of a service; it restarts empty
+    /// when the fault ends.
+    #[serde(default)]
+    pub crash: Option<CrashFault>,
+    /// Add latency to a service's handling or to a link.
+    #[serde(default)]
+    pub latency: Option<LatencyFault>,
+    /// Change a service's error rate.
+    #[serde(default)]
+    pub errors: Option<ErrorsFault>,
+    /// Cut the network between groups of services.
+    #[serde(default)]
+    pub partition: Option<PartitionFault>,
+    /// Multiply a service's service time.
+    #[serde(default)]
+    pub slowdown: Option<SlowdownFault>,
+    /// Lose messages on a link, or everywhere.
+    #[serde(default)]
+    pub loss: Option<LossFault>,
+}
+
+/// Which instances crash.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CrashFault {
+    /// The service.
+    pub service: String,
+    /// The instance (0-based); without it, every instance.
+    #[serde(default)]
+    pub instance: Option<u32>,
+}
+
+/// Extra latency, on a service or on a link (exactly one).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyFault {
+    /// Added to every request's handling time at this service.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// Added to every message on this link (both directions).
+    #[serde(default)]
+    pub link: Option<LinkRef>,
+    /// How much is added.
+    pub add: SimDuration,
+}
+
+/// A pair of services.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LinkRef {
+    /// One end.
+    pub from: String,
+    /// The other end.
+    pub to: String,
+}
+
+/// A changed error rate.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsFault {
+    /// The service.
+    pub service: String,
+    /// The error probability while the fault lasts.
+    pub rate: f64,
+}
+
+/// A network partition between groups of services.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionFault {
+    /// Two or more disjoint groups; messages between different groups are
+    /// lost, messages within a group and to unlisted services are not.
+    pub between: Vec<Vec<String>>,
+}
+
+/// A slowdown of a service.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlowdownFault {
+    /// The service.
+    pub service: String,
+    /// Service times are multiplied by this (> 0; 3 means three times slower).
+    pub factor: f64,
+}
+
+/// Message loss on a link or on the whole network.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LossFault {
+    /// The link; without it, every message.
+    #[serde(default)]
+    pub link: Option<LinkRef>,
+    /// The loss probability while the fault lasts.
+    pub rate: f64,
+}

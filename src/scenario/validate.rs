@@ -1,0 +1,705 @@
+//! The meaning checks on a structurally valid scenario: references, ranges,
+//! exclusive choices, call-graph cycles. Every problem is collected; nothing
+//! stops at the first.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::diagnostic::{JsonPath, did_you_mean};
+use super::model::*;
+use crate::kernel::SimDuration;
+
+/// Upper bounds that keep a scenario from exhausting memory by accident.
+pub const MAX_INSTANCES: u32 = 100_000;
+/// Upper bound on a closed-loop population.
+pub const MAX_USERS: u32 = 10_000_000;
+/// Upper bound on windows in a run (rows of the time series per entity).
+pub const MAX_WINDOWS: u64 = 1_000_000;
+
+type Problems = Vec<(JsonPath, String)>;
+
+struct Checker<'a> {
+    scenario: &'a Scenario,
+    problems: Problems,
+}
+
+/// Every problem with the meaning of `scenario`, with its path.
+pub fn validate(scenario: &Scenario) -> Problems {
+    let mut c = Checker {
+        scenario,
+        problems: Vec::new(),
+    };
+    c.top_level();
+    for (name, service) in &scenario.services {
+        c.service(name, service);
+    }
+    c.cycles();
+    c.network();
+    c.workload();
+    for (i, fault) in scenario.faults.iter().enumerate() {
+        c.fault(JsonPath::root().key("faults").index(i), fault);
+    }
+    c.problems
+}
+
+fn probability_ok(p: f64) -> bool {
+    p.is_finite() && (0.0..=1.0).contains(&p)
+}
+
+impl Checker<'_> {
+    fn problem(&mut self, path: JsonPath, message: impl Into<String>) {
+        self.problems.push((path, message.into()));
+    }
+
+    fn probability(&mut self, path: JsonPath, p: f64) {
+        if !probability_ok(p) {
+            self.problem(
+                path,
+                format!("a probability must be between 0 and 1, got {p}"),
+            );
+        }
+    }
+
+    fn positive_duration(&mut self, path: JsonPath, d: SimDuration) {
+        if d.is_zero() {
+            self.problem(path, "must be longer than zero");
+        }
+    }
+
+    fn rate(&mut self, path: JsonPath, rate: f64) {
+        if !(rate.is_finite() && rate > 0.0) {
+            self.problem(
+                path,
+                format!("a rate must be a positive number per second, got {rate}"),
+            );
+        }
+    }
+
+    /// Checks that `name` is a service; suggests the closest one if not.
+    fn service_ref(&mut self, path: JsonPath, name: &str) -> bool {
+        if self.scenario.services.contains_key(name) {
+            return true;
+        }
+        let hint = did_you_mean(name, self.scenario.services.keys().map(String::as_str))
+            .map(|s| format!("; did you mean `{s}`?"))
+            .unwrap_or_default();
+        let known: Vec<&str> = self.scenario.services.keys().map(String::as_str).collect();
+        self.problem(
+            path,
+            format!(
+                "unknown service `{name}`{hint} (services: {})",
+                known.join(", ")
+            ),
+        );
+        false
+    }
+
+    fn top_level(&mut self) {
+        let s = self.scenario;
+        let root = JsonPath::root();
+        if s.name.is_empty()
+            || s.name.starts_with('.')
+            || !s
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.problem(
+                root.key("name"),
+                "the name becomes a directory name: use letters, digits, '-', '_' and '.', not starting with '.'",
+            );
+        }
+        self.positive_duration(root.key("duration"), s.duration);
+        self.positive_duration(root.key("window"), s.window);
+        if !s.window.is_zero() && !s.duration.is_zero() {
+            if s.window > s.duration {
+                self.problem(
+                    root.key("window"),
+                    "the window is longer than the whole run",
+                );
+            } else if s.duration.as_nanos() / s.window.as_nanos() > MAX_WINDOWS {
+                self.problem(
+                    root.key("window"),
+                    format!("more than {MAX_WINDOWS} windows in the run: widen the window"),
+                );
+            }
+        }
+        if s.event_budget == Some(0) {
+            self.problem(
+                root.key("event_budget"),
+                "the event budget must be at least 1",
+            );
+        }
+        if s.services.is_empty() {
+            self.problem(
+                root.key("services"),
+                "a scenario needs at least one service",
+            );
+        }
+        for name in s.services.keys() {
+            if name.is_empty() || name.chars().any(char::is_control) {
+                self.problem(
+                    root.key("services").key(name),
+                    "a service name must be non-empty and free of control characters",
+                );
+            }
+        }
+    }
+
+    fn service(&mut self, name: &str, service: &Service) {
+        let path = JsonPath::root().key("services").key(name);
+        if service.instances == 0 || service.instances > MAX_INSTANCES {
+            self.problem(
+                path.key("instances"),
+                format!("instances must be between 1 and {MAX_INSTANCES}"),
+            );
+        }
+        if service.concurrency == 0 {
+            self.problem(
+                path.key("concurrency"),
+                "concurrency must be at least 1 worker",
+            );
+        }
+        if service.queue_capacity == 0 {
+            self.problem(
+                path.key("queue_capacity"),
+                "queue_capacity must be at least 1",
+            );
+        }
+        self.distribution(path.key("service_time"), &service.service_time);
+        self.probability(path.key("error_rate"), service.error_rate);
+        for (i, step) in service.calls.iter().enumerate() {
+            self.call_step(path.key("calls").index(i), step);
+        }
+    }
+
+    fn call_step(&mut self, path: JsonPath, step: &CallStep) {
+        match (&step.service, &step.parallel) {
+            (Some(target), None) => {
+                self.service_ref(path.key("service"), target);
+                if let Some(p) = step.probability {
+                    self.probability(path.key("probability"), p);
+                }
+                if let Some(t) = step.timeout {
+                    self.positive_duration(path.key("timeout"), t);
+                }
+            }
+            (None, Some(group)) => {
+                if group.is_empty() {
+                    self.problem(
+                        path.key("parallel"),
+                        "a parallel group needs at least one call",
+                    );
+                }
+                for (field, set) in [
+                    ("probability", step.probability.is_some()),
+                    ("optional", step.optional.is_some()),
+                    ("timeout", step.timeout.is_some()),
+                ] {
+                    if set {
+                        self.problem(
+                            path.key(field),
+                            format!(
+                                "`{field}` belongs on each call inside `parallel`, not on the group"
+                            ),
+                        );
+                    }
+                }
+                for (i, call) in group.iter().enumerate() {
+                    let call_path = path.key("parallel").index(i);
+                    self.service_ref(call_path.key("service"), &call.service);
+                    self.probability(call_path.key("probability"), call.probability);
+                    if let Some(t) = call.timeout {
+                        self.positive_duration(call_path.key("timeout"), t);
+                    }
+                }
+            }
+            (Some(_), Some(_)) => self.problem(
+                path,
+                "a call step is either a call (`service`) or a `parallel` group, not both",
+            ),
+            (None, None) => self.problem(
+                path,
+                "a call step needs `service` (one call) or `parallel` (a group of calls)",
+            ),
+        }
+    }
+
+    /// Reports each cycle in the call graph once, by its path of services.
+    fn cycles(&mut self) {
+        let graph: BTreeMap<&str, Vec<&str>> = self
+            .scenario
+            .services
+            .iter()
+            .map(|(name, s)| (name.as_str(), callees(s)))
+            .collect();
+        // Iterative DFS with colours: 0 new, 1 on the stack, 2 done.
+        let mut colour: BTreeMap<&str, u8> = graph.keys().map(|k| (*k, 0)).collect();
+        let mut reported = BTreeSet::new();
+        for start in graph.keys() {
+            if colour[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+            colour.insert(start, 1);
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                let edges = graph.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if *next >= edges.len() {
+                    colour.insert(node, 2);
+                    stack.pop();
+                    continue;
+                }
+                let callee = edges[*next];
+                *next += 1;
+                match colour.get(callee).copied() {
+                    Some(0) => {
+                        colour.insert(callee, 1);
+                        stack.push((callee, 0));
+                    }
+                    Some(1) => {
+                        let from = stack.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                        let mut cycle: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(callee);
+                        let mut key: Vec<&str> = cycle[..cycle.len() - 1].to_vec();
+                        key.sort_unstable();
+                        if reported.insert(key) {
+                            self.problem(
+                                JsonPath::root().key("services").key(callee).key("calls"),
+                                format!(
+                                    "the call graph has a cycle: {} (requests would call each other forever)",
+                                    cycle.join(" -> ")
+                                ),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn network(&mut self) {
+        let network = &self.scenario.network;
+        let path = JsonPath::root().key("network");
+        self.distribution(path.key("latency"), &network.latency);
+        self.probability(path.key("loss"), network.loss);
+        let mut seen = BTreeSet::new();
+        for (i, link) in network.links.iter().enumerate() {
+            let link_path = path.key("links").index(i);
+            let from_ok = self.service_ref(link_path.key("from"), &link.from);
+            let to_ok = self.service_ref(link_path.key("to"), &link.to);
+            if from_ok && to_ok && link.from == link.to {
+                self.problem(link_path.key("to"), "a link joins two different services");
+            }
+            let pair = if link.from <= link.to {
+                (link.from.clone(), link.to.clone())
+            } else {
+                (link.to.clone(), link.from.clone())
+            };
+            if !seen.insert(pair) {
+                self.problem(
+                    link_path.clone(),
+                    format!(
+                        "a second link between `{}` and `{}` (links apply in both directions)",
+                        link.from, link.to
+                    ),
+                );
+            }
+            if let Some(latency) = &link.latency {
+                self.distribution(link_path.key("latency"), latency);
+            }
+            if let Some(loss) = link.loss {
+                self.probability(link_path.key("loss"), loss);
+            }
+        }
+    }
+
+    fn workload(&mut self) {
+        let w = &self.scenario.workload;
+        let path = JsonPath::root().key("workload");
+        match (&w.arrivals, &w.users) {
+            (Some(arrivals), None) => match arrivals {
+                Arrivals::Poisson { rate } => {
+                    self.rate(path.key("arrivals").key("poisson").key("rate"), *rate)
+                }
+                Arrivals::Constant { rate } => {
+                    self.rate(path.key("arrivals").key("constant").key("rate"), *rate)
+                }
+            },
+            (None, Some(users)) => {
+                if users.count == 0 || users.count > MAX_USERS {
+                    self.problem(
+                        path.key("users").key("count"),
+                        format!("users.count must be between 1 and {MAX_USERS}"),
+                    );
+                }
+                self.distribution(path.key("users").key("think_time"), &users.think_time);
+                if !w.schedule.is_empty() {
+                    self.problem(
+                        path.key("schedule"),
+                        "a rate schedule applies to open-loop `arrivals`, not to closed-loop `users`",
+                    );
+                }
+            }
+            (Some(_), Some(_)) => self.problem(
+                path.clone(),
+                "choose one workload: open-loop `arrivals` or closed-loop `users`, not both",
+            ),
+            (None, None) => self.problem(
+                path.clone(),
+                "the workload needs `arrivals` (open loop) or `users` (closed loop)",
+            ),
+        }
+        let mut previous_end = SimDuration::ZERO;
+        for (i, change) in w.schedule.iter().enumerate() {
+            let change_path = path.key("schedule").index(i);
+            if change.at < previous_end {
+                self.problem(
+                    change_path.key("at"),
+                    format!(
+                        "starts at {} before the previous change has ended (at {previous_end}): list changes in time order",
+                        change.at
+                    ),
+                );
+            }
+            if change.at >= self.scenario.duration {
+                self.problem(change_path.key("at"), "starts after the run has ended");
+            }
+            let non_negative = |r: f64| r.is_finite() && r >= 0.0;
+            match (change.rate, change.ramp_to) {
+                (Some(rate), None) => {
+                    if !non_negative(rate) {
+                        self.problem(
+                            change_path.key("rate"),
+                            format!("a rate must be zero or more per second, got {rate}"),
+                        );
+                    }
+                    if change.over.is_some() {
+                        self.problem(
+                            change_path.key("over"),
+                            "`over` belongs to a ramp (`ramp_to`); a step uses `for` or nothing",
+                        );
+                    }
+                    if let Some(lasts) = change.lasts {
+                        self.positive_duration(change_path.key("for"), lasts);
+                    }
+                    previous_end = change
+                        .at
+                        .saturating_add(change.lasts.unwrap_or(SimDuration::ZERO));
+                }
+                (None, Some(rate)) => {
+                    if !non_negative(rate) {
+                        self.problem(
+                            change_path.key("ramp_to"),
+                            format!("a rate must be zero or more per second, got {rate}"),
+                        );
+                    }
+                    match change.over {
+                        Some(over) => self.positive_duration(change_path.key("over"), over),
+                        None => self.problem(
+                            change_path.clone(),
+                            "a ramp (`ramp_to`) needs `over`, the time it takes",
+                        ),
+                    }
+                    if change.lasts.is_some() {
+                        self.problem(
+                            change_path.key("for"),
+                            "`for` belongs to a step (`rate`); a ramp uses `over`",
+                        );
+                    }
+                    previous_end = change
+                        .at
+                        .saturating_add(change.over.unwrap_or(SimDuration::ZERO));
+                }
+                (Some(_), Some(_)) => self.problem(
+                    change_path,
+                    "a change is a step (`rate`) or a ramp (`ramp_to`), not both",
+                ),
+                (None, None) => self.problem(
+                    change_path,
+                    "a change needs `rate` (a step or spike) or `ramp_to` with `over` (a ramp)",
+                ),
+            }
+        }
+        if w.routes.is_empty() {
+            self.problem(path.key("routes"), "the workload needs at least one route");
+        }
+        let mut names = BTreeSet::new();
+        for (i, route) in w.routes.iter().enumerate() {
+            let route_path = path.key("routes").index(i);
+            self.service_ref(route_path.key("service"), &route.service);
+            if !(route.weight.is_finite() && route.weight > 0.0) {
+                self.problem(
+                    route_path.key("weight"),
+                    format!("a weight must be a positive number, got {}", route.weight),
+                );
+            }
+            let name = route.name.clone().unwrap_or_else(|| route.service.clone());
+            if name.is_empty() || name.chars().any(char::is_control) {
+                self.problem(
+                    route_path.key("name"),
+                    "a route name must be non-empty and free of control characters",
+                );
+            }
+            if !names.insert(name.clone()) {
+                self.problem(
+                    route_path.clone(),
+                    format!("a second route named `{name}`: give each route entering the same service its own `name`"),
+                );
+            }
+            if let Some(t) = route.timeout {
+                self.positive_duration(route_path.key("timeout"), t);
+            }
+        }
+        if let Some(t) = w.timeout {
+            self.positive_duration(path.key("timeout"), t);
+        }
+    }
+
+    fn link_ref(&mut self, path: JsonPath, link: &LinkRef) {
+        let a = self.service_ref(path.key("from"), &link.from);
+        let b = self.service_ref(path.key("to"), &link.to);
+        if a && b && link.from == link.to {
+            self.problem(path.key("to"), "a link joins two different services");
+        }
+    }
+
+    fn fault(&mut self, path: JsonPath, fault: &Fault) {
+        if fault.at >= self.scenario.duration {
+            self.problem(
+                path.key("at"),
+                format!(
+                    "starts at {} but the run ends at {}",
+                    fault.at, self.scenario.duration
+                ),
+            );
+        }
+        if let Some(lasts) = fault.lasts {
+            self.positive_duration(path.key("for"), lasts);
+        }
+        let kinds = [
+            ("crash", fault.crash.is_some()),
+            ("latency", fault.latency.is_some()),
+            ("errors", fault.errors.is_some()),
+            ("partition", fault.partition.is_some()),
+            ("slowdown", fault.slowdown.is_some()),
+            ("loss", fault.loss.is_some()),
+        ];
+        let set: Vec<&str> = kinds
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| *k)
+            .collect();
+        if set.len() != 1 {
+            let all: Vec<&str> = kinds.iter().map(|(k, _)| *k).collect();
+            let message = if set.is_empty() {
+                format!("a fault needs exactly one kind: {}", all.join(", "))
+            } else {
+                format!(
+                    "a fault has exactly one kind, this one has {}: split it into several faults",
+                    set.join(" and ")
+                )
+            };
+            self.problem(path.clone(), message);
+        }
+        if let Some(crash) = &fault.crash {
+            let p = path.key("crash");
+            if self.service_ref(p.key("service"), &crash.service)
+                && let Some(instance) = crash.instance
+            {
+                let instances = self.scenario.services[&crash.service].instances;
+                if instance >= instances {
+                    self.problem(
+                        p.key("instance"),
+                        format!("`{}` has {instances} instance(s), numbered from 0; there is no instance {instance}", crash.service),
+                    );
+                }
+            }
+        }
+        if let Some(latency) = &fault.latency {
+            let p = path.key("latency");
+            match (&latency.service, &latency.link) {
+                (Some(service), None) => {
+                    self.service_ref(p.key("service"), service);
+                }
+                (None, Some(link)) => self.link_ref(p.key("link"), link),
+                _ => self.problem(
+                    p.clone(),
+                    "added latency goes on a `service` or on a `link`: give exactly one",
+                ),
+            }
+            self.positive_duration(p.key("add"), latency.add);
+        }
+        if let Some(errors) = &fault.errors {
+            let p = path.key("errors");
+            self.service_ref(p.key("service"), &errors.service);
+            self.probability(p.key("rate"), errors.rate);
+        }
+        if let Some(partition) = &fault.partition {
+            let p = path.key("partition").key("between");
+            if partition.between.len() < 2 {
+                self.problem(
+                    p.clone(),
+                    "a partition needs at least two groups of services",
+                );
+            }
+            let mut seen = BTreeSet::new();
+            for (g, group) in partition.between.iter().enumerate() {
+                if group.is_empty() {
+                    self.problem(p.index(g), "a group needs at least one service");
+                }
+                for (k, service) in group.iter().enumerate() {
+                    if self.service_ref(p.index(g).index(k), service)
+                        && !seen.insert(service.as_str())
+                    {
+                        self.problem(
+                            p.index(g).index(k),
+                            format!("`{service}` is in more than one group"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(slowdown) = &fault.slowdown {
+            let p = path.key("slowdown");
+            self.service_ref(p.key("service"), &slowdown.service);
+            if !(slowdown.factor.is_finite() && slowdown.factor > 0.0) {
+                self.problem(
+                    p.key("factor"),
+                    format!(
+                        "the factor must be a positive number, got {}",
+                        slowdown.factor
+                    ),
+                );
+            }
+        }
+        if let Some(loss) = &fault.loss {
+            let p = path.key("loss");
+            if let Some(link) = &loss.link {
+                self.link_ref(p.key("link"), link);
+            }
+            self.probability(p.key("rate"), loss.rate);
+        }
+    }
+
+    fn distribution(&mut self, path: JsonPath, d: &Distribution) {
+        match d {
+            Distribution::Constant(_) => {}
+            Distribution::Uniform { min, max } => {
+                if min > max {
+                    self.problem(
+                        path.key("uniform"),
+                        format!("min ({min}) is larger than max ({max})"),
+                    );
+                }
+            }
+            Distribution::Exponential { mean } => {
+                self.positive_duration(path.key("exponential").key("mean"), *mean)
+            }
+            Distribution::Normal { .. } => {}
+            Distribution::Lognormal(params) => {
+                let p = path.key("lognormal");
+                match (params.median, params.p99, params.mean, params.sigma) {
+                    (Some(median), Some(p99), None, None) => {
+                        self.positive_duration(p.key("median"), median);
+                        if p99 <= median {
+                            self.problem(
+                                p.key("p99"),
+                                format!("p99 ({p99}) must be larger than the median ({median})"),
+                            );
+                        }
+                    }
+                    (None, None, Some(mean), Some(sigma)) => {
+                        self.positive_duration(p.key("mean"), mean);
+                        if !(sigma.is_finite() && sigma > 0.0 && sigma <= 10.0) {
+                            self.problem(
+                                p.key("sigma"),
+                                format!("sigma must be a number in (0, 10], got {sigma}"),
+                            );
+                        }
+                    }
+                    _ => self.problem(p, "give either `median` and `p99`, or `mean` and `sigma`"),
+                }
+            }
+            Distribution::Pareto { scale, shape } => {
+                let p = path.key("pareto");
+                self.positive_duration(p.key("scale"), *scale);
+                if !(shape.is_finite() && *shape > 0.0) {
+                    self.problem(
+                        p.key("shape"),
+                        format!("the shape must be a positive number, got {shape}"),
+                    );
+                }
+            }
+            Distribution::Empirical(params) => {
+                let p = path.key("empirical");
+                match (&params.samples, &params.percentiles) {
+                    (Some(samples), None) => {
+                        if samples.is_empty() {
+                            self.problem(p.key("samples"), "give at least one sample");
+                        }
+                    }
+                    (None, Some(percentiles)) => {
+                        self.percentiles(p.key("percentiles"), percentiles)
+                    }
+                    _ => self.problem(p, "give either `samples` or `percentiles`"),
+                }
+            }
+        }
+    }
+
+    fn percentiles(&mut self, path: JsonPath, percentiles: &BTreeMap<String, SimDuration>) {
+        let mut points = Vec::new();
+        for (key, value) in percentiles {
+            match parse_percentile_key(key) {
+                Some(q) => points.push((q, *value, key)),
+                None => self.problem(
+                    path.key(key),
+                    format!("`{key}` is not a percentile: use p0, p50, p99.9, p100 and so on"),
+                ),
+            }
+        }
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if !points.iter().any(|p| p.0 == 0.0) || !points.iter().any(|p| p.0 == 100.0) {
+            self.problem(
+                path.clone(),
+                "the percentiles must include p0 (the minimum) and p100 (the maximum)",
+            );
+        }
+        for pair in points.windows(2) {
+            if pair[1].1 < pair[0].1 {
+                self.problem(
+                    path.key(pair[1].2),
+                    format!(
+                        "{} ({}) is smaller than {} ({}): percentiles never decrease",
+                        pair[1].2, pair[1].1, pair[0].2, pair[0].1
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// `"p99.9"` → 99.9; `None` unless it is `p` and a number in [0, 100].
+pub fn parse_percentile_key(key: &str) -> Option<f64> {
+    let q: f64 = key.strip_prefix('p')?.parse().ok()?;
+    (q.is_finite() && (0.0..=100.0).contains(&q)).then_some(q)
+}
+
+/// The services a service calls, in order, without repeats.
+pub fn callees(service: &Service) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for step in &service.calls {
+        let names: Vec<&str> = match (&step.service, &step.parallel) {
+            (Some(s), _) => vec![s.as_str()],
+            (None, Some(group)) => group.iter().map(|c| c.service.as_str()).collect(),
+            (None, None) => Vec::new(),
+        };
+        for name in names {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
