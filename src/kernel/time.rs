@@ -99,7 +99,8 @@ impl SimDuration {
         } else if nanos >= u64::MAX as f64 {
             SimDuration(u64::MAX)
         } else {
-            SimDuration(nanos.round() as u64)
+            // x + 0.5 truncated: round-half-up, without a libm call.
+            SimDuration((nanos + 0.5) as u64)
         }
     }
 

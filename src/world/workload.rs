@@ -138,7 +138,7 @@ impl ArrivalProcess {
                     continue;
                 }
             }
-            let at = SimTime::from_nanos(t.round() as u64);
+            let at = SimTime::from_nanos((t + 0.5) as u64);
             return Some(at.max(now));
         }
     }
