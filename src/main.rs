@@ -43,6 +43,9 @@ enum Command {
         /// Print only the wall-clock line, not the summary tables.
         #[arg(long, short)]
         quiet: bool,
+        /// Skip the charts and index.html (summary.json and timeseries.csv only).
+        #[arg(long)]
+        no_charts: bool,
     },
     /// Check a scenario and report every problem found.
     Validate {
@@ -62,7 +65,8 @@ fn main() -> ExitCode {
             out,
             event_budget,
             quiet,
-        } => run(&scenario, seed, out, event_budget, quiet),
+            no_charts,
+        } => run(&scenario, seed, out, event_budget, quiet, !no_charts),
         Command::Validate { scenario } => match load(&scenario) {
             Some(s) => {
                 println!(
@@ -103,6 +107,7 @@ fn run(
     out: Option<PathBuf>,
     event_budget: Option<u64>,
     quiet: bool,
+    charts: bool,
 ) -> ExitCode {
     let Some(scenario) = load(path) else {
         return ExitCode::from(2);
@@ -118,7 +123,24 @@ fn run(
     let started = std::time::Instant::now();
     let outcome = world::run(&scenario, seed, event_budget);
     let wall = started.elapsed().as_secs_f64();
-    let (summary, files) = report::files(&scenario, seed, &outcome);
+    let (summary, mut files) = report::files(&scenario, seed, &outcome);
+    if charts {
+        let pictures = match report::charts::render(&outcome) {
+            Ok(pictures) => pictures,
+            Err(e) => {
+                eprintln!("error: cannot render the charts: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let names: Vec<String> = pictures.iter().map(|(name, _)| name.clone()).collect();
+        let mut command = report::html::reproduce_command(&path.display().to_string(), seed);
+        if let Some(budget) = event_budget {
+            command.push_str(&format!(" --event-budget {budget}"));
+        }
+        let html = report::html::index(&summary, &scenario.description, &command, &names);
+        files.extend(pictures);
+        files.push(("index.html".to_string(), html.into_bytes()));
+    }
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
     if let Err(e) = report::output::write_all(&dir, &files) {
         eprintln!("error: cannot write the report to {}: {e}", dir.display());
@@ -129,7 +151,8 @@ fn run(
         println!();
     }
     println!(
-        "wrote {}/{{summary.json,timeseries.csv}}  ({:.3}s wall clock, {:.2}M events/s)",
+        "wrote {} files to {}/  ({:.3}s wall clock, {:.2}M events/s)",
+        files.len(),
         dir.display(),
         wall,
         outcome.events as f64 / wall.max(1e-9) / 1e6

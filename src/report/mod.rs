@@ -2,6 +2,8 @@
 //! (with the charts feature of the report issue) pictures. Everything written
 //! to files depends only on (scenario, seed).
 
+pub mod charts;
+pub mod html;
 pub mod output;
 pub mod summary;
 pub mod table;
