@@ -105,13 +105,41 @@ impl fmt::Display for ScenarioError {
 }
 
 /// The 1-based line and column where the value at `path` starts in `source`
-/// (for a member, where its key starts), or `None` if it is not there.
+/// (for a member, where its key starts), or `None` if it is not there. A key
+/// repeated in one object is found at its last occurrence, the one
+/// serde_json keeps.
 pub fn locate(source: &str, path: &JsonPath) -> Option<(usize, usize)> {
     let bytes = source.as_bytes();
     let mut walker = Walker { bytes, at: 0 };
     walker.ws();
     let offset = walker.find(&path.0)?;
     Some(line_column(source, offset))
+}
+
+/// Like [`locate`], but for a value that is not in the text (a default), the
+/// position of its nearest ancestor that is, so that every problem in a
+/// document that parsed has a line and a column.
+pub fn locate_nearest(source: &str, path: &JsonPath) -> Option<(usize, usize)> {
+    (0..=path.0.len())
+        .rev()
+        .find_map(|n| locate(source, &JsonPath(path.0[..n].to_vec())))
+}
+
+/// Every repetition of a key within one object, as the path of the member
+/// and the byte offset where the repeated key starts. serde_json keeps the
+/// last value and silently drops the others, so a repeated key (two services
+/// of the same name, say) would otherwise go unnoticed. `source` must be
+/// JSON that serde_json accepted (so nesting is at most 128 deep).
+pub fn duplicate_keys(source: &str) -> Vec<(JsonPath, usize)> {
+    let mut walker = Walker {
+        bytes: source.as_bytes(),
+        at: 0,
+    };
+    let mut path = Vec::new();
+    let mut out = Vec::new();
+    walker.ws();
+    let _ = walker.duplicates(&mut path, &mut out);
+    out
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -147,10 +175,12 @@ impl Walker<'_> {
         match (first, self.peek()?) {
             (Segment::Key(want), b'{') => {
                 self.at += 1;
+                // serde_json keeps the last of repeated keys: so do we.
+                let mut found = None;
                 loop {
                     self.ws();
                     if self.peek()? == b'}' {
-                        return None;
+                        break;
                     }
                     let key_at = self.at;
                     let key = self.string()?;
@@ -161,18 +191,22 @@ impl Walker<'_> {
                     self.at += 1;
                     self.ws();
                     if key == *want {
-                        return if rest.is_empty() {
-                            Some(key_at)
-                        } else {
-                            self.find(rest)
-                        };
+                        found = Some((key_at, self.at));
                     }
                     self.skip_value()?;
                     self.ws();
                     match self.peek()? {
                         b',' => self.at += 1,
+                        b'}' => break,
                         _ => return None,
                     }
+                }
+                let (key_at, value_at) = found?;
+                if rest.is_empty() {
+                    Some(key_at)
+                } else {
+                    self.at = value_at;
+                    self.find(rest)
                 }
             }
             (Segment::Index(want), b'[') => {
@@ -196,6 +230,59 @@ impl Walker<'_> {
                 }
             }
             _ => None,
+        }
+    }
+
+    /// With `at` on a value: skips it, recording repeated keys in every
+    /// object inside it.
+    fn duplicates(
+        &mut self,
+        path: &mut Vec<Segment>,
+        out: &mut Vec<(JsonPath, usize)>,
+    ) -> Option<()> {
+        let (close, object) = match self.peek()? {
+            b'{' => (b'}', true),
+            b'[' => (b']', false),
+            _ => return self.skip_value(),
+        };
+        self.at += 1;
+        let mut seen = std::collections::BTreeSet::new();
+        let mut index = 0;
+        loop {
+            self.ws();
+            if self.peek()? == close {
+                self.at += 1;
+                return Some(());
+            }
+            if object {
+                let key_at = self.at;
+                let key = self.string()?;
+                self.ws();
+                if self.peek()? != b':' {
+                    return None;
+                }
+                self.at += 1;
+                self.ws();
+                path.push(Segment::Key(key.clone()));
+                if !seen.insert(key) {
+                    out.push((JsonPath(path.clone()), key_at));
+                }
+            } else {
+                path.push(Segment::Index(index));
+                index += 1;
+            }
+            let inner = self.duplicates(path, out);
+            path.pop();
+            inner?;
+            self.ws();
+            match self.peek()? {
+                b',' => self.at += 1,
+                c if c == close => {
+                    self.at += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
         }
     }
 
@@ -323,6 +410,31 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn repeated_keys_are_found_where_serde_json_reads_them() {
+        let doc = "{\"a\": {\"x\": 1},\n \"b\": [{\"y\": 1, \"y\": 2}],\n \"a\": {\"x\": 3}}";
+        // serde_json keeps the last `a`: so does `locate`.
+        assert_eq!(locate(doc, &path(&[key("a"), key("x")])), Some((3, 8)));
+        assert_eq!(locate(doc, &path(&[key("a")])), Some((3, 2)));
+        let found: Vec<(String, (usize, usize))> = duplicate_keys(doc)
+            .into_iter()
+            .map(|(p, offset)| (p.to_string(), line_column(doc, offset)))
+            .collect();
+        assert_eq!(
+            found,
+            vec![("b[0].y".to_string(), (2, 17)), ("a".to_string(), (3, 2)),]
+        );
+        assert!(duplicate_keys(DOC).is_empty());
+    }
+
+    #[test]
+    fn defaults_are_located_at_their_nearest_ancestor() {
+        let p = path(&[key("services"), key("orders"), key("queue_capacity")]);
+        assert_eq!(locate(DOC, &p), None);
+        assert_eq!(locate_nearest(DOC, &p), Some((4, 5)));
+        assert_eq!(locate_nearest(DOC, &path(&[key("window")])), Some((1, 1)));
     }
 
     #[test]

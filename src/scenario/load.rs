@@ -6,7 +6,10 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, locate};
+use super::diagnostic::{
+    Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
+    locate_nearest,
+};
 use super::model::{Fault, Network, Scenario, Service, Workload};
 use super::validate::validate;
 use crate::kernel::SimDuration;
@@ -61,19 +64,36 @@ pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
         Ok(value) => value,
         Err(e) => {
             let message = strip_position(&e.to_string());
-            let position = (e.line() > 0).then(|| (e.line(), e.column()));
+            let position =
+                (e.line() > 0).then(|| syntax_error_position(source, e.line(), e.column()));
             return Err(single(file, position, format!("malformed JSON: {message}")));
         }
     };
+    let mut diagnostics: Vec<Diagnostic> = duplicate_keys(source)
+        .into_iter()
+        .map(|(path, offset)| {
+            let key = match path.0.last() {
+                Some(Segment::Key(key)) => key.clone(),
+                _ => String::new(),
+            };
+            Diagnostic {
+                path,
+                position: Some(line_column(source, offset)),
+                message: format!(
+                    "`{key}` appears more than once in this object; only the last would be used: remove or rename the others"
+                ),
+            }
+        })
+        .collect();
     let mut sections = Sections {
         source,
         diagnostics: Vec::new(),
     };
     let scenario = sections.read(&value);
-    let mut diagnostics = sections.diagnostics;
+    diagnostics.append(&mut sections.diagnostics);
     if let Some(scenario) = &scenario {
         for (path, message) in validate(scenario) {
-            let position = locate(source, &path);
+            let position = locate_nearest(source, &path);
             diagnostics.push(Diagnostic {
                 path,
                 position,
@@ -93,6 +113,22 @@ pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
     }
 }
 
+/// serde_json's position of a syntax error (1-based line, column counted in
+/// bytes, 0 at the very start of a line) as our 1-based line and column
+/// counted in characters, as everywhere else.
+fn syntax_error_position(source: &str, line: usize, column: usize) -> (usize, usize) {
+    let line_start: usize = source
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    let mut offset = (line_start + column.saturating_sub(1)).min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    line_column(source, offset)
+}
+
 /// serde_json appends " at line L column C"; we show positions ourselves.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -108,7 +144,7 @@ struct Sections<'s> {
 
 impl Sections<'_> {
     fn problem(&mut self, path: JsonPath, message: String) {
-        let position = locate(self.source, &path);
+        let position = locate_nearest(self.source, &path);
         self.diagnostics.push(Diagnostic {
             path,
             position,
@@ -292,6 +328,31 @@ fn explain(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn positions(source: &str) -> Vec<Option<(usize, usize)>> {
+        let error = parse(source, "t.json").expect_err("a broken scenario");
+        error.diagnostics.iter().map(|d| d.position).collect()
+    }
+
+    #[test]
+    fn syntax_errors_are_located_in_characters() {
+        // The second comma is the 11th character (the 13th byte).
+        assert_eq!(positions("{\"n\u{e9}\u{e9}\": 1,,}"), vec![Some((1, 11))]);
+        // serde_json says column 0 at the start of a line.
+        assert_eq!(positions(""), vec![Some((1, 1))]);
+        assert_eq!(positions("{\"a\": \n"), vec![Some((2, 1))]);
+    }
+
+    #[test]
+    fn repeated_keys_are_problems() {
+        let source = r#"{"name": "a", "name": "b", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 1}}, "routes": [{"service": "s"}]}}"#;
+        let error = parse(source, "t.json").expect_err("a repeated key");
+        assert_eq!(error.diagnostics.len(), 1, "{error}");
+        assert_eq!(error.diagnostics[0].path.to_string(), "name");
+        assert_eq!(error.diagnostics[0].position, Some((1, 15)));
+    }
 
     #[test]
     fn unknown_fields_get_a_suggestion() {

@@ -14,6 +14,11 @@ pub const MAX_INSTANCES: u32 = 100_000;
 pub const MAX_USERS: u32 = 10_000_000;
 /// Upper bound on windows in a run (rows of the time series per entity).
 pub const MAX_WINDOWS: u64 = 1_000_000;
+/// Upper bound on the call steps of a service and on the calls of one
+/// parallel group (the world counts them in 16 bits).
+pub const MAX_CALLS: usize = 10_000;
+/// Upper bound on network links (the world numbers link latencies in 16 bits).
+pub const MAX_LINKS: usize = 10_000;
 
 type Problems = Vec<(JsonPath, String)>;
 
@@ -167,6 +172,15 @@ impl Checker<'_> {
         }
         self.distribution(path.key("service_time"), &service.service_time);
         self.probability(path.key("error_rate"), service.error_rate);
+        if service.calls.len() > MAX_CALLS {
+            self.problem(
+                path.key("calls"),
+                format!(
+                    "{} call steps: a service makes at most {MAX_CALLS}",
+                    service.calls.len()
+                ),
+            );
+        }
         for (i, step) in service.calls.iter().enumerate() {
             self.call_step(path.key("calls").index(i), step);
         }
@@ -188,6 +202,15 @@ impl Checker<'_> {
                     self.problem(
                         path.key("parallel"),
                         "a parallel group needs at least one call",
+                    );
+                }
+                if group.len() > MAX_CALLS {
+                    self.problem(
+                        path.key("parallel"),
+                        format!(
+                            "{} calls in one group: a parallel group has at most {MAX_CALLS}",
+                            group.len()
+                        ),
                     );
                 }
                 for (field, set) in [
@@ -283,6 +306,15 @@ impl Checker<'_> {
         let path = JsonPath::root().key("network");
         self.distribution(path.key("latency"), &network.latency);
         self.probability(path.key("loss"), network.loss);
+        if network.links.len() > MAX_LINKS {
+            self.problem(
+                path.key("links"),
+                format!(
+                    "{} links: a network has at most {MAX_LINKS}",
+                    network.links.len()
+                ),
+            );
+        }
         let mut seen = BTreeSet::new();
         for (i, link) in network.links.iter().enumerate() {
             let link_path = path.key("links").index(i);
@@ -702,4 +734,61 @@ pub fn callees(service: &Service) -> Vec<&str> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(services: &str, network: &str) -> Vec<String> {
+        let text = format!(
+            r#"{{"name": "t", "duration": "1s", "services": {{{services}}}, "network": {network},
+                "workload": {{"arrivals": {{"poisson": {{"rate": 1}}}}, "routes": [{{"service": "a"}}]}}}}"#
+        );
+        let scenario: Scenario = serde_json::from_str(&text).expect("structurally valid");
+        validate(&scenario)
+            .into_iter()
+            .map(|(path, message)| format!("{path}: {message}"))
+            .collect()
+    }
+
+    #[test]
+    fn call_and_link_counts_stay_within_what_the_world_can_count() {
+        let step = r#"{"service": "b", "probability": 0}"#;
+        let steps = vec![step; MAX_CALLS + 1].join(",");
+        let group = vec![r#"{"service": "b"}"#; MAX_CALLS + 1].join(",");
+        let services = format!(
+            r#""a": {{"service_time": {{"constant": "1ms"}}, "calls": [{steps}]}},
+               "b": {{"service_time": {{"constant": "1ms"}}, "calls": [{{"parallel": [{group}]}}]}},
+               "c": {{"service_time": {{"constant": "1ms"}}}}"#
+        );
+        let links = vec![r#"{"from": "b", "to": "c"}"#; MAX_LINKS + 1].join(",");
+        let found = problems(&services, &format!(r#"{{"links": [{links}]}}"#));
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("services.a.calls: 10001 call steps")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("services.b.calls[0].parallel: 10001 calls")),
+            "{found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .any(|p| p.starts_with("network.links: 10001 links")),
+            "{found:?}"
+        );
+        let ok = problems(
+            &format!(
+                r#""a": {{"service_time": {{"constant": "1ms"}}, "calls": [{}]}}, "b": {{"service_time": {{"constant": "1ms"}}}}"#,
+                vec![step; MAX_CALLS].join(",")
+            ),
+            "{}",
+        );
+        assert!(ok.is_empty(), "{ok:?}");
+    }
 }

@@ -1,0 +1,646 @@
+//! What users see when a scenario file is wrong: the real `meshsim` binary on
+//! deliberately broken files. Every case must exit with code 2, never panic,
+//! and name the file, the line and column, the JSON path and what was
+//! expected; `meshsim run` on a broken file must write nothing at all.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshsim");
+
+/// The name every broken file is written under, so that fragments such as
+/// `"scenario.json:5:16: services.front.instances: ..."` check the file name,
+/// the position and the path in one go.
+const FILE: &str = "scenario.json";
+
+/// A fresh, empty directory for one case (tests run on parallel threads).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "meshsim-cli-errors-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The names of everything in the directory, sorted.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .expect("list the temporary directory")
+            .map(|e| {
+                e.expect("an entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn meshsim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run the meshsim binary")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Asserts that `meshsim validate` and `meshsim run` both reject `contents`
+/// (written as `scenario.json`) with exit code 2, without a panic, with a
+/// message naming the file that contains every fragment, and that `run`
+/// writes nothing. Returns the message.
+fn check_bytes(contents: &[u8], fragments: &[&str]) -> String {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), contents).expect("write the scenario");
+    let validate = meshsim(dir.path(), &["validate", FILE]);
+    let stderr = text(&validate.stderr);
+    assert_eq!(
+        validate.status.code(),
+        Some(2),
+        "`meshsim validate` should exit with 2\nstderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "a panic:\n{stderr}");
+    assert!(
+        validate.stdout.is_empty(),
+        "nothing on stdout: {}",
+        text(&validate.stdout)
+    );
+    assert!(
+        stderr.starts_with(&format!("error: {FILE}: ")),
+        "the message names the file:\n{stderr}"
+    );
+    for fragment in fragments {
+        assert!(
+            stderr.contains(fragment),
+            "expected {fragment:?} in:\n{stderr}"
+        );
+    }
+    // One line per problem, each naming the file, and as many as announced.
+    let problems: Vec<&str> = stderr.lines().skip(1).collect();
+    assert!(!problems.is_empty(), "no problem listed:\n{stderr}");
+    for line in &problems {
+        assert!(
+            line.starts_with(&format!("  {FILE}")),
+            "{line:?} in:\n{stderr}"
+        );
+    }
+    assert_eq!(announced(&stderr), problems.len(), "{stderr}");
+
+    // `run` reports the same problems and writes nothing, neither into the
+    // default `reports/<name>/` nor into `--out`.
+    let run = meshsim(dir.path(), &["run", FILE]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    assert_eq!(text(&run.stderr), stderr, "`run` and `validate` agree");
+    let run = meshsim(dir.path(), &["run", FILE, "--out", "out"]);
+    assert_eq!(run.status.code(), Some(2), "{}", text(&run.stderr));
+    assert_eq!(
+        dir.entries(),
+        vec![FILE.to_string()],
+        "run left files behind"
+    );
+    stderr
+}
+
+fn check(contents: &str, fragments: &[&str]) -> String {
+    check_bytes(contents.as_bytes(), fragments)
+}
+
+/// The count in the first line, "<file>: N problem(s) found".
+fn announced(stderr: &str) -> usize {
+    let first = stderr.lines().next().unwrap_or_default();
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let at = words
+        .iter()
+        .position(|w| w.starts_with("problem"))
+        .unwrap_or_else(|| panic!("no problem count in {first:?}"));
+    words[at - 1].parse().expect("a count")
+}
+
+const FRONT: &str = r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "timeout": "100ms"}]},"#;
+const BACK: &str =
+    r#"    "back": {"instances": 2, "service_time": {"exponential": {"mean": "2ms"}}}"#;
+const WORKLOAD: &str =
+    r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}]}"#;
+
+/// A small valid scenario, laid out so that positions are easy to check:
+/// line 5 is the `front` service, line 6 `back`, line 8 the workload and,
+/// if there are faults, line 10 the first fault, line 11 the second...
+struct Doc<'a> {
+    front: &'a str,
+    back: &'a str,
+    workload: &'a str,
+    faults: &'a [&'a str],
+}
+
+const DOC: Doc<'static> = Doc {
+    front: FRONT,
+    back: BACK,
+    workload: WORKLOAD,
+    faults: &[],
+};
+
+impl Doc<'_> {
+    fn text(&self) -> String {
+        let faults = if self.faults.is_empty() {
+            String::new()
+        } else {
+            format!(",\n  \"faults\": [\n{}\n  ]", self.faults.join(",\n"))
+        };
+        format!(
+            "{{\n  \"name\": \"broken\",\n  \"duration\": \"10s\",\n  \"services\": {{\n{}\n{}\n  }},\n{}{faults}\n}}\n",
+            self.front, self.back, self.workload
+        )
+    }
+}
+
+#[test]
+fn the_template_is_valid() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), DOC.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let faults = Doc {
+        faults: &[
+            r#"    {"at": "1s", "for": "2s", "crash": {"service": "back", "instance": 1}}"#,
+            r#"    {"at": "2s", "errors": {"service": "front", "rate": 0.5}}"#,
+        ],
+        ..DOC
+    };
+    std::fs::write(dir.path().join(FILE), faults.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn malformed_json_gives_line_and_column() {
+    // The second comma on line 3 is column 21.
+    check(
+        "{\n  \"name\": \"broken\",\n  \"duration\": \"10s\",,\n}\n",
+        &["scenario.json:3:21: (top level): malformed JSON: key must be a string"],
+    );
+    // An unclosed object: the end of the file.
+    check(
+        "{\n  \"name\": \"broken\",\n",
+        &["scenario.json:3:1: (top level): malformed JSON: EOF while parsing a value"],
+    );
+    // Columns count characters, not bytes.
+    check(
+        "{\"name\": \"d\u{e9}j\u{e0}-vu\" \"duration\": \"1s\"}",
+        &["scenario.json:1:20: (top level): malformed JSON: expected `,` or `}`"],
+    );
+    check("", &["scenario.json:1:1: (top level): malformed JSON: EOF"]);
+    check(
+        "[1, 2]",
+        &["scenario.json:1:1: (top level): a scenario must be a JSON object"],
+    );
+}
+
+#[test]
+fn non_utf8_files_are_refused() {
+    check_bytes(
+        b"{\"name\": \"caf\xe9\"}",
+        &["scenario.json: (top level): the file is not UTF-8 text (invalid byte at offset 13)"],
+    );
+}
+
+#[test]
+fn a_wrong_type_names_what_was_expected() {
+    check(
+        &Doc {
+            back: r#"    "back": {"instances": "two", "service_time": {"exponential": {"mean": "2ms"}}}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            r#"scenario.json:6:14: services.back.instances: invalid type: string "two", expected u32"#,
+        ],
+    );
+    check(
+        &Doc {
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": "fast"}}, "routes": [{"service": "front"}]}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            r#"scenario.json:8:41: workload.arrivals.poisson.rate: invalid type: string "fast", expected f64"#,
+        ],
+    );
+}
+
+#[test]
+fn unknown_fields_and_variants_get_a_suggestion() {
+    check(
+        &Doc {
+            back: r#"    "back": {"concurency": 4, "service_time": {"exponential": {"mean": "2ms"}}}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:6:14: services.back.concurency: unknown field `concurency`, expected one of",
+            "did you mean `concurrency`?",
+        ],
+    );
+    check(
+        &Doc {
+            back: r#"    "back": {"service_time": {"exponental": {"mean": "2ms"}}}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:6:14: services.back.service_time: unknown variant `exponental`",
+            "did you mean `exponential`?",
+        ],
+    );
+    check(
+        &DOC.text().replace("\"duration\"", "\"duraton\""),
+        &[
+            "scenario.json:3:3: duraton: unknown field `duraton`; did you mean `duration`?",
+            "scenario.json:1:1: (top level): missing field `duration`",
+        ],
+    );
+}
+
+#[test]
+fn unknown_services_get_a_suggestion() {
+    check(
+        &DOC.text()
+            .replace(r#"[{"service": "back""#, r#"[{"service": "bakc""#),
+        &[
+            "scenario.json:5:63: services.front.calls[0].service: unknown service `bakc`; did you mean `back`? (services: back, front)",
+        ],
+    );
+    check(
+        &Doc {
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "frnt"}]}"#,
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:8:67: workload.routes[0].service: unknown service `frnt`; did you mean `front`?"],
+    );
+}
+
+#[test]
+fn probabilities_must_be_between_0_and_1() {
+    check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "error_rate": -0.1, "calls": [{"service": "back", "probability": 1.5}]},"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:52: services.front.error_rate: a probability must be between 0 and 1, got -0.1",
+            "scenario.json:5:102: services.front.calls[0].probability: a probability must be between 0 and 1, got 1.5",
+        ],
+    );
+    check(
+        &Doc {
+            faults: &[r#"    {"at": "1s", "loss": {"rate": 2}}"#],
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:10:27: faults[0].loss.rate: a probability must be between 0 and 1, got 2"],
+    );
+}
+
+#[test]
+fn rates_must_be_positive() {
+    for (rate, shown) in [("0", "0"), ("-5", "-5"), ("1e400", "")] {
+        let workload = WORKLOAD.replace(r#""rate": 10"#, &format!(r#""rate": {rate}"#));
+        let doc = Doc {
+            workload: &workload,
+            ..DOC
+        }
+        .text();
+        if shown.is_empty() {
+            // Too large for a float: serde_json refuses it as it parses.
+            check(
+                &doc,
+                &["scenario.json:8:", "malformed JSON: number out of range"],
+            );
+        } else {
+            check(
+                &doc,
+                &[&format!(
+                    "scenario.json:8:41: workload.arrivals.poisson.rate: a rate must be a positive number per second, got {shown}"
+                )],
+            );
+        }
+    }
+    check(
+        &Doc {
+            workload: r#"  "workload": {"arrivals": {"constant": {"rate": 10}}, "schedule": [{"at": "1s", "rate": -1}], "routes": [{"service": "front"}]}"#,
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:8:82: workload.schedule[0].rate: a rate must be zero or more per second, got -1"],
+    );
+}
+
+#[test]
+fn capacities_and_durations_must_be_above_zero() {
+    check(
+        &Doc {
+            back: r#"    "back": {"instances": 0, "concurrency": 0, "queue_capacity": 0, "service_time": {"exponential": {"mean": "0"}}}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:6:14: services.back.instances: instances must be between 1 and 100000",
+            "scenario.json:6:30: services.back.concurrency: concurrency must be at least 1 worker",
+            "scenario.json:6:48: services.back.queue_capacity: queue_capacity must be at least 1",
+            "scenario.json:6:102: services.back.service_time.exponential.mean: must be longer than zero",
+        ],
+    );
+    check(
+        &Doc {
+            front: &FRONT.replace("100ms", "0"),
+            ..DOC
+        }
+        .text()
+        .replace(r#""10s""#, r#""0""#),
+        &[
+            "scenario.json:3:3: duration: must be longer than zero",
+            "scenario.json:5:82: services.front.calls[0].timeout: must be longer than zero",
+        ],
+    );
+    check(
+        &Doc {
+            back: r#"    "back": {"instances": -2, "service_time": {"exponential": {"mean": "2ms"}}}"#,
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:6:14: services.back.instances: invalid value: integer `-2`, expected u32"],
+    );
+}
+
+#[test]
+fn bad_duration_strings_say_why() {
+    check(
+        &DOC.text().replace(r#""10s""#, r#""5 parsecs""#),
+        &[
+            r#"scenario.json:3:3: duration: invalid duration "5 parsecs": unknown unit: use h, m, s, ms, us or ns"#,
+        ],
+    );
+    check(
+        &Doc {
+            front: &FRONT.replace("100ms", "1.5"),
+            ..DOC
+        }
+        .text(),
+        &[
+            r#"scenario.json:5:82: services.front.calls[0].timeout: invalid duration "1.5": a number needs a unit"#,
+        ],
+    );
+    check(
+        &DOC.text().replace(r#""10s""#, "10"),
+        &[
+            r#"scenario.json:3:3: duration: invalid type: integer `10`, expected a duration string such as "250ms""#,
+        ],
+    );
+}
+
+#[test]
+fn call_graph_cycles_are_refused() {
+    check(
+        &Doc {
+            back: r#"    "back": {"service_time": {"constant": "1ms"}, "calls": [{"service": "front"}]}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:6:51: services.back.calls: the call graph has a cycle: back -> front -> back",
+        ],
+    );
+    // A service calling itself, from inside a parallel group.
+    check(
+        &Doc {
+            back: r#"    "back": {"service_time": {"constant": "1ms"}, "calls": [{"parallel": [{"service": "back"}]}]}"#,
+            ..DOC
+        }
+        .text(),
+        &["services.back.calls: the call graph has a cycle: back -> back"],
+    );
+}
+
+#[test]
+fn faults_are_checked() {
+    check(
+        &Doc {
+            faults: &[
+                r#"    {"at": "1s", "crash": {"service": "back", "instance": 2}}"#,
+                r#"    {"at": "1s", "crash": {"service": "back"}, "errors": {"service": "back", "rate": 0.5}}"#,
+                r#"    {"at": "1s", "for": "1s"}"#,
+                r#"    {"at": "20s", "slowdown": {"service": "back", "factor": 0}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:47: faults[0].crash.instance: `back` has 2 instance(s), numbered from 0; there is no instance 2",
+            "scenario.json:11:5: faults[1]: a fault has exactly one kind, this one has crash and errors: split it into several faults",
+            "scenario.json:12:5: faults[2]: a fault needs exactly one kind: crash, latency, errors, partition, slowdown, loss",
+            "scenario.json:13:6: faults[3].at: starts at 20s but the run ends at 10s",
+            "scenario.json:13:51: faults[3].slowdown.factor: the factor must be a positive number, got 0",
+        ],
+    );
+    check(
+        &Doc {
+            faults: &[
+                r#"    {"at": "1s", "partition": {"between": [["front"], ["back", "frontt"]]}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:64: faults[0].partition.between[1][1]: unknown service `frontt`; did you mean `front`?",
+        ],
+    );
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let dir = TempDir::new();
+    for command in ["validate", "run"] {
+        let out = meshsim(dir.path(), &[command, "no-such-file.json"]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.contains("no-such-file.json: (top level): cannot read the file"),
+            "{stderr}"
+        );
+    }
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn repeated_keys_are_reported_where_they_repeat() {
+    check(
+        &Doc {
+            back: r#"    "front": {"service_time": {"constant": "5ms"}}"#,
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:6:5: services.front: `front` appears more than once in this object"],
+    );
+}
+
+#[test]
+fn defaulted_values_point_at_their_object() {
+    // `window` defaults to 1s, longer than this run; the problem is located
+    // at the object that lacks it.
+    check(
+        &DOC.text().replace(r#""10s""#, r#""500ms""#),
+        &["scenario.json:1:1: window: the window is longer than the whole run"],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_one_run() {
+    // Meaning problems in two services, the network, the workload and two
+    // faults: all of them at once, in file order.
+    let stderr = check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "error_rate": 2, "calls": [{"service": "bck"}]},"#,
+            back: r#"    "back": {"instances": 2, "concurrency": 0, "service_time": {"uniform": {"min": "5ms", "max": "1ms"}}}"#,
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 0}}, "routes": [{"service": "front", "weight": -1}]}"#,
+            faults: &[
+                r#"    {"at": "1s", "crash": {"service": "back", "instance": 7}}"#,
+                r#"    {"at": "1s", "latency": {"service": "frnt", "add": "0"}}"#,
+            ],
+        }
+        .text(),
+        &[
+            "error: scenario.json: 9 problems found",
+            "scenario.json:5:52: services.front.error_rate:",
+            "scenario.json:5:80: services.front.calls[0].service: unknown service `bck`",
+            "scenario.json:6:30: services.back.concurrency:",
+            "scenario.json:6:65: services.back.service_time.uniform: min (5ms) is larger than max (1ms)",
+            "scenario.json:8:41: workload.arrivals.poisson.rate:",
+            "scenario.json:8:86: workload.routes[0].weight: a weight must be a positive number, got -1",
+            "scenario.json:10:47: faults[0].crash.instance:",
+            "scenario.json:11:30: faults[1].latency.service: unknown service `frnt`; did you mean `front`?",
+            "scenario.json:11:49: faults[1].latency.add: must be longer than zero",
+        ],
+    );
+    let lines: Vec<&str> = stderr.lines().skip(1).collect();
+    assert_eq!(lines.len(), 9, "{stderr}");
+
+    // Structural problems in different sections do not hide each other
+    // either: one per service, the workload and each fault.
+    check(
+        &Doc {
+            front: r#"    "front": {"servicetime": {"constant": "1ms"}},"#,
+            back: r#"    "back": {"service_time": {"constant": "5 parsecs"}}"#,
+            workload: r#"  "workload": {"arrivals": {"poison": {"rate": 10}}, "routes": [{"service": "front"}]}"#,
+            faults: &[
+                r#"    {"at": "1s", "crash": {"service": "back", "instance": "0"}}"#,
+                r#"    {"at": "soon", "errors": {"service": "back", "rate": 0.5}}"#,
+            ],
+        }
+        .text(),
+        &[
+            "error: scenario.json: 5 problems found",
+            "scenario.json:5:15: services.front.servicetime: unknown field `servicetime`",
+            "did you mean `service_time`?",
+            r#"scenario.json:6:31: services.back.service_time.constant: invalid duration "5 parsecs""#,
+            "scenario.json:8:16: workload.arrivals: unknown variant `poison`",
+            "did you mean `poisson`?",
+            r#"scenario.json:10:47: faults[0].crash.instance: invalid type: string "0", expected u32"#,
+            r#"scenario.json:11:6: faults[1].at: invalid duration "soon""#,
+        ],
+    );
+}
+
+#[test]
+fn every_bundled_scenario_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("the scenarios directory") {
+        let path = entry.expect("an entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let out = meshsim(&dir, &["validate", path.to_str().expect("a UTF-8 path")]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stdout).contains(": ok ("),
+            "{}",
+            text(&out.stdout)
+        );
+        seen += 1;
+    }
+    assert!(seen >= 2, "found only {seen} bundled scenarios");
+}
+
+#[test]
+fn schema_prints_valid_json() {
+    let dir = TempDir::new();
+    let out = meshsim(dir.path(), &["schema"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let schema: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("`meshsim schema` prints JSON");
+    for field in ["name", "duration", "services", "workload", "faults"] {
+        assert!(
+            schema["properties"].get(field).is_some(),
+            "no `{field}` in the schema's properties"
+        );
+    }
+    assert!(
+        schema["$defs"].get("Service").is_some(),
+        "no Service in $defs"
+    );
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn bad_usage_exits_with_2_and_writes_nothing() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), DOC.text()).unwrap();
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--event-budget", "0", "--out", "out"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--event-budget must be at least 1"));
+    for args in [&[][..], &["frobnicate"][..], &["run"][..]] {
+        let out = meshsim(dir.path(), args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!text(&out.stderr).contains("panicked"));
+    }
+    assert_eq!(dir.entries(), vec![FILE.to_string()]);
+}

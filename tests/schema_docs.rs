@@ -1,0 +1,139 @@
+//! docs/scenarios.md cannot silently drift from the code: every property in
+//! the JSON Schema of scenario files, every field of summary.json and every
+//! column of timeseries.csv must appear in it, in backquotes.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+fn docs() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/scenarios.md");
+    std::fs::read_to_string(path).expect("read docs/scenarios.md")
+}
+
+/// The names in `names` that the docs never mention as `name`.
+fn undocumented(names: &BTreeSet<String>) -> Vec<String> {
+    let docs = docs();
+    names
+        .iter()
+        .filter(|name| !docs.contains(&format!("`{name}`")))
+        .cloned()
+        .collect()
+}
+
+/// Every key of every `properties` object in a JSON Schema, wherever it is:
+/// at the top level, in `$defs`, and inside `oneOf` variants (the kinds of
+/// distributions and arrival processes are properties of their variant).
+fn property_names(schema: &Value, out: &mut BTreeSet<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get("properties") {
+                out.extend(properties.keys().cloned());
+            }
+            for value in map.values() {
+                property_names(value, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| property_names(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_scenario_field_is_documented() {
+    let schema = meshsim::scenario::json_schema();
+    let defs = schema["$defs"]
+        .as_object()
+        .expect("schemars puts the types in $defs");
+    for def in ["Service", "CallStep", "Distribution", "Workload", "Fault"] {
+        assert!(defs.contains_key(def), "no {def} in $defs");
+    }
+    let mut names = BTreeSet::new();
+    property_names(&schema, &mut names);
+    // A sample of what the walk must find, from every level of the model.
+    for name in [
+        "name",
+        "queue_capacity",
+        "parallel",
+        "lognormal",
+        "std_dev",
+        "percentiles",
+        "links",
+        "poisson",
+        "ramp_to",
+        "think_time",
+        "weight",
+        "instance",
+        "between",
+        "factor",
+        "for",
+    ] {
+        assert!(names.contains(name), "the schema walk missed `{name}`");
+    }
+    let missing = undocumented(&names);
+    assert!(
+        missing.is_empty(),
+        "scenario fields missing from docs/scenarios.md (write each as `name`): {missing:?}"
+    );
+}
+
+#[test]
+fn every_timeseries_column_is_documented() {
+    let columns: BTreeSet<String> = meshsim::report::timeseries::HEADER
+        .split(',')
+        .map(String::from)
+        .collect();
+    assert!(columns.len() > 10, "{columns:?}");
+    let missing = undocumented(&columns);
+    assert!(
+        missing.is_empty(),
+        "timeseries.csv columns missing from docs/scenarios.md: {missing:?}"
+    );
+}
+
+/// Every key of a summary.json, except the route and service names that key
+/// the `routes` and `services` maps.
+fn summary_fields(value: &Value, names: &BTreeSet<String>, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (key, value) in map {
+                if !names.contains(key) {
+                    out.insert(key.clone());
+                }
+                summary_fields(value, names, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| summary_fields(v, names, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_summary_field_is_documented() {
+    // A short run of the bundled shop: it has routes, services and faults,
+    // so every kind of entry appears in its summary.
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/shop.json");
+    let scenario = meshsim::scenario::load(std::path::Path::new(path)).expect("shop loads");
+    let outcome = meshsim::world::run(&scenario, scenario.seed, Some(20_000));
+    let summary = meshsim::report::summary::Summary::new(&scenario, scenario.seed, &outcome);
+    let json: Value = serde_json::from_str(&summary.to_json()).expect("summary.json is JSON");
+    let mut names: BTreeSet<String> = scenario.services.keys().cloned().collect();
+    names.extend(outcome.route_names.iter().cloned());
+    let mut fields = BTreeSet::new();
+    summary_fields(&json, &names, &mut fields);
+    for field in [
+        "format",
+        "littles_law",
+        "p999",
+        "dependency",
+        "timeout",
+        "end_s",
+    ] {
+        assert!(fields.contains(field), "the walk missed `{field}`");
+    }
+    let missing = undocumented(&fields);
+    assert!(
+        missing.is_empty(),
+        "summary.json fields missing from docs/scenarios.md: {missing:?}"
+    );
+}
