@@ -1,7 +1,7 @@
 //! The `meshsim` command line: run, validate and describe scenarios.
 //!
-//! Exit codes: 0 success; 1 the run did not complete (event budget) or an
-//! assertion failed; 2 bad input or usage.
+//! Exit codes: 0 success; 1 the run did not complete (it hit its event
+//! budget); 2 bad input or usage.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -144,9 +144,11 @@ pub struct WindowRow {
     pub entity: u32,
     /// Outcomes counted in the window.
     pub counts: Counts,
-    /// Median latency of successes in the window, ms (none if none).
+    /// Median latency in the window, ms (none if nothing completed): of
+    /// successful requests for a route, of every answered request for a
+    /// service.
     pub latency_ms_p50: Option<f64>,
-    /// 99th percentile latency of successes in the window, ms.
+    /// 99th percentile latency in the window, ms (same population).
     pub latency_ms_p99: Option<f64>,
     /// Requests in flight (route) or in the system (service) at window end.
     pub in_flight: u64,

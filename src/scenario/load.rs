@@ -60,6 +60,8 @@ fn single(file: &str, position: Option<(usize, usize)>, message: String) -> Scen
 
 /// Parses and checks a scenario from its text; `file` names it in messages.
 pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+    // Editors on some systems write a byte-order mark; JSON has no use for it.
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let value: Value = match serde_json::from_str(source) {
         Ok(value) => value,
         Err(e) => {
@@ -319,6 +321,11 @@ fn explain(message: &str) -> String {
     let Some((word, candidates)) = quoted.split_first() else {
         return message.to_string();
     };
+    if candidates.contains(&"constant") && SimDuration::parse(word).is_ok() {
+        return format!(
+            "{message}; a distribution is an object such as {{\"constant\": \"{word}\"}} or {{\"exponential\": {{\"mean\": \"{word}\"}}}}"
+        );
+    }
     match did_you_mean(word, candidates.iter().copied()) {
         Some(best) => format!("{message}; did you mean `{best}`?"),
         None => message.to_string(),
@@ -361,5 +368,7 @@ mod tests {
         let m = explain("unknown variant `expo`, expected one of `exponential`, `constant`");
         assert!(m.contains("did you mean `exponential`?"), "{m}");
         assert_eq!(explain("invalid type: string"), "invalid type: string");
+        let m = explain("unknown variant `1ms`, expected one of `constant`, `uniform`");
+        assert!(m.contains("{\"constant\": \"1ms\"}"), "{m}");
     }
 }

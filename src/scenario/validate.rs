@@ -10,6 +10,8 @@ use crate::kernel::SimDuration;
 
 /// Upper bounds that keep a scenario from exhausting memory by accident.
 pub const MAX_INSTANCES: u32 = 100_000;
+/// Upper bound on services: the network keeps state per pair of services.
+pub const MAX_SERVICES: usize = 2_000;
 /// Upper bound on a closed-loop population.
 pub const MAX_USERS: u32 = 10_000_000;
 /// Upper bound on windows in a run (rows of the time series per entity).
@@ -132,6 +134,12 @@ impl Checker<'_> {
             self.problem(
                 root.key("event_budget"),
                 "the event budget must be at least 1",
+            );
+        }
+        if s.services.len() > MAX_SERVICES {
+            self.problem(
+                root.key("services"),
+                format!("{} services: at most {MAX_SERVICES} are supported", s.services.len()),
             );
         }
         if s.services.is_empty() {
@@ -455,6 +463,10 @@ impl Checker<'_> {
         }
         if w.routes.is_empty() {
             self.problem(path.key("routes"), "the workload needs at least one route");
+        }
+        let total_weight: f64 = w.routes.iter().map(|r| r.weight).sum();
+        if !total_weight.is_finite() {
+            self.problem(path.key("routes"), "the route weights add up to more than a float can hold: use smaller weights");
         }
         let mut names = BTreeSet::new();
         for (i, route) in w.routes.iter().enumerate() {
