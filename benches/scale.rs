@@ -37,7 +37,9 @@ fn scenario(seconds: u64) -> meshsim::scenario::Scenario {
             );
         }
     }
-    let routes: Vec<Value> = (0..width).map(|i| json!({"service": format!("s0-{i:02}")})).collect();
+    let routes: Vec<Value> = (0..width)
+        .map(|i| json!({"service": format!("s0-{i:02}")}))
+        .collect();
     let text = json!({
         "name": "scale", "duration": format!("{seconds}s"), "window": "1s", "seed": 1,
         "services": services,
@@ -53,7 +55,9 @@ fn main() {
     let scenario = scenario(seconds);
     let reps = if is_real_bench() { 3 } else { 1 };
     let (rate, requests) = best_rate(reps, || run_meshsim(&scenario));
-    println!("100 services x 10 instances, 5 layers, {seconds}s at 2000 requests/s, best of {reps}");
+    println!(
+        "100 services x 10 instances, 5 layers, {seconds}s at 2000 requests/s, best of {reps}"
+    );
     println!("{:<10} {:>12} {:>16}", "scenario", "requests", "requests/s");
     println!("{:<10} {:>12} {:>16.0}", "scale", requests, rate);
     println!("scale_requests_per_sec={rate:.0}");

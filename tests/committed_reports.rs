@@ -21,17 +21,27 @@ fn committed_summaries_match_a_fresh_run() {
         let scenario = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let outcome = world::run(&scenario, scenario.seed, None);
         let (summary, _) = report::files(&scenario, scenario.seed, &outcome);
-        let committed_path = Path::new("reports").join(&scenario.name).join("summary.json");
-        let committed = std::fs::read_to_string(&committed_path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run `cargo run --release -- run {}`", committed_path.display(), path.display()));
+        let committed_path = Path::new("reports")
+            .join(&scenario.name)
+            .join("summary.json");
+        let committed = std::fs::read_to_string(&committed_path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `cargo run --release -- run {}`",
+                committed_path.display(),
+                path.display()
+            )
+        });
         assert!(
             committed == summary.to_json(),
             "{} is stale: run `cargo run --release -- run {}` and commit the result",
             committed_path.display(),
             path.display()
         );
-        let series_path = Path::new("reports").join(&scenario.name).join("timeseries.csv");
-        let series = std::fs::read_to_string(&series_path).unwrap_or_else(|e| panic!("{}: {e}", series_path.display()));
+        let series_path = Path::new("reports")
+            .join(&scenario.name)
+            .join("timeseries.csv");
+        let series = std::fs::read_to_string(&series_path)
+            .unwrap_or_else(|e| panic!("{}: {e}", series_path.display()));
         assert!(
             series == report::timeseries::to_csv(&outcome),
             "{} is stale: regenerate it with `cargo run --release -- run {}`",

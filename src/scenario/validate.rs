@@ -139,7 +139,10 @@ impl Checker<'_> {
         if s.services.len() > MAX_SERVICES {
             self.problem(
                 root.key("services"),
-                format!("{} services: at most {MAX_SERVICES} are supported", s.services.len()),
+                format!(
+                    "{} services: at most {MAX_SERVICES} are supported",
+                    s.services.len()
+                ),
             );
         }
         if s.services.is_empty() {
@@ -466,7 +469,10 @@ impl Checker<'_> {
         }
         let total_weight: f64 = w.routes.iter().map(|r| r.weight).sum();
         if !total_weight.is_finite() {
-            self.problem(path.key("routes"), "the route weights add up to more than a float can hold: use smaller weights");
+            self.problem(
+                path.key("routes"),
+                "the route weights add up to more than a float can hold: use smaller weights",
+            );
         }
         let mut names = BTreeSet::new();
         for (i, route) in w.routes.iter().enumerate() {
