@@ -7,6 +7,7 @@
 
 pub mod kernel;
 pub mod metrics;
+pub mod patterns;
 pub mod report;
 pub mod scenario;
 pub mod world;
