@@ -33,12 +33,42 @@ pub struct Counts {
     pub dropped: u64,
     /// Failed because a downstream call failed (service only).
     pub dependency: u64,
+    /// Not started because the request's deadline had passed (service only).
+    pub expired: u64,
+    /// Attempts sent, retries and hedges included (route and edge).
+    pub attempts: u64,
+    /// Retries sent (route and edge).
+    pub retries: u64,
+    /// Hedged attempts sent (route and edge).
+    pub hedges: u64,
+    /// Retries a budget or throttle refused (route and edge).
+    pub retries_denied: u64,
+    /// Calls that failed because the breaker was open (route and edge).
+    pub breaker_open: u64,
+    /// Calls that failed because the bulkhead was full (route and edge).
+    pub bulkhead_full: u64,
+    /// Calls refused locally by adaptive throttling (route and edge).
+    pub throttled: u64,
+    /// Calls refused by the outgoing rate limit (route and edge).
+    pub rate_limited: u64,
+    /// Logical calls addressed to this service by its callers (service only):
+    /// `requests / calls` is the retry amplification.
+    pub calls: u64,
 }
 
 impl Counts {
     /// All failures.
     pub fn failures(&self) -> u64 {
-        self.errors + self.rejected + self.timeouts + self.dropped + self.dependency
+        self.errors
+            + self.rejected
+            + self.timeouts
+            + self.dropped
+            + self.dependency
+            + self.expired
+            + self.breaker_open
+            + self.bulkhead_full
+            + self.throttled
+            + self.rate_limited
     }
 }
 
@@ -67,6 +97,33 @@ impl Default for RouteStats {
             in_flight: 0,
         }
     }
+}
+
+/// What a service-to-service edge (a caller service, a callee, a policy)
+/// saw, summed over the calling instances.
+#[derive(Clone, Debug, Default)]
+pub struct EdgeStats {
+    /// Since the start.
+    pub total: Counts,
+    /// In the current window.
+    pub window: Counts,
+    /// Breaker units currently open (or forced open).
+    pub breakers_open: u64,
+}
+
+/// One circuit-breaker transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerEvent {
+    /// When.
+    pub at: SimTime,
+    /// The edge (index into the run's edges; routes first).
+    pub edge: u32,
+    /// The scope unit (calling instance) within the edge.
+    pub unit: u32,
+    /// The state before.
+    pub from: &'static str,
+    /// The state after.
+    pub to: &'static str,
 }
 
 /// What happened at a service, summed over its instances.
@@ -119,6 +176,8 @@ pub enum EntityKind {
     Route,
     /// A service (summed over instances).
     Service,
+    /// A service-to-service edge.
+    Edge,
 }
 
 impl EntityKind {
@@ -127,6 +186,7 @@ impl EntityKind {
         match self {
             EntityKind::Route => "route",
             EntityKind::Service => "service",
+            EntityKind::Edge => "edge",
         }
     }
 }
@@ -154,4 +214,6 @@ pub struct WindowRow {
     pub in_flight: u64,
     /// Requests queued at window end (service only).
     pub queue_length: Option<u64>,
+    /// Breaker units open at window end (routes and edges with a breaker).
+    pub breakers_open: Option<u64>,
 }

@@ -247,6 +247,7 @@ impl<'a> Data<'a> {
             let list = match row.kind {
                 EntityKind::Route => routes.get_mut(row.entity as usize),
                 EntityKind::Service => services.get_mut(row.entity as usize),
+                EntityKind::Edge => None,
             };
             if let Some(list) = list {
                 list.push(w);
@@ -1294,6 +1295,7 @@ mod tests {
             latency_ms_p99: p50.map(|v| v * 3.0),
             in_flight: i % 5,
             queue_length: (kind == EntityKind::Service).then_some(i % 3),
+            breakers_open: None,
         }
     }
 
@@ -1308,6 +1310,7 @@ mod tests {
                 timeouts: 1,
                 dropped: 2,
                 dependency: 1,
+                ..Counts::default()
             };
             rows.push(row(
                 EntityKind::Route,
@@ -1330,6 +1333,11 @@ mod tests {
             routes: Vec::new(),
             services: Vec::new(),
             service_workers: vec![4; names.len()],
+            edges: Vec::new(),
+            edge_stats: Vec::new(),
+            breaker_events: Vec::new(),
+            breaker_events_dropped: 0,
+            breaker_transitions: Vec::new(),
             rows,
             network: NetworkStats::default(),
             faults: vec![

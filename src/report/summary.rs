@@ -39,6 +39,10 @@ pub struct Summary {
     pub routes: BTreeMap<String, RouteSummary>,
     /// Per service: what happened at its instances.
     pub services: BTreeMap<String, ServiceSummary>,
+    /// Per service-to-service edge: calls, attempts, policy outcomes.
+    pub edges: BTreeMap<String, EdgeSummary>,
+    /// Breaker transitions not listed in breakers.csv (there were too many).
+    pub breaker_events_dropped: u64,
     /// Message counts.
     pub network: NetworkSummary,
     /// The fault timeline.
@@ -61,6 +65,100 @@ pub struct Failures {
     /// A downstream call failed (services only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dependency: Option<u64>,
+    /// Not started because the propagated deadline had passed (services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired: Option<u64>,
+    /// Refused locally by an open circuit breaker (routes and edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breaker_open: Option<u64>,
+    /// Refused locally by a full bulkhead (routes and edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bulkhead_full: Option<u64>,
+    /// Refused locally by adaptive throttling (routes and edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub throttled: Option<u64>,
+    /// Refused locally by the outgoing rate limit (routes and edges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited: Option<u64>,
+}
+
+impl Failures {
+    /// The failures a caller (route or edge) sees.
+    fn caller(c: &Counts) -> Failures {
+        Failures {
+            error: c.errors,
+            rejected: c.rejected,
+            timeout: Some(c.timeouts),
+            breaker_open: Some(c.breaker_open),
+            bulkhead_full: Some(c.bulkhead_full),
+            throttled: Some(c.throttled),
+            rate_limited: Some(c.rate_limited),
+            ..Failures::default()
+        }
+    }
+}
+
+/// Attempts behind the calls of a route or an edge.
+#[derive(Clone, Debug, Serialize)]
+pub struct Attempts {
+    /// Attempts sent, first attempts, retries and hedges together.
+    pub attempts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Hedged attempts sent.
+    pub hedges: u64,
+    /// Retries refused by a retry budget or throttle.
+    pub retries_denied: u64,
+    /// attempts ÷ calls.
+    pub per_call: f64,
+}
+
+impl Attempts {
+    fn new(c: &Counts) -> Attempts {
+        Attempts {
+            attempts: c.attempts,
+            retries: c.retries,
+            hedges: c.hedges,
+            retries_denied: c.retries_denied,
+            per_call: if c.requests > 0 {
+                round6(c.attempts as f64 / c.requests as f64)
+            } else {
+                0.0
+            },
+        }
+    }
+}
+
+/// A service-to-service edge in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct EdgeSummary {
+    /// The called service.
+    pub callee: String,
+    /// The policy applied, if any.
+    pub policy: Option<String>,
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that succeeded.
+    pub successes: u64,
+    /// Calls that failed, by reason.
+    pub failures: Failures,
+    /// The attempts behind the calls.
+    pub attempts: Attempts,
+    /// Circuit breakers on this edge, if the policy has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakers: Option<BreakerSummary>,
+}
+
+/// The circuit breakers of an edge (one per calling instance, or one per
+/// calling service).
+#[derive(Clone, Debug, Serialize)]
+pub struct BreakerSummary {
+    /// How many breakers.
+    pub count: u32,
+    /// Open at the end of the run.
+    pub open_at_end: u64,
+    /// Transitions by `from->to`.
+    pub transitions: BTreeMap<String, u64>,
 }
 
 /// A route in summary.json.
@@ -82,6 +180,11 @@ pub struct RouteSummary {
     pub goodput_per_sec: f64,
     /// End-to-end latency of successful requests, ms.
     pub latency_ms: LatencySummary,
+    /// The attempts behind the requests.
+    pub attempts: Attempts,
+    /// The clients' circuit breaker on this route, if its policy has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakers: Option<BreakerSummary>,
 }
 
 /// A service in summary.json.
@@ -105,6 +208,11 @@ pub struct ServiceSummary {
     pub mean_in_queue: f64,
     /// Little's law check: L against λ·W.
     pub littles_law: LittlesLaw,
+    /// Logical calls addressed to this service by its callers.
+    pub calls: u64,
+    /// Retry amplification: requests reaching the service ÷ calls made to it
+    /// (1 without retries or hedges; 0 when it was never called).
+    pub amplification: f64,
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -145,6 +253,18 @@ pub struct FaultSummary {
     pub end_s: Option<f64>,
 }
 
+fn breaker_summary(run: &RunOutcome, edge: usize) -> Option<BreakerSummary> {
+    let info = &run.edges[edge];
+    info.has_breaker.then(|| BreakerSummary {
+        count: info.units,
+        open_at_end: run.edge_stats[edge].breakers_open,
+        transitions: run.breaker_transitions[edge]
+            .iter()
+            .map(|((from, to), n)| (format!("{from}->{to}"), *n))
+            .collect(),
+    })
+}
+
 fn secs(t: SimTime) -> f64 {
     round6(t.as_secs_f64())
 }
@@ -172,13 +292,7 @@ impl Summary {
                     service: run.service_names[run.route_services[i] as usize].clone(),
                     requests: c.requests,
                     successes: c.successes,
-                    failures: Failures {
-                        error: c.errors,
-                        rejected: c.rejected,
-                        timeout: Some(c.timeouts),
-                        dropped: None,
-                        dependency: None,
-                    },
+                    failures: Failures::caller(&c),
                     in_flight_at_end: stats.in_flight,
                     success_ratio: if finished > 0 {
                         round6(c.successes as f64 / finished as f64)
@@ -187,6 +301,8 @@ impl Summary {
                     },
                     goodput_per_sec: per_sec(c.successes),
                     latency_ms: stats.latency.summary(),
+                    attempts: Attempts::new(&run.edge_stats[i].total),
+                    breakers: breaker_summary(run, i),
                 };
                 (name.clone(), summary)
             })
@@ -221,9 +337,10 @@ impl Summary {
                     failures: Failures {
                         error: c.errors,
                         rejected: c.rejected,
-                        timeout: None,
                         dropped: Some(c.dropped),
                         dependency: Some(c.dependency),
+                        expired: Some(c.expired),
+                        ..Failures::default()
                     },
                     latency_ms: stats.latency.summary(),
                     queue_wait_ms: stats.queue_wait.summary(),
@@ -235,6 +352,12 @@ impl Summary {
                         lambda_per_sec: round6(lambda),
                         w_ms: round3(w_s * 1e3),
                         relative_error: round6(relative_error),
+                    },
+                    calls: c.calls,
+                    amplification: if c.calls > 0 {
+                        round6(c.requests as f64 / c.calls as f64)
+                    } else {
+                        0.0
                     },
                 };
                 (name.clone(), summary)
@@ -256,6 +379,26 @@ impl Summary {
             },
             routes,
             services,
+            edges: run
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.is_route)
+                .map(|(i, e)| {
+                    let c = &run.edge_stats[i].total;
+                    let summary = EdgeSummary {
+                        callee: run.service_names[e.callee as usize].clone(),
+                        policy: e.policy.clone(),
+                        calls: c.requests,
+                        successes: c.successes,
+                        failures: Failures::caller(c),
+                        attempts: Attempts::new(c),
+                        breakers: breaker_summary(run, i),
+                    };
+                    (e.name.clone(), summary)
+                })
+                .collect(),
+            breaker_events_dropped: run.breaker_events_dropped,
             network: NetworkSummary {
                 messages: run.network.messages,
                 lost: run.network.lost,

@@ -8,7 +8,7 @@ use crate::metrics::{EntityKind, WindowRow};
 use crate::world::RunOutcome;
 
 /// The header row.
-pub const HEADER: &str = "t_start_s,t_end_s,kind,name,requests,successes,errors,rejected,timeouts,dropped,dependency,latency_ms_p50,latency_ms_p99,in_flight,queue_length";
+pub const HEADER: &str = "t_start_s,t_end_s,kind,name,requests,successes,errors,rejected,timeouts,dropped,dependency,expired,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,calls,latency_ms_p50,latency_ms_p99,in_flight,queue_length,breakers_open";
 
 /// Quotes a field if it needs it (RFC 4180).
 pub fn csv_field(text: &str) -> String {
@@ -19,31 +19,45 @@ pub fn csv_field(text: &str) -> String {
     }
 }
 
-fn optional(out: &mut String, value: Option<f64>) {
-    if let Some(v) = value {
-        let _ = write!(out, "{v:.3}");
-    }
-}
-
 /// The name of a row's entity.
 pub fn entity_name<'a>(run: &'a RunOutcome, row: &WindowRow) -> &'a str {
     match row.kind {
         EntityKind::Route => &run.route_names[row.entity as usize],
         EntityKind::Service => &run.service_names[row.entity as usize],
+        EntityKind::Edge => &run.edges[row.entity as usize].name,
+    }
+}
+
+/// Appends `,value` when the column applies to this kind, `,` otherwise.
+fn cell(out: &mut String, applies: bool, value: u64) {
+    out.push(',');
+    if applies {
+        let _ = write!(out, "{value}");
+    }
+}
+
+fn float_cell(out: &mut String, value: Option<f64>) {
+    out.push(',');
+    if let Some(v) = value {
+        let _ = write!(out, "{v:.3}");
     }
 }
 
 /// The whole CSV text.
 pub fn to_csv(run: &RunOutcome) -> String {
-    let mut out = String::with_capacity(64 * (run.rows.len() + 1));
+    let mut out = String::with_capacity(128 * (run.rows.len() + 1));
     out.push_str(HEADER);
     out.push('\n');
     for row in &run.rows {
         let c = &row.counts;
+        let (caller_side, service) = match row.kind {
+            EntityKind::Route | EntityKind::Edge => (true, false),
+            EntityKind::Service => (false, true),
+        };
         let route = row.kind == EntityKind::Route;
         let _ = write!(
             out,
-            "{:.6},{:.6},{},{},{},{},{},{},",
+            "{:.6},{:.6},{},{},{},{},{},{}",
             row.start.as_secs_f64(),
             row.end.as_secs_f64(),
             row.kind.as_str(),
@@ -54,19 +68,48 @@ pub fn to_csv(run: &RunOutcome) -> String {
             c.rejected,
         );
         // Columns that do not apply to this kind of entity stay empty.
-        if route {
-            let _ = write!(out, "{},,,", c.timeouts);
-        } else {
-            let _ = write!(out, ",{},{},", c.dropped, c.dependency);
-        }
-        optional(&mut out, row.latency_ms_p50);
+        cell(&mut out, caller_side, c.timeouts);
+        cell(&mut out, service, c.dropped);
+        cell(&mut out, service, c.dependency);
+        cell(&mut out, service, c.expired);
+        cell(&mut out, caller_side, c.breaker_open);
+        cell(&mut out, caller_side, c.bulkhead_full);
+        cell(&mut out, caller_side, c.throttled);
+        cell(&mut out, caller_side, c.rate_limited);
+        cell(&mut out, caller_side, c.attempts);
+        cell(&mut out, caller_side, c.retries);
+        cell(&mut out, caller_side, c.hedges);
+        cell(&mut out, caller_side, c.retries_denied);
+        cell(&mut out, service, c.calls);
+        float_cell(&mut out, row.latency_ms_p50);
+        float_cell(&mut out, row.latency_ms_p99);
+        cell(&mut out, route || service, row.in_flight);
         out.push(',');
-        optional(&mut out, row.latency_ms_p99);
-        let _ = write!(out, ",{},", row.in_flight);
         if let Some(q) = row.queue_length {
             let _ = write!(out, "{q}");
         }
+        out.push(',');
+        if let Some(b) = row.breakers_open {
+            let _ = write!(out, "{b}");
+        }
         out.push('\n');
+    }
+    out
+}
+
+/// `breakers.csv`: every circuit-breaker transition, in time order.
+pub fn breakers_csv(run: &RunOutcome) -> String {
+    let mut out = String::from("t_s,edge,instance,from,to\n");
+    for e in &run.breaker_events {
+        let _ = writeln!(
+            out,
+            "{:.6},{},{},{},{}",
+            e.at.as_secs_f64(),
+            csv_field(&run.edges[e.edge as usize].name),
+            e.unit,
+            e.from,
+            e.to
+        );
     }
     out
 }

@@ -10,7 +10,7 @@ use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
-use super::model::{Fault, Network, Scenario, Service, Workload};
+use super::model::{Fault, Network, Policy, Scenario, Service, Workload};
 use super::validate::validate;
 use crate::kernel::SimDuration;
 
@@ -23,6 +23,7 @@ const TOP_LEVEL: &[&str] = &[
     "seed",
     "event_budget",
     "services",
+    "policies",
     "network",
     "workload",
     "faults",
@@ -266,6 +267,29 @@ impl Sections<'_> {
             }
             None => None,
         };
+        let policies = match object.get("policies") {
+            Some(Value::Object(policies)) => {
+                let mut out = std::collections::BTreeMap::new();
+                let mut ok = true;
+                for (policy_name, policy) in policies {
+                    match self.typed::<Policy>(policy, root.key("policies").key(policy_name)) {
+                        Some(p) => {
+                            out.insert(policy_name.clone(), p);
+                        }
+                        None => ok = false,
+                    }
+                }
+                ok.then_some(out)
+            }
+            Some(_) => {
+                self.problem(
+                    root.key("policies"),
+                    "expected an object of policies by name".into(),
+                );
+                None
+            }
+            None => Some(std::collections::BTreeMap::new()),
+        };
         let network: Option<Network> = match object.get("network") {
             Some(v) => self.typed(v, root.key("network")),
             None => Some(Network::default()),
@@ -303,6 +327,7 @@ impl Sections<'_> {
             seed: seed?,
             event_budget: event_budget?,
             services: services?,
+            policies: policies?,
             network: network?,
             workload: workload?,
             faults: faults?,

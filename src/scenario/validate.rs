@@ -10,6 +10,21 @@ use crate::kernel::SimDuration;
 
 /// Upper bounds that keep a scenario from exhausting memory by accident.
 pub const MAX_INSTANCES: u32 = 100_000;
+/// Upper bound on attempts per call, the first included.
+pub const MAX_ATTEMPTS: u32 = 10;
+/// Upper bound on hedged attempts per call.
+pub const MAX_HEDGES: u32 = 4;
+/// Outcomes a retry policy can retry.
+pub const RETRYABLE: &[&str] = &[
+    "error",
+    "timeout",
+    "rejected",
+    "breaker_open",
+    "bulkhead_full",
+    "rate_limited",
+];
+/// Jitter modes.
+pub const JITTERS: &[&str] = &["none", "full", "equal", "decorrelated"];
 /// Upper bound on services: the network keeps state per pair of services.
 pub const MAX_SERVICES: usize = 2_000;
 /// Upper bound on a closed-loop population.
@@ -42,6 +57,9 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.cycles();
     c.network();
     c.workload();
+    for (name, policy) in &scenario.policies {
+        c.policy(JsonPath::root().key("policies").key(name), policy);
+    }
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
@@ -207,6 +225,7 @@ impl Checker<'_> {
                 if let Some(t) = step.timeout {
                     self.positive_duration(path.key("timeout"), t);
                 }
+                self.policy_ref(&path, step.policy.as_deref(), step.timeout.is_some());
             }
             (None, Some(group)) => {
                 if group.is_empty() {
@@ -228,6 +247,7 @@ impl Checker<'_> {
                     ("probability", step.probability.is_some()),
                     ("optional", step.optional.is_some()),
                     ("timeout", step.timeout.is_some()),
+                    ("policy", step.policy.is_some()),
                 ] {
                     if set {
                         self.problem(
@@ -245,6 +265,7 @@ impl Checker<'_> {
                     if let Some(t) = call.timeout {
                         self.positive_duration(call_path.key("timeout"), t);
                     }
+                    self.policy_ref(&call_path, call.policy.as_deref(), call.timeout.is_some());
                 }
             }
             (Some(_), Some(_)) => self.problem(
@@ -500,9 +521,282 @@ impl Checker<'_> {
             if let Some(t) = route.timeout {
                 self.positive_duration(route_path.key("timeout"), t);
             }
+            self.policy_ref(&route_path, route.policy.as_deref(), false);
         }
         if let Some(t) = w.timeout {
             self.positive_duration(path.key("timeout"), t);
+        }
+        self.policy_ref(&path, w.policy.as_deref(), false);
+    }
+
+    /// Checks a `policy` reference at `path.policy`; a call with its own
+    /// `timeout` may not also take one from a policy.
+    fn policy_ref(&mut self, path: &JsonPath, name: Option<&str>, has_timeout: bool) {
+        let Some(name) = name else {
+            return;
+        };
+        match self.scenario.policies.get(name) {
+            Some(policy) => {
+                if has_timeout && policy.timeout.is_some() {
+                    self.problem(
+                        path.key("timeout"),
+                        format!("both this call and its policy `{name}` set a timeout: keep one"),
+                    );
+                }
+            }
+            None => {
+                let hint = did_you_mean(name, self.scenario.policies.keys().map(String::as_str))
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                let known: Vec<&str> = self.scenario.policies.keys().map(String::as_str).collect();
+                let known = if known.is_empty() {
+                    "none are defined".to_string()
+                } else {
+                    known.join(", ")
+                };
+                self.problem(
+                    path.key("policy"),
+                    format!("unknown policy `{name}`{hint} (policies: {known})"),
+                );
+            }
+        }
+    }
+
+    fn percent(&mut self, path: JsonPath, value: f64, zero_ok: bool) {
+        let ok = value.is_finite() && value <= 100.0 && (value > 0.0 || (zero_ok && value == 0.0));
+        if !ok {
+            let range = if zero_ok { "[0, 100]" } else { "(0, 100]" };
+            self.problem(
+                path,
+                format!("a percentage must be in {range}, got {value}"),
+            );
+        }
+    }
+
+    fn policy(&mut self, path: JsonPath, policy: &Policy) {
+        if let Some(t) = policy.timeout {
+            self.positive_duration(path.key("timeout"), t);
+        }
+        if let Some(d) = policy.deadline {
+            self.positive_duration(path.key("deadline"), d);
+        }
+        if let Some(retry) = &policy.retry {
+            let p = path.key("retry");
+            if !(1..=MAX_ATTEMPTS).contains(&retry.max_attempts) {
+                self.problem(p.key("max_attempts"), format!("max_attempts must be between 1 and {MAX_ATTEMPTS} (the first attempt included)"));
+            }
+            for (i, outcome) in retry.retry_on.iter().enumerate() {
+                if !RETRYABLE.contains(&outcome.as_str()) {
+                    let hint = did_you_mean(outcome, RETRYABLE.iter().copied())
+                        .map(|s| format!("; did you mean `{s}`?"))
+                        .unwrap_or_default();
+                    self.problem(
+                        p.key("retry_on").index(i),
+                        format!(
+                            "unknown outcome `{outcome}`{hint} (one of {})",
+                            RETRYABLE.join(", ")
+                        ),
+                    );
+                }
+            }
+            if !JITTERS.contains(&retry.jitter.as_str()) {
+                self.problem(
+                    p.key("jitter"),
+                    format!(
+                        "unknown jitter `{}` (one of {})",
+                        retry.jitter,
+                        JITTERS.join(", ")
+                    ),
+                );
+            }
+            match &retry.backoff {
+                BackoffSpec::Constant(_) => {}
+                BackoffSpec::Linear { initial, cap, .. } => {
+                    if cap < initial {
+                        self.problem(
+                            p.key("backoff").key("linear").key("cap"),
+                            format!("the cap ({cap}) is below the initial delay ({initial})"),
+                        );
+                    }
+                }
+                BackoffSpec::Exponential {
+                    base,
+                    multiplier,
+                    cap,
+                } => {
+                    let e = p.key("backoff").key("exponential");
+                    self.positive_duration(e.key("base"), *base);
+                    if !(multiplier.is_finite() && *multiplier >= 1.0 && *multiplier <= 100.0) {
+                        self.problem(
+                            e.key("multiplier"),
+                            format!("the multiplier must be in [1, 100], got {multiplier}"),
+                        );
+                    }
+                    if cap < base {
+                        self.problem(
+                            e.key("cap"),
+                            format!("the cap ({cap}) is below the base delay ({base})"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(budget) = &policy.budget {
+            let p = path.key("budget");
+            match budget {
+                BudgetSpec::Tps {
+                    retry_percent, ttl, ..
+                } => {
+                    let t = p.key("tps");
+                    if !(retry_percent.is_finite()
+                        && *retry_percent >= 0.0
+                        && *retry_percent <= 1000.0)
+                    {
+                        self.problem(t.key("retry_percent"), format!("retry_percent must be in [0, 1000] (20 = one retry per 5 requests), got {retry_percent}"));
+                    }
+                    if ttl.as_nanos() < 1_000_000_000 || ttl.as_nanos() > 60_000_000_000 {
+                        self.problem(
+                            t.key("ttl"),
+                            format!("ttl must be between 1s and 60s (as Finagle), got {ttl}"),
+                        );
+                    }
+                }
+                BudgetSpec::TokenBucket {
+                    max_tokens,
+                    token_ratio,
+                } => {
+                    let t = p.key("token_bucket");
+                    if *max_tokens == 0 {
+                        self.problem(t.key("max_tokens"), "max_tokens must be at least 1");
+                    }
+                    if !(token_ratio.is_finite() && *token_ratio > 0.0) {
+                        self.problem(
+                            t.key("token_ratio"),
+                            format!("token_ratio must be a positive number, got {token_ratio}"),
+                        );
+                    }
+                }
+                BudgetSpec::Adaptive { k, window } => {
+                    let t = p.key("adaptive");
+                    if !(k.is_finite() && *k >= 1.0) {
+                        self.problem(t.key("k"), format!("k must be a number ≥ 1, got {k}"));
+                    }
+                    if window.as_nanos() < 1_000_000_000 {
+                        self.problem(
+                            t.key("window"),
+                            format!("the window must be at least 1s, got {window}"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(b) = &policy.breaker {
+            let p = path.key("breaker");
+            if !["count", "time"].contains(&b.window.as_str()) {
+                self.problem(
+                    p.key("window"),
+                    format!("window must be `count` or `time`, got `{}`", b.window),
+                );
+            }
+            if b.window_size == 0 || b.window_size > 100_000 {
+                self.problem(
+                    p.key("window_size"),
+                    "window_size must be between 1 and 100000",
+                );
+            }
+            self.percent(p.key("failure_rate_percent"), b.failure_rate_percent, false);
+            self.percent(
+                p.key("slow_call_rate_percent"),
+                b.slow_call_rate_percent,
+                false,
+            );
+            self.positive_duration(p.key("slow_call_duration"), b.slow_call_duration);
+            if b.minimum_calls == 0 {
+                self.problem(p.key("minimum_calls"), "minimum_calls must be at least 1");
+            }
+            self.positive_duration(p.key("wait_in_open"), b.wait_in_open);
+            if !(b.wait_multiplier.is_finite()
+                && b.wait_multiplier >= 1.0
+                && b.wait_multiplier <= 100.0)
+            {
+                self.problem(
+                    p.key("wait_multiplier"),
+                    format!(
+                        "wait_multiplier must be in [1, 100], got {}",
+                        b.wait_multiplier
+                    ),
+                );
+            }
+            if let Some(max) = b.max_wait_in_open
+                && max < b.wait_in_open
+            {
+                self.problem(
+                    p.key("max_wait_in_open"),
+                    format!(
+                        "max_wait_in_open ({max}) is below wait_in_open ({})",
+                        b.wait_in_open
+                    ),
+                );
+            }
+            if b.half_open_calls == 0 || b.half_open_calls > 100_000 {
+                self.problem(
+                    p.key("half_open_calls"),
+                    "half_open_calls must be between 1 and 100000",
+                );
+            }
+            if b.consecutive_failures == Some(0) {
+                self.problem(
+                    p.key("consecutive_failures"),
+                    "consecutive_failures must be at least 1",
+                );
+            }
+        }
+        if let Some(b) = &policy.bulkhead {
+            let p = path.key("bulkhead");
+            if b.max_concurrent == 0 {
+                self.problem(p.key("max_concurrent"), "max_concurrent must be at least 1");
+            }
+            match (b.max_wait, b.max_waiting) {
+                (Some(wait), Some(n)) => {
+                    self.positive_duration(p.key("max_wait"), wait);
+                    if n == 0 {
+                        self.problem(
+                            p.key("max_waiting"),
+                            "max_waiting must be at least 1 (or leave out max_wait)",
+                        );
+                    }
+                }
+                (None, None) => {}
+                _ => self.problem(p, "a bounded wait needs both `max_wait` and `max_waiting`"),
+            }
+        }
+        if let Some(r) = &policy.rate_limit {
+            let p = path.key("rate_limit");
+            self.rate(p.key("rate"), r.rate);
+            if r.burst == 0 {
+                self.problem(p.key("burst"), "burst must be at least 1");
+            }
+        }
+        if let Some(h) = &policy.hedge {
+            let p = path.key("hedge");
+            match (h.delay, h.percentile) {
+                (Some(d), None) => self.positive_duration(p.key("delay"), d),
+                (None, Some(q)) => {
+                    if !(q.is_finite() && q > 0.0 && q < 100.0) {
+                        self.problem(
+                            p.key("percentile"),
+                            format!("the percentile must be in (0, 100), got {q}"),
+                        );
+                    }
+                }
+                _ => self.problem(p.clone(), "a hedge needs either `delay` or `percentile`"),
+            }
+            if h.max_hedges == 0 || h.max_hedges > MAX_HEDGES {
+                self.problem(
+                    p.key("max_hedges"),
+                    format!("max_hedges must be between 1 and {MAX_HEDGES}"),
+                );
+            }
         }
     }
 

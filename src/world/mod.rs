@@ -1,34 +1,47 @@
-//! The simulated world: clients, service instances, the network and the fault
-//! timeline, reacting to kernel events.
+//! The simulated world: clients, service instances, the network, the policy
+//! stacks on edges and the fault timeline, reacting to kernel events.
 //!
-//! A request hop is: the caller sends over the network → the callee
+//! A request hop is: the caller's policy stack → the network → the callee
 //! instance's FIFO queue (or rejection when full) → a worker for the service
 //! time → the downstream call steps, in order, the worker held meanwhile →
-//! the reply over the network → the caller. A caller learns of a lost
-//! message or a crashed callee only through its timeout.
+//! the reply over the network → the caller's policy stack. A caller learns of
+//! a lost message or a crashed callee only through its timeout.
 //!
 //! Entities are addressed by index and requests by generational [`Key`]s, so
 //! events are small plain data and nothing is allocated per event.
+//!
+//! The code is split by concept: `calls.rs` is the caller's side (policies,
+//! attempts, retries, hedges), `service.rs` the callee's (queues, workers,
+//! call steps), `faults.rs` the fault timeline.
 //!
 //! **Architecture Invariant:** the world draws randomness only from its named
 //! streams and time only from the kernel; the same scenario and seed give the
 //! same sequence of events.
 
+mod calls;
+mod faults;
 pub mod network;
+pub mod policy;
 pub mod sampler;
+mod service;
 pub mod slab;
 pub mod workload;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use crate::kernel::dist::bernoulli;
 use crate::kernel::{
-    ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason, TimerId,
+    ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
-use crate::metrics::{Counts, EntityKind, RouteStats, ServiceStats, WindowRow};
+use crate::metrics::{
+    BreakerEvent, Counts, EdgeStats, EntityKind, RouteStats, ServiceStats, WindowRow,
+};
+use crate::patterns;
 use crate::scenario::Scenario;
 
+use faults::FaultEffect;
+pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
+use policy::{EdgeState, PolicyModel};
 use sampler::Sampler;
 use slab::{Key, Slab};
 use workload::{ArrivalProcess, RoutePicker};
@@ -37,7 +50,7 @@ use workload::{ArrivalProcess, RoutePicker};
 /// scenario (about ten minutes of wall-clock time at full speed).
 pub const DEFAULT_EVENT_BUDGET: u64 = 10_000_000_000;
 
-/// How a call ended, as its caller sees it.
+/// How an attempt or a call ended, as its caller sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// A successful reply.
@@ -46,68 +59,96 @@ pub enum Outcome {
     Error,
     /// The callee's queue was full.
     Rejected,
-    /// No reply in time.
+    /// No reply in time (attempt timeout or deadline).
     Timeout,
+    /// Refused locally: the circuit breaker is open.
+    BreakerOpen,
+    /// Refused locally: the bulkhead is full.
+    BulkheadFull,
+    /// Refused locally by adaptive throttling.
+    Throttled,
+    /// Refused locally by the outgoing rate limit.
+    RateLimited,
 }
 
-/// The world's events.
+impl Outcome {
+    /// The outcome as the patterns classify it: local refusals other than an
+    /// open breaker count as rejections.
+    pub fn as_pattern(self) -> patterns::Outcome {
+        match self {
+            Outcome::Success => patterns::Outcome::Success,
+            Outcome::Error => patterns::Outcome::Error,
+            Outcome::Timeout => patterns::Outcome::Timeout,
+            Outcome::BreakerOpen => patterns::Outcome::BreakerOpen,
+            Outcome::Rejected
+            | Outcome::BulkheadFull
+            | Outcome::Throttled
+            | Outcome::RateLimited => patterns::Outcome::Rejected,
+        }
+    }
+}
+
+/// The world's events: at most 12 bytes of plain data.
 #[derive(Clone, Copy, Debug)]
 pub enum Event {
     /// The next open-loop request is due.
     Arrival,
     /// A closed-loop user has finished thinking.
     UserWake(u32),
-    /// A request message reaches an instance.
-    Deliver {
-        /// The call it belongs to.
-        call: Key,
-        /// The receiving instance.
-        instance: u32,
-        /// The network node of the caller, where the reply goes.
-        caller: u32,
-    },
+    /// A request message reaches its instance.
+    Deliver(Key),
     /// A worker has finished the local part of a job.
     LocalDone(Key),
     /// A reply reaches its caller.
     Reply {
-        /// The call it answers.
-        call: Key,
+        /// The attempt it answers.
+        attempt: Key,
         /// What it says.
         outcome: Outcome,
     },
-    /// A call's timeout expires.
-    Timeout(Key),
+    /// An attempt's timeout expires.
+    AttemptTimeout(Key),
+    /// A retry's backoff has elapsed.
+    RetryDue(Key),
+    /// Time to hedge a slow call.
+    HedgeDue(Key),
+    /// A breaker or bulkhead of an edge's scope unit needs its timeout handled.
+    PolicyWake {
+        /// The edge.
+        edge: u32,
+        /// The scope unit.
+        unit: u32,
+    },
     /// A fault starts (`true`) or ends (`false`).
     Fault(u32, bool),
     /// A time-series window closes.
     Window,
 }
 
-/// A call the world is waiting on.
-struct CallState {
-    parent: Parent,
-    timer: Option<TimerId>,
-    sent: SimTime,
-    optional: bool,
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum JobState {
+    /// On the network, not yet at its instance.
+    InTransit,
+    /// Waiting in the instance's queue.
+    Queued,
+    /// Holding a worker.
+    Busy,
 }
 
-#[derive(Clone, Copy)]
-enum Parent {
-    /// A client request on a route; `user` is the closed-loop user, if any.
-    Client { route: u32, user: Option<u32> },
-    /// A downstream call made by a job.
-    Job(Key),
-}
-
-/// A request being handled at an instance.
+/// A request sent to (or being handled at) an instance.
 struct Job {
-    call: Key,
+    /// The caller's attempt it answers.
+    attempt: Key,
     /// The network node the reply goes to.
     caller: u32,
     instance: u32,
+    /// The deadline that travelled with the request.
+    deadline: Option<SimTime>,
     arrived: SimTime,
     step: u16,
     pending: u16,
+    state: JobState,
 }
 
 struct Instance {
@@ -119,10 +160,9 @@ struct Instance {
 }
 
 struct CallSpec {
-    service: u32,
+    edge: u32,
     probability: f64,
     optional: bool,
-    timeout: Option<SimDuration>,
 }
 
 struct ServiceModel {
@@ -141,55 +181,18 @@ struct ServiceModel {
     decision_rng: ChaCha8Rng,
 }
 
-struct RouteModel {
-    service: u32,
-    timeout: Option<SimDuration>,
-}
-
-/// A compiled fault.
-#[derive(Clone, Debug)]
-enum FaultEffect {
-    Crash {
-        service: u32,
-        instance: Option<u32>,
-    },
-    ServiceLatency {
-        service: u32,
-        add: SimDuration,
-    },
-    LinkLatency {
-        a: u32,
-        b: u32,
-        add: SimDuration,
-    },
-    Errors {
-        service: u32,
-        rate: f64,
-    },
-    Partition {
-        groups: Vec<Vec<usize>>,
-    },
-    Slowdown {
-        service: u32,
-        factor: f64,
-    },
-    Loss {
-        link: Option<(usize, usize)>,
-        rate: f64,
-    },
-}
-
-/// A fault as it happened, for reports.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FaultWindow {
-    /// What kind of fault (`crash`, `latency`...).
-    pub kind: &'static str,
-    /// What it hit, in words.
-    pub target: String,
-    /// When it started.
-    pub start: SimTime,
-    /// When it ended, if within the run.
-    pub end: Option<SimTime>,
+/// A caller–callee pair with one policy: routes first, then service edges.
+struct EdgeModel {
+    callee: u32,
+    policy: Option<u16>,
+    /// Per-attempt timeout (a call's `timeout` or its policy's).
+    attempt_timeout: Option<SimDuration>,
+    /// The client gives up on the whole call after this long (routes).
+    give_up_after: Option<SimDuration>,
+    /// Pattern state per scope unit (empty when the policy keeps none).
+    units: Vec<EdgeState>,
+    /// Jitter and throttling draws.
+    rng: ChaCha8Rng,
 }
 
 struct Users {
@@ -201,7 +204,8 @@ struct Users {
 pub struct World {
     services: Vec<ServiceModel>,
     instances: Vec<Instance>,
-    routes: Vec<RouteModel>,
+    policies: Vec<PolicyModel>,
+    edges: Vec<EdgeModel>,
     picker: RoutePicker,
     route_rng: ChaCha8Rng,
     arrivals: Option<(ArrivalProcess, ChaCha8Rng)>,
@@ -210,13 +214,36 @@ pub struct World {
     client_node: u32,
     faults: Vec<(FaultEffect, bool)>,
     jobs: Slab<Job>,
-    calls: Slab<CallState>,
+    calls: Slab<calls::CallState>,
+    attempts: Slab<calls::AttemptState>,
     route_stats: Vec<RouteStats>,
     service_stats: Vec<ServiceStats>,
+    edge_stats: Vec<EdgeStats>,
+    breaker_events: Vec<BreakerEvent>,
+    breaker_events_dropped: u64,
+    breaker_transitions: Vec<BTreeMap<(&'static str, &'static str), u64>>,
     rows: Vec<WindowRow>,
     window: SimDuration,
     window_start: SimTime,
     duration: SimDuration,
+}
+
+/// An edge of the run, for reports.
+#[derive(Clone, Debug)]
+pub struct EdgeInfo {
+    /// `client->orders` (a route) or `orders->inventory`, with ` [policy]`
+    /// when the same pair has several policies.
+    pub name: String,
+    /// The callee's index.
+    pub callee: u32,
+    /// The policy's name, if any.
+    pub policy: Option<String>,
+    /// Whether this edge is a route (clients → entry service).
+    pub is_route: bool,
+    /// Whether the policy has a circuit breaker.
+    pub has_breaker: bool,
+    /// Scope units (breakers) on this edge.
+    pub units: u32,
 }
 
 /// Everything a finished run produced: the input to reports.
@@ -239,6 +266,16 @@ pub struct RunOutcome {
     pub services: Vec<ServiceStats>,
     /// Workers per service (instances × concurrency), for utilisation.
     pub service_workers: Vec<u64>,
+    /// Edges: routes first (same indices), then service-to-service edges.
+    pub edges: Vec<EdgeInfo>,
+    /// Per-edge statistics, in edge order.
+    pub edge_stats: Vec<EdgeStats>,
+    /// Every circuit-breaker transition, in time order.
+    pub breaker_events: Vec<BreakerEvent>,
+    /// Transitions not kept because there were too many.
+    pub breaker_events_dropped: u64,
+    /// Per edge, transition counts by (from, to).
+    pub breaker_transitions: Vec<BTreeMap<(&'static str, &'static str), u64>>,
     /// The time series.
     pub rows: Vec<WindowRow>,
     /// Network counts.
@@ -251,7 +288,7 @@ pub struct RunOutcome {
 /// observed. `event_budget` overrides the scenario's.
 pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutcome {
     let streams = RngStreams::new(seed);
-    let mut world = World::new(scenario, &streams);
+    let (mut world, edges) = World::new(scenario, &streams);
     let mut kernel = Kernel::new();
     world.start(&mut kernel, scenario);
     let limits = RunLimits {
@@ -262,7 +299,6 @@ pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutc
     };
     let stop = kernel.run(&mut world, limits);
     world.finish(kernel.now());
-    let faults = fault_windows(scenario);
     RunOutcome {
         stop,
         end: kernel.now(),
@@ -274,7 +310,9 @@ pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutc
             .iter()
             .map(|r| r.name.clone().unwrap_or_else(|| r.service.clone()))
             .collect(),
-        route_services: world.routes.iter().map(|r| r.service).collect(),
+        route_services: (0..scenario.workload.routes.len())
+            .map(|i| world.edges[i].callee)
+            .collect(),
         service_workers: world
             .services
             .iter()
@@ -282,99 +320,148 @@ pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutc
             .collect(),
         routes: world.route_stats,
         services: world.service_stats,
+        edges,
+        edge_stats: world.edge_stats,
+        breaker_events: world.breaker_events,
+        breaker_events_dropped: world.breaker_events_dropped,
+        breaker_transitions: world.breaker_transitions,
         rows: world.rows,
         network: world.network.stats,
-        faults,
+        faults: faults::fault_windows(scenario),
     }
 }
 
-fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
-    scenario
-        .faults
-        .iter()
-        .map(|f| {
-            let (kind, target) = if let Some(c) = &f.crash {
-                let target = match c.instance {
-                    Some(i) => format!("{} instance {i}", c.service),
-                    None => format!("{} (all instances)", c.service),
-                };
-                ("crash", target)
-            } else if let Some(l) = &f.latency {
-                let target = match (&l.service, &l.link) {
-                    (Some(s), _) => format!("{s} +{}", l.add),
-                    (_, Some(link)) => format!("{} <-> {} +{}", link.from, link.to, l.add),
-                    _ => String::new(),
-                };
-                ("latency", target)
-            } else if let Some(e) = &f.errors {
-                ("errors", format!("{} error rate {}", e.service, e.rate))
-            } else if let Some(p) = &f.partition {
-                let groups: Vec<String> = p
-                    .between
-                    .iter()
-                    .map(|g| format!("[{}]", g.join(", ")))
-                    .collect();
-                ("partition", groups.join(" | "))
-            } else if let Some(s) = &f.slowdown {
-                ("slowdown", format!("{} x{}", s.service, s.factor))
-            } else if let Some(l) = &f.loss {
-                let target = match &l.link {
-                    Some(link) => format!("{} <-> {} loss {}", link.from, link.to, l.rate),
-                    None => format!("all links loss {}", l.rate),
-                };
-                ("loss", target)
-            } else {
-                ("unknown", String::new())
-            };
-            let start = SimTime::ZERO + f.at;
-            let end = f
-                .lasts
-                .map(|d| start.saturating_add(d))
-                .filter(|end| *end <= SimTime::ZERO + scenario.duration);
-            FaultWindow {
-                kind,
-                target,
-                start,
-                end,
-            }
-        })
-        .collect()
-}
-
 impl World {
-    /// Compiles a validated scenario.
-    pub fn new(scenario: &Scenario, streams: &RngStreams) -> World {
+    /// Compiles a validated scenario; also returns the edges for reports.
+    pub fn new(scenario: &Scenario, streams: &RngStreams) -> (World, Vec<EdgeInfo>) {
         let names: Vec<&String> = scenario.services.keys().collect();
         let index_of = |name: &str| -> u32 {
             names
                 .binary_search_by(|n| n.as_str().cmp(name))
                 .expect("validated: every service reference resolves") as u32
         };
+        let policy_names: Vec<&String> = scenario.policies.keys().collect();
+        let policy_index = |name: &str| -> u16 {
+            policy_names
+                .binary_search_by(|n| n.as_str().cmp(name))
+                .expect("validated: every policy reference resolves") as u16
+        };
+        let policies: Vec<PolicyModel> = scenario.policies.values().map(PolicyModel::new).collect();
+        let mut edges: Vec<EdgeModel> = Vec::new();
+        let mut infos: Vec<EdgeInfo> = Vec::new();
+        let workload = &scenario.workload;
+        // Routes are edges 0..R, one per route, from the clients.
+        for route in &workload.routes {
+            let policy = route
+                .policy
+                .as_deref()
+                .or(workload.policy.as_deref())
+                .map(policy_index);
+            let model = policy.map(|p| &policies[p as usize]);
+            let callee = index_of(&route.service);
+            let name = route.name.clone().unwrap_or_else(|| route.service.clone());
+            edges.push(EdgeModel {
+                callee,
+                policy,
+                attempt_timeout: model.and_then(|p| p.timeout),
+                give_up_after: route.timeout.or(workload.timeout),
+                units: model
+                    .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
+                    .unwrap_or_default(),
+                rng: streams.stream(&format!("edge/route/{name}")),
+            });
+            infos.push(EdgeInfo {
+                name: format!("client->{}", route.service),
+                callee,
+                policy: route.policy.clone().or(workload.policy.clone()),
+                is_route: true,
+                has_breaker: model.is_some_and(|p| p.has_breaker()),
+                units: model.map_or(0, |p| p.units(1)),
+            });
+        }
+        // Service edges: one per (caller, callee, policy), shared by every
+        // call spec with that triple.
+        let mut edge_of: BTreeMap<(u32, u32, Option<u16>, Option<SimDuration>), u32> =
+            BTreeMap::new();
         let mut services = Vec::new();
         let mut instances = Vec::new();
         for (i, (name, s)) in scenario.services.iter().enumerate() {
-            let steps = s
-                .calls
-                .iter()
-                .map(|step| match (&step.service, &step.parallel) {
-                    (Some(target), _) => vec![CallSpec {
-                        service: index_of(target),
+            let caller = i as u32;
+            let mut steps = Vec::new();
+            for step in &s.calls {
+                // A single call is a group of one.
+                let calls: Vec<crate::scenario::Call> = match (&step.service, &step.parallel) {
+                    (Some(target), _) => vec![crate::scenario::Call {
+                        service: target.clone(),
                         probability: step.probability.unwrap_or(1.0),
                         optional: step.optional.unwrap_or(false),
                         timeout: step.timeout,
+                        policy: step.policy.clone(),
                     }],
-                    (_, Some(group)) => group
-                        .iter()
-                        .map(|c| CallSpec {
-                            service: index_of(&c.service),
-                            probability: c.probability,
-                            optional: c.optional,
-                            timeout: c.timeout,
-                        })
-                        .collect(),
+                    (_, Some(group)) => group.clone(),
                     (None, None) => Vec::new(),
-                })
-                .collect();
+                };
+                let mut specs = Vec::new();
+                for crate::scenario::Call {
+                    service: target,
+                    probability,
+                    optional,
+                    timeout,
+                    policy: policy_name,
+                } in calls
+                {
+                    let callee = index_of(&target);
+                    let policy = policy_name.as_deref().map(policy_index);
+                    let model = policy.map(|p| &policies[p as usize]);
+                    let attempt_timeout = timeout.or(model.and_then(|p| p.timeout));
+                    let key = (caller, callee, policy, attempt_timeout);
+                    let edge = match edge_of.get(&key) {
+                        Some(edge) => *edge,
+                        None => {
+                            let edge = edges.len() as u32;
+                            let mut edge_name = format!("{name}->{target}");
+                            if infos.iter().any(|e| e.name == edge_name) || policy_name.is_some() {
+                                if let Some(p) = &policy_name {
+                                    edge_name = format!("{edge_name} [{p}]");
+                                }
+                                let base = edge_name.clone();
+                                let mut n = 2;
+                                while infos.iter().any(|e| e.name == edge_name) {
+                                    edge_name = format!("{base} #{n}");
+                                    n += 1;
+                                }
+                            }
+                            let units = model.map_or(0, |p| p.units(s.instances));
+                            edges.push(EdgeModel {
+                                callee,
+                                policy,
+                                attempt_timeout,
+                                give_up_after: None,
+                                units: model
+                                    .map(|p| (0..units).map(|_| p.new_state()).collect())
+                                    .unwrap_or_default(),
+                                rng: streams.stream(&format!("edge/{edge_name}")),
+                            });
+                            infos.push(EdgeInfo {
+                                name: edge_name,
+                                callee,
+                                policy: policy_name.clone(),
+                                is_route: false,
+                                has_breaker: model.is_some_and(|p| p.has_breaker()),
+                                units,
+                            });
+                            edge_of.insert(key, edge);
+                            edge
+                        }
+                    };
+                    specs.push(CallSpec {
+                        edge,
+                        probability,
+                        optional,
+                    });
+                }
+                steps.push(specs);
+            }
             services.push(ServiceModel {
                 first_instance: instances.len() as u32,
                 instances: s.instances,
@@ -392,7 +479,7 @@ impl World {
             });
             for _ in 0..s.instances {
                 instances.push(Instance {
-                    service: i as u32,
+                    service: caller,
                     crashes: 0,
                     busy: 0,
                     queue: VecDeque::new(),
@@ -420,79 +507,24 @@ impl World {
             &links,
             streams.stream("network"),
         );
-        let workload = &scenario.workload;
-        let routes: Vec<RouteModel> = workload
-            .routes
-            .iter()
-            .map(|r| RouteModel {
-                service: index_of(&r.service),
-                timeout: r.timeout.or(workload.timeout),
-            })
-            .collect();
         let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
-        let faults = scenario
-            .faults
-            .iter()
-            .map(|f| {
-                let effect = if let Some(c) = &f.crash {
-                    FaultEffect::Crash {
-                        service: index_of(&c.service),
-                        instance: c.instance,
-                    }
-                } else if let Some(l) = &f.latency {
-                    match (&l.service, &l.link) {
-                        (Some(s), _) => FaultEffect::ServiceLatency {
-                            service: index_of(s),
-                            add: l.add,
-                        },
-                        (_, Some(link)) => FaultEffect::LinkLatency {
-                            a: index_of(&link.from),
-                            b: index_of(&link.to),
-                            add: l.add,
-                        },
-                        _ => unreachable!("validated: latency on a service or a link"),
-                    }
-                } else if let Some(e) = &f.errors {
-                    FaultEffect::Errors {
-                        service: index_of(&e.service),
-                        rate: e.rate,
-                    }
-                } else if let Some(p) = &f.partition {
-                    FaultEffect::Partition {
-                        groups: p
-                            .between
-                            .iter()
-                            .map(|g| g.iter().map(|s| index_of(s) as usize).collect())
-                            .collect(),
-                    }
-                } else if let Some(s) = &f.slowdown {
-                    FaultEffect::Slowdown {
-                        service: index_of(&s.service),
-                        factor: s.factor,
-                    }
-                } else if let Some(l) = &f.loss {
-                    FaultEffect::Loss {
-                        link: l
-                            .link
-                            .as_ref()
-                            .map(|k| (index_of(&k.from) as usize, index_of(&k.to) as usize)),
-                        rate: l.rate,
-                    }
-                } else {
-                    unreachable!("validated: a fault has exactly one kind")
-                };
-                (effect, false)
-            })
-            .collect();
-        World {
+        let faults = faults::compile(scenario, &index_of);
+        let world = World {
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
                 .collect(),
-            route_stats: (0..routes.len()).map(|_| RouteStats::default()).collect(),
+            route_stats: (0..workload.routes.len())
+                .map(|_| RouteStats::default())
+                .collect(),
+            edge_stats: (0..edges.len()).map(|_| EdgeStats::default()).collect(),
+            breaker_transitions: (0..edges.len()).map(|_| BTreeMap::new()).collect(),
+            breaker_events: Vec::new(),
+            breaker_events_dropped: 0,
             services,
             instances,
+            policies,
+            edges,
             picker: RoutePicker::new(&weights),
-            routes,
             route_rng: streams.stream("workload/routes"),
             arrivals: workload.arrivals.as_ref().map(|a| {
                 (
@@ -509,11 +541,13 @@ impl World {
             faults,
             jobs: Slab::default(),
             calls: Slab::default(),
+            attempts: Slab::default(),
             rows: Vec::new(),
             window: scenario.window,
             window_start: SimTime::ZERO,
             duration: scenario.duration,
-        }
+        };
+        (world, infos)
     }
 
     /// Schedules the first arrivals, the users, the faults and the windows.
@@ -542,422 +576,6 @@ impl World {
         kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
     }
 
-    // ----- clients ---------------------------------------------------------
-
-    fn send_request(&mut self, kernel: &mut Kernel<Event>, user: Option<u32>) {
-        let route = self.picker.pick(&mut self.route_rng);
-        let model = &self.routes[route as usize];
-        let (service, timeout) = (model.service, model.timeout);
-        let stats = &mut self.route_stats[route as usize];
-        stats.total.requests += 1;
-        stats.window.requests += 1;
-        stats.in_flight += 1;
-        self.send_call(
-            kernel,
-            Parent::Client { route, user },
-            self.client_node,
-            service,
-            timeout,
-            false,
-        );
-    }
-
-    fn client_done(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        route: u32,
-        user: Option<u32>,
-        sent: SimTime,
-        outcome: Outcome,
-    ) {
-        let now = kernel.now();
-        let stats = &mut self.route_stats[route as usize];
-        stats.in_flight -= 1;
-        for counts in [&mut stats.total, &mut stats.window] {
-            match outcome {
-                Outcome::Success => counts.successes += 1,
-                Outcome::Error => counts.errors += 1,
-                Outcome::Rejected => counts.rejected += 1,
-                Outcome::Timeout => counts.timeouts += 1,
-            }
-        }
-        if outcome == Outcome::Success {
-            let latency = now - sent;
-            stats.latency.record(latency);
-            stats.window_latency.record(latency);
-        }
-        if let (Some(user), Some(users)) = (user, &mut self.users) {
-            let think = users.think.sample(&mut users.rng);
-            kernel.schedule_in(think, Event::UserWake(user));
-        }
-    }
-
-    // ----- calls -----------------------------------------------------------
-
-    /// Sends a request from node `caller` to a service instance.
-    fn send_call(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        parent: Parent,
-        caller: u32,
-        service: u32,
-        timeout: Option<SimDuration>,
-        optional: bool,
-    ) {
-        let now = kernel.now();
-        let call = self.calls.insert(CallState {
-            parent,
-            timer: None,
-            sent: now,
-            optional,
-        });
-        if let Some(timeout) = timeout {
-            let timer = kernel.timer_in(timeout, Event::Timeout(call));
-            self.calls.get_mut(call).expect("just inserted").timer = Some(timer);
-        }
-        // Round robin over every instance, up or down: without discovery,
-        // callers do not know which instances are alive.
-        let model = &mut self.services[service as usize];
-        let instance = model.first_instance + model.next_instance;
-        model.next_instance += 1;
-        if model.next_instance == model.instances {
-            model.next_instance = 0;
-        }
-        match self.network.transmit(caller as usize, service as usize) {
-            Some(delay) if delay.is_zero() => self.deliver(kernel, call, instance, caller),
-            Some(delay) => kernel.schedule_in(
-                delay,
-                Event::Deliver {
-                    call,
-                    instance,
-                    caller,
-                },
-            ),
-            None => {}
-        }
-    }
-
-    /// A reply reaches its caller.
-    fn complete_call(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Outcome) {
-        let Some(state) = self.calls.remove(call) else {
-            return; // Already timed out: a late reply is ignored.
-        };
-        if let Some(timer) = state.timer
-            && outcome != Outcome::Timeout
-        {
-            kernel.cancel(timer);
-        }
-        match state.parent {
-            Parent::Client { route, user } => {
-                self.client_done(kernel, route, user, state.sent, outcome)
-            }
-            Parent::Job(job) => self.child_done(kernel, job, outcome, state.optional),
-        }
-    }
-
-    /// Sends a reply from a service to node `caller`, about `call` (which
-    /// the caller may have given up on already).
-    fn reply(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        from_service: u32,
-        caller: u32,
-        call: Key,
-        outcome: Outcome,
-    ) {
-        match self
-            .network
-            .transmit(from_service as usize, caller as usize)
-        {
-            Some(delay) if delay.is_zero() => self.complete_call(kernel, call, outcome),
-            Some(delay) => kernel.schedule_in(delay, Event::Reply { call, outcome }),
-            None => {}
-        }
-    }
-
-    // ----- instances -------------------------------------------------------
-
-    fn deliver(&mut self, kernel: &mut Kernel<Event>, call: Key, instance_index: u32, caller: u32) {
-        let now = kernel.now();
-        let instance = &mut self.instances[instance_index as usize];
-        let service = instance.service;
-        let model = &self.services[service as usize];
-        let stats = &mut self.service_stats[service as usize];
-        stats.total.requests += 1;
-        stats.window.requests += 1;
-        if instance.crashes > 0 {
-            stats.total.dropped += 1;
-            stats.window.dropped += 1;
-            return;
-        }
-        if instance.busy < model.concurrency {
-            let job = self.jobs.insert(Job {
-                call,
-                caller,
-                instance: instance_index,
-                arrived: now,
-                step: 0,
-                pending: 0,
-            });
-            stats.in_system.increment(now);
-            self.start_job(kernel, job);
-        } else if instance.queue.len() < model.queue_capacity as usize {
-            let job = self.jobs.insert(Job {
-                call,
-                caller,
-                instance: instance_index,
-                arrived: now,
-                step: 0,
-                pending: 0,
-            });
-            instance.queue.push_back(job);
-            stats.in_system.increment(now);
-            stats.in_queue.increment(now);
-        } else {
-            stats.total.rejected += 1;
-            stats.window.rejected += 1;
-            self.reply(kernel, service, caller, call, Outcome::Rejected);
-        }
-    }
-
-    fn start_job(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
-        let now = kernel.now();
-        let job = self.jobs.get(job_key).expect("starting a live job");
-        let instance = &mut self.instances[job.instance as usize];
-        let service = instance.service as usize;
-        instance.busy += 1;
-        debug_assert!(instance.busy <= self.services[service].concurrency);
-        let stats = &mut self.service_stats[service];
-        stats.busy.increment(now);
-        stats.queue_wait.record(now - job.arrived);
-        let model = &mut self.services[service];
-        let mut work = model.service_time.sample(&mut model.time_rng);
-        if model.slowdown != 1.0 {
-            work = work.mul_f64(model.slowdown);
-        }
-        work = work.saturating_add(model.added_latency);
-        kernel.schedule_in(work, Event::LocalDone(job_key));
-    }
-
-    fn local_done(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
-        let Some(job) = self.jobs.get(job_key) else {
-            return; // The instance crashed meanwhile.
-        };
-        let service = self.instances[job.instance as usize].service as usize;
-        let model = &mut self.services[service];
-        if model.error_rate > 0.0 && bernoulli(&mut model.decision_rng, model.error_rate) {
-            self.finish_job(kernel, job_key, Outcome::Error, false);
-        } else {
-            self.run_steps(kernel, job_key);
-        }
-    }
-
-    /// Issues the calls of the job's current step; finishes the job when no
-    /// step is left.
-    fn run_steps(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
-        loop {
-            let job = self.jobs.get(job_key).expect("running a live job");
-            let (step, instance) = (job.step as usize, job.instance);
-            let service = self.instances[instance as usize].service;
-            let model = &mut self.services[service as usize];
-            let Some(calls) = model.steps.get(step) else {
-                self.finish_job(kernel, job_key, Outcome::Success, false);
-                return;
-            };
-            // Decide first, then send: a send may complete synchronously
-            // (zero-latency rejection), and must find `pending` already set.
-            let mut chosen: smallvec_lite::Chosen = smallvec_lite::Chosen::default();
-            for (i, call) in calls.iter().enumerate() {
-                if call.probability >= 1.0 || bernoulli(&mut model.decision_rng, call.probability) {
-                    chosen.push(i as u16);
-                }
-            }
-            if chosen.is_empty() {
-                self.jobs.get_mut(job_key).expect("live").step += 1;
-                continue;
-            }
-            self.jobs.get_mut(job_key).expect("live").pending = chosen.len() as u16;
-            for i in chosen.iter() {
-                let spec = &self.services[service as usize].steps[step][i as usize];
-                let (target, timeout, optional) = (spec.service, spec.timeout, spec.optional);
-                // A synchronous failure may already have finished the job.
-                if self.jobs.get(job_key).is_none() {
-                    return;
-                }
-                self.send_call(
-                    kernel,
-                    Parent::Job(job_key),
-                    service,
-                    target,
-                    timeout,
-                    optional,
-                );
-            }
-            return;
-        }
-    }
-
-    fn child_done(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        job_key: Key,
-        outcome: Outcome,
-        optional: bool,
-    ) {
-        let Some(job) = self.jobs.get_mut(job_key) else {
-            return; // The job already failed or its instance crashed.
-        };
-        if outcome != Outcome::Success && !optional {
-            // Fail fast, as an await-all that rejects on the first failure.
-            self.finish_job(kernel, job_key, Outcome::Error, true);
-            return;
-        }
-        job.pending -= 1;
-        if job.pending == 0 {
-            job.step += 1;
-            self.run_steps(kernel, job_key);
-        }
-    }
-
-    /// Ends a job: frees its worker, starts the next queued job, replies.
-    fn finish_job(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        job_key: Key,
-        outcome: Outcome,
-        dependency: bool,
-    ) {
-        let now = kernel.now();
-        let job = self.jobs.remove(job_key).expect("finishing a live job");
-        let instance = &mut self.instances[job.instance as usize];
-        let service = instance.service;
-        instance.busy -= 1;
-        let next = instance.queue.pop_front();
-        let stats = &mut self.service_stats[service as usize];
-        let sojourn = now - job.arrived;
-        stats.busy.decrement(now);
-        stats.in_system.decrement(now);
-        stats.departures += 1;
-        stats.sojourn_ns += u128::from(sojourn.as_nanos());
-        stats.latency.record(sojourn);
-        stats.window_latency.record(sojourn);
-        for counts in [&mut stats.total, &mut stats.window] {
-            match (outcome, dependency) {
-                (Outcome::Success, _) => counts.successes += 1,
-                (_, true) => counts.dependency += 1,
-                _ => counts.errors += 1,
-            }
-        }
-        if let Some(next) = next {
-            stats.in_queue.decrement(now);
-            self.start_job(kernel, next);
-        }
-        self.reply(kernel, service, job.caller, job.call, outcome);
-    }
-
-    // ----- faults ----------------------------------------------------------
-
-    fn fault(&mut self, kernel: &mut Kernel<Event>, index: u32, starts: bool) {
-        let (effect, active) = &mut self.faults[index as usize];
-        *active = starts;
-        let effect = effect.clone();
-        match effect {
-            FaultEffect::Crash { service, instance } => {
-                let model = &self.services[service as usize];
-                let range = match instance {
-                    Some(i) => model.first_instance + i..model.first_instance + i + 1,
-                    None => model.first_instance..model.first_instance + model.instances,
-                };
-                for i in range {
-                    if starts {
-                        self.crash(kernel.now(), i);
-                    } else {
-                        self.instances[i as usize].crashes -= 1;
-                    }
-                }
-            }
-            FaultEffect::ServiceLatency { service, .. }
-            | FaultEffect::Errors { service, .. }
-            | FaultEffect::Slowdown { service, .. } => self.apply_service_faults(service),
-            FaultEffect::LinkLatency { .. }
-            | FaultEffect::Partition { .. }
-            | FaultEffect::Loss { .. } => self.apply_network_faults(),
-        }
-    }
-
-    /// Crashes an instance: its queued and in-service requests vanish without
-    /// a reply; callers learn of it only through their timeouts.
-    fn crash(&mut self, now: SimTime, instance_index: u32) {
-        let instance = &mut self.instances[instance_index as usize];
-        instance.crashes += 1;
-        if instance.crashes > 1 {
-            return;
-        }
-        let service = instance.service as usize;
-        let queued = instance.queue.len() as u64;
-        instance.queue.clear();
-        let busy = u64::from(instance.busy);
-        instance.busy = 0;
-        let doomed = self.jobs.keys_where(|j| j.instance == instance_index);
-        debug_assert_eq!(
-            doomed.len() as u64,
-            queued + busy,
-            "every job at an instance is queued or busy"
-        );
-        let stats = &mut self.service_stats[service];
-        for key in doomed {
-            let job = self.jobs.remove(key).expect("listed as live");
-            stats.departures += 1;
-            stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
-        }
-        stats.total.dropped += queued + busy;
-        stats.window.dropped += queued + busy;
-        stats.in_queue.subtract(now, queued);
-        stats.busy.subtract(now, busy);
-        stats.in_system.subtract(now, queued + busy);
-    }
-
-    fn apply_service_faults(&mut self, service: u32) {
-        let model = &mut self.services[service as usize];
-        model.error_rate = model.base_error_rate;
-        model.added_latency = SimDuration::ZERO;
-        model.slowdown = 1.0;
-        for (effect, active) in &self.faults {
-            if !active {
-                continue;
-            }
-            match effect {
-                FaultEffect::Errors { service: s, rate } if *s == service => {
-                    model.error_rate = *rate
-                }
-                FaultEffect::ServiceLatency { service: s, add } if *s == service => {
-                    model.added_latency = model.added_latency.saturating_add(*add)
-                }
-                FaultEffect::Slowdown { service: s, factor } if *s == service => {
-                    model.slowdown *= factor
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn apply_network_faults(&mut self) {
-        self.network.clear_faults();
-        for (effect, active) in &self.faults {
-            if !active {
-                continue;
-            }
-            match effect {
-                FaultEffect::LinkLatency { a, b, add } => {
-                    self.network.add_latency(*a as usize, *b as usize, *add)
-                }
-                FaultEffect::Partition { groups } => self.network.partition(groups),
-                FaultEffect::Loss { link, rate } => self.network.add_loss(*link, *rate),
-                _ => {}
-            }
-        }
-    }
-
     // ----- windows ---------------------------------------------------------
 
     fn close_window(&mut self, now: SimTime) {
@@ -968,20 +586,27 @@ impl World {
         let p = |h: &crate::metrics::LatencyHistogram, q: f64| {
             (h.count() > 0).then(|| h.quantile_ms(q))
         };
+        let routes = self.route_stats.len();
         for (i, stats) in self.route_stats.iter_mut().enumerate() {
+            // The route's outcomes, with its edge's attempt counters.
+            let edge = &mut self.edge_stats[i];
+            let mut counts = stats.window;
+            merge_attempts(&mut counts, &edge.window);
             self.rows.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Route,
                 entity: i as u32,
-                counts: stats.window,
+                counts,
                 latency_ms_p50: p(&stats.window_latency, 0.5),
                 latency_ms_p99: p(&stats.window_latency, 0.99),
                 in_flight: stats.in_flight,
                 queue_length: None,
+                breakers_open: self.edges[i].has_breaker().then_some(edge.breakers_open),
             });
             stats.window = Counts::default();
             stats.window_latency.reset();
+            edge.window = Counts::default();
         }
         for (i, stats) in self.service_stats.iter_mut().enumerate() {
             self.rows.push(WindowRow {
@@ -994,9 +619,25 @@ impl World {
                 latency_ms_p99: p(&stats.window_latency, 0.99),
                 in_flight: stats.in_system.value(),
                 queue_length: Some(stats.in_queue.value()),
+                breakers_open: None,
             });
             stats.window = Counts::default();
             stats.window_latency.reset();
+        }
+        for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
+            self.rows.push(WindowRow {
+                start,
+                end,
+                kind: EntityKind::Edge,
+                entity: i as u32,
+                counts: stats.window,
+                latency_ms_p50: None,
+                latency_ms_p99: None,
+                in_flight: 0,
+                queue_length: None,
+                breakers_open: self.edges[i].has_breaker().then_some(stats.breakers_open),
+            });
+            stats.window = Counts::default();
         }
         self.window_start = now;
     }
@@ -1005,6 +646,20 @@ impl World {
     pub fn finish(&mut self, now: SimTime) {
         self.close_window(now);
     }
+}
+
+impl EdgeModel {
+    fn has_breaker(&self) -> bool {
+        self.units.first().is_some_and(|u| u.breaker.is_some())
+    }
+}
+
+/// Copies an edge's attempt-level counters into a route's counts.
+fn merge_attempts(counts: &mut Counts, edge: &Counts) {
+    counts.attempts = edge.attempts;
+    counts.retries = edge.retries;
+    counts.hedges = edge.hedges;
+    counts.retries_denied = edge.retries_denied;
 }
 
 impl Model for World {
@@ -1021,14 +676,13 @@ impl Model for World {
                 }
             }
             Event::UserWake(user) => self.send_request(kernel, Some(user)),
-            Event::Deliver {
-                call,
-                instance,
-                caller,
-            } => self.deliver(kernel, call, instance, caller),
+            Event::Deliver(job) => self.deliver(kernel, job),
             Event::LocalDone(job) => self.local_done(kernel, job),
-            Event::Reply { call, outcome } => self.complete_call(kernel, call, outcome),
-            Event::Timeout(call) => self.complete_call(kernel, call, Outcome::Timeout),
+            Event::Reply { attempt, outcome } => self.attempt_done(kernel, attempt, outcome),
+            Event::AttemptTimeout(attempt) => self.attempt_done(kernel, attempt, Outcome::Timeout),
+            Event::RetryDue(call) => self.retry_due(kernel, call),
+            Event::HedgeDue(call) => self.hedge_due(kernel, call),
+            Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
             Event::Window => {
                 self.close_window(kernel.now());
@@ -1041,38 +695,16 @@ impl Model for World {
     }
 }
 
-/// A tiny fixed-capacity list of call indices, so that choosing the calls of
-/// a step allocates nothing.
-mod smallvec_lite {
-    const INLINE: usize = 16;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    #[derive(Default)]
-    pub struct Chosen {
-        inline: [u16; INLINE],
-        len: usize,
-        spill: Vec<u16>,
-    }
-
-    impl Chosen {
-        pub fn push(&mut self, value: u16) {
-            if self.len < INLINE {
-                self.inline[self.len] = value;
-            } else {
-                self.spill.push(value);
-            }
-            self.len += 1;
-        }
-        pub fn len(&self) -> usize {
-            self.len
-        }
-        pub fn is_empty(&self) -> bool {
-            self.len == 0
-        }
-        pub fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-            self.inline[..self.len.min(INLINE)]
-                .iter()
-                .copied()
-                .chain(self.spill.iter().copied())
-        }
+    #[test]
+    fn events_stay_small() {
+        assert!(
+            std::mem::size_of::<Event>() <= 12,
+            "{}",
+            std::mem::size_of::<Event>()
+        );
     }
 }

@@ -1,0 +1,720 @@
+//! The caller's side of a call: the policy stack on an edge, attempts,
+//! retries, hedges, and the end of a call.
+//!
+//! A *call* is one logical request from a caller (a client on a route, or a
+//! job at a service instance) to a service; an *attempt* is one message sent
+//! for it. The patterns apply in the fixed order
+//! deadline ∘ retry(budget) ∘ breaker ∘ bulkhead ∘ per-attempt timeout ∘ call.
+
+use crate::kernel::{Kernel, SimDuration, SimTime};
+use crate::metrics::{BreakerEvent, Counts};
+use crate::patterns::breaker::{BreakerState, Permit as BreakerPermit};
+use crate::patterns::bulkhead::{Enter, Permit as BulkheadPermit, Ticket};
+use crate::patterns::retry::RetryState;
+
+use super::policy::{EdgeState, Limiter};
+use super::slab::Key;
+use super::{Event, Job, JobState, Outcome, World};
+
+/// Upper bound on breaker transitions kept for the report.
+const MAX_BREAKER_EVENTS: usize = 1_000_000;
+
+/// Who made a call.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Parent {
+    /// A client request on a route; `user` is the closed-loop user, if any.
+    Client { route: u32, user: Option<u32> },
+    /// A downstream call made by a job.
+    Job(Key),
+}
+
+/// A call in progress.
+pub(super) struct CallState {
+    parent: Parent,
+    edge: u32,
+    unit: u32,
+    /// The network node of the caller.
+    caller: u32,
+    started: SimTime,
+    /// When the caller gives up on the whole call (timeout or deadline).
+    give_up_at: Option<SimTime>,
+    /// The deadline that travels with the request to the callee.
+    propagated: Option<SimTime>,
+    retry: Option<RetryState>,
+    /// Attempts in flight.
+    live: u16,
+    hedges: u16,
+    retry_timer: Option<crate::kernel::TimerId>,
+    hedge_timer: Option<crate::kernel::TimerId>,
+    /// Waiting for a bulkhead slot, holding a breaker permit.
+    waiting: Option<(Ticket, Option<BreakerPermit>, AttemptKind)>,
+    optional: bool,
+    /// The outcome of the last failed attempt.
+    last: Outcome,
+}
+
+/// One message sent for a call.
+pub(super) struct AttemptState {
+    call: Key,
+    edge: u32,
+    unit: u32,
+    timer: Option<crate::kernel::TimerId>,
+    sent: SimTime,
+    breaker: Option<BreakerPermit>,
+    bulkhead: Option<BulkheadPermit>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttemptKind {
+    First,
+    Retry,
+    Hedge,
+}
+
+fn counts_outcome(counts: &mut Counts, outcome: Outcome) {
+    match outcome {
+        Outcome::Success => counts.successes += 1,
+        Outcome::Error => counts.errors += 1,
+        Outcome::Rejected => counts.rejected += 1,
+        Outcome::Timeout => counts.timeouts += 1,
+        Outcome::BreakerOpen => counts.breaker_open += 1,
+        Outcome::BulkheadFull => counts.bulkhead_full += 1,
+        Outcome::Throttled => counts.throttled += 1,
+        Outcome::RateLimited => counts.rate_limited += 1,
+    }
+}
+
+fn state_name(state: BreakerState) -> &'static str {
+    match state {
+        BreakerState::Closed => "closed",
+        BreakerState::Open => "open",
+        BreakerState::HalfOpen => "half_open",
+        BreakerState::Disabled => "disabled",
+        BreakerState::ForcedOpen => "forced_open",
+        BreakerState::MetricsOnly => "metrics_only",
+    }
+}
+
+fn is_open(state: BreakerState) -> bool {
+    matches!(state, BreakerState::Open | BreakerState::ForcedOpen)
+}
+
+impl World {
+    fn bump(&mut self, edge: u32, f: impl Fn(&mut Counts)) {
+        let stats = &mut self.edge_stats[edge as usize];
+        f(&mut stats.total);
+        f(&mut stats.window);
+    }
+
+    /// Starts a call on `edge` for `parent`; `inherited` is the deadline that
+    /// came with the parent's request.
+    pub(super) fn start_call(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        parent: Parent,
+        edge: u32,
+        inherited: Option<SimTime>,
+        optional: bool,
+    ) {
+        // The caller's network node, and its scope unit on this edge.
+        let (caller, unit) = match parent {
+            Parent::Client { .. } => (self.client_node, 0),
+            Parent::Job(job) => {
+                let instance = self.jobs.get(job).expect("a live job calls").instance;
+                let service = self.instances[instance as usize].service;
+                let unit = if self.edges[edge as usize].units.len() > 1 {
+                    instance - self.services[service as usize].first_instance
+                } else {
+                    0
+                };
+                (service, unit)
+            }
+        };
+        let now = kernel.now();
+        let model = &self.edges[edge as usize];
+        let policy = model.policy.map(|p| &self.policies[p as usize]);
+        let own_deadline = policy
+            .and_then(|p| p.deadline)
+            .map(|d| now.saturating_add(d));
+        let propagated = min_time(inherited, own_deadline);
+        let give_up_at = min_time(
+            propagated,
+            model.give_up_after.map(|d| now.saturating_add(d)),
+        );
+        let retry = policy.and_then(|p| p.retry.as_ref()).map(RetryState::new);
+        let callee = model.callee;
+        let call = self.calls.insert(CallState {
+            parent,
+            edge,
+            unit,
+            caller,
+            started: now,
+            give_up_at,
+            propagated,
+            retry,
+            live: 0,
+            hedges: 0,
+            retry_timer: None,
+            hedge_timer: None,
+            waiting: None,
+            optional,
+            last: Outcome::Error,
+        });
+        self.bump(edge, |c| c.requests += 1);
+        let service = &mut self.service_stats[callee as usize];
+        service.total.calls += 1;
+        service.window.calls += 1;
+        if let Some(Limiter::Tps(budget)) =
+            self.unit_state(edge, unit).and_then(|s| s.limiter.as_mut())
+        {
+            budget.deposit(now.as_nanos());
+        }
+        self.try_attempt(kernel, call, AttemptKind::First);
+    }
+
+    fn unit_state(&mut self, edge: u32, unit: u32) -> Option<&mut EdgeState> {
+        self.edges[edge as usize].units.get_mut(unit as usize)
+    }
+
+    /// Runs an attempt through the policy stack and sends it, or fails it
+    /// locally.
+    fn try_attempt(&mut self, kernel: &mut Kernel<Event>, call: Key, kind: AttemptKind) {
+        let now = kernel.now();
+        let Some(state) = self.calls.get(call) else {
+            return;
+        };
+        let (edge, unit, give_up_at) = (state.edge, state.unit, state.give_up_at);
+        if give_up_at.is_some_and(|at| now >= at) {
+            if kind != AttemptKind::Hedge {
+                self.after_attempt(kernel, call, Outcome::Timeout);
+            }
+            return;
+        }
+        let edge_model = &mut self.edges[edge as usize];
+        let rng = &mut edge_model.rng;
+        let Some(units) = edge_model.units.get_mut(unit as usize) else {
+            self.send_attempt(kernel, call, kind, None, None);
+            return;
+        };
+        // Retry budget: every retry and hedge must be allowed.
+        if kind != AttemptKind::First {
+            let allowed = match &mut units.limiter {
+                Some(Limiter::Tps(budget)) => budget.try_withdraw(now.as_nanos()),
+                Some(Limiter::Grpc(throttle)) => throttle.allows_retry(),
+                _ => true,
+            };
+            if !allowed {
+                self.bump(edge, |c| c.retries_denied += 1);
+                if kind == AttemptKind::Retry {
+                    // The caller sees the failure of its last attempt.
+                    let last = self.calls.get(call).expect("live").last;
+                    self.finish_call(kernel, call, last);
+                }
+                return;
+            }
+        }
+        if let Some(Limiter::Adaptive(throttle)) = &mut units.limiter
+            && !throttle.try_send(now.as_nanos(), rng)
+        {
+            return self.local_failure(kernel, call, kind, Outcome::Throttled);
+        }
+        if let Some(bucket) = &mut units.rate_limit
+            && bucket.try_acquire(now.as_nanos()).is_err()
+        {
+            return self.local_failure(kernel, call, kind, Outcome::RateLimited);
+        }
+        let breaker_permit = match &mut units.breaker {
+            Some(breaker) => match breaker.try_acquire(now.as_nanos()) {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    self.drain_breaker(now, edge, unit);
+                    return self.local_failure(kernel, call, kind, Outcome::BreakerOpen);
+                }
+            },
+            None => None,
+        };
+        let units = self.edges[edge as usize]
+            .units
+            .get_mut(unit as usize)
+            .expect("unit exists");
+        let bulkhead_permit = match &mut units.bulkhead {
+            Some(bulkhead) => match bulkhead.try_enter(now.as_nanos()) {
+                Enter::Admitted(permit) => Some(permit),
+                Enter::Queued(ticket) => {
+                    units.waiting.push_back((ticket, call));
+                    self.calls.get_mut(call).expect("live").waiting =
+                        Some((ticket, breaker_permit, kind));
+                    self.schedule_wake(kernel, edge, unit);
+                    return;
+                }
+                Enter::Rejected => {
+                    if let (Some(breaker), Some(permit)) = (&mut units.breaker, breaker_permit) {
+                        breaker.release(permit, now.as_nanos());
+                    }
+                    self.drain_breaker(now, edge, unit);
+                    return self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
+                }
+            },
+            None => None,
+        };
+        self.drain_breaker(now, edge, unit);
+        self.send_attempt(kernel, call, kind, breaker_permit, bulkhead_permit);
+    }
+
+    /// An attempt refused before it was sent. A refused hedge changes
+    /// nothing; any other refusal is a failed attempt.
+    fn local_failure(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        call: Key,
+        kind: AttemptKind,
+        outcome: Outcome,
+    ) {
+        if kind != AttemptKind::Hedge {
+            self.after_attempt(kernel, call, outcome);
+        }
+    }
+
+    fn send_attempt(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        call: Key,
+        kind: AttemptKind,
+        breaker: Option<BreakerPermit>,
+        bulkhead: Option<BulkheadPermit>,
+    ) {
+        let now = kernel.now();
+        let state = self.calls.get_mut(call).expect("sending for a live call");
+        state.live += 1;
+        let (edge, unit, caller, give_up_at, propagated) = (
+            state.edge,
+            state.unit,
+            state.caller,
+            state.give_up_at,
+            state.propagated,
+        );
+        if kind == AttemptKind::Hedge {
+            state.hedges += 1;
+        }
+        self.bump(edge, |c| {
+            c.attempts += 1;
+            match kind {
+                AttemptKind::First => {}
+                AttemptKind::Retry => c.retries += 1,
+                AttemptKind::Hedge => c.hedges += 1,
+            }
+        });
+        let model = &self.edges[edge as usize];
+        let callee = model.callee;
+        let timeout = match (model.attempt_timeout, give_up_at) {
+            (Some(t), Some(at)) => Some(t.min(at.saturating_since(now))),
+            (Some(t), None) => Some(t),
+            (None, Some(at)) => Some(at.saturating_since(now)),
+            (None, None) => None,
+        };
+        let attempt = self.attempts.insert(AttemptState {
+            call,
+            edge,
+            unit,
+            timer: None,
+            sent: now,
+            breaker,
+            bulkhead,
+        });
+        if let Some(timeout) = timeout {
+            let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
+            self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
+        }
+        if kind == AttemptKind::First
+            && let Some(delay) = self
+                .unit_state(edge, unit)
+                .and_then(|s| s.hedger.as_ref())
+                .and_then(|h| h.hedge_delay())
+        {
+            let timer = kernel.timer_in(
+                SimDuration::from_nanos(delay.as_nanos() as u64),
+                Event::HedgeDue(call),
+            );
+            self.calls.get_mut(call).expect("live").hedge_timer = Some(timer);
+        }
+        self.send_job(kernel, attempt, caller, callee, propagated);
+    }
+
+    /// A reply reached the caller of `attempt`, or its timeout fired.
+    pub(super) fn attempt_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        attempt: Key,
+        outcome: Outcome,
+    ) {
+        let now = kernel.now();
+        let Some(a) = self.attempts.remove(attempt) else {
+            return; // Already timed out: a late reply is ignored.
+        };
+        if outcome != Outcome::Timeout
+            && let Some(timer) = a.timer
+        {
+            kernel.cancel(timer);
+        }
+        let (edge, unit) = (a.edge, a.unit);
+        if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
+            let t = now.as_nanos();
+            if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
+                breaker.record(permit, outcome.as_pattern(), (now - a.sent).into(), t);
+            }
+            let mut admitted = None;
+            if let (Some(bulkhead), Some(permit)) = (&mut units.bulkhead, a.bulkhead) {
+                admitted = bulkhead.release(permit, t);
+            }
+            match &mut units.limiter {
+                Some(Limiter::Grpc(throttle)) => match outcome {
+                    Outcome::Success => throttle.on_success(),
+                    Outcome::Error | Outcome::Timeout | Outcome::Rejected => throttle.on_failure(),
+                    _ => {}
+                },
+                Some(Limiter::Adaptive(throttle)) => {
+                    if matches!(outcome, Outcome::Success | Outcome::Error) {
+                        throttle.record_accept(t);
+                    }
+                }
+                _ => {}
+            }
+            if outcome == Outcome::Success
+                && let Some(hedger) = &mut units.hedger
+            {
+                hedger.record_latency((now - a.sent).into());
+            }
+            self.drain_breaker(now, edge, unit);
+            if let Some((ticket, permit)) = admitted {
+                self.admit_waiter(kernel, edge, unit, ticket, permit);
+            }
+        }
+        let Some(state) = self.calls.get_mut(a.call) else {
+            return; // The call already ended (a hedge won, or it gave up).
+        };
+        state.live -= 1;
+        if outcome == Outcome::Success {
+            self.finish_call(kernel, a.call, Outcome::Success);
+        } else {
+            self.after_attempt(kernel, a.call, outcome);
+        }
+    }
+
+    /// After a failed attempt: retry after a backoff, wait for a hedge still
+    /// in flight, or end the call.
+    fn after_attempt(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Outcome) {
+        let now = kernel.now();
+        let Some(state) = self.calls.get_mut(call) else {
+            return;
+        };
+        state.last = outcome;
+        if state.live > 0 || state.waiting.is_some() {
+            return;
+        }
+        if let Some(retry) = &mut state.retry {
+            let remaining = match state.give_up_at {
+                Some(at) => at.saturating_since(now).into(),
+                None => std::time::Duration::MAX,
+            };
+            let rng = &mut self.edges[state.edge as usize].rng;
+            if let Some(delay) = retry.next_delay_within(outcome.as_pattern(), None, remaining, rng)
+            {
+                if let Some(timer) = state.hedge_timer.take() {
+                    kernel.cancel(timer);
+                }
+                let timer = kernel.timer_in(
+                    SimDuration::from_nanos(delay.as_nanos() as u64),
+                    Event::RetryDue(call),
+                );
+                state.retry_timer = Some(timer);
+                return;
+            }
+        }
+        self.finish_call(kernel, call, outcome);
+    }
+
+    /// A retry's backoff has elapsed.
+    pub(super) fn retry_due(&mut self, kernel: &mut Kernel<Event>, call: Key) {
+        if let Some(state) = self.calls.get_mut(call) {
+            state.retry_timer = None;
+            self.try_attempt(kernel, call, AttemptKind::Retry);
+        }
+    }
+
+    /// The first attempt is slow: send a hedge, and schedule the next one.
+    pub(super) fn hedge_due(&mut self, kernel: &mut Kernel<Event>, call: Key) {
+        let Some(state) = self.calls.get_mut(call) else {
+            return;
+        };
+        state.hedge_timer = None;
+        if state.live == 0 || state.waiting.is_some() {
+            return;
+        }
+        let (edge, unit, hedges) = (state.edge, state.unit, state.hedges);
+        let Some(hedger) = self.unit_state(edge, unit).and_then(|s| s.hedger.as_ref()) else {
+            return;
+        };
+        if u32::from(hedges) >= hedger.config().max_hedges {
+            return;
+        }
+        let delay = hedger.hedge_delay();
+        self.try_attempt(kernel, call, AttemptKind::Hedge);
+        if let (Some(delay), Some(state)) = (delay, self.calls.get_mut(call))
+            && state.live > 0
+        {
+            let timer = kernel.timer_in(
+                SimDuration::from_nanos(delay.as_nanos() as u64),
+                Event::HedgeDue(call),
+            );
+            state.hedge_timer = Some(timer);
+        }
+    }
+
+    /// Ends a call and tells its parent.
+    fn finish_call(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Outcome) {
+        let now = kernel.now();
+        let Some(state) = self.calls.remove(call) else {
+            return;
+        };
+        for timer in [state.retry_timer, state.hedge_timer].into_iter().flatten() {
+            kernel.cancel(timer);
+        }
+        if let Some((ticket, permit, _)) = state.waiting
+            && let Some(units) = self.edges[state.edge as usize]
+                .units
+                .get_mut(state.unit as usize)
+        {
+            if let Some(bulkhead) = &mut units.bulkhead {
+                bulkhead.cancel(ticket, now.as_nanos());
+            }
+            units.waiting.retain(|(t, _)| *t != ticket);
+            if let (Some(breaker), Some(permit)) = (&mut units.breaker, permit) {
+                breaker.release(permit, now.as_nanos());
+            }
+        }
+        self.bump(state.edge, |c| counts_outcome(c, outcome));
+        match state.parent {
+            Parent::Client { route, user } => {
+                self.client_done(kernel, route, user, state.started, outcome)
+            }
+            Parent::Job(job) => self.child_done(kernel, job, outcome, state.optional),
+        }
+    }
+
+    /// A waiter was given a bulkhead slot: send its attempt.
+    fn admit_waiter(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        edge: u32,
+        unit: u32,
+        ticket: Ticket,
+        permit: BulkheadPermit,
+    ) {
+        let units = self.edges[edge as usize]
+            .units
+            .get_mut(unit as usize)
+            .expect("unit exists");
+        let Some(position) = units.waiting.iter().position(|(t, _)| *t == ticket) else {
+            // Nobody waits on this ticket any more: give the slot back.
+            if let Some(bulkhead) = &mut units.bulkhead
+                && let Some((next, permit)) = bulkhead.release(permit, kernel.now().as_nanos())
+            {
+                self.admit_waiter(kernel, edge, unit, next, permit);
+            }
+            return;
+        };
+        let (_, call) = units.waiting.remove(position).expect("found");
+        let Some((_, breaker, kind)) = self.calls.get_mut(call).and_then(|s| s.waiting.take())
+        else {
+            return;
+        };
+        self.send_attempt(kernel, call, kind, breaker, Some(permit));
+    }
+
+    /// A policy unit's timer: breaker and bulkhead timeouts.
+    pub(super) fn policy_wake(&mut self, kernel: &mut Kernel<Event>, edge: u32, unit: u32) {
+        let now = kernel.now();
+        let t = now.as_nanos();
+        let Some(units) = self.unit_state(edge, unit) else {
+            return;
+        };
+        units.bulkhead_timer = None;
+        if let Some(breaker) = &mut units.breaker {
+            breaker.handle_timeout(t);
+        }
+        let mut expired = Vec::new();
+        let mut admitted = Vec::new();
+        if let Some(bulkhead) = &mut units.bulkhead {
+            bulkhead.handle_timeout(t);
+            while let Some(ticket) = bulkhead.poll_expired() {
+                expired.push(ticket);
+            }
+            while let Some(entry) = bulkhead.poll_admitted() {
+                admitted.push(entry);
+            }
+        }
+        self.drain_breaker(now, edge, unit);
+        for ticket in expired {
+            let units = self.unit_state(edge, unit).expect("unit exists");
+            let Some(position) = units.waiting.iter().position(|(t, _)| *t == ticket) else {
+                continue;
+            };
+            let (_, call) = units.waiting.remove(position).expect("found");
+            if let Some((_, permit, kind)) = self.calls.get_mut(call).and_then(|s| s.waiting.take())
+            {
+                if let (Some(breaker), Some(permit)) = (
+                    self.unit_state(edge, unit).and_then(|s| s.breaker.as_mut()),
+                    permit,
+                ) {
+                    breaker.release(permit, t);
+                }
+                self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
+            }
+        }
+        for (ticket, permit) in admitted {
+            self.admit_waiter(kernel, edge, unit, ticket, permit);
+        }
+        self.schedule_wake(kernel, edge, unit);
+    }
+
+    /// Keeps one timer per unit at the earliest breaker or bulkhead timeout.
+    fn schedule_wake(&mut self, kernel: &mut Kernel<Event>, edge: u32, unit: u32) {
+        let now = kernel.now().as_nanos();
+        let Some(units) = self.unit_state(edge, unit) else {
+            return;
+        };
+        let next = [
+            units.breaker.as_ref().and_then(|b| b.poll_timeout()),
+            units.bulkhead.as_ref().and_then(|b| b.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(timer) = units.bulkhead_timer.take() {
+            kernel.cancel(timer);
+        }
+        if let Some(at) = next {
+            let at = SimTime::from_nanos(at.max(now));
+            units.bulkhead_timer = Some(kernel.timer_at(at, Event::PolicyWake { edge, unit }));
+        }
+    }
+
+    /// Moves the breaker's transitions into the report and the open count.
+    fn drain_breaker(&mut self, _now: SimTime, edge: u32, unit: u32) {
+        let Some(breaker) = self.edges[edge as usize]
+            .units
+            .get_mut(unit as usize)
+            .and_then(|s| s.breaker.as_mut())
+        else {
+            return;
+        };
+        while let Some(transition) = breaker.poll_transition() {
+            let stats = &mut self.edge_stats[edge as usize];
+            if is_open(transition.to) && !is_open(transition.from) {
+                stats.breakers_open += 1;
+            } else if is_open(transition.from) && !is_open(transition.to) {
+                stats.breakers_open -= 1;
+            }
+            *self.breaker_transitions[edge as usize]
+                .entry((state_name(transition.from), state_name(transition.to)))
+                .or_insert(0) += 1;
+            if self.breaker_events.len() < MAX_BREAKER_EVENTS {
+                self.breaker_events.push(BreakerEvent {
+                    at: SimTime::from_nanos(transition.at),
+                    edge,
+                    unit,
+                    from: state_name(transition.from),
+                    to: state_name(transition.to),
+                });
+            } else {
+                self.breaker_events_dropped += 1;
+            }
+        }
+    }
+
+    // ----- the client side -------------------------------------------------
+
+    pub(super) fn send_request(&mut self, kernel: &mut Kernel<Event>, user: Option<u32>) {
+        let route = self.picker.pick(&mut self.route_rng);
+        let stats = &mut self.route_stats[route as usize];
+        stats.total.requests += 1;
+        stats.window.requests += 1;
+        stats.in_flight += 1;
+        self.start_call(kernel, Parent::Client { route, user }, route, None, false);
+    }
+
+    fn client_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        route: u32,
+        user: Option<u32>,
+        sent: SimTime,
+        outcome: Outcome,
+    ) {
+        let now = kernel.now();
+        let stats = &mut self.route_stats[route as usize];
+        stats.in_flight -= 1;
+        counts_outcome(&mut stats.total, outcome);
+        counts_outcome(&mut stats.window, outcome);
+        if outcome == Outcome::Success {
+            let latency = now - sent;
+            stats.latency.record(latency);
+            stats.window_latency.record(latency);
+        }
+        if let (Some(user), Some(users)) = (user, &mut self.users) {
+            let think = users.think.sample(&mut users.rng);
+            kernel.schedule_in(think, Event::UserWake(user));
+        }
+    }
+
+    /// Sends a request message for `attempt` from node `caller` to an
+    /// instance of `service` (round robin over every instance, up or down:
+    /// without discovery, callers do not know which instances are alive).
+    fn send_job(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        attempt: Key,
+        caller: u32,
+        service: u32,
+        deadline: Option<SimTime>,
+    ) {
+        let model = &mut self.services[service as usize];
+        let instance = model.first_instance + model.next_instance;
+        model.next_instance += 1;
+        if model.next_instance == model.instances {
+            model.next_instance = 0;
+        }
+        let Some(delay) = self.network.transmit(caller as usize, service as usize) else {
+            return; // Lost: only the attempt's timeout will tell.
+        };
+        let job = self.jobs.insert(Job {
+            attempt,
+            caller,
+            instance,
+            deadline,
+            arrived: SimTime::ZERO,
+            step: 0,
+            pending: 0,
+            state: JobState::InTransit,
+        });
+        if delay.is_zero() {
+            self.deliver(kernel, job);
+        } else {
+            kernel.schedule_in(delay, Event::Deliver(job));
+        }
+    }
+}
+
+fn min_time(a: Option<SimTime>, b: Option<SimTime>) -> Option<SimTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+impl From<SimDuration> for std::time::Duration {
+    fn from(d: SimDuration) -> std::time::Duration {
+        std::time::Duration::from_nanos(d.as_nanos())
+    }
+}

@@ -1,0 +1,288 @@
+//! The callee's side: instances with a FIFO queue in front of workers, jobs
+//! that do their local work, make their downstream call steps with the worker
+//! held, and reply.
+
+use crate::kernel::dist::bernoulli;
+use crate::kernel::{Kernel, SimTime};
+
+use super::calls::Parent;
+use super::slab::Key;
+use super::{Event, JobState, Outcome, World};
+
+impl World {
+    /// A request message reaches its instance.
+    pub(super) fn deliver(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        let now = kernel.now();
+        let Some(job) = self.jobs.get_mut(job_key) else {
+            return;
+        };
+        job.arrived = now;
+        let instance_index = job.instance;
+        let instance = &mut self.instances[instance_index as usize];
+        let service = instance.service;
+        let model = &self.services[service as usize];
+        let stats = &mut self.service_stats[service as usize];
+        stats.total.requests += 1;
+        stats.window.requests += 1;
+        if instance.crashes > 0 {
+            stats.total.dropped += 1;
+            stats.window.dropped += 1;
+            self.jobs.remove(job_key);
+            return;
+        }
+        if instance.busy < model.concurrency {
+            stats.in_system.increment(now);
+            job.state = JobState::Busy;
+            self.start_job(kernel, job_key);
+        } else if instance.queue.len() < model.queue_capacity as usize {
+            stats.in_system.increment(now);
+            stats.in_queue.increment(now);
+            job.state = JobState::Queued;
+            instance.queue.push_back(job_key);
+        } else {
+            stats.total.rejected += 1;
+            stats.window.rejected += 1;
+            let job = self.jobs.remove(job_key).expect("live");
+            self.reply(kernel, service, job.caller, job.attempt, Outcome::Rejected);
+        }
+    }
+
+    /// Gives a worker to a job; a job whose propagated deadline has passed is
+    /// dropped instead (its caller has given up), and the next one is tried.
+    fn start_job(&mut self, kernel: &mut Kernel<Event>, mut job_key: Key) {
+        let now = kernel.now();
+        loop {
+            let job = self.jobs.get_mut(job_key).expect("starting a live job");
+            let instance = &mut self.instances[job.instance as usize];
+            let service = instance.service as usize;
+            let stats = &mut self.service_stats[service];
+            if job.deadline.is_some_and(|d| now >= d) {
+                stats.total.expired += 1;
+                stats.window.expired += 1;
+                stats.in_system.decrement(now);
+                stats.departures += 1;
+                stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
+                self.jobs.remove(job_key);
+                match instance.queue.pop_front() {
+                    Some(next) => {
+                        stats.in_queue.decrement(now);
+                        job_key = next;
+                        continue;
+                    }
+                    None => return,
+                }
+            }
+            job.state = JobState::Busy;
+            instance.busy += 1;
+            debug_assert!(instance.busy <= self.services[service].concurrency);
+            stats.busy.increment(now);
+            stats.queue_wait.record(now - job.arrived);
+            let model = &mut self.services[service];
+            let mut work = model.service_time.sample(&mut model.time_rng);
+            if model.slowdown != 1.0 {
+                work = work.mul_f64(model.slowdown);
+            }
+            work = work.saturating_add(model.added_latency);
+            kernel.schedule_in(work, Event::LocalDone(job_key));
+            return;
+        }
+    }
+
+    pub(super) fn local_done(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        let Some(job) = self.jobs.get(job_key) else {
+            return; // The instance crashed meanwhile.
+        };
+        let service = self.instances[job.instance as usize].service as usize;
+        let model = &mut self.services[service];
+        if model.error_rate > 0.0 && bernoulli(&mut model.decision_rng, model.error_rate) {
+            self.finish_job(kernel, job_key, Outcome::Error, false);
+        } else {
+            self.run_steps(kernel, job_key);
+        }
+    }
+
+    /// Makes the calls of the job's current step; finishes the job when no
+    /// step is left.
+    fn run_steps(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        loop {
+            let job = self.jobs.get(job_key).expect("running a live job");
+            let (step, instance, deadline) = (job.step as usize, job.instance, job.deadline);
+            let service = self.instances[instance as usize].service;
+            let model = &mut self.services[service as usize];
+            let Some(calls) = model.steps.get(step) else {
+                self.finish_job(kernel, job_key, Outcome::Success, false);
+                return;
+            };
+            // Decide first, then call: a call may end synchronously (a
+            // zero-latency rejection, a local refusal) and must find
+            // `pending` already set.
+            let mut chosen = Chosen::default();
+            for (i, call) in calls.iter().enumerate() {
+                if call.probability >= 1.0 || bernoulli(&mut model.decision_rng, call.probability) {
+                    chosen.push(i as u16);
+                }
+            }
+            if chosen.is_empty() {
+                self.jobs.get_mut(job_key).expect("live").step += 1;
+                continue;
+            }
+            self.jobs.get_mut(job_key).expect("live").pending = chosen.len() as u16;
+            for i in chosen.iter() {
+                // A synchronous failure may already have finished the job.
+                if self.jobs.get(job_key).is_none() {
+                    return;
+                }
+                let spec = &self.services[service as usize].steps[step][i as usize];
+                let (edge, optional) = (spec.edge, spec.optional);
+                self.start_call(kernel, Parent::Job(job_key), edge, deadline, optional);
+            }
+            return;
+        }
+    }
+
+    /// A downstream call of a job has ended.
+    pub(super) fn child_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        outcome: Outcome,
+        optional: bool,
+    ) {
+        let Some(job) = self.jobs.get_mut(job_key) else {
+            return; // The job already failed or its instance crashed.
+        };
+        if outcome != Outcome::Success && !optional {
+            // Fail fast, as an await-all that rejects on the first failure.
+            self.finish_job(kernel, job_key, Outcome::Error, true);
+            return;
+        }
+        job.pending -= 1;
+        if job.pending == 0 {
+            job.step += 1;
+            self.run_steps(kernel, job_key);
+        }
+    }
+
+    /// Ends a job: frees its worker, starts the next queued job, replies.
+    fn finish_job(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        outcome: Outcome,
+        dependency: bool,
+    ) {
+        let now = kernel.now();
+        let job = self.jobs.remove(job_key).expect("finishing a live job");
+        let instance = &mut self.instances[job.instance as usize];
+        let service = instance.service;
+        instance.busy -= 1;
+        let next = instance.queue.pop_front();
+        let stats = &mut self.service_stats[service as usize];
+        let sojourn = now - job.arrived;
+        stats.busy.decrement(now);
+        stats.in_system.decrement(now);
+        stats.departures += 1;
+        stats.sojourn_ns += u128::from(sojourn.as_nanos());
+        stats.latency.record(sojourn);
+        stats.window_latency.record(sojourn);
+        for counts in [&mut stats.total, &mut stats.window] {
+            match (outcome, dependency) {
+                (Outcome::Success, _) => counts.successes += 1,
+                (_, true) => counts.dependency += 1,
+                _ => counts.errors += 1,
+            }
+        }
+        if let Some(next) = next {
+            stats.in_queue.decrement(now);
+            self.start_job(kernel, next);
+        }
+        self.reply(kernel, service, job.caller, job.attempt, outcome);
+    }
+
+    /// Sends a reply from a service to node `caller` about `attempt` (which
+    /// the caller may have given up on already).
+    fn reply(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        from_service: u32,
+        caller: u32,
+        attempt: Key,
+        outcome: Outcome,
+    ) {
+        match self
+            .network
+            .transmit(from_service as usize, caller as usize)
+        {
+            Some(delay) if delay.is_zero() => self.attempt_done(kernel, attempt, outcome),
+            Some(delay) => kernel.schedule_in(delay, Event::Reply { attempt, outcome }),
+            None => {}
+        }
+    }
+
+    /// Crashes an instance: its queued and in-service requests vanish without
+    /// a reply; callers learn of it only through their timeouts. Requests
+    /// still on the network arrive later and find it down (or restarted).
+    pub(super) fn crash(&mut self, now: SimTime, instance_index: u32) {
+        let instance = &mut self.instances[instance_index as usize];
+        instance.crashes += 1;
+        if instance.crashes > 1 {
+            return;
+        }
+        let service = instance.service as usize;
+        let queued = instance.queue.len() as u64;
+        instance.queue.clear();
+        let busy = u64::from(instance.busy);
+        instance.busy = 0;
+        let doomed = self
+            .jobs
+            .keys_where(|j| j.instance == instance_index && j.state != JobState::InTransit);
+        debug_assert_eq!(
+            doomed.len() as u64,
+            queued + busy,
+            "every job at an instance is queued or busy"
+        );
+        let stats = &mut self.service_stats[service];
+        for key in doomed {
+            let job = self.jobs.remove(key).expect("listed as live");
+            stats.departures += 1;
+            stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
+        }
+        stats.total.dropped += queued + busy;
+        stats.window.dropped += queued + busy;
+        stats.in_queue.subtract(now, queued);
+        stats.busy.subtract(now, busy);
+        stats.in_system.subtract(now, queued + busy);
+    }
+}
+
+/// A small list of call indices that allocates only past 16 entries, so that
+/// choosing the calls of a step costs nothing on the hot path.
+#[derive(Default)]
+struct Chosen {
+    inline: [u16; 16],
+    len: usize,
+    spill: Vec<u16>,
+}
+
+impl Chosen {
+    fn push(&mut self, value: u16) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = value;
+        } else {
+            self.spill.push(value);
+        }
+        self.len += 1;
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.inline[..self.len.min(self.inline.len())]
+            .iter()
+            .copied()
+            .chain(self.spill.iter().copied())
+    }
+}
