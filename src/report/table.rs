@@ -27,12 +27,15 @@ pub fn render(summary: &Summary) -> String {
         "error".into(),
         "rejected".into(),
         "timeout".into(),
+        "refused".into(),
+        "att/call".into(),
         "p50 ms".into(),
         "p99 ms".into(),
         "p99.9 ms".into(),
         "max ms".into(),
     ]];
     for (name, r) in &summary.routes {
+        let f = &r.failures;
         rows.push(vec![
             name.clone(),
             r.requests.to_string(),
@@ -40,6 +43,8 @@ pub fn render(summary: &Summary) -> String {
             r.failures.error.to_string(),
             r.failures.rejected.to_string(),
             r.failures.timeout.unwrap_or(0).to_string(),
+            refused(f).to_string(),
+            format!("{:.2}", r.attempts.per_call),
             format!("{:.3}", r.latency_ms.p50),
             format!("{:.3}", r.latency_ms.p99),
             format!("{:.3}", r.latency_ms.p999),
@@ -56,6 +61,8 @@ pub fn render(summary: &Summary) -> String {
         "dependency".into(),
         "rejected".into(),
         "dropped".into(),
+        "expired".into(),
+        "ampl".into(),
         "util %".into(),
         "L".into(),
         "Lq".into(),
@@ -71,6 +78,8 @@ pub fn render(summary: &Summary) -> String {
             s.failures.dependency.unwrap_or(0).to_string(),
             s.failures.rejected.to_string(),
             s.failures.dropped.unwrap_or(0).to_string(),
+            s.failures.expired.unwrap_or(0).to_string(),
+            format!("{:.2}", s.amplification),
             format!("{:.1}", s.utilisation * 100.0),
             format!("{:.3}", s.mean_in_system),
             format!("{:.3}", s.mean_in_queue),
@@ -80,7 +89,68 @@ pub fn render(summary: &Summary) -> String {
     }
     out.push('\n');
     aligned(&mut out, &rows);
+    if !summary.edges.is_empty() {
+        let mut rows = vec![vec![
+            "edge".to_string(),
+            "calls".into(),
+            "ok %".into(),
+            "error".into(),
+            "rejected".into(),
+            "timeout".into(),
+            "refused".into(),
+            "retries".into(),
+            "denied".into(),
+            "hedges".into(),
+            "att/call".into(),
+            "breaker trips".into(),
+        ]];
+        for (name, e) in &summary.edges {
+            let f = &e.failures;
+            let trips: u64 = e
+                .breakers
+                .as_ref()
+                .map(|b| {
+                    b.transitions
+                        .iter()
+                        .filter(|(k, _)| k.ends_with("->open"))
+                        .map(|(_, n)| n)
+                        .sum()
+                })
+                .unwrap_or(0);
+            rows.push(vec![
+                name.clone(),
+                e.calls.to_string(),
+                format!(
+                    "{:.2}",
+                    if e.calls > 0 {
+                        e.successes as f64 * 100.0 / e.calls as f64
+                    } else {
+                        0.0
+                    }
+                ),
+                f.error.to_string(),
+                f.rejected.to_string(),
+                f.timeout.unwrap_or(0).to_string(),
+                refused(f).to_string(),
+                e.attempts.retries.to_string(),
+                e.attempts.retries_denied.to_string(),
+                e.attempts.hedges.to_string(),
+                format!("{:.2}", e.attempts.per_call),
+                trips.to_string(),
+            ]);
+        }
+        out.push('\n');
+        aligned(&mut out, &rows);
+    }
     out
+}
+
+/// Calls refused locally: open breaker, full bulkhead, throttle, rate limit.
+fn refused(f: &super::summary::Failures) -> u64 {
+    f.breaker_open.unwrap_or(0)
+        + f.bulkhead_full.unwrap_or(0)
+        + f.throttled.unwrap_or(0)
+        + f.rate_limited.unwrap_or(0)
 }
 
 /// Left-aligns the first column and right-aligns the numbers.

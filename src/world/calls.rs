@@ -40,14 +40,18 @@ pub(super) struct CallState {
     give_up_at: Option<SimTime>,
     /// The deadline that travels with the request to the callee.
     propagated: Option<SimTime>,
-    retry: Option<RetryState>,
+    /// The retry state, kept aside in `World::retries` (it is large, and
+    /// most calls of most scenarios have none).
+    retry: Option<Key>,
     /// Attempts in flight.
     live: u16,
     hedges: u16,
     retry_timer: Option<crate::kernel::TimerId>,
     hedge_timer: Option<crate::kernel::TimerId>,
     /// Waiting for a bulkhead slot, holding a breaker permit.
-    waiting: Option<(Ticket, Option<BreakerPermit>, AttemptKind)>,
+    /// Boxed: waiting is rare, and the box keeps every other call small.
+    #[allow(clippy::type_complexity)]
+    waiting: Option<Box<(Ticket, Option<BreakerPermit>, AttemptKind)>>,
     optional: bool,
     /// The outcome of the last failed attempt.
     last: Outcome,
@@ -141,7 +145,9 @@ impl World {
             propagated,
             model.give_up_after.map(|d| now.saturating_add(d)),
         );
-        let retry = policy.and_then(|p| p.retry.as_ref()).map(RetryState::new);
+        let retry = policy
+            .and_then(|p| p.retry.as_ref())
+            .map(|p| self.retries.insert(RetryState::new(p)));
         let callee = model.callee;
         let call = self.calls.insert(CallState {
             parent,
@@ -243,7 +249,7 @@ impl World {
                 Enter::Queued(ticket) => {
                     units.waiting.push_back((ticket, call));
                     self.calls.get_mut(call).expect("live").waiting =
-                        Some((ticket, breaker_permit, kind));
+                        Some(Box::new((ticket, breaker_permit, kind)));
                     self.schedule_wake(kernel, edge, unit);
                     return;
                 }
@@ -411,7 +417,7 @@ impl World {
         if state.live > 0 || state.waiting.is_some() {
             return;
         }
-        if let Some(retry) = &mut state.retry {
+        if let Some(retry) = state.retry.and_then(|key| self.retries.get_mut(key)) {
             let remaining = match state.give_up_at {
                 Some(at) => at.saturating_since(now).into(),
                 None => std::time::Duration::MAX,
@@ -479,7 +485,10 @@ impl World {
         for timer in [state.retry_timer, state.hedge_timer].into_iter().flatten() {
             kernel.cancel(timer);
         }
-        if let Some((ticket, permit, _)) = state.waiting
+        if let Some(retry) = state.retry {
+            self.retries.remove(retry);
+        }
+        if let Some((ticket, permit, _)) = state.waiting.map(|w| *w)
             && let Some(units) = self.edges[state.edge as usize]
                 .units
                 .get_mut(state.unit as usize)
@@ -524,7 +533,11 @@ impl World {
             return;
         };
         let (_, call) = units.waiting.remove(position).expect("found");
-        let Some((_, breaker, kind)) = self.calls.get_mut(call).and_then(|s| s.waiting.take())
+        let Some((_, breaker, kind)) = self
+            .calls
+            .get_mut(call)
+            .and_then(|s| s.waiting.take())
+            .map(|w| *w)
         else {
             return;
         };
@@ -560,7 +573,11 @@ impl World {
                 continue;
             };
             let (_, call) = units.waiting.remove(position).expect("found");
-            if let Some((_, permit, kind)) = self.calls.get_mut(call).and_then(|s| s.waiting.take())
+            if let Some((_, permit, kind)) = self
+                .calls
+                .get_mut(call)
+                .and_then(|s| s.waiting.take())
+                .map(|w| *w)
             {
                 if let (Some(breaker), Some(permit)) = (
                     self.unit_state(edge, unit).and_then(|s| s.breaker.as_mut()),

@@ -14,6 +14,8 @@ struct Piece {
     end: u64,
     rate_start: f64,
     rate_end: f64,
+    /// 1 / max(rate_start, rate_end): the thinning envelope's mean gap.
+    mean_gap: f64,
 }
 
 impl Piece {
@@ -53,6 +55,7 @@ impl ArrivalProcess {
                     end,
                     rate_start: a,
                     rate_end: b,
+                    mean_gap: 1.0 / a.max(b),
                 });
             }
         };
@@ -121,7 +124,7 @@ impl ArrivalProcess {
                 continue;
             }
             let candidate = if self.poisson {
-                t + exp1(rng) / peak
+                t + exp1(rng) * piece.mean_gap
             } else {
                 t + 1.0 / piece.rate_at((t as u64).max(piece.start)).max(peak * 1e-9)
             };
