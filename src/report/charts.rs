@@ -1,11 +1,14 @@
 //! Charts of a run, as SVG and PNG: route latency, route throughput against
-//! failures, service queues and service outcomes over virtual time, with the
-//! fault windows shaded on every chart.
+//! failures, service queues and service outcomes, and what the resilience
+//! policies did (retry amplification, attempts behind the calls, circuit
+//! breaker states) over virtual time, with the fault windows shaded on every
+//! chart.
 //!
 //! Text is drawn with the DejaVu Sans font bundled in `assets/fonts/` (see
 //! its licence there), so PNGs render the same on a machine without any
 //! system font. The same [`RunOutcome`] always gives the same bytes.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -15,12 +18,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, ValueFormatter};
 use plotters::coord::types::RangedCoordf64;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{FontStyle, FontTransform, register_font};
 
 use super::output::Files;
-use crate::metrics::{EntityKind, WindowRow};
+use crate::metrics::{Counts, EntityKind, WindowRow};
 use crate::world::{FaultWindow, RunOutcome};
 
 /// DejaVu Sans (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt).
@@ -30,7 +34,7 @@ const FAMILY: &str = "sans-serif";
 
 /// The charts this module can draw, in the order they are returned: file
 /// stem under `charts/` and a title for reports.
-pub const CHARTS: [(&str, &str); 4] = [
+pub const CHARTS: [(&str, &str); 7] = [
     (
         "latency",
         "End-to-end latency of successful requests, per route",
@@ -44,6 +48,15 @@ pub const CHARTS: [(&str, &str); 4] = [
         "service_outcomes",
         "Service requests, successes and failures",
     ),
+    (
+        "amplification",
+        "Retry amplification: requests reaching a service per call made to it",
+    ),
+    (
+        "attempts",
+        "Attempts behind the calls of each route and edge",
+    ),
+    ("breakers", "Circuit-breaker states"),
 ];
 
 /// The title of a chart file such as `charts/latency.svg`, if it is one of
@@ -136,6 +149,10 @@ const GREEN: RGBColor = RGBColor(0, 158, 115);
 const BLUE: RGBColor = RGBColor(0, 114, 178);
 const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 const PURPLE: RGBColor = RGBColor(204, 121, 167);
+const YELLOW: RGBColor = RGBColor(240, 228, 66);
+/// A closed breaker: Okabe–Ito's bluish green, lightened, so that the
+/// states that matter stand out.
+const PALE_GREEN: RGBColor = RGBColor(178, 224, 211);
 /// Fault shading and bars.
 const FAULT: RGBColor = RGBColor(120, 120, 120);
 const GRID: RGBColor = RGBColor(225, 225, 225);
@@ -152,6 +169,15 @@ const TITLE_H: u32 = 42;
 const CAPTION_H: u32 = 32;
 const LEGEND_ROW_H: u32 = 26;
 const LANE_H: u32 = 22;
+/// Height of one breaker's band in a state timeline.
+const BAND_ROW_H: u32 = 26;
+/// More breakers than this are shown as counts per edge, not one band each.
+const MAX_BANDS: u32 = 24;
+/// The most panels a chart of the resilience policies shows: the rest are
+/// named in a note.
+const MAX_PANELS: usize = 24;
+/// Pixels per column of a state timeline.
+const COLUMN_PX: i32 = 2;
 const STRIP_PAD: u32 = 8;
 const TITLE_SIZE: f64 = 22.0;
 const CAPTION_SIZE: f64 = 17.0;
@@ -172,6 +198,23 @@ fn plot_left() -> i32 {
 
 fn plot_right() -> i32 {
     (WIDTH - MARGIN_RIGHT) as i32
+}
+
+/// Time resolution of state timelines: columns of [`COLUMN_PX`] pixels
+/// across the time axis, so that the shortest state shown is still visible
+/// and the size of a file is bounded whatever the number of transitions.
+fn columns() -> usize {
+    ((plot_right() - plot_left()) / COLUMN_PX).max(1) as usize
+}
+
+/// A scenario name for a caption, cut to [`MAX_NAME`] characters.
+fn short(name: &str) -> String {
+    if name.chars().count() <= MAX_NAME {
+        return name.to_string();
+    }
+    let mut cut: String = name.chars().take(MAX_NAME - 1).collect();
+    cut.push('…');
+    cut
 }
 
 fn text_width(text: &str, size: f64) -> i32 {
@@ -226,8 +269,13 @@ struct Data<'a> {
     run: &'a RunOutcome,
     /// End of the time axis, seconds (never zero).
     x_max: f64,
+    /// Nothing happened: no window and no virtual time.
+    empty: bool,
     routes: Vec<Vec<Window<'a>>>,
     services: Vec<Vec<Window<'a>>>,
+    /// By edge index; routes' attempts are in their route rows, so their
+    /// entries stay empty.
+    edges: Vec<Vec<Window<'a>>>,
     /// Faults clipped to the time axis: (start, end, label).
     faults: Vec<(f64, f64, String)>,
 }
@@ -236,6 +284,7 @@ impl<'a> Data<'a> {
     fn new(run: &'a RunOutcome) -> Data<'a> {
         let mut routes = vec![Vec::new(); run.route_names.len()];
         let mut services = vec![Vec::new(); run.service_names.len()];
+        let mut edges = vec![Vec::new(); run.edges.len()];
         let mut x_max = run.end.as_secs_f64();
         for row in &run.rows {
             let w = Window {
@@ -247,16 +296,21 @@ impl<'a> Data<'a> {
             let list = match row.kind {
                 EntityKind::Route => routes.get_mut(row.entity as usize),
                 EntityKind::Service => services.get_mut(row.entity as usize),
-                EntityKind::Edge => None,
+                EntityKind::Edge => edges.get_mut(row.entity as usize),
             };
             if let Some(list) = list {
                 list.push(w);
             }
         }
-        for list in routes.iter_mut().chain(services.iter_mut()) {
+        for list in routes
+            .iter_mut()
+            .chain(services.iter_mut())
+            .chain(edges.iter_mut())
+        {
             list.sort_by(|a, b| a.start.total_cmp(&b.start));
         }
-        if !(x_max > 0.0 && x_max.is_finite()) {
+        let empty = !(x_max > 0.0 && x_max.is_finite());
+        if empty {
             x_max = 1.0;
         }
         let faults = run
@@ -267,8 +321,10 @@ impl<'a> Data<'a> {
         Data {
             run,
             x_max,
+            empty,
             routes,
             services,
+            edges,
             faults,
         }
     }
@@ -279,6 +335,9 @@ impl<'a> Data<'a> {
             self.throughput(),
             self.service_queues(),
             self.service_outcomes(),
+            self.amplification(),
+            self.attempts(),
+            self.breakers(),
         ]
         .into_iter()
         .flatten()
@@ -301,6 +360,7 @@ impl<'a> Data<'a> {
                     log: true,
                     bands: Vec::new(),
                     lines: vec![Line::new(VERMILLION, 2, p99), Line::new(BLUE, 2, p50)],
+                    ..Panel::default()
                 })
             })
             .collect();
@@ -330,6 +390,10 @@ impl<'a> Data<'a> {
                         (VERMILLION, |r| r.counts.errors),
                         (ORANGE, |r| r.counts.rejected),
                         (PURPLE, |r| r.counts.timeouts),
+                        (SKY_BLUE, |r| r.counts.breaker_open),
+                        (BLUE, |r| r.counts.bulkhead_full),
+                        (YELLOW, |r| r.counts.throttled),
+                        (BLACK_OI, |r| r.counts.rate_limited),
                     ],
                 ),
                 lines: vec![Line::new(
@@ -337,6 +401,7 @@ impl<'a> Data<'a> {
                     2,
                     vec![steps(windows, |w| w.rate(w.row.counts.successes))],
                 )],
+                ..Panel::default()
             })
             .collect();
         Spec::new(
@@ -347,6 +412,10 @@ impl<'a> Data<'a> {
                 Legend::area("errors/s", VERMILLION),
                 Legend::area("rejected/s", ORANGE),
                 Legend::area("timeouts/s", PURPLE),
+                Legend::area("breaker open/s", SKY_BLUE),
+                Legend::area("bulkhead full/s", BLUE),
+                Legend::area("throttled/s", YELLOW),
+                Legend::area("rate limited/s", BLACK_OI),
             ],
             panels,
         )
@@ -379,6 +448,7 @@ impl<'a> Data<'a> {
                         Line::new(BLUE, 2, vec![in_system]),
                         Line::new(ORANGE, 2, vec![queued]),
                     ],
+                    ..Panel::default()
                 }
             })
             .collect();
@@ -410,6 +480,7 @@ impl<'a> Data<'a> {
                         (SKY_BLUE, |r| r.counts.dependency),
                         (PURPLE, |r| r.counts.dropped),
                         (ORANGE, |r| r.counts.rejected),
+                        (BLUE, |r| r.counts.expired),
                     ],
                 ),
                 lines: vec![
@@ -424,6 +495,7 @@ impl<'a> Data<'a> {
                         vec![steps(windows, |w| w.rate(w.row.counts.successes))],
                     ),
                 ],
+                ..Panel::default()
             })
             .collect();
         Spec::new(
@@ -436,10 +508,529 @@ impl<'a> Data<'a> {
                 Legend::area("dependency failed/s", SKY_BLUE),
                 Legend::area("dropped (crash)/s", PURPLE),
                 Legend::area("rejected/s", ORANGE),
+                Legend::area("deadline expired/s", BLUE),
             ],
             panels,
         )
     }
+
+    // ----- resilience ------------------------------------------------------
+
+    /// The windows of the caller's side of `edge`: a route's own rows (which
+    /// carry its attempt counters), else the edge's rows.
+    fn caller_windows(&self, edge: usize) -> &[Window<'a>] {
+        let is_route = self
+            .run
+            .edges
+            .get(edge)
+            .map_or(edge < self.routes.len(), |e| e.is_route);
+        let list = if is_route {
+            self.routes.get(edge)
+        } else {
+            self.edges.get(edge)
+        };
+        list.map_or(&[], Vec::as_slice)
+    }
+
+    /// Every caller edge by index: routes (even without edge information),
+    /// then the service edges.
+    fn caller_edges(&self) -> impl Iterator<Item = usize> + '_ {
+        let routes = self.routes.len();
+        (0..routes).chain(
+            self.run
+                .edges
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| !e.is_route)
+                .map(|(i, _)| i),
+        )
+    }
+
+    /// The callee of caller edge `edge`.
+    fn callee(&self, edge: usize) -> Option<u32> {
+        match self.run.edges.get(edge) {
+            Some(e) => Some(e.callee),
+            None => self.run.route_services.get(edge).copied(),
+        }
+    }
+
+    /// A caption for caller edge `edge`: `route api (client->frontend,
+    /// policy p)` or `frontend->backend [p]`.
+    fn edge_title(&self, edge: usize) -> String {
+        let info = self.run.edges.get(edge);
+        let is_route = info.map_or(edge < self.routes.len(), |e| e.is_route);
+        if is_route {
+            let route = short(self.run.route_names.get(edge).map_or("?", String::as_str));
+            match info {
+                Some(e) => match &e.policy {
+                    Some(p) => format!("route {route} ({}, policy {})", short(&e.name), short(p)),
+                    None => format!("route {route} ({})", short(&e.name)),
+                },
+                None => format!("route {route}"),
+            }
+        } else {
+            info.map_or_else(|| format!("edge {edge}"), |e| short(&e.name))
+        }
+    }
+
+    /// Service panels of `requests ÷ calls` per window: one per service that
+    /// is called at all and whose callers' policies retried, hedged or
+    /// refused something, or whose requests differ from its calls by more
+    /// than 1% over the run (a lossy network). Elsewhere the ratio is 1 and
+    /// a panel would show a flat line. At most [`MAX_PANELS`], those furthest
+    /// from 1.
+    fn amplification(&self) -> Option<Spec> {
+        let candidates: Vec<(usize, f64)> = self
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(s, windows)| {
+                let calls = total(windows, |c| c.calls);
+                if calls == 0 {
+                    return None;
+                }
+                let overall = total(windows, |c| c.requests) as f64 / calls as f64;
+                let shaped = self
+                    .caller_edges()
+                    .filter(|&e| self.callee(e) == Some(s as u32))
+                    .any(|e| total(self.caller_windows(e), policy_acted) > 0);
+                (shaped || (overall - 1.0).abs() > 0.01).then_some((s, overall))
+            })
+            .collect();
+        let scores: Vec<f64> = candidates
+            .iter()
+            .map(|(_, overall)| overall.max(1e-9).ln().abs())
+            .collect();
+        let kept = top(&scores);
+        let panels = kept
+            .iter()
+            .map(|&k| {
+                let (s, overall) = candidates[k];
+                let ratio = segments(&self.services[s], |w| {
+                    let c = &w.row.counts;
+                    (c.calls > 0).then(|| c.requests as f64 / c.calls as f64)
+                });
+                Panel {
+                    title: format!(
+                        "service {}: {} requests per call over the run",
+                        short(&self.run.service_names[s]),
+                        ratio_text(overall)
+                    ),
+                    lines: vec![Line::new(BLUE, 2, ratio)],
+                    reference: Some(1.0),
+                    min_top: 1.25,
+                    ..Panel::default()
+                }
+            })
+            .collect();
+        let mut legend = vec![
+            Legend::line("requests reaching the service ÷ calls made to it", BLUE),
+            Legend::dashed("1: every call sent once", NOTE),
+        ];
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more services not shown (closest to 1)",
+                candidates.len() - kept.len()
+            )));
+        }
+        Spec::new(4, "attempts ÷ calls", legend, panels)
+    }
+
+    /// Per route and edge whose policy retried or hedged (or was refused a
+    /// retry): its attempts per second by kind, stacked, against its calls.
+    /// At most [`MAX_PANELS`], those with the most retries and hedges.
+    fn attempts(&self) -> Option<Spec> {
+        let candidates: Vec<(usize, u64)> = self
+            .caller_edges()
+            .filter_map(|e| {
+                let extra = total(self.caller_windows(e), |c| {
+                    c.retries + c.hedges + c.retries_denied
+                });
+                (extra > 0).then_some((e, extra))
+            })
+            .collect();
+        let scores: Vec<f64> = candidates.iter().map(|(_, n)| *n as f64).collect();
+        let kept = top(&scores);
+        let mut refused = false;
+        let panels: Vec<Panel> = kept
+            .iter()
+            .map(|&k| {
+                let e = candidates[k].0;
+                let windows = self.caller_windows(e);
+                refused |= total(windows, |c| {
+                    c.breaker_open + c.bulkhead_full + c.throttled + c.rate_limited
+                }) > 0;
+                let calls = total(windows, |c| c.requests);
+                let attempts = total(windows, |c| c.attempts);
+                let per_call = if calls > 0 {
+                    format!(
+                        ": {} attempts per call",
+                        ratio_text(attempts as f64 / calls as f64)
+                    )
+                } else {
+                    String::new()
+                };
+                let mut lines = vec![Line::new(
+                    BLACK_OI,
+                    1,
+                    vec![steps(windows, |w| w.rate(w.row.counts.requests))],
+                )];
+                if let Some(denied) = active(windows, |c| c.retries_denied) {
+                    lines.push(Line::new(
+                        VERMILLION,
+                        2,
+                        vec![steps(denied, |w| w.rate(w.row.counts.retries_denied))],
+                    ));
+                }
+                Panel {
+                    title: format!("{}{per_call}", self.edge_title(e)),
+                    bands: stack(
+                        windows,
+                        &[
+                            (SKY_BLUE, |r| {
+                                let c = &r.counts;
+                                c.attempts.saturating_sub(c.retries + c.hedges)
+                            }),
+                            (ORANGE, |r| r.counts.retries),
+                            (PURPLE, |r| r.counts.hedges),
+                        ],
+                    ),
+                    lines,
+                    ..Panel::default()
+                }
+            })
+            .collect();
+        let mut legend = vec![
+            Legend::area("first attempts/s", SKY_BLUE),
+            Legend::area("retries/s", ORANGE),
+            Legend::area("hedges/s", PURPLE),
+            Legend::line("calls/s", BLACK_OI),
+            Legend::line("retries denied by a budget or throttle/s", VERMILLION),
+        ];
+        if refused {
+            legend.push(Legend::note(
+                "calls/s above first attempts/s: calls refused locally",
+            ));
+        }
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more routes and edges not shown (fewest retries and hedges)",
+                candidates.len() - kept.len()
+            )));
+        }
+        Spec::new(5, "attempts/s", legend, panels)
+    }
+
+    /// The end of what is known about breakers: the run's end, or the last
+    /// recorded transition when later ones were dropped.
+    fn breakers_known_until(&self) -> f64 {
+        if self.run.breaker_events_dropped == 0 {
+            return self.x_max;
+        }
+        self.run
+            .breaker_events
+            .last()
+            .map_or(0.0, |e| e.at.as_secs_f64())
+            .clamp(0.0, self.x_max)
+    }
+
+    /// One panel per edge with a circuit breaker: one band per breaker,
+    /// coloured by state, while the chart has at most [`MAX_BANDS`] bands;
+    /// the edges beyond that, the number of their breakers in each state.
+    /// At most [`MAX_PANELS`] edges, those whose breakers opened most.
+    fn breakers(&self) -> Option<Spec> {
+        if self.empty {
+            return None;
+        }
+        let candidates: Vec<(usize, u64)> = (0..self.run.edges.len())
+            .filter(|&e| self.run.edges[e].has_breaker && self.run.edges[e].units > 0)
+            .map(|e| {
+                let opened = self
+                    .run
+                    .breaker_transitions
+                    .get(e)
+                    .into_iter()
+                    .flatten()
+                    .filter(|((from, to), _)| is_open(to) && !is_open(from))
+                    .map(|(_, n)| n)
+                    .sum();
+                (e, opened)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let scores: Vec<f64> = candidates.iter().map(|(_, n)| *n as f64).collect();
+        let kept = top(&scores);
+        let known = self.breakers_known_until();
+        let mut bands_left = MAX_BANDS;
+        let mut counted = 0_u64;
+        let panels = kept
+            .iter()
+            .map(|&k| {
+                let (e, opened) = candidates[k];
+                let info = &self.run.edges[e];
+                let title = format!(
+                    "{}: {} breaker{}, {}",
+                    self.edge_title(e),
+                    info.units,
+                    if info.units == 1 { "" } else { "s" },
+                    match opened {
+                        0 => "never opened".to_string(),
+                        1 => "opened once".to_string(),
+                        n => format!("opened {n} times"),
+                    }
+                );
+                let timelines = unit_timelines(self.run, e, info.units, known);
+                if info.units <= bands_left {
+                    bands_left -= info.units;
+                    let lanes = timelines
+                        .iter()
+                        .enumerate()
+                        .map(|(u, spans)| Lane {
+                            label: if info.is_route {
+                                "clients".to_string()
+                            } else if info.units == 1 {
+                                "shared".to_string()
+                            } else {
+                                format!("instance {u}")
+                            },
+                            spans: raster(spans, self.x_max, known),
+                        })
+                        .collect();
+                    Panel {
+                        title,
+                        lanes,
+                        ..Panel::default()
+                    }
+                } else {
+                    counted += u64::from(info.units);
+                    let (spans, layers) = state_counts(&timelines, self.x_max, known);
+                    Panel {
+                        title,
+                        bands: stack_spans(&spans, layers),
+                        reference: Some(f64::from(info.units)),
+                        min_top: f64::from(info.units),
+                        ..Panel::default()
+                    }
+                }
+            })
+            .collect();
+        let mut legend: Vec<Legend> = STATES
+            .iter()
+            .map(|(_, label, colour, _)| Legend::area(label, *colour))
+            .collect();
+        if counted > 0 {
+            legend.push(Legend::dashed("all breakers of the edge", NOTE));
+            legend.push(Legend::note(format!(
+                "{counted} breakers shown as counts: how many are in each state, time-averaged"
+            )));
+        }
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more edges with breakers not shown (fewest openings)",
+                candidates.len() - kept.len()
+            )));
+        }
+        if self.run.breaker_events_dropped > 0 {
+            legend.push(Legend::note(format!(
+                "{} later transitions not recorded: states after {} s unknown",
+                self.run.breaker_events_dropped,
+                tick((known * 1000.0).round() / 1000.0)
+            )));
+        }
+        Spec::new(6, "breakers", legend, panels)
+    }
+}
+
+/// The indices of the [`MAX_PANELS`] highest scores (the earlier one on a
+/// tie), in their original order.
+fn top(scores: &[f64]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    order.truncate(MAX_PANELS);
+    order.sort_unstable();
+    order
+}
+
+/// The windows from one before the first where `count` is not zero to one
+/// after the last: a line of rare events, without a long run along zero.
+fn active<'w, 'a>(
+    windows: &'w [Window<'a>],
+    count: impl Fn(&Counts) -> u64,
+) -> Option<&'w [Window<'a>]> {
+    let first = windows.iter().position(|w| count(&w.row.counts) > 0)?;
+    let last = windows.iter().rposition(|w| count(&w.row.counts) > 0)?;
+    Some(&windows[first.saturating_sub(1)..(last + 2).min(windows.len())])
+}
+
+/// The sum of one count over windows.
+fn total(windows: &[Window<'_>], count: impl Fn(&Counts) -> u64) -> u64 {
+    windows.iter().map(|w| count(&w.row.counts)).sum()
+}
+
+/// What a policy does to the number of requests reaching a service:
+/// retries, hedges, denied retries and local refusals.
+fn policy_acted(c: &Counts) -> u64 {
+    c.retries
+        + c.hedges
+        + c.retries_denied
+        + c.breaker_open
+        + c.bulkhead_full
+        + c.throttled
+        + c.rate_limited
+}
+
+/// A ratio for a caption: two decimals.
+fn ratio_text(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// Breaker states: name in the run, legend label, colour, and precedence
+/// when several share one column of a timeline (the rarer, more important
+/// state wins).
+const STATES: [(&str, &str, RGBColor, u8); 6] = [
+    ("closed", "closed", PALE_GREEN, 0),
+    ("open", "open", VERMILLION, 4),
+    ("half_open", "half-open", ORANGE, 5),
+    ("forced_open", "forced open", PURPLE, 6),
+    ("disabled", "disabled", SKY_BLUE, 2),
+    ("metrics_only", "metrics only", BLUE, 3),
+];
+
+fn state_info(name: &str) -> (RGBColor, u8) {
+    STATES
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map_or((PALE_GREEN, 0), |(_, _, colour, rank)| (*colour, *rank))
+}
+
+fn is_open(state: &str) -> bool {
+    state == "open" || state == "forced_open"
+}
+
+/// The state of each breaker of `edge` over `[0, until]`, as (start, end,
+/// state) spans in time order. A breaker starts in the state its first
+/// transition leaves (closed when it has none).
+fn unit_timelines(
+    run: &RunOutcome,
+    edge: usize,
+    units: u32,
+    until: f64,
+) -> Vec<Vec<(f64, f64, &'static str)>> {
+    let n = units as usize;
+    let mut spans: Vec<Vec<(f64, f64, &'static str)>> = vec![Vec::new(); n];
+    let mut state: Vec<Option<&'static str>> = vec![None; n];
+    let mut since = vec![0.0_f64; n];
+    for event in run
+        .breaker_events
+        .iter()
+        .filter(|e| e.edge as usize == edge)
+    {
+        let u = event.unit as usize;
+        if u >= n {
+            continue;
+        }
+        let at = event.at.as_secs_f64().clamp(since[u], until.max(since[u]));
+        let current = *state[u].get_or_insert(event.from);
+        if at > since[u] {
+            spans[u].push((since[u], at, current));
+        }
+        state[u] = Some(event.to);
+        since[u] = at;
+    }
+    for u in 0..n {
+        if until > since[u] {
+            spans[u].push((since[u], until, state[u].unwrap_or("closed")));
+        }
+    }
+    spans
+}
+
+/// A timeline cut into [`columns`] over `[0, x_max]`, each showing the
+/// most important state it contains (a short half-open probe shows even
+/// between two open spans), merged into runs of one colour and ending at
+/// `until`.
+fn raster(spans: &[(f64, f64, &'static str)], x_max: f64, until: f64) -> Vec<(f64, f64, RGBColor)> {
+    let count = columns();
+    let dt = x_max / count as f64;
+    let mut columns: Vec<Option<(u8, RGBColor)>> = vec![None; count];
+    for &(start, end, state) in spans {
+        if end <= start {
+            continue;
+        }
+        let (colour, rank) = state_info(state);
+        let first = ((start / dt).floor() as usize).min(count - 1);
+        let last = ((end / dt).ceil() as usize).clamp(first + 1, count);
+        for column in &mut columns[first..last] {
+            if column.is_none_or(|(r, _)| r < rank) {
+                *column = Some((rank, colour));
+            }
+        }
+    }
+    let mut runs: Vec<(f64, f64, RGBColor)> = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        let Some((_, colour)) = column else { continue };
+        let (start, end) = (i as f64 * dt, ((i + 1) as f64 * dt).min(until));
+        if end <= start {
+            break;
+        }
+        match runs.last_mut() {
+            Some(last) if last.2 == *colour && last.1 >= start => last.1 = end,
+            _ => runs.push((start, end, *colour)),
+        }
+    }
+    runs
+}
+
+/// The time-averaged number of breakers open, half-open and forced open, in
+/// [`columns`] over `[0, x_max]` up to `until`, adjacent equal columns
+/// merged: the spans and one layer per state (bottom to top).
+fn state_counts(
+    timelines: &[Vec<(f64, f64, &'static str)>],
+    x_max: f64,
+    until: f64,
+) -> (Vec<(f64, f64)>, Layers) {
+    const STACKED: [&str; 3] = ["open", "half_open", "forced_open"];
+    let bins = columns();
+    let dt = x_max / bins as f64;
+    let mut sums = vec![[0.0_f64; 3]; bins];
+    for &(start, end, state) in timelines.iter().flatten() {
+        let Some(k) = STACKED.iter().position(|s| *s == state) else {
+            continue;
+        };
+        if end <= start {
+            continue;
+        }
+        let first = ((start / dt).floor() as usize).min(bins - 1);
+        let last = ((end / dt).ceil() as usize).clamp(first + 1, bins);
+        for (b, sum) in sums.iter_mut().enumerate().take(last).skip(first) {
+            let (b0, b1) = (b as f64 * dt, (b + 1) as f64 * dt);
+            sum[k] += (end.min(b1) - start.max(b0)).max(0.0);
+        }
+    }
+    let mut spans: Vec<(f64, f64)> = Vec::new();
+    let mut values: Vec<[f64; 3]> = Vec::new();
+    for (b, sum) in sums.iter().enumerate() {
+        let (start, end) = (b as f64 * dt, ((b + 1) as f64 * dt).min(until));
+        if end <= start {
+            break;
+        }
+        let mean = sum.map(|s| s / (end - start));
+        match (spans.last_mut(), values.last()) {
+            (Some(last), Some(v)) if *v == mean => last.1 = end,
+            _ => {
+                spans.push((start, end));
+                values.push(mean);
+            }
+        }
+    }
+    let layers = STACKED
+        .iter()
+        .enumerate()
+        .map(|(k, state)| (state_info(state).0, values.iter().map(|v| v[k]).collect()))
+        .collect();
+    (spans, layers)
 }
 
 fn fault_span(f: &FaultWindow, x_max: f64) -> Option<(f64, f64, String)> {
@@ -487,25 +1078,75 @@ fn steps(windows: &[Window<'_>], value: impl Fn(&Window<'_>) -> f64) -> Vec<(f64
     points
 }
 
+/// A per-window value as a step line, split where a window has none.
+fn segments(
+    windows: &[Window<'_>],
+    value: impl Fn(&Window<'_>) -> Option<f64>,
+) -> Vec<Vec<(f64, f64)>> {
+    let mut segments = Vec::new();
+    let mut current = Vec::new();
+    for w in windows {
+        match value(w).filter(|v| v.is_finite()) {
+            Some(v) => {
+                current.push((w.start, v));
+                current.push((w.end, v));
+            }
+            None => {
+                if !current.is_empty() {
+                    segments.push(std::mem::take(&mut current));
+                }
+            }
+        }
+    }
+    if !current.is_empty() {
+        segments.push(current);
+    }
+    segments
+}
+
 /// A stacked band: its colour and the count it shows.
 type Layer = (RGBColor, fn(&WindowRow) -> u64);
 
-/// Rates stacked bottom to top in the given order, as bands. A band is
-/// drawn only where it has some thickness, so an empty reason leaves no
-/// hairline along the axis.
+/// Stacked bands as values: a colour and one value per time span each.
+type Layers = Vec<(RGBColor, Vec<f64>)>;
+
+/// Rates stacked bottom to top in the given order, as bands.
 fn stack(windows: &[Window<'_>], layers: &[Layer]) -> Vec<Band> {
-    let mut below = vec![0.0; windows.len()];
+    let spans: Vec<(f64, f64)> = windows.iter().map(|w| (w.start, w.end)).collect();
+    let layers = layers
+        .iter()
+        .map(|(colour, count)| {
+            (
+                *colour,
+                windows.iter().map(|w| w.rate(count(w.row))).collect(),
+            )
+        })
+        .collect();
+    stack_spans(&spans, layers)
+}
+
+/// Values over time spans, stacked bottom to top in the given order, as
+/// bands. A band is drawn only where it has some thickness, so an empty
+/// reason leaves no hairline along the axis.
+fn stack_spans(spans: &[(f64, f64)], layers: Layers) -> Vec<Band> {
+    let mut below = vec![0.0; spans.len()];
     let mut bands = Vec::new();
-    for (colour, count) in layers {
-        let above: Vec<f64> = windows
+    for (colour, values) in layers {
+        let above: Vec<f64> = below
             .iter()
-            .zip(&below)
-            .map(|(w, b)| b + w.rate(count(w.row)))
+            .enumerate()
+            .map(|(i, b)| {
+                b + values
+                    .get(i)
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .unwrap_or(0.0)
+            })
             .collect();
         let mut polygons = Vec::new();
         let mut run: Vec<usize> = Vec::new();
-        for i in 0..=windows.len() {
-            let thick = i < windows.len() && above[i] > below[i];
+        for i in 0..=spans.len() {
+            let thick = i < spans.len() && above[i] > below[i];
             if thick {
                 run.push(i);
                 continue;
@@ -515,17 +1156,17 @@ fn stack(windows: &[Window<'_>], layers: &[Layer]) -> Vec<Band> {
             }
             let upper = run
                 .iter()
-                .flat_map(|&j| [(windows[j].start, above[j]), (windows[j].end, above[j])]);
+                .flat_map(|&j| [(spans[j].0, above[j]), (spans[j].1, above[j])]);
             let lower = run
                 .iter()
                 .rev()
-                .flat_map(|&j| [(windows[j].end, below[j]), (windows[j].start, below[j])]);
+                .flat_map(|&j| [(spans[j].1, below[j]), (spans[j].0, below[j])]);
             polygons.push(upper.chain(lower).collect());
             run.clear();
         }
         if !polygons.is_empty() {
             bands.push(Band {
-                colour: *colour,
+                colour,
                 top: above.iter().copied().fold(0.0, f64::max),
                 polygons,
             });
@@ -563,12 +1204,27 @@ struct Band {
     polygons: Vec<Vec<(f64, f64)>>,
 }
 
+/// One row of a state timeline: a label left of the plot and coloured
+/// (start, end, colour) spans.
+struct Lane {
+    label: String,
+    spans: Vec<(f64, f64, RGBColor)>,
+}
+
+#[derive(Default)]
 struct Panel {
     title: String,
     /// A logarithmic y axis (latency), else linear from zero.
     log: bool,
     bands: Vec<Band>,
     lines: Vec<Line>,
+    /// A dashed horizontal line at this value.
+    reference: Option<f64>,
+    /// The linear y axis reaches at least this high.
+    min_top: f64,
+    /// Rows of a state timeline, top to bottom. A panel with lanes has no y
+    /// scale: its bands and lines are not drawn.
+    lanes: Vec<Lane>,
 }
 
 impl Panel {
@@ -598,23 +1254,37 @@ impl Panel {
     fn y_max(&self) -> f64 {
         let lines = self.lines.iter().flat_map(|l| l.segments.iter().flatten());
         let bands = self.bands.iter().map(|b| b.top);
-        let max = lines.map(|p| p.1).chain(bands).fold(0.0_f64, f64::max);
-        if max > 0.0 && max.is_finite() {
-            max * 1.08
+        let max = lines
+            .map(|p| p.1)
+            .chain(bands)
+            .chain(self.reference)
+            .chain([self.min_top])
+            .filter(|v| v.is_finite())
+            .fold(0.0_f64, f64::max);
+        if max > 0.0 { max * 1.08 } else { 1.0 }
+    }
+
+    /// The panel's height in pixels: `uniform` for a plot, or enough for its
+    /// lanes.
+    fn height(&self, uniform: u32) -> u32 {
+        if self.lanes.is_empty() {
+            uniform
         } else {
-            1.0
+            CAPTION_H + 4 + X_LABEL_AREA + 8 + BAND_ROW_H * self.lanes.len() as u32
         }
     }
 }
 
 enum Mark {
     Line,
+    /// A dashed reference line.
+    Dashed,
     Area,
     Note,
 }
 
 struct Legend {
-    label: &'static str,
+    label: Cow<'static, str>,
     colour: RGBColor,
     mark: Mark,
 }
@@ -622,23 +1292,31 @@ struct Legend {
 impl Legend {
     fn line(label: &'static str, colour: RGBColor) -> Legend {
         Legend {
-            label,
+            label: Cow::Borrowed(label),
             colour,
             mark: Mark::Line,
         }
     }
 
+    fn dashed(label: &'static str, colour: RGBColor) -> Legend {
+        Legend {
+            label: Cow::Borrowed(label),
+            colour,
+            mark: Mark::Dashed,
+        }
+    }
+
     fn area(label: &'static str, colour: RGBColor) -> Legend {
         Legend {
-            label,
+            label: Cow::Borrowed(label),
             colour,
             mark: Mark::Area,
         }
     }
 
-    fn note(label: &'static str) -> Legend {
+    fn note(label: impl Into<Cow<'static, str>>) -> Legend {
         Legend {
-            label,
+            label: label.into(),
             colour: TEXT,
             mark: Mark::Note,
         }
@@ -650,7 +1328,7 @@ impl Legend {
         } else {
             30
         };
-        swatch + text_width(self.label, LEGEND_SIZE) + 24
+        swatch + text_width(&self.label, LEGEND_SIZE) + 24
     }
 }
 
@@ -673,14 +1351,21 @@ impl Spec {
             return None;
         }
         let (name, title) = CHARTS[index];
-        // An area nobody drew (a failure reason that never happened) is left
-        // out of the legend.
+        // An area or line nobody drew (a failure reason that never
+        // happened) is left out of the legend.
         let mut legend = legend;
         legend.retain(|item| {
-            !matches!(item.mark, Mark::Area)
-                || panels
-                    .iter()
-                    .any(|p| p.bands.iter().any(|b| b.colour == item.colour))
+            panels.iter().any(|p| match item.mark {
+                Mark::Area => {
+                    p.bands.iter().any(|b| b.colour == item.colour)
+                        || p.lanes
+                            .iter()
+                            .any(|l| l.spans.iter().any(|s| s.2 == item.colour))
+                }
+                Mark::Line => p.lines.iter().any(|l| l.colour == item.colour),
+                Mark::Dashed => p.reference.is_some(),
+                Mark::Note => true,
+            })
         });
         Some(Spec {
             name,
@@ -698,7 +1383,7 @@ impl Spec {
     /// The legend items in rows that fit the width, fault swatch included.
     fn legend_rows(&self, data: &Data<'_>) -> Vec<Vec<&Legend>> {
         static FAULT_LEGEND: Legend = Legend {
-            label: "fault active",
+            label: Cow::Borrowed("fault active"),
             colour: FAULT,
             mark: Mark::Area,
         };
@@ -722,10 +1407,15 @@ impl Spec {
         rows
     }
 
+    fn panel_heights(&self) -> Vec<u32> {
+        let uniform = self.panel_height();
+        self.panels.iter().map(|p| p.height(uniform)).collect()
+    }
+
     fn size(&self, data: &Data<'_>) -> (u32, u32) {
         (
             WIDTH,
-            self.header_height(data) + self.panel_height() * self.panels.len() as u32,
+            self.header_height(data) + self.panel_heights().iter().sum::<u32>(),
         )
     }
 
@@ -916,6 +1606,17 @@ fn draw<DB: DrawingBackend>(
                         .map_err(err)?;
                     x + 30
                 }
+                Mark::Dashed => {
+                    header
+                        .draw(&DashedPathElement::new(
+                            vec![(x, mid), (x + 22, mid)],
+                            5,
+                            3,
+                            item.colour.stroke_width(2),
+                        ))
+                        .map_err(err)?;
+                    x + 30
+                }
                 Mark::Area => {
                     // As the areas are drawn.
                     let style = if item.colour == FAULT {
@@ -933,7 +1634,7 @@ fn draw<DB: DrawingBackend>(
                     x
                 }
             };
-            target.text(&header, item.label, label, (text_x, mid))?;
+            target.text(&header, &item.label, label, (text_x, mid))?;
             x += item.width();
         }
         y += LEGEND_ROW_H as i32;
@@ -990,10 +1691,16 @@ fn draw<DB: DrawingBackend>(
         }
     }
 
-    // Panels.
-    let panels = body.split_evenly((spec.panels.len(), 1));
-    for (area, panel) in panels.iter().zip(&spec.panels) {
-        draw_panel(area, panel, spec.y_desc, data, target)?;
+    // Panels, top to bottom.
+    let mut rest = body;
+    for (panel, height) in spec.panels.iter().zip(spec.panel_heights()) {
+        let (area, below) = rest.split_vertically(height);
+        if panel.lanes.is_empty() {
+            draw_panel(&area, panel, spec.y_desc, data, target)?;
+        } else {
+            draw_lanes(&area, panel, data, target)?;
+        }
+        rest = below;
     }
     Ok(())
 }
@@ -1094,32 +1801,7 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
         .axis_style(RGBColor(120, 120, 120).stroke_width(1))
         .draw()
         .map_err(err)?;
-    // Caption and axis descriptions, in the panel's own coordinates.
-    let (base_x, base_y) = outer.get_base_pixel();
-    let (px, py) = chart.plotting_area().get_pixel_range();
-    let (left, right) = (px.start - base_x, px.end - base_x);
-    let (top, bottom) = (py.start - base_y, py.end - base_y);
-    let caption = fit(&panel.title, CAPTION_SIZE, MAX_NAME + 20, right - left);
-    target.text(
-        outer,
-        &caption,
-        Label::new(CAPTION_SIZE, HPos::Center, VPos::Bottom),
-        ((left + right) / 2, top - 8),
-    )?;
-    target.text(
-        outer,
-        "time (s)",
-        Label::new(LABEL_SIZE, HPos::Center, VPos::Top),
-        ((left + right) / 2, bottom + 28),
-    )?;
-    let mut vertical = Label::new(LABEL_SIZE, HPos::Center, VPos::Top);
-    vertical.vertical = true;
-    target.text(
-        outer,
-        y_desc,
-        vertical,
-        (MARGIN_LEFT as i32, (top + bottom) / 2),
-    )?;
+    frame(outer, chart.plotting_area(), &panel.title, y_desc, target)?;
     let area = chart.plotting_area();
     for (start, end, _) in &data.faults {
         area.draw(&Rectangle::new(
@@ -1137,6 +1819,15 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
             .map_err(err)?;
         }
     }
+    if let Some(y) = panel.reference {
+        area.draw(&DashedPathElement::new(
+            [(0.0, y), (data.x_max, y)],
+            6,
+            4,
+            NOTE.stroke_width(2),
+        ))
+        .map_err(err)?;
+    }
     for line in &panel.lines {
         let style = line.colour.stroke_width(line.width);
         for segment in &line.segments {
@@ -1148,6 +1839,109 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
                     .map_err(err)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A panel's caption above its plot area, the time axis description below
+/// and `y_desc` (if any) along the left, in the panel's own coordinates.
+fn frame<DB: DrawingBackend, X: CoordTranslate>(
+    outer: &DrawingArea<DB, Shift>,
+    plot: &DrawingArea<DB, X>,
+    title: &str,
+    y_desc: &str,
+    target: Target,
+) -> Result<(), String> {
+    let (base_x, base_y) = outer.get_base_pixel();
+    let (px, py) = plot.get_pixel_range();
+    let (left, right) = (px.start - base_x, px.end - base_x);
+    let (top, bottom) = (py.start - base_y, py.end - base_y);
+    let caption = fit(title, CAPTION_SIZE, 2 * MAX_NAME + 40, right - left);
+    target.text(
+        outer,
+        &caption,
+        Label::new(CAPTION_SIZE, HPos::Center, VPos::Bottom),
+        ((left + right) / 2, top - 8),
+    )?;
+    target.text(
+        outer,
+        "time (s)",
+        Label::new(LABEL_SIZE, HPos::Center, VPos::Top),
+        ((left + right) / 2, bottom + 28),
+    )?;
+    if !y_desc.is_empty() {
+        let mut vertical = Label::new(LABEL_SIZE, HPos::Center, VPos::Top);
+        vertical.vertical = true;
+        target.text(
+            outer,
+            y_desc,
+            vertical,
+            (MARGIN_LEFT as i32, (top + bottom) / 2),
+        )?;
+    }
+    Ok(())
+}
+
+/// A state timeline: one labelled row per lane, coloured spans along it,
+/// fault windows shaded behind and showing between the rows.
+fn draw_lanes<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    data: &Data<'_>,
+    target: Target,
+) -> Result<(), String> {
+    let n = panel.lanes.len() as f64;
+    let mut chart = ChartBuilder::on(area)
+        .margin_left(MARGIN_LEFT)
+        .margin_right(MARGIN_RIGHT)
+        .margin_top(CAPTION_H)
+        .margin_bottom(4)
+        .x_label_area_size(X_LABEL_AREA)
+        .y_label_area_size(Y_LABEL_AREA)
+        .build_cartesian_2d(0.0..data.x_max, 0.0..n)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_labels(12)
+        .y_labels(0)
+        .disable_y_mesh()
+        .x_label_formatter(&|v| tick(*v))
+        .label_style(font(TICK_SIZE).color(&TEXT))
+        .bold_line_style(GRID.stroke_width(1))
+        .light_line_style(TRANSPARENT)
+        .axis_style(RGBColor(120, 120, 120).stroke_width(1))
+        .draw()
+        .map_err(err)?;
+    frame(area, chart.plotting_area(), &panel.title, "", target)?;
+    let plot = chart.plotting_area();
+    for (start, end, _) in &data.faults {
+        plot.draw(&Rectangle::new(
+            [(*start, 0.0), (*end, n)],
+            FAULT.mix(0.18).filled(),
+        ))
+        .map_err(err)?;
+    }
+    let (base_x, base_y) = area.get_base_pixel();
+    let (px, _) = plot.get_pixel_range();
+    let label_right = px.start - base_x - 8;
+    for (i, lane) in panel.lanes.iter().enumerate() {
+        let top = n - i as f64 - 0.15;
+        let bottom = n - i as f64 - 0.85;
+        for &(start, end, colour) in &lane.spans {
+            plot.draw(&Rectangle::new(
+                [(start, top), (end, bottom)],
+                colour.mix(0.85).filled(),
+            ))
+            .map_err(err)?;
+        }
+        let (_, mid) = chart.backend_coord(&(0.0, n - i as f64 - 0.5));
+        let label = fit(&lane.label, TICK_SIZE, 20, label_right - MARGIN_LEFT as i32);
+        target.text(
+            area,
+            &label,
+            Label::new(TICK_SIZE, HPos::Right, VPos::Center),
+            (label_right, mid - base_y),
+        )?;
     }
     Ok(())
 }
@@ -1281,8 +2075,10 @@ impl Bearing {
 mod tests {
     use super::*;
     use crate::kernel::{SimDuration, SimTime, StopReason};
-    use crate::metrics::Counts;
+    use crate::metrics::BreakerEvent;
+    use crate::world::EdgeInfo;
     use crate::world::network::NetworkStats;
+    use std::collections::BTreeMap;
 
     fn row(kind: EntityKind, entity: u32, i: u64, counts: Counts, p50: Option<f64>) -> WindowRow {
         WindowRow {
@@ -1445,5 +2241,305 @@ mod tests {
         assert!(s.ends_with('…'));
         assert!(text_width(&s, 13.0) <= 200);
         assert_eq!(fit("short", 13.0, 60, 200), "short");
+    }
+
+    // ----- resilience charts -------------------------------------------------
+
+    fn edge(name: &str, callee: u32, is_route: bool, units: u32) -> EdgeInfo {
+        EdgeInfo {
+            name: name.to_string(),
+            callee,
+            policy: Some("p".into()),
+            is_route,
+            has_breaker: units > 0,
+            units: units.max(1),
+        }
+    }
+
+    fn transition(
+        at_ms: u64,
+        edge: u32,
+        unit: u32,
+        from: &'static str,
+        to: &'static str,
+    ) -> BreakerEvent {
+        BreakerEvent {
+            at: SimTime::from_nanos(at_ms * 1_000_000),
+            edge,
+            unit,
+            from,
+            to,
+        }
+    }
+
+    /// `outcome` with a route (edge 0) into `orders` and an edge
+    /// `orders->payments` (edge 1) with `units` breakers (none when 0):
+    /// retries, hedges, denied retries and local refusals in every window,
+    /// and amplification at `payments`.
+    fn resilient(windows: u64, units: u32) -> RunOutcome {
+        let mut run = outcome(windows, true, &["orders", "payments"]);
+        run.edges = vec![
+            edge("client->orders", 0, true, units.min(1)),
+            edge("orders->payments [p]", 1, false, units),
+        ];
+        for r in &mut run.rows {
+            let i = r.start.as_nanos() / 1_000_000_000;
+            match (r.kind, r.entity) {
+                (EntityKind::Route, _) => {
+                    r.counts.attempts = 110 + i;
+                    r.counts.retries = 10;
+                    r.counts.breaker_open = i % 3;
+                    r.counts.rate_limited = 1;
+                    r.breakers_open = Some(0);
+                }
+                (EntityKind::Service, 1) => {
+                    r.counts.calls = 50;
+                    r.counts.requests = 50 + 5 * i;
+                }
+                _ => {}
+            }
+        }
+        for i in 0..windows {
+            let counts = Counts {
+                requests: 50,
+                successes: 45,
+                attempts: 50 + 5 * i,
+                retries: 4 * i,
+                hedges: i,
+                retries_denied: i % 2,
+                ..Counts::default()
+            };
+            let mut r = row(EntityKind::Edge, 1, i, counts, None);
+            r.breakers_open = (units > 0).then_some(0);
+            run.rows.push(r);
+        }
+        if units > 0 && windows > 0 {
+            run.breaker_events = vec![
+                transition(500, 1, 0, "closed", "open"),
+                transition(1_500, 1, 0, "open", "half_open"),
+                transition(1_510, 1, 0, "half_open", "closed"),
+                transition(1_700, 0, 0, "closed", "forced_open"),
+            ];
+            let mut one = BTreeMap::new();
+            one.insert(("closed", "open"), 1);
+            run.breaker_transitions = vec![BTreeMap::new(), one];
+        } else {
+            run.breaker_transitions = vec![BTreeMap::new(); 2];
+        }
+        run
+    }
+
+    fn legend(spec: &Spec) -> Vec<String> {
+        spec.legend.iter().map(|l| l.label.to_string()).collect()
+    }
+
+    #[test]
+    fn resilience_charts_render_and_give_the_same_bytes_twice() {
+        let run = resilient(12, 2);
+        let files = render(&run).unwrap();
+        let names = names(&files);
+        for chart in ["amplification", "attempts", "breakers"] {
+            assert!(
+                names.contains(&format!("charts/{chart}.svg").as_str()),
+                "{names:?}"
+            );
+            assert!(
+                names.contains(&format!("charts/{chart}.png").as_str()),
+                "{names:?}"
+            );
+        }
+        assert!(files.iter().all(|(n, _)| title_of(n).is_some()));
+        assert_eq!(files, render(&run).unwrap());
+        let svg = |name: &str| {
+            let (_, bytes) = files.iter().find(|(n, _)| n == name).unwrap();
+            String::from_utf8(bytes.clone()).unwrap()
+        };
+        assert!(svg("charts/amplification.svg").contains("attempts ÷ calls"));
+        assert!(
+            svg("charts/breakers.svg").contains("orders-&gt;payments [p]: 2 breakers, opened once")
+        );
+        assert!(svg("charts/breakers.svg").contains("instance 1"));
+        assert!(
+            svg("charts/attempts.svg").contains("route checkout (client-&gt;orders, policy p)")
+        );
+    }
+
+    #[test]
+    fn local_refusals_join_the_route_stack_only_when_they_happen() {
+        let run = resilient(6, 0);
+        let data = Data::new(&run);
+        let labels = legend(&data.throughput().unwrap());
+        assert!(labels.contains(&"breaker open/s".to_string()), "{labels:?}");
+        assert!(labels.contains(&"rate limited/s".to_string()), "{labels:?}");
+        assert!(
+            !labels.contains(&"bulkhead full/s".to_string()),
+            "{labels:?}"
+        );
+        assert!(!labels.contains(&"throttled/s".to_string()), "{labels:?}");
+        let plain = outcome(6, true, &["orders"]);
+        let labels = legend(&Data::new(&plain).throughput().unwrap());
+        assert!(!labels.iter().any(|l| l.contains("breaker")), "{labels:?}");
+    }
+
+    #[test]
+    fn runs_without_policies_or_breakers_have_no_resilience_charts() {
+        // No edges at all.
+        let files = render(&outcome(5, true, &["orders", "payments"])).unwrap();
+        assert!(names(&files).iter().all(|n| !n.contains("amplification")
+            && !n.contains("attempts")
+            && !n.contains("breakers")));
+        // Edges with policies but no breaker: no breaker chart.
+        let files = render(&resilient(5, 0)).unwrap();
+        let names = names(&files);
+        assert!(names.contains(&"charts/amplification.png"));
+        assert!(!names.iter().any(|n| n.contains("breakers")), "{names:?}");
+        // Calls made but the policy did nothing and every call arrived once.
+        let mut quiet = resilient(5, 0);
+        for r in &mut quiet.rows {
+            r.counts.retries = 0;
+            r.counts.hedges = 0;
+            r.counts.retries_denied = 0;
+            r.counts.breaker_open = 0;
+            r.counts.rate_limited = 0;
+            if r.kind == EntityKind::Service {
+                r.counts.requests = r.counts.calls;
+            }
+        }
+        let data = Data::new(&quiet);
+        assert!(data.amplification().is_none());
+        assert!(data.attempts().is_none());
+    }
+
+    #[test]
+    fn a_breaker_that_never_transitions_is_one_closed_band() {
+        let mut run = resilient(4, 1);
+        run.breaker_events.clear();
+        run.breaker_transitions = vec![BTreeMap::new(); 2];
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert_eq!(spec.panels.len(), 2);
+        for panel in &spec.panels {
+            assert!(
+                panel.title.ends_with("1 breaker, never opened"),
+                "{}",
+                panel.title
+            );
+            assert_eq!(panel.lanes.len(), 1);
+            assert_eq!(panel.lanes[0].spans, vec![(0.0, 4.0, PALE_GREEN)]);
+        }
+        assert_eq!(spec.panels[0].lanes[0].label, "clients");
+        assert_eq!(spec.panels[1].lanes[0].label, "shared");
+        assert_eq!(legend(&spec), ["closed"]);
+        assert_eq!(render(&run).unwrap(), render(&run).unwrap());
+    }
+
+    #[test]
+    fn timelines_start_closed_and_show_short_probes() {
+        let run = resilient(4, 2);
+        let spans = unit_timelines(&run, 1, 2, 4.0);
+        assert_eq!(
+            spans[0],
+            [
+                (0.0, 0.5, "closed"),
+                (0.5, 1.5, "open"),
+                (1.5, 1.51, "half_open"),
+                (1.51, 4.0, "closed")
+            ]
+        );
+        assert_eq!(spans[1], [(0.0, 4.0, "closed")]);
+        // A 10 ms probe is far below a pixel but still gets a column.
+        let drawn = raster(&spans[0], 4.0, 4.0);
+        let colours: Vec<RGBColor> = drawn.iter().map(|s| s.2).collect();
+        assert_eq!(colours, [PALE_GREEN, VERMILLION, ORANGE, PALE_GREEN]);
+        assert_eq!(drawn.last().unwrap().1, 4.0);
+        // The route's breaker was forced open.
+        let route = unit_timelines(&run, 0, 1, 4.0);
+        assert_eq!(route[0], [(0.0, 1.7, "closed"), (1.7, 4.0, "forced_open")]);
+    }
+
+    #[test]
+    fn many_breakers_are_counted_per_edge() {
+        let mut run = resilient(8, 30);
+        run.breaker_events
+            .push(transition(2_000, 1, 29, "closed", "open"));
+        run.breaker_events
+            .push(transition(2_000, 1, 28, "closed", "open"));
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        // The route's single breaker still gets its band; the 30 of the edge
+        // are counted.
+        assert_eq!(spec.panels[0].lanes.len(), 1);
+        assert!(spec.panels[1].lanes.is_empty());
+        assert_eq!(spec.panels[1].reference, Some(30.0));
+        let top = spec.panels[1]
+            .bands
+            .iter()
+            .map(|b| b.top)
+            .fold(0.0, f64::max);
+        assert!((top - 2.0).abs() < 1e-9, "{top}");
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("30 breakers shown as counts"))
+        );
+        assert_eq!(render(&run).unwrap(), render(&run).unwrap());
+    }
+
+    #[test]
+    fn dropped_transitions_are_said_and_not_drawn() {
+        let mut run = resilient(8, 2);
+        run.breaker_events_dropped = 7;
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("7 later transitions not recorded"))
+        );
+        let end = spec.panels[1].lanes[0].spans.last().unwrap().1;
+        assert!((end - 1.7).abs() < 1e-9, "{end}");
+    }
+
+    #[test]
+    fn resilience_charts_survive_a_single_window_and_odd_data() {
+        let files = render(&resilient(1, 2)).unwrap();
+        assert!(names(&files).contains(&"charts/breakers.png"));
+        // Events for units and edges that do not exist, out of order, at
+        // the very end; an edge row for an unknown edge.
+        let mut odd = resilient(3, 2);
+        odd.breaker_events
+            .push(transition(2_500, 1, 99, "closed", "open"));
+        odd.breaker_events
+            .push(transition(100, 1, 1, "closed", "open"));
+        odd.breaker_events
+            .push(transition(3_000, 1, 1, "open", "half_open"));
+        odd.breaker_events
+            .push(transition(9_000, 7, 0, "closed", "open"));
+        let mut stray = odd.rows[0].clone();
+        stray.kind = EntityKind::Edge;
+        stray.entity = 40;
+        odd.rows.push(stray);
+        assert_eq!(render(&odd).unwrap(), render(&odd).unwrap());
+        // Zero-length run with edges.
+        let mut empty = resilient(0, 2);
+        empty.end = SimTime::ZERO;
+        assert!(render(&empty).unwrap().is_empty());
+    }
+
+    #[test]
+    fn many_panels_are_capped_with_a_note() {
+        let mut run = resilient(3, 0);
+        run.breaker_transitions = vec![BTreeMap::new(); 42];
+        for i in 0..40 {
+            run.edges.push(edge(&format!("e{i}"), 1, false, 1));
+        }
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert_eq!(spec.panels.len(), MAX_PANELS);
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("16 more edges with breakers not shown"))
+        );
     }
 }

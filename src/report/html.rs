@@ -1,5 +1,6 @@
 //! `index.html`: one self-contained page per run, with the scenario, the
-//! summary tables, the fault timeline, every chart and the command that
+//! summary tables (routes, services, the edges between services and what
+//! their policies did), the fault timeline, every chart and the command that
 //! reproduces the run. No network access: the style is inline and charts are
 //! referenced by relative path. Every string that comes from a scenario is
 //! HTML-escaped.
@@ -7,7 +8,7 @@
 use std::fmt::Write;
 
 use super::charts;
-use super::summary::{Failures, Summary};
+use super::summary::{Attempts, BreakerSummary, Failures, Summary};
 use crate::metrics::LatencySummary;
 
 /// `text` with `& < > " '` replaced by entities: safe in element content and
@@ -71,6 +72,7 @@ tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
 figure img { width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption { color: #555; font-size: .9rem; margin-top: .3rem; }
+p.note { color: #555; font-size: .9rem; margin: .3rem 0 0; }
 ";
 
 /// The whole `index.html`. `description` is the scenario's description,
@@ -104,6 +106,7 @@ pub fn index(
     );
     routes(&mut out, summary);
     services(&mut out, summary);
+    edges(&mut out, summary);
     faults(&mut out, summary);
     charts_section(&mut out, chart_files);
     out.push_str("</body>\n</html>\n");
@@ -139,6 +142,49 @@ fn facts(out: &mut String, s: &Summary) {
     );
     fact("meshsim", escape(s.meshsim_version));
     out.push_str("</dl>\n");
+}
+
+/// Writes a table like [`table`], without those of the `optional` columns
+/// whose cells are all zero or empty (a local refusal that never happened),
+/// and says so below the table when it left one out.
+fn table_without_zeros(
+    out: &mut String,
+    header: &[&str],
+    rows: &[Vec<String>],
+    text_columns: &[usize],
+    optional: &[usize],
+) {
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|i| {
+            !optional.contains(i)
+                || rows
+                    .iter()
+                    .any(|r| r.get(*i).is_some_and(|c| c != "0" && c != "–"))
+        })
+        .collect();
+    let kept_header: Vec<&str> = keep.iter().map(|&i| header[i]).collect();
+    let kept_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| keep.iter().filter_map(|&i| r.get(i).cloned()).collect())
+        .collect();
+    let kept_text: Vec<usize> = keep
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| text_columns.contains(i))
+        .map(|(k, _)| k)
+        .collect();
+    table(out, &kept_header, &kept_rows, &kept_text);
+    let left_out: Vec<&str> = (0..header.len())
+        .filter(|i| !keep.contains(i))
+        .map(|i| header[i])
+        .collect();
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"note\">Not shown, none in this run: {}.</p>",
+            left_out.join(", ")
+        );
+    }
 }
 
 /// Writes a table: `header` cells (the first left-aligned), then rows whose
@@ -182,6 +228,64 @@ fn failure(value: Option<u64>) -> String {
     value.map_or_else(|| "–".to_string(), |v| v.to_string())
 }
 
+/// Columns of the local refusals of a caller (route or edge), in this
+/// order: breaker open, bulkhead full, throttled, rate limited.
+const REFUSALS: [&str; 4] = ["breaker open", "bulkhead full", "throttled", "rate limited"];
+
+fn refusal_cells(f: &Failures) -> [String; 4] {
+    [
+        failure(f.breaker_open),
+        failure(f.bulkhead_full),
+        failure(f.throttled),
+        failure(f.rate_limited),
+    ]
+}
+
+fn attempt_cells(a: &Attempts) -> [String; 5] {
+    [
+        a.attempts.to_string(),
+        a.retries.to_string(),
+        a.hedges.to_string(),
+        a.retries_denied.to_string(),
+        format!("{:.2}", a.per_call),
+    ]
+}
+
+/// A breaker state for people: `half_open` → `half-open`.
+fn state(name: &str) -> String {
+    name.replace('_', "-")
+}
+
+/// The breakers of a route or an edge in words: how many, how many open at
+/// the end, and the transitions by kind.
+fn breaker_cell(b: Option<&BreakerSummary>) -> String {
+    let Some(b) = b else {
+        return "–".to_string();
+    };
+    let mut text = format!("{} breaker{}", b.count, if b.count == 1 { "" } else { "s" });
+    if b.open_at_end > 0 {
+        let _ = write!(text, ", {} open at the end", b.open_at_end);
+    }
+    if b.transitions.is_empty() {
+        text.push_str(", never opened");
+    } else {
+        let list: Vec<String> = b
+            .transitions
+            .iter()
+            .map(|(kind, n)| match kind.split_once("->") {
+                Some((from, to)) => format!(
+                    "{}&nbsp;→&nbsp;{}&nbsp;{n}",
+                    escape(&state(from)),
+                    escape(&state(to))
+                ),
+                None => format!("{}&nbsp;{n}", escape(kind)),
+            })
+            .collect();
+        let _ = write!(text, ": {}", list.join(", "));
+    }
+    text
+}
+
 fn routes(out: &mut String, s: &Summary) {
     out.push_str("<h2>Routes</h2>\n");
     if s.routes.is_empty() {
@@ -206,34 +310,46 @@ fn routes(out: &mut String, s: &Summary) {
                 error.to_string(),
                 rejected.to_string(),
                 failure(*timeout),
+            ];
+            row.extend(refusal_cells(&r.failures));
+            row.extend(attempt_cells(&r.attempts));
+            row.extend([
                 r.in_flight_at_end.to_string(),
                 format!("{:.1}", r.goodput_per_sec),
-            ];
+            ]);
             row.extend(latency_cells(&r.latency_ms));
+            row.push(breaker_cell(r.breakers.as_ref()));
             row
         })
         .collect();
-    table(
-        out,
-        &[
-            "route",
-            "entry service",
-            "requests",
-            "ok %",
-            "errors",
-            "rejected",
-            "timeouts",
-            "in flight at end",
-            "goodput /s",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "p99.9 ms",
-            "max ms",
-        ],
-        &rows,
-        &[0, 1],
-    );
+    let mut header = vec![
+        "route",
+        "entry service",
+        "requests",
+        "ok %",
+        "errors",
+        "rejected",
+        "timeouts",
+    ];
+    header.extend(REFUSALS);
+    header.extend([
+        "attempts",
+        "retries",
+        "hedges",
+        "retries denied",
+        "attempts / request",
+        "in flight at end",
+        "goodput /s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+        "circuit breakers",
+    ]);
+    // Local refusals, hedges, denied retries and breakers: only when some
+    // route has them.
+    table_without_zeros(out, &header, &rows, &[0, 1, 23], &[7, 8, 9, 10, 13, 14, 23]);
 }
 
 fn services(out: &mut String, s: &Summary) {
@@ -257,14 +373,22 @@ fn services(out: &mut String, s: &Summary) {
             } else {
                 (ms(v.latency_ms.p50), ms(v.latency_ms.p99))
             };
+            let amplification = if v.calls == 0 {
+                "–".to_string()
+            } else {
+                format!("{:.2}", v.amplification)
+            };
             vec![
                 escape(name),
+                v.calls.to_string(),
                 v.requests.to_string(),
+                amplification,
                 v.successes.to_string(),
                 f.error.to_string(),
                 failure(f.dependency),
                 f.rejected.to_string(),
                 failure(f.dropped),
+                failure(f.expired),
                 format!("{:.1}", v.utilisation * 100.0),
                 format!("{:.3}", v.mean_in_system),
                 format!("{:.3}", v.mean_in_queue),
@@ -274,16 +398,19 @@ fn services(out: &mut String, s: &Summary) {
             ]
         })
         .collect();
-    table(
+    table_without_zeros(
         out,
         &[
             "service",
+            "calls to it",
             "requests",
+            "amplification",
             "ok",
             "errors",
             "dependency failed",
             "rejected",
             "dropped",
+            "deadline expired",
             "utilisation %",
             "L (mean in system)",
             "Lq (mean queued)",
@@ -293,7 +420,53 @@ fn services(out: &mut String, s: &Summary) {
         ],
         &rows,
         &[0],
+        &[9],
     );
+    out.push_str(
+        "<p class=\"note\">Amplification: requests reaching the service ÷ calls made to it \
+         (above 1: retries and hedges; below 1: calls refused or lost on the way).</p>\n",
+    );
+}
+
+fn edges(out: &mut String, s: &Summary) {
+    out.push_str("<h2>Edges</h2>\n");
+    if s.edges.is_empty() {
+        out.push_str("<p>No service calls another.</p>\n");
+        return;
+    }
+    let rows: Vec<Vec<String>> = s
+        .edges
+        .iter()
+        .map(|(name, e)| {
+            let f = &e.failures;
+            let mut row = vec![
+                escape(name),
+                e.policy.as_deref().map_or_else(|| "–".to_string(), escape),
+                e.calls.to_string(),
+                e.successes.to_string(),
+                f.error.to_string(),
+                f.rejected.to_string(),
+                failure(f.timeout),
+            ];
+            row.extend(refusal_cells(f));
+            row.extend(attempt_cells(&e.attempts));
+            row.push(breaker_cell(e.breakers.as_ref()));
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "edge", "policy", "calls", "ok", "errors", "rejected", "timeouts",
+    ];
+    header.extend(REFUSALS);
+    header.extend([
+        "attempts",
+        "retries",
+        "hedges",
+        "retries denied",
+        "attempts / call",
+        "circuit breakers",
+    ]);
+    table_without_zeros(out, &header, &rows, &[0, 1, 16], &[7, 8, 9, 10]);
 }
 
 fn faults(out: &mut String, s: &Summary) {
@@ -383,12 +556,27 @@ mod tests {
             "duration": "3s",
             "window": "1s",
             "seed": 3,
+            "policies": {
+                "<i>p</i>": {
+                    "timeout": "50ms",
+                    "retry": {"max_attempts": 2, "retry_on": ["error"], "backoff": {"constant": "1ms"}},
+                    "breaker": {"window": "count", "window_size": 10, "minimum_calls": 5,
+                                "failure_rate_percent": 20, "wait_in_open": "200ms", "half_open_calls": 2}
+                }
+            },
             "services": {
                 "<script>alert(1)</script>": {
                     "instances": 2,
                     "concurrency": 2,
                     "queue_capacity": 10,
-                    "service_time": {"constant": "1ms"}
+                    "service_time": {"constant": "1ms"},
+                    "calls": [{"service": "db", "policy": "<i>p</i>"}]
+                },
+                "db": {
+                    "instances": 1,
+                    "concurrency": 4,
+                    "service_time": {"constant": "1ms"},
+                    "error_rate": 0.4
                 }
             },
             "workload": {
@@ -432,6 +620,42 @@ mod tests {
         assert!(html.contains("&lt;b&gt;route&lt;/b&gt;"));
         assert!(html.contains("Watch &lt;img src=x onerror=alert(2)&gt; &amp; &quot;quotes&quot;"));
         assert!(html.contains("meshsim run &#39;scenarios/&lt;x&gt;.json&#39; --seed 3"));
+        // The edge, its policy and its breakers.
+        assert!(!html.contains("<i>"), "{html}");
+        assert!(html.contains("<h2>Edges</h2>"));
+        assert!(html.contains(
+            "<td class=\"text\">&lt;script&gt;alert(1)&lt;/script&gt;-&gt;db [&lt;i&gt;p&lt;/i&gt;]</td>\
+             <td class=\"text\">&lt;i&gt;p&lt;/i&gt;</td>"
+        ));
+        assert!(
+            html.contains("2 breakers: closed&nbsp;→&nbsp;open&nbsp;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_tables_show_attempts_amplification_and_only_refusals_that_happened() {
+        let (summary, description) = nasty_summary();
+        let html = index(&summary, &description, "meshsim run x.json --seed 3", &[]);
+        for column in [
+            "<th>attempts</th>",
+            "<th>retries</th>",
+            "<th>attempts / request</th>",
+            "<th>attempts / call</th>",
+            "<th>calls to it</th>",
+            "<th>amplification</th>",
+            "<th>breaker open</th>",
+            "<th class=\"text\">circuit breakers</th>",
+        ] {
+            assert!(html.contains(column), "{column}");
+        }
+        assert!(!html.contains("<th>rate limited</th>"));
+        assert!(!html.contains("<th>bulkhead full</th>"));
+        assert!(html.contains("Not shown, none in this run: breaker open, bulkhead full"));
+        assert!(
+            html.contains("Not shown, none in this run: bulkhead full, throttled, rate limited.")
+        );
+        assert!(html.contains("<p>No charts: nothing to draw.</p>"));
     }
 
     #[test]
@@ -466,12 +690,22 @@ mod tests {
         assert!(run.faults[0].target.contains(NASTY));
         let files = charts::render(&run).unwrap();
         assert!(!files.is_empty());
+        let mut named = Vec::new();
         for (name, bytes) in files {
             if name.ends_with(".svg") {
                 let text = String::from_utf8(bytes).unwrap();
                 assert!(!text.contains(NASTY), "{name}");
-                assert!(text.contains("&lt;script&gt;"), "{name}");
+                assert!(!text.contains("<i>"), "{name}");
+                if text.contains("&lt;script&gt;") {
+                    named.push(name);
+                }
             }
+        }
+        for chart in ["latency", "throughput", "attempts", "breakers"] {
+            assert!(
+                named.contains(&format!("charts/{chart}.svg")),
+                "{chart}: {named:?}"
+            );
         }
     }
 
