@@ -9,10 +9,10 @@
 //! attempts are cancelled.
 //!
 //! [`Hedger`] holds the policy and, for a percentile delay, a bounded log-linear
-//! latency histogram (976 counters, 16 sub-buckets per power of two, so a percentile
-//! is at most 1/16 above the true value and never above the largest latency seen);
-//! it halves its counts every `max_samples` samples so the estimate follows a changing
-//! backend. [`HedgedCall`] is the state of one request: when the next hedge is due
+//! latency histogram (976 counters in each of two generations, 16 sub-buckets per
+//! power of two, so a percentile is at most 1/16 above the true value and never above
+//! the largest latency seen); it rests on the latest `max_samples/2` to `max_samples`
+//! samples, so the estimate follows a changing backend. [`HedgedCall`] is the state of one request: when the next hedge is due
 //! ([`HedgedCall::poll_timeout`]) and who won.
 
 use std::time::Duration;
@@ -46,14 +46,14 @@ pub enum HedgeDelay {
         percentile: f64,
         /// No hedging until this many latencies have been recorded.
         min_samples: u32,
-        /// Counts are halved when they reach this many, to forget old latencies
-        /// (at least 2).
+        /// The estimate rests on the latest `max_samples/2` to `max_samples`
+        /// latencies, to forget old ones (at least 2).
         max_samples: u32,
     },
 }
 
 /// A hedging policy. The default: one hedge at the observed 95th percentile, after
-/// 20 samples, halving every 1000.
+/// 20 samples, over the latest 500 to 1000.
 ///
 /// ```
 /// use std::time::Instant;
@@ -88,18 +88,34 @@ impl Default for HedgeConfig {
 
 /// A bounded log-linear histogram of latencies in nanoseconds.
 #[derive(Clone, Debug)]
+///
+/// It forgets by generations, not by halving: samples go into the current
+/// generation; when it holds half of `max_samples`, it becomes the previous
+/// one and the one before is dropped. A percentile uses both, so it always
+/// rests on between `max_samples/2` and `max_samples` of the latest samples.
+/// (Halving every count with integer division, as a first version did,
+/// emptied the buckets that held one sample — most of the tail — and biased
+/// high percentiles low: a p99 hedge fired on 1.8% of calls.)
 struct LatencyHistogram {
     counts: Vec<u32>,
+    previous: Vec<u32>,
+    /// Samples in the current generation.
+    current_total: u64,
+    /// Samples in both generations.
     total: u64,
-    max_seen: Nanos,
+    max_current: Nanos,
+    max_previous: Nanos,
 }
 
 impl LatencyHistogram {
     fn new() -> LatencyHistogram {
         LatencyHistogram {
             counts: vec![0; BUCKETS],
+            previous: vec![0; BUCKETS],
+            current_total: 0,
             total: 0,
-            max_seen: 0,
+            max_current: 0,
+            max_previous: 0,
         }
     }
 
@@ -125,20 +141,16 @@ impl LatencyHistogram {
 
     fn record(&mut self, value: Nanos, max_samples: u64) {
         self.counts[LatencyHistogram::index(value)] += 1;
+        self.current_total += 1;
         self.total += 1;
-        self.max_seen = self.max_seen.max(value);
-        if self.total >= max_samples {
-            self.total = 0;
-            let mut highest = None;
-            for (index, count) in self.counts.iter_mut().enumerate() {
-                *count /= 2;
-                self.total += u64::from(*count);
-                if *count > 0 {
-                    highest = Some(index);
-                }
-            }
-            self.max_seen =
-                highest.map_or(0, |index| self.max_seen.min(LatencyHistogram::upper(index)));
+        self.max_current = self.max_current.max(value);
+        if self.current_total >= (max_samples / 2).max(1) {
+            std::mem::swap(&mut self.counts, &mut self.previous);
+            self.counts.fill(0);
+            self.total = self.current_total;
+            self.current_total = 0;
+            self.max_previous = self.max_current;
+            self.max_current = 0;
         }
     }
 
@@ -151,11 +163,12 @@ impl LatencyHistogram {
         // percentile · total first: exact for integral percentiles, unlike 0.95 · total.
         let rank = (percentile * self.total as f64 / 100.0).ceil() as u64;
         let rank = rank.clamp(1, self.total);
+        let max_seen = self.max_current.max(self.max_previous);
         let mut seen = 0;
-        for (index, count) in self.counts.iter().enumerate() {
-            seen += u64::from(*count);
+        for (index, (count, previous)) in self.counts.iter().zip(&self.previous).enumerate() {
+            seen += u64::from(*count) + u64::from(*previous);
             if seen >= rank {
-                return Some(LatencyHistogram::upper(index).min(self.max_seen));
+                return Some(LatencyHistogram::upper(index).min(max_seen));
             }
         }
         unreachable!("the counts sum to the total")
@@ -443,7 +456,7 @@ mod tests {
         assert_eq!(hedger.hedge_delay(), None);
         hedger.record_latency(Duration::from_millis(10));
         assert_eq!(hedger.hedge_delay(), Some(Duration::from_millis(10)));
-        // The backend slows down to 40 ms: halving forgets the old latencies.
+        // The backend slows down to 40 ms: generations forget the old latencies.
         for _ in 0..400 {
             hedger.record_latency(Duration::from_millis(40));
         }

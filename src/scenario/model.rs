@@ -519,7 +519,8 @@ pub struct RetrySpec {
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// Which outcomes are retried: `error`, `timeout`, `rejected`,
-    /// `breaker_open`, `bulkhead_full`, `rate_limited`.
+    /// `breaker_open`. The caller's own refusals (bulkhead full, rate limited,
+    /// throttled) count as `rejected`.
     #[serde(default = "default_retry_on")]
     pub retry_on: Vec<String>,
     /// The delay before each retry.

@@ -15,14 +15,9 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// Upper bound on hedged attempts per call.
 pub const MAX_HEDGES: u32 = 4;
 /// Outcomes a retry policy can retry.
-pub const RETRYABLE: &[&str] = &[
-    "error",
-    "timeout",
-    "rejected",
-    "breaker_open",
-    "bulkhead_full",
-    "rate_limited",
-];
+/// A caller's own refusals (full bulkhead, rate limit, throttle) count as
+/// `rejected`, as the patterns classify them.
+pub const RETRYABLE: &[&str] = &["error", "timeout", "rejected", "breaker_open"];
 /// Jitter modes.
 pub const JITTERS: &[&str] = &["none", "full", "equal", "decorrelated"];
 /// Upper bound on services: the network keeps state per pair of services.

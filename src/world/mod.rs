@@ -575,7 +575,11 @@ impl World {
                 );
             }
         }
-        kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
+        // Window boundaries strictly inside the run; the last window is closed
+        // by `finish` at the horizon, after every event at that instant.
+        if self.window < self.duration {
+            kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
+        }
     }
 
     // ----- windows ---------------------------------------------------------
@@ -689,7 +693,7 @@ impl Model for World {
             Event::Window => {
                 self.close_window(kernel.now());
                 let next = kernel.now().saturating_add(self.window);
-                if next <= SimTime::ZERO + self.duration {
+                if next < SimTime::ZERO + self.duration {
                     kernel.schedule_at(next, Event::Window);
                 }
             }
