@@ -59,13 +59,22 @@ pub(super) struct CallState {
 
 /// One message sent for a call.
 pub(super) struct AttemptState {
-    call: Key,
+    owner: Owner,
     edge: u32,
     unit: u32,
     timer: Option<crate::kernel::TimerId>,
     sent: SimTime,
     breaker: Option<BreakerPermit>,
     bulkhead: Option<BulkheadPermit>,
+}
+
+/// Whose attempt this is.
+enum Owner {
+    /// An attempt of a call with a policy.
+    Call(Key),
+    /// The only attempt of a call on an edge without a policy: the call
+    /// needs no record of its own (the fast path of plain scenarios).
+    Direct { parent: Parent, optional: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -136,6 +145,9 @@ impl World {
         };
         let now = kernel.now();
         let model = &self.edges[edge as usize];
+        if model.policy.is_none() {
+            return self.start_direct_call(kernel, parent, edge, caller, inherited, optional);
+        }
         let policy = model.policy.map(|p| &self.policies[p as usize]);
         let own_deadline = policy
             .and_then(|p| p.deadline)
@@ -319,7 +331,7 @@ impl World {
             (None, None) => None,
         };
         let attempt = self.attempts.insert(AttemptState {
-            call,
+            owner: Owner::Call(call),
             edge,
             unit,
             timer: None,
@@ -395,15 +407,68 @@ impl World {
                 self.admit_waiter(kernel, edge, unit, ticket, permit);
             }
         }
-        let Some(state) = self.calls.get_mut(a.call) else {
+        let call = match a.owner {
+            Owner::Call(call) => call,
+            Owner::Direct { parent, optional } => {
+                return self.end_call(kernel, edge, parent, a.sent, optional, outcome);
+            }
+        };
+        let Some(state) = self.calls.get_mut(call) else {
             return; // The call already ended (a hedge won, or it gave up).
         };
         state.live -= 1;
         if outcome == Outcome::Success {
-            self.finish_call(kernel, a.call, Outcome::Success);
+            self.finish_call(kernel, call, Outcome::Success);
         } else {
-            self.after_attempt(kernel, a.call, outcome);
+            self.after_attempt(kernel, call, outcome);
         }
+    }
+
+    /// A call on an edge without a policy: one attempt, no call record.
+    /// Behaves exactly as the general path does for such an edge.
+    fn start_direct_call(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        parent: Parent,
+        edge: u32,
+        caller: u32,
+        inherited: Option<SimTime>,
+        optional: bool,
+    ) {
+        let now = kernel.now();
+        let model = &self.edges[edge as usize];
+        let callee = model.callee;
+        let give_up_at = min_time(
+            inherited,
+            model.give_up_after.map(|d| now.saturating_add(d)),
+        );
+        let timeout = match (model.attempt_timeout, give_up_at) {
+            (Some(t), Some(at)) => Some(t.min(at.saturating_since(now))),
+            (Some(t), None) => Some(t),
+            (None, Some(at)) => Some(at.saturating_since(now)),
+            (None, None) => None,
+        };
+        self.bump(edge, |c| {
+            c.requests += 1;
+            c.attempts += 1;
+        });
+        let service = &mut self.service_stats[callee as usize];
+        service.total.calls += 1;
+        service.window.calls += 1;
+        let attempt = self.attempts.insert(AttemptState {
+            owner: Owner::Direct { parent, optional },
+            edge,
+            unit: 0,
+            timer: None,
+            sent: now,
+            breaker: None,
+            bulkhead: None,
+        });
+        if let Some(timeout) = timeout {
+            let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
+            self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
+        }
+        self.send_job(kernel, attempt, caller, callee, inherited);
     }
 
     /// After a failed attempt: retry after a backoff, wait for a hedge still
@@ -501,12 +566,32 @@ impl World {
                 breaker.release(permit, now.as_nanos());
             }
         }
-        self.bump(state.edge, |c| counts_outcome(c, outcome));
-        match state.parent {
+        self.end_call(
+            kernel,
+            state.edge,
+            state.parent,
+            state.started,
+            state.optional,
+            outcome,
+        );
+    }
+
+    /// Counts a call's outcome on its edge and tells its parent.
+    fn end_call(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        edge: u32,
+        parent: Parent,
+        started: SimTime,
+        optional: bool,
+        outcome: Outcome,
+    ) {
+        self.bump(edge, |c| counts_outcome(c, outcome));
+        match parent {
             Parent::Client { route, user } => {
-                self.client_done(kernel, route, user, state.started, outcome)
+                self.client_done(kernel, route, user, started, outcome)
             }
-            Parent::Job(job) => self.child_done(kernel, job, outcome, state.optional),
+            Parent::Job(job) => self.child_done(kernel, job, outcome, optional),
         }
     }
 
