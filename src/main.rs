@@ -142,7 +142,7 @@ fn run(
         files.push(("index.html".to_string(), html.into_bytes()));
     }
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
-    if let Err(e) = report::output::write_all(&dir, &files) {
+    if let Err(e) = report::output::write_report(&dir, &files) {
         eprintln!("error: cannot write the report to {}: {e}", dir.display());
         return ExitCode::from(2);
     }

@@ -148,11 +148,15 @@ const WORKLOAD: &str =
 /// A small valid scenario, laid out so that positions are easy to check:
 /// line 5 is the `front` service, line 6 `back`, line 8 the workload and,
 /// if there are faults, line 10 the first fault, line 11 the second...
+/// Policies come last, one per line: without faults, line 10 is the first
+/// policy, line 11 the second...
 struct Doc<'a> {
     front: &'a str,
     back: &'a str,
     workload: &'a str,
     faults: &'a [&'a str],
+    /// Members of `policies`, such as `"    \"p\": {\"timeout\": \"1s\"}"`.
+    policies: &'a [&'a str],
 }
 
 const DOC: Doc<'static> = Doc {
@@ -160,6 +164,7 @@ const DOC: Doc<'static> = Doc {
     back: BACK,
     workload: WORKLOAD,
     faults: &[],
+    policies: &[],
 };
 
 impl Doc<'_> {
@@ -169,8 +174,13 @@ impl Doc<'_> {
         } else {
             format!(",\n  \"faults\": [\n{}\n  ]", self.faults.join(",\n"))
         };
+        let policies = if self.policies.is_empty() {
+            String::new()
+        } else {
+            format!(",\n  \"policies\": {{\n{}\n  }}", self.policies.join(",\n"))
+        };
         format!(
-            "{{\n  \"name\": \"broken\",\n  \"duration\": \"10s\",\n  \"services\": {{\n{}\n{}\n  }},\n{}{faults}\n}}\n",
+            "{{\n  \"name\": \"broken\",\n  \"duration\": \"10s\",\n  \"services\": {{\n{}\n{}\n  }},\n{}{faults}{policies}\n}}\n",
             self.front, self.back, self.workload
         )
     }
@@ -190,6 +200,14 @@ fn the_template_is_valid() {
         ..DOC
     };
     std::fs::write(dir.path().join(FILE), faults.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let policies = Doc {
+        front: FRONT_WITH_POLICY,
+        policies: &[STANDARD, FAST],
+        ..DOC
+    };
+    std::fs::write(dir.path().join(FILE), policies.text()).unwrap();
     let out = meshsim(dir.path(), &["validate", FILE]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
@@ -480,6 +498,327 @@ fn faults_are_checked() {
     );
 }
 
+// ----- policies ---------------------------------------------------------
+//
+// Without faults, line 10 is the first policy and line 11 the second.
+
+/// `front` calling `back` through the `standard` policy.
+const FRONT_WITH_POLICY: &str = r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "policy": "standard"}]},"#;
+/// Two valid policies.
+const STANDARD: &str = r#"    "standard": {"timeout": "100ms", "retry": {"max_attempts": 2}}"#;
+const FAST: &str = r#"    "fast": {"deadline": "50ms"}"#;
+
+#[test]
+fn unknown_policies_get_a_suggestion() {
+    check(
+        &Doc {
+            front: &FRONT_WITH_POLICY.replace("standard", "standrad"),
+            policies: &[STANDARD, FAST],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:82: services.front.calls[0].policy: unknown policy `standrad`; did you mean `standard`? (policies: fast, standard)",
+        ],
+    );
+    // Inside a parallel group, and on a route.
+    check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"parallel": [{"service": "back", "policy": "fsat"}]}]},"#,
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front", "policy": "standart"}]}"#,
+            policies: &[STANDARD, FAST],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:96: services.front.calls[0].parallel[0].policy: unknown policy `fsat`; did you mean `fast`?",
+            "scenario.json:8:87: workload.routes[0].policy: unknown policy `standart`; did you mean `standard`?",
+        ],
+    );
+    // The workload's default policy, with no policies at all.
+    check(
+        &Doc {
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}], "policy": "client"}"#,
+            ..DOC
+        }
+        .text(),
+        &["scenario.json:8:89: workload.policy: unknown policy `client` (policies: none are defined)"],
+    );
+}
+
+#[test]
+fn a_parallel_group_takes_policies_on_its_calls() {
+    check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"parallel": [{"service": "back"}], "policy": "standard"}]},"#,
+            policies: &[STANDARD],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:98: services.front.calls[0].policy: `policy` belongs on each call inside `parallel`, not on the group",
+        ],
+    );
+}
+
+#[test]
+fn a_call_and_its_policy_cannot_both_set_a_timeout() {
+    check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "timeout": "1s", "policy": "standard"}]},"#,
+            policies: &[STANDARD],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:82: services.front.calls[0].timeout: both this call and its policy `standard` set a timeout: keep one",
+        ],
+    );
+    check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"parallel": [{"service": "back", "timeout": "1s", "policy": "standard"}]}]},"#,
+            policies: &[STANDARD],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:5:96: services.front.calls[0].parallel[0].timeout: both this call and its policy `standard` set a timeout: keep one",
+        ],
+    );
+    // A route's timeout is the client giving up, not a per-attempt timeout:
+    // it goes with a policy timeout. So does a call timeout with a policy
+    // that has none.
+    let dir = TempDir::new();
+    let doc = Doc {
+        front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "timeout": "1s", "policy": "fast"}]},"#,
+        workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front", "timeout": "1s", "policy": "standard"}]}"#,
+        policies: &[STANDARD, FAST],
+        ..DOC
+    };
+    std::fs::write(dir.path().join(FILE), doc.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[test]
+fn retry_settings_are_checked() {
+    for attempts in ["0", "11"] {
+        check(
+            &Doc {
+                front: FRONT_WITH_POLICY,
+                policies: &[&STANDARD.replace(
+                    r#""max_attempts": 2"#,
+                    &format!(r#""max_attempts": {attempts}"#),
+                )],
+                ..DOC
+            }
+            .text(),
+            &[
+                "scenario.json:10:48: policies.standard.retry.max_attempts: max_attempts must be between 1 and 10 (the first attempt included)",
+            ],
+        );
+    }
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[r#"    "standard": {"retry": {"retry_on": ["error", "timout"], "jitter": "fulll"}}"#],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:50: policies.standard.retry.retry_on[1]: unknown outcome `timout`; did you mean `timeout`? (one of error, timeout, rejected, breaker_open)",
+            "scenario.json:10:61: policies.standard.retry.jitter: unknown jitter `fulll` (one of none, full, equal, decorrelated)",
+        ],
+    );
+    // The caller's own refusals are retried as `rejected`; they have no
+    // names of their own in `retry_on`.
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[
+                r#"    "standard": {"retry": {"retry_on": ["rejected", "bulkhead_full"]}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:53: policies.standard.retry.retry_on[1]: unknown outcome `bulkhead_full`; the caller's own refusals count as `rejected` (one of error, timeout, rejected, breaker_open)",
+        ],
+    );
+}
+
+#[test]
+fn breaker_percentages_are_checked() {
+    for (rate, shown) in [("0", "0"), ("150", "150")] {
+        check(
+            &Doc {
+                front: FRONT_WITH_POLICY,
+                policies: &[&format!(
+                    r#"    "standard": {{"breaker": {{"failure_rate_percent": {rate}}}}}"#
+                )],
+                ..DOC
+            }
+            .text(),
+            &[&format!(
+                "scenario.json:10:30: policies.standard.breaker.failure_rate_percent: a percentage must be in (0, 100], got {shown}"
+            )],
+        );
+    }
+}
+
+#[test]
+fn hedges_and_bulkheads_need_consistent_settings() {
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[r#"    "standard": {"hedge": {"delay": "10ms", "percentile": 95}}"#],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:18: policies.standard.hedge: a hedge needs either `delay` or `percentile`",
+        ],
+    );
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[
+                r#"    "standard": {"bulkhead": {"max_concurrent": 4, "max_wait": "10ms"}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:18: policies.standard.bulkhead: a bounded wait needs both `max_wait` and `max_waiting`",
+        ],
+    );
+}
+
+#[test]
+fn a_budget_has_exactly_one_kind() {
+    // One of several kinds is a serde enum: two kinds are a structural error.
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[
+                r#"    "standard": {"budget": {"tps": {"retry_percent": 10}, "adaptive": {"k": 2}}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:18: policies.standard.budget: invalid value: map, expected map with a single key",
+        ],
+    );
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[r#"    "standard": {"budget": {"adaptve": {"k": 2}}}"#],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:18: policies.standard.budget: unknown variant `adaptve`, expected one of `tps`, `token_bucket`, `adaptive`; did you mean `adaptive`?",
+        ],
+    );
+}
+
+#[test]
+fn every_policy_problem_is_reported_in_one_run() {
+    // Meaning problems in two policies, a call and the workload, all at once
+    // and in file order.
+    let stderr = check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "timeout": "1s", "policy": "slow"}]},"#,
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}], "policy": "fsat"}"#,
+            policies: &[
+                r#"    "fast": {"timeout": "0", "retry": {"max_attempts": 11, "retry_on": ["error", "timeot"], "jitter": "fulll"}}"#,
+                r#"    "slow": {"timeout": "1s", "breaker": {"window": "counts", "failure_rate_percent": 150}, "bulkhead": {"max_concurrent": 0, "max_waiting": 5}, "hedge": {"delay": "10ms", "percentile": 95}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "error: scenario.json: 11 problems found",
+            "scenario.json:5:82: services.front.calls[0].timeout: both this call and its policy `slow` set a timeout: keep one",
+            "scenario.json:8:89: workload.policy: unknown policy `fsat`; did you mean `fast`? (policies: fast, slow)",
+            "scenario.json:10:14: policies.fast.timeout: must be longer than zero",
+            "scenario.json:10:40: policies.fast.retry.max_attempts:",
+            "scenario.json:10:82: policies.fast.retry.retry_on[1]: unknown outcome `timeot`; did you mean `timeout`?",
+            "scenario.json:10:93: policies.fast.retry.jitter: unknown jitter `fulll`",
+            "scenario.json:11:43: policies.slow.breaker.window: window must be `count` or `time`, got `counts`",
+            "scenario.json:11:63: policies.slow.breaker.failure_rate_percent: a percentage must be in (0, 100], got 150",
+            "scenario.json:11:93: policies.slow.bulkhead: a bounded wait needs both `max_wait` and `max_waiting`",
+            "scenario.json:11:106: policies.slow.bulkhead.max_concurrent: max_concurrent must be at least 1",
+            "scenario.json:11:146: policies.slow.hedge: a hedge needs either `delay` or `percentile`",
+        ],
+    );
+    let lines: Vec<&str> = stderr.lines().skip(1).collect();
+    assert_eq!(lines.len(), 11, "{stderr}");
+
+    // Structural problems in different policies do not hide each other,
+    // nor a structural problem in a service.
+    check(
+        &Doc {
+            back: r#"    "back": {"service_time": {"constant": "2ms"}, "policy": "fast"}"#,
+            policies: &[
+                r#"    "fast": {"budget": {"tps": {}, "token_bucket": {}}}"#,
+                r#"    "slow": {"retry": {"max_attemps": 2}, "scope": "global"}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "error: scenario.json: 3 problems found",
+            "scenario.json:6:51: services.back.policy: unknown field `policy`",
+            "scenario.json:10:14: policies.fast.budget: invalid value: map, expected map with a single key",
+            "scenario.json:11:24: policies.slow.retry.max_attemps: unknown field `max_attemps`",
+            "did you mean `max_attempts`?",
+        ],
+    );
+}
+
+/// Regression: these values once passed `meshsim validate` but the patterns
+/// refused them when `meshsim run` built them, which then panicked
+/// ("validated ... configuration", exit code 101). Validation now applies
+/// the patterns' own bounds.
+#[test]
+fn policy_values_the_patterns_refuse_are_caught_by_validation() {
+    for (policy, path) in [
+        (
+            r#"{"retry": {}, "budget": {"token_bucket": {"max_tokens": 5000}}}"#,
+            "policies.standard.budget.token_bucket.max_tokens: ",
+        ),
+        (
+            r#"{"retry": {}, "budget": {"token_bucket": {"token_ratio": 0.0001}}}"#,
+            "policies.standard.budget.token_bucket.token_ratio: ",
+        ),
+        (
+            r#"{"retry": {}, "budget": {"token_bucket": {"token_ratio": 5000}}}"#,
+            "policies.standard.budget.token_bucket.token_ratio: ",
+        ),
+        (
+            r#"{"breaker": {"window": "time", "window_size": 90000}}"#,
+            "policies.standard.breaker.window_size: ",
+        ),
+        (
+            r#"{"bulkhead": {"max_concurrent": 2, "max_wait": "10ms", "max_waiting": 2000000}}"#,
+            "policies.standard.bulkhead.max_waiting: ",
+        ),
+    ] {
+        let member = format!(r#"    "standard": {policy}"#);
+        check(
+            &Doc {
+                front: FRONT_WITH_POLICY,
+                policies: &[&member],
+                ..DOC
+            }
+            .text(),
+            &["scenario.json:10:", path],
+        );
+    }
+}
+
 #[test]
 fn a_missing_file_is_reported() {
     let dir = TempDir::new();
@@ -531,6 +870,7 @@ fn every_problem_is_reported_in_one_run() {
                 r#"    {"at": "1s", "crash": {"service": "back", "instance": 7}}"#,
                 r#"    {"at": "1s", "latency": {"service": "frnt", "add": "0"}}"#,
             ],
+            ..DOC
         }
         .text(),
         &[
@@ -560,6 +900,7 @@ fn every_problem_is_reported_in_one_run() {
                 r#"    {"at": "1s", "crash": {"service": "back", "instance": "0"}}"#,
                 r#"    {"at": "soon", "errors": {"service": "back", "rate": 0.5}}"#,
             ],
+            ..DOC
         }
         .text(),
         &[
@@ -600,6 +941,42 @@ fn every_bundled_scenario_validates() {
         seen += 1;
     }
     assert!(seen >= 2, "found only {seen} bundled scenarios");
+}
+
+#[test]
+fn the_documented_policy_example_runs() {
+    // tests/data/policy-example.json is the worked example of the Policies
+    // section of docs/scenarios.md, verbatim: it must stay valid and run.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let example = std::fs::read_to_string(root.join("tests/data/policy-example.json"))
+        .expect("read the example");
+    let docs = std::fs::read_to_string(root.join("docs/scenarios.md")).expect("read the docs");
+    assert!(
+        docs.contains(&format!("```json\n{example}```")),
+        "docs/scenarios.md no longer shows tests/data/policy-example.json verbatim"
+    );
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), &example).unwrap();
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--no-charts", "--quiet", "--out", "out"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut written: Vec<String> = std::fs::read_dir(dir.path().join("out"))
+        .expect("the report directory")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        ["breakers.csv", "summary.json", "timeseries.csv"],
+        "a policy with a breaker writes breakers.csv"
+    );
 }
 
 #[test]

@@ -91,8 +91,8 @@ fn every_timeseries_column_is_documented() {
     );
 }
 
-/// Every key of a summary.json, except the route and service names that key
-/// the `routes` and `services` maps.
+/// Every key of a summary.json, except the route, service and edge names that
+/// key the `routes`, `services` and `edges` maps.
 fn summary_fields(value: &Value, names: &BTreeSet<String>, out: &mut BTreeSet<String>) {
     match value {
         Value::Object(map) => {
@@ -119,6 +119,13 @@ fn every_summary_field_is_documented() {
     let json: Value = serde_json::from_str(&summary.to_json()).expect("summary.json is JSON");
     let mut names: BTreeSet<String> = scenario.services.keys().cloned().collect();
     names.extend(outcome.route_names.iter().cloned());
+    names.extend(
+        outcome
+            .edges
+            .iter()
+            .filter(|e| !e.is_route)
+            .map(|e| e.name.clone()),
+    );
     let mut fields = BTreeSet::new();
     summary_fields(&json, &names, &mut fields);
     for field in [

@@ -73,8 +73,10 @@
 //!   failure and one retry decision.
 //!
 //! Hedging and rate limiting sit beside this stack: a hedged attempt goes through the
-//! same breaker and bulkhead as any attempt (and gRPC's throttle also stops hedges), and
-//! a gateway's rate limiter guards the receiving side.
+//! same breaker and bulkhead as any attempt (and gRPC's throttle also stops hedges). In
+//! meshsim a rate limiter on an edge limits the caller's outgoing attempts, checked
+//! after the retry budget and before the breaker; a gateway's limiter (a later issue)
+//! will guard the receiving side.
 
 pub mod breaker;
 pub mod budget;

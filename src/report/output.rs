@@ -11,6 +11,35 @@ use std::path::{Path, PathBuf};
 /// Files to write, by name, with their contents.
 pub type Files = Vec<(String, Vec<u8>)>;
 
+/// Files a previous run may have left in a report directory that this run
+/// does not write: removed after a successful write, so a report never mixes
+/// two runs. Only these names are touched; other files in `dir` are kept.
+pub fn stale_candidates() -> Vec<String> {
+    let mut names = vec!["breakers.csv".to_string()];
+    for (stem, _) in super::charts::CHARTS {
+        names.push(format!("charts/{stem}.svg"));
+        names.push(format!("charts/{stem}.png"));
+    }
+    names.push("index.html".to_string());
+    names
+}
+
+/// Writes `files` into `dir` (created if needed), atomically per file, then
+/// removes the report files of an earlier run that this one did not write.
+pub fn write_report(dir: &Path, files: &Files) -> io::Result<()> {
+    write_all(dir, files)?;
+    for name in stale_candidates() {
+        if !files.iter().any(|(written, _)| *written == name) {
+            match fs::remove_file(dir.join(&name)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Writes `files` into `dir` (created if needed), atomically per file.
 pub fn write_all(dir: &Path, files: &Files) -> io::Result<()> {
     fs::create_dir_all(dir)?;

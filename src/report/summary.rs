@@ -211,7 +211,9 @@ pub struct ServiceSummary {
     /// Logical calls addressed to this service by its callers.
     pub calls: u64,
     /// Retry amplification: requests reaching the service ÷ calls made to it
-    /// (1 without retries or hedges; 0 when it was never called).
+    /// (0 when it was never called). Retries and hedges raise it above 1;
+    /// calls refused by the caller (open breaker, full bulkhead...) or lost on
+    /// the network lower it below 1.
     pub amplification: f64,
 }
 

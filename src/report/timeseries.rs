@@ -1,6 +1,8 @@
-//! `timeseries.csv`: one row per window per route and per service (tidy
-//! data, ready for a dataframe or a spreadsheet). Columns are documented in
-//! docs/scenarios.md; empty cells mean "not applicable" or "no data".
+//! `timeseries.csv`: one row per window per route, per service and per
+//! service-to-service edge (tidy data, ready for a dataframe or a
+//! spreadsheet); and `breakers.csv`, every circuit-breaker transition.
+//! Columns are documented in docs/scenarios.md; empty cells mean "not
+//! applicable" or "no data".
 
 use std::fmt::Write;
 

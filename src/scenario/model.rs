@@ -716,7 +716,8 @@ fn default_half_open_calls() -> u32 {
 pub struct BulkheadSpec {
     /// Attempts in flight at once.
     pub max_concurrent: u32,
-    /// How long an attempt may wait for a slot (0 = reject at once).
+    /// How long an attempt may wait for a slot; without it (and
+    /// `max_waiting`), a full bulkhead rejects at once.
     #[serde(default)]
     pub max_wait: Option<SimDuration>,
     /// How many attempts may wait.

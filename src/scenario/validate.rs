@@ -10,6 +10,8 @@ use crate::kernel::SimDuration;
 
 /// Upper bounds that keep a scenario from exhausting memory by accident.
 pub const MAX_INSTANCES: u32 = 100_000;
+/// Upper bound on the pattern state of one policy on one edge, in bytes.
+pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 /// Upper bound on attempts per call, the first included.
 pub const MAX_ATTEMPTS: u32 = 10;
 /// Upper bound on hedged attempts per call.
@@ -53,7 +55,14 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.network();
     c.workload();
     for (name, policy) in &scenario.policies {
-        c.policy(JsonPath::root().key("policies").key(name), policy);
+        let path = JsonPath::root().key("policies").key(name);
+        if name.is_empty() || name.chars().any(char::is_control) {
+            c.problem(
+                path.clone(),
+                "a policy name must be non-empty and free of control characters",
+            );
+        }
+        c.policy(path, policy);
     }
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
@@ -206,7 +215,20 @@ impl Checker<'_> {
             );
         }
         for (i, step) in service.calls.iter().enumerate() {
-            self.call_step(path.key("calls").index(i), step);
+            let step_path = path.key("calls").index(i);
+            self.call_step(step_path.clone(), step);
+            if let Some(name) = &step.policy {
+                self.policy_memory(&step_path, service.instances, name);
+            }
+            for (k, call) in step.parallel.iter().flatten().enumerate() {
+                if let Some(name) = &call.policy {
+                    self.policy_memory(
+                        &step_path.key("parallel").index(k),
+                        service.instances,
+                        name,
+                    );
+                }
+            }
         }
     }
 
@@ -524,6 +546,43 @@ impl Checker<'_> {
         self.policy_ref(&path, w.policy.as_deref(), false);
     }
 
+    /// The memory a policy's state takes per scope unit, roughly: breaker
+    /// windows and bulkhead wait queues are allocated up front.
+    fn policy_bytes_per_unit(policy: &Policy) -> u64 {
+        let breaker = policy
+            .breaker
+            .as_ref()
+            .map_or(0, |b| u64::from(b.window_size) * 16);
+        let bulkhead = policy
+            .bulkhead
+            .as_ref()
+            .map_or(0, |b| u64::from(b.max_waiting.unwrap_or(0)) * 32);
+        breaker + bulkhead
+    }
+
+    /// A policy on a call from a service with many instances is instantiated
+    /// once per instance: bound the total so a scenario cannot exhaust memory.
+    fn policy_memory(&mut self, path: &JsonPath, caller_instances: u32, name: &str) {
+        let Some(policy) = self.scenario.policies.get(name) else {
+            return;
+        };
+        let units = match policy.scope {
+            PolicyScope::Service => 1,
+            PolicyScope::Instance => u64::from(caller_instances),
+        };
+        let bytes = units * Self::policy_bytes_per_unit(policy);
+        if bytes > MAX_POLICY_BYTES {
+            self.problem(
+                path.key("policy"),
+                format!(
+                    "policy `{name}` would keep {} MiB of state across {units} calling instances (at most {} MiB): use a smaller breaker window or bulkhead queue, or `\"scope\": \"service\"`",
+                    bytes >> 20,
+                    MAX_POLICY_BYTES >> 20
+                ),
+            );
+        }
+    }
+
     /// Checks a `policy` reference at `path.policy`; a call with its own
     /// `timeout` may not also take one from a policy.
     fn policy_ref(&mut self, path: &JsonPath, name: Option<&str>, has_timeout: bool) {
@@ -582,9 +641,15 @@ impl Checker<'_> {
             }
             for (i, outcome) in retry.retry_on.iter().enumerate() {
                 if !RETRYABLE.contains(&outcome.as_str()) {
-                    let hint = did_you_mean(outcome, RETRYABLE.iter().copied())
-                        .map(|s| format!("; did you mean `{s}`?"))
-                        .unwrap_or_default();
+                    let local =
+                        ["bulkhead_full", "rate_limited", "throttled"].contains(&outcome.as_str());
+                    let hint = if local {
+                        "; the caller's own refusals count as `rejected`".to_string()
+                    } else {
+                        did_you_mean(outcome, RETRYABLE.iter().copied())
+                            .map(|s| format!("; did you mean `{s}`?"))
+                            .unwrap_or_default()
+                    };
                     self.problem(
                         p.key("retry_on").index(i),
                         format!(
@@ -661,13 +726,17 @@ impl Checker<'_> {
                     token_ratio,
                 } => {
                     let t = p.key("token_bucket");
-                    if *max_tokens == 0 {
-                        self.problem(t.key("max_tokens"), "max_tokens must be at least 1");
+                    // gRPC A6's bounds.
+                    if !(1..=1000).contains(max_tokens) {
+                        self.problem(
+                            t.key("max_tokens"),
+                            "max_tokens must be between 1 and 1000 (gRPC A6)",
+                        );
                     }
-                    if !(token_ratio.is_finite() && *token_ratio > 0.0) {
+                    if !(token_ratio.is_finite() && (0.001..=1000.0).contains(token_ratio)) {
                         self.problem(
                             t.key("token_ratio"),
-                            format!("token_ratio must be a positive number, got {token_ratio}"),
+                            format!("token_ratio must be between 0.001 and 1000 (gRPC A6), got {token_ratio}"),
                         );
                     }
                 }
@@ -693,10 +762,23 @@ impl Checker<'_> {
                     format!("window must be `count` or `time`, got `{}`", b.window),
                 );
             }
-            if b.window_size == 0 || b.window_size > 100_000 {
+            let max_window = if b.window == "time" {
+                crate::patterns::breaker::MAX_WINDOW_SECONDS
+            } else {
+                100_000
+            };
+            if b.window_size == 0 || b.window_size > max_window {
                 self.problem(
                     p.key("window_size"),
-                    "window_size must be between 1 and 100000",
+                    format!(
+                        "window_size must be between 1 and {max_window} ({} for a {} window)",
+                        if b.window == "time" {
+                            "seconds"
+                        } else {
+                            "calls"
+                        },
+                        b.window
+                    ),
                 );
             }
             self.percent(p.key("failure_rate_percent"), b.failure_rate_percent, false);
@@ -754,10 +836,10 @@ impl Checker<'_> {
             match (b.max_wait, b.max_waiting) {
                 (Some(wait), Some(n)) => {
                     self.positive_duration(p.key("max_wait"), wait);
-                    if n == 0 {
+                    if n == 0 || n > crate::patterns::bulkhead::MAX_WAITING {
                         self.problem(
                             p.key("max_waiting"),
-                            "max_waiting must be at least 1 (or leave out max_wait)",
+                            "max_waiting must be between 1 and 1000000 (or leave out max_wait)",
                         );
                     }
                 }

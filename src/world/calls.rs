@@ -289,7 +289,16 @@ impl World {
         outcome: Outcome,
     ) {
         if kind != AttemptKind::Hedge {
-            self.after_attempt(kernel, call, outcome);
+            return self.after_attempt(kernel, call, outcome);
+        }
+        // A refused hedge changes nothing, unless it was the last hope: the
+        // first attempt ended while the hedge waited (for a bulkhead slot).
+        if let Some(state) = self.calls.get(call)
+            && state.live == 0
+            && state.waiting.is_none()
+        {
+            let last = state.last;
+            self.after_attempt(kernel, call, last);
         }
     }
 
@@ -448,13 +457,19 @@ impl World {
             (None, Some(at)) => Some(at.saturating_since(now)),
             (None, None) => None,
         };
+        let service = &mut self.service_stats[callee as usize];
+        service.total.calls += 1;
+        service.window.calls += 1;
+        if give_up_at.is_some_and(|at| now >= at) {
+            // The inherited deadline has passed: nothing is sent, as on the
+            // general path.
+            self.bump(edge, |c| c.requests += 1);
+            return self.end_call(kernel, edge, parent, now, optional, Outcome::Timeout);
+        }
         self.bump(edge, |c| {
             c.requests += 1;
             c.attempts += 1;
         });
-        let service = &mut self.service_stats[callee as usize];
-        service.total.calls += 1;
-        service.window.calls += 1;
         let attempt = self.attempts.insert(AttemptState {
             owner: Owner::Direct { parent, optional },
             edge,
@@ -530,8 +545,11 @@ impl World {
         }
         let delay = hedger.hedge_delay();
         self.try_attempt(kernel, call, AttemptKind::Hedge);
+        // Schedule the next hedge only if this one went out: a refused hedge
+        // (budget, breaker, rate limit) must not retry every `delay`.
         if let (Some(delay), Some(state)) = (delay, self.calls.get_mut(call))
             && state.live > 0
+            && state.hedges > hedges
         {
             let timer = kernel.timer_in(
                 SimDuration::from_nanos(delay.as_nanos() as u64),
@@ -618,6 +636,37 @@ impl World {
             return;
         };
         let (_, call) = units.waiting.remove(position).expect("found");
+        let now = kernel.now();
+        if let Some(state) = self.calls.get(call)
+            && state.give_up_at.is_some_and(|at| now >= at)
+        {
+            // The deadline passed while it waited: give the slot back and
+            // fail the attempt as timed out, without sending it.
+            let waiting = self
+                .calls
+                .get_mut(call)
+                .and_then(|s| s.waiting.take())
+                .map(|w| *w);
+            let kind = waiting.as_ref().map_or(AttemptKind::First, |w| w.2);
+            let units = self.edges[edge as usize]
+                .units
+                .get_mut(unit as usize)
+                .expect("unit exists");
+            if let (Some(breaker), Some((_, Some(breaker_permit), _))) =
+                (&mut units.breaker, waiting)
+            {
+                breaker.release(breaker_permit, now.as_nanos());
+            }
+            let next = units
+                .bulkhead
+                .as_mut()
+                .and_then(|b| b.release(permit, now.as_nanos()));
+            self.local_failure(kernel, call, kind, Outcome::Timeout);
+            if let Some((ticket, permit)) = next {
+                self.admit_waiter(kernel, edge, unit, ticket, permit);
+            }
+            return;
+        }
         let Some((_, breaker, kind)) = self
             .calls
             .get_mut(call)

@@ -372,7 +372,12 @@ impl World {
                 rng: streams.stream(&format!("edge/route/{name}")),
             });
             infos.push(EdgeInfo {
-                name: format!("client->{}", route.service),
+                // Several routes may enter one service: name the route too.
+                name: if name == route.service {
+                    format!("client->{}", route.service)
+                } else {
+                    format!("client->{} [{name}]", route.service)
+                },
                 callee,
                 policy: route.policy.clone().or(workload.policy.clone()),
                 is_route: true,
