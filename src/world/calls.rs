@@ -333,12 +333,7 @@ impl World {
         });
         let model = &self.edges[edge as usize];
         let callee = model.callee;
-        let timeout = match (model.attempt_timeout, give_up_at) {
-            (Some(t), Some(at)) => Some(t.min(at.saturating_since(now))),
-            (Some(t), None) => Some(t),
-            (None, Some(at)) => Some(at.saturating_since(now)),
-            (None, None) => None,
-        };
+        let timeout = attempt_timeout(model.attempt_timeout, give_up_at, now);
         let attempt = self.attempts.insert(AttemptState {
             owner: Owner::Call(call),
             edge,
@@ -451,12 +446,7 @@ impl World {
             inherited,
             model.give_up_after.map(|d| now.saturating_add(d)),
         );
-        let timeout = match (model.attempt_timeout, give_up_at) {
-            (Some(t), Some(at)) => Some(t.min(at.saturating_since(now))),
-            (Some(t), None) => Some(t),
-            (None, Some(at)) => Some(at.saturating_since(now)),
-            (None, None) => None,
-        };
+        let timeout = attempt_timeout(model.attempt_timeout, give_up_at, now);
         let service = &mut self.service_stats[callee as usize];
         service.total.calls += 1;
         service.window.calls += 1;
@@ -853,6 +843,21 @@ impl World {
         } else {
             kernel.schedule_in(delay, Event::Deliver(job));
         }
+    }
+}
+
+/// An attempt's timeout: the per-attempt timeout, clipped to what is left
+/// before the caller gives up on the whole call.
+fn attempt_timeout(
+    per_attempt: Option<SimDuration>,
+    give_up_at: Option<SimTime>,
+    now: SimTime,
+) -> Option<SimDuration> {
+    match (per_attempt, give_up_at) {
+        (Some(t), Some(at)) => Some(t.min(at.saturating_since(now))),
+        (Some(t), None) => Some(t),
+        (None, Some(at)) => Some(at.saturating_since(now)),
+        (None, None) => None,
     }
 }
 
