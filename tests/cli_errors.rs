@@ -676,7 +676,7 @@ fn hedges_and_bulkheads_need_consistent_settings() {
         }
         .text(),
         &[
-            "scenario.json:10:18: policies.standard.hedge: a hedge needs either `delay` or `percentile`",
+            "scenario.json:10:18: policies.standard.hedge: a hedge takes `delay` or `percentile`, not both",
         ],
     );
     check(
@@ -750,7 +750,7 @@ fn every_policy_problem_is_reported_in_one_run() {
             "scenario.json:11:63: policies.slow.breaker.failure_rate_percent: a percentage must be in (0, 100], got 150",
             "scenario.json:11:93: policies.slow.bulkhead: a bounded wait needs both `max_wait` and `max_waiting`",
             "scenario.json:11:106: policies.slow.bulkhead.max_concurrent: max_concurrent must be at least 1",
-            "scenario.json:11:146: policies.slow.hedge: a hedge needs either `delay` or `percentile`",
+            "scenario.json:11:146: policies.slow.hedge: a hedge takes `delay` or `percentile`, not both",
         ],
     );
     let lines: Vec<&str> = stderr.lines().skip(1).collect();

@@ -338,6 +338,12 @@ impl Sections<'_> {
 /// Adds a "did you mean" to serde's unknown-field and unknown-variant
 /// messages, which list the expected names in backquotes.
 fn explain(message: &str) -> String {
+    if message.contains("expected map with a single key") {
+        // serde's words for an externally tagged enum given several kinds.
+        return format!(
+            "{message}: give exactly one kind, such as {{\"exponential\": {{...}}}} for a distribution or {{\"tps\": {{...}}}} for a budget"
+        );
+    }
     let unknown = message.starts_with("unknown field") || message.starts_with("unknown variant");
     if !unknown {
         return message.to_string();

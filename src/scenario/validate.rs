@@ -866,7 +866,12 @@ impl Checker<'_> {
                         );
                     }
                 }
-                _ => self.problem(p.clone(), "a hedge needs either `delay` or `percentile`"),
+                (Some(_), Some(_)) => {
+                    self.problem(p.clone(), "a hedge takes `delay` or `percentile`, not both")
+                }
+                (None, None) => {
+                    self.problem(p.clone(), "a hedge needs either `delay` or `percentile`")
+                }
             }
             if h.max_hedges == 0 || h.max_hedges > MAX_HEDGES {
                 self.problem(
