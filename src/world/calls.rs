@@ -245,7 +245,7 @@ impl World {
             Some(breaker) => match breaker.try_acquire(now.as_nanos()) {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    self.drain_breaker(now, edge, unit);
+                    self.drain_breaker(edge, unit);
                     return self.local_failure(kernel, call, kind, Outcome::BreakerOpen);
                 }
             },
@@ -269,13 +269,13 @@ impl World {
                     if let (Some(breaker), Some(permit)) = (&mut units.breaker, breaker_permit) {
                         breaker.release(permit, now.as_nanos());
                     }
-                    self.drain_breaker(now, edge, unit);
+                    self.drain_breaker(edge, unit);
                     return self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
                 }
             },
             None => None,
         };
-        self.drain_breaker(now, edge, unit);
+        self.drain_breaker(edge, unit);
         self.send_attempt(kernel, call, kind, breaker_permit, bulkhead_permit);
     }
 
@@ -406,7 +406,7 @@ impl World {
             {
                 hedger.record_latency((now - a.sent).into());
             }
-            self.drain_breaker(now, edge, unit);
+            self.drain_breaker(edge, unit);
             if let Some((ticket, permit)) = admitted {
                 self.admit_waiter(kernel, edge, unit, ticket, permit);
             }
@@ -690,7 +690,7 @@ impl World {
                 admitted.push(entry);
             }
         }
-        self.drain_breaker(now, edge, unit);
+        self.drain_breaker(edge, unit);
         for ticket in expired {
             let units = self.unit_state(edge, unit).expect("unit exists");
             let Some(position) = units.waiting.iter().position(|(t, _)| *t == ticket) else {
@@ -741,7 +741,7 @@ impl World {
     }
 
     /// Moves the breaker's transitions into the report and the open count.
-    fn drain_breaker(&mut self, _now: SimTime, edge: u32, unit: u32) {
+    fn drain_breaker(&mut self, edge: u32, unit: u32) {
         let Some(breaker) = self.edges[edge as usize]
             .units
             .get_mut(unit as usize)
