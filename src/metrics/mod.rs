@@ -70,14 +70,58 @@ impl Counts {
             + self.throttled
             + self.rate_limited
     }
+
+    /// Adds another set of counts to this one (a closed window into the
+    /// run's totals).
+    pub fn add(&mut self, other: &Counts) {
+        // Destructured so that a new field cannot be forgotten here.
+        let Counts {
+            requests,
+            successes,
+            errors,
+            rejected,
+            timeouts,
+            dropped,
+            dependency,
+            expired,
+            attempts,
+            retries,
+            hedges,
+            retries_denied,
+            breaker_open,
+            bulkhead_full,
+            throttled,
+            rate_limited,
+            calls,
+        } = *other;
+        self.requests += requests;
+        self.successes += successes;
+        self.errors += errors;
+        self.rejected += rejected;
+        self.timeouts += timeouts;
+        self.dropped += dropped;
+        self.dependency += dependency;
+        self.expired += expired;
+        self.attempts += attempts;
+        self.retries += retries;
+        self.hedges += hedges;
+        self.retries_denied += retries_denied;
+        self.breaker_open += breaker_open;
+        self.bulkhead_full += bulkhead_full;
+        self.throttled += throttled;
+        self.rate_limited += rate_limited;
+        self.calls += calls;
+    }
 }
 
 /// What a route's client saw.
 #[derive(Clone, Debug)]
 pub struct RouteStats {
-    /// Since the start.
+    /// Since the start, up to the last closed window (the run's totals once
+    /// it has finished).
     pub total: Counts,
-    /// In the current window.
+    /// In the current window: counters are bumped here only and added to
+    /// `total` when the window closes, which halves the counting per event.
     pub window: Counts,
     /// End-to-end latency of successful requests.
     pub latency: LatencyHistogram,
@@ -103,9 +147,11 @@ impl Default for RouteStats {
 /// saw, summed over the calling instances.
 #[derive(Clone, Debug, Default)]
 pub struct EdgeStats {
-    /// Since the start.
+    /// Since the start, up to the last closed window (the run's totals once
+    /// it has finished).
     pub total: Counts,
-    /// In the current window.
+    /// In the current window: counters are bumped here only and added to
+    /// `total` when the window closes, which halves the counting per event.
     pub window: Counts,
     /// Breaker units currently open (or forced open).
     pub breakers_open: u64,
@@ -129,9 +175,11 @@ pub struct BreakerEvent {
 /// What happened at a service, summed over its instances.
 #[derive(Clone, Debug)]
 pub struct ServiceStats {
-    /// Since the start.
+    /// Since the start, up to the last closed window (the run's totals once
+    /// it has finished).
     pub total: Counts,
-    /// In the current window.
+    /// In the current window: counters are bumped here only and added to
+    /// `total` when the window closes, which halves the counting per event.
     pub window: Counts,
     /// Time from arrival at an instance to the reply, of answered requests.
     pub latency: LatencyHistogram,

@@ -115,7 +115,6 @@ fn is_open(state: BreakerState) -> bool {
 impl World {
     fn bump(&mut self, edge: u32, f: impl Fn(&mut Counts)) {
         let stats = &mut self.edge_stats[edge as usize];
-        f(&mut stats.total);
         f(&mut stats.window);
     }
 
@@ -180,7 +179,6 @@ impl World {
         });
         self.bump(edge, |c| c.requests += 1);
         let service = &mut self.service_stats[callee as usize];
-        service.total.calls += 1;
         service.window.calls += 1;
         if let Some(Limiter::Tps(budget)) =
             self.unit_state(edge, unit).and_then(|s| s.limiter.as_mut())
@@ -448,7 +446,6 @@ impl World {
         );
         let timeout = attempt_timeout(model.attempt_timeout, give_up_at, now);
         let service = &mut self.service_stats[callee as usize];
-        service.total.calls += 1;
         service.window.calls += 1;
         if give_up_at.is_some_and(|at| now >= at) {
             // The inherited deadline has passed: nothing is sent, as on the
@@ -778,7 +775,6 @@ impl World {
     pub(super) fn send_request(&mut self, kernel: &mut Kernel<Event>, user: Option<u32>) {
         let route = self.picker.pick(&mut self.route_rng);
         let stats = &mut self.route_stats[route as usize];
-        stats.total.requests += 1;
         stats.window.requests += 1;
         stats.in_flight += 1;
         self.start_call(kernel, Parent::Client { route, user }, route, None, false);
@@ -795,7 +791,6 @@ impl World {
         let now = kernel.now();
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;
-        counts_outcome(&mut stats.total, outcome);
         counts_outcome(&mut stats.window, outcome);
         if outcome == Outcome::Success {
             let latency = now - sent;

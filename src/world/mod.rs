@@ -591,6 +591,9 @@ impl World {
 
     fn close_window(&mut self, now: SimTime) {
         if now <= self.window_start {
+            // No time has passed, so no row, but counts may have been
+            // bumped at this instant after the last window closed.
+            self.fold_window_counts();
             return;
         }
         let (start, end) = (self.window_start, now);
@@ -615,9 +618,7 @@ impl World {
                 queue_length: None,
                 breakers_open: self.edges[i].has_breaker().then_some(edge.breakers_open),
             });
-            stats.window = Counts::default();
             stats.window_latency.reset();
-            edge.window = Counts::default();
         }
         for (i, stats) in self.service_stats.iter_mut().enumerate() {
             self.rows.push(WindowRow {
@@ -632,7 +633,6 @@ impl World {
                 queue_length: Some(stats.in_queue.value()),
                 breakers_open: None,
             });
-            stats.window = Counts::default();
             stats.window_latency.reset();
         }
         for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
@@ -648,9 +648,26 @@ impl World {
                 queue_length: None,
                 breakers_open: self.edges[i].has_breaker().then_some(stats.breakers_open),
             });
+        }
+        self.fold_window_counts();
+        self.window_start = now;
+    }
+
+    /// Adds the current window's counts to the totals and starts the next
+    /// window's from zero.
+    fn fold_window_counts(&mut self) {
+        for stats in &mut self.route_stats {
+            stats.total.add(&stats.window);
             stats.window = Counts::default();
         }
-        self.window_start = now;
+        for stats in &mut self.service_stats {
+            stats.total.add(&stats.window);
+            stats.window = Counts::default();
+        }
+        for stats in &mut self.edge_stats {
+            stats.total.add(&stats.window);
+            stats.window = Counts::default();
+        }
     }
 
     /// Closes the last (possibly partial) window.

@@ -22,10 +22,8 @@ impl World {
         let service = instance.service;
         let model = &self.services[service as usize];
         let stats = &mut self.service_stats[service as usize];
-        stats.total.requests += 1;
         stats.window.requests += 1;
         if instance.crashes > 0 {
-            stats.total.dropped += 1;
             stats.window.dropped += 1;
             self.jobs.remove(job_key);
             return;
@@ -40,7 +38,6 @@ impl World {
             job.state = JobState::Queued;
             instance.queue.push_back(job_key);
         } else {
-            stats.total.rejected += 1;
             stats.window.rejected += 1;
             let job = self.jobs.remove(job_key).expect("live");
             self.reply(kernel, service, job.caller, job.attempt, Outcome::Rejected);
@@ -57,7 +54,6 @@ impl World {
             let service = instance.service as usize;
             let stats = &mut self.service_stats[service];
             if job.deadline.is_some_and(|d| now >= d) {
-                stats.total.expired += 1;
                 stats.window.expired += 1;
                 stats.in_system.decrement(now);
                 stats.departures += 1;
@@ -185,12 +181,11 @@ impl World {
         stats.sojourn_ns += u128::from(sojourn.as_nanos());
         stats.latency.record(sojourn);
         stats.window_latency.record(sojourn);
-        for counts in [&mut stats.total, &mut stats.window] {
-            match (outcome, dependency) {
-                (Outcome::Success, _) => counts.successes += 1,
-                (_, true) => counts.dependency += 1,
-                _ => counts.errors += 1,
-            }
+        let counts = &mut stats.window;
+        match (outcome, dependency) {
+            (Outcome::Success, _) => counts.successes += 1,
+            (_, true) => counts.dependency += 1,
+            _ => counts.errors += 1,
         }
         if let Some(next) = next {
             stats.in_queue.decrement(now);
@@ -247,7 +242,6 @@ impl World {
             stats.departures += 1;
             stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
         }
-        stats.total.dropped += queued + busy;
         stats.window.dropped += queued + busy;
         stats.in_queue.subtract(now, queued);
         stats.busy.subtract(now, busy);
