@@ -6,6 +6,7 @@
 //! patterns: it runs any [`Model`] whose events are plain data.
 
 pub mod dist;
+pub mod heap;
 pub mod queue;
 pub mod rng;
 pub mod sim;

@@ -57,13 +57,13 @@ pub struct Kernel<E> {
     events_processed: u64,
 }
 
-impl<E> Default for Kernel<E> {
+impl<E: Copy> Default for Kernel<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> Kernel<E> {
+impl<E: Copy> Kernel<E> {
     /// A kernel at time zero with nothing scheduled.
     pub fn new() -> Self {
         Kernel {
@@ -137,7 +137,8 @@ impl<E> Kernel<E> {
             if budget == 0 {
                 return StopReason::EventBudget;
             }
-            let (time, event) = self.queue.pop().expect("peeked an event");
+            // Held: the first event the handler schedules takes its place.
+            let (time, event) = self.queue.pop_held().expect("peeked an event");
             debug_assert!(time >= self.now, "time went backwards");
             self.now = time;
             budget -= 1;

@@ -88,8 +88,15 @@ impl Outcome {
     }
 }
 
-/// The world's events: at most 12 bytes of plain data.
+/// The world's events: 16 bytes of plain data, aligned to 8.
+///
+/// The alignment is for speed, not space: with its natural layout (a 1-byte
+/// tag and 11 bytes after it) the compiler copied an event as two
+/// overlapping unaligned pieces, and reading those back just after writing
+/// them defeated store-to-load forwarding (two instructions of the run loop
+/// took a third of its time). Aligned, an event moves as one 16-byte piece.
 #[derive(Clone, Copy, Debug)]
+#[repr(u32)]
 pub enum Event {
     /// The next open-loop request is due.
     Arrival,
@@ -732,7 +739,7 @@ mod tests {
     #[test]
     fn hot_records_stay_small() {
         let event = std::mem::size_of::<Event>();
-        assert!(event <= 12, "Event: {event}");
+        assert!(event <= 16, "Event: {event}");
         let job = std::mem::size_of::<Job>();
         assert!(job <= 48, "Job: {job}");
         let call = std::mem::size_of::<calls::CallState>();
