@@ -630,6 +630,20 @@ fn retry_settings_are_checked() {
             "scenario.json:10:61: policies.standard.retry.jitter: unknown jitter `fulll` (one of none, full, equal, decorrelated)",
         ],
     );
+    // Decorrelated jitter from a zero first delay would never wait.
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[
+                r#"    "standard": {"retry": {"backoff": {"constant": "0s"}, "jitter": "decorrelated"}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "scenario.json:10:59: policies.standard.retry.jitter: decorrelated jitter needs a backoff whose first delay is above zero",
+        ],
+    );
     // The caller's own refusals are retried as `rejected`; they have no
     // names of their own in `retry_on`.
     check(

@@ -271,6 +271,10 @@ impl RetryPolicy {
                 }
             }
         }
+        if self.jitter == Jitter::Decorrelated && self.backoff.base_and_cap().0 == 0 {
+            // Each sleep is drawn from [base, 3 × the last]: all would be 0.
+            return error("jitter", "decorrelated jitter needs a first delay above zero");
+        }
         Ok(())
     }
 }
@@ -594,6 +598,14 @@ mod tests {
             assert_eq!(policy.validate().unwrap_err().field, field);
         };
         let base = RetryPolicy::default();
+        check(
+            RetryPolicy {
+                backoff: Backoff::Constant(Duration::ZERO),
+                jitter: Jitter::Decorrelated,
+                ..base
+            },
+            "jitter",
+        );
         check(
             RetryPolicy {
                 max_attempts: 0,

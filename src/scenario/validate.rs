@@ -700,6 +700,19 @@ impl Checker<'_> {
                     }
                 }
             }
+            // Decorrelated jitter draws each sleep from [base, 3 × the last
+            // one]: with a zero first delay every sleep would be zero.
+            let first_delay = match &retry.backoff {
+                BackoffSpec::Constant(delay) => *delay,
+                BackoffSpec::Linear { initial, .. } => *initial,
+                BackoffSpec::Exponential { base, .. } => *base,
+            };
+            if retry.jitter == "decorrelated" && first_delay.is_zero() {
+                self.problem(
+                    p.key("jitter"),
+                    "decorrelated jitter needs a backoff whose first delay is above zero (each sleep is drawn between it and 3 times the last sleep, so every sleep would be 0)",
+                );
+            }
         }
         if let Some(budget) = &policy.budget {
             let p = path.key("budget");
