@@ -1,0 +1,655 @@
+//! The seven charts, each built from [`Data`] as a [`Spec`]: route latency
+//! and throughput, service queues and outcomes, retry amplification, the
+//! attempts behind the calls, and circuit-breaker states.
+
+use super::breakers::{STATES, is_open, raster, state_counts, unit_timelines};
+use super::data::{Data, active, midpoints, segments, stack, stack_spans, steps, top, total};
+use super::panel::{Lane, Legend, Line, Panel, Spec};
+use super::style::{
+    BLACK_OI, BLUE, GREEN, MAX_BANDS, NOTE, ORANGE, PURPLE, SKY_BLUE, VERMILLION, YELLOW, short,
+    tick,
+};
+use crate::metrics::Counts;
+
+impl Data<'_> {
+    pub(super) fn charts(&self) -> Vec<Spec> {
+        [
+            self.latency(),
+            self.throughput(),
+            self.service_queues(),
+            self.service_outcomes(),
+            self.amplification(),
+            self.attempts(),
+            self.breakers(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    fn latency(&self) -> Option<Spec> {
+        let panels = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, windows)| {
+                let p50 = midpoints(windows, |r| r.latency_ms_p50);
+                let p99 = midpoints(windows, |r| r.latency_ms_p99);
+                if p50.is_empty() && p99.is_empty() {
+                    return None;
+                }
+                Some(Panel {
+                    title: format!("route {}", self.run.route_names[i]),
+                    log: true,
+                    bands: Vec::new(),
+                    lines: vec![Line::new(VERMILLION, 2, p99), Line::new(BLUE, 2, p50)],
+                    ..Panel::default()
+                })
+            })
+            .collect();
+        Spec::new(
+            0,
+            "latency (ms, log scale)",
+            vec![
+                Legend::line("p50 (median)", BLUE),
+                Legend::line("p99", VERMILLION),
+            ],
+            panels,
+        )
+    }
+
+    fn throughput(&self) -> Option<Spec> {
+        let panels = self
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(i, windows)| Panel {
+                title: format!("route {}", self.run.route_names[i]),
+                log: false,
+                bands: stack(
+                    windows,
+                    &[
+                        (VERMILLION, |r| r.counts.errors),
+                        (ORANGE, |r| r.counts.rejected),
+                        (PURPLE, |r| r.counts.timeouts),
+                        (SKY_BLUE, |r| r.counts.breaker_open),
+                        (BLUE, |r| r.counts.bulkhead_full),
+                        (YELLOW, |r| r.counts.throttled),
+                        (BLACK_OI, |r| r.counts.rate_limited),
+                    ],
+                ),
+                lines: vec![Line::new(
+                    GREEN,
+                    2,
+                    vec![steps(windows, |w| w.rate(w.row.counts.successes))],
+                )],
+                ..Panel::default()
+            })
+            .collect();
+        Spec::new(
+            1,
+            "requests/s",
+            vec![
+                Legend::line("successes/s", GREEN),
+                Legend::area("errors/s", VERMILLION),
+                Legend::area("rejected/s", ORANGE),
+                Legend::area("timeouts/s", PURPLE),
+                Legend::area("breaker open/s", SKY_BLUE),
+                Legend::area("bulkhead full/s", BLUE),
+                Legend::area("throttled/s", YELLOW),
+                Legend::area("rate limited/s", BLACK_OI),
+            ],
+            panels,
+        )
+    }
+
+    fn service_queues(&self) -> Option<Spec> {
+        let panels = self
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(i, windows)| {
+                let in_system = windows
+                    .iter()
+                    .map(|w| (w.end, w.row.in_flight as f64))
+                    .collect();
+                let queued = windows
+                    .iter()
+                    .map(|w| (w.end, w.row.queue_length.unwrap_or(0) as f64))
+                    .collect();
+                Panel {
+                    title: format!(
+                        "service {} ({} workers)",
+                        self.run.service_names[i],
+                        self.run.service_workers.get(i).copied().unwrap_or(0)
+                    ),
+                    log: false,
+                    bands: Vec::new(),
+                    lines: vec![
+                        Line::new(BLUE, 2, vec![in_system]),
+                        Line::new(ORANGE, 2, vec![queued]),
+                    ],
+                    ..Panel::default()
+                }
+            })
+            .collect();
+        Spec::new(
+            2,
+            "requests",
+            vec![
+                Legend::line("in system (queued + in service)", BLUE),
+                Legend::line("queued", ORANGE),
+                Legend::note("sampled at the end of each window"),
+            ],
+            panels,
+        )
+    }
+
+    fn service_outcomes(&self) -> Option<Spec> {
+        let panels = self
+            .services
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| !w.is_empty())
+            .map(|(i, windows)| Panel {
+                title: format!("service {}", self.run.service_names[i]),
+                log: false,
+                bands: stack(
+                    windows,
+                    &[
+                        (VERMILLION, |r| r.counts.errors),
+                        (SKY_BLUE, |r| r.counts.dependency),
+                        (PURPLE, |r| r.counts.dropped),
+                        (ORANGE, |r| r.counts.rejected),
+                        (BLUE, |r| r.counts.expired),
+                    ],
+                ),
+                lines: vec![
+                    Line::new(
+                        BLACK_OI,
+                        1,
+                        vec![steps(windows, |w| w.rate(w.row.counts.requests))],
+                    ),
+                    Line::new(
+                        GREEN,
+                        2,
+                        vec![steps(windows, |w| w.rate(w.row.counts.successes))],
+                    ),
+                ],
+                ..Panel::default()
+            })
+            .collect();
+        Spec::new(
+            3,
+            "requests/s",
+            vec![
+                Legend::line("requests/s", BLACK_OI),
+                Legend::line("successes/s", GREEN),
+                Legend::area("errors/s", VERMILLION),
+                Legend::area("dependency failed/s", SKY_BLUE),
+                Legend::area("dropped (crash)/s", PURPLE),
+                Legend::area("rejected/s", ORANGE),
+                Legend::area("deadline expired/s", BLUE),
+            ],
+            panels,
+        )
+    }
+
+    // ----- resilience ------------------------------------------------------
+
+    /// A caption for caller edge `edge`: `route api (client->frontend,
+    /// policy p)` or `frontend->backend [p]`.
+    fn edge_title(&self, edge: usize) -> String {
+        let info = self.run.edges.get(edge);
+        let is_route = info.map_or(edge < self.routes.len(), |e| e.is_route);
+        if is_route {
+            let route = short(self.run.route_names.get(edge).map_or("?", String::as_str));
+            match info {
+                Some(e) => match &e.policy {
+                    Some(p) => format!("route {route} ({}, policy {})", short(&e.name), short(p)),
+                    None => format!("route {route} ({})", short(&e.name)),
+                },
+                None => format!("route {route}"),
+            }
+        } else {
+            info.map_or_else(|| format!("edge {edge}"), |e| short(&e.name))
+        }
+    }
+
+    /// Service panels of `requests ÷ calls` per window: one per service that
+    /// is called at all and whose callers' policies retried, hedged or
+    /// refused something, or whose requests differ from its calls by more
+    /// than 1% over the run (a lossy network). Elsewhere the ratio is 1 and
+    /// a panel would show a flat line. At most [`MAX_PANELS`], those furthest
+    /// from 1.
+    ///
+    /// [`MAX_PANELS`]: super::style::MAX_PANELS
+    fn amplification(&self) -> Option<Spec> {
+        let candidates: Vec<(usize, f64)> = self
+            .services
+            .iter()
+            .enumerate()
+            .filter_map(|(s, windows)| {
+                let calls = total(windows, |c| c.calls);
+                if calls == 0 {
+                    return None;
+                }
+                let overall = total(windows, |c| c.requests) as f64 / calls as f64;
+                let shaped = self
+                    .caller_edges()
+                    .filter(|&e| self.callee(e) == Some(s as u32))
+                    .any(|e| total(self.caller_windows(e), policy_acted) > 0);
+                (shaped || (overall - 1.0).abs() > 0.01).then_some((s, overall))
+            })
+            .collect();
+        let scores: Vec<f64> = candidates
+            .iter()
+            .map(|(_, overall)| overall.max(1e-9).ln().abs())
+            .collect();
+        let kept = top(&scores);
+        let panels = kept
+            .iter()
+            .map(|&k| {
+                let (s, overall) = candidates[k];
+                let ratio = segments(&self.services[s], |w| {
+                    let c = &w.row.counts;
+                    (c.calls > 0).then(|| c.requests as f64 / c.calls as f64)
+                });
+                Panel {
+                    title: format!(
+                        "service {}: {} requests per call over the run",
+                        short(&self.run.service_names[s]),
+                        ratio_text(overall)
+                    ),
+                    lines: vec![Line::new(BLUE, 2, ratio)],
+                    reference: Some(1.0),
+                    min_top: 1.25,
+                    ..Panel::default()
+                }
+            })
+            .collect();
+        let mut legend = vec![
+            Legend::line("requests reaching the service ÷ calls made to it", BLUE),
+            Legend::dashed("1: every call sent once", NOTE),
+        ];
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more services not shown (closest to 1)",
+                candidates.len() - kept.len()
+            )));
+        }
+        Spec::new(4, "attempts ÷ calls", legend, panels)
+    }
+
+    /// Per route and edge whose policy retried or hedged (or was refused a
+    /// retry): its attempts per second by kind, stacked, against its calls.
+    /// At most [`MAX_PANELS`], those with the most retries and hedges.
+    ///
+    /// [`MAX_PANELS`]: super::style::MAX_PANELS
+    fn attempts(&self) -> Option<Spec> {
+        let candidates: Vec<(usize, u64)> = self
+            .caller_edges()
+            .filter_map(|e| {
+                let extra = total(self.caller_windows(e), |c| {
+                    c.retries + c.hedges + c.retries_denied
+                });
+                (extra > 0).then_some((e, extra))
+            })
+            .collect();
+        let scores: Vec<f64> = candidates.iter().map(|(_, n)| *n as f64).collect();
+        let kept = top(&scores);
+        let mut refused = false;
+        let panels: Vec<Panel> = kept
+            .iter()
+            .map(|&k| {
+                let e = candidates[k].0;
+                let windows = self.caller_windows(e);
+                refused |= total(windows, |c| {
+                    c.breaker_open + c.bulkhead_full + c.throttled + c.rate_limited
+                }) > 0;
+                let calls = total(windows, |c| c.requests);
+                let attempts = total(windows, |c| c.attempts);
+                let per_call = if calls > 0 {
+                    format!(
+                        ": {} attempts per call",
+                        ratio_text(attempts as f64 / calls as f64)
+                    )
+                } else {
+                    String::new()
+                };
+                let mut lines = vec![Line::new(
+                    BLACK_OI,
+                    1,
+                    vec![steps(windows, |w| w.rate(w.row.counts.requests))],
+                )];
+                if let Some(denied) = active(windows, |c| c.retries_denied) {
+                    lines.push(Line::new(
+                        VERMILLION,
+                        2,
+                        vec![steps(denied, |w| w.rate(w.row.counts.retries_denied))],
+                    ));
+                }
+                Panel {
+                    title: format!("{}{per_call}", self.edge_title(e)),
+                    bands: stack(
+                        windows,
+                        &[
+                            (SKY_BLUE, |r| {
+                                let c = &r.counts;
+                                c.attempts.saturating_sub(c.retries + c.hedges)
+                            }),
+                            (ORANGE, |r| r.counts.retries),
+                            (PURPLE, |r| r.counts.hedges),
+                        ],
+                    ),
+                    lines,
+                    ..Panel::default()
+                }
+            })
+            .collect();
+        let mut legend = vec![
+            Legend::area("first attempts/s", SKY_BLUE),
+            Legend::area("retries/s", ORANGE),
+            Legend::area("hedges/s", PURPLE),
+            Legend::line("calls/s", BLACK_OI),
+            Legend::line("retries denied by a budget or throttle/s", VERMILLION),
+        ];
+        if refused {
+            legend.push(Legend::note(
+                "calls/s above first attempts/s: calls refused locally",
+            ));
+        }
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more routes and edges not shown (fewest retries and hedges)",
+                candidates.len() - kept.len()
+            )));
+        }
+        Spec::new(5, "attempts/s", legend, panels)
+    }
+
+    /// The end of what is known about breakers: the run's end, or the last
+    /// recorded transition when later ones were dropped.
+    fn breakers_known_until(&self) -> f64 {
+        if self.run.breaker_events_dropped == 0 {
+            return self.x_max;
+        }
+        self.run
+            .breaker_events
+            .last()
+            .map_or(0.0, |e| e.at.as_secs_f64())
+            .clamp(0.0, self.x_max)
+    }
+
+    /// One panel per edge with a circuit breaker: one band per breaker,
+    /// coloured by state, while the chart has at most [`MAX_BANDS`] bands;
+    /// the edges beyond that, the number of their breakers in each state.
+    /// At most [`MAX_PANELS`] edges, those whose breakers opened most.
+    ///
+    /// [`MAX_PANELS`]: super::style::MAX_PANELS
+    fn breakers(&self) -> Option<Spec> {
+        if self.empty {
+            return None;
+        }
+        let candidates: Vec<(usize, u64)> = (0..self.run.edges.len())
+            .filter(|&e| self.run.edges[e].has_breaker && self.run.edges[e].units > 0)
+            .map(|e| {
+                let opened = self
+                    .run
+                    .breaker_transitions
+                    .get(e)
+                    .into_iter()
+                    .flatten()
+                    .filter(|((from, to), _)| is_open(to) && !is_open(from))
+                    .map(|(_, n)| n)
+                    .sum();
+                (e, opened)
+            })
+            .collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let scores: Vec<f64> = candidates.iter().map(|(_, n)| *n as f64).collect();
+        let kept = top(&scores);
+        let known = self.breakers_known_until();
+        let mut bands_left = MAX_BANDS;
+        let mut counted = 0_u64;
+        let panels = kept
+            .iter()
+            .map(|&k| {
+                let (e, opened) = candidates[k];
+                let info = &self.run.edges[e];
+                let title = format!(
+                    "{}: {} breaker{}, {}",
+                    self.edge_title(e),
+                    info.units,
+                    if info.units == 1 { "" } else { "s" },
+                    match opened {
+                        0 => "never opened".to_string(),
+                        1 => "opened once".to_string(),
+                        n => format!("opened {n} times"),
+                    }
+                );
+                let timelines = unit_timelines(self.run, e, info.units, known);
+                if info.units <= bands_left {
+                    bands_left -= info.units;
+                    let lanes = timelines
+                        .iter()
+                        .enumerate()
+                        .map(|(u, spans)| Lane {
+                            label: if info.is_route {
+                                "clients".to_string()
+                            } else if info.units == 1 {
+                                "shared".to_string()
+                            } else {
+                                format!("instance {u}")
+                            },
+                            spans: raster(spans, self.x_max, known),
+                        })
+                        .collect();
+                    Panel {
+                        title,
+                        lanes,
+                        ..Panel::default()
+                    }
+                } else {
+                    counted += u64::from(info.units);
+                    let (spans, layers) = state_counts(&timelines, self.x_max, known);
+                    Panel {
+                        title,
+                        bands: stack_spans(&spans, layers),
+                        reference: Some(f64::from(info.units)),
+                        min_top: f64::from(info.units),
+                        ..Panel::default()
+                    }
+                }
+            })
+            .collect();
+        let mut legend: Vec<Legend> = STATES
+            .iter()
+            .map(|(_, label, colour, _)| Legend::area(label, *colour))
+            .collect();
+        if counted > 0 {
+            legend.push(Legend::dashed("all breakers of the edge", NOTE));
+            legend.push(Legend::note(format!(
+                "{counted} breakers shown as counts: how many are in each state, time-averaged"
+            )));
+        }
+        if kept.len() < candidates.len() {
+            legend.push(Legend::note(format!(
+                "{} more edges with breakers not shown (fewest openings)",
+                candidates.len() - kept.len()
+            )));
+        }
+        if self.run.breaker_events_dropped > 0 {
+            legend.push(Legend::note(format!(
+                "{} later transitions not recorded: states after {} s unknown",
+                self.run.breaker_events_dropped,
+                tick((known * 1000.0).round() / 1000.0)
+            )));
+        }
+        Spec::new(6, "breakers", legend, panels)
+    }
+}
+
+/// What a policy does to the number of requests reaching a service:
+/// retries, hedges, denied retries and local refusals.
+fn policy_acted(c: &Counts) -> u64 {
+    c.retries
+        + c.hedges
+        + c.retries_denied
+        + c.breaker_open
+        + c.bulkhead_full
+        + c.throttled
+        + c.rate_limited
+}
+
+/// A ratio for a caption: two decimals.
+fn ratio_text(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::{edge, names, outcome, resilient, transition};
+    use super::super::render;
+    use super::super::style::{MAX_PANELS, PALE_GREEN};
+    use super::*;
+    use crate::metrics::EntityKind;
+    use std::collections::BTreeMap;
+
+    fn legend(spec: &Spec) -> Vec<String> {
+        spec.legend.iter().map(|l| l.label.to_string()).collect()
+    }
+
+    #[test]
+    fn local_refusals_join_the_route_stack_only_when_they_happen() {
+        let run = resilient(6, 0);
+        let data = Data::new(&run);
+        let labels = legend(&data.throughput().unwrap());
+        assert!(labels.contains(&"breaker open/s".to_string()), "{labels:?}");
+        assert!(labels.contains(&"rate limited/s".to_string()), "{labels:?}");
+        assert!(
+            !labels.contains(&"bulkhead full/s".to_string()),
+            "{labels:?}"
+        );
+        assert!(!labels.contains(&"throttled/s".to_string()), "{labels:?}");
+        let plain = outcome(6, true, &["orders"]);
+        let labels = legend(&Data::new(&plain).throughput().unwrap());
+        assert!(!labels.iter().any(|l| l.contains("breaker")), "{labels:?}");
+    }
+
+    #[test]
+    fn runs_without_policies_or_breakers_have_no_resilience_charts() {
+        // No edges at all.
+        let files = render(&outcome(5, true, &["orders", "payments"])).unwrap();
+        assert!(names(&files).iter().all(|n| !n.contains("amplification")
+            && !n.contains("attempts")
+            && !n.contains("breakers")));
+        // Edges with policies but no breaker: no breaker chart.
+        let files = render(&resilient(5, 0)).unwrap();
+        let names = names(&files);
+        assert!(names.contains(&"charts/amplification.png"));
+        assert!(!names.iter().any(|n| n.contains("breakers")), "{names:?}");
+        // Calls made but the policy did nothing and every call arrived once.
+        let mut quiet = resilient(5, 0);
+        for r in &mut quiet.rows {
+            r.counts.retries = 0;
+            r.counts.hedges = 0;
+            r.counts.retries_denied = 0;
+            r.counts.breaker_open = 0;
+            r.counts.rate_limited = 0;
+            if r.kind == EntityKind::Service {
+                r.counts.requests = r.counts.calls;
+            }
+        }
+        let data = Data::new(&quiet);
+        assert!(data.amplification().is_none());
+        assert!(data.attempts().is_none());
+    }
+
+    #[test]
+    fn a_breaker_that_never_transitions_is_one_closed_band() {
+        let mut run = resilient(4, 1);
+        run.breaker_events.clear();
+        run.breaker_transitions = vec![BTreeMap::new(); 2];
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert_eq!(spec.panels.len(), 2);
+        for panel in &spec.panels {
+            assert!(
+                panel.title.ends_with("1 breaker, never opened"),
+                "{}",
+                panel.title
+            );
+            assert_eq!(panel.lanes.len(), 1);
+            assert_eq!(panel.lanes[0].spans, vec![(0.0, 4.0, PALE_GREEN)]);
+        }
+        assert_eq!(spec.panels[0].lanes[0].label, "clients");
+        assert_eq!(spec.panels[1].lanes[0].label, "shared");
+        assert_eq!(legend(&spec), ["closed"]);
+        assert_eq!(render(&run).unwrap(), render(&run).unwrap());
+    }
+
+    #[test]
+    fn many_breakers_are_counted_per_edge() {
+        let mut run = resilient(8, 30);
+        run.breaker_events
+            .push(transition(2_000, 1, 29, "closed", "open"));
+        run.breaker_events
+            .push(transition(2_000, 1, 28, "closed", "open"));
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        // The route's single breaker still gets its band; the 30 of the edge
+        // are counted.
+        assert_eq!(spec.panels[0].lanes.len(), 1);
+        assert!(spec.panels[1].lanes.is_empty());
+        assert_eq!(spec.panels[1].reference, Some(30.0));
+        let top = spec.panels[1]
+            .bands
+            .iter()
+            .map(|b| b.top)
+            .fold(0.0, f64::max);
+        assert!((top - 2.0).abs() < 1e-9, "{top}");
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("30 breakers shown as counts"))
+        );
+        assert_eq!(render(&run).unwrap(), render(&run).unwrap());
+    }
+
+    #[test]
+    fn dropped_transitions_are_said_and_not_drawn() {
+        let mut run = resilient(8, 2);
+        run.breaker_events_dropped = 7;
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("7 later transitions not recorded"))
+        );
+        let end = spec.panels[1].lanes[0].spans.last().unwrap().1;
+        assert!((end - 1.7).abs() < 1e-9, "{end}");
+    }
+
+    #[test]
+    fn many_panels_are_capped_with_a_note() {
+        let mut run = resilient(3, 0);
+        run.breaker_transitions = vec![BTreeMap::new(); 42];
+        for i in 0..40 {
+            run.edges.push(edge(&format!("e{i}"), 1, false, 1));
+        }
+        let data = Data::new(&run);
+        let spec = data.breakers().unwrap();
+        assert_eq!(spec.panels.len(), MAX_PANELS);
+        assert!(
+            legend(&spec)
+                .iter()
+                .any(|l| l.starts_with("16 more edges with breakers not shown"))
+        );
+    }
+}
