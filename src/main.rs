@@ -117,12 +117,33 @@ fn run(
         return ExitCode::from(2);
     }
     let seed = seed.unwrap_or(scenario.seed);
+    let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
+    let cannot_write = |e: std::io::Error| {
+        eprintln!("error: cannot write the report to {}: {e}", dir.display());
+        ExitCode::from(2)
+    };
+    // Every file goes to a temporary directory first and is renamed into
+    // place only when all are written: an error leaves `dir` as it was.
+    let mut staging = match report::output::Staging::new(&dir) {
+        Ok(staging) => staging,
+        Err(e) => return cannot_write(e),
+    };
+    let series = match staging.create("timeseries.csv") {
+        Ok(file) => file,
+        Err(e) => return cannot_write(e),
+    };
+    let mut csv = report::timeseries::CsvStream::new(std::io::BufWriter::new(series));
     // Wall-clock time is measured here, in the CLI only, and printed to
     // stdout; it never reaches a report file.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let outcome = world::run(&scenario, seed, event_budget);
+    let outcome = world::run_streaming(&scenario, seed, event_budget, &mut |name, row| {
+        csv.row(name, row)
+    });
     let wall = started.elapsed().as_secs_f64();
+    if let Err(e) = csv.finish() {
+        return cannot_write(e);
+    }
     let (summary, mut files) = report::files(&scenario, seed, &outcome);
     if charts {
         let pictures = match report::charts::render(&outcome) {
@@ -141,10 +162,14 @@ fn run(
         files.extend(pictures);
         files.push(("index.html".to_string(), html.into_bytes()));
     }
-    let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
-    if let Err(e) = report::output::write_report(&dir, &files) {
-        eprintln!("error: cannot write the report to {}: {e}", dir.display());
-        return ExitCode::from(2);
+    for (name, bytes) in &files {
+        if let Err(e) = staging.write(name, bytes) {
+            return cannot_write(e);
+        }
+    }
+    let written = staging.names().len();
+    if let Err(e) = staging.commit(true) {
+        return cannot_write(e);
     }
     if !quiet {
         print!("{}", report::table::render(&summary));
@@ -152,7 +177,7 @@ fn run(
     }
     println!(
         "wrote {} files to {}/  ({:.3}s wall clock, {:.2}M events/s)",
-        files.len(),
+        written,
         dir.display(),
         wall,
         outcome.events as f64 / wall.max(1e-9) / 1e6

@@ -8,6 +8,7 @@
 
 pub mod histogram;
 pub mod level;
+pub mod series;
 
 pub use histogram::{LatencyHistogram, LatencySummary, round3, round6};
 pub use level::Level;

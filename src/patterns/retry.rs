@@ -273,7 +273,10 @@ impl RetryPolicy {
         }
         if self.jitter == Jitter::Decorrelated && self.backoff.base_and_cap().0 == 0 {
             // Each sleep is drawn from [base, 3 × the last]: all would be 0.
-            return error("jitter", "decorrelated jitter needs a first delay above zero");
+            return error(
+                "jitter",
+                "decorrelated jitter needs a first delay above zero",
+            );
         }
         Ok(())
     }

@@ -27,45 +27,108 @@ pub fn stale_candidates() -> Vec<String> {
 /// Writes `files` into `dir` (created if needed), atomically per file, then
 /// removes the report files of an earlier run that this one did not write.
 pub fn write_report(dir: &Path, files: &Files) -> io::Result<()> {
-    write_all(dir, files)?;
-    for name in stale_candidates() {
-        if !files.iter().any(|(written, _)| *written == name) {
-            match fs::remove_file(dir.join(&name)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
+    let mut staging = Staging::new(dir)?;
+    for (name, bytes) in files {
+        staging.write(name, bytes)?;
     }
-    Ok(())
+    staging.commit(true)
 }
 
 /// Writes `files` into `dir` (created if needed), atomically per file.
 pub fn write_all(dir: &Path, files: &Files) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let staging = staging_dir(dir);
-    fs::create_dir_all(&staging)?;
-    let result = (|| {
-        for (name, bytes) in files {
-            let path = staging.join(name);
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            let mut file = fs::File::create(&path)?;
-            file.write_all(bytes)?;
-            file.sync_all()?;
+    let mut staging = Staging::new(dir)?;
+    for (name, bytes) in files {
+        staging.write(name, bytes)?;
+    }
+    staging.commit(false)
+}
+
+/// A report being written: files go into a temporary directory beside the
+/// target (some of them streamed while the run goes on), and
+/// [`Staging::commit`] renames them all into place. Dropped without a
+/// commit, it removes the temporary directory and leaves the target as it
+/// was.
+pub struct Staging {
+    dir: PathBuf,
+    staging: PathBuf,
+    names: Vec<String>,
+}
+
+impl Staging {
+    /// Starts a report for `dir` (created if needed, so that the temporary
+    /// directory beside it is on the same file system).
+    pub fn new(dir: &Path) -> io::Result<Staging> {
+        fs::create_dir_all(dir)?;
+        let staging = staging_dir(dir);
+        // A leftover from a crashed run with the same process id.
+        let _ = fs::remove_dir_all(&staging);
+        fs::create_dir_all(&staging)?;
+        Ok(Staging {
+            dir: dir.to_path_buf(),
+            staging,
+            names: Vec::new(),
+        })
+    }
+
+    /// Creates the file `name` (a relative path) in the temporary directory,
+    /// to be written by the caller and renamed into place by the commit.
+    pub fn create(&mut self, name: &str) -> io::Result<fs::File> {
+        let path = self.staging.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
         }
-        for (name, _) in files {
-            let target = dir.join(name);
+        let file = fs::File::create(&path)?;
+        self.names.push(name.to_string());
+        Ok(file)
+    }
+
+    /// Writes the whole file `name`.
+    pub fn write(&mut self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut file = self.create(name)?;
+        file.write_all(bytes)?;
+        file.sync_all()
+    }
+
+    /// Names of the files written so far.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Renames every file into place (each rename is atomic); with
+    /// `remove_stale`, then removes the report files of an earlier run that
+    /// this one did not write ([`stale_candidates`]).
+    pub fn commit(self, remove_stale: bool) -> io::Result<()> {
+        for name in &self.names {
+            // Streamed files were flushed by their writers; make them durable
+            // before they replace anything.
+            fs::File::open(self.staging.join(name))?.sync_all()?;
+        }
+        for name in &self.names {
+            let target = self.dir.join(name);
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent)?;
             }
-            fs::rename(staging.join(name), target)?;
+            fs::rename(self.staging.join(name), target)?;
+        }
+        if remove_stale {
+            for name in stale_candidates() {
+                if !self.names.contains(&name) {
+                    match fs::remove_file(self.dir.join(&name)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
         }
         Ok(())
-    })();
-    let _ = fs::remove_dir_all(&staging);
-    result
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.staging);
+    }
 }
 
 fn staging_dir(dir: &Path) -> PathBuf {
@@ -92,6 +155,28 @@ mod tests {
         write_all(&dir, &files).unwrap();
         assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"one");
         assert_eq!(fs::read(dir.join("sub/b.txt")).unwrap(), b"two");
+        let leftovers: Vec<_> = fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from("report")]);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn an_abandoned_report_changes_nothing() {
+        let root =
+            std::env::temp_dir().join(format!("meshsim-output-abandon-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        let dir = root.join("report");
+        write_all(&dir, &vec![("a.txt".to_string(), b"old".to_vec())]).unwrap();
+        {
+            let mut staging = Staging::new(&dir).unwrap();
+            let mut file = staging.create("a.txt").unwrap();
+            file.write_all(b"half of a new").unwrap();
+            // Dropped here, as when the run or a later file fails.
+        }
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"old");
         let leftovers: Vec<_> = fs::read_dir(&root)
             .unwrap()
             .map(|e| e.unwrap().file_name())

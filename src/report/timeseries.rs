@@ -45,58 +45,118 @@ fn float_cell(out: &mut String, value: Option<f64>) {
     }
 }
 
-/// The whole CSV text.
+/// The CSV text of the rows kept in memory (every row, unless the run had
+/// more windows than charts keep: see [`crate::metrics::series`]). The CLI
+/// streams the whole series instead, with [`CsvStream`].
 pub fn to_csv(run: &RunOutcome) -> String {
     let mut out = String::with_capacity(128 * (run.rows.len() + 1));
     out.push_str(HEADER);
     out.push('\n');
     for row in &run.rows {
-        let c = &row.counts;
-        let (caller_side, service) = match row.kind {
-            EntityKind::Route | EntityKind::Edge => (true, false),
-            EntityKind::Service => (false, true),
-        };
-        let route = row.kind == EntityKind::Route;
-        let _ = write!(
-            out,
-            "{:.6},{:.6},{},{},{},{},{},{}",
-            row.start.as_secs_f64(),
-            row.end.as_secs_f64(),
-            row.kind.as_str(),
-            csv_field(entity_name(run, row)),
-            c.requests,
-            c.successes,
-            c.errors,
-            c.rejected,
-        );
-        // Columns that do not apply to this kind of entity stay empty.
-        cell(&mut out, caller_side, c.timeouts);
-        cell(&mut out, service, c.dropped);
-        cell(&mut out, service, c.dependency);
-        cell(&mut out, service, c.expired);
-        cell(&mut out, caller_side, c.breaker_open);
-        cell(&mut out, caller_side, c.bulkhead_full);
-        cell(&mut out, caller_side, c.throttled);
-        cell(&mut out, caller_side, c.rate_limited);
-        cell(&mut out, caller_side, c.attempts);
-        cell(&mut out, caller_side, c.retries);
-        cell(&mut out, caller_side, c.hedges);
-        cell(&mut out, caller_side, c.retries_denied);
-        cell(&mut out, service, c.calls);
-        float_cell(&mut out, row.latency_ms_p50);
-        float_cell(&mut out, row.latency_ms_p99);
-        cell(&mut out, route || service, row.in_flight);
-        out.push(',');
-        if let Some(q) = row.queue_length {
-            let _ = write!(out, "{q}");
-        }
-        out.push(',');
-        if let Some(b) = row.breakers_open {
-            let _ = write!(out, "{b}");
-        }
-        out.push('\n');
+        write_row(&mut out, entity_name(run, row), row);
     }
     out
+}
+
+/// Writes `timeseries.csv` row by row as the windows close, so that a run
+/// of any length needs no more memory than one window. The first write
+/// error is kept (later rows are dropped) and returned by
+/// [`CsvStream::finish`].
+pub struct CsvStream<W: std::io::Write> {
+    out: W,
+    line: String,
+    error: Option<std::io::Error>,
+    rows: u64,
+}
+
+impl<W: std::io::Write> CsvStream<W> {
+    /// A stream that has written the header to `out`.
+    pub fn new(out: W) -> Self {
+        let mut stream = CsvStream {
+            out,
+            line: String::with_capacity(256),
+            error: None,
+            rows: 0,
+        };
+        stream.put(&format!("{HEADER}\n"));
+        stream
+    }
+
+    /// Appends one row.
+    pub fn row(&mut self, name: &str, row: &WindowRow) {
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write_row(&mut line, name, row);
+        self.put(&line);
+        self.line = line;
+        self.rows += 1;
+    }
+
+    fn put(&mut self, text: &str) {
+        if self.error.is_none()
+            && let Err(e) = self.out.write_all(text.as_bytes())
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Flushes, and returns the writer and the number of rows, or the first
+    /// error.
+    pub fn finish(mut self) -> std::io::Result<(W, u64)> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        self.out.flush()?;
+        Ok((self.out, self.rows))
+    }
+}
+
+/// One CSV line (with its newline) for `row` of the entity `name`.
+pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
+    let c = &row.counts;
+    let (caller_side, service) = match row.kind {
+        EntityKind::Route | EntityKind::Edge => (true, false),
+        EntityKind::Service => (false, true),
+    };
+    let route = row.kind == EntityKind::Route;
+    let _ = write!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{}",
+        row.start.as_secs_f64(),
+        row.end.as_secs_f64(),
+        row.kind.as_str(),
+        csv_field(name),
+        c.requests,
+        c.successes,
+        c.errors,
+        c.rejected,
+    );
+    // Columns that do not apply to this kind of entity stay empty.
+    cell(out, caller_side, c.timeouts);
+    cell(out, service, c.dropped);
+    cell(out, service, c.dependency);
+    cell(out, service, c.expired);
+    cell(out, caller_side, c.breaker_open);
+    cell(out, caller_side, c.bulkhead_full);
+    cell(out, caller_side, c.throttled);
+    cell(out, caller_side, c.rate_limited);
+    cell(out, caller_side, c.attempts);
+    cell(out, caller_side, c.retries);
+    cell(out, caller_side, c.hedges);
+    cell(out, caller_side, c.retries_denied);
+    cell(out, service, c.calls);
+    float_cell(out, row.latency_ms_p50);
+    float_cell(out, row.latency_ms_p99);
+    cell(out, route || service, row.in_flight);
+    out.push(',');
+    if let Some(q) = row.queue_length {
+        let _ = write!(out, "{q}");
+    }
+    out.push(',');
+    if let Some(b) = row.breakers_open {
+        let _ = write!(out, "{b}");
+    }
+    out.push('\n');
 }
 
 /// `breakers.csv`: every circuit-breaker transition, in time order.

@@ -112,7 +112,7 @@ fn is_open(state: BreakerState) -> bool {
     matches!(state, BreakerState::Open | BreakerState::ForcedOpen)
 }
 
-impl World {
+impl World<'_> {
     fn bump(&mut self, edge: u32, f: impl Fn(&mut Counts)) {
         let stats = &mut self.edge_stats[edge as usize];
         f(&mut stats.window);

@@ -166,7 +166,7 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
         .collect()
 }
 
-impl World {
+impl World<'_> {
     // ----- faults ----------------------------------------------------------
 
     pub(super) fn fault(&mut self, kernel: &mut Kernel<Event>, index: u32, starts: bool) {

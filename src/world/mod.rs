@@ -32,6 +32,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::kernel::{
     ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
+use crate::metrics::series::BoundedSeries;
 use crate::metrics::{
     BreakerEvent, Counts, EdgeStats, EntityKind, RouteStats, ServiceStats, WindowRow,
 };
@@ -207,8 +208,12 @@ struct Users {
     rng: ChaCha8Rng,
 }
 
-/// The whole simulated system.
-pub struct World {
+/// Receives each time-series row as its window closes, with the name of its
+/// route, service or edge.
+pub type RowSink<'s> = dyn FnMut(&str, &WindowRow) + 's;
+
+/// The whole simulated system. `'s` is the lifetime of the row sink.
+pub struct World<'s> {
     services: Vec<ServiceModel>,
     instances: Vec<Instance>,
     policies: Vec<PolicyModel>,
@@ -230,7 +235,16 @@ pub struct World {
     breaker_events: Vec<BreakerEvent>,
     breaker_events_dropped: u64,
     breaker_transitions: Vec<BTreeMap<(&'static str, &'static str), u64>>,
-    rows: Vec<WindowRow>,
+    /// The rows kept for charts.
+    series: BoundedSeries,
+    /// Rows of the window being closed (reused).
+    closing: Vec<WindowRow>,
+    /// Where every row goes as its window closes.
+    sink: &'s mut RowSink<'s>,
+    /// Names of the routes, services and edges, for the sink.
+    route_names: Vec<String>,
+    service_names: Vec<String>,
+    edge_names: Vec<String>,
     window: SimDuration,
     window_start: SimTime,
     duration: SimDuration,
@@ -284,8 +298,12 @@ pub struct RunOutcome {
     pub breaker_events_dropped: u64,
     /// Per edge, transition counts by (from, to).
     pub breaker_transitions: Vec<BTreeMap<(&'static str, &'static str), u64>>,
-    /// The time series.
+    /// The time series kept in memory for charts: every row of the run,
+    /// unless it had more windows than [`BoundedSeries`] keeps; then each
+    /// row covers `rows_merged` windows.
     pub rows: Vec<WindowRow>,
+    /// Windows of the run in each row of `rows` (1 unless the run was long).
+    pub rows_merged: u32,
     /// Network counts.
     pub network: NetworkStats,
     /// The fault timeline.
@@ -295,8 +313,20 @@ pub struct RunOutcome {
 /// Builds the world for `scenario`, runs it with `seed` and returns what it
 /// observed. `event_budget` overrides the scenario's.
 pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutcome {
+    run_streaming(scenario, seed, event_budget, &mut |_, _| {})
+}
+
+/// [`run`], handing every time-series row to `sink` (with its entity's name)
+/// as its window closes: the whole series at constant memory, however long
+/// the run. The outcome's `rows` are the bounded copy kept for charts.
+pub fn run_streaming(
+    scenario: &Scenario,
+    seed: u64,
+    event_budget: Option<u64>,
+    sink: &mut RowSink<'_>,
+) -> RunOutcome {
     let streams = RngStreams::new(seed);
-    let (mut world, edges) = World::new(scenario, &streams);
+    let (mut world, edges) = World::new(scenario, &streams, sink);
     let mut kernel = Kernel::new();
     world.start(&mut kernel, scenario);
     let limits = RunLimits {
@@ -307,17 +337,13 @@ pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutc
     };
     let stop = kernel.run(&mut world, limits);
     world.finish(kernel.now());
+    let (rows, rows_merged) = world.series.finish();
     RunOutcome {
         stop,
         end: kernel.now(),
         events: kernel.events_processed(),
-        service_names: scenario.services.keys().cloned().collect(),
-        route_names: scenario
-            .workload
-            .routes
-            .iter()
-            .map(|r| r.name.clone().unwrap_or_else(|| r.service.clone()))
-            .collect(),
+        service_names: world.service_names,
+        route_names: world.route_names,
         route_services: (0..scenario.workload.routes.len())
             .map(|i| world.edges[i].callee)
             .collect(),
@@ -333,15 +359,20 @@ pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutc
         breaker_events: world.breaker_events,
         breaker_events_dropped: world.breaker_events_dropped,
         breaker_transitions: world.breaker_transitions,
-        rows: world.rows,
+        rows,
+        rows_merged,
         network: world.network.stats,
         faults: faults::fault_windows(scenario),
     }
 }
 
-impl World {
+impl<'s> World<'s> {
     /// Compiles a validated scenario; also returns the edges for reports.
-    pub fn new(scenario: &Scenario, streams: &RngStreams) -> (World, Vec<EdgeInfo>) {
+    pub fn new(
+        scenario: &Scenario,
+        streams: &RngStreams,
+        sink: &'s mut RowSink<'s>,
+    ) -> (World<'s>, Vec<EdgeInfo>) {
         let names: Vec<&String> = scenario.services.keys().collect();
         let index_of = |name: &str| -> u32 {
             names
@@ -556,7 +587,18 @@ impl World {
             calls: Slab::default(),
             attempts: Slab::default(),
             retries: Slab::default(),
-            rows: Vec::new(),
+            // A row per route, per service and per service-to-service edge
+            // (routes are the first edges).
+            series: BoundedSeries::new(scenario.services.len() + infos.len()),
+            closing: Vec::new(),
+            sink,
+            route_names: workload
+                .routes
+                .iter()
+                .map(|r| r.name.clone().unwrap_or_else(|| r.service.clone()))
+                .collect(),
+            service_names: scenario.services.keys().cloned().collect(),
+            edge_names: infos.iter().map(|e| e.name.clone()).collect(),
             window: scenario.window,
             window_start: SimTime::ZERO,
             duration: scenario.duration,
@@ -613,7 +655,7 @@ impl World {
             let edge = &mut self.edge_stats[i];
             let mut counts = stats.window;
             merge_attempts(&mut counts, &edge.window);
-            self.rows.push(WindowRow {
+            self.closing.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Route,
@@ -628,7 +670,7 @@ impl World {
             stats.window_latency.reset();
         }
         for (i, stats) in self.service_stats.iter_mut().enumerate() {
-            self.rows.push(WindowRow {
+            self.closing.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Service,
@@ -643,7 +685,7 @@ impl World {
             stats.window_latency.reset();
         }
         for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
-            self.rows.push(WindowRow {
+            self.closing.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Edge,
@@ -658,6 +700,16 @@ impl World {
         }
         self.fold_window_counts();
         self.window_start = now;
+        for row in &self.closing {
+            let name = match row.kind {
+                EntityKind::Route => &self.route_names[row.entity as usize],
+                EntityKind::Service => &self.service_names[row.entity as usize],
+                EntityKind::Edge => &self.edge_names[row.entity as usize],
+            };
+            (self.sink)(name, row);
+        }
+        self.series.push_window(&self.closing);
+        self.closing.clear();
     }
 
     /// Adds the current window's counts to the totals and starts the next
@@ -697,7 +749,7 @@ fn merge_attempts(counts: &mut Counts, edge: &Counts) {
     counts.retries_denied = edge.retries_denied;
 }
 
-impl Model for World {
+impl Model for World<'_> {
     type Event = Event;
 
     fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) {

@@ -9,7 +9,7 @@ use super::calls::Parent;
 use super::slab::Key;
 use super::{Event, JobState, Outcome, World};
 
-impl World {
+impl World<'_> {
     /// A request message reaches its instance.
     pub(super) fn deliver(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
         let now = kernel.now();

@@ -44,6 +44,9 @@ pub(super) struct Data<'a> {
     edges: Vec<Vec<Window<'a>>>,
     /// Faults clipped to the time axis: (start, end, label).
     pub(super) faults: Vec<(f64, f64, String)>,
+    /// The time axis description: says so when each point merges several
+    /// windows (a run longer than the charts keep at full resolution).
+    pub(super) time_desc: String,
 }
 
 impl<'a> Data<'a> {
@@ -92,6 +95,10 @@ impl<'a> Data<'a> {
             services,
             edges,
             faults,
+            time_desc: match run.rows_merged {
+                0 | 1 => "time (s)".to_string(),
+                k => format!("time (s); each point merges {k} windows"),
+            },
         }
     }
 

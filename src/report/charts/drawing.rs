@@ -340,7 +340,8 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
         .axis_style(RGBColor(120, 120, 120).stroke_width(1))
         .draw()
         .map_err(err)?;
-    frame(outer, chart.plotting_area(), &panel.title, y_desc, target)?;
+    let labels = (panel.title.as_str(), data.time_desc.as_str(), y_desc);
+    frame(outer, chart.plotting_area(), labels, target)?;
     let area = chart.plotting_area();
     for (start, end, _) in &data.faults {
         area.draw(&Rectangle::new(
@@ -382,13 +383,13 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
     Ok(())
 }
 
-/// A panel's caption above its plot area, the time axis description below
-/// and `y_desc` (if any) along the left, in the panel's own coordinates.
+/// A panel's caption (`title`) above its plot area, the time axis
+/// description below and `y_desc` (if any) along the left, in the panel's
+/// own coordinates.
 fn frame<DB: DrawingBackend, X: CoordTranslate>(
     outer: &DrawingArea<DB, Shift>,
     plot: &DrawingArea<DB, X>,
-    title: &str,
-    y_desc: &str,
+    (title, time_desc, y_desc): (&str, &str, &str),
     target: Target,
 ) -> Result<(), String> {
     let (base_x, base_y) = outer.get_base_pixel();
@@ -404,7 +405,7 @@ fn frame<DB: DrawingBackend, X: CoordTranslate>(
     )?;
     target.text(
         outer,
-        "time (s)",
+        time_desc,
         Label::new(LABEL_SIZE, HPos::Center, VPos::Top),
         ((left + right) / 2, bottom + 28),
     )?;
@@ -451,7 +452,8 @@ fn draw_lanes<DB: DrawingBackend>(
         .axis_style(RGBColor(120, 120, 120).stroke_width(1))
         .draw()
         .map_err(err)?;
-    frame(area, chart.plotting_area(), &panel.title, "", target)?;
+    let labels = (panel.title.as_str(), data.time_desc.as_str(), "");
+    frame(area, chart.plotting_area(), labels, target)?;
     let plot = chart.plotting_area();
     for (start, end, _) in &data.faults {
         plot.draw(&Rectangle::new(

@@ -64,6 +64,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         breaker_events_dropped: 0,
         breaker_transitions: Vec::new(),
         rows,
+        rows_merged: 1,
         network: NetworkStats::default(),
         faults: vec![
             FaultWindow {

@@ -1,0 +1,140 @@
+//! Runs with more windows than the charts keep: `timeseries.csv` must still
+//! have every window (it is streamed), its rows must add up to the summary's
+//! totals, and the in-memory copy for charts must be bounded and merged
+//! without losing a count.
+
+use std::process::Command;
+
+use meshsim::metrics::EntityKind;
+use meshsim::report::{self, timeseries};
+use meshsim::scenario;
+use meshsim::world;
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshsim");
+
+/// M/M/1 with a client route and a policy-less call, at 1 ms windows for
+/// 6 s: 6,000 windows of 4 rows (route, two services, one edge).
+const SCENARIO: &str = r#"{
+  "name": "long",
+  "duration": "6s",
+  "window": "1ms",
+  "seed": 5,
+  "services": {
+    "front": {"service_time": {"exponential": {"mean": "200us"}},
+              "calls": [{"service": "back"}]},
+    "back": {"service_time": {"exponential": {"mean": "500us"}}}
+  },
+  "workload": {"arrivals": {"poisson": {"rate": 1000}}, "routes": [{"service": "front"}]}
+}"#;
+
+const WINDOWS: usize = 6_000;
+
+#[test]
+fn every_window_is_streamed_and_the_chart_copy_is_bounded() {
+    let scenario = scenario::parse(SCENARIO, "long.json").expect("valid");
+    let mut streamed = timeseries::CsvStream::new(Vec::new());
+    let mut names = Vec::new();
+    let run = world::run_streaming(&scenario, scenario.seed, None, &mut |name, row| {
+        if row.start.as_nanos() == 0 {
+            names.push(name.to_string());
+        }
+        streamed.row(name, row);
+    });
+    let (bytes, rows) = streamed.finish().expect("a Vec never fails");
+    let per_window = names.len();
+    assert_eq!(
+        names,
+        ["front", "back", "front", "front->back"],
+        "route, services by name, edges"
+    );
+    assert_eq!(rows as usize, WINDOWS * per_window);
+    let text = String::from_utf8(bytes).unwrap();
+    assert_eq!(text.lines().count(), 1 + WINDOWS * per_window);
+    assert_eq!(text.lines().next(), Some(timeseries::HEADER));
+
+    // The streamed rows add up to the run's totals.
+    let column = |name: &str| {
+        timeseries::HEADER
+            .split(',')
+            .position(|c| c == name)
+            .unwrap()
+    };
+    let (kind, requests) = (column("kind"), column("requests"));
+    let sum = |k: &str| -> u64 {
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f[kind] == k)
+            .map(|f| f[requests].parse::<u64>().unwrap())
+            .sum()
+    };
+    let route_total: u64 = run.routes.iter().map(|r| r.total.requests).sum();
+    let service_total: u64 = run.services.iter().map(|s| s.total.requests).sum();
+    assert!(route_total > 5_000, "{route_total}");
+    assert_eq!(sum("route"), route_total);
+    assert_eq!(sum("service"), service_total);
+
+    // The copy kept for charts: merged (6,000 windows > 2,048), bounded,
+    // contiguous, and with the same totals.
+    assert!(run.rows_merged > 1, "{}", run.rows_merged);
+    assert!(run.rows.len() <= 2_048 * per_window, "{}", run.rows.len());
+    let kept: u64 = run
+        .rows
+        .iter()
+        .filter(|r| r.kind == EntityKind::Route)
+        .map(|r| r.counts.requests)
+        .sum();
+    assert_eq!(kept, route_total);
+    let routes: Vec<_> = run
+        .rows
+        .iter()
+        .filter(|r| r.kind == EntityKind::Route)
+        .collect();
+    assert_eq!(routes.first().unwrap().start.as_nanos(), 0);
+    assert_eq!(routes.last().unwrap().end, run.end);
+    assert!(routes.windows(2).all(|w| w[0].end == w[1].start));
+}
+
+#[test]
+fn the_cli_writes_the_whole_series_of_a_long_run() {
+    let dir = std::env::temp_dir().join(format!("meshsim-long-runs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("long.json");
+    std::fs::write(&file, SCENARIO).unwrap();
+    let out = dir.join("report");
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(&file)
+        .arg("--quiet")
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("run meshsim");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + WINDOWS * 4);
+    // The same run through the library gives the same bytes.
+    let scenario = scenario::parse(SCENARIO, "long.json").unwrap();
+    let mut stream = timeseries::CsvStream::new(Vec::new());
+    let run = world::run_streaming(&scenario, scenario.seed, None, &mut |n, r| stream.row(n, r));
+    assert_eq!(csv.as_bytes(), stream.finish().unwrap().0.as_slice());
+    let (summary, _) = report::files(&scenario, scenario.seed, &run);
+    assert_eq!(
+        std::fs::read_to_string(out.join("summary.json")).unwrap(),
+        summary.to_json()
+    );
+    assert!(out.join("charts/latency.png").exists());
+    // Nothing is left beside the report (the temporary directory is gone).
+    let mut entries: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    entries.sort();
+    assert_eq!(entries, ["long.json", "report"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
