@@ -36,6 +36,9 @@ pub struct Counts {
     pub dependency: u64,
     /// Not started because the request's deadline had passed (service only).
     pub expired: u64,
+    /// Not started because its caller cancelled it: a hedged attempt that
+    /// lost to another (service only).
+    pub cancelled: u64,
     /// Attempts sent, retries and hedges included (route and edge).
     pub attempts: u64,
     /// Retries sent (route and edge).
@@ -66,6 +69,7 @@ impl Counts {
             + self.dropped
             + self.dependency
             + self.expired
+            + self.cancelled
             + self.breaker_open
             + self.bulkhead_full
             + self.throttled
@@ -85,6 +89,7 @@ impl Counts {
             dropped,
             dependency,
             expired,
+            cancelled,
             attempts,
             retries,
             hedges,
@@ -103,6 +108,7 @@ impl Counts {
         self.dropped += dropped;
         self.dependency += dependency;
         self.expired += expired;
+        self.cancelled += cancelled;
         self.attempts += attempts;
         self.retries += retries;
         self.hedges += hedges;

@@ -389,6 +389,7 @@ fn services(out: &mut String, s: &Summary) {
                 f.rejected.to_string(),
                 failure(f.dropped),
                 failure(f.expired),
+                failure(f.cancelled),
                 format!("{:.1}", v.utilisation * 100.0),
                 format!("{:.3}", v.mean_in_system),
                 format!("{:.3}", v.mean_in_queue),
@@ -411,6 +412,7 @@ fn services(out: &mut String, s: &Summary) {
             "rejected",
             "dropped",
             "deadline expired",
+            "cancelled (hedge lost)",
             "utilisation %",
             "L (mean in system)",
             "Lq (mean queued)",
@@ -420,7 +422,7 @@ fn services(out: &mut String, s: &Summary) {
         ],
         &rows,
         &[0],
-        &[9],
+        &[9, 10],
     );
     out.push_str(
         "<p class=\"note\">Amplification: requests reaching the service ÷ calls made to it \

@@ -68,6 +68,10 @@ pub struct Failures {
     /// Not started because the propagated deadline had passed (services only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expired: Option<u64>,
+    /// Not started because the caller cancelled it, a hedge that lost
+    /// (services only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled: Option<u64>,
     /// Refused locally by an open circuit breaker (routes and edges).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breaker_open: Option<u64>,
@@ -342,6 +346,7 @@ impl Summary {
                         dropped: Some(c.dropped),
                         dependency: Some(c.dependency),
                         expired: Some(c.expired),
+                        cancelled: Some(c.cancelled),
                         ..Failures::default()
                     },
                     latency_ms: stats.latency.summary(),

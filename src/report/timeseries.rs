@@ -10,7 +10,7 @@ use crate::metrics::{EntityKind, WindowRow};
 use crate::world::RunOutcome;
 
 /// The header row.
-pub const HEADER: &str = "t_start_s,t_end_s,kind,name,requests,successes,errors,rejected,timeouts,dropped,dependency,expired,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,calls,latency_ms_p50,latency_ms_p99,in_flight,queue_length,breakers_open";
+pub const HEADER: &str = "t_start_s,t_end_s,kind,name,requests,successes,errors,rejected,timeouts,dropped,dependency,expired,cancelled,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,calls,latency_ms_p50,latency_ms_p99,in_flight,queue_length,breakers_open";
 
 /// Quotes a field if it needs it (RFC 4180).
 pub fn csv_field(text: &str) -> String {
@@ -136,6 +136,7 @@ pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
     cell(out, service, c.dropped);
     cell(out, service, c.dependency);
     cell(out, service, c.expired);
+    cell(out, service, c.cancelled);
     cell(out, caller_side, c.breaker_open);
     cell(out, caller_side, c.bulkhead_full);
     cell(out, caller_side, c.throttled);

@@ -749,6 +749,14 @@ pub struct HedgeSpec {
     /// Extra attempts at most.
     #[serde(default = "default_max_hedges")]
     pub max_hedges: u32,
+    /// When one attempt succeeds, cancel the others still in flight (as
+    /// gRPC, Envoy and Finagle do); `false` lets them run to completion.
+    #[serde(default = "default_cancel_losers")]
+    pub cancel_losers: bool,
+}
+
+fn default_cancel_losers() -> bool {
+    true
 }
 
 fn default_max_hedges() -> u32 {

@@ -47,7 +47,9 @@ pub(super) struct CallState {
     live: u16,
     hedges: u16,
     retry_timer: Option<crate::kernel::TimerId>,
-    hedge_timer: Option<crate::kernel::TimerId>,
+    /// On an edge that hedges: the next hedge's timer and the attempts in
+    /// flight. Boxed: most calls do not hedge.
+    hedging: Option<Box<Hedging>>,
     /// Waiting for a bulkhead slot, holding a breaker permit.
     /// Boxed: waiting is rare, and the box keeps every other call small.
     #[allow(clippy::type_complexity)]
@@ -55,6 +57,14 @@ pub(super) struct CallState {
     optional: bool,
     /// The outcome of the last failed attempt.
     last: Outcome,
+}
+
+/// A hedging call's own state.
+#[derive(Default)]
+struct Hedging {
+    timer: Option<crate::kernel::TimerId>,
+    /// Attempts in flight (at most 1 + `max_hedges`), to cancel the losers.
+    attempts: Vec<Key>,
 }
 
 /// One message sent for a call.
@@ -66,6 +76,10 @@ pub(super) struct AttemptState {
     sent: SimTime,
     breaker: Option<BreakerPermit>,
     bulkhead: Option<BulkheadPermit>,
+    /// The job it became at the callee, if the request was not lost.
+    job: Option<Key>,
+    /// A hedge (not a call's first attempt or a retry).
+    hedge: bool,
 }
 
 /// Whose attempt this is.
@@ -172,7 +186,7 @@ impl World<'_> {
             live: 0,
             hedges: 0,
             retry_timer: None,
-            hedge_timer: None,
+            hedging: None,
             waiting: None,
             optional,
             last: Outcome::Error,
@@ -340,7 +354,12 @@ impl World<'_> {
             sent: now,
             breaker,
             bulkhead,
+            job: None,
+            hedge: kind == AttemptKind::Hedge,
         });
+        if let Some(hedging) = &mut self.calls.get_mut(call).expect("live").hedging {
+            hedging.attempts.push(attempt);
+        }
         if let Some(timeout) = timeout {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
@@ -355,7 +374,12 @@ impl World<'_> {
                 SimDuration::from_nanos(delay.as_nanos() as u64),
                 Event::HedgeDue(call),
             );
-            self.calls.get_mut(call).expect("live").hedge_timer = Some(timer);
+            let state = self.calls.get_mut(call).expect("live");
+            let hedging = state.hedging.get_or_insert_with(Box::default);
+            hedging.timer = Some(timer);
+            if hedging.attempts.is_empty() {
+                hedging.attempts.push(attempt);
+            }
         }
         self.send_job(kernel, attempt, caller, callee, propagated);
     }
@@ -399,7 +423,11 @@ impl World<'_> {
                 }
                 _ => {}
             }
+            // The hedge delay is estimated from attempts that are not hedges:
+            // a hedge's latency is only seen when it wins (it is cancelled
+            // or ignored otherwise), so hedges would bias the estimate low.
             if outcome == Outcome::Success
+                && !a.hedge
                 && let Some(hedger) = &mut units.hedger
             {
                 hedger.record_latency((now - a.sent).into());
@@ -419,10 +447,64 @@ impl World<'_> {
             return; // The call already ended (a hedge won, or it gave up).
         };
         state.live -= 1;
+        if let Some(hedging) = &mut state.hedging {
+            hedging.attempts.retain(|a| *a != attempt);
+        }
         if outcome == Outcome::Success {
             self.finish_call(kernel, call, Outcome::Success);
         } else {
             self.after_attempt(kernel, call, outcome);
+        }
+    }
+
+    /// Cancels an attempt of a call that has ended (a hedge won): its timeout
+    /// is cancelled, its breaker permit and bulkhead slot are given back at
+    /// once (the breaker records nothing: a cancelled attempt neither failed
+    /// nor succeeded), and a cancel message goes to the callee over the
+    /// network, which drops the job if it has not started by then. A reply
+    /// that still comes finds no attempt and is ignored.
+    fn cancel_attempt(&mut self, kernel: &mut Kernel<Event>, attempt: Key) {
+        let Some(a) = self.attempts.remove(attempt) else {
+            return;
+        };
+        if let Some(timer) = a.timer {
+            kernel.cancel(timer);
+        }
+        let (edge, unit) = (a.edge, a.unit);
+        if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
+            let t = kernel.now().as_nanos();
+            if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
+                breaker.release(permit, t);
+            }
+            // A first attempt that lost to its hedge took at least this
+            // long: without it, the latencies the hedge delay is estimated
+            // from would be only the winners' (survivorship bias), the
+            // estimate would fall, and hedges would multiply.
+            if !a.hedge
+                && let Some(hedger) = &mut units.hedger
+            {
+                hedger.record_latency((kernel.now() - a.sent).into());
+            }
+            let mut admitted = None;
+            if let (Some(bulkhead), Some(permit)) = (&mut units.bulkhead, a.bulkhead) {
+                admitted = bulkhead.release(permit, t);
+            }
+            self.drain_breaker(edge, unit);
+            if let Some((ticket, permit)) = admitted {
+                self.admit_waiter(kernel, edge, unit, ticket, permit);
+            }
+        }
+        // The request was lost, or its job has already ended (its reply is
+        // on the way): nothing to tell the callee.
+        let Some(job) = a.job.and_then(|key| self.jobs.get(key).map(|j| (key, j))) else {
+            return;
+        };
+        let (key, caller) = (job.0, job.1.caller);
+        let service = self.instances[job.1.instance as usize].service;
+        match self.network.transmit(caller as usize, service as usize) {
+            Some(delay) if delay.is_zero() => self.cancel_job(key),
+            Some(delay) => kernel.schedule_in(delay, Event::Cancel(key)),
+            None => {} // The cancellation was lost.
         }
     }
 
@@ -465,6 +547,8 @@ impl World<'_> {
             sent: now,
             breaker: None,
             bulkhead: None,
+            job: None,
+            hedge: false,
         });
         if let Some(timeout) = timeout {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
@@ -492,7 +576,7 @@ impl World<'_> {
             let rng = &mut self.edges[state.edge as usize].rng;
             if let Some(delay) = retry.next_delay_within(outcome.as_pattern(), None, remaining, rng)
             {
-                if let Some(timer) = state.hedge_timer.take() {
+                if let Some(timer) = state.hedging.as_mut().and_then(|h| h.timer.take()) {
                     kernel.cancel(timer);
                 }
                 let timer = kernel.timer_in(
@@ -519,7 +603,9 @@ impl World<'_> {
         let Some(state) = self.calls.get_mut(call) else {
             return;
         };
-        state.hedge_timer = None;
+        if let Some(hedging) = &mut state.hedging {
+            hedging.timer = None;
+        }
         if state.live == 0 || state.waiting.is_some() {
             return;
         }
@@ -542,7 +628,7 @@ impl World<'_> {
                 SimDuration::from_nanos(delay.as_nanos() as u64),
                 Event::HedgeDue(call),
             );
-            state.hedge_timer = Some(timer);
+            state.hedging.get_or_insert_with(Box::default).timer = Some(timer);
         }
     }
 
@@ -552,8 +638,21 @@ impl World<'_> {
         let Some(state) = self.calls.remove(call) else {
             return;
         };
-        for timer in [state.retry_timer, state.hedge_timer].into_iter().flatten() {
+        let hedge_timer = state.hedging.as_ref().and_then(|h| h.timer);
+        for timer in [state.retry_timer, hedge_timer].into_iter().flatten() {
             kernel.cancel(timer);
+        }
+        // Attempts still in flight lost the race (or the call gave up):
+        // cancel them, if the policy says so.
+        if let Some(hedging) = &state.hedging
+            && !hedging.attempts.is_empty()
+            && self.edges[state.edge as usize]
+                .policy
+                .is_some_and(|p| self.policies[p as usize].cancel_losers)
+        {
+            for &attempt in &hedging.attempts {
+                self.cancel_attempt(kernel, attempt);
+            }
         }
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
@@ -832,7 +931,11 @@ impl World<'_> {
             step: 0,
             pending: 0,
             state: JobState::InTransit,
+            cancelled: false,
         });
+        if let Some(a) = self.attempts.get_mut(attempt) {
+            a.job = Some(job);
+        }
         if delay.is_zero() {
             self.deliver(kernel, job);
         } else {

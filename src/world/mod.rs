@@ -107,6 +107,8 @@ pub enum Event {
     Deliver(Key),
     /// A worker has finished the local part of a job.
     LocalDone(Key),
+    /// A caller's cancellation reaches the instance of a job.
+    Cancel(Key),
     /// A reply reaches its caller.
     Reply {
         /// The attempt it answers.
@@ -157,6 +159,9 @@ struct Job {
     step: u16,
     pending: u16,
     state: JobState,
+    /// Its caller cancelled it (a hedge that lost): dropped instead of
+    /// started.
+    cancelled: bool,
 }
 
 struct Instance {
@@ -764,6 +769,7 @@ impl Model for World<'_> {
             }
             Event::UserWake(user) => self.send_request(kernel, Some(user)),
             Event::Deliver(job) => self.deliver(kernel, job),
+            Event::Cancel(job) => self.cancel_job(job),
             Event::LocalDone(job) => self.local_done(kernel, job),
             Event::Reply { attempt, outcome } => self.attempt_done(kernel, attempt, outcome),
             Event::AttemptTimeout(attempt) => self.attempt_done(kernel, attempt, Outcome::Timeout),

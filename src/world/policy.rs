@@ -43,6 +43,8 @@ pub struct PolicyModel {
     bulkhead: Option<BulkheadConfig>,
     rate_limit: Option<(Rate, u64)>,
     hedge: Option<HedgeConfig>,
+    /// A call that ends cancels its hedged attempts still in flight.
+    pub cancel_losers: bool,
     /// Who shares the state.
     pub scope: PolicyScope,
 }
@@ -171,6 +173,7 @@ impl PolicyModel {
                 },
                 max_hedges: h.max_hedges,
             }),
+            cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
             scope: policy.scope,
         }
     }

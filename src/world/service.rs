@@ -28,6 +28,12 @@ impl World<'_> {
             self.jobs.remove(job_key);
             return;
         }
+        if job.cancelled {
+            // The caller's cancellation overtook the request.
+            stats.window.cancelled += 1;
+            self.jobs.remove(job_key);
+            return;
+        }
         if instance.busy < model.concurrency {
             stats.in_system.increment(now);
             job.state = JobState::Busy;
@@ -53,8 +59,13 @@ impl World<'_> {
             let instance = &mut self.instances[job.instance as usize];
             let service = instance.service as usize;
             let stats = &mut self.service_stats[service];
-            if job.deadline.is_some_and(|d| now >= d) {
-                stats.window.expired += 1;
+            let expired = job.deadline.is_some_and(|d| now >= d);
+            if expired || job.cancelled {
+                if expired {
+                    stats.window.expired += 1;
+                } else {
+                    stats.window.cancelled += 1;
+                }
                 stats.in_system.decrement(now);
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
@@ -156,6 +167,18 @@ impl World<'_> {
         if job.pending == 0 {
             job.step += 1;
             self.run_steps(kernel, job_key);
+        }
+    }
+
+    /// A caller's cancellation reached the job's instance: a job not yet
+    /// started is dropped when it would start (or on arrival, if the
+    /// cancellation overtook it); a job in service runs on, and its reply is
+    /// ignored by the caller.
+    pub(super) fn cancel_job(&mut self, job_key: Key) {
+        if let Some(job) = self.jobs.get_mut(job_key)
+            && job.state != JobState::Busy
+        {
+            job.cancelled = true;
         }
     }
 

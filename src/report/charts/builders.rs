@@ -164,6 +164,7 @@ impl Data<'_> {
                         (PURPLE, |r| r.counts.dropped),
                         (ORANGE, |r| r.counts.rejected),
                         (BLUE, |r| r.counts.expired),
+                        (YELLOW, |r| r.counts.cancelled),
                     ],
                 ),
                 lines: vec![
@@ -192,6 +193,7 @@ impl Data<'_> {
                 Legend::area("dropped (crash)/s", PURPLE),
                 Legend::area("rejected/s", ORANGE),
                 Legend::area("deadline expired/s", BLUE),
+                Legend::area("cancelled (hedge lost)/s", YELLOW),
             ],
             panels,
         )
