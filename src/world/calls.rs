@@ -381,7 +381,10 @@ impl World<'_> {
                 hedging.attempts.push(attempt);
             }
         }
-        self.send_job(kernel, attempt, caller, callee, propagated);
+        // Only a hedging call may cancel its attempts: only it needs to know
+        // their jobs.
+        let cancellable = self.calls.get(call).is_some_and(|c| c.hedging.is_some());
+        self.send_job(kernel, attempt, caller, callee, propagated, cancellable);
     }
 
     /// A reply reached the caller of `attempt`, or its timeout fired.
@@ -554,7 +557,7 @@ impl World<'_> {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
         }
-        self.send_job(kernel, attempt, caller, callee, inherited);
+        self.send_job(kernel, attempt, caller, callee, inherited, false);
     }
 
     /// After a failed attempt: retry after a backoff, wait for a hedge still
@@ -905,6 +908,7 @@ impl World<'_> {
     /// Sends a request message for `attempt` from node `caller` to an
     /// instance of `service` (round robin over every instance, up or down:
     /// without discovery, callers do not know which instances are alive).
+    /// A `cancellable` attempt remembers its job, for a cancellation to find.
     fn send_job(
         &mut self,
         kernel: &mut Kernel<Event>,
@@ -912,6 +916,7 @@ impl World<'_> {
         caller: u32,
         service: u32,
         deadline: Option<SimTime>,
+        cancellable: bool,
     ) {
         let model = &mut self.services[service as usize];
         let instance = model.first_instance + model.next_instance;
@@ -933,7 +938,7 @@ impl World<'_> {
             state: JobState::InTransit,
             cancelled: false,
         });
-        if let Some(a) = self.attempts.get_mut(attempt) {
+        if cancellable && let Some(a) = self.attempts.get_mut(attempt) {
             a.job = Some(job);
         }
         if delay.is_zero() {
