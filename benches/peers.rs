@@ -17,13 +17,14 @@ fn main() {
     let customers: u64 = if is_real_bench() { 1_000_000 } else { 10_000 };
     let lambda = 800.0;
     let scenario = mm1_scenario(lambda, customers);
-    let (meshsim, n) = best_rate(if is_real_bench() { 3 } else { 1 }, || {
-        run_meshsim(&scenario)
-    });
+    // Both sides take the best of the same number of runs.
+    let repeats = if is_real_bench() { 3 } else { 1 };
+    let (meshsim, n) = best_rate(repeats, || run_meshsim(&scenario));
     let output = Command::new("python3")
         .arg("benches/mm1_simpy.py")
         .arg(customers.to_string())
         .arg(lambda.to_string())
+        .arg(repeats.to_string())
         .output();
     let simpy = match output {
         Ok(out) if out.status.success() => {
@@ -46,7 +47,7 @@ fn main() {
             None
         }
     };
-    println!("M/M/1, lambda = 800/s, mu = 1000/s, {customers} customers");
+    println!("M/M/1, lambda = 800/s, mu = 1000/s, {customers} customers, best of {repeats}");
     println!(
         "{:<10} {:>12} {:>16}",
         "simulator", "customers", "requests/s"
