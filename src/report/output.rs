@@ -155,12 +155,18 @@ mod tests {
         write_all(&dir, &files).unwrap();
         assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"one");
         assert_eq!(fs::read(dir.join("sub/b.txt")).unwrap(), b"two");
-        let leftovers: Vec<_> = fs::read_dir(&root)
+        only_the_report_is_left(&root);
+    }
+
+    /// Nothing but the report directory is left in `root` (no temporary
+    /// directory), and `root` is removed.
+    fn only_the_report_is_left(root: &Path) {
+        let leftovers: Vec<_> = fs::read_dir(root)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("report")]);
-        fs::remove_dir_all(&root).unwrap();
+        fs::remove_dir_all(root).unwrap();
     }
 
     #[test]
@@ -177,11 +183,6 @@ mod tests {
             // Dropped here, as when the run or a later file fails.
         }
         assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"old");
-        let leftovers: Vec<_> = fs::read_dir(&root)
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(leftovers, vec![std::ffi::OsString::from("report")]);
-        fs::remove_dir_all(&root).unwrap();
+        only_the_report_is_left(&root);
     }
 }
