@@ -1790,3 +1790,36 @@ fn an_expired_inherited_deadline_is_not_sent_on_a_plain_edge() {
     );
     assert!(run.service("front").requests > 100);
 }
+
+/// Bug: when a winning hedge ended a call that had another hedge waiting for
+/// a bulkhead slot, the slot freed by cancelling a loser went to that very
+/// waiter (the call was already gone), was dropped, and the next waiter was
+/// only admitted into the bulkhead's internal queue, which nothing polls:
+/// its call was never sent.
+///
+/// Timeline (bulkhead of 2, hedge after 6 ms, max 2 hedges; jobs starting
+/// before 11 ms take 1.05 s, later ones 50 ms): C arrives at 10 ms (A1, slow),
+/// hedges at 16 ms (H1, fast); W arrives at 20 ms and waits; C's second hedge
+/// waits behind W at 22 ms; X arrives at 30 ms and waits. At 66 ms H1 wins:
+/// W gets H1's slot, and cancelling A1 frees the slot X should get.
+#[test]
+fn a_cancelled_loser_does_not_strand_the_next_bulkhead_waiter() {
+    let s = scenario(json!({
+        "name": "hedge-bulkhead-cancel", "duration": "2s", "window": "1s",
+        "policies": {"p": {"hedge": {"delay": "6ms", "max_hedges": 2},
+                           "bulkhead": {"max_concurrent": 2, "max_wait": "10s", "max_waiting": 10}}},
+        "services": {"back": {"concurrency": 100, "service_time": {"constant": "50ms"}}},
+        "faults": [{"at": "0s", "for": "11ms", "latency": {"service": "back", "add": "1s"}}],
+        "workload": {"arrivals": {"constant": {"rate": 100}},
+                     "schedule": [{"at": "35ms", "rate": 0}],
+                     "routes": [{"name": "api", "service": "back", "policy": "p"}]}
+    }));
+    let run = simulate(&s);
+    let route = run.route("api");
+    assert_eq!(route.requests, 3);
+    assert_eq!(
+        route.successes, 3,
+        "{} of 3 calls ended, {} still in flight after 2 s",
+        route.successes, route.in_flight_at_end
+    );
+}

@@ -645,21 +645,11 @@ impl World<'_> {
         for timer in [state.retry_timer, hedge_timer].into_iter().flatten() {
             kernel.cancel(timer);
         }
-        // Attempts still in flight lost the race (or the call gave up):
-        // cancel them, if the policy says so.
-        if let Some(hedging) = &state.hedging
-            && !hedging.attempts.is_empty()
-            && self.edges[state.edge as usize]
-                .policy
-                .is_some_and(|p| self.policies[p as usize].cancel_losers)
-        {
-            for &attempt in &hedging.attempts {
-                self.cancel_attempt(kernel, attempt);
-            }
-        }
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
         }
+        // Give up the wait for a bulkhead slot first: a slot that cancelling a
+        // loser frees must not go to this call, which is gone.
         if let Some((ticket, permit, _)) = state.waiting.map(|w| *w)
             && let Some(units) = self.edges[state.edge as usize]
                 .units
@@ -671,6 +661,18 @@ impl World<'_> {
             units.waiting.retain(|(t, _)| *t != ticket);
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, permit) {
                 breaker.release(permit, now.as_nanos());
+            }
+        }
+        // Attempts still in flight lost the race (or the call gave up):
+        // cancel them, if the policy says so.
+        if let Some(hedging) = &state.hedging
+            && !hedging.attempts.is_empty()
+            && self.edges[state.edge as usize]
+                .policy
+                .is_some_and(|p| self.policies[p as usize].cancel_losers)
+        {
+            for &attempt in &hedging.attempts {
+                self.cancel_attempt(kernel, attempt);
             }
         }
         self.end_call(
