@@ -55,11 +55,22 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Starts a report for `dir` (created if needed, so that the temporary
-    /// directory beside it is on the same file system).
+    /// Starts a report for `dir` (created by the commit if needed; its
+    /// parent is created now, to hold the temporary directory on the same
+    /// file system).
     pub fn new(dir: &Path) -> io::Result<Staging> {
-        fs::create_dir_all(dir)?;
+        // Refuse at once a target that cannot become a directory, rather
+        // than after a long run.
+        if dir.exists() && !dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "it exists and is not a directory",
+            ));
+        }
         let staging = staging_dir(dir);
+        if let Some(parent) = staging.parent() {
+            fs::create_dir_all(parent)?;
+        }
         // A leftover from a crashed run with the same process id.
         let _ = fs::remove_dir_all(&staging);
         fs::create_dir_all(&staging)?;
@@ -167,6 +178,34 @@ mod tests {
             .collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("report")]);
         fs::remove_dir_all(root).unwrap();
+    }
+
+    /// Bug: an abandoned report (the run or a later file failed) left its
+    /// target directory behind, empty, where there was none.
+    #[test]
+    fn an_abandoned_report_creates_no_directory() {
+        let root =
+            std::env::temp_dir().join(format!("meshsim-output-fresh-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        let dir = root.join("report");
+        {
+            let mut staging = Staging::new(&dir).unwrap();
+            let mut file = staging.create("timeseries.csv").unwrap();
+            file.write_all(b"half a series").unwrap();
+        }
+        assert!(!dir.exists(), "the target was created");
+        assert_eq!(fs::read_dir(&root).unwrap().count(), 0, "leftovers");
+        // A file where the directory should be is refused at once.
+        fs::write(&dir, b"a file").unwrap();
+        assert!(Staging::new(&dir).is_err());
+        fs::remove_file(&dir).unwrap();
+        // Committed, it is created.
+        let mut staging = Staging::new(&dir).unwrap();
+        staging.write("a.txt", b"one").unwrap();
+        staging.commit(true).unwrap();
+        assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"one");
+        only_the_report_is_left(&root);
     }
 
     #[test]
