@@ -138,3 +138,61 @@ fn the_cli_writes_the_whole_series_of_a_long_run() {
     assert_eq!(entries, ["long.json", "report"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Regression: a run that goes idle at a window boundary (or stops at its
+/// event budget there) after counting events at that instant. The window
+/// that closed at the boundary does not hold them, and no later row was
+/// written, so the time series (streamed and kept) missed them while the
+/// summary counted them; now a zero-width last window holds them.
+///
+/// Constant arrivals every 100 ms stop after the one at 2.0 s (a window
+/// boundary); the backend answers at once; nothing is left to do, so the
+/// run goes idle at 2.0 s, just after the window [1 s, 2 s] closed.
+const IDLE_AT_A_BOUNDARY: &str = r#"{
+  "name": "idle", "duration": "2.5s", "window": "1s",
+  "services": {"back": {"service_time": {"constant": "0s"}}},
+  "workload": {"arrivals": {"constant": {"rate": 10}},
+               "schedule": [{"at": "2.05s", "rate": 0}],
+               "routes": [{"service": "back"}]}
+}"#;
+
+/// Runs [`IDLE_AT_A_BOUNDARY`]: the stop reason, the route's total requests,
+/// and the requests in its streamed and in its kept rows.
+fn requests_by_source(budget: Option<u64>) -> (world::RunOutcome, u64, u64, u64) {
+    let scenario = scenario::parse(IDLE_AT_A_BOUNDARY, "idle.json").expect("valid");
+    let mut streamed = 0u64;
+    let run = world::run_streaming(&scenario, scenario.seed, budget, &mut |_, row| {
+        if row.kind == EntityKind::Route {
+            streamed += row.counts.requests;
+        }
+    });
+    let total: u64 = run.routes.iter().map(|r| r.total.requests).sum();
+    let kept: u64 = run
+        .rows
+        .iter()
+        .filter(|r| r.kind == EntityKind::Route)
+        .map(|r| r.counts.requests)
+        .sum();
+    (run, total, streamed, kept)
+}
+
+#[test]
+fn a_run_idle_at_a_window_boundary_streams_every_count() {
+    let (run, total, streamed, kept) = requests_by_source(None);
+    assert_eq!(run.stop, meshsim::kernel::StopReason::Idle);
+    assert_eq!(total, 20);
+    assert_eq!(streamed, total, "the streamed rows add up to the summary");
+    assert_eq!(kept, total, "the chart rows add up to the summary");
+}
+
+/// The same at the event budget: 2 events per request (its arrival, the end
+/// of its service), and the window event at 1 s comes before the arrival
+/// at 1 s, the 20th event.
+#[test]
+fn a_run_stopped_by_its_budget_at_a_window_boundary_streams_every_count() {
+    let (run, total, streamed, kept) = requests_by_source(Some(20));
+    assert_eq!(run.stop, meshsim::kernel::StopReason::EventBudget);
+    assert_eq!(total, 10);
+    assert_eq!(streamed, total, "the streamed rows add up to the summary");
+    assert_eq!(kept, total, "the chart rows add up to the summary");
+}

@@ -644,12 +644,13 @@ impl<'s> World<'s> {
     // ----- windows ---------------------------------------------------------
 
     fn close_window(&mut self, now: SimTime) {
-        if now <= self.window_start {
-            // No time has passed, so no row, but counts may have been
-            // bumped at this instant after the last window closed.
-            self.fold_window_counts();
+        if now <= self.window_start && !self.window_has_counts() {
             return;
         }
+        // A run that ends (idle, or at its event budget) at the instant a
+        // window closed, after more events at that instant, ends with a
+        // zero-width window: its rows hold those counts, so that the series
+        // always adds up to the totals.
         let (start, end) = (self.window_start, now);
         let p = |h: &crate::metrics::LatencyHistogram, q: f64| {
             (h.count() > 0).then(|| h.quantile_ms(q))
@@ -715,6 +716,14 @@ impl<'s> World<'s> {
         }
         self.series.push_window(&self.closing);
         self.closing.clear();
+    }
+
+    /// Whether anything was counted in the current window.
+    fn window_has_counts(&self) -> bool {
+        let zero = Counts::default();
+        self.route_stats.iter().any(|s| s.window != zero)
+            || self.service_stats.iter().any(|s| s.window != zero)
+            || self.edge_stats.iter().any(|s| s.window != zero)
     }
 
     /// Adds the current window's counts to the totals and starts the next
