@@ -323,4 +323,50 @@ mod tests {
             prop_assert_eq!(ours.quantile_ms(0.9), expected);
         }
     }
+
+    /// Values at the edges of the layout (0, 1 µs, [`HIGHEST_US`], past
+    /// it, `u64::MAX` ns) land where HdrHistogram puts them.
+    #[test]
+    fn edge_values_match_hdrhistogram() {
+        let edges_ns: Vec<u64> = vec![
+            0,
+            1,
+            999,
+            1_000,
+            1_999,
+            2_000,
+            HIGHEST_US * 1_000 - 1,
+            HIGHEST_US * 1_000,
+            (HIGHEST_US + 1) * 1_000,
+            HIGHEST_US * 2 * 1_000,
+            u64::MAX / 2,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for digits in 1..=5u8 {
+            for &v in &edges_ns {
+                for set in [vec![v], vec![v, 1_000], vec![1_000, v, v]] {
+                    let mut ours = LatencyHistogram::new(digits);
+                    let mut theirs =
+                        hdrhistogram::Histogram::<u64>::new_with_bounds(1, HIGHEST_US, digits)
+                            .unwrap();
+                    for &x in &set {
+                        ours.record(SimDuration::from_nanos(x));
+                        theirs.saturating_record((x / 1_000).max(1));
+                    }
+                    let max_ms = ours.max_ns as f64 / 1e6;
+                    for q in [0.0, 0.25, 0.5, 0.9, 0.99, 1.0] {
+                        let expected = (theirs.value_at_quantile(q) as f64 / 1_000.0).min(max_ms);
+                        assert_eq!(
+                            ours.quantile_ms(q),
+                            expected,
+                            "digits {digits}, values {set:?}, q {q}"
+                        );
+                    }
+                    ours.reset();
+                    assert!(ours.counts.iter().all(|c| *c == 0), "{set:?}");
+                }
+            }
+        }
+    }
 }
