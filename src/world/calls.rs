@@ -357,8 +357,12 @@ impl World<'_> {
             job: None,
             hedge: kind == AttemptKind::Hedge,
         });
+        // Only a hedging call may cancel its attempts: only it needs to know
+        // their jobs.
+        let mut cancellable = false;
         if let Some(hedging) = &mut self.calls.get_mut(call).expect("live").hedging {
             hedging.attempts.push(attempt);
+            cancellable = true;
         }
         if let Some(timeout) = timeout {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
@@ -380,10 +384,8 @@ impl World<'_> {
             if hedging.attempts.is_empty() {
                 hedging.attempts.push(attempt);
             }
+            cancellable = true;
         }
-        // Only a hedging call may cancel its attempts: only it needs to know
-        // their jobs.
-        let cancellable = self.calls.get(call).is_some_and(|c| c.hedging.is_some());
         self.send_job(kernel, attempt, caller, callee, propagated, cancellable);
     }
 
