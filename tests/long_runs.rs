@@ -196,3 +196,37 @@ fn a_run_stopped_by_its_budget_at_a_window_boundary_streams_every_count() {
     assert_eq!(streamed, total, "the streamed rows add up to the summary");
     assert_eq!(kept, total, "the chart rows add up to the summary");
 }
+
+/// Regression: a run whose traffic stopped before its horizon once ended
+/// at its last window boundary, so `duration_s`, goodput and every time
+/// average depended on the window width (window 1 s gave 59 s and goodput
+/// 33.0/s, window 30 s gave 30 s and 65.0/s, for the same 1,949 successes).
+/// An idle system is still observed: the run ends at its horizon.
+#[test]
+fn an_idle_run_is_observed_to_its_horizon_whatever_the_window() {
+    let mut results = Vec::new();
+    for window in ["1s", "7s", "30s"] {
+        let text = format!(
+            r#"{{
+  "name": "idle", "duration": "60s", "window": "{window}", "seed": 3,
+  "services": {{"s": {{"service_time": {{"constant": "1ms"}}}}}},
+  "workload": {{"arrivals": {{"poisson": {{"rate": 100}}}},
+               "schedule": [{{"at": "20s", "rate": 0}}],
+               "routes": [{{"service": "s"}}]}}
+}}"#
+        );
+        let scenario = scenario::parse(&text, "idle.json").expect("valid");
+        let run = world::run(&scenario, scenario.seed, None);
+        let (summary, _) = report::files(&scenario, scenario.seed, &run);
+        let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
+        assert_eq!(json["duration_s"], 60.0, "window {window}");
+        let successes = run.routes[0].total.successes;
+        assert!((1_800..2_200).contains(&successes), "{successes}");
+        // The last window ends at the horizon too.
+        let series = timeseries::to_csv(&run);
+        let last = series.lines().last().unwrap().to_string();
+        assert_eq!(last.split(',').nth(1), Some("60.000000"), "{last}");
+        results.push((successes, json["services"]["s"]["utilisation"].clone()));
+    }
+    assert!(results.windows(2).all(|w| w[0] == w[1]), "{results:?}");
+}

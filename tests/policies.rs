@@ -1591,33 +1591,42 @@ fn losing_hedges_are_cancelled_at_the_callee() {
 /// Regression: the observed-percentile hedge delay once halved its counts
 /// by integer division every 1 000 samples, emptying the single-sample tail
 /// buckets, so a p99 hedge fired on 1.7% of calls. With generations instead
-/// of halving, the hedged share stays at most 100 − percentile per cent
-/// (plus the histogram's 1/16 resolution, which can only make it smaller).
+/// of halving, the hedged share is close to 100 − percentile per cent.
+///
+/// FIXME: it is not at most 1%, as this test once asserted on one seed
+/// (seed 5 gave 1.22%). Measured on seeds 1–8 with the build before keyed
+/// randomness and with this one alike, a p99 hedge fires on 1.22–1.46% of
+/// calls: the empirical p99 of a window of at most 1 000 samples exceeds the
+/// true one with expected probability about 1.1%, and the histogram's 1/16
+/// buckets add a little; the rest is not yet explained. The bound below
+/// (a mean over four seeds, 80 000 calls, binomial standard error 0.04%)
+/// is 1.6%: it catches the halving bug's 1.7% and anything worse.
 #[test]
-fn observed_percentile_hedge_delay_hedges_at_most_the_tail() {
-    let s = scenario(json!({
-        "name": "hedge-p99",
-        "duration": "10s",
-        "window": "1s",
-        "seed": 5,
-        "policies": {"p": {"hedge": {"percentile": 99}}},
-        "services": {"back": {"instances": 2, "concurrency": 100000,
-                              "service_time": {"lognormal": {"median": "5ms", "p99": "100ms"}}}},
-        "workload": {
-            "arrivals": {"poisson": {"rate": 2000}},
-            "routes": [{"name": "api", "service": "back", "policy": "p"}]
-        }
-    }));
-    let run = simulate(&s);
-    let route = run.route("api");
-    let share = route.attempts.hedges as f64 / route.requests as f64;
-    // Binomial standard error at 20 000 calls: 0.07 %; 1.25 % is 3+ sigma
-    // above the 1 % a correct p99 allows, 0.5 % far below it.
+fn observed_percentile_hedge_delay_hedges_about_the_tail() {
+    let (mut hedges, mut requests) = (0u64, 0u64);
+    for seed in [1, 2, 3, 4] {
+        let s = scenario(json!({
+            "name": "hedge-p99",
+            "duration": "10s",
+            "window": "1s",
+            "seed": seed,
+            "policies": {"p": {"hedge": {"percentile": 99}}},
+            "services": {"back": {"instances": 2, "concurrency": 100000,
+                                  "service_time": {"lognormal": {"median": "5ms", "p99": "100ms"}}}},
+            "workload": {
+                "arrivals": {"poisson": {"rate": 2000}},
+                "routes": [{"name": "api", "service": "back", "policy": "p"}]
+            }
+        }));
+        let run = simulate(&s);
+        let route = run.route("api");
+        hedges += route.attempts.hedges;
+        requests += route.requests;
+    }
+    let share = hedges as f64 / requests as f64;
     assert!(
-        (0.005..=0.0125).contains(&share),
-        "hedged share {share} ({} hedges for {} calls): a p99 hedge should fire on about 1% of calls",
-        route.attempts.hedges,
-        route.requests
+        (0.008..=0.016).contains(&share),
+        "hedged share {share} ({hedges} hedges for {requests} calls): a p99 hedge should fire on about 1% of calls"
     );
 }
 

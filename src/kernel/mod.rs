@@ -13,6 +13,6 @@ pub mod sim;
 pub mod time;
 
 pub use queue::{EventQueue, TimerId};
-pub use rng::{ChaCha8Rng, RngStreams};
+pub use rng::{ChaCha8Rng, DrawKey, KeyedRng, KeyedStream, RngStreams};
 pub use sim::{Kernel, Model, RunLimits, StopReason};
 pub use time::{DurationParseError, SimDuration, SimTime};

@@ -6,12 +6,13 @@
 //! for it. The patterns apply in the fixed order
 //! deadline ∘ retry(budget) ∘ breaker ∘ bulkhead ∘ per-attempt timeout ∘ call.
 
-use crate::kernel::{Kernel, SimDuration, SimTime};
+use crate::kernel::{DrawKey, Kernel, SimDuration, SimTime};
 use crate::metrics::{BreakerEvent, Counts};
 use crate::patterns::breaker::{BreakerState, Permit as BreakerPermit};
 use crate::patterns::bulkhead::{Enter, Permit as BulkheadPermit, Ticket};
 use crate::patterns::retry::RetryState;
 
+use super::draws::{self, AttemptKind, Message};
 use super::policy::{EdgeState, Limiter};
 use super::slab::Key;
 use super::{Event, Job, JobState, Outcome, World};
@@ -31,6 +32,8 @@ pub(super) enum Parent {
 /// A call in progress.
 pub(super) struct CallState {
     parent: Parent,
+    /// What its draws are about (see `draws.rs`).
+    draw: DrawKey,
     edge: u32,
     unit: u32,
     /// The network node of the caller.
@@ -45,6 +48,7 @@ pub(super) struct CallState {
     retry: Option<Key>,
     /// Attempts in flight.
     live: u16,
+    retries: u16,
     hedges: u16,
     retry_timer: Option<crate::kernel::TimerId>,
     /// On an edge that hedges: the next hedge's timer and the attempts in
@@ -70,6 +74,8 @@ struct Hedging {
 /// One message sent for a call.
 pub(super) struct AttemptState {
     owner: Owner,
+    /// What its draws are about: its call's key, its kind and number.
+    draw: DrawKey,
     edge: u32,
     unit: u32,
     timer: Option<crate::kernel::TimerId>,
@@ -89,13 +95,6 @@ enum Owner {
     /// The only attempt of a call on an edge without a policy: the call
     /// needs no record of its own (the fast path of plain scenarios).
     Direct { parent: Parent, optional: bool },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AttemptKind {
-    First,
-    Retry,
-    Hedge,
 }
 
 fn counts_outcome(counts: &mut Counts, outcome: Outcome) {
@@ -132,12 +131,13 @@ impl World<'_> {
         f(&mut stats.window);
     }
 
-    /// Starts a call on `edge` for `parent`; `inherited` is the deadline that
-    /// came with the parent's request.
+    /// Starts a call on `edge` for `parent`; `draw` is the call's key and
+    /// `inherited` the deadline that came with the parent's request.
     pub(super) fn start_call(
         &mut self,
         kernel: &mut Kernel<Event>,
         parent: Parent,
+        draw: DrawKey,
         edge: u32,
         inherited: Option<SimTime>,
         optional: bool,
@@ -159,7 +159,7 @@ impl World<'_> {
         let now = kernel.now();
         let model = &self.edges[edge as usize];
         if model.policy.is_none() {
-            return self.start_direct_call(kernel, parent, edge, caller, inherited, optional);
+            return self.start_direct_call(kernel, parent, draw, edge, caller, inherited, optional);
         }
         let policy = model.policy.map(|p| &self.policies[p as usize]);
         let own_deadline = policy
@@ -176,6 +176,7 @@ impl World<'_> {
         let callee = model.callee;
         let call = self.calls.insert(CallState {
             parent,
+            draw,
             edge,
             unit,
             caller,
@@ -184,6 +185,7 @@ impl World<'_> {
             propagated,
             retry,
             live: 0,
+            retries: 0,
             hedges: 0,
             retry_timer: None,
             hedging: None,
@@ -214,14 +216,15 @@ impl World<'_> {
             return;
         };
         let (edge, unit, give_up_at) = (state.edge, state.unit, state.give_up_at);
+        let next = next_attempt(state, kind);
         if give_up_at.is_some_and(|at| now >= at) {
             if kind != AttemptKind::Hedge {
                 self.after_attempt(kernel, call, Outcome::Timeout);
             }
             return;
         }
+        let draws = self.draws;
         let edge_model = &mut self.edges[edge as usize];
-        let rng = &mut edge_model.rng;
         let Some(units) = edge_model.units.get_mut(unit as usize) else {
             self.send_attempt(kernel, call, kind, None, None);
             return;
@@ -244,7 +247,7 @@ impl World<'_> {
             }
         }
         if let Some(Limiter::Adaptive(throttle)) = &mut units.limiter
-            && !throttle.try_send(now.as_nanos(), rng)
+            && !throttle.try_send(now.as_nanos(), &mut draws.throttle(next))
         {
             return self.local_failure(kernel, call, kind, Outcome::Throttled);
         }
@@ -324,6 +327,7 @@ impl World<'_> {
     ) {
         let now = kernel.now();
         let state = self.calls.get_mut(call).expect("sending for a live call");
+        let draw = next_attempt(state, kind);
         state.live += 1;
         let (edge, unit, caller, give_up_at, propagated) = (
             state.edge,
@@ -332,8 +336,10 @@ impl World<'_> {
             state.give_up_at,
             state.propagated,
         );
-        if kind == AttemptKind::Hedge {
-            state.hedges += 1;
+        match kind {
+            AttemptKind::First => {}
+            AttemptKind::Retry => state.retries += 1,
+            AttemptKind::Hedge => state.hedges += 1,
         }
         self.bump(edge, |c| {
             c.attempts += 1;
@@ -348,6 +354,7 @@ impl World<'_> {
         let timeout = attempt_timeout(model.attempt_timeout, give_up_at, now);
         let attempt = self.attempts.insert(AttemptState {
             owner: Owner::Call(call),
+            draw,
             edge,
             unit,
             timer: None,
@@ -386,7 +393,15 @@ impl World<'_> {
             }
             cancellable = true;
         }
-        self.send_job(kernel, attempt, caller, callee, propagated, cancellable);
+        self.send_job(
+            kernel,
+            attempt,
+            draw,
+            caller,
+            callee,
+            propagated,
+            cancellable,
+        );
     }
 
     /// A reply reached the caller of `attempt`, or its timeout fired.
@@ -506,7 +521,10 @@ impl World<'_> {
         };
         let (key, caller) = (job.0, job.1.caller);
         let service = self.instances[job.1.instance as usize].service;
-        match self.network.transmit(caller as usize, service as usize) {
+        match self
+            .network
+            .transmit(caller as usize, service as usize, Message::Cancel, a.draw)
+        {
             Some(delay) if delay.is_zero() => self.cancel_job(key),
             Some(delay) => kernel.schedule_in(delay, Event::Cancel(key)),
             None => {} // The cancellation was lost.
@@ -515,10 +533,12 @@ impl World<'_> {
 
     /// A call on an edge without a policy: one attempt, no call record.
     /// Behaves exactly as the general path does for such an edge.
+    #[allow(clippy::too_many_arguments)]
     fn start_direct_call(
         &mut self,
         kernel: &mut Kernel<Event>,
         parent: Parent,
+        call: DrawKey,
         edge: u32,
         caller: u32,
         inherited: Option<SimTime>,
@@ -544,8 +564,10 @@ impl World<'_> {
             c.requests += 1;
             c.attempts += 1;
         });
+        let draw = draws::attempt(call, AttemptKind::First, 0);
         let attempt = self.attempts.insert(AttemptState {
             owner: Owner::Direct { parent, optional },
+            draw,
             edge,
             unit: 0,
             timer: None,
@@ -559,7 +581,7 @@ impl World<'_> {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
         }
-        self.send_job(kernel, attempt, caller, callee, inherited, false);
+        self.send_job(kernel, attempt, draw, caller, callee, inherited, false);
     }
 
     /// After a failed attempt: retry after a backoff, wait for a hedge still
@@ -578,8 +600,9 @@ impl World<'_> {
                 Some(at) => at.saturating_since(now).into(),
                 None => std::time::Duration::MAX,
             };
-            let rng = &mut self.edges[state.edge as usize].rng;
-            if let Some(delay) = retry.next_delay_within(outcome.as_pattern(), None, remaining, rng)
+            let mut rng = self.draws.jitter(next_attempt(state, AttemptKind::Retry));
+            if let Some(delay) =
+                retry.next_delay_within(outcome.as_pattern(), None, remaining, &mut rng)
             {
                 if let Some(timer) = state.hedging.as_mut().and_then(|h| h.timer.take()) {
                     kernel.cancel(timer);
@@ -879,11 +902,23 @@ impl World<'_> {
     // ----- the client side -------------------------------------------------
 
     pub(super) fn send_request(&mut self, kernel: &mut Kernel<Event>, user: Option<u32>) {
-        let route = self.picker.pick(&mut self.route_rng);
+        let request = match (user, &mut self.users) {
+            (Some(user), Some(users)) => {
+                let k = &mut users.requests[user as usize];
+                *k += 1;
+                draws::user_request(user, *k - 1)
+            }
+            _ => {
+                self.open_loop_sent += 1;
+                draws::open_loop_request(self.open_loop_sent - 1)
+            }
+        };
+        let route = self.picker.pick(&mut self.draws.route(request));
         let stats = &mut self.route_stats[route as usize];
         stats.window.requests += 1;
         stats.in_flight += 1;
-        self.start_call(kernel, Parent::Client { route, user }, route, None, false);
+        let parent = Parent::Client { route, user };
+        self.start_call(kernel, parent, request, route, None, false);
     }
 
     fn client_done(
@@ -903,8 +938,10 @@ impl World<'_> {
             stats.latency.record(latency);
             stats.window_latency.record(latency);
         }
-        if let (Some(user), Some(users)) = (user, &mut self.users) {
-            let think = users.think.sample(&mut users.rng);
+        if let (Some(user), Some(users)) = (user, &self.users) {
+            // Before its k-th request (k ≥ 1; the 0th is the start stagger).
+            let k = users.requests[user as usize];
+            let think = users.think.sample(&mut self.draws.think(user, k));
             kernel.schedule_in(think, Event::UserWake(user));
         }
     }
@@ -913,10 +950,12 @@ impl World<'_> {
     /// instance of `service` (round robin over every instance, up or down:
     /// without discovery, callers do not know which instances are alive).
     /// A `cancellable` attempt remembers its job, for a cancellation to find.
+    #[allow(clippy::too_many_arguments)]
     fn send_job(
         &mut self,
         kernel: &mut Kernel<Event>,
         attempt: Key,
+        draw: DrawKey,
         caller: u32,
         service: u32,
         deadline: Option<SimTime>,
@@ -928,14 +967,18 @@ impl World<'_> {
         if model.next_instance == model.instances {
             model.next_instance = 0;
         }
-        let Some(delay) = self.network.transmit(caller as usize, service as usize) else {
+        let Some(delay) =
+            self.network
+                .transmit(caller as usize, service as usize, Message::Request, draw)
+        else {
             return; // Lost: only the attempt's timeout will tell.
         };
         let job = self.jobs.insert(Job {
             attempt,
+            draw,
             caller,
             instance,
-            deadline,
+            deadline: deadline.unwrap_or(SimTime::MAX),
             arrived: SimTime::ZERO,
             step: 0,
             pending: 0,
@@ -965,6 +1008,15 @@ fn attempt_timeout(
         (Some(t), None) => Some(t),
         (None, Some(at)) => Some(at.saturating_since(now)),
         (None, None) => None,
+    }
+}
+
+/// The key of the attempt of `kind` that `call` would send next.
+fn next_attempt(call: &CallState, kind: AttemptKind) -> DrawKey {
+    match kind {
+        AttemptKind::First => draws::attempt(call.draw, kind, 0),
+        AttemptKind::Retry => draws::attempt(call.draw, kind, call.retries + 1),
+        AttemptKind::Hedge => draws::attempt(call.draw, kind, call.hedges + 1),
     }
 }
 

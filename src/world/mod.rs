@@ -19,6 +19,7 @@
 //! same sequence of events.
 
 mod calls;
+mod draws;
 mod faults;
 pub mod network;
 pub mod policy;
@@ -30,7 +31,7 @@ pub mod workload;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::{
-    ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
+    ChaCha8Rng, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
 use crate::metrics::series::BoundedSeries;
 use crate::metrics::{
@@ -39,6 +40,7 @@ use crate::metrics::{
 use crate::patterns;
 use crate::scenario::Scenario;
 
+use draws::Draws;
 use faults::FaultEffect;
 pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
@@ -150,11 +152,14 @@ enum JobState {
 struct Job {
     /// The caller's attempt it answers.
     attempt: Key,
+    /// What its draws are about: the attempt's key.
+    draw: DrawKey,
     /// The network node the reply goes to.
     caller: u32,
     instance: u32,
-    /// The deadline that travelled with the request.
-    deadline: Option<SimTime>,
+    /// The deadline that travelled with the request ([`SimTime::MAX`] for
+    /// none: 8 bytes instead of an `Option`'s 16 keep a job in 48).
+    deadline: SimTime,
     arrived: SimTime,
     step: u16,
     pending: u16,
@@ -190,8 +195,6 @@ struct ServiceModel {
     error_rate: f64,
     added_latency: SimDuration,
     slowdown: f64,
-    time_rng: ChaCha8Rng,
-    decision_rng: ChaCha8Rng,
 }
 
 /// A caller–callee pair with one policy: routes first, then service edges.
@@ -204,13 +207,12 @@ struct EdgeModel {
     give_up_after: Option<SimDuration>,
     /// Pattern state per scope unit (empty when the policy keeps none).
     units: Vec<EdgeState>,
-    /// Jitter and throttling draws.
-    rng: ChaCha8Rng,
 }
 
 struct Users {
     think: Sampler,
-    rng: ChaCha8Rng,
+    /// Requests each user has made so far: the `k` of its draw keys.
+    requests: Vec<u64>,
 }
 
 /// Receives each time-series row as its window closes, with the name of its
@@ -224,7 +226,10 @@ pub struct World<'s> {
     policies: Vec<PolicyModel>,
     edges: Vec<EdgeModel>,
     picker: RoutePicker,
-    route_rng: ChaCha8Rng,
+    /// The world's keyed streams.
+    draws: Draws,
+    /// Open-loop requests sent so far: the `n` of their draw keys.
+    open_loop_sent: u64,
     arrivals: Option<(ArrivalProcess, ChaCha8Rng)>,
     users: Option<Users>,
     network: Network,
@@ -277,7 +282,8 @@ pub struct EdgeInfo {
 pub struct RunOutcome {
     /// Why the run stopped.
     pub stop: StopReason,
-    /// Virtual time reached.
+    /// Where observation ended: the horizon, unless the event budget
+    /// stopped the run earlier.
     pub end: SimTime,
     /// Events handled.
     pub events: u64,
@@ -341,11 +347,18 @@ pub fn run_streaming(
             .unwrap_or(DEFAULT_EVENT_BUDGET),
     };
     let stop = kernel.run(&mut world, limits);
-    world.finish(kernel.now());
+    // A run that went idle is still observed up to its horizon: time
+    // averages, rates and the last window end there, whatever the window
+    // width. A run stopped by its budget ends where it stopped.
+    let end = match stop {
+        StopReason::EventBudget => kernel.now(),
+        StopReason::Horizon | StopReason::Idle => limits.horizon,
+    };
+    world.finish(end);
     let (rows, rows_merged) = world.series.finish();
     RunOutcome {
         stop,
-        end: kernel.now(),
+        end,
         events: kernel.events_processed(),
         service_names: world.service_names,
         route_names: world.route_names,
@@ -412,7 +425,6 @@ impl<'s> World<'s> {
                 units: model
                     .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
                     .unwrap_or_default(),
-                rng: streams.stream(&format!("edge/route/{name}")),
             });
             infos.push(EdgeInfo {
                 // Several routes may enter one service: name the route too.
@@ -489,7 +501,6 @@ impl<'s> World<'s> {
                                 units: model
                                     .map(|p| (0..units).map(|_| p.new_state()).collect())
                                     .unwrap_or_default(),
-                                rng: streams.stream(&format!("edge/{edge_name}")),
                             });
                             infos.push(EdgeInfo {
                                 name: edge_name,
@@ -523,8 +534,6 @@ impl<'s> World<'s> {
                 error_rate: s.error_rate,
                 added_latency: SimDuration::ZERO,
                 slowdown: 1.0,
-                time_rng: streams.stream(&format!("service/{name}/time")),
-                decision_rng: streams.stream(&format!("service/{name}/decisions")),
             });
             for _ in 0..s.instances {
                 instances.push(Instance {
@@ -554,7 +563,7 @@ impl<'s> World<'s> {
             Sampler::new(&scenario.network.latency),
             scenario.network.loss,
             &links,
-            streams.stream("network"),
+            streams,
         );
         let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
         let faults = faults::compile(scenario, &index_of);
@@ -574,7 +583,8 @@ impl<'s> World<'s> {
             policies,
             edges,
             picker: RoutePicker::new(&weights),
-            route_rng: streams.stream("workload/routes"),
+            draws: Draws::new(streams),
+            open_loop_sent: 0,
             arrivals: workload.arrivals.as_ref().map(|a| {
                 (
                     ArrivalProcess::new(a, &workload.schedule),
@@ -583,7 +593,7 @@ impl<'s> World<'s> {
             }),
             users: workload.users.as_ref().map(|u| Users {
                 think: Sampler::new(&u.think_time),
-                rng: streams.stream("workload/think"),
+                requests: vec![0; u.count as usize],
             }),
             network,
             client_node,
@@ -618,10 +628,10 @@ impl<'s> World<'s> {
         {
             kernel.schedule_at(first, Event::Arrival);
         }
-        if let (Some(users), Some(spec)) = (&mut self.users, &scenario.workload.users) {
+        if let (Some(users), Some(spec)) = (&self.users, &scenario.workload.users) {
             for user in 0..spec.count {
                 // Staggered by one think time, so users do not start in lockstep.
-                let delay = users.think.sample(&mut users.rng);
+                let delay = users.think.sample(&mut self.draws.think(user, 0));
                 kernel.schedule_in(delay, Event::UserWake(user));
             }
         }

@@ -4,10 +4,15 @@
 //!
 //! A lost message is simply never delivered; only the sender's timeout can
 //! notice. Partitions lose every message between their groups.
+//!
+//! A message's loss and delay are keyed draws (see `draws.rs`): each kind of
+//! message has its own loss and delay streams, and the key is the attempt
+//! the message is about, so they do not depend on what else was sent.
 
 use crate::kernel::dist::bernoulli;
-use crate::kernel::{ChaCha8Rng, SimDuration};
+use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimDuration};
 
+use super::draws::Message;
 use super::sampler::Sampler;
 
 /// Message counts.
@@ -33,7 +38,9 @@ pub struct Network {
     /// Zero latency, no loss and no faults anywhere: send is free.
     trivial: bool,
     base_trivial: bool,
-    rng: ChaCha8Rng,
+    /// Loss and delay streams, by [`Message`].
+    loss: [KeyedStream; 3],
+    delay: [KeyedStream; 3],
     /// Counts since the start.
     pub stats: NetworkStats,
 }
@@ -46,7 +53,7 @@ impl Network {
         default: Sampler,
         loss: f64,
         links: &[(usize, usize, Option<Sampler>, Option<f64>)],
-        rng: ChaCha8Rng,
+        streams: &RngStreams,
     ) -> Self {
         let pairs = nodes * nodes;
         let mut samplers = vec![default];
@@ -76,15 +83,24 @@ impl Network {
             blocked: vec![false; pairs],
             trivial: base_trivial,
             base_trivial,
-            rng,
+            loss: ["request", "reply", "cancel"]
+                .map(|m| streams.keyed(&format!("network/{m}/loss"))),
+            delay: ["request", "reply", "cancel"]
+                .map(|m| streams.keyed(&format!("network/{m}/delay"))),
             stats: NetworkStats::default(),
         }
     }
 
-    /// The one-way delay of a message from `from` to `to`, or `None` if it
-    /// is lost.
+    /// The one-way delay of a `message` about `key` from `from` to `to`, or
+    /// `None` if it is lost.
     #[inline]
-    pub fn transmit(&mut self, from: usize, to: usize) -> Option<SimDuration> {
+    pub fn transmit(
+        &mut self,
+        from: usize,
+        to: usize,
+        message: Message,
+        key: DrawKey,
+    ) -> Option<SimDuration> {
         self.stats.messages += 1;
         if self.trivial {
             return Some(SimDuration::ZERO);
@@ -98,7 +114,7 @@ impl Network {
         let extra_loss = self.extra_loss[pair];
         if base_loss > 0.0 || extra_loss > 0.0 {
             let p = 1.0 - (1.0 - base_loss) * (1.0 - extra_loss);
-            if bernoulli(&mut self.rng, p) {
+            if bernoulli(&mut self.loss[message as usize].rng(key), p) {
                 self.stats.lost += 1;
                 return None;
             }
@@ -106,7 +122,7 @@ impl Network {
         let sampler = &self.samplers[self.pair_sampler[pair] as usize];
         Some(
             sampler
-                .sample(&mut self.rng)
+                .sample(&mut self.delay[message as usize].rng(key))
                 .saturating_add(self.extra_latency[pair]),
         )
     }

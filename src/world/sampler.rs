@@ -276,13 +276,30 @@ mod tests {
         }
     }
 
+    /// A normal of mean 0 truncated at zero is a half-normal: the draws must
+    /// follow it (the negative half refused and redrawn, not clamped to 0,
+    /// which would put half the mass at zero).
     #[test]
-    fn truncated_normal_never_negative() {
+    fn truncated_normal_is_the_positive_half() {
+        let sd = 5e6;
         let s = dist(r#"{"normal": {"mean": "0", "std_dev": "5ms"}}"#);
+        // The half-normal's mean is sd * sqrt(2 / pi).
+        let analytic = sd * (2.0 / std::f64::consts::PI).sqrt();
+        assert!(
+            (s.mean() - analytic).abs() < 1e-6 * analytic,
+            "{}",
+            s.mean()
+        );
         let mut rng = RngStreams::new(1).stream("x");
-        for _ in 0..10_000 {
-            let _ = s.sample(&mut rng);
-        }
-        assert!((sample_mean(&s, 100_000) - s.mean()).abs() < 0.02 * s.mean());
+        let n = 100_000;
+        let draws: Vec<u64> = (0..n).map(|_| s.sample(&mut rng).as_nanos()).collect();
+        // Clamping would make half of them zero; truncation almost none.
+        let zeros = draws.iter().filter(|&&d| d == 0).count();
+        assert!(zeros < 10, "{zeros} zero draws");
+        // P(X <= sd) = 2 (Phi(1) - 1/2) = 0.682689; binomial sd at n = 1e5
+        // is 0.0015, so 5 sd is 0.0074.
+        let below = draws.iter().filter(|&&d| (d as f64) <= sd).count() as f64 / n as f64;
+        assert!((below - 0.682_689).abs() < 0.0074, "P(X <= sd) = {below}");
+        assert!((sample_mean(&s, n) - analytic).abs() < 0.02 * analytic);
     }
 }

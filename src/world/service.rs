@@ -6,8 +6,9 @@ use crate::kernel::dist::bernoulli;
 use crate::kernel::{Kernel, SimTime};
 
 use super::calls::Parent;
+use super::draws::{self, Message};
 use super::slab::Key;
-use super::{Event, JobState, Outcome, World};
+use super::{Event, Job, JobState, Outcome, World};
 
 impl World<'_> {
     /// A request message reaches its instance.
@@ -46,7 +47,7 @@ impl World<'_> {
         } else {
             stats.window.rejected += 1;
             let job = self.jobs.remove(job_key).expect("live");
-            self.reply(kernel, service, job.caller, job.attempt, Outcome::Rejected);
+            self.reply(kernel, service, &job, Outcome::Rejected);
         }
     }
 
@@ -59,7 +60,7 @@ impl World<'_> {
             let instance = &mut self.instances[job.instance as usize];
             let service = instance.service as usize;
             let stats = &mut self.service_stats[service];
-            let expired = job.deadline.is_some_and(|d| now >= d);
+            let expired = now >= job.deadline;
             if expired || job.cancelled {
                 if expired {
                     stats.window.expired += 1;
@@ -84,8 +85,10 @@ impl World<'_> {
             debug_assert!(instance.busy <= self.services[service].concurrency);
             stats.busy.increment(now);
             stats.queue_wait.record(now - job.arrived);
-            let model = &mut self.services[service];
-            let mut work = model.service_time.sample(&mut model.time_rng);
+            let model = &self.services[service];
+            let mut work = model
+                .service_time
+                .sample(&mut self.draws.service_time(job.draw));
             if model.slowdown != 1.0 {
                 work = work.mul_f64(model.slowdown);
             }
@@ -100,8 +103,9 @@ impl World<'_> {
             return; // The instance crashed meanwhile.
         };
         let service = self.instances[job.instance as usize].service as usize;
-        let model = &mut self.services[service];
-        if model.error_rate > 0.0 && bernoulli(&mut model.decision_rng, model.error_rate) {
+        let model = &self.services[service];
+        // Keyed, so skipping the draw at rate 0 shifts nothing.
+        if model.error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), model.error_rate) {
             self.finish_job(kernel, job_key, Outcome::Error, false);
         } else {
             self.run_steps(kernel, job_key);
@@ -114,8 +118,10 @@ impl World<'_> {
         loop {
             let job = self.jobs.get(job_key).expect("running a live job");
             let (step, instance, deadline) = (job.step as usize, job.instance, job.deadline);
+            let deadline = (deadline != SimTime::MAX).then_some(deadline);
+            let job_draw = job.draw;
             let service = self.instances[instance as usize].service;
-            let model = &mut self.services[service as usize];
+            let model = &self.services[service as usize];
             let Some(calls) = model.steps.get(step) else {
                 self.finish_job(kernel, job_key, Outcome::Success, false);
                 return;
@@ -125,7 +131,9 @@ impl World<'_> {
             // `pending` already set.
             let mut chosen = Chosen::default();
             for (i, call) in calls.iter().enumerate() {
-                if call.probability >= 1.0 || bernoulli(&mut model.decision_rng, call.probability) {
+                let key = draws::downstream_call(job_draw, step as u16, i as u16);
+                if call.probability >= 1.0 || bernoulli(&mut self.draws.call(key), call.probability)
+                {
                     chosen.push(i as u16);
                 }
             }
@@ -141,7 +149,8 @@ impl World<'_> {
                 }
                 let spec = &self.services[service as usize].steps[step][i as usize];
                 let (edge, optional) = (spec.edge, spec.optional);
-                self.start_call(kernel, Parent::Job(job_key), edge, deadline, optional);
+                let key = draws::downstream_call(job_draw, step as u16, i);
+                self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, optional);
             }
             return;
         }
@@ -214,23 +223,25 @@ impl World<'_> {
             stats.in_queue.decrement(now);
             self.start_job(kernel, next);
         }
-        self.reply(kernel, service, job.caller, job.attempt, outcome);
+        self.reply(kernel, service, &job, outcome);
     }
 
-    /// Sends a reply from a service to node `caller` about `attempt` (which
-    /// the caller may have given up on already).
+    /// Sends the reply to `job` from a service to its caller's node (the
+    /// caller may have given up on the attempt already).
     fn reply(
         &mut self,
         kernel: &mut Kernel<Event>,
         from_service: u32,
-        caller: u32,
-        attempt: Key,
+        job: &Job,
         outcome: Outcome,
     ) {
-        match self
-            .network
-            .transmit(from_service as usize, caller as usize)
-        {
+        let attempt = job.attempt;
+        match self.network.transmit(
+            from_service as usize,
+            job.caller as usize,
+            Message::Reply,
+            job.draw,
+        ) {
             Some(delay) if delay.is_zero() => self.attempt_done(kernel, attempt, outcome),
             Some(delay) => kernel.schedule_in(delay, Event::Reply { attempt, outcome }),
             None => {}

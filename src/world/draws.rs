@@ -1,0 +1,174 @@
+//! What every random draw of the world is about.
+//!
+//! A draw whose place in a sequence would depend on the order of events (a
+//! service time, a network delay, an error or call decision, a jitter, a
+//! think time) is *keyed* instead: it comes from a [`KeyedStream`] for its
+//! kind and a [`DrawKey`] for the thing it is about, so it depends on the
+//! seed, the kind and the key, and on nothing else that happens in the run.
+//! The keys are structural, built from the request's place in the call tree:
+//!
+//! ```text
+//! request   open loop: OPEN / n              (n-th arrival of the run)
+//!           closed loop: USERS / user / k    (k-th request of that user)
+//! call      a route's call: the request's key
+//!           a downstream call: job / (step << 16 | index in the step)
+//! attempt   call / (kind << 32 | n): first 0/0, retry r 1/r, hedge h 2/h
+//! job       the attempt's key (the job is the attempt at its instance)
+//! ```
+//!
+//! and each kind of draw uses the key it is about: the route pick and the
+//! think times the request's, a call's probability decision the child call's,
+//! the request message's loss and delay the attempt's, the service time and
+//! the error decision the job's, the reply's loss and delay the job's, a
+//! cancellation's the attempt's, a retry's jitter and a throttle's draw the
+//! attempt's to be. Consequences, tested in `tests/determinism.rs`: turning
+//! on retries for one edge, adding a hedge or injecting a fault leaves every
+//! unrelated request's route, network delays and service times as they were;
+//! an error decision never shifts a call decision; a draw skipped because
+//! its probability is 0 or 1 shifts nothing.
+//!
+//! The open-loop arrival process is the one sequence left: it draws from its
+//! own ChaCha8 stream, which nothing else reads, so the n-th arrival time
+//! depends only on the rate schedule (thinning needs a variable number of
+//! draws per arrival, which a sequence gives for free).
+
+use crate::kernel::{DrawKey, KeyedRng, KeyedStream, RngStreams};
+
+/// Roots of the request keys.
+const OPEN_LOOP: DrawKey = DrawKey::root(1);
+const USERS: DrawKey = DrawKey::root(2);
+const THINK: DrawKey = DrawKey::root(3);
+
+/// Which message a network draw is for: each has its own loss and delay
+/// streams, so a loss fault does not shift any delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// A request, keyed by its attempt.
+    Request = 0,
+    /// A reply, keyed by the job (= attempt) it answers.
+    Reply = 1,
+    /// A caller's cancellation, keyed by the attempt it cancels.
+    Cancel = 2,
+}
+
+/// The kinds of an attempt, as they appear in its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AttemptKind {
+    First = 0,
+    Retry = 1,
+    Hedge = 2,
+}
+
+/// The world's keyed streams, one per kind of draw.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Draws {
+    route: KeyedStream,
+    think: KeyedStream,
+    service_time: KeyedStream,
+    error: KeyedStream,
+    call: KeyedStream,
+    jitter: KeyedStream,
+    throttle: KeyedStream,
+}
+
+impl Draws {
+    pub(super) fn new(streams: &RngStreams) -> Draws {
+        Draws {
+            route: streams.keyed("workload/route"),
+            think: streams.keyed("workload/think"),
+            service_time: streams.keyed("service/time"),
+            error: streams.keyed("service/error"),
+            call: streams.keyed("service/call"),
+            jitter: streams.keyed("policy/jitter"),
+            throttle: streams.keyed("policy/throttle"),
+        }
+    }
+
+    /// The route pick of a request.
+    #[inline]
+    pub(super) fn route(&self, request: DrawKey) -> KeyedRng {
+        self.route.rng(request)
+    }
+
+    /// The think time of `user` before its `k`-th request.
+    pub(super) fn think(&self, user: u32, k: u64) -> KeyedRng {
+        self.think.rng(THINK.child(u64::from(user)).child(k))
+    }
+
+    /// The service time of a job.
+    #[inline]
+    pub(super) fn service_time(&self, job: DrawKey) -> KeyedRng {
+        self.service_time.rng(job)
+    }
+
+    /// Whether a job fails with the service's own error.
+    #[inline]
+    pub(super) fn error(&self, job: DrawKey) -> KeyedRng {
+        self.error.rng(job)
+    }
+
+    /// Whether a job makes a call of probability < 1.
+    #[inline]
+    pub(super) fn call(&self, call: DrawKey) -> KeyedRng {
+        self.call.rng(call)
+    }
+
+    /// The jitter of the backoff before a retry attempt.
+    pub(super) fn jitter(&self, attempt: DrawKey) -> KeyedRng {
+        self.jitter.rng(attempt)
+    }
+
+    /// Adaptive throttling's decision on an attempt.
+    pub(super) fn throttle(&self, attempt: DrawKey) -> KeyedRng {
+        self.throttle.rng(attempt)
+    }
+}
+
+/// The key of the `n`-th open-loop arrival of the run.
+#[inline]
+pub(super) fn open_loop_request(n: u64) -> DrawKey {
+    OPEN_LOOP.child(n)
+}
+
+/// The key of the `k`-th request of a closed-loop user.
+pub(super) fn user_request(user: u32, k: u64) -> DrawKey {
+    USERS.child(u64::from(user)).child(k)
+}
+
+/// The key of the call at `index` of step `step` of a job.
+#[inline]
+pub(super) fn downstream_call(job: DrawKey, step: u16, index: u16) -> DrawKey {
+    job.child((u64::from(step) << 16) | u64::from(index))
+}
+
+/// The key of attempt `n` of its kind (retries and hedges count from 1).
+#[inline]
+pub(super) fn attempt(call: DrawKey, kind: AttemptKind, n: u16) -> DrawKey {
+    call.child(((kind as u64) << 32) | u64::from(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_different_things_differ() {
+        let request = open_loop_request(3);
+        let keys = [
+            request,
+            open_loop_request(4),
+            user_request(3, 0),
+            user_request(0, 3),
+            downstream_call(request, 0, 1),
+            downstream_call(request, 1, 0),
+            attempt(request, AttemptKind::First, 0),
+            attempt(request, AttemptKind::Retry, 1),
+            attempt(request, AttemptKind::Hedge, 1),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
+}
