@@ -35,7 +35,7 @@ use super::{ConfigError, Nanos, Outcome, nanos_of, unit_f64};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{RetryBudget, RetryBudgetConfig};
+/// use meshsim_patterns::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let start = Instant::now();
 /// let config = RetryBudgetConfig { min_retries_per_sec: 0, ..RetryBudgetConfig::default() };
@@ -47,7 +47,7 @@ use super::{ConfigError, Nanos, Outcome, nanos_of, unit_f64};
 /// assert!(budget.try_withdraw(now)); // 20% of 10 requests: two retries
 /// assert!(budget.try_withdraw(now));
 /// assert!(!budget.try_withdraw(now));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryBudgetConfig {
@@ -100,7 +100,7 @@ struct BudgetBucket {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{RetryBudget, RetryBudgetConfig};
+/// use meshsim_patterns::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let start = Instant::now();
 /// let mut budget = RetryBudget::new(RetryBudgetConfig {
@@ -113,7 +113,7 @@ struct BudgetBucket {
 /// // The reserve: 5 retries per second with no requests at all (tower's `tps_reserve`).
 /// let allowed = (0..10).filter(|_| budget.try_withdraw(now)).count();
 /// assert_eq!(allowed, 5);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
@@ -230,7 +230,7 @@ impl RetryBudget {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::budget::GrpcRetryThrottle;
+/// use meshsim_patterns::budget::GrpcRetryThrottle;
 ///
 /// let start = Instant::now();
 /// let mut throttle = GrpcRetryThrottle::new(10, 0.1)?;
@@ -244,7 +244,7 @@ impl RetryBudget {
 /// throttle.on_success();
 /// assert!(throttle.allows_retry()); // 5.1 > 5
 /// let _now = start.elapsed().as_nanos() as u64;
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcRetryThrottle {
@@ -305,7 +305,7 @@ impl GrpcRetryThrottle {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let quota = AwsRetryQuota::new(AwsRetryQuotaConfig { capacity: 20, ..AwsRetryQuotaConfig::default() });
@@ -340,8 +340,8 @@ impl Default for AwsRetryQuotaConfig {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let mut quota = AwsRetryQuota::new(AwsRetryQuotaConfig::default());
@@ -368,8 +368,8 @@ impl QuotaLease {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let mut quota = AwsRetryQuota::new(AwsRetryQuotaConfig::default());
@@ -434,14 +434,14 @@ impl AwsRetryQuota {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
+/// use meshsim_patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
 ///
 /// let start = Instant::now();
 /// let config = AdaptiveThrottleConfig { k: 1.5, ..AdaptiveThrottleConfig::default() };
 /// let throttle = AdaptiveThrottle::new(config)?;
 /// assert_eq!(throttle.reject_probability(start.elapsed().as_nanos() as u64), 0.0);
 /// assert_eq!(config.window, Duration::from_secs(120));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdaptiveThrottleConfig {
@@ -481,7 +481,7 @@ struct ThrottleBucket {
 /// ```
 /// use std::time::Instant;
 /// use rand::SeedableRng;
-/// use meshsim::patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
+/// use meshsim_patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
 ///
 /// let start = Instant::now();
 /// let mut throttle = AdaptiveThrottle::new(AdaptiveThrottleConfig::default())?;
@@ -497,7 +497,7 @@ struct ThrottleBucket {
 ///     let _ = throttle.try_send(now, &mut rng);
 /// }
 /// assert!(throttle.reject_probability(now) > 0.8);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct AdaptiveThrottle {

@@ -68,7 +68,7 @@ pub const MAX_TRANSITION_LOG: usize = 1_000_000;
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, RateRule, SlidingWindow, TripRule};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, RateRule, SlidingWindow, TripRule};
 ///
 /// let start = Instant::now();
 /// let rule = RateRule { window: SlidingWindow::TimeBased { seconds: 10 }, ..RateRule::default() };
@@ -76,7 +76,7 @@ pub const MAX_TRANSITION_LOG: usize = 1_000_000;
 /// let mut breaker = Breaker::new(config)?;
 /// let now = start.elapsed().as_nanos() as u64;
 /// assert!(breaker.try_acquire(now).is_ok());
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SlidingWindow {
@@ -99,8 +99,8 @@ pub enum SlidingWindow {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState, RateRule, SlidingWindow, TripRule};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState, RateRule, SlidingWindow, TripRule};
 ///
 /// let start = Instant::now();
 /// let rule = RateRule {
@@ -116,7 +116,7 @@ pub enum SlidingWindow {
 /// }
 /// // 1 failure in 2 calls is 50%, which reaches the default 50% threshold.
 /// assert_eq!(breaker.state(), BreakerState::Open);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RateRule {
@@ -154,8 +154,8 @@ impl Default for RateRule {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState, TripRule};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState, TripRule};
 ///
 /// let start = Instant::now();
 /// let config = BreakerConfig::consecutive_failures(2, Duration::from_secs(60));
@@ -167,7 +167,7 @@ impl Default for RateRule {
 ///     breaker.record(permit, Outcome::Error, Duration::ZERO, now);
 /// }
 /// assert_eq!(breaker.state(), BreakerState::Open);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum TripRule {
@@ -190,7 +190,7 @@ pub enum TripRule {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::breaker::OpenWait;
+/// use meshsim_patterns::breaker::OpenWait;
 ///
 /// let start = Instant::now();
 /// let wait = OpenWait::Exponential {
@@ -251,7 +251,7 @@ impl OpenWait {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, OpenWait};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, OpenWait};
 ///
 /// let start = Instant::now();
 /// let config = BreakerConfig {
@@ -261,9 +261,9 @@ impl OpenWait {
 /// };
 /// let mut breaker = Breaker::new(config)?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// breaker.transition_to(meshsim::patterns::breaker::BreakerState::Open, now);
+/// breaker.transition_to(meshsim_patterns::breaker::BreakerState::Open, now);
 /// assert_eq!(breaker.poll_timeout(), Some(now + 5_000_000_000));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerConfig {
@@ -388,14 +388,14 @@ impl BreakerConfig {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::default())?;
 /// assert_eq!(breaker.state(), BreakerState::Closed);
 /// breaker.transition_to(BreakerState::ForcedOpen, start.elapsed().as_nanos() as u64);
 /// assert!(breaker.try_acquire(start.elapsed().as_nanos() as u64).is_err());
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BreakerState {
@@ -417,8 +417,8 @@ pub enum BreakerState {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, TransitionReason};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, TransitionReason};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::consecutive_failures(1, Duration::from_secs(1)))?;
@@ -427,7 +427,7 @@ pub enum BreakerState {
 /// breaker.record(permit, Outcome::Timeout, Duration::ZERO, now);
 /// let transition = breaker.poll_transition().unwrap();
 /// assert_eq!(transition.reason, TransitionReason::ConsecutiveFailures);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TransitionReason {
@@ -453,7 +453,7 @@ pub enum TransitionReason {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState, Transition, TransitionReason};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState, Transition, TransitionReason};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::default())?;
@@ -467,7 +467,7 @@ pub enum TransitionReason {
 /// };
 /// assert_eq!(breaker.poll_transition(), Some(expected));
 /// assert_eq!(breaker.poll_transition(), None);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Transition {
@@ -485,7 +485,7 @@ pub struct Transition {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::default())?;
@@ -495,7 +495,7 @@ pub struct Transition {
 /// assert_eq!(rejected.state, BreakerState::Open);
 /// // Lazy transition: the first call strictly after the 60 s wait is admitted.
 /// assert_eq!(rejected.retry_at, Some(now + 60_000_000_000 + 1));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejected {
@@ -515,7 +515,7 @@ pub struct Rejected {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState};
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::consecutive_failures(5, Duration::from_secs(1)))?;
@@ -526,7 +526,7 @@ pub struct Rejected {
 /// assert!(breaker.try_acquire(now).is_err()); // the single slot is taken
 /// drop(probe); // abandoned: the slot is free again
 /// assert!(breaker.try_acquire(now).is_ok());
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
 #[must_use = "a permit must be given back with Breaker::record or Breaker::release"]
@@ -575,8 +575,8 @@ impl Drop for Permit {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig};
 ///
 /// let start = Instant::now();
 /// let mut breaker = Breaker::new(BreakerConfig::default())?;
@@ -586,7 +586,7 @@ impl Drop for Permit {
 /// let metrics = breaker.metrics(now);
 /// assert_eq!((metrics.calls, metrics.failed_calls), (1, 1));
 /// assert_eq!(metrics.failure_rate, None); // below minimum_number_of_calls (100)
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BreakerMetrics {
@@ -671,8 +671,8 @@ impl Mode {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::breaker::{Breaker, BreakerConfig, BreakerState, RateRule, SlidingWindow, TripRule};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState, RateRule, SlidingWindow, TripRule};
 ///
 /// let start = Instant::now();
 /// let rule = RateRule {
@@ -701,7 +701,7 @@ impl Mode {
 /// while let Some(transition) = breaker.poll_transition() {
 ///     println!("{} ns: {:?} -> {:?}", transition.at, transition.from, transition.to);
 /// }
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct Breaker {
