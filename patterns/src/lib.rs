@@ -90,6 +90,7 @@ pub mod deadline;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
+mod ring;
 mod window;
 
 use std::fmt;
