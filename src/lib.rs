@@ -7,7 +7,11 @@
 
 pub mod kernel;
 pub mod metrics;
-pub mod patterns;
 pub mod report;
 pub mod scenario;
 pub mod world;
+
+/// The resilience patterns, a crate of their own (`meshsim-patterns`, in `patterns/`)
+/// that knows nothing of the simulator; re-exported so that `crate::patterns::...`
+/// and `meshsim::patterns::...` paths keep working.
+pub use meshsim_patterns as patterns;

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use rand::RngCore;
 
+use super::ring::SlotRing;
 use super::{ConfigError, Nanos, Outcome, nanos_of, unit_f64};
 
 /// A [`RetryBudget`]'s configuration. The default is Finagle's and tower's: ttl 10 s,
@@ -35,7 +36,7 @@ use super::{ConfigError, Nanos, Outcome, nanos_of, unit_f64};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{RetryBudget, RetryBudgetConfig};
+/// use meshsim_patterns::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let start = Instant::now();
 /// let config = RetryBudgetConfig { min_retries_per_sec: 0, ..RetryBudgetConfig::default() };
@@ -47,7 +48,7 @@ use super::{ConfigError, Nanos, Outcome, nanos_of, unit_f64};
 /// assert!(budget.try_withdraw(now)); // 20% of 10 requests: two retries
 /// assert!(budget.try_withdraw(now));
 /// assert!(!budget.try_withdraw(now));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryBudgetConfig {
@@ -74,9 +75,9 @@ impl Default for RetryBudgetConfig {
     }
 }
 
+/// What one time slot of a [`RetryBudget`] counts.
 #[derive(Clone, Copy, Debug, Default)]
 struct BudgetBucket {
-    slot: u64,
     deposits: u64,
     withdrawals: u64,
 }
@@ -100,7 +101,7 @@ struct BudgetBucket {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{RetryBudget, RetryBudgetConfig};
+/// use meshsim_patterns::budget::{RetryBudget, RetryBudgetConfig};
 ///
 /// let start = Instant::now();
 /// let mut budget = RetryBudget::new(RetryBudgetConfig {
@@ -113,7 +114,7 @@ struct BudgetBucket {
 /// // The reserve: 5 retries per second with no requests at all (tower's `tps_reserve`).
 /// let allowed = (0..10).filter(|_| budget.try_withdraw(now)).count();
 /// assert_eq!(allowed, 5);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct RetryBudget {
@@ -126,7 +127,7 @@ pub struct RetryBudget {
     /// 1000 · min_retries_per_sec · ttl in seconds.
     reserve_milli: u128,
     permille: u128,
-    ring: Vec<BudgetBucket>,
+    ring: SlotRing<BudgetBucket>,
     last_now: Nanos,
 }
 
@@ -154,7 +155,7 @@ impl RetryBudget {
             withdraw_slots,
             reserve_milli: u128::from(config.min_retries_per_sec) * u128::from(ttl) / 1_000_000,
             permille: (config.percent_can_retry * 1000.0).round() as u128,
-            ring: vec![BudgetBucket::default(); withdraw_slots as usize + 1],
+            ring: SlotRing::new(withdraw_slots as usize + 1),
             last_now: 0,
         })
     }
@@ -167,17 +168,7 @@ impl RetryBudget {
     fn bucket(&mut self, now: Nanos) -> &mut BudgetBucket {
         debug_assert!(now >= self.last_now, "time went backwards");
         self.last_now = self.last_now.max(now);
-        let slot = now / self.slot_nanos;
-        let len = self.ring.len() as u64;
-        let bucket = &mut self.ring[(slot % len) as usize];
-        if bucket.slot != slot {
-            *bucket = BudgetBucket {
-                slot,
-                deposits: 0,
-                withdrawals: 0,
-            };
-        }
-        bucket
+        self.ring.slot_mut(now / self.slot_nanos)
     }
 
     /// `(deposits, withdrawals)` that count at `now`.
@@ -185,11 +176,8 @@ impl RetryBudget {
         let slot = now / self.slot_nanos;
         let mut deposits = 0;
         let mut withdrawals = 0;
-        for bucket in &self.ring {
-            if bucket.slot > slot {
-                continue;
-            }
-            let age = slot - bucket.slot;
+        // The ring holds withdraw_slots + 1 slots, so every age counted here is live.
+        for (age, bucket) in self.ring.aged(slot) {
             if age < self.deposit_slots {
                 deposits += bucket.deposits;
             }
@@ -230,7 +218,7 @@ impl RetryBudget {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::budget::GrpcRetryThrottle;
+/// use meshsim_patterns::budget::GrpcRetryThrottle;
 ///
 /// let start = Instant::now();
 /// let mut throttle = GrpcRetryThrottle::new(10, 0.1)?;
@@ -244,7 +232,7 @@ impl RetryBudget {
 /// throttle.on_success();
 /// assert!(throttle.allows_retry()); // 5.1 > 5
 /// let _now = start.elapsed().as_nanos() as u64;
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GrpcRetryThrottle {
@@ -305,7 +293,7 @@ impl GrpcRetryThrottle {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let quota = AwsRetryQuota::new(AwsRetryQuotaConfig { capacity: 20, ..AwsRetryQuotaConfig::default() });
@@ -340,8 +328,8 @@ impl Default for AwsRetryQuotaConfig {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let mut quota = AwsRetryQuota::new(AwsRetryQuotaConfig::default());
@@ -368,8 +356,8 @@ impl QuotaLease {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::budget::{AwsRetryQuota, AwsRetryQuotaConfig};
 ///
 /// let start = Instant::now();
 /// let mut quota = AwsRetryQuota::new(AwsRetryQuotaConfig::default());
@@ -434,14 +422,14 @@ impl AwsRetryQuota {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
+/// use meshsim_patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
 ///
 /// let start = Instant::now();
 /// let config = AdaptiveThrottleConfig { k: 1.5, ..AdaptiveThrottleConfig::default() };
 /// let throttle = AdaptiveThrottle::new(config)?;
 /// assert_eq!(throttle.reject_probability(start.elapsed().as_nanos() as u64), 0.0);
 /// assert_eq!(config.window, Duration::from_secs(120));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdaptiveThrottleConfig {
@@ -464,9 +452,9 @@ impl Default for AdaptiveThrottleConfig {
     }
 }
 
+/// What one time slot of an [`AdaptiveThrottle`] counts.
 #[derive(Clone, Copy, Debug, Default)]
 struct ThrottleBucket {
-    slot: u64,
     requests: u64,
     accepts: u64,
 }
@@ -481,7 +469,7 @@ struct ThrottleBucket {
 /// ```
 /// use std::time::Instant;
 /// use rand::SeedableRng;
-/// use meshsim::patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
+/// use meshsim_patterns::budget::{AdaptiveThrottle, AdaptiveThrottleConfig};
 ///
 /// let start = Instant::now();
 /// let mut throttle = AdaptiveThrottle::new(AdaptiveThrottleConfig::default())?;
@@ -497,13 +485,13 @@ struct ThrottleBucket {
 ///     let _ = throttle.try_send(now, &mut rng);
 /// }
 /// assert!(throttle.reject_probability(now) > 0.8);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct AdaptiveThrottle {
     config: AdaptiveThrottleConfig,
     slot_nanos: u64,
-    ring: Vec<ThrottleBucket>,
+    ring: SlotRing<ThrottleBucket>,
     last_now: Nanos,
 }
 
@@ -524,7 +512,7 @@ impl AdaptiveThrottle {
         Ok(AdaptiveThrottle {
             config,
             slot_nanos: window / u64::from(config.buckets),
-            ring: vec![ThrottleBucket::default(); config.buckets as usize],
+            ring: SlotRing::new(config.buckets as usize),
             last_now: 0,
         })
     }
@@ -532,26 +520,13 @@ impl AdaptiveThrottle {
     fn bucket(&mut self, now: Nanos) -> &mut ThrottleBucket {
         debug_assert!(now >= self.last_now, "time went backwards");
         self.last_now = self.last_now.max(now);
-        let slot = now / self.slot_nanos;
-        let len = self.ring.len() as u64;
-        let bucket = &mut self.ring[(slot % len) as usize];
-        if bucket.slot != slot {
-            *bucket = ThrottleBucket {
-                slot,
-                requests: 0,
-                accepts: 0,
-            };
-        }
-        bucket
+        self.ring.slot_mut(now / self.slot_nanos)
     }
 
     /// `(requests, accepts)` in the window at `now`.
     pub fn counts(&self, now: Nanos) -> (u64, u64) {
-        let slot = now / self.slot_nanos;
-        let oldest = (slot + 1).saturating_sub(self.ring.len() as u64);
         self.ring
-            .iter()
-            .filter(|bucket| bucket.slot >= oldest && bucket.slot <= slot)
+            .window(now / self.slot_nanos)
             .fold((0, 0), |(r, a), bucket| {
                 (r + bucket.requests, a + bucket.accepts)
             })

@@ -26,7 +26,7 @@ use super::{ConfigError, Nanos, nanos_of};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::rate_limit::{Rate, TokenBucket};
+/// use meshsim_patterns::rate_limit::{Rate, TokenBucket};
 ///
 /// let start = Instant::now();
 /// let rate = Rate { tokens: 3, per: Duration::from_secs(2) }; // 1.5 per second
@@ -35,7 +35,7 @@ use super::{ConfigError, Nanos, nanos_of};
 /// assert!(bucket.try_acquire(now).is_ok());
 /// let wait = bucket.try_acquire(now).unwrap_err().0;
 /// assert_eq!(wait, Duration::from_nanos(666_666_667)); // ceil(2 s / 3)
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rate {
@@ -60,14 +60,14 @@ impl Rate {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::rate_limit::{Gcra, RetryAfter};
+/// use meshsim_patterns::rate_limit::{Gcra, RetryAfter};
 ///
 /// let start = Instant::now();
 /// let mut gcra = Gcra::per_second(1, 1)?;
 /// let now = start.elapsed().as_nanos() as u64;
 /// gcra.try_acquire(now).unwrap();
 /// assert_eq!(gcra.try_acquire(now), Err(RetryAfter(Duration::from_secs(1))));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RetryAfter(pub Duration);
@@ -80,7 +80,7 @@ pub struct RetryAfter(pub Duration);
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::rate_limit::{Rate, TokenBucket};
+/// use meshsim_patterns::rate_limit::{Rate, TokenBucket};
 ///
 /// let start = Instant::now();
 /// let mut bucket = TokenBucket::new(Rate::per_second(10), 5)?;
@@ -90,7 +90,7 @@ pub struct RetryAfter(pub Duration);
 /// let retry_after = bucket.try_acquire(now).unwrap_err().0;
 /// assert_eq!(retry_after, Duration::from_millis(100)); // one token per 100 ms
 /// assert!(bucket.try_acquire(now + 100_000_000).is_ok());
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenBucket {
@@ -160,7 +160,7 @@ impl TokenBucket {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::rate_limit::{Gcra, RetryAfter};
+/// use meshsim_patterns::rate_limit::{Gcra, RetryAfter};
 ///
 /// let start = Instant::now();
 /// // governor's `Quota::per_second(5).allow_burst(2)`: T = 200 ms, τ = 200 ms.
@@ -169,7 +169,7 @@ impl TokenBucket {
 /// assert!(gcra.try_acquire(now).is_ok());
 /// assert!(gcra.try_acquire(now).is_ok());
 /// assert_eq!(gcra.try_acquire(now), Err(RetryAfter(Duration::from_millis(200))));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Gcra {

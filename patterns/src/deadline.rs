@@ -18,7 +18,7 @@ use super::{Nanos, nanos_of};
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::deadline::Deadline;
+/// use meshsim_patterns::deadline::Deadline;
 ///
 /// let start = Instant::now();
 /// let now = start.elapsed().as_nanos() as u64;

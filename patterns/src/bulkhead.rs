@@ -34,14 +34,14 @@ pub const MAX_WAITING: u32 = 1_000_000;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
 ///
 /// let start = Instant::now();
 /// let config = BulkheadConfig { max_concurrent: 1, max_waiting: 4, max_wait: Duration::from_millis(50) };
 /// let mut bulkhead = Bulkhead::new(config)?;
 /// let now = start.elapsed().as_nanos() as u64;
 /// assert!(matches!(bulkhead.try_enter(now), Enter::Admitted(_)));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BulkheadConfig {
@@ -68,7 +68,7 @@ impl Default for BulkheadConfig {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
 ///
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_secs(1) })?;
@@ -77,7 +77,7 @@ impl Default for BulkheadConfig {
 /// let Enter::Queued(ticket) = bulkhead.try_enter(now) else { unreachable!() };
 /// let (admitted, _permit) = bulkhead.release(permit, now).unwrap();
 /// assert_eq!(admitted, ticket);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ticket(pub u64);
@@ -88,7 +88,7 @@ pub struct Ticket(pub u64);
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
 ///
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, ..BulkheadConfig::default() })?;
@@ -97,7 +97,7 @@ pub struct Ticket(pub u64);
 /// assert!(matches!(bulkhead.try_enter(now), Enter::Rejected));
 /// drop(permit); // abandoned: the slot comes back
 /// assert!(matches!(bulkhead.try_enter(now), Enter::Admitted(_)));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
 #[must_use = "a permit holds a slot: give it back with Bulkhead::release"]
@@ -117,7 +117,7 @@ impl Drop for Permit {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
 ///
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_millis(10) })?;
@@ -126,7 +126,7 @@ impl Drop for Permit {
 /// let second = bulkhead.try_enter(now);
 /// let third = bulkhead.try_enter(now);
 /// assert!(matches!((&first, &second, &third), (Enter::Admitted(_), Enter::Queued(_), Enter::Rejected)));
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
 #[must_use]
@@ -146,7 +146,7 @@ pub enum Enter {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
 ///
 /// let start = Instant::now();
 /// let config = BulkheadConfig { max_concurrent: 2, max_waiting: 1, max_wait: Duration::from_millis(100) };
@@ -160,7 +160,7 @@ pub enum Enter {
 /// let (next, _c) = bulkhead.release(a, start.elapsed().as_nanos() as u64).unwrap();
 /// assert_eq!(next, ticket);
 /// assert_eq!(bulkhead.in_use(), 2);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
 pub struct Bulkhead {

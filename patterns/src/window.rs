@@ -7,9 +7,11 @@
 //! buckets (the bucket of a call is the whole second of its `now`). Both keep a running
 //! total, to which a call is added when it enters and from which it (or its whole
 //! bucket) is subtracted when it leaves, so a rate costs O(1) per call. Memory is fixed
-//! at construction.
+//! at construction. The time-based buckets are the crate's slot ring (`ring.rs`), reused
+//! eagerly so that each bucket that leaves is subtracted exactly once.
 
 use super::Nanos;
+use super::ring::SlotRing;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 /// Outcome code bit: the call failed.
@@ -88,16 +90,11 @@ impl CountWindow {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Bucket {
-    second: u64,
-    tally: Tally,
-}
-
 /// The calls of the last N whole seconds, as resilience4j `SlidingTimeWindowMetrics`.
 #[derive(Clone, Debug)]
 pub(super) struct TimeWindow {
-    buckets: Vec<Bucket>,
+    /// One-second buckets, reused eagerly so that `tally` can subtract what leaves.
+    buckets: SlotRing<Tally>,
     head_second: u64,
     tally: Tally,
 }
@@ -105,7 +102,7 @@ pub(super) struct TimeWindow {
 impl TimeWindow {
     pub(super) fn new(seconds: u32) -> TimeWindow {
         TimeWindow {
-            buckets: vec![Bucket::default(); seconds as usize],
+            buckets: SlotRing::new(seconds as usize),
             head_second: 0,
             tally: Tally::default(),
         }
@@ -117,43 +114,30 @@ impl TimeWindow {
         if second <= self.head_second {
             return;
         }
-        let size = self.buckets.len() as u64;
-        let first = (self.head_second + 1).max((second + 1).saturating_sub(size));
-        for s in first..=second {
-            let bucket = &mut self.buckets[(s % size) as usize];
-            self.tally.subtract(bucket.tally);
-            *bucket = Bucket {
-                second: s,
-                tally: Tally::default(),
-            };
-        }
+        let tally = &mut self.tally;
+        self.buckets
+            .advance(self.head_second, second, |left| tally.subtract(left));
         self.head_second = second;
     }
 
     pub(super) fn record(&mut self, now: Nanos, code: u8) {
         self.advance(now);
-        let size = self.buckets.len() as u64;
-        let bucket = &mut self.buckets[(self.head_second % size) as usize];
-        bucket.second = self.head_second;
-        bucket.tally.add(code);
+        self.buckets.slot_mut(self.head_second).add(code);
         self.tally.add(code);
     }
 
     /// The total at `now` without evicting (for read-only snapshots).
     pub(super) fn tally_at(&self, now: Nanos) -> Tally {
         let second = (now / NANOS_PER_SEC).max(self.head_second);
-        let oldest = (second + 1).saturating_sub(self.buckets.len() as u64);
         let mut tally = Tally::default();
-        for bucket in &self.buckets {
-            if bucket.second >= oldest && bucket.second <= second {
-                tally.merge(bucket.tally);
-            }
+        for bucket in self.buckets.window(second) {
+            tally.merge(*bucket);
         }
         tally
     }
 
     pub(super) fn clear(&mut self) {
-        self.buckets.fill(Bucket::default());
+        self.buckets.clear();
         self.head_second = 0;
         self.tally = Tally::default();
     }

@@ -11,9 +11,12 @@
 //! # The sans-IO contract
 //!
 //! The patterns follow the shape of quinn-proto and tower: they do no I/O and know
-//! nothing of the simulator. No pattern reads a clock, sleeps, spawns a task, or
-//! allocates per call (every buffer is sized at construction). Their methods come in
-//! four kinds:
+//! nothing of the simulator. The compiler enforces the second half: this is a crate of
+//! its own that depends on nothing of meshsim (only on `rand`, for `RngCore`), so no
+//! pattern can name a kernel, world or scenario type, and a real service can depend
+//! on this crate and drive the same state machines with its own clock. No pattern
+//! reads a clock, sleeps, spawns a task, or allocates per call (every buffer is sized
+//! at construction). Their methods come in four kinds:
 //!
 //! - getters (`state()`, `remaining(now)`, ...);
 //! - commands that take the current time and decide (`try_acquire(now)`,
@@ -39,7 +42,7 @@
 //!
 //! ```
 //! use std::time::Instant;
-//! use meshsim::patterns::Nanos;
+//! use meshsim_patterns::Nanos;
 //!
 //! let start = Instant::now();
 //! let now: Nanos = start.elapsed().as_nanos() as u64;
@@ -78,6 +81,8 @@
 //! after the retry budget and before the breaker; a gateway's limiter (a later issue)
 //! will guard the receiving side.
 
+#![warn(missing_docs)]
+
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
@@ -85,6 +90,7 @@ pub mod deadline;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
+mod ring;
 mod window;
 
 use std::fmt;
@@ -99,7 +105,7 @@ use rand::RngCore;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::{Nanos, deadline::Deadline};
+/// use meshsim_patterns::{Nanos, deadline::Deadline};
 ///
 /// let start = Instant::now();
 /// let now: Nanos = start.elapsed().as_nanos() as u64;
@@ -112,8 +118,8 @@ pub type Nanos = u64;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::retry::{RetryPolicy, RetryState};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::retry::{RetryPolicy, RetryState};
 ///
 /// let start = Instant::now();
 /// let policy = RetryPolicy::default();
@@ -160,7 +166,7 @@ impl Outcome {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::{Outcome, OutcomeSet};
+/// use meshsim_patterns::{Outcome, OutcomeSet};
 ///
 /// let start = Instant::now();
 /// let retry_on = OutcomeSet::of(&[Outcome::Error, Outcome::Timeout]);
@@ -212,8 +218,8 @@ impl OutcomeSet {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::deadline::Deadline;
-/// use meshsim::patterns::rate_limit::{Rate, TokenBucket};
+/// use meshsim_patterns::deadline::Deadline;
+/// use meshsim_patterns::rate_limit::{Rate, TokenBucket};
 ///
 /// let start = Instant::now();
 /// let error = TokenBucket::new(Rate::per_second(10), 0).unwrap_err();

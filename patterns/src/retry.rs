@@ -32,7 +32,7 @@ pub const MAX_ATTEMPTS_LIMIT: u32 = 1_000;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::retry::Backoff;
+/// use meshsim_patterns::retry::Backoff;
 ///
 /// let start = Instant::now();
 /// let backoff = Backoff::Exponential {
@@ -122,8 +122,8 @@ impl Backoff {
 /// ```
 /// use std::time::{Duration, Instant};
 /// use rand::SeedableRng;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::retry::{Backoff, Jitter, RetryPolicy, RetryState};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::retry::{Backoff, Jitter, RetryPolicy, RetryState};
 ///
 /// let start = Instant::now();
 /// let policy = RetryPolicy {
@@ -156,8 +156,8 @@ pub enum Jitter {
 /// ```
 /// use std::time::{Duration, Instant};
 /// use rand::SeedableRng;
-/// use meshsim::patterns::{Outcome, OutcomeSet};
-/// use meshsim::patterns::retry::{RetryPolicy, RetryState};
+/// use meshsim_patterns::{Outcome, OutcomeSet};
+/// use meshsim_patterns::retry::{RetryPolicy, RetryState};
 ///
 /// let start = Instant::now();
 /// let policy = RetryPolicy {
@@ -173,7 +173,7 @@ pub enum Jitter {
 /// assert!(retry.next_delay(Outcome::Timeout, None, &mut rng).is_some());
 /// assert_eq!(retry.next_delay(Outcome::Timeout, None, &mut rng), None); // 2 attempts made
 /// let _now = start.elapsed().as_nanos() as u64;
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryPolicy {
@@ -292,8 +292,8 @@ impl RetryPolicy {
 /// ```
 /// use std::time::{Duration, Instant};
 /// use rand::SeedableRng;
-/// use meshsim::patterns::Outcome;
-/// use meshsim::patterns::retry::{Backoff, Jitter, RetryPolicy, RetryState};
+/// use meshsim_patterns::Outcome;
+/// use meshsim_patterns::retry::{Backoff, Jitter, RetryPolicy, RetryState};
 ///
 /// let start = Instant::now();
 /// let policy = RetryPolicy {

@@ -28,13 +28,13 @@ const BUCKETS: usize = SUB_BUCKETS * (64 - SUB_BITS as usize + 1);
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
+/// use meshsim_patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
 ///
 /// let start = Instant::now();
 /// let hedger = Hedger::new(HedgeConfig { delay: HedgeDelay::Fixed(Duration::from_millis(10)), max_hedges: 1 })?;
 /// assert_eq!(hedger.hedge_delay(), Some(Duration::from_millis(10)));
 /// let _call = hedger.start(start.elapsed().as_nanos() as u64);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum HedgeDelay {
@@ -57,13 +57,13 @@ pub enum HedgeDelay {
 ///
 /// ```
 /// use std::time::Instant;
-/// use meshsim::patterns::hedge::{HedgeConfig, Hedger};
+/// use meshsim_patterns::hedge::{HedgeConfig, Hedger};
 ///
 /// let start = Instant::now();
 /// let hedger = Hedger::new(HedgeConfig::default())?;
 /// assert_eq!(hedger.hedge_delay(), None); // no samples yet
 /// let _now = start.elapsed().as_nanos() as u64;
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct HedgeConfig {
@@ -179,7 +179,7 @@ impl LatencyHistogram {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
+/// use meshsim_patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
 ///
 /// let start = Instant::now();
 /// let mut hedger = Hedger::new(HedgeConfig {
@@ -194,7 +194,7 @@ impl LatencyHistogram {
 /// assert!(delay >= Duration::from_millis(95) && delay <= Duration::from_millis(100));
 /// let call = hedger.start(start.elapsed().as_nanos() as u64);
 /// assert!(call.poll_timeout().is_some());
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Hedger {
@@ -292,7 +292,7 @@ impl Hedger {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger, Reply};
+/// use meshsim_patterns::hedge::{HedgeConfig, HedgeDelay, Hedger, Reply};
 ///
 /// let start = Instant::now();
 /// let hedger = Hedger::new(HedgeConfig { delay: HedgeDelay::Fixed(Duration::ZERO), max_hedges: 1 })?;
@@ -301,7 +301,7 @@ impl Hedger {
 /// assert_eq!(call.handle_timeout(now), Some(1)); // send attempt 1 at once
 /// assert_eq!(call.on_reply(1), Reply::Won { cancel: 1 });
 /// assert_eq!(call.on_reply(0), Reply::Late);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -318,7 +318,7 @@ pub enum Reply {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use meshsim::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger, Reply};
+/// use meshsim_patterns::hedge::{HedgeConfig, HedgeDelay, Hedger, Reply};
 ///
 /// let start = Instant::now();
 /// let hedger = Hedger::new(HedgeConfig { delay: HedgeDelay::Fixed(Duration::from_millis(5)), max_hedges: 2 })?;
@@ -330,7 +330,7 @@ pub enum Reply {
 /// assert_eq!(call.poll_timeout(), Some(t0 + 10 * ms)); // gRPC: every hedgingDelay
 /// assert_eq!(call.on_reply(0), Reply::Won { cancel: 1 }); // the primary answered first
 /// assert_eq!(call.poll_timeout(), None);
-/// # Ok::<(), meshsim::patterns::ConfigError>(())
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HedgedCall {
