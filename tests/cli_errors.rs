@@ -1063,3 +1063,85 @@ fn bad_usage_exits_with_2_and_writes_nothing() {
     }
     assert_eq!(dir.entries(), vec![FILE.to_string()]);
 }
+
+/// A valid scenario with one warning: policy `spare` is never used.
+fn with_a_warning() -> String {
+    Doc {
+        policies: &[r#"    "spare": {"timeout": "1s"}"#],
+        ..DOC
+    }
+    .text()
+}
+
+#[test]
+fn warnings_are_printed_but_not_fatal() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), with_a_warning()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: scenario.json:10:5: policies.spare: policy `spare` is defined but no route or call uses it\n  fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it\n"
+    );
+    assert!(
+        text(&out.stdout).contains(": ok (2 services, 1 routes, 0 faults, 1 warning)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // `run` prints the same warning, runs, and lists it in summary.json.
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--quiet", "--no-charts", "--out", "out"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), stderr);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["format"], 2);
+    assert_eq!(
+        summary["warnings"],
+        serde_json::json!([{
+            "path": "policies.spare",
+            "message": "policy `spare` is defined but no route or call uses it",
+            "fix": "attach it with \"policy\": \"spare\" on a route or a call, or delete it"
+        }])
+    );
+}
+
+#[test]
+fn deny_warnings_refuses_and_writes_nothing() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), with_a_warning()).unwrap();
+    for args in [
+        &["validate", FILE, "--deny-warnings"][..],
+        &["run", FILE, "--deny-warnings"],
+        &["run", FILE, "--deny-warnings", "--out", "out"],
+    ] {
+        let out = meshsim(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.starts_with("warning: scenario.json:10:5: policies.spare: "),
+            "{stderr}"
+        );
+        assert!(
+            stderr.ends_with("error: scenario.json: 1 warning denied by --deny-warnings\n"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        assert_eq!(
+            dir.entries(),
+            vec![FILE.to_string()],
+            "{args:?} wrote files"
+        );
+    }
+    // Without warnings, --deny-warnings changes nothing.
+    std::fs::write(dir.path().join(FILE), DOC.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE, "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
+}
