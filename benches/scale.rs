@@ -9,7 +9,7 @@ mod common;
 use common::{best_rate, is_real_bench, run_meshsim};
 use serde_json::{Value, json};
 
-fn scenario(seconds: u64) -> meshsim::scenario::Scenario {
+fn scenario(seconds: u64) -> meshsim::scenario::Compiled {
     let mut services = serde_json::Map::new();
     let layers = 5;
     let width = 20;

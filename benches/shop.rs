@@ -11,11 +11,14 @@ use meshsim::kernel::SimDuration;
 
 fn main() {
     let mut scenario = meshsim::scenario::load(std::path::Path::new("scenarios/shop.json"))
-        .expect("shop.json is valid");
+        .expect("shop.json is valid")
+        .into_scenario();
     let factor = if is_real_bench() { 10 } else { 1 };
     scenario.duration = SimDuration::from_nanos(scenario.duration.as_nanos() * factor);
+    let compiled = meshsim::scenario::compile(scenario).expect("a longer shop.json is valid");
+    let scenario = compiled.scenario();
     let reps = if is_real_bench() { 3 } else { 1 };
-    let (rate, requests) = best_rate(reps, || run_meshsim(&scenario));
+    let (rate, requests) = best_rate(reps, || run_meshsim(&compiled));
     println!(
         "shop scenario x{factor} duration ({}), best of {reps}",
         scenario.duration

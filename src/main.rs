@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use meshsim::report;
-use meshsim::scenario::{self, Scenario};
+use meshsim::scenario::{self, Compiled};
 use meshsim::world;
 
 #[derive(Parser)]
@@ -46,11 +46,17 @@ enum Command {
         /// Skip the charts and index.html (summary.json and timeseries.csv only).
         #[arg(long)]
         no_charts: bool,
+        /// Treat warnings as errors: refuse to run a scenario that has any.
+        #[arg(long)]
+        deny_warnings: bool,
     },
-    /// Check a scenario and report every problem found.
+    /// Check a scenario and report every problem and warning found.
     Validate {
         /// The scenario file (JSON).
         scenario: PathBuf,
+        /// Treat warnings as errors (exit code 2).
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
@@ -66,11 +72,30 @@ fn main() -> ExitCode {
             event_budget,
             quiet,
             no_charts,
-        } => run(&scenario, seed, out, event_budget, quiet, !no_charts),
-        Command::Validate { scenario } => match load(&scenario) {
-            Some(s) => {
+            deny_warnings,
+        } => run(
+            &scenario,
+            seed,
+            out,
+            event_budget,
+            quiet,
+            !no_charts,
+            deny_warnings,
+        ),
+        Command::Validate {
+            scenario,
+            deny_warnings,
+        } => match load(&scenario, deny_warnings) {
+            Some(compiled) => {
+                let s = compiled.scenario();
+                let n = compiled.warnings().len();
+                let warnings = match n {
+                    0 => String::new(),
+                    1 => ", 1 warning".to_string(),
+                    n => format!(", {n} warnings"),
+                };
                 println!(
-                    "{}: ok ({} services, {} routes, {} faults)",
+                    "{}: ok ({} services, {} routes, {} faults{warnings})",
                     scenario.display(),
                     s.services.len(),
                     s.workload.routes.len(),
@@ -91,9 +116,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &std::path::Path) -> Option<Scenario> {
+/// Loads and compiles a scenario, printing its problems or its warnings to
+/// stderr; `None` if it has problems, or warnings and `deny_warnings`.
+fn load(path: &std::path::Path, deny_warnings: bool) -> Option<Compiled> {
     match scenario::load(path) {
-        Ok(s) => Some(s),
+        Ok(compiled) => {
+            let file = path.display().to_string();
+            for warning in compiled.warnings() {
+                eprint!("{}", warning.render(&file));
+            }
+            let n = compiled.warnings().len();
+            if deny_warnings && n > 0 {
+                eprintln!(
+                    "error: {file}: {n} warning{} denied by --deny-warnings",
+                    if n == 1 { "" } else { "s" }
+                );
+                return None;
+            }
+            Some(compiled)
+        }
         Err(e) => {
             eprint!("error: {e}");
             None
@@ -108,10 +149,12 @@ fn run(
     event_budget: Option<u64>,
     quiet: bool,
     charts: bool,
+    deny_warnings: bool,
 ) -> ExitCode {
-    let Some(scenario) = load(path) else {
+    let Some(compiled) = load(path, deny_warnings) else {
         return ExitCode::from(2);
     };
+    let scenario = compiled.scenario();
     if event_budget == Some(0) {
         eprintln!("error: --event-budget must be at least 1");
         return ExitCode::from(2);
@@ -137,14 +180,14 @@ fn run(
     // stdout; it never reaches a report file.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let outcome = world::run_streaming(&scenario, seed, event_budget, &mut |name, row| {
+    let outcome = world::run_streaming(&compiled, seed, event_budget, &mut |name, row| {
         csv.row(name, row)
     });
     let wall = started.elapsed().as_secs_f64();
     if let Err(e) = csv.finish() {
         return cannot_write(e);
     }
-    let (summary, mut files) = report::files(&scenario, seed, &outcome);
+    let (summary, mut files) = report::files(&compiled, seed, &outcome);
     if charts {
         let pictures = match report::charts::render(&outcome) {
             Ok(pictures) => pictures,

@@ -618,16 +618,28 @@ fn retry_settings_are_checked() {
             ],
         );
     }
+    // Outcomes and jitters are enums: a typo is a structural error that
+    // lists the allowed values.
     check(
         &Doc {
             front: FRONT_WITH_POLICY,
-            policies: &[r#"    "standard": {"retry": {"retry_on": ["error", "timout"], "jitter": "fulll"}}"#],
+            policies: &[r#"    "standard": {"retry": {"retry_on": ["error", "timout"]}}"#],
             ..DOC
         }
         .text(),
         &[
-            "scenario.json:10:50: policies.standard.retry.retry_on[1]: unknown outcome `timout`; did you mean `timeout`? (one of error, timeout, rejected, breaker_open)",
-            "scenario.json:10:61: policies.standard.retry.jitter: unknown jitter `fulll` (one of none, full, equal, decorrelated)",
+            "scenario.json:10:50: policies.standard.retry.retry_on[1]: unknown variant `timout`, expected one of `error`, `timeout`, `rejected`, `breaker_open`; did you mean `timeout`?",
+        ],
+    );
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[r#"    "standard": {"retry": {"jitter": "fulll"}}"#],
+            ..DOC
+        }
+        .text(),
+        &[
+            "policies.standard.retry.jitter: unknown variant `fulll`, expected one of `none`, `full`, `equal`, `decorrelated`; did you mean `full`?",
         ],
     );
     // Decorrelated jitter from a zero first delay would never wait.
@@ -656,7 +668,7 @@ fn retry_settings_are_checked() {
         }
         .text(),
         &[
-            "scenario.json:10:53: policies.standard.retry.retry_on[1]: unknown outcome `bulkhead_full`; the caller's own refusals count as `rejected` (one of error, timeout, rejected, breaker_open)",
+            "scenario.json:10:53: policies.standard.retry.retry_on[1]: unknown variant `bulkhead_full`, expected one of `error`, `timeout`, `rejected`, `breaker_open`; the caller's own refusals count as `rejected`",
         ],
     );
 }
@@ -746,29 +758,45 @@ fn every_policy_problem_is_reported_in_one_run() {
             front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "timeout": "1s", "policy": "slow"}]},"#,
             workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}], "policy": "fsat"}"#,
             policies: &[
-                r#"    "fast": {"timeout": "0", "retry": {"max_attempts": 11, "retry_on": ["error", "timeot"], "jitter": "fulll"}}"#,
-                r#"    "slow": {"timeout": "1s", "breaker": {"window": "counts", "failure_rate_percent": 150}, "bulkhead": {"max_concurrent": 0, "max_waiting": 5}, "hedge": {"delay": "10ms", "percentile": 95}}"#,
+                r#"    "fast": {"timeout": "0", "retry": {"max_attempts": 11, "retry_on": ["error", "timeout"], "jitter": "full"}}"#,
+                r#"    "slow": {"timeout": "1s", "breaker": {"window": "count", "failure_rate_percent": 150}, "bulkhead": {"max_concurrent": 0, "max_waiting": 5}, "hedge": {"delay": "10ms", "percentile": 95}}"#,
             ],
             ..DOC
         }
         .text(),
         &[
-            "error: scenario.json: 11 problems found",
+            "error: scenario.json: 8 problems found",
             "scenario.json:5:82: services.front.calls[0].timeout: both this call and its policy `slow` set a timeout: keep one",
             "scenario.json:8:89: workload.policy: unknown policy `fsat`; did you mean `fast`? (policies: fast, slow)",
             "scenario.json:10:14: policies.fast.timeout: must be longer than zero",
             "scenario.json:10:40: policies.fast.retry.max_attempts:",
-            "scenario.json:10:82: policies.fast.retry.retry_on[1]: unknown outcome `timeot`; did you mean `timeout`?",
-            "scenario.json:10:93: policies.fast.retry.jitter: unknown jitter `fulll`",
-            "scenario.json:11:43: policies.slow.breaker.window: window must be `count` or `time`, got `counts`",
-            "scenario.json:11:63: policies.slow.breaker.failure_rate_percent: a percentage must be in (0, 100], got 150",
-            "scenario.json:11:93: policies.slow.bulkhead: a bounded wait needs both `max_wait` and `max_waiting`",
-            "scenario.json:11:106: policies.slow.bulkhead.max_concurrent: max_concurrent must be at least 1",
-            "scenario.json:11:146: policies.slow.hedge: a hedge takes `delay` or `percentile`, not both",
+            "scenario.json:11:62: policies.slow.breaker.failure_rate_percent: a percentage must be in (0, 100], got 150",
+            "scenario.json:11:92: policies.slow.bulkhead: a bounded wait needs both `max_wait` and `max_waiting`",
+            "scenario.json:11:105: policies.slow.bulkhead.max_concurrent: max_concurrent must be at least 1",
+            "scenario.json:11:145: policies.slow.hedge: a hedge takes `delay` or `percentile`, not both",
         ],
     );
     let lines: Vec<&str> = stderr.lines().skip(1).collect();
-    assert_eq!(lines.len(), 11, "{stderr}");
+    assert_eq!(lines.len(), 8, "{stderr}");
+
+    // A misspelt choice is structural: it stops only its own policy, and
+    // one in each policy is reported in the same run.
+    check(
+        &Doc {
+            front: FRONT_WITH_POLICY,
+            policies: &[
+                r#"    "fast": {"retry": {"jitter": "fulll"}}"#,
+                r#"    "slow": {"breaker": {"window": "counts"}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "error: scenario.json: 2 problems found",
+            "scenario.json:10:24: policies.fast.retry.jitter: unknown variant `fulll`, expected one of `none`, `full`, `equal`, `decorrelated`; did you mean `full`?",
+            "scenario.json:11:26: policies.slow.breaker.window: unknown variant `counts`, expected `count` or `time`; did you mean `count`?",
+        ],
+    );
 
     // Structural problems in different policies do not hide each other,
     // nor a structural problem in a service.
@@ -1034,4 +1062,86 @@ fn bad_usage_exits_with_2_and_writes_nothing() {
         assert!(!text(&out.stderr).contains("panicked"));
     }
     assert_eq!(dir.entries(), vec![FILE.to_string()]);
+}
+
+/// A valid scenario with one warning: policy `spare` is never used.
+fn with_a_warning() -> String {
+    Doc {
+        policies: &[r#"    "spare": {"timeout": "1s"}"#],
+        ..DOC
+    }
+    .text()
+}
+
+#[test]
+fn warnings_are_printed_but_not_fatal() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), with_a_warning()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr,
+        "warning: scenario.json:10:5: policies.spare: policy `spare` is defined but no route or call uses it\n  fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it\n"
+    );
+    assert!(
+        text(&out.stdout).contains(": ok (2 services, 1 routes, 0 faults, 1 warning)"),
+        "{}",
+        text(&out.stdout)
+    );
+    // `run` prints the same warning, runs, and lists it in summary.json.
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--quiet", "--no-charts", "--out", "out"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stderr), stderr);
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["format"], 2);
+    assert_eq!(
+        summary["warnings"],
+        serde_json::json!([{
+            "path": "policies.spare",
+            "message": "policy `spare` is defined but no route or call uses it",
+            "fix": "attach it with \"policy\": \"spare\" on a route or a call, or delete it"
+        }])
+    );
+}
+
+#[test]
+fn deny_warnings_refuses_and_writes_nothing() {
+    let dir = TempDir::new();
+    std::fs::write(dir.path().join(FILE), with_a_warning()).unwrap();
+    for args in [
+        &["validate", FILE, "--deny-warnings"][..],
+        &["run", FILE, "--deny-warnings"],
+        &["run", FILE, "--deny-warnings", "--out", "out"],
+    ] {
+        let out = meshsim(dir.path(), args);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            stderr.starts_with("warning: scenario.json:10:5: policies.spare: "),
+            "{stderr}"
+        );
+        assert!(
+            stderr.ends_with("error: scenario.json: 1 warning denied by --deny-warnings\n"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+        assert_eq!(
+            dir.entries(),
+            vec![FILE.to_string()],
+            "{args:?} wrote files"
+        );
+    }
+    // Without warnings, --deny-warnings changes nothing.
+    std::fs::write(dir.path().join(FILE), DOC.text()).unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE, "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }

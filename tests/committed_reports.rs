@@ -19,10 +19,10 @@ fn committed_summaries_match_a_fresh_run() {
     assert!(paths.len() >= 2, "the bundled scenarios are missing");
     for path in paths {
         let scenario = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-        let outcome = world::run(&scenario, scenario.seed, None);
-        let (summary, _) = report::files(&scenario, scenario.seed, &outcome);
+        let outcome = world::run(&scenario, scenario.scenario().seed, None);
+        let (summary, _) = report::files(&scenario, scenario.scenario().seed, &outcome);
         let committed_path = Path::new("reports")
-            .join(&scenario.name)
+            .join(&scenario.scenario().name)
             .join("summary.json");
         let committed = std::fs::read_to_string(&committed_path).unwrap_or_else(|e| {
             panic!(
@@ -38,7 +38,7 @@ fn committed_summaries_match_a_fresh_run() {
             path.display()
         );
         let series_path = Path::new("reports")
-            .join(&scenario.name)
+            .join(&scenario.scenario().name)
             .join("timeseries.csv");
         let series = std::fs::read_to_string(&series_path)
             .unwrap_or_else(|e| panic!("{}: {e}", series_path.display()));

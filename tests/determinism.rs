@@ -76,10 +76,11 @@ fn the_binary_writes_identical_files_twice() {
 fn an_unrelated_service_does_not_shift_the_others() {
     let text = std::fs::read_to_string("scenarios/shop.json").unwrap();
     let base = scenario::parse(&text, "shop.json").unwrap();
-    let mut extended = base.clone();
-    let mut idle = base.services["pricing"].clone();
+    let mut extended = base.scenario().clone();
+    let mut idle = extended.services["pricing"].clone();
     idle.calls.clear();
     extended.services.insert("zz-idle".to_string(), idle);
+    let extended = scenario::compile(extended).expect("an idle service is valid");
     let a = world::run(&base, 3, None);
     let b = world::run(&extended, 3, None);
     for (i, name) in a.service_names.iter().enumerate() {

@@ -34,12 +34,17 @@ fn every_window_is_streamed_and_the_chart_copy_is_bounded() {
     let scenario = scenario::parse(SCENARIO, "long.json").expect("valid");
     let mut streamed = timeseries::CsvStream::new(Vec::new());
     let mut names = Vec::new();
-    let run = world::run_streaming(&scenario, scenario.seed, None, &mut |name, row| {
-        if row.start.as_nanos() == 0 {
-            names.push(name.to_string());
-        }
-        streamed.row(name, row);
-    });
+    let run = world::run_streaming(
+        &scenario,
+        scenario.scenario().seed,
+        None,
+        &mut |name, row| {
+            if row.start.as_nanos() == 0 {
+                names.push(name.to_string());
+            }
+            streamed.row(name, row);
+        },
+    );
     let (bytes, rows) = streamed.finish().expect("a Vec never fails");
     let per_window = names.len();
     assert_eq!(
@@ -121,9 +126,11 @@ fn the_cli_writes_the_whole_series_of_a_long_run() {
     // The same run through the library gives the same bytes.
     let scenario = scenario::parse(SCENARIO, "long.json").unwrap();
     let mut stream = timeseries::CsvStream::new(Vec::new());
-    let run = world::run_streaming(&scenario, scenario.seed, None, &mut |n, r| stream.row(n, r));
+    let run = world::run_streaming(&scenario, scenario.scenario().seed, None, &mut |n, r| {
+        stream.row(n, r)
+    });
     assert_eq!(csv.as_bytes(), stream.finish().unwrap().0.as_slice());
-    let (summary, _) = report::files(&scenario, scenario.seed, &run);
+    let (summary, _) = report::files(&scenario, scenario.scenario().seed, &run);
     assert_eq!(
         std::fs::read_to_string(out.join("summary.json")).unwrap(),
         summary.to_json()
@@ -161,11 +168,16 @@ const IDLE_AT_A_BOUNDARY: &str = r#"{
 fn requests_by_source(budget: Option<u64>) -> (world::RunOutcome, u64, u64, u64) {
     let scenario = scenario::parse(IDLE_AT_A_BOUNDARY, "idle.json").expect("valid");
     let mut streamed = 0u64;
-    let run = world::run_streaming(&scenario, scenario.seed, budget, &mut |_, row| {
-        if row.kind == EntityKind::Route {
-            streamed += row.counts.requests;
-        }
-    });
+    let run = world::run_streaming(
+        &scenario,
+        scenario.scenario().seed,
+        budget,
+        &mut |_, row| {
+            if row.kind == EntityKind::Route {
+                streamed += row.counts.requests;
+            }
+        },
+    );
     let total: u64 = run.routes.iter().map(|r| r.total.requests).sum();
     let kept: u64 = run
         .rows
@@ -216,8 +228,9 @@ fn an_idle_run_is_observed_to_its_horizon_whatever_the_window() {
 }}"#
         );
         let scenario = scenario::parse(&text, "idle.json").expect("valid");
-        let run = world::run(&scenario, scenario.seed, None);
-        let (summary, _) = report::files(&scenario, scenario.seed, &run);
+        let seed = scenario.scenario().seed;
+        let run = world::run(&scenario, seed, None);
+        let (summary, _) = report::files(&scenario, seed, &run);
         let json: serde_json::Value = serde_json::from_str(&summary.to_json()).unwrap();
         assert_eq!(json["duration_s"], 60.0, "window {window}");
         let successes = run.routes[0].total.successes;

@@ -26,7 +26,7 @@ use meshsim::metrics::{EntityKind, WindowRow};
 use meshsim::report::Summary;
 use meshsim::report::summary::{EdgeSummary, Failures, RouteSummary, ServiceSummary};
 use meshsim::report::timeseries;
-use meshsim::scenario::{self, Scenario};
+use meshsim::scenario::{self, Compiled};
 use meshsim::world::{self, RunOutcome};
 use serde_json::{Value, json};
 
@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 const MIN_SIGMAS: f64 = 4.0;
 
 /// Parses a scenario given as a JSON value, failing with the diagnostics.
-fn scenario(value: Value) -> Scenario {
+fn scenario(value: Value) -> Compiled {
     let name = value["name"].as_str().unwrap_or("policies").to_string();
     let text = serde_json::to_string_pretty(&value).expect("a JSON value prints");
     scenario::parse(&text, &name).unwrap_or_else(|e| panic!("{name} does not load:\n{e}\n{text}"))
@@ -49,16 +49,18 @@ struct Run {
 }
 
 /// Runs `scenario` with its own seed and checks the bookkeeping.
-fn simulate(scenario: &Scenario) -> Run {
-    let outcome = world::run(scenario, scenario.seed, None);
-    let summary = Summary::new(scenario, scenario.seed, &outcome);
+fn simulate(scenario: &Compiled) -> Run {
+    let seed = scenario.scenario().seed;
+    let outcome = world::run(scenario, seed, None);
+    let summary = Summary::new(scenario, seed, &outcome);
     assert!(
         summary.completed,
         "{}: the run stopped early ({})",
-        scenario.name, summary.stop_reason
+        scenario.scenario().name,
+        summary.stop_reason
     );
     let run = Run { outcome, summary };
-    check_conservation(&scenario.name, &run);
+    check_conservation(&scenario.scenario().name, &run);
     run
 }
 
@@ -538,7 +540,7 @@ fn backoff_delays_stay_within_their_schedule() {
 /// A dependency that always fails, retried up to 3 attempts on error with a
 /// 1 ms constant backoff, clients at a constant rate: the retry wish is
 /// 2 per call, the budget decides.
-fn always_failing(name: &str, rate: f64, duration: &str, window: &str, budget: Value) -> Scenario {
+fn always_failing(name: &str, rate: f64, duration: &str, window: &str, budget: Value) -> Compiled {
     scenario(json!({
         "name": name,
         "duration": duration,
@@ -1394,7 +1396,7 @@ fn adaptive_throttling_sheds_a_growing_share_when_the_callee_is_down() {
 
 /// Every policy at once, on two hops, with faults: the scenario for the
 /// determinism and conservation checks.
-fn everything(seed: u64) -> Scenario {
+fn everything(seed: u64) -> Compiled {
     scenario(json!({
         "name": "everything",
         "duration": "12.5s",
@@ -1632,7 +1634,7 @@ fn observed_percentile_hedge_delay_hedges_about_the_tail() {
 
 /// Regression: `retry_on` once accepted `bulkhead_full` and `rate_limited`
 /// but silently ignored them. Now only `error`, `timeout`, `rejected` and
-/// `breaker_open` are accepted (a clear error otherwise), and, as documented,
+/// `breaker_open` are accepted (an enum: a clear error otherwise), and, as documented,
 /// the caller's own refusals (bulkhead full, rate limited) count as
 /// `rejected`: `"retry_on": ["rejected"]` retries them.
 #[test]
@@ -1650,7 +1652,13 @@ fn retry_on_rejected_covers_local_refusals_and_other_names_are_errors() {
         assert!(
             error
                 .to_string()
-                .contains(&format!("unknown outcome `{name}`")),
+                .contains(&format!("unknown variant `{name}`")),
+            "{error}"
+        );
+        assert!(
+            error
+                .to_string()
+                .contains("the caller's own refusals count as `rejected`"),
             "{error}"
         );
     }
@@ -1707,8 +1715,8 @@ fn time_series_rows_add_up_to_the_totals_at_the_horizon() {
             "routes": [{"name": "api", "service": "back"}]
         }
     }));
-    let outcome = world::run(&s, s.seed, None);
-    let summary = Summary::new(&s, s.seed, &outcome);
+    let outcome = world::run(&s, s.scenario().seed, None);
+    let summary = Summary::new(&s, s.scenario().seed, &outcome);
     let run = Run { outcome, summary };
     let in_rows: u64 = run
         .rows(EntityKind::Route, "api")
@@ -1734,8 +1742,8 @@ fn a_refused_hedge_is_not_rescheduled() {
         "workload": {"arrivals": {"constant": {"rate": 10}},
                      "routes": [{"name": "api", "service": "back", "policy": "p"}]}
     }));
-    let outcome = world::run(&s, s.seed, None);
-    let summary = Summary::new(&s, s.seed, &outcome);
+    let outcome = world::run(&s, s.scenario().seed, None);
+    let summary = Summary::new(&s, s.scenario().seed, &outcome);
     let route = &summary.routes["api"];
     // One refused hedge per call at most, and a handful of events per call.
     assert!(

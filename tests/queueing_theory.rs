@@ -56,7 +56,7 @@ use std::thread;
 
 use meshsim::report::Summary;
 use meshsim::report::summary::ServiceSummary;
-use meshsim::scenario::{self, Scenario};
+use meshsim::scenario::{self, Compiled};
 use meshsim::world;
 
 /// The fixed seeds every theory case averages over.
@@ -126,7 +126,7 @@ fn mmc(lambda: f64, mu: f64, servers: u32) -> Theory {
 
 /// One instance with `servers` workers, exponential 1 ms service, Poisson
 /// arrivals at `lambda` per second, a queue that never fills.
-fn station(name: &str, lambda: f64, servers: u32, duration_s: u64) -> Scenario {
+fn station(name: &str, lambda: f64, servers: u32, duration_s: u64) -> Compiled {
     let text = format!(
         r#"{{
   "name": "{name}",
@@ -151,7 +151,7 @@ fn station(name: &str, lambda: f64, servers: u32, duration_s: u64) -> Scenario {
 
 /// Runs `scenario` once per seed, the seeds in parallel; summaries in seed
 /// order.
-fn run_seeds(scenario: &Scenario, seeds: &[u64]) -> Vec<Summary> {
+fn run_seeds(scenario: &Compiled, seeds: &[u64]) -> Vec<Summary> {
     thread::scope(|scope| {
         let runs: Vec<_> = seeds
             .iter()
@@ -471,11 +471,11 @@ fn littles_law_holds_for_every_service_of_every_bundled_scenario() {
     const TOLERANCE: f64 = 0.02;
     for path in bundled_scenarios() {
         let scenario = scenario::load(&path).unwrap_or_else(|e| panic!("{}:\n{e}", path.display()));
-        let mut seeds = vec![scenario.seed];
+        let mut seeds = vec![scenario.scenario().seed];
         seeds.extend(
             [1001, 1002, 1003]
                 .into_iter()
-                .filter(|s| *s != scenario.seed),
+                .filter(|s| *s != scenario.scenario().seed),
         );
         let summaries = run_seeds(&scenario, &seeds);
         let mut busy_services = 0;

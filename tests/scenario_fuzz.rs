@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use serde_json::{Map, Value};
 
-use meshsim::scenario::{Scenario, ScenarioError, json_schema, parse};
+use meshsim::scenario::{Compiled, ScenarioError, json_schema, parse};
 
 /// Cases per property: the whole file stays within a few seconds.
 fn config() -> ProptestConfig {
@@ -24,7 +24,7 @@ fn config() -> ProptestConfig {
 }
 
 /// Checks the contract of `parse` on `text`; returns the scenario if it loaded.
-fn check(text: &str) -> Option<Scenario> {
+fn check(text: &str) -> Option<Compiled> {
     match parse(text, "fuzz.json") {
         Ok(scenario) => Some(scenario),
         Err(error) => {
@@ -71,7 +71,8 @@ fn check_error(text: &str, error: &ScenarioError) {
 
 /// Runs a loaded scenario briefly: compiling it into a world and handling a
 /// few thousand events must not panic.
-fn run_briefly(scenario: &Scenario) {
+fn run_briefly(compiled: &Compiled) {
+    let scenario = compiled.scenario();
     // Keep big populations and huge instance counts quick to build.
     let users = scenario.workload.users.as_ref().map_or(0, |u| u.count);
     let instances: u64 = scenario
@@ -80,7 +81,7 @@ fn run_briefly(scenario: &Scenario) {
         .map(|s| u64::from(s.instances))
         .sum();
     if users <= 10_000 && instances <= 10_000 {
-        let _ = meshsim::world::run(scenario, scenario.seed, Some(3_000));
+        let _ = meshsim::world::run(compiled, scenario.seed, Some(3_000));
     }
 }
 

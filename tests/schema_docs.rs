@@ -114,10 +114,11 @@ fn every_summary_field_is_documented() {
     // so every kind of entry appears in its summary.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/shop.json");
     let scenario = meshsim::scenario::load(std::path::Path::new(path)).expect("shop loads");
-    let outcome = meshsim::world::run(&scenario, scenario.seed, Some(20_000));
-    let summary = meshsim::report::summary::Summary::new(&scenario, scenario.seed, &outcome);
+    let outcome = meshsim::world::run(&scenario, scenario.scenario().seed, Some(20_000));
+    let summary =
+        meshsim::report::summary::Summary::new(&scenario, scenario.scenario().seed, &outcome);
     let json: Value = serde_json::from_str(&summary.to_json()).expect("summary.json is JSON");
-    let mut names: BTreeSet<String> = scenario.services.keys().cloned().collect();
+    let mut names: BTreeSet<String> = scenario.scenario().services.keys().cloned().collect();
     names.extend(outcome.route_names.iter().cloned());
     names.extend(
         outcome

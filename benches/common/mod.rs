@@ -9,7 +9,7 @@ use std::time::Instant;
 use meshsim::kernel::RngStreams;
 use meshsim::kernel::dist::exp1;
 use meshsim::report::Summary;
-use meshsim::scenario::{self, Scenario};
+use meshsim::scenario::{self, Compiled};
 use meshsim::world;
 
 /// Whether this is a real `cargo bench` (not `cargo test --benches`, which
@@ -28,7 +28,7 @@ pub fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
 /// An M/M/1 scenario: Poisson arrivals at `lambda` per second, exponential
 /// service with mean 1 ms (mu = 1000/s), long enough for `requests` arrivals
 /// on average.
-pub fn mm1_scenario(lambda: f64, requests: u64) -> Scenario {
+pub fn mm1_scenario(lambda: f64, requests: u64) -> Compiled {
     let seconds = (requests as f64 / lambda).ceil() as u64;
     let text = serde_json::json!({
         "name": "bench-mm1", "duration": format!("{seconds}s"), "window": "10s", "seed": 1,
@@ -42,10 +42,11 @@ pub fn mm1_scenario(lambda: f64, requests: u64) -> Scenario {
 
 /// Runs a scenario through meshsim's normal path (world, metrics, summary)
 /// and returns (wall seconds, requests sent).
-pub fn run_meshsim(scenario: &Scenario) -> (f64, u64) {
+pub fn run_meshsim(scenario: &Compiled) -> (f64, u64) {
     let (secs, requests) = timed(|| {
-        let outcome = world::run(scenario, scenario.seed, None);
-        let summary = Summary::new(scenario, scenario.seed, &outcome);
+        let seed = scenario.scenario().seed;
+        let outcome = world::run(scenario, seed, None);
+        let summary = Summary::new(scenario, seed, &outcome);
         std::hint::black_box(summary.to_json());
         summary.routes.values().map(|r| r.requests).sum::<u64>()
     });

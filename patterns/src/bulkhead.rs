@@ -199,13 +199,28 @@ impl Bulkhead {
                 "must be at most 1 000 000",
             ));
         }
+        Ok(Bulkhead::empty(config))
+    }
+
+    /// An empty bulkhead with this one's configuration and none of its state.
+    ///
+    /// An owner that needs many bulkheads of one configuration validates it
+    /// once, by building a prototype with [`new`](Self::new), and makes the
+    /// others with `fresh`, which cannot fail. (A bulkhead is not `Clone`: a
+    /// clone would share the permits' drop counter with the original.)
+    pub fn fresh(&self) -> Bulkhead {
+        Bulkhead::empty(self.config)
+    }
+
+    /// An empty bulkhead; `config` has been validated.
+    fn empty(config: BulkheadConfig) -> Bulkhead {
         let queue_enabled = config.max_waiting > 0 && !config.max_wait.is_zero();
         let queue_capacity = if queue_enabled {
             config.max_waiting as usize
         } else {
             0
         };
-        Ok(Bulkhead {
+        Bulkhead {
             config,
             max_wait_nanos: nanos_of(config.max_wait),
             queue_enabled,
@@ -223,7 +238,7 @@ impl Bulkhead {
             expired_total: 0,
             expired_dropped: 0,
             last_now: 0,
-        })
+        }
     }
 
     /// The configuration.

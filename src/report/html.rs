@@ -551,7 +551,7 @@ mod tests {
 
     const NASTY: &str = "<script>alert(1)</script>";
 
-    fn nasty_run() -> (scenario::Scenario, world::RunOutcome) {
+    fn nasty_run() -> (scenario::Compiled, world::RunOutcome) {
         let source = r#"{
             "name": "xss",
             "description": "Watch <img src=x onerror=alert(2)> & \"quotes\"",
@@ -590,14 +590,14 @@ mod tests {
             ]
         }"#;
         let scenario = scenario::parse(source, "xss.json").expect("a valid scenario");
-        let run = world::run(&scenario, scenario.seed, None);
+        let run = world::run(&scenario, scenario.scenario().seed, None);
         (scenario, run)
     }
 
     fn nasty_summary() -> (Summary, String) {
         let (scenario, run) = nasty_run();
-        let summary = Summary::new(&scenario, scenario.seed, &run);
-        (summary, scenario.description.clone())
+        let summary = Summary::new(&scenario, scenario.scenario().seed, &run);
+        (summary, scenario.scenario().description.clone())
     }
 
     #[test]

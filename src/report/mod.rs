@@ -11,15 +11,15 @@ pub mod timeseries;
 
 pub use summary::Summary;
 
-use crate::scenario::Scenario;
+use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
 /// The reproducible files of a run made after it, by name: `summary.json`
 /// and, when a policy has a circuit breaker, `breakers.csv`.
 /// (`timeseries.csv` is streamed during the run: see
 /// [`timeseries::CsvStream`] and [`crate::world::run_streaming`].)
-pub fn files(scenario: &Scenario, seed: u64, run: &RunOutcome) -> (Summary, output::Files) {
-    let summary = Summary::new(scenario, seed, run);
+pub fn files(compiled: &Compiled, seed: u64, run: &RunOutcome) -> (Summary, output::Files) {
+    let summary = Summary::new(compiled, seed, run);
     let mut files = vec![("summary.json".to_string(), summary.to_json().into_bytes())];
     if run.edges.iter().any(|e| e.has_breaker) {
         files.push((

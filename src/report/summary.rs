@@ -8,11 +8,12 @@ use serde::Serialize;
 
 use crate::kernel::{SimTime, StopReason};
 use crate::metrics::{Counts, LatencySummary, round3, round6};
-use crate::scenario::Scenario;
+use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
-/// The format version of summary.json; bump it when a field changes meaning.
-pub const SUMMARY_FORMAT: u32 = 1;
+/// The format version of summary.json; bump it on every change of meaning
+/// (and say what changed in the changelog of docs/scenarios.md).
+pub const SUMMARY_FORMAT: u32 = 2;
 
 /// The top level of summary.json.
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +48,19 @@ pub struct Summary {
     pub network: NetworkSummary,
     /// The fault timeline.
     pub faults: Vec<FaultSummary>,
+    /// The compile step's warnings about the scenario, in its order.
+    pub warnings: Vec<WarningSummary>,
+}
+
+/// One warning in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct WarningSummary {
+    /// The JSON path of what it is about.
+    pub path: String,
+    /// What looks wrong.
+    pub message: String,
+    /// What to change.
+    pub fix: String,
 }
 
 /// Failures by reason.
@@ -277,7 +291,8 @@ fn secs(t: SimTime) -> f64 {
 
 impl Summary {
     /// Summarises a finished run.
-    pub fn new(scenario: &Scenario, seed: u64, run: &RunOutcome) -> Summary {
+    pub fn new(compiled: &Compiled, seed: u64, run: &RunOutcome) -> Summary {
+        let scenario = compiled.scenario();
         let elapsed = run.end.as_secs_f64();
         let per_sec = |n: u64| {
             if elapsed > 0.0 {
@@ -419,6 +434,15 @@ impl Summary {
                     target: f.target.clone(),
                     start_s: secs(f.start),
                     end_s: f.end.map(secs),
+                })
+                .collect(),
+            warnings: compiled
+                .warnings()
+                .iter()
+                .map(|w| WarningSummary {
+                    path: w.path.to_string(),
+                    message: w.message.clone(),
+                    fix: w.fix.clone(),
                 })
                 .collect(),
         }

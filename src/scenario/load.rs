@@ -1,17 +1,17 @@
 //! Reading a scenario file: JSON syntax, then structure (serde, section by
 //! section so that one wrong service does not hide the problems of another),
-//! then meaning ([`super::validate`]). Every problem found is reported, each
-//! with its JSON path, line and column.
+//! then meaning and compilation ([`super::compile()`]). Every problem found is
+//! reported, each with its JSON path, line and column; so is every warning.
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::compile::{Compiled, compile};
 use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
 use super::model::{Fault, Network, Policy, Scenario, Service, Workload};
-use super::validate::validate;
 use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
@@ -29,8 +29,8 @@ const TOP_LEVEL: &[&str] = &[
     "faults",
 ];
 
-/// Reads and checks the scenario file at `path`.
-pub fn load(path: &std::path::Path) -> Result<Scenario, ScenarioError> {
+/// Reads, checks and compiles the scenario file at `path`.
+pub fn load(path: &std::path::Path) -> Result<Compiled, ScenarioError> {
     let file = path.display().to_string();
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
@@ -59,8 +59,9 @@ fn single(file: &str, position: Option<(usize, usize)>, message: String) -> Scen
     }
 }
 
-/// Parses and checks a scenario from its text; `file` names it in messages.
-pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
+/// Parses, checks and compiles a scenario from its text; `file` names it in
+/// messages. The warnings of the result carry their positions.
+pub fn parse(source: &str, file: &str) -> Result<Compiled, ScenarioError> {
     // Editors on some systems write a byte-order mark; JSON has no use for it.
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let value: Value = match serde_json::from_str(source) {
@@ -94,19 +95,26 @@ pub fn parse(source: &str, file: &str) -> Result<Scenario, ScenarioError> {
     };
     let scenario = sections.read(&value);
     diagnostics.append(&mut sections.diagnostics);
-    if let Some(scenario) = &scenario {
-        for (path, message) in validate(scenario) {
-            let position = locate_nearest(source, &path);
-            diagnostics.push(Diagnostic {
-                path,
-                position,
-                message,
-            });
+    // A scenario with a structural problem (a repeated key) is still
+    // compiled, so that its meaning problems are reported in the same run.
+    let compiled = scenario.map(compile);
+    let compiled = match compiled {
+        Some(Ok(compiled)) if diagnostics.is_empty() => Some(compiled),
+        Some(Ok(_)) | None => None,
+        Some(Err(found)) => {
+            diagnostics.extend(found.into_iter().map(|d| Diagnostic {
+                position: d.position.or_else(|| locate_nearest(source, &d.path)),
+                ..d
+            }));
+            None
         }
-    }
-    match scenario {
-        Some(scenario) if diagnostics.is_empty() => Ok(scenario),
-        _ => {
+    };
+    match compiled {
+        Some(mut compiled) => {
+            compiled.locate_warnings(|path| locate_nearest(source, path));
+            Ok(compiled)
+        }
+        None => {
             diagnostics.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
             Err(ScenarioError {
                 file: file.to_string(),
@@ -356,6 +364,12 @@ fn explain(message: &str) -> String {
         return format!(
             "{message}; a distribution is an object such as {{\"constant\": \"{word}\"}} or {{\"exponential\": {{\"mean\": \"{word}\"}}}}"
         );
+    }
+    // `retry_on` names outcomes; the caller's own refusals have none.
+    if candidates.contains(&"breaker_open")
+        && ["bulkhead_full", "rate_limited", "throttled"].contains(word)
+    {
+        return format!("{message}; the caller's own refusals count as `rejected`");
     }
     match did_you_mean(word, candidates.iter().copied()) {
         Some(best) => format!("{message}; did you mean `{best}`?"),

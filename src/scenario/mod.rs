@@ -1,19 +1,27 @@
-//! Scenario files: the serde model, loading with precise diagnostics, and the
-//! meaning checks. A scenario that loads is safe to build into a world: every
-//! reference resolves, every number is in range.
+//! Scenario files: the serde model, loading with precise diagnostics, the
+//! meaning checks, and the compile step that turns a [`Scenario`] into the
+//! [`Compiled`] model a world is built from: every reference resolved, every
+//! number in range, every policy built by its patterns' own constructors,
+//! and the warnings.
 //!
 //! **Architecture Invariant:** no input, however malformed, makes this module
 //! panic; every problem becomes a [`Diagnostic`] with a path and a position.
 
+pub mod compile;
 pub mod diagnostic;
 mod duration;
 pub mod load;
 pub mod model;
+pub mod policy;
 pub mod validate;
+pub mod warnings;
 
+pub use compile::{CallTarget, Compiled, FaultTarget, RouteTarget, compile};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use load::{load, parse};
 pub use model::*;
+pub use policy::{CompiledPolicy, Limiter};
+pub use warnings::Warning;
 
 /// The JSON Schema of scenario files, for editors.
 pub fn json_schema() -> serde_json::Value {

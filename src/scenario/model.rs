@@ -522,17 +522,47 @@ pub struct RetrySpec {
     /// `breaker_open`. The caller's own refusals (bulkhead full, rate limited,
     /// throttled) count as `rejected`.
     #[serde(default = "default_retry_on")]
-    pub retry_on: Vec<String>,
+    pub retry_on: Vec<RetryOutcome>,
     /// The delay before each retry.
     #[serde(default = "default_backoff")]
     pub backoff: BackoffSpec,
     /// How the delay is randomised: `none`, `full`, `equal`, `decorrelated`.
-    #[serde(default = "default_jitter")]
-    pub jitter: String,
+    #[serde(default)]
+    pub jitter: JitterKind,
 }
 
-fn default_retry_on() -> Vec<String> {
-    vec!["error".into(), "timeout".into()]
+/// An outcome a retry policy can retry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOutcome {
+    /// An error reply.
+    Error,
+    /// No reply in time.
+    Timeout,
+    /// Refused: a full queue at the callee, or the caller's own bulkhead,
+    /// rate limit or throttle.
+    Rejected,
+    /// Refused locally by an open circuit breaker.
+    BreakerOpen,
+}
+
+/// How a retry's delay is randomised (Brooker's jitters).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterKind {
+    /// Wait the backoff's delay exactly.
+    None,
+    /// Uniform between 0 and the delay.
+    #[default]
+    Full,
+    /// Half the delay plus a uniform share of the other half.
+    Equal,
+    /// Uniform between the first delay and 3 times the previous sleep.
+    Decorrelated,
+}
+
+fn default_retry_on() -> Vec<RetryOutcome> {
+    vec![RetryOutcome::Error, RetryOutcome::Timeout]
 }
 fn default_backoff() -> BackoffSpec {
     BackoffSpec::Exponential {
@@ -540,9 +570,6 @@ fn default_backoff() -> BackoffSpec {
         multiplier: default_multiplier(),
         cap: SimDuration::from_millis(250),
     }
-}
-fn default_jitter() -> String {
-    "full".into()
 }
 fn default_multiplier() -> f64 {
     2.0
@@ -643,8 +670,8 @@ fn default_adaptive_window() -> SimDuration {
 pub struct BreakerSpec {
     /// `count` (the last `window_size` calls) or `time` (the last
     /// `window_size` seconds).
-    #[serde(default = "default_window_kind")]
-    pub window: String,
+    #[serde(default)]
+    pub window: WindowKind,
     /// Calls or seconds, by `window`.
     #[serde(default = "default_window_size")]
     pub window_size: u32,
@@ -681,9 +708,17 @@ pub struct BreakerSpec {
     pub consecutive_failures: Option<u32>,
 }
 
-fn default_window_kind() -> String {
-    "count".into()
+/// The kind of a breaker's sliding window.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// The last `window_size` attempts.
+    #[default]
+    Count,
+    /// The attempts of the last `window_size` seconds.
+    Time,
 }
+
 fn default_window_size() -> u32 {
     100
 }

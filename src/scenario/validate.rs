@@ -16,12 +16,6 @@ pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 pub const MAX_ATTEMPTS: u32 = 10;
 /// Upper bound on hedged attempts per call.
 pub const MAX_HEDGES: u32 = 4;
-/// Outcomes a retry policy can retry.
-/// A caller's own refusals (full bulkhead, rate limit, throttle) count as
-/// `rejected`, as the patterns classify them.
-pub const RETRYABLE: &[&str] = &["error", "timeout", "rejected", "breaker_open"];
-/// Jitter modes.
-pub const JITTERS: &[&str] = &["none", "full", "equal", "decorrelated"];
 /// Upper bound on services: the network keeps state per pair of services.
 pub const MAX_SERVICES: usize = 2_000;
 /// Upper bound on a closed-loop population.
@@ -639,36 +633,6 @@ impl Checker<'_> {
             if !(1..=MAX_ATTEMPTS).contains(&retry.max_attempts) {
                 self.problem(p.key("max_attempts"), format!("max_attempts must be between 1 and {MAX_ATTEMPTS} (the first attempt included)"));
             }
-            for (i, outcome) in retry.retry_on.iter().enumerate() {
-                if !RETRYABLE.contains(&outcome.as_str()) {
-                    let local =
-                        ["bulkhead_full", "rate_limited", "throttled"].contains(&outcome.as_str());
-                    let hint = if local {
-                        "; the caller's own refusals count as `rejected`".to_string()
-                    } else {
-                        did_you_mean(outcome, RETRYABLE.iter().copied())
-                            .map(|s| format!("; did you mean `{s}`?"))
-                            .unwrap_or_default()
-                    };
-                    self.problem(
-                        p.key("retry_on").index(i),
-                        format!(
-                            "unknown outcome `{outcome}`{hint} (one of {})",
-                            RETRYABLE.join(", ")
-                        ),
-                    );
-                }
-            }
-            if !JITTERS.contains(&retry.jitter.as_str()) {
-                self.problem(
-                    p.key("jitter"),
-                    format!(
-                        "unknown jitter `{}` (one of {})",
-                        retry.jitter,
-                        JITTERS.join(", ")
-                    ),
-                );
-            }
             match &retry.backoff {
                 BackoffSpec::Constant(_) => {}
                 BackoffSpec::Linear { initial, cap, .. } => {
@@ -707,7 +671,7 @@ impl Checker<'_> {
                 BackoffSpec::Linear { initial, .. } => *initial,
                 BackoffSpec::Exponential { base, .. } => *base,
             };
-            if retry.jitter == "decorrelated" && first_delay.is_zero() {
+            if retry.jitter == JitterKind::Decorrelated && first_delay.is_zero() {
                 self.problem(
                     p.key("jitter"),
                     "decorrelated jitter needs a backoff whose first delay is above zero (each sleep is drawn between it and 3 times the last sleep, so every sleep would be 0)",
@@ -769,13 +733,8 @@ impl Checker<'_> {
         }
         if let Some(b) = &policy.breaker {
             let p = path.key("breaker");
-            if !["count", "time"].contains(&b.window.as_str()) {
-                self.problem(
-                    p.key("window"),
-                    format!("window must be `count` or `time`, got `{}`", b.window),
-                );
-            }
-            let max_window = if b.window == "time" {
+            let time = b.window == WindowKind::Time;
+            let max_window = if time {
                 crate::patterns::breaker::MAX_WINDOW_SECONDS
             } else {
                 100_000
@@ -785,12 +744,8 @@ impl Checker<'_> {
                     p.key("window_size"),
                     format!(
                         "window_size must be between 1 and {max_window} ({} for a {} window)",
-                        if b.window == "time" {
-                            "seconds"
-                        } else {
-                            "calls"
-                        },
-                        b.window
+                        if time { "seconds" } else { "calls" },
+                        if time { "time" } else { "count" },
                     ),
                 );
             }
@@ -834,15 +789,12 @@ impl Checker<'_> {
                     "half_open_calls must be between 1 and 100000",
                 );
             }
-            if b.consecutive_failures == Some(0) {
-                self.problem(
-                    p.key("consecutive_failures"),
-                    "consecutive_failures must be at least 1",
-                );
-            }
         }
         if let Some(b) = &policy.bulkhead {
             let p = path.key("bulkhead");
+            // `Bulkhead::new` checks this too, but the compile step builds a
+            // bulkhead only when nothing here is wrong with it, and a wrong
+            // wait would then hide this problem until the next run.
             if b.max_concurrent == 0 {
                 self.problem(p.key("max_concurrent"), "max_concurrent must be at least 1");
             }
@@ -863,9 +815,6 @@ impl Checker<'_> {
         if let Some(r) = &policy.rate_limit {
             let p = path.key("rate_limit");
             self.rate(p.key("rate"), r.rate);
-            if r.burst == 0 {
-                self.problem(p.key("burst"), "burst must be at least 1");
-            }
         }
         if let Some(h) = &policy.hedge {
             let p = path.key("hedge");

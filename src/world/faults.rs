@@ -2,7 +2,7 @@
 //! and the network, and their windows for reports.
 
 use crate::kernel::{Kernel, SimDuration, SimTime};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultTarget, Scenario};
 
 use super::{Event, World};
 
@@ -52,61 +52,43 @@ pub struct FaultWindow {
     pub end: Option<SimTime>,
 }
 
-/// Compiles the faults of a validated scenario.
-pub(super) fn compile(
-    scenario: &Scenario,
-    index_of: &dyn Fn(&str) -> u32,
-) -> Vec<(FaultEffect, bool)> {
-    scenario
-        .faults
+/// The effects of a compiled scenario's faults, none active yet.
+pub(super) fn effects(faults: &[FaultTarget]) -> Vec<(FaultEffect, bool)> {
+    faults
         .iter()
         .map(|f| {
-            let effect = if let Some(c) = &f.crash {
-                FaultEffect::Crash {
-                    service: index_of(&c.service),
-                    instance: c.instance,
-                }
-            } else if let Some(l) = &f.latency {
-                match (&l.service, &l.link) {
-                    (Some(s), _) => FaultEffect::ServiceLatency {
-                        service: index_of(s),
-                        add: l.add,
-                    },
-                    (_, Some(link)) => FaultEffect::LinkLatency {
-                        a: index_of(&link.from),
-                        b: index_of(&link.to),
-                        add: l.add,
-                    },
-                    _ => unreachable!("validated: latency on a service or a link"),
-                }
-            } else if let Some(e) = &f.errors {
-                FaultEffect::Errors {
-                    service: index_of(&e.service),
-                    rate: e.rate,
-                }
-            } else if let Some(p) = &f.partition {
-                FaultEffect::Partition {
-                    groups: p
-                        .between
+            let effect = match f {
+                FaultTarget::Crash { service, instance } => FaultEffect::Crash {
+                    service: *service,
+                    instance: *instance,
+                },
+                FaultTarget::ServiceLatency { service, add } => FaultEffect::ServiceLatency {
+                    service: *service,
+                    add: *add,
+                },
+                FaultTarget::LinkLatency { a, b, add } => FaultEffect::LinkLatency {
+                    a: *a,
+                    b: *b,
+                    add: *add,
+                },
+                FaultTarget::Errors { service, rate } => FaultEffect::Errors {
+                    service: *service,
+                    rate: *rate,
+                },
+                FaultTarget::Partition { groups } => FaultEffect::Partition {
+                    groups: groups
                         .iter()
-                        .map(|g| g.iter().map(|s| index_of(s) as usize).collect())
+                        .map(|g| g.iter().map(|s| *s as usize).collect())
                         .collect(),
-                }
-            } else if let Some(s) = &f.slowdown {
-                FaultEffect::Slowdown {
-                    service: index_of(&s.service),
-                    factor: s.factor,
-                }
-            } else if let Some(l) = &f.loss {
-                FaultEffect::Loss {
-                    link: l
-                        .link
-                        .as_ref()
-                        .map(|k| (index_of(&k.from) as usize, index_of(&k.to) as usize)),
-                    rate: l.rate,
-                }
-            } else {
-                unreachable!("validated: a fault has exactly one kind")
+                },
+                FaultTarget::Slowdown { service, factor } => FaultEffect::Slowdown {
+                    service: *service,
+                    factor: *factor,
+                },
+                FaultTarget::Loss { link, rate } => FaultEffect::Loss {
+                    link: link.map(|(a, b)| (a as usize, b as usize)),
+                    rate: *rate,
+                },
             };
             (effect, false)
         })

@@ -10,7 +10,8 @@
 //! Entities are addressed by index and requests by generational [`Key`]s, so
 //! events are small plain data and nothing is allocated per event.
 //!
-//! The code is split by concept: `calls.rs` is the caller's side (policies,
+//! The code is split by concept: `build.rs` builds the world from a
+//! [`Compiled`] scenario, `calls.rs` is the caller's side (policies,
 //! attempts, retries, hedges), `service.rs` the callee's (queues, workers,
 //! call steps), `faults.rs` the fault timeline.
 //!
@@ -18,6 +19,7 @@
 //! streams and time only from the kernel; the same scenario and seed give the
 //! same sequence of events.
 
+mod build;
 mod calls;
 mod draws;
 mod faults;
@@ -38,7 +40,7 @@ use crate::metrics::{
     BreakerEvent, Counts, EdgeStats, EntityKind, RouteStats, ServiceStats, WindowRow,
 };
 use crate::patterns;
-use crate::scenario::Scenario;
+use crate::scenario::Compiled;
 
 use draws::Draws;
 use faults::FaultEffect;
@@ -210,6 +212,7 @@ struct EdgeModel {
 }
 
 struct Users {
+    count: u32,
     think: Sampler,
     /// Requests each user has made so far: the `k` of its draw keys.
     requests: Vec<u64>,
@@ -235,6 +238,8 @@ pub struct World<'s> {
     network: Network,
     client_node: u32,
     faults: Vec<(FaultEffect, bool)>,
+    /// When each fault starts and, if within reach, ends.
+    fault_times: Vec<(SimTime, Option<SimTime>)>,
     jobs: Slab<Job>,
     calls: Slab<calls::CallState>,
     attempts: Slab<calls::AttemptState>,
@@ -321,25 +326,26 @@ pub struct RunOutcome {
     pub faults: Vec<FaultWindow>,
 }
 
-/// Builds the world for `scenario`, runs it with `seed` and returns what it
-/// observed. `event_budget` overrides the scenario's.
-pub fn run(scenario: &Scenario, seed: u64, event_budget: Option<u64>) -> RunOutcome {
-    run_streaming(scenario, seed, event_budget, &mut |_, _| {})
+/// Builds the world for a compiled scenario, runs it with `seed` and returns
+/// what it observed. `event_budget` overrides the scenario's.
+pub fn run(compiled: &Compiled, seed: u64, event_budget: Option<u64>) -> RunOutcome {
+    run_streaming(compiled, seed, event_budget, &mut |_, _| {})
 }
 
 /// [`run`], handing every time-series row to `sink` (with its entity's name)
 /// as its window closes: the whole series at constant memory, however long
 /// the run. The outcome's `rows` are the bounded copy kept for charts.
 pub fn run_streaming(
-    scenario: &Scenario,
+    compiled: &Compiled,
     seed: u64,
     event_budget: Option<u64>,
     sink: &mut RowSink<'_>,
 ) -> RunOutcome {
+    let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
-    let (mut world, edges) = World::new(scenario, &streams, sink);
+    let (mut world, edges) = World::new(compiled, &streams, sink);
     let mut kernel = Kernel::new();
-    world.start(&mut kernel, scenario);
+    world.start(&mut kernel);
     let limits = RunLimits {
         horizon: SimTime::ZERO + scenario.duration,
         event_budget: event_budget
@@ -384,273 +390,7 @@ pub fn run_streaming(
     }
 }
 
-impl<'s> World<'s> {
-    /// Compiles a validated scenario; also returns the edges for reports.
-    pub fn new(
-        scenario: &Scenario,
-        streams: &RngStreams,
-        sink: &'s mut RowSink<'s>,
-    ) -> (World<'s>, Vec<EdgeInfo>) {
-        let names: Vec<&String> = scenario.services.keys().collect();
-        let index_of = |name: &str| -> u32 {
-            names
-                .binary_search_by(|n| n.as_str().cmp(name))
-                .expect("validated: every service reference resolves") as u32
-        };
-        let policy_names: Vec<&String> = scenario.policies.keys().collect();
-        let policy_index = |name: &str| -> u16 {
-            policy_names
-                .binary_search_by(|n| n.as_str().cmp(name))
-                .expect("validated: every policy reference resolves") as u16
-        };
-        let policies: Vec<PolicyModel> = scenario.policies.values().map(PolicyModel::new).collect();
-        let mut edges: Vec<EdgeModel> = Vec::new();
-        let mut infos: Vec<EdgeInfo> = Vec::new();
-        let workload = &scenario.workload;
-        // Routes are edges 0..R, one per route, from the clients.
-        for route in &workload.routes {
-            let policy = route
-                .policy
-                .as_deref()
-                .or(workload.policy.as_deref())
-                .map(policy_index);
-            let model = policy.map(|p| &policies[p as usize]);
-            let callee = index_of(&route.service);
-            let name = route.name.clone().unwrap_or_else(|| route.service.clone());
-            edges.push(EdgeModel {
-                callee,
-                policy,
-                attempt_timeout: model.and_then(|p| p.timeout),
-                give_up_after: route.timeout.or(workload.timeout),
-                units: model
-                    .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
-                    .unwrap_or_default(),
-            });
-            infos.push(EdgeInfo {
-                // Several routes may enter one service: name the route too.
-                name: if name == route.service {
-                    format!("client->{}", route.service)
-                } else {
-                    format!("client->{} [{name}]", route.service)
-                },
-                callee,
-                policy: route.policy.clone().or(workload.policy.clone()),
-                is_route: true,
-                has_breaker: model.is_some_and(|p| p.has_breaker()),
-                units: model.map_or(0, |p| p.units(1)),
-            });
-        }
-        // Service edges: one per (caller, callee, policy), shared by every
-        // call spec with that triple.
-        let mut edge_of: BTreeMap<(u32, u32, Option<u16>, Option<SimDuration>), u32> =
-            BTreeMap::new();
-        let mut services = Vec::new();
-        let mut instances = Vec::new();
-        for (i, (name, s)) in scenario.services.iter().enumerate() {
-            let caller = i as u32;
-            let mut steps = Vec::new();
-            for step in &s.calls {
-                // A single call is a group of one.
-                let calls: Vec<crate::scenario::Call> = match (&step.service, &step.parallel) {
-                    (Some(target), _) => vec![crate::scenario::Call {
-                        service: target.clone(),
-                        probability: step.probability.unwrap_or(1.0),
-                        optional: step.optional.unwrap_or(false),
-                        timeout: step.timeout,
-                        policy: step.policy.clone(),
-                    }],
-                    (_, Some(group)) => group.clone(),
-                    (None, None) => Vec::new(),
-                };
-                let mut specs = Vec::new();
-                for crate::scenario::Call {
-                    service: target,
-                    probability,
-                    optional,
-                    timeout,
-                    policy: policy_name,
-                } in calls
-                {
-                    let callee = index_of(&target);
-                    let policy = policy_name.as_deref().map(policy_index);
-                    let model = policy.map(|p| &policies[p as usize]);
-                    let attempt_timeout = timeout.or(model.and_then(|p| p.timeout));
-                    let key = (caller, callee, policy, attempt_timeout);
-                    let edge = match edge_of.get(&key) {
-                        Some(edge) => *edge,
-                        None => {
-                            let edge = edges.len() as u32;
-                            let mut edge_name = format!("{name}->{target}");
-                            if infos.iter().any(|e| e.name == edge_name) || policy_name.is_some() {
-                                if let Some(p) = &policy_name {
-                                    edge_name = format!("{edge_name} [{p}]");
-                                }
-                                let base = edge_name.clone();
-                                let mut n = 2;
-                                while infos.iter().any(|e| e.name == edge_name) {
-                                    edge_name = format!("{base} #{n}");
-                                    n += 1;
-                                }
-                            }
-                            let units = model.map_or(0, |p| p.units(s.instances));
-                            edges.push(EdgeModel {
-                                callee,
-                                policy,
-                                attempt_timeout,
-                                give_up_after: None,
-                                units: model
-                                    .map(|p| (0..units).map(|_| p.new_state()).collect())
-                                    .unwrap_or_default(),
-                            });
-                            infos.push(EdgeInfo {
-                                name: edge_name,
-                                callee,
-                                policy: policy_name.clone(),
-                                is_route: false,
-                                has_breaker: model.is_some_and(|p| p.has_breaker()),
-                                units,
-                            });
-                            edge_of.insert(key, edge);
-                            edge
-                        }
-                    };
-                    specs.push(CallSpec {
-                        edge,
-                        probability,
-                        optional,
-                    });
-                }
-                steps.push(specs);
-            }
-            services.push(ServiceModel {
-                first_instance: instances.len() as u32,
-                instances: s.instances,
-                concurrency: s.concurrency,
-                queue_capacity: s.queue_capacity,
-                service_time: Sampler::new(&s.service_time),
-                base_error_rate: s.error_rate,
-                steps,
-                next_instance: 0,
-                error_rate: s.error_rate,
-                added_latency: SimDuration::ZERO,
-                slowdown: 1.0,
-            });
-            for _ in 0..s.instances {
-                instances.push(Instance {
-                    service: caller,
-                    crashes: 0,
-                    busy: 0,
-                    queue: VecDeque::new(),
-                });
-            }
-        }
-        let client_node = services.len() as u32;
-        let links: Vec<_> = scenario
-            .network
-            .links
-            .iter()
-            .map(|l| {
-                (
-                    index_of(&l.from) as usize,
-                    index_of(&l.to) as usize,
-                    l.latency.as_ref().map(Sampler::new),
-                    l.loss,
-                )
-            })
-            .collect();
-        let network = Network::new(
-            services.len() + 1,
-            Sampler::new(&scenario.network.latency),
-            scenario.network.loss,
-            &links,
-            streams,
-        );
-        let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
-        let faults = faults::compile(scenario, &index_of);
-        let world = World {
-            service_stats: (0..services.len())
-                .map(|_| ServiceStats::default())
-                .collect(),
-            route_stats: (0..workload.routes.len())
-                .map(|_| RouteStats::default())
-                .collect(),
-            edge_stats: (0..edges.len()).map(|_| EdgeStats::default()).collect(),
-            breaker_transitions: (0..edges.len()).map(|_| BTreeMap::new()).collect(),
-            breaker_events: Vec::new(),
-            breaker_events_dropped: 0,
-            services,
-            instances,
-            policies,
-            edges,
-            picker: RoutePicker::new(&weights),
-            draws: Draws::new(streams),
-            open_loop_sent: 0,
-            arrivals: workload.arrivals.as_ref().map(|a| {
-                (
-                    ArrivalProcess::new(a, &workload.schedule),
-                    streams.stream("workload/arrivals"),
-                )
-            }),
-            users: workload.users.as_ref().map(|u| Users {
-                think: Sampler::new(&u.think_time),
-                requests: vec![0; u.count as usize],
-            }),
-            network,
-            client_node,
-            faults,
-            jobs: Slab::default(),
-            calls: Slab::default(),
-            attempts: Slab::default(),
-            retries: Slab::default(),
-            // A row per route, per service and per service-to-service edge
-            // (routes are the first edges).
-            series: BoundedSeries::new(scenario.services.len() + infos.len()),
-            closing: Vec::new(),
-            sink,
-            route_names: workload
-                .routes
-                .iter()
-                .map(|r| r.name.clone().unwrap_or_else(|| r.service.clone()))
-                .collect(),
-            service_names: scenario.services.keys().cloned().collect(),
-            edge_names: infos.iter().map(|e| e.name.clone()).collect(),
-            window: scenario.window,
-            window_start: SimTime::ZERO,
-            duration: scenario.duration,
-        };
-        (world, infos)
-    }
-
-    /// Schedules the first arrivals, the users, the faults and the windows.
-    pub fn start(&mut self, kernel: &mut Kernel<Event>, scenario: &Scenario) {
-        if let Some((process, rng)) = &mut self.arrivals
-            && let Some(first) = process.next_after(SimTime::ZERO, rng)
-        {
-            kernel.schedule_at(first, Event::Arrival);
-        }
-        if let (Some(users), Some(spec)) = (&self.users, &scenario.workload.users) {
-            for user in 0..spec.count {
-                // Staggered by one think time, so users do not start in lockstep.
-                let delay = users.think.sample(&mut self.draws.think(user, 0));
-                kernel.schedule_in(delay, Event::UserWake(user));
-            }
-        }
-        for (i, fault) in scenario.faults.iter().enumerate() {
-            kernel.schedule_at(SimTime::ZERO + fault.at, Event::Fault(i as u32, true));
-            if let Some(lasts) = fault.lasts {
-                kernel.schedule_at(
-                    (SimTime::ZERO + fault.at).saturating_add(lasts),
-                    Event::Fault(i as u32, false),
-                );
-            }
-        }
-        // Window boundaries strictly inside the run; the last window is closed
-        // by `finish` at the horizon, after every event at that instant.
-        if self.window < self.duration {
-            kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
-        }
-    }
-
+impl World<'_> {
     // ----- windows ---------------------------------------------------------
 
     fn close_window(&mut self, now: SimTime) {

@@ -409,6 +409,22 @@ impl Breaker {
     /// A closed breaker, or an error naming the first invalid field.
     pub fn new(config: BreakerConfig) -> Result<Breaker, ConfigError> {
         config.validate()?;
+        Ok(Breaker::closed(config))
+    }
+
+    /// A closed breaker with this one's configuration and none of its state.
+    ///
+    /// An owner that needs many breakers of one configuration (one per client
+    /// instance) validates it once, by building a prototype with
+    /// [`new`](Self::new), and makes the others with `fresh`, which cannot
+    /// fail. (A breaker is not `Clone`: a clone would share the probe
+    /// permits' counter with the original.)
+    pub fn fresh(&self) -> Breaker {
+        Breaker::closed(self.config)
+    }
+
+    /// A closed breaker; `config` has been validated.
+    fn closed(config: BreakerConfig) -> Breaker {
         let mode = match config.trip {
             TripRule::Rate(rule) => {
                 let (closed, closed_minimum) = match rule.window {
@@ -440,7 +456,7 @@ impl Breaker {
                 failures: 0,
             },
         };
-        Ok(Breaker {
+        Breaker {
             config,
             mode,
             state: BreakerState::Closed,
@@ -456,7 +472,7 @@ impl Breaker {
             not_permitted: 0,
             stale_results: 0,
             last_now: 0,
-        })
+        }
     }
 
     /// The configuration.

@@ -1,0 +1,692 @@
+//! The compile step: a [`Scenario`] (the serde model of a file, or one built
+//! in code) becomes a [`Compiled`] scenario, the only thing a world can be
+//! built from. Parse, don't validate: a `Compiled` can be made only by
+//! [`compile`], which runs the meaning checks of [`super::validate`], builds
+//! every policy with its patterns' own constructors ([`super::policy`]),
+//! resolves every name to an index, and collects [`Warning`]s.
+//!
+//! **Invariant:** [`compile`] never panics; whatever a `Scenario` holds, it
+//! returns a `Compiled` whose indices all resolve and whose patterns are all
+//! built, or every problem found, each with its JSON path.
+
+use super::diagnostic::{Diagnostic, JsonPath};
+use super::model::{Call, Scenario};
+use super::policy::{CompiledPolicy, Problems, compile_policy};
+use super::validate::validate;
+use super::warnings::{Warning, warnings};
+use crate::kernel::SimDuration;
+
+/// Upper bound on named policies (the world numbers them in 16 bits).
+pub const MAX_POLICIES: usize = u16::MAX as usize;
+
+/// A route, resolved.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteTarget {
+    /// The entry service's index (services are numbered in name order).
+    pub service: u32,
+    /// The clients' policy (the route's, else the workload's), by index
+    /// (policies are numbered in name order).
+    pub policy: Option<u16>,
+    /// The client gives up on a request after this long (the route's
+    /// timeout, else the workload's).
+    pub give_up_after: Option<SimDuration>,
+}
+
+/// One downstream call of a service, resolved (a single call is a group of
+/// one).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallTarget {
+    /// The callee's index.
+    pub service: u32,
+    /// The call's policy, by index.
+    pub policy: Option<u16>,
+    /// Probability that the call is made.
+    pub probability: f64,
+    /// A failure of the call does not fail the request.
+    pub optional: bool,
+    /// The call's own per-attempt timeout.
+    pub timeout: Option<SimDuration>,
+}
+
+/// A fault, resolved: services by index.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultTarget {
+    /// Crash one instance (or all) of a service.
+    Crash {
+        /// The service.
+        service: u32,
+        /// The instance, below the service's count; `None` for all.
+        instance: Option<u32>,
+    },
+    /// Added handling time at a service.
+    ServiceLatency {
+        /// The service.
+        service: u32,
+        /// How much.
+        add: SimDuration,
+    },
+    /// Added latency on a link (both directions).
+    LinkLatency {
+        /// One end.
+        a: u32,
+        /// The other end.
+        b: u32,
+        /// How much.
+        add: SimDuration,
+    },
+    /// A changed error rate.
+    Errors {
+        /// The service.
+        service: u32,
+        /// The error probability.
+        rate: f64,
+    },
+    /// A partition between disjoint groups of services.
+    Partition {
+        /// The groups.
+        groups: Vec<Vec<u32>>,
+    },
+    /// Service times multiplied.
+    Slowdown {
+        /// The service.
+        service: u32,
+        /// The factor (> 0).
+        factor: f64,
+    },
+    /// Message loss on a link, or everywhere.
+    Loss {
+        /// The link's ends; `None` for every message.
+        link: Option<(u32, u32)>,
+        /// The loss probability.
+        rate: f64,
+    },
+}
+
+/// A scenario that compiled: read-only, with its policies built, its names
+/// resolved and its warnings. Made only by [`compile`].
+#[derive(Debug)]
+pub struct Compiled {
+    scenario: Scenario,
+    policies: Vec<CompiledPolicy>,
+    routes: Vec<RouteTarget>,
+    calls: Vec<Vec<Vec<CallTarget>>>,
+    links: Vec<(u32, u32)>,
+    faults: Vec<FaultTarget>,
+    warnings: Vec<Warning>,
+}
+
+impl Compiled {
+    /// The scenario, as it was given.
+    pub fn scenario(&self) -> &Scenario {
+        &self.scenario
+    }
+    /// The scenario, to change it and compile it again.
+    pub fn into_scenario(self) -> Scenario {
+        self.scenario
+    }
+    /// The policies, in name order (a policy index points here).
+    pub fn policies(&self) -> &[CompiledPolicy] {
+        &self.policies
+    }
+    /// The routes, in file order.
+    pub fn routes(&self) -> &[RouteTarget] {
+        &self.routes
+    }
+    /// The call steps of the service with index `service` (name order), each
+    /// a group of calls.
+    pub fn calls(&self, service: usize) -> &[Vec<CallTarget>] {
+        self.calls.get(service).map_or(&[], Vec::as_slice)
+    }
+    /// The ends of each network link, in file order.
+    pub fn links(&self) -> &[(u32, u32)] {
+        &self.links
+    }
+    /// The faults, in file order.
+    pub fn faults(&self) -> &[FaultTarget] {
+        &self.faults
+    }
+    /// What looks wrong but is not an error, in a fixed order.
+    pub fn warnings(&self) -> &[Warning] {
+        &self.warnings
+    }
+    /// Fills in the positions of the warnings from the file's text.
+    pub(super) fn locate_warnings(&mut self, locate: impl Fn(&JsonPath) -> Option<(usize, usize)>) {
+        for w in &mut self.warnings {
+            w.position = locate(&w.path);
+        }
+    }
+}
+
+fn diagnostics(problems: Problems) -> Vec<Diagnostic> {
+    problems
+        .into_iter()
+        .map(|(path, message)| Diagnostic {
+            path,
+            position: None,
+            message,
+        })
+        .collect()
+}
+
+/// Compiles `scenario`, or returns every problem found (without positions:
+/// [`super::parse`] adds them from the file's text).
+pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
+    let mut problems = validate(&scenario);
+    if scenario.policies.len() > MAX_POLICIES {
+        problems.push((
+            JsonPath::root().key("policies"),
+            format!(
+                "{} policies: at most {MAX_POLICIES} are supported",
+                scenario.policies.len()
+            ),
+        ));
+    }
+    let mut policies = Vec::new();
+    let mut policy_problems = Problems::new();
+    for (name, policy) in &scenario.policies {
+        let path = JsonPath::root().key("policies").key(name);
+        let skip = |piece: &JsonPath| problems.iter().any(|(p, _)| p.0.starts_with(&piece.0));
+        match compile_policy(&path, policy, &skip) {
+            Ok(compiled) => policies.push(compiled),
+            Err(mut found) => policy_problems.append(&mut found),
+        }
+    }
+    problems.append(&mut policy_problems);
+    if !problems.is_empty() {
+        return Err(diagnostics(problems));
+    }
+    let mut resolver = Resolver {
+        scenario: &scenario,
+        names: scenario.services.keys().map(String::as_str).collect(),
+        problems: Problems::new(),
+    };
+    let routes = resolver.routes();
+    let calls = resolver.calls();
+    let links = resolver.links();
+    let faults = resolver.faults();
+    if !resolver.problems.is_empty() {
+        // Validation resolves every name first: this is a second net, so
+        // that a gap between the two is an error and never a panic.
+        return Err(diagnostics(resolver.problems));
+    }
+    let warnings = warnings(&scenario, &policies);
+    Ok(Compiled {
+        scenario,
+        policies,
+        routes,
+        calls,
+        links,
+        faults,
+        warnings,
+    })
+}
+
+struct Resolver<'a> {
+    scenario: &'a Scenario,
+    /// The service names, sorted (the order of the indices).
+    names: Vec<&'a str>,
+    problems: Problems,
+}
+
+impl Resolver<'_> {
+    fn service(&mut self, path: JsonPath, name: &str) -> u32 {
+        match self.names.binary_search(&name) {
+            Ok(i) => i as u32,
+            Err(_) => {
+                self.problems
+                    .push((path, format!("unknown service `{name}`")));
+                0
+            }
+        }
+    }
+
+    fn policy(&mut self, path: JsonPath, name: Option<&str>) -> Option<u16> {
+        let name = name?;
+        match self.scenario.policies.keys().position(|n| n == name) {
+            Some(i) if i <= MAX_POLICIES => Some(i as u16),
+            _ => {
+                self.problems
+                    .push((path, format!("unknown policy `{name}`")));
+                None
+            }
+        }
+    }
+
+    fn routes(&mut self) -> Vec<RouteTarget> {
+        let workload = &self.scenario.workload;
+        let path = JsonPath::root().key("workload").key("routes");
+        workload
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, route)| {
+                let route_path = path.index(i);
+                let policy_path = if route.policy.is_some() {
+                    route_path.key("policy")
+                } else {
+                    JsonPath::root().key("workload").key("policy")
+                };
+                RouteTarget {
+                    service: self.service(route_path.key("service"), &route.service),
+                    policy: self.policy(
+                        policy_path,
+                        route.policy.as_deref().or(workload.policy.as_deref()),
+                    ),
+                    give_up_after: route.timeout.or(workload.timeout),
+                }
+            })
+            .collect()
+    }
+
+    fn calls(&mut self) -> Vec<Vec<Vec<CallTarget>>> {
+        let scenario = self.scenario;
+        scenario
+            .services
+            .iter()
+            .map(|(name, service)| {
+                let path = JsonPath::root().key("services").key(name).key("calls");
+                service
+                    .calls
+                    .iter()
+                    .enumerate()
+                    .map(|(i, step)| {
+                        // A single call is a group of one.
+                        let group: Vec<(JsonPath, Call)> = match (&step.service, &step.parallel) {
+                            (Some(target), None) => vec![(
+                                path.index(i),
+                                Call {
+                                    service: target.clone(),
+                                    probability: step.probability.unwrap_or(1.0),
+                                    optional: step.optional.unwrap_or(false),
+                                    timeout: step.timeout,
+                                    policy: step.policy.clone(),
+                                },
+                            )],
+                            (None, Some(group)) => group
+                                .iter()
+                                .enumerate()
+                                .map(|(k, c)| (path.index(i).key("parallel").index(k), c.clone()))
+                                .collect(),
+                            _ => {
+                                self.problems.push((
+                                    path.index(i),
+                                    "a call step needs exactly one of `service` and `parallel`"
+                                        .into(),
+                                ));
+                                Vec::new()
+                            }
+                        };
+                        group
+                            .into_iter()
+                            .map(|(call_path, call)| CallTarget {
+                                service: self.service(call_path.key("service"), &call.service),
+                                policy: self
+                                    .policy(call_path.key("policy"), call.policy.as_deref()),
+                                probability: call.probability,
+                                optional: call.optional,
+                                timeout: call.timeout,
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn links(&mut self) -> Vec<(u32, u32)> {
+        let path = JsonPath::root().key("network").key("links");
+        self.scenario
+            .network
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, link)| {
+                (
+                    self.service(path.index(i).key("from"), &link.from),
+                    self.service(path.index(i).key("to"), &link.to),
+                )
+            })
+            .collect()
+    }
+
+    fn faults(&mut self) -> Vec<FaultTarget> {
+        let scenario = self.scenario;
+        let mut out = Vec::new();
+        for (i, f) in scenario.faults.iter().enumerate() {
+            let path = JsonPath::root().key("faults").index(i);
+            let target = if let Some(c) = &f.crash {
+                let service = self.service(path.key("crash").key("service"), &c.service);
+                let instances = scenario.services.get(&c.service).map_or(0, |s| s.instances);
+                if c.instance.is_some_and(|i| i >= instances) {
+                    self.problems.push((
+                        path.key("crash").key("instance"),
+                        format!("`{}` has no such instance", c.service),
+                    ));
+                }
+                FaultTarget::Crash {
+                    service,
+                    instance: c.instance,
+                }
+            } else if let Some(l) = &f.latency {
+                let p = path.key("latency");
+                match (&l.service, &l.link) {
+                    (Some(s), None) => FaultTarget::ServiceLatency {
+                        service: self.service(p.key("service"), s),
+                        add: l.add,
+                    },
+                    (None, Some(link)) => FaultTarget::LinkLatency {
+                        a: self.service(p.key("link").key("from"), &link.from),
+                        b: self.service(p.key("link").key("to"), &link.to),
+                        add: l.add,
+                    },
+                    _ => {
+                        self.problems.push((
+                            p,
+                            "added latency goes on a `service` or on a `link`: give exactly one"
+                                .into(),
+                        ));
+                        continue;
+                    }
+                }
+            } else if let Some(e) = &f.errors {
+                FaultTarget::Errors {
+                    service: self.service(path.key("errors").key("service"), &e.service),
+                    rate: e.rate,
+                }
+            } else if let Some(p) = &f.partition {
+                let between = path.key("partition").key("between");
+                FaultTarget::Partition {
+                    groups: p
+                        .between
+                        .iter()
+                        .enumerate()
+                        .map(|(g, group)| {
+                            group
+                                .iter()
+                                .enumerate()
+                                .map(|(k, s)| self.service(between.index(g).index(k), s))
+                                .collect()
+                        })
+                        .collect(),
+                }
+            } else if let Some(s) = &f.slowdown {
+                FaultTarget::Slowdown {
+                    service: self.service(path.key("slowdown").key("service"), &s.service),
+                    factor: s.factor,
+                }
+            } else if let Some(l) = &f.loss {
+                let link = path.key("loss").key("link");
+                FaultTarget::Loss {
+                    link: l.link.as_ref().map(|k| {
+                        (
+                            self.service(link.key("from"), &k.from),
+                            self.service(link.key("to"), &k.to),
+                        )
+                    }),
+                    rate: l.rate,
+                }
+            } else {
+                self.problems
+                    .push((path, "a fault needs exactly one kind".into()));
+                continue;
+            };
+            out.push(target);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::model::*;
+
+    /// A valid scenario, built in code: `front` calls `back` with a timeout.
+    fn base() -> Scenario {
+        serde_json::from_str(
+            r#"{"name": "t", "duration": "1s",
+                "services": {
+                    "front": {"service_time": {"constant": "1ms"},
+                              "calls": [{"service": "back", "timeout": "100ms"}]},
+                    "back": {"service_time": {"exponential": {"mean": "2ms"}}}},
+                "workload": {"arrivals": {"poisson": {"rate": 10}},
+                             "routes": [{"service": "front", "timeout": "1s"}]}}"#,
+        )
+        .expect("structurally valid")
+    }
+
+    fn errors(scenario: Scenario) -> Vec<String> {
+        match compile(scenario) {
+            Ok(_) => Vec::new(),
+            Err(found) => found
+                .iter()
+                .map(|d| format!("{}: {}", d.path, d.message))
+                .collect(),
+        }
+    }
+
+    fn warnings(scenario: Scenario) -> Vec<String> {
+        compile(scenario)
+            .expect("compiles")
+            .warnings()
+            .iter()
+            .map(|w| format!("{}: {} | fix: {}", w.path, w.message, w.fix))
+            .collect()
+    }
+
+    fn with_policy(mut s: Scenario, policy: Policy) -> Scenario {
+        s.policies.insert("p".into(), policy);
+        s.workload.routes[0].policy = Some("p".into());
+        s
+    }
+
+    fn assert_one(found: &[String], prefix: &str) {
+        assert!(
+            found.iter().any(|f| f.starts_with(prefix)),
+            "no {prefix:?} in {found:?}"
+        );
+    }
+
+    #[test]
+    fn a_valid_scenario_compiles_with_its_names_resolved() {
+        let compiled = compile(base()).expect("valid");
+        assert_eq!(compiled.routes()[0].service, 1, "front is second by name");
+        assert_eq!(compiled.calls(1)[0][0].service, 0, "front calls back");
+        assert!(compiled.calls(0).is_empty());
+        assert!(compiled.calls(99).is_empty());
+        assert!(compiled.warnings().is_empty(), "{:?}", compiled.warnings());
+    }
+
+    #[test]
+    fn hand_built_invalid_scenarios_are_errors_not_panics() {
+        let mut s = base();
+        s.services.get_mut("front").unwrap().calls[0].service = Some("nowhere".into());
+        assert_one(
+            &errors(s),
+            "services.front.calls[0].service: unknown service `nowhere`",
+        );
+
+        for rate in [0.0, 150.0, f64::NAN] {
+            let breaker: BreakerSpec = serde_json::from_str("{}").unwrap();
+            let s = with_policy(
+                base(),
+                Policy {
+                    breaker: Some(BreakerSpec {
+                        failure_rate_percent: rate,
+                        ..breaker
+                    }),
+                    ..Policy::default()
+                },
+            );
+            assert_one(&errors(s), "policies.p.breaker.failure_rate_percent: ");
+        }
+
+        let s = with_policy(
+            base(),
+            Policy {
+                hedge: Some(HedgeSpec {
+                    delay: None,
+                    percentile: None,
+                    max_hedges: 1,
+                    cancel_losers: true,
+                }),
+                ..Policy::default()
+            },
+        );
+        assert_one(
+            &errors(s),
+            "policies.p.hedge: a hedge needs either `delay` or `percentile`",
+        );
+
+        let mut s = base();
+        s.faults.push(Fault {
+            crash: Some(CrashFault {
+                service: "ghost".into(),
+                instance: None,
+            }),
+            ..Fault::default()
+        });
+        s.faults.push(Fault::default());
+        let found = errors(s);
+        assert_one(&found, "faults[0].crash.service: unknown service `ghost`");
+        assert_one(&found, "faults[1]: a fault needs exactly one kind");
+    }
+
+    #[test]
+    fn a_patterns_own_check_is_a_diagnostic_at_the_scenario_field() {
+        // Called without the meaning checks, as if they had missed these:
+        // the patterns' constructors still refuse them, at the right path.
+        let path = JsonPath::root().key("policies").key("p");
+        let policy: Policy = serde_json::from_str(
+            r#"{"bulkhead": {"max_concurrent": 1, "max_wait": "1s", "max_waiting": 2000000},
+                "breaker": {"consecutive_failures": 0},
+                "retry": {"max_attempts": 0},
+                "budget": {"token_bucket": {"max_tokens": 0}}}"#,
+        )
+        .unwrap();
+        let problems = compile_policy(&path, &policy, &|_| false).expect_err("refused");
+        let found: Vec<String> = problems.iter().map(|(p, m)| format!("{p}: {m}")).collect();
+        assert_eq!(
+            found,
+            [
+                "policies.p.retry.max_attempts: max_attempts must be in 1..=1000",
+                "policies.p.budget.token_bucket.max_tokens: max_tokens must be in 1..=1000",
+                "policies.p.breaker.consecutive_failures: consecutive_failures must be at least 1",
+                "policies.p.bulkhead.max_waiting: max_waiting must be at most 1 000 000",
+            ]
+        );
+    }
+
+    #[test]
+    fn fresh_patterns_do_not_share_state() {
+        let policy: Policy = serde_json::from_str(
+            r#"{"breaker": {"consecutive_failures": 1, "wait_in_open": "1s"},
+                "bulkhead": {"max_concurrent": 1}}"#,
+        )
+        .unwrap();
+        let path = JsonPath::root();
+        let compiled = compile_policy(&path, &policy, &|_| false).expect("valid");
+        let mut first = compiled.fresh_breaker().expect("a breaker");
+        let permit = first.try_acquire(0).expect("closed");
+        first.record(
+            permit,
+            crate::patterns::Outcome::Error,
+            std::time::Duration::ZERO,
+            1,
+        );
+        assert!(first.try_acquire(2).is_err(), "one failure opens it");
+        let mut second = compiled.fresh_breaker().expect("a breaker");
+        assert!(second.try_acquire(2).is_ok(), "a fresh breaker is closed");
+        let mut bulkhead = compiled.fresh_bulkhead().expect("a bulkhead");
+        let _held = bulkhead.try_enter(0);
+        assert_eq!(bulkhead.in_use(), 1);
+        assert_eq!(compiled.fresh_bulkhead().unwrap().in_use(), 0);
+    }
+
+    #[test]
+    fn a_call_that_can_wait_forever_is_a_warning() {
+        let mut s = base();
+        s.services.get_mut("front").unwrap().calls[0].timeout = None;
+        s.workload.routes[0].timeout = None;
+        // Without a crash or a loss every reply comes: no warning.
+        assert!(warnings(s.clone()).is_empty());
+        s.network.loss = 0.01;
+        assert_eq!(
+            warnings(s),
+            [
+                "workload.routes[0]: route `front` has no timeout, and network.loss is 0.01: a lost message is never answered: a request to `front` that is never answered stays in flight until the end of the run | fix: add \"timeout\": \"1s\" to the route (or to the workload)",
+                "services.front.calls[0]: the call from `front` to `back` has no timeout, and network.loss is 0.01: a lost message is never answered: if `back` never answers, the call waits forever and holds one of the 1 workers of `front` | fix: add \"timeout\": \"1s\" to the call",
+            ]
+        );
+        // A policy's deadline bounds the wait too.
+        let mut s = with_policy(
+            base(),
+            Policy {
+                deadline: Some(SimDuration::from_secs(1)),
+                ..Policy::default()
+            },
+        );
+        s.workload.routes[0].timeout = None;
+        s.network.loss = 0.01;
+        assert!(warnings(s).is_empty());
+    }
+
+    #[test]
+    fn retries_without_a_budget_are_a_warning() {
+        let retry: RetrySpec = serde_json::from_str(r#"{"max_attempts": 4}"#).unwrap();
+        let s = with_policy(
+            base(),
+            Policy {
+                retry: Some(retry.clone()),
+                ..Policy::default()
+            },
+        );
+        assert_eq!(
+            warnings(s),
+            [
+                "policies.p.retry: policy `p` retries up to 4 attempts per call with no retry budget: when the callee fails, every call becomes 4 attempts and the load on it grows 4-fold, which can keep it down after the fault ends (a retry storm) | fix: add \"budget\": {\"tps\": {\"retry_percent\": 20}} to policy `p`"
+            ]
+        );
+        let budget: BudgetSpec = serde_json::from_str(r#"{"tps": {}}"#).unwrap();
+        let s = with_policy(
+            base(),
+            Policy {
+                retry: Some(retry),
+                budget: Some(budget),
+                ..Policy::default()
+            },
+        );
+        assert!(warnings(s).is_empty());
+    }
+
+    #[test]
+    fn an_unused_policy_is_a_warning() {
+        let mut s = base();
+        s.policies.insert("spare".into(), Policy::default());
+        assert_eq!(
+            warnings(s),
+            [
+                "policies.spare: policy `spare` is defined but no route or call uses it | fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_overloaded_service_is_a_warning() {
+        let mut s = base();
+        // 10/s to front, half of them call back (2 ms): ρ(back) = 0.01.
+        s.services.get_mut("front").unwrap().calls[0].probability = Some(0.5);
+        assert!(warnings(s.clone()).is_empty());
+        // 1000/s × 0.5 × 2 ms = 1 busy worker; 3 ms makes it 1.5.
+        s.workload.arrivals = Some(Arrivals::Poisson { rate: 1000.0 });
+        s.services.get_mut("back").unwrap().service_time = Distribution::Exponential {
+            mean: SimDuration::from_millis(3),
+        };
+        assert_eq!(
+            warnings(s),
+            [
+                "services.back: `back` is offered more work than it can do at the base rate: about 500.0 requests/s × 3.000 ms mean service time keep 1.50 workers busy, but it has 1 (1 instance(s) × 1 worker(s)); ρ = 1.50 > 1, so its queue grows until it rejects | fix: give `back` at least 2 workers (instances × concurrency), or lower the arrival rate"
+            ]
+        );
+    }
+}

@@ -1,0 +1,454 @@
+//! A scenario's named policy compiled into the patterns' own objects.
+//!
+//! Each piece of a policy (retry, budget, breaker, bulkhead, rate limit,
+//! hedge) is built by its pattern's constructor or checked by its pattern's
+//! `validate`, so what is accepted here is exactly what the pattern accepts:
+//! a [`ConfigError`] becomes a diagnostic at the JSON path of the field, and
+//! validation and run time cannot disagree. The objects built are kept as
+//! *prototypes*: the world makes the state of each scope unit from them
+//! ([`Breaker::fresh`], [`Bulkhead::fresh`], or a clone of a pattern that is
+//! plain data), which cannot fail.
+
+use std::time::Duration;
+
+use super::diagnostic::JsonPath;
+use super::model::{
+    BackoffSpec, BudgetSpec, JitterKind, Policy, PolicyScope, RetryOutcome, WindowKind,
+};
+use crate::kernel::SimDuration;
+use crate::patterns::breaker::{
+    Breaker, BreakerConfig, OpenWait, RateRule, SlidingWindow, TripRule,
+};
+use crate::patterns::budget::{
+    AdaptiveThrottle, AdaptiveThrottleConfig, GrpcRetryThrottle, RetryBudget, RetryBudgetConfig,
+};
+use crate::patterns::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
+use crate::patterns::rate_limit::{Rate, TokenBucket};
+use crate::patterns::retry::{Backoff, Jitter, RetryPolicy};
+use crate::patterns::{ConfigError, Outcome, OutcomeSet};
+
+pub(super) type Problems = Vec<(JsonPath, String)>;
+
+fn duration(d: SimDuration) -> Duration {
+    Duration::from_nanos(d.as_nanos())
+}
+
+/// A retry limiter, as built from a `budget`.
+#[derive(Clone, Debug)]
+pub enum Limiter {
+    /// Finagle-style retry budget.
+    Tps(RetryBudget),
+    /// gRPC retry throttling.
+    Grpc(GrpcRetryThrottle),
+    /// Google SRE adaptive throttling (applies to every attempt).
+    Adaptive(AdaptiveThrottle),
+}
+
+/// A named policy, compiled: its settings and a validated prototype of each
+/// of its patterns. Made only by [`super::compile()`].
+#[derive(Debug)]
+pub struct CompiledPolicy {
+    timeout: Option<SimDuration>,
+    deadline: Option<SimDuration>,
+    retry: Option<RetryPolicy>,
+    limiter: Option<Limiter>,
+    breaker: Option<Breaker>,
+    bulkhead: Option<Bulkhead>,
+    rate_limit: Option<TokenBucket>,
+    hedger: Option<Hedger>,
+    cancel_losers: bool,
+    scope: PolicyScope,
+}
+
+impl CompiledPolicy {
+    /// Per-attempt timeout.
+    pub fn timeout(&self) -> Option<SimDuration> {
+        self.timeout
+    }
+    /// Overall deadline of a call.
+    pub fn deadline(&self) -> Option<SimDuration> {
+        self.deadline
+    }
+    /// The validated retry policy.
+    pub fn retry(&self) -> Option<&RetryPolicy> {
+        self.retry.as_ref()
+    }
+    /// Whether a call that ends cancels its hedged attempts still in flight.
+    pub fn cancel_losers(&self) -> bool {
+        self.cancel_losers
+    }
+    /// Who shares the state.
+    pub fn scope(&self) -> PolicyScope {
+        self.scope
+    }
+    /// Whether the policy has a circuit breaker.
+    pub fn has_breaker(&self) -> bool {
+        self.breaker.is_some()
+    }
+    /// Whether the policy has a retry budget or throttle.
+    pub fn has_limiter(&self) -> bool {
+        self.limiter.is_some()
+    }
+    /// Whether the policy keeps any state per scope unit.
+    pub fn stateful(&self) -> bool {
+        self.limiter.is_some()
+            || self.breaker.is_some()
+            || self.bulkhead.is_some()
+            || self.rate_limit.is_some()
+            || self.hedger.is_some()
+    }
+    /// A closed breaker for one more scope unit.
+    pub fn fresh_breaker(&self) -> Option<Breaker> {
+        self.breaker.as_ref().map(Breaker::fresh)
+    }
+    /// An empty bulkhead for one more scope unit.
+    pub fn fresh_bulkhead(&self) -> Option<Bulkhead> {
+        self.bulkhead.as_ref().map(Bulkhead::fresh)
+    }
+    /// A retry limiter for one more scope unit (the prototype is unused, so
+    /// a clone is a fresh one).
+    pub fn fresh_limiter(&self) -> Option<Limiter> {
+        self.limiter.clone()
+    }
+    /// A full token bucket for one more scope unit.
+    pub fn fresh_rate_limit(&self) -> Option<TokenBucket> {
+        self.rate_limit
+    }
+    /// A hedger with no samples for one more scope unit.
+    pub fn fresh_hedger(&self) -> Option<Hedger> {
+        self.hedger.clone()
+    }
+}
+
+/// Maps a pattern's configuration error to the scenario's field: `fields`
+/// pairs the pattern's field names with the scenario's, under `piece`.
+fn pattern_problem(
+    piece: &JsonPath,
+    error: ConfigError,
+    fields: &[(&str, &str)],
+) -> (JsonPath, String) {
+    match fields.iter().find(|(theirs, _)| *theirs == error.field) {
+        Some((_, ours)) => {
+            let path = ours.split('.').fold(piece.clone(), |p, k| p.key(k));
+            let name = ours.rsplit('.').next().unwrap_or(ours);
+            (path, format!("{name} {}", error.reason))
+        }
+        None => (
+            piece.clone(),
+            format!("the {}'s {} {}", error.pattern, error.field, error.reason),
+        ),
+    }
+}
+
+fn outcome(o: RetryOutcome) -> Outcome {
+    match o {
+        RetryOutcome::Error => Outcome::Error,
+        RetryOutcome::Timeout => Outcome::Timeout,
+        RetryOutcome::Rejected => Outcome::Rejected,
+        RetryOutcome::BreakerOpen => Outcome::BreakerOpen,
+    }
+}
+
+fn backoff(spec: &BackoffSpec) -> Backoff {
+    match spec {
+        BackoffSpec::Constant(d) => Backoff::Constant(duration(*d)),
+        BackoffSpec::Linear {
+            initial,
+            increment,
+            cap,
+        } => Backoff::Linear {
+            initial: duration(*initial),
+            increment: duration(*increment),
+            cap: duration(*cap),
+        },
+        BackoffSpec::Exponential {
+            base,
+            multiplier,
+            cap,
+        } => Backoff::Exponential {
+            base: duration(*base),
+            multiplier: *multiplier,
+            cap: duration(*cap),
+        },
+    }
+}
+
+fn backoff_kind(spec: &BackoffSpec) -> &'static str {
+    match spec {
+        BackoffSpec::Constant(_) => "constant",
+        BackoffSpec::Linear { .. } => "linear",
+        BackoffSpec::Exponential { .. } => "exponential",
+    }
+}
+
+/// Compiles the policy at `path`. `skip(piece)` says whether the meaning
+/// checks already found a problem in that piece: its pattern is then not
+/// built (the problem is reported once, and a value out of range is never
+/// allocated).
+pub(super) fn compile_policy(
+    path: &JsonPath,
+    policy: &Policy,
+    skip: &dyn Fn(&JsonPath) -> bool,
+) -> Result<CompiledPolicy, Problems> {
+    let mut problems = Problems::new();
+    let retry = policy.retry.as_ref().and_then(|r| {
+        let piece = path.key("retry");
+        if skip(&piece) {
+            return None;
+        }
+        let compiled = RetryPolicy {
+            max_attempts: r.max_attempts,
+            retry_on: r
+                .retry_on
+                .iter()
+                .map(|o| outcome(*o))
+                .fold(OutcomeSet::EMPTY, OutcomeSet::with),
+            backoff: backoff(&r.backoff),
+            jitter: match r.jitter {
+                JitterKind::None => Jitter::None,
+                JitterKind::Full => Jitter::Full,
+                JitterKind::Equal => Jitter::Equal,
+                JitterKind::Decorrelated => Jitter::Decorrelated,
+            },
+            honour_retry_after: true,
+        };
+        let kind = backoff_kind(&r.backoff);
+        let cap = format!("backoff.{kind}.cap");
+        let multiplier = format!("backoff.{kind}.multiplier");
+        match compiled.validate() {
+            Ok(()) => Some(compiled),
+            Err(e) => {
+                let (at, message) = pattern_problem(
+                    &piece,
+                    e,
+                    &[
+                        ("max_attempts", "max_attempts"),
+                        ("retry_on", "retry_on"),
+                        ("jitter", "jitter"),
+                        ("backoff.cap", &cap),
+                        ("backoff.multiplier", &multiplier),
+                    ],
+                );
+                problems.push((at, message));
+                None
+            }
+        }
+    });
+    let limiter = policy.budget.as_ref().and_then(|b| {
+        let piece = path.key("budget");
+        if skip(&piece) {
+            return None;
+        }
+        let built = match b {
+            BudgetSpec::Tps {
+                retry_percent,
+                min_retries_per_sec,
+                ttl,
+            } => RetryBudget::new(RetryBudgetConfig {
+                ttl: duration(*ttl),
+                min_retries_per_sec: *min_retries_per_sec,
+                // Finagle's percentCanRetry is a fraction.
+                percent_can_retry: *retry_percent / 100.0,
+                ..RetryBudgetConfig::default()
+            })
+            .map(Limiter::Tps)
+            .map_err(|e| {
+                pattern_problem(
+                    &piece.key("tps"),
+                    e,
+                    &[("percent_can_retry", "retry_percent"), ("ttl", "ttl")],
+                )
+            }),
+            BudgetSpec::TokenBucket {
+                max_tokens,
+                token_ratio,
+            } => GrpcRetryThrottle::new(*max_tokens, *token_ratio)
+                .map(Limiter::Grpc)
+                .map_err(|e| {
+                    pattern_problem(
+                        &piece.key("token_bucket"),
+                        e,
+                        &[("max_tokens", "max_tokens"), ("token_ratio", "token_ratio")],
+                    )
+                }),
+            BudgetSpec::Adaptive { k, window } => AdaptiveThrottle::new(AdaptiveThrottleConfig {
+                window: duration(*window),
+                k: *k,
+                ..AdaptiveThrottleConfig::default()
+            })
+            .map(Limiter::Adaptive)
+            .map_err(|e| {
+                pattern_problem(
+                    &piece.key("adaptive"),
+                    e,
+                    &[("k", "k"), ("window", "window")],
+                )
+            }),
+        };
+        built.map_err(|p| problems.push(p)).ok()
+    });
+    let breaker = policy.breaker.as_ref().and_then(|b| {
+        let piece = path.key("breaker");
+        if skip(&piece) {
+            return None;
+        }
+        let trip = match b.consecutive_failures {
+            Some(fail_max) => TripRule::ConsecutiveFailures { fail_max },
+            None => TripRule::Rate(RateRule {
+                window: match b.window {
+                    WindowKind::Time => SlidingWindow::TimeBased {
+                        seconds: b.window_size,
+                    },
+                    WindowKind::Count => SlidingWindow::CountBased {
+                        calls: b.window_size,
+                    },
+                },
+                failure_rate_threshold: b.failure_rate_percent,
+                slow_call_rate_threshold: b.slow_call_rate_percent,
+                slow_call_duration_threshold: duration(b.slow_call_duration),
+                minimum_number_of_calls: b.minimum_calls,
+                permitted_calls_in_half_open: b.half_open_calls,
+            }),
+        };
+        let wait_in_open = if b.wait_multiplier > 1.0 {
+            OpenWait::Exponential {
+                initial: duration(b.wait_in_open),
+                multiplier: b.wait_multiplier,
+                max: duration(
+                    b.max_wait_in_open
+                        .unwrap_or(b.wait_in_open.mul_f64(b.wait_multiplier.powi(10))),
+                ),
+            }
+        } else {
+            OpenWait::Fixed(duration(b.wait_in_open))
+        };
+        let config = BreakerConfig {
+            trip,
+            wait_in_open,
+            max_wait_in_half_open: b
+                .max_wait_in_half_open
+                .map(duration)
+                .unwrap_or(Duration::ZERO),
+            ..BreakerConfig::default()
+        };
+        Breaker::new(config)
+            .map_err(|e| {
+                problems.push(pattern_problem(
+                    &piece,
+                    e,
+                    &[
+                        ("failure_rate_threshold", "failure_rate_percent"),
+                        ("slow_call_rate_threshold", "slow_call_rate_percent"),
+                        ("window", "window_size"),
+                        ("minimum_number_of_calls", "minimum_calls"),
+                        ("permitted_calls_in_half_open", "half_open_calls"),
+                        ("fail_max", "consecutive_failures"),
+                        ("wait_in_open", "wait_in_open"),
+                        ("wait_in_open.initial", "wait_in_open"),
+                        ("wait_in_open.multiplier", "wait_multiplier"),
+                        ("wait_in_open.max", "max_wait_in_open"),
+                    ],
+                ))
+            })
+            .ok()
+    });
+    let bulkhead = policy.bulkhead.as_ref().and_then(|b| {
+        let piece = path.key("bulkhead");
+        if skip(&piece) {
+            return None;
+        }
+        Bulkhead::new(BulkheadConfig {
+            max_concurrent: b.max_concurrent,
+            max_waiting: b.max_waiting.unwrap_or(0),
+            max_wait: b.max_wait.map(duration).unwrap_or(Duration::ZERO),
+        })
+        .map_err(|e| {
+            problems.push(pattern_problem(
+                &piece,
+                e,
+                &[
+                    ("max_concurrent", "max_concurrent"),
+                    ("max_waiting", "max_waiting"),
+                ],
+            ))
+        })
+        .ok()
+    });
+    let rate_limit = policy.rate_limit.as_ref().and_then(|r| {
+        let piece = path.key("rate_limit");
+        if skip(&piece) {
+            return None;
+        }
+        let per = SimDuration::from_nanos_f64(1e9 / r.rate).as_nanos().max(1);
+        let rate = Rate {
+            tokens: 1,
+            per: Duration::from_nanos(per),
+        };
+        TokenBucket::new(rate, u64::from(r.burst))
+            .map_err(|e| {
+                problems.push(pattern_problem(
+                    &piece,
+                    e,
+                    &[
+                        ("rate.tokens", "rate"),
+                        ("rate.per", "rate"),
+                        ("burst", "burst"),
+                    ],
+                ))
+            })
+            .ok()
+    });
+    let hedger = policy.hedge.as_ref().and_then(|h| {
+        let piece = path.key("hedge");
+        if skip(&piece) {
+            return None;
+        }
+        let delay = match (h.delay, h.percentile) {
+            (Some(d), None) => HedgeDelay::Fixed(duration(d)),
+            (None, Some(percentile)) => HedgeDelay::Percentile {
+                percentile,
+                min_samples: 20,
+                max_samples: 1000,
+            },
+            (Some(_), Some(_)) => {
+                problems.push((
+                    piece,
+                    "a hedge takes `delay` or `percentile`, not both".into(),
+                ));
+                return None;
+            }
+            (None, None) => {
+                problems.push((piece, "a hedge needs either `delay` or `percentile`".into()));
+                return None;
+            }
+        };
+        Hedger::new(HedgeConfig {
+            delay,
+            max_hedges: h.max_hedges,
+        })
+        .map_err(|e| {
+            problems.push(pattern_problem(
+                &piece,
+                e,
+                &[("max_hedges", "max_hedges"), ("percentile", "percentile")],
+            ))
+        })
+        .ok()
+    });
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(CompiledPolicy {
+        timeout: policy.timeout,
+        deadline: policy.deadline,
+        retry,
+        limiter,
+        breaker,
+        bulkhead,
+        rate_limit,
+        hedger,
+        cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
+        scope: policy.scope,
+    })
+}

@@ -1,0 +1,362 @@
+//! Warnings: what is allowed but probably not meant, found by the compile
+//! step. Each has the JSON path of what it is about, a message with the
+//! numbers behind it, and a one-line fix. A warning never stops a run
+//! (unless the CLI is given `--deny-warnings`); summary.json lists them.
+//!
+//! The checks run in a fixed order (routes, then services in name order,
+//! then policies in name order), so the list is deterministic.
+
+use std::collections::BTreeSet;
+
+use super::diagnostic::JsonPath;
+use super::model::{Arrivals, Distribution, Scenario};
+use super::policy::CompiledPolicy;
+use super::validate::parse_percentile_key;
+
+/// Something a scenario allows but probably does not mean.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Warning {
+    /// What it is about.
+    pub path: JsonPath,
+    /// 1-based line and column in the file, when loaded from one.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong, with the numbers behind it.
+    pub message: String,
+    /// One line: what to change.
+    pub fix: String,
+}
+
+impl Warning {
+    /// The warning for people, located in `file` as errors are: a
+    /// `warning:` line with the position, the path and the message, then
+    /// the fix on a line of its own.
+    pub fn render(&self, file: &str) -> String {
+        let at = match self.position {
+            Some((line, column)) => format!("{file}:{line}:{column}"),
+            None => file.to_string(),
+        };
+        format!(
+            "warning: {at}: {}: {}\n  fix: {}\n",
+            self.path, self.message, self.fix
+        )
+    }
+}
+
+struct Lints<'a> {
+    scenario: &'a Scenario,
+    policies: &'a [CompiledPolicy],
+    out: Vec<Warning>,
+}
+
+/// Every warning for a scenario that compiled (`policies` are its compiled
+/// policies, in name order).
+pub(super) fn warnings(scenario: &Scenario, policies: &[CompiledPolicy]) -> Vec<Warning> {
+    let mut lints = Lints {
+        scenario,
+        policies,
+        out: Vec::new(),
+    };
+    lints.unbounded_waits();
+    lints.overload();
+    lints.policies();
+    lints.out
+}
+
+impl Lints<'_> {
+    fn warn(&mut self, path: JsonPath, message: String, fix: impl Into<String>) {
+        self.out.push(Warning {
+            path,
+            position: None,
+            message,
+            fix: fix.into(),
+        });
+    }
+
+    fn policy(&self, name: Option<&str>) -> Option<&CompiledPolicy> {
+        let index = self
+            .scenario
+            .policies
+            .keys()
+            .position(|n| Some(n.as_str()) == name)?;
+        self.policies.get(index)
+    }
+
+    /// Whether a policy bounds the time a call may take.
+    fn bounded(&self, policy: Option<&str>) -> bool {
+        self.policy(policy)
+            .is_some_and(|p| p.timeout().is_some() || p.deadline().is_some())
+    }
+
+    /// (a) A route or a call with no timeout and no policy timeout or
+    /// deadline waits forever for a reply that never comes: a crashed
+    /// callee drops its work silently, a lost message is never answered.
+    /// Without crashes or loss every reply arrives, so nothing is said.
+    fn unbounded_waits(&mut self) {
+        let scenario = self.scenario;
+        let Some(cause) = loses_replies(scenario) else {
+            return;
+        };
+        let workload = &scenario.workload;
+        for (i, route) in workload.routes.iter().enumerate() {
+            let policy = route.policy.as_deref().or(workload.policy.as_deref());
+            if route.timeout.or(workload.timeout).is_none() && !self.bounded(policy) {
+                let name = route.name.as_deref().unwrap_or(&route.service);
+                self.warn(
+                    JsonPath::root().key("workload").key("routes").index(i),
+                    format!(
+                        "route `{name}` has no timeout, and {cause}: a request to `{}` that is never answered stays in flight until the end of the run",
+                        route.service
+                    ),
+                    "add \"timeout\": \"1s\" to the route (or to the workload)",
+                );
+            }
+        }
+        for (name, service) in &scenario.services {
+            let path = JsonPath::root().key("services").key(name).key("calls");
+            for (i, step) in service.calls.iter().enumerate() {
+                let calls: Vec<(JsonPath, &str, bool, Option<&str>)> =
+                    match (&step.service, &step.parallel) {
+                        (Some(target), _) => vec![(
+                            path.index(i),
+                            target.as_str(),
+                            step.timeout.is_some(),
+                            step.policy.as_deref(),
+                        )],
+                        (None, Some(group)) => group
+                            .iter()
+                            .enumerate()
+                            .map(|(k, c)| {
+                                (
+                                    path.index(i).key("parallel").index(k),
+                                    c.service.as_str(),
+                                    c.timeout.is_some(),
+                                    c.policy.as_deref(),
+                                )
+                            })
+                            .collect(),
+                        (None, None) => Vec::new(),
+                    };
+                for (call_path, target, has_timeout, policy) in calls {
+                    if !has_timeout && !self.bounded(policy) {
+                        self.warn(
+                            call_path,
+                            format!(
+                                "the call from `{name}` to `{target}` has no timeout, and {cause}: if `{target}` never answers, the call waits forever and holds one of the {} workers of `{name}`",
+                                u64::from(service.instances) * u64::from(service.concurrency)
+                            ),
+                            "add \"timeout\": \"1s\" to the call",
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// (b) retries without a budget, and (c) policies nobody uses.
+    fn policies(&mut self) {
+        let scenario = self.scenario;
+        let mut used: BTreeSet<&str> = BTreeSet::new();
+        let workload = &scenario.workload;
+        used.extend(workload.policy.as_deref());
+        used.extend(workload.routes.iter().filter_map(|r| r.policy.as_deref()));
+        for service in scenario.services.values() {
+            for step in &service.calls {
+                used.extend(step.policy.as_deref());
+                for call in step.parallel.iter().flatten() {
+                    used.extend(call.policy.as_deref());
+                }
+            }
+        }
+        for ((name, spec), compiled) in scenario.policies.iter().zip(self.policies) {
+            let path = JsonPath::root().key("policies").key(name);
+            if let Some(retry) = &spec.retry
+                && retry.max_attempts > 1
+                && !retry.retry_on.is_empty()
+                && !compiled.has_limiter()
+            {
+                let n = retry.max_attempts;
+                self.warn(
+                    path.key("retry"),
+                    format!(
+                        "policy `{name}` retries up to {n} attempts per call with no retry budget: when the callee fails, every call becomes {n} attempts and the load on it grows {n}-fold, which can keep it down after the fault ends (a retry storm)"
+                    ),
+                    format!(
+                        "add \"budget\": {{\"tps\": {{\"retry_percent\": 20}}}} to policy `{name}`"
+                    ),
+                );
+            }
+            if !used.contains(name.as_str()) {
+                self.warn(
+                    path,
+                    format!("policy `{name}` is defined but no route or call uses it"),
+                    format!(
+                        "attach it with \"policy\": \"{name}\" on a route or a call, or delete it"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// (d) A service offered more work than its workers can do at the base
+    /// open-loop rate: ρ = λ·E[S] / (instances · concurrency) > 1, with λ
+    /// from the route weights and call probabilities (retries, hedges and
+    /// the time workers wait for downstream calls left out, so ρ is a lower
+    /// bound).
+    fn overload(&mut self) {
+        let scenario = self.scenario;
+        let rate = match &scenario.workload.arrivals {
+            Some(Arrivals::Poisson { rate } | Arrivals::Constant { rate }) => *rate,
+            None => return,
+        };
+        let names: Vec<&str> = scenario.services.keys().map(String::as_str).collect();
+        let index = |name: &str| names.binary_search(&name).ok();
+        let mut lambda = vec![0.0_f64; names.len()];
+        let total: f64 = scenario.workload.routes.iter().map(|r| r.weight).sum();
+        for route in &scenario.workload.routes {
+            if let Some(i) = index(&route.service) {
+                lambda[i] += rate * route.weight / total;
+            }
+        }
+        // The call graph is acyclic (validated): visit callers before
+        // callees (Kahn's order).
+        let services: Vec<_> = scenario.services.values().collect();
+        let edges: Vec<Vec<(usize, f64)>> = services
+            .iter()
+            .map(|s| {
+                let mut out = Vec::new();
+                for step in &s.calls {
+                    if let Some(target) = &step.service {
+                        out.extend(index(target).map(|t| (t, step.probability.unwrap_or(1.0))));
+                    }
+                    for call in step.parallel.iter().flatten() {
+                        out.extend(index(&call.service).map(|t| (t, call.probability)));
+                    }
+                }
+                out
+            })
+            .collect();
+        let mut callers = vec![0usize; names.len()];
+        for out in &edges {
+            for (t, _) in out {
+                callers[*t] += 1;
+            }
+        }
+        let mut ready: Vec<usize> = (0..names.len()).filter(|i| callers[*i] == 0).collect();
+        while let Some(s) = ready.pop() {
+            for &(t, p) in &edges[s] {
+                lambda[t] += lambda[s] * p;
+                callers[t] -= 1;
+                if callers[t] == 0 {
+                    ready.push(t);
+                }
+            }
+        }
+        for (i, service) in services.iter().enumerate() {
+            let Some(mean_s) = mean_secs(&service.service_time) else {
+                continue;
+            };
+            let workers = f64::from(service.instances) * f64::from(service.concurrency);
+            let busy = lambda[i] * mean_s;
+            let rho = busy / workers;
+            if rho > 1.0 && rho.is_finite() {
+                let name = names[i];
+                self.warn(
+                    JsonPath::root().key("services").key(name),
+                    format!(
+                        "`{name}` is offered more work than it can do at the base rate: about {:.1} requests/s × {:.3} ms mean service time keep {busy:.2} workers busy, but it has {workers} ({} instance(s) × {} worker(s)); ρ = {rho:.2} > 1, so its queue grows until it rejects",
+                        lambda[i],
+                        mean_s * 1e3,
+                        service.instances,
+                        service.concurrency
+                    ),
+                    format!(
+                        "give `{name}` at least {} workers (instances × concurrency), or lower the arrival rate",
+                        busy.ceil()
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Why a reply may never come, if it may: the first crash, partition or
+/// message loss in the scenario, in words.
+fn loses_replies(scenario: &Scenario) -> Option<String> {
+    if scenario.network.loss > 0.0 {
+        return Some(format!(
+            "network.loss is {}: a lost message is never answered",
+            scenario.network.loss
+        ));
+    }
+    if let Some(i) = scenario
+        .network
+        .links
+        .iter()
+        .position(|l| l.loss.is_some_and(|p| p > 0.0))
+    {
+        return Some(format!(
+            "network.links[{i}] loses messages: a lost message is never answered"
+        ));
+    }
+    scenario.faults.iter().enumerate().find_map(|(i, f)| {
+        if let Some(c) = &f.crash {
+            Some(format!(
+                "faults[{i}] crashes `{}`, which drops its work without a reply",
+                c.service
+            ))
+        } else if f.partition.is_some() {
+            Some(format!(
+                "faults[{i}] partitions the network: a message across it is never answered"
+            ))
+        } else if f.loss.as_ref().is_some_and(|l| l.rate > 0.0) {
+            Some(format!(
+                "faults[{i}] loses messages: a lost message is never answered"
+            ))
+        } else {
+            None
+        }
+    })
+}
+
+/// The mean of a distribution in seconds, where it is simple to compute
+/// (`None` for an infinite mean). A normal's truncation at zero is ignored
+/// (it only raises the mean), so the result never overstates the load.
+fn mean_secs(d: &Distribution) -> Option<f64> {
+    let s = |d: crate::kernel::SimDuration| d.as_secs_f64();
+    match d {
+        Distribution::Constant(d) => Some(s(*d)),
+        Distribution::Uniform { min, max } => Some((s(*min) + s(*max)) / 2.0),
+        Distribution::Exponential { mean } | Distribution::Normal { mean, .. } => Some(s(*mean)),
+        Distribution::Lognormal(p) => match (p.median, p.p99, p.mean) {
+            (_, _, Some(mean)) => Some(s(mean)),
+            (Some(median), Some(p99), None) => {
+                // z(0.99) = 2.326: sigma from the ratio of p99 to the median.
+                let sigma = libm::log(s(p99) / s(median)) / 2.326_347_874;
+                Some(s(median) * libm::exp(sigma * sigma / 2.0))
+            }
+            _ => None,
+        },
+        Distribution::Pareto { scale, shape } => {
+            (*shape > 1.0).then(|| s(*scale) * shape / (shape - 1.0))
+        }
+        Distribution::Empirical(p) => {
+            if let Some(samples) = &p.samples {
+                let n = samples.len().max(1) as f64;
+                return Some(samples.iter().map(|d| s(*d)).sum::<f64>() / n);
+            }
+            let mut points: Vec<(f64, f64)> = p
+                .percentiles
+                .as_ref()?
+                .iter()
+                .filter_map(|(k, v)| Some((parse_percentile_key(k)?, s(*v))))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            Some(
+                points
+                    .windows(2)
+                    .map(|w| (w[1].0 - w[0].0) / 100.0 * (w[0].1 + w[1].1) / 2.0)
+                    .sum(),
+            )
+        }
+    }
+}

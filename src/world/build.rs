@@ -1,0 +1,275 @@
+//! Building the world from a compiled scenario: services and their
+//! instances, the edges (routes first, then one per caller, callee, policy
+//! and timeout) with the pattern state of each scope unit, the network, the
+//! workload and the fault timeline; and scheduling the first events.
+//!
+//! Nothing here can fail: [`Compiled`] carries every name resolved to an
+//! index and every policy's patterns built and validated.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::kernel::{Kernel, RngStreams, SimDuration, SimTime};
+use crate::metrics::series::BoundedSeries;
+use crate::metrics::{EdgeStats, RouteStats, ServiceStats};
+use crate::scenario::{CallTarget, Compiled};
+
+use super::draws::Draws;
+use super::faults;
+use super::network::Network;
+use super::policy::PolicyModel;
+use super::sampler::Sampler;
+use super::slab::Slab;
+use super::workload::{ArrivalProcess, RoutePicker};
+use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, Users, World};
+
+impl<'s> World<'s> {
+    /// Builds the world of a compiled scenario; also returns the edges for
+    /// reports. It cannot fail: every name was resolved and every pattern
+    /// built by [`crate::scenario::compile()`].
+    pub fn new(
+        compiled: &Compiled,
+        streams: &RngStreams,
+        sink: &'s mut RowSink<'s>,
+    ) -> (World<'s>, Vec<EdgeInfo>) {
+        let scenario = compiled.scenario();
+        let service_names: Vec<&String> = scenario.services.keys().collect();
+        let policy_names: Vec<&String> = scenario.policies.keys().collect();
+        let policies: Vec<PolicyModel> = compiled.policies().iter().map(PolicyModel::new).collect();
+        let mut edges: Vec<EdgeModel> = Vec::new();
+        let mut infos: Vec<EdgeInfo> = Vec::new();
+        let workload = &scenario.workload;
+        // Routes are edges 0..R, one per route, from the clients.
+        for (route, target) in workload.routes.iter().zip(compiled.routes()) {
+            let policy = target.policy;
+            let model = policy.map(|p| &policies[p as usize]);
+            let callee = target.service;
+            let name = route.name.clone().unwrap_or_else(|| route.service.clone());
+            edges.push(EdgeModel {
+                callee,
+                policy,
+                attempt_timeout: model.and_then(|p| p.timeout),
+                give_up_after: target.give_up_after,
+                units: model
+                    .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
+                    .unwrap_or_default(),
+            });
+            infos.push(EdgeInfo {
+                // Several routes may enter one service: name the route too.
+                name: if name == route.service {
+                    format!("client->{}", route.service)
+                } else {
+                    format!("client->{} [{name}]", route.service)
+                },
+                callee,
+                policy: policy.map(|p| policy_names[p as usize].clone()),
+                is_route: true,
+                has_breaker: model.is_some_and(|p| p.has_breaker()),
+                units: model.map_or(0, |p| p.units(1)),
+            });
+        }
+        // Service edges: one per (caller, callee, policy), shared by every
+        // call spec with that triple.
+        let mut edge_of: BTreeMap<(u32, u32, Option<u16>, Option<SimDuration>), u32> =
+            BTreeMap::new();
+        let mut services = Vec::new();
+        let mut instances = Vec::new();
+        for (i, (name, s)) in scenario.services.iter().enumerate() {
+            let caller = i as u32;
+            let mut steps = Vec::new();
+            for group in compiled.calls(i) {
+                let mut specs = Vec::new();
+                for &CallTarget {
+                    service: callee,
+                    policy,
+                    probability,
+                    optional,
+                    timeout,
+                } in group
+                {
+                    let target = service_names[callee as usize];
+                    let policy_name = policy.map(|p| policy_names[p as usize]);
+                    let model = policy.map(|p| &policies[p as usize]);
+                    let attempt_timeout = timeout.or(model.and_then(|p| p.timeout));
+                    let key = (caller, callee, policy, attempt_timeout);
+                    let edge = match edge_of.get(&key) {
+                        Some(edge) => *edge,
+                        None => {
+                            let edge = edges.len() as u32;
+                            let mut edge_name = format!("{name}->{target}");
+                            if infos.iter().any(|e| e.name == edge_name) || policy_name.is_some() {
+                                if let Some(p) = &policy_name {
+                                    edge_name = format!("{edge_name} [{p}]");
+                                }
+                                let base = edge_name.clone();
+                                let mut n = 2;
+                                while infos.iter().any(|e| e.name == edge_name) {
+                                    edge_name = format!("{base} #{n}");
+                                    n += 1;
+                                }
+                            }
+                            let units = model.map_or(0, |p| p.units(s.instances));
+                            edges.push(EdgeModel {
+                                callee,
+                                policy,
+                                attempt_timeout,
+                                give_up_after: None,
+                                units: model
+                                    .map(|p| (0..units).map(|_| p.new_state()).collect())
+                                    .unwrap_or_default(),
+                            });
+                            infos.push(EdgeInfo {
+                                name: edge_name,
+                                callee,
+                                policy: policy_name.cloned(),
+                                is_route: false,
+                                has_breaker: model.is_some_and(|p| p.has_breaker()),
+                                units,
+                            });
+                            edge_of.insert(key, edge);
+                            edge
+                        }
+                    };
+                    specs.push(CallSpec {
+                        edge,
+                        probability,
+                        optional,
+                    });
+                }
+                steps.push(specs);
+            }
+            services.push(ServiceModel {
+                first_instance: instances.len() as u32,
+                instances: s.instances,
+                concurrency: s.concurrency,
+                queue_capacity: s.queue_capacity,
+                service_time: Sampler::new(&s.service_time),
+                base_error_rate: s.error_rate,
+                steps,
+                next_instance: 0,
+                error_rate: s.error_rate,
+                added_latency: SimDuration::ZERO,
+                slowdown: 1.0,
+            });
+            for _ in 0..s.instances {
+                instances.push(Instance {
+                    service: caller,
+                    crashes: 0,
+                    busy: 0,
+                    queue: VecDeque::new(),
+                });
+            }
+        }
+        let client_node = services.len() as u32;
+        let links: Vec<_> = scenario
+            .network
+            .links
+            .iter()
+            .zip(compiled.links())
+            .map(|(l, &(from, to))| {
+                (
+                    from as usize,
+                    to as usize,
+                    l.latency.as_ref().map(Sampler::new),
+                    l.loss,
+                )
+            })
+            .collect();
+        let network = Network::new(
+            services.len() + 1,
+            Sampler::new(&scenario.network.latency),
+            scenario.network.loss,
+            &links,
+            streams,
+        );
+        let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
+        let faults = faults::effects(compiled.faults());
+        let world = World {
+            service_stats: (0..services.len())
+                .map(|_| ServiceStats::default())
+                .collect(),
+            route_stats: (0..workload.routes.len())
+                .map(|_| RouteStats::default())
+                .collect(),
+            edge_stats: (0..edges.len()).map(|_| EdgeStats::default()).collect(),
+            breaker_transitions: (0..edges.len()).map(|_| BTreeMap::new()).collect(),
+            breaker_events: Vec::new(),
+            breaker_events_dropped: 0,
+            services,
+            instances,
+            policies,
+            edges,
+            picker: RoutePicker::new(&weights),
+            draws: Draws::new(streams),
+            open_loop_sent: 0,
+            arrivals: workload.arrivals.as_ref().map(|a| {
+                (
+                    ArrivalProcess::new(a, &workload.schedule),
+                    streams.stream("workload/arrivals"),
+                )
+            }),
+            users: workload.users.as_ref().map(|u| Users {
+                count: u.count,
+                think: Sampler::new(&u.think_time),
+                requests: vec![0; u.count as usize],
+            }),
+            network,
+            client_node,
+            faults,
+            fault_times: scenario
+                .faults
+                .iter()
+                .map(|f| {
+                    let start = SimTime::ZERO + f.at;
+                    (start, f.lasts.map(|lasts| start.saturating_add(lasts)))
+                })
+                .collect(),
+            jobs: Slab::default(),
+            calls: Slab::default(),
+            attempts: Slab::default(),
+            retries: Slab::default(),
+            // A row per route, per service and per service-to-service edge
+            // (routes are the first edges).
+            series: BoundedSeries::new(scenario.services.len() + infos.len()),
+            closing: Vec::new(),
+            sink,
+            route_names: workload
+                .routes
+                .iter()
+                .map(|r| r.name.clone().unwrap_or_else(|| r.service.clone()))
+                .collect(),
+            service_names: scenario.services.keys().cloned().collect(),
+            edge_names: infos.iter().map(|e| e.name.clone()).collect(),
+            window: scenario.window,
+            window_start: SimTime::ZERO,
+            duration: scenario.duration,
+        };
+        (world, infos)
+    }
+
+    /// Schedules the first arrivals, the users, the faults and the windows.
+    pub fn start(&mut self, kernel: &mut Kernel<Event>) {
+        if let Some((process, rng)) = &mut self.arrivals
+            && let Some(first) = process.next_after(SimTime::ZERO, rng)
+        {
+            kernel.schedule_at(first, Event::Arrival);
+        }
+        if let Some(users) = &self.users {
+            for user in 0..users.count {
+                // Staggered by one think time, so users do not start in lockstep.
+                let delay = users.think.sample(&mut self.draws.think(user, 0));
+                kernel.schedule_in(delay, Event::UserWake(user));
+            }
+        }
+        for (i, (start, end)) in self.fault_times.iter().enumerate() {
+            kernel.schedule_at(*start, Event::Fault(i as u32, true));
+            if let Some(end) = end {
+                kernel.schedule_at(*end, Event::Fault(i as u32, false));
+            }
+        }
+        // Window boundaries strictly inside the run; the last window is closed
+        // by `finish` at the horizon, after every event at that instant.
+        if self.window < self.duration {
+            kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
+        }
+    }
+}
