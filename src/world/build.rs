@@ -13,6 +13,7 @@ use crate::metrics::series::BoundedSeries;
 use crate::metrics::{EdgeStats, RouteStats, ServiceStats};
 use crate::scenario::{CallTarget, Compiled};
 
+use super::balance::Balancer;
 use super::draws::Draws;
 use super::faults;
 use super::network::Network;
@@ -145,7 +146,7 @@ impl<'s> World<'s> {
                 service_time: Sampler::new(&s.service_time),
                 base_error_rate: s.error_rate,
                 steps,
-                next_instance: 0,
+                balancer: Balancer::round_robin(),
                 error_rate: s.error_rate,
                 added_latency: SimDuration::ZERO,
                 slowdown: 1.0,

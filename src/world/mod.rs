@@ -19,15 +19,20 @@
 //! streams and time only from the kernel; the same scenario and seed give the
 //! same sequence of events.
 
+mod balance;
 mod build;
 mod calls;
+mod client;
 mod draws;
 mod faults;
 pub mod network;
 pub mod policy;
+mod retry;
 pub mod sampler;
 mod service;
 pub mod slab;
+mod stack;
+mod waiting;
 pub mod workload;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -42,6 +47,7 @@ use crate::metrics::{
 use crate::patterns;
 use crate::scenario::Compiled;
 
+use balance::Balancer;
 use draws::Draws;
 use faults::FaultEffect;
 pub use faults::FaultWindow;
@@ -193,7 +199,7 @@ struct ServiceModel {
     service_time: Sampler,
     base_error_rate: f64,
     steps: Vec<Vec<CallSpec>>,
-    next_instance: u32,
+    balancer: Balancer,
     error_rate: f64,
     added_latency: SimDuration,
     slowdown: f64,

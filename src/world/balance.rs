@@ -1,0 +1,112 @@
+//! Instance choice: which instance of a service a message goes to, and the
+//! job it becomes there.
+//!
+//! A [`Balancer`] is the small interface discovery builds on: it is told how
+//! many instances there are and picks one. Today there is one policy, round
+//! robin over every instance, up or down, as a client with a static list of
+//! hosts does: without discovery a caller does not know which instances are
+//! alive. Health-aware policies (least outstanding, power of two choices,
+//! ring hash) and the registry that feeds them come with the discovery
+//! issue, as more variants of the enum: a closed enum dispatched by `match`,
+//! like the events, so a pick costs no indirect call.
+
+use crate::kernel::{DrawKey, Kernel, SimTime};
+
+use super::draws::Message;
+use super::slab::Key;
+use super::{Event, Job, JobState, World};
+
+/// How a service's callers pick one of its instances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Balancer {
+    /// Each instance in turn, whatever its state.
+    RoundRobin {
+        /// The next instance's index within the service.
+        next: u32,
+    },
+}
+
+impl Balancer {
+    /// The balancer a service starts with.
+    pub(super) fn round_robin() -> Balancer {
+        Balancer::RoundRobin { next: 0 }
+    }
+
+    /// The index (within the service, below `instances`) of the instance the
+    /// next message goes to.
+    #[inline]
+    pub(super) fn pick(&mut self, instances: u32) -> u32 {
+        debug_assert!(instances > 0, "a service has at least one instance");
+        match self {
+            Balancer::RoundRobin { next } => {
+                let chosen = *next;
+                *next = if chosen + 1 >= instances {
+                    0
+                } else {
+                    chosen + 1
+                };
+                chosen
+            }
+        }
+    }
+}
+
+impl World<'_> {
+    /// Sends a request message for `attempt` from node `caller` to the
+    /// instance of `service` its balancer picks.
+    /// A `cancellable` attempt remembers its job, for a cancellation to find.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_job(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        attempt: Key,
+        draw: DrawKey,
+        caller: u32,
+        service: u32,
+        deadline: Option<SimTime>,
+        cancellable: bool,
+    ) {
+        let model = &mut self.services[service as usize];
+        let instance = model.first_instance + model.balancer.pick(model.instances);
+        let Some(delay) =
+            self.network
+                .transmit(caller as usize, service as usize, Message::Request, draw)
+        else {
+            return; // Lost: only the attempt's timeout will tell.
+        };
+        let job = self.jobs.insert(Job {
+            attempt,
+            draw,
+            caller,
+            instance,
+            deadline: deadline.unwrap_or(SimTime::MAX),
+            arrived: SimTime::ZERO,
+            step: 0,
+            pending: 0,
+            state: JobState::InTransit,
+            cancelled: false,
+        });
+        if cancellable && let Some(a) = self.attempts.get_mut(attempt) {
+            a.job = Some(job);
+        }
+        if delay.is_zero() {
+            self.deliver(kernel, job);
+        } else {
+            kernel.schedule_in(delay, Event::Deliver(job));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_visits_every_instance_in_turn() {
+        let mut balancer = Balancer::round_robin();
+        let picks: Vec<u32> = (0..7).map(|_| balancer.pick(3)).collect();
+        assert_eq!(picks, [0, 1, 2, 0, 1, 2, 0]);
+        let mut single = Balancer::round_robin();
+        assert!((0..4).all(|_| single.pick(1) == 0));
+    }
+}
