@@ -284,6 +284,7 @@ impl Hedger {
             max_hedges: self.config.max_hedges,
             sent: 1,
             winner: None,
+            stopped: false,
         }
     }
 }
@@ -339,6 +340,7 @@ pub struct HedgedCall {
     max_hedges: u32,
     sent: u32,
     winner: Option<u32>,
+    stopped: bool,
 }
 
 impl HedgedCall {
@@ -355,7 +357,7 @@ impl HedgedCall {
     /// When the next hedge is due: `started_at + k · delay` for hedge `k`, while no
     /// reply has arrived and hedges remain.
     pub fn poll_timeout(&self) -> Option<Nanos> {
-        if self.winner.is_some() || self.sent > self.max_hedges {
+        if self.stopped || self.winner.is_some() || self.sent > self.max_hedges {
             return None;
         }
         let delay = self.delay?;
@@ -375,6 +377,30 @@ impl HedgedCall {
         }
         self.sent += 1;
         Some(self.sent - 1)
+    }
+
+    /// Sends no more hedges: one was refused (gRPC: "if throttled, no further
+    /// hedged requests are sent"; a refused hedge retried every delay would
+    /// only add load), or the request moved on to a retry. The attempts
+    /// already sent still count, and a reply can still win.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use meshsim_patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
+    ///
+    /// let start = Instant::now();
+    /// let hedger = Hedger::new(HedgeConfig { delay: HedgeDelay::Fixed(Duration::from_millis(5)), max_hedges: 3 })?;
+    /// let t0 = start.elapsed().as_nanos() as u64;
+    /// let mut call = hedger.start(t0);
+    /// assert_eq!(call.handle_timeout(t0 + 5_000_000), Some(1));
+    /// call.stop(); // hedge 1 was refused by the retry budget
+    /// assert_eq!(call.poll_timeout(), None);
+    /// assert_eq!(call.handle_timeout(t0 + 10_000_000), None);
+    /// assert_eq!(call.attempts_sent(), 2);
+    /// # Ok::<(), meshsim_patterns::ConfigError>(())
+    /// ```
+    pub fn stop(&mut self) {
+        self.stopped = true;
     }
 
     /// A reply from `attempt` arrived: the first one wins.

@@ -244,21 +244,23 @@ impl World<'_> {
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
         }
         if kind == AttemptKind::First
-            && let Some(delay) = self
+            && let Some(plan) = self
                 .unit_state(edge, unit)
                 .and_then(|s| s.hedger.as_ref())
-                .and_then(|h| h.hedge_delay())
+                .map(|h| h.start(now.as_nanos()))
+            && let Some(due) = plan.poll_timeout()
         {
-            let timer = kernel.timer_in(
-                SimDuration::from_nanos(delay.as_nanos() as u64),
-                Event::HedgeDue(call),
-            );
+            let timer = kernel.timer_at(SimTime::from_nanos(due), Event::HedgeDue(call));
             let state = self.calls.get_mut(call).expect("live");
-            let hedging = state.hedging.get_or_insert_with(Box::default);
-            hedging.timer = Some(timer);
-            if hedging.attempts.is_empty() {
-                hedging.attempts.push(attempt);
-            }
+            debug_assert!(
+                state.hedging.is_none(),
+                "a call's first attempt is sent once"
+            );
+            state.hedging = Some(Box::new(Hedging {
+                plan,
+                timer: Some(timer),
+                attempts: vec![attempt],
+            }));
             cancellable = true;
         }
         self.send_job(

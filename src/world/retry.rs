@@ -2,7 +2,8 @@
 //! in flight, or end the call; and hedges, sent when the first attempt is
 //! slow.
 
-use crate::kernel::{Kernel, SimDuration};
+use crate::kernel::{Kernel, SimDuration, SimTime};
+use crate::patterns::hedge::HedgedCall;
 
 use super::calls::next_attempt;
 use super::draws::AttemptKind;
@@ -10,8 +11,9 @@ use super::slab::Key;
 use super::{Event, Outcome, World};
 
 /// A hedging call's own state.
-#[derive(Default)]
 pub(super) struct Hedging {
+    /// When the hedges are due and how many remain (`patterns::hedge`).
+    pub(super) plan: HedgedCall,
     pub(super) timer: Option<crate::kernel::TimerId>,
     /// Attempts in flight (at most 1 + `max_hedges`), to cancel the losers.
     pub(super) attempts: Vec<Key>,
@@ -62,37 +64,39 @@ impl World<'_> {
         }
     }
 
-    /// The first attempt is slow: send a hedge, and schedule the next one.
+    /// The first attempt is slow: send a hedge, and schedule the next one
+    /// when the hedging plan says it is due.
     pub(super) fn hedge_due(&mut self, kernel: &mut Kernel<Event>, call: Key) {
+        let now = kernel.now();
         let Some(state) = self.calls.get_mut(call) else {
             return;
         };
-        if let Some(hedging) = &mut state.hedging {
-            hedging.timer = None;
-        }
+        let Some(hedging) = &mut state.hedging else {
+            return;
+        };
+        hedging.timer = None;
         if state.live == 0 || state.waiting.is_some() {
             return;
         }
-        let (edge, unit, hedges) = (state.edge, state.unit, state.hedges);
-        let Some(hedger) = self.unit_state(edge, unit).and_then(|s| s.hedger.as_ref()) else {
+        if hedging.plan.handle_timeout(now.as_nanos()).is_none() {
+            return; // Spurious, or no hedge left.
+        }
+        let hedges = state.hedges;
+        self.try_attempt(kernel, call, AttemptKind::Hedge);
+        let Some(state) = self.calls.get_mut(call) else {
             return;
         };
-        if u32::from(hedges) >= hedger.config().max_hedges {
+        let Some(hedging) = &mut state.hedging else {
             return;
+        };
+        // A refused hedge (budget, breaker, rate limit) ends hedging: it must
+        // not be tried again every delay.
+        if state.live == 0 || state.hedges == hedges {
+            hedging.plan.stop();
         }
-        let delay = hedger.hedge_delay();
-        self.try_attempt(kernel, call, AttemptKind::Hedge);
-        // Schedule the next hedge only if this one went out: a refused hedge
-        // (budget, breaker, rate limit) must not retry every `delay`.
-        if let (Some(delay), Some(state)) = (delay, self.calls.get_mut(call))
-            && state.live > 0
-            && state.hedges > hedges
-        {
-            let timer = kernel.timer_in(
-                SimDuration::from_nanos(delay.as_nanos() as u64),
-                Event::HedgeDue(call),
-            );
-            state.hedging.get_or_insert_with(Box::default).timer = Some(timer);
+        if let Some(at) = hedging.plan.poll_timeout() {
+            let at = SimTime::from_nanos(at).max(now);
+            hedging.timer = Some(kernel.timer_at(at, Event::HedgeDue(call)));
         }
     }
 }
