@@ -10,20 +10,26 @@
 //! Entities are addressed by index and requests by generational [`Key`]s, so
 //! events are small plain data and nothing is allocated per event.
 //!
-//! The code is split by concept: `build.rs` builds the world from a
-//! [`Compiled`] scenario, `calls.rs` is the caller's side (policies,
-//! attempts, retries, hedges), `service.rs` the callee's (queues, workers,
-//! call steps), `faults.rs` the fault timeline.
+//! The code is split by concept: `events.rs` (the events and outcomes),
+//! `build.rs` (the world from a [`Compiled`] scenario), `windows.rs` (closing
+//! time-series windows); the caller's side in `calls.rs` (a call and its
+//! attempts), `stack.rs` (the policy stack), `waiting.rs` (bulkhead waits,
+//! policy timers), `retry.rs` (retries and hedges), `client.rs` (a route's
+//! clients) and `balance.rs` (instance choice); the callee's side in
+//! `service.rs`; `faults.rs` (the fault timeline); `draws.rs` (what every
+//! random draw is keyed by).
 //!
-//! **Architecture Invariant:** the world draws randomness only from its named
-//! streams and time only from the kernel; the same scenario and seed give the
-//! same sequence of events.
+//! **Architecture Invariant:** the world draws randomness only from its keyed
+//! streams (and the arrival process's own stream) and time only from the
+//! kernel; the same scenario and seed give the same sequence of events, and
+//! a draw depends only on what it is about.
 
 mod balance;
 mod build;
 mod calls;
 mod client;
 mod draws;
+mod events;
 mod faults;
 pub mod network;
 pub mod policy;
@@ -33,6 +39,7 @@ mod service;
 pub mod slab;
 mod stack;
 mod waiting;
+mod windows;
 pub mod workload;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -41,14 +48,12 @@ use crate::kernel::{
     ChaCha8Rng, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
 use crate::metrics::series::BoundedSeries;
-use crate::metrics::{
-    BreakerEvent, Counts, EdgeStats, EntityKind, RouteStats, ServiceStats, WindowRow,
-};
-use crate::patterns;
+use crate::metrics::{BreakerEvent, EdgeStats, RouteStats, ServiceStats, WindowRow};
 use crate::scenario::Compiled;
 
 use balance::Balancer;
 use draws::Draws;
+pub use events::{Event, Outcome};
 use faults::FaultEffect;
 pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
@@ -60,90 +65,6 @@ use workload::{ArrivalProcess, RoutePicker};
 /// The default event budget: a bound on every run, far above any bundled
 /// scenario (about ten minutes of wall-clock time at full speed).
 pub const DEFAULT_EVENT_BUDGET: u64 = 10_000_000_000;
-
-/// How an attempt or a call ended, as its caller sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// A successful reply.
-    Success,
-    /// An error reply (the callee's own error or a failed dependency).
-    Error,
-    /// The callee's queue was full.
-    Rejected,
-    /// No reply in time (attempt timeout or deadline).
-    Timeout,
-    /// Refused locally: the circuit breaker is open.
-    BreakerOpen,
-    /// Refused locally: the bulkhead is full.
-    BulkheadFull,
-    /// Refused locally by adaptive throttling.
-    Throttled,
-    /// Refused locally by the outgoing rate limit.
-    RateLimited,
-}
-
-impl Outcome {
-    /// The outcome as the patterns classify it: local refusals other than an
-    /// open breaker count as rejections.
-    pub fn as_pattern(self) -> patterns::Outcome {
-        match self {
-            Outcome::Success => patterns::Outcome::Success,
-            Outcome::Error => patterns::Outcome::Error,
-            Outcome::Timeout => patterns::Outcome::Timeout,
-            Outcome::BreakerOpen => patterns::Outcome::BreakerOpen,
-            Outcome::Rejected
-            | Outcome::BulkheadFull
-            | Outcome::Throttled
-            | Outcome::RateLimited => patterns::Outcome::Rejected,
-        }
-    }
-}
-
-/// The world's events: 16 bytes of plain data, a 4-byte tag then the fields.
-///
-/// `repr(u32)` is for speed, not space: with the natural layout (a 1-byte
-/// tag and 11 packed bytes after it) the compiler copied an event as
-/// overlapping unaligned pieces, and reading those back just after writing
-/// them defeated store-to-load forwarding (two instructions of the run loop
-/// took a third of its time). With a 4-byte tag every piece is aligned.
-#[derive(Clone, Copy, Debug)]
-#[repr(u32)]
-pub enum Event {
-    /// The next open-loop request is due.
-    Arrival,
-    /// A closed-loop user has finished thinking.
-    UserWake(u32),
-    /// A request message reaches its instance.
-    Deliver(Key),
-    /// A worker has finished the local part of a job.
-    LocalDone(Key),
-    /// A caller's cancellation reaches the instance of a job.
-    Cancel(Key),
-    /// A reply reaches its caller.
-    Reply {
-        /// The attempt it answers.
-        attempt: Key,
-        /// What it says.
-        outcome: Outcome,
-    },
-    /// An attempt's timeout expires.
-    AttemptTimeout(Key),
-    /// A retry's backoff has elapsed.
-    RetryDue(Key),
-    /// Time to hedge a slow call.
-    HedgeDue(Key),
-    /// A breaker or bulkhead of an edge's scope unit needs its timeout handled.
-    PolicyWake {
-        /// The edge.
-        edge: u32,
-        /// The scope unit.
-        unit: u32,
-    },
-    /// A fault starts (`true`) or ends (`false`).
-    Fault(u32, bool),
-    /// A time-series window closes.
-    Window,
-}
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -394,129 +315,6 @@ pub fn run_streaming(
         network: world.network.stats,
         faults: faults::fault_windows(scenario),
     }
-}
-
-impl World<'_> {
-    // ----- windows ---------------------------------------------------------
-
-    fn close_window(&mut self, now: SimTime) {
-        if now <= self.window_start && !self.window_has_counts() {
-            return;
-        }
-        // A run that ends (idle, or at its event budget) at the instant a
-        // window closed, after more events at that instant, ends with a
-        // zero-width window: its rows hold those counts, so that the series
-        // always adds up to the totals.
-        let (start, end) = (self.window_start, now);
-        let p = |h: &crate::metrics::LatencyHistogram, q: f64| {
-            (h.count() > 0).then(|| h.quantile_ms(q))
-        };
-        let routes = self.route_stats.len();
-        for (i, stats) in self.route_stats.iter_mut().enumerate() {
-            // The route's outcomes, with its edge's attempt counters.
-            let edge = &mut self.edge_stats[i];
-            let mut counts = stats.window;
-            merge_attempts(&mut counts, &edge.window);
-            self.closing.push(WindowRow {
-                start,
-                end,
-                kind: EntityKind::Route,
-                entity: i as u32,
-                counts,
-                latency_ms_p50: p(&stats.window_latency, 0.5),
-                latency_ms_p99: p(&stats.window_latency, 0.99),
-                in_flight: stats.in_flight,
-                queue_length: None,
-                breakers_open: self.edges[i].has_breaker().then_some(edge.breakers_open),
-            });
-            stats.window_latency.reset();
-        }
-        for (i, stats) in self.service_stats.iter_mut().enumerate() {
-            self.closing.push(WindowRow {
-                start,
-                end,
-                kind: EntityKind::Service,
-                entity: i as u32,
-                counts: stats.window,
-                latency_ms_p50: p(&stats.window_latency, 0.5),
-                latency_ms_p99: p(&stats.window_latency, 0.99),
-                in_flight: stats.in_system.value(),
-                queue_length: Some(stats.in_queue.value()),
-                breakers_open: None,
-            });
-            stats.window_latency.reset();
-        }
-        for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
-            self.closing.push(WindowRow {
-                start,
-                end,
-                kind: EntityKind::Edge,
-                entity: i as u32,
-                counts: stats.window,
-                latency_ms_p50: None,
-                latency_ms_p99: None,
-                in_flight: 0,
-                queue_length: None,
-                breakers_open: self.edges[i].has_breaker().then_some(stats.breakers_open),
-            });
-        }
-        self.fold_window_counts();
-        self.window_start = now;
-        for row in &self.closing {
-            let name = match row.kind {
-                EntityKind::Route => &self.route_names[row.entity as usize],
-                EntityKind::Service => &self.service_names[row.entity as usize],
-                EntityKind::Edge => &self.edge_names[row.entity as usize],
-            };
-            (self.sink)(name, row);
-        }
-        self.series.push_window(&self.closing);
-        self.closing.clear();
-    }
-
-    /// Whether anything was counted in the current window.
-    fn window_has_counts(&self) -> bool {
-        let zero = Counts::default();
-        self.route_stats.iter().any(|s| s.window != zero)
-            || self.service_stats.iter().any(|s| s.window != zero)
-            || self.edge_stats.iter().any(|s| s.window != zero)
-    }
-
-    /// Adds the current window's counts to the totals and starts the next
-    /// window's from zero.
-    fn fold_window_counts(&mut self) {
-        for stats in &mut self.route_stats {
-            stats.total.add(&stats.window);
-            stats.window = Counts::default();
-        }
-        for stats in &mut self.service_stats {
-            stats.total.add(&stats.window);
-            stats.window = Counts::default();
-        }
-        for stats in &mut self.edge_stats {
-            stats.total.add(&stats.window);
-            stats.window = Counts::default();
-        }
-    }
-
-    /// Closes the last (possibly partial) window.
-    pub fn finish(&mut self, now: SimTime) {
-        self.close_window(now);
-    }
-}
-
-impl EdgeModel {
-    fn has_breaker(&self) -> bool {
-        self.units.first().is_some_and(|u| u.breaker.is_some())
-    }
-}
-
-/// Copies an edge's attempt-level counters into a route's counts.
-fn merge_attempts(counts: &mut Counts, edge: &Counts) {
-    counts.attempts = edge.attempts;
-    counts.retries = edge.retries;
-    counts.hedges = edge.hedges;
-    counts.retries_denied = edge.retries_denied;
 }
 
 impl Model for World<'_> {
