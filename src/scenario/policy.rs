@@ -315,10 +315,14 @@ pub(super) fn compile_policy(
             OpenWait::Exponential {
                 initial: duration(b.wait_in_open),
                 multiplier: b.wait_multiplier,
-                max: duration(
-                    b.max_wait_in_open
-                        .unwrap_or(b.wait_in_open.mul_f64(b.wait_multiplier.powi(10))),
-                ),
+                // By default the wait stops growing after ten trips. Repeated
+                // multiplication, as the breaker grows its wait, rather than
+                // `powi`, whose result may differ in the last bit between
+                // platforms and builds.
+                max: duration(b.max_wait_in_open.unwrap_or_else(|| {
+                    let growth = (0..10).fold(1.0, |acc: f64, _| acc * b.wait_multiplier);
+                    b.wait_in_open.mul_f64(growth)
+                })),
             }
         } else {
             OpenWait::Fixed(duration(b.wait_in_open))
