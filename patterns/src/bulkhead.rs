@@ -1,5 +1,5 @@
 //! Bulkhead: a bound on concurrent calls, with an optional bounded, time-limited wait
-//! queue.
+//! queue that remembers who waits.
 //!
 //! It mirrors **resilience4j's `SemaphoreBulkhead`** (repository
 //! resilience4j/resilience4j, `resilience4j-bulkhead/src/main/java/io/github/resilience4j/bulkhead/internal/SemaphoreBulkhead.java`
@@ -12,12 +12,24 @@
 //! [`Bulkhead::handle_timeout`], [`Bulkhead::poll_expired`]), or when its caller
 //! cancels it.
 //!
+//! **The bulkhead, not its owner, remembers who waits: one source of truth.** A
+//! `Bulkhead<W>` keeps, beside each ticket, a payload `W` given to
+//! [`try_enter`](Bulkhead::try_enter): whatever identifies the waiting caller to its
+//! owner (a task id, a waker key, a request key). The payload comes back with the end
+//! of the wait: in an [`Admitted`] from [`release`](Bulkhead::release) or
+//! [`poll_admitted`](Bulkhead::poll_admitted), in an [`Expired`] from
+//! [`poll_expired`](Bulkhead::poll_expired), or from [`cancel`](Bulkhead::cancel). An
+//! owner therefore keeps no list of its own of (ticket, caller) to search and to keep
+//! in step with the bulkhead's queue. The payload of a caller that is admitted at once
+//! or rejected is dropped at once; `W = ()` is a bulkhead that only counts.
+//!
 //! **Architecture invariant:** never more than `max_concurrent` permits exist; the
 //! bulkhead asserts it at every admission. A [`Permit`] is given back with
 //! [`Bulkhead::release`], which hands the slot straight to the oldest waiter; a permit
 //! that is dropped instead frees its slot too (through a counter shared with the
-//! bulkhead), noticed at the next `try_enter`, `release` or `handle_timeout`, and the
-//! waiters it admits are delivered by [`Bulkhead::poll_admitted`].
+//! bulkhead), noticed at the next `try_enter`, `release`, `cancel` or
+//! `handle_timeout`, and the waiters it admits are delivered by
+//! [`Bulkhead::poll_admitted`].
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -40,7 +52,7 @@ pub const MAX_WAITING: u32 = 1_000_000;
 /// let config = BulkheadConfig { max_concurrent: 1, max_waiting: 4, max_wait: Duration::from_millis(50) };
 /// let mut bulkhead = Bulkhead::new(config)?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// assert!(matches!(bulkhead.try_enter(now), Enter::Admitted(_)));
+/// assert!(matches!(bulkhead.try_enter(now, ()), Enter::Admitted(_)));
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,17 +85,18 @@ impl Default for BulkheadConfig {
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_secs(1) })?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// let Enter::Admitted(permit) = bulkhead.try_enter(now) else { unreachable!() };
-/// let Enter::Queued(ticket) = bulkhead.try_enter(now) else { unreachable!() };
-/// let (admitted, _permit) = bulkhead.release(permit, now).unwrap();
-/// assert_eq!(admitted, ticket);
+/// let Enter::Admitted(permit) = bulkhead.try_enter(now, "first") else { unreachable!() };
+/// let Enter::Queued(ticket) = bulkhead.try_enter(now, "second") else { unreachable!() };
+/// let admitted = bulkhead.release(permit, now).unwrap();
+/// assert_eq!(admitted.ticket, ticket);
+/// assert_eq!(admitted.waiter, "second");
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ticket(pub u64);
 
 /// One admitted call's slot. Give it back with [`Bulkhead::release`]; dropping it
-/// frees the slot too, at the bulkhead's next `try_enter`, `release` or
+/// frees the slot too, at the bulkhead's next `try_enter`, `release`, `cancel` or
 /// `handle_timeout`.
 ///
 /// ```
@@ -93,10 +106,10 @@ pub struct Ticket(pub u64);
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, ..BulkheadConfig::default() })?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// let Enter::Admitted(permit) = bulkhead.try_enter(now) else { unreachable!() };
-/// assert!(matches!(bulkhead.try_enter(now), Enter::Rejected));
+/// let Enter::Admitted(permit) = bulkhead.try_enter(now, ()) else { unreachable!() };
+/// assert!(matches!(bulkhead.try_enter(now, ()), Enter::Rejected));
 /// drop(permit); // abandoned: the slot comes back
-/// assert!(matches!(bulkhead.try_enter(now), Enter::Admitted(_)));
+/// assert!(matches!(bulkhead.try_enter(now, ()), Enter::Admitted(_)));
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
@@ -113,7 +126,8 @@ impl Drop for Permit {
     }
 }
 
-/// What [`Bulkhead::try_enter`] decided.
+/// What [`Bulkhead::try_enter`] decided. Only a queued caller's payload is kept (it
+/// comes back with the end of the wait); an admitted or rejected caller's is dropped.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -122,10 +136,11 @@ impl Drop for Permit {
 /// let start = Instant::now();
 /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_millis(10) })?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// let first = bulkhead.try_enter(now);
-/// let second = bulkhead.try_enter(now);
-/// let third = bulkhead.try_enter(now);
+/// let first = bulkhead.try_enter(now, 1);
+/// let second = bulkhead.try_enter(now, 2);
+/// let third = bulkhead.try_enter(now, 3);
 /// assert!(matches!((&first, &second, &third), (Enter::Admitted(_), Enter::Queued(_), Enter::Rejected)));
+/// assert_eq!(bulkhead.waiting(), 1);
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
@@ -133,16 +148,80 @@ impl Drop for Permit {
 pub enum Enter {
     /// Go ahead.
     Admitted(Permit),
-    /// Wait: the permit comes from [`Bulkhead::release`] or
-    /// [`Bulkhead::poll_admitted`] with this ticket, or the ticket comes back from
-    /// [`Bulkhead::poll_expired`] when the wait is over.
+    /// Wait: the caller's payload comes back with this ticket in an [`Admitted`] from
+    /// [`Bulkhead::release`] or [`Bulkhead::poll_admitted`], in an [`Expired`] from
+    /// [`Bulkhead::poll_expired`] when the wait is over, or from
+    /// [`Bulkhead::cancel`].
     Queued(Ticket),
     /// Full, and the queue too (or there is none): resilience4j
     /// `BulkheadFullException`.
     Rejected,
 }
 
-/// A semaphore bulkhead with a bounded FIFO wait queue.
+/// A waiter that got a slot: its ticket, the permit it now holds, and the payload it
+/// was queued with.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use meshsim_patterns::bulkhead::{Admitted, Bulkhead, BulkheadConfig, Enter};
+///
+/// let start = Instant::now();
+/// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_secs(1) })?;
+/// let now = start.elapsed().as_nanos() as u64;
+/// let Enter::Admitted(permit) = bulkhead.try_enter(now, 7u32) else { unreachable!() };
+/// let Enter::Queued(ticket) = bulkhead.try_enter(now, 8u32) else { unreachable!() };
+/// drop(permit); // the slot goes to the waiter at the next call
+/// bulkhead.handle_timeout(start.elapsed().as_nanos() as u64);
+/// let Admitted { ticket: admitted, permit, waiter } = bulkhead.poll_admitted().unwrap();
+/// assert_eq!((admitted, waiter), (ticket, 8));
+/// assert!(bulkhead.release(permit, start.elapsed().as_nanos() as u64).is_none());
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
+/// ```
+#[derive(Debug)]
+#[must_use = "an admitted waiter holds a slot and must be told: give the permit back with Bulkhead::release"]
+pub struct Admitted<W> {
+    /// The ticket [`Bulkhead::try_enter`] gave it.
+    pub ticket: Ticket,
+    /// Its slot.
+    pub permit: Permit,
+    /// The payload it was queued with.
+    pub waiter: W,
+}
+
+/// A waiter whose wait ran out: it was rejected after waiting, and must be told.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter, Expired};
+///
+/// let start = Instant::now();
+/// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 1, max_wait: Duration::from_millis(10) })?;
+/// let now = start.elapsed().as_nanos() as u64;
+/// let Enter::Admitted(_permit) = bulkhead.try_enter(now, "a") else { unreachable!() };
+/// let Enter::Queued(ticket) = bulkhead.try_enter(now, "b") else { unreachable!() };
+/// bulkhead.handle_timeout(bulkhead.poll_timeout().unwrap());
+/// assert_eq!(bulkhead.poll_expired(), Some(Expired { ticket, waiter: "b" }));
+/// # Ok::<(), meshsim_patterns::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[must_use = "an expired waiter must be told it was rejected"]
+pub struct Expired<W> {
+    /// The ticket [`Bulkhead::try_enter`] gave it.
+    pub ticket: Ticket,
+    /// The payload it was queued with.
+    pub waiter: W,
+}
+
+/// One waiting caller.
+#[derive(Debug)]
+struct Waiting<W> {
+    ticket: Ticket,
+    deadline: Nanos,
+    waiter: W,
+}
+
+/// A semaphore bulkhead with a bounded FIFO wait queue whose waiters carry a payload
+/// `W` (see the [module documentation](self)).
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -150,28 +229,28 @@ pub enum Enter {
 ///
 /// let start = Instant::now();
 /// let config = BulkheadConfig { max_concurrent: 2, max_waiting: 1, max_wait: Duration::from_millis(100) };
-/// let mut bulkhead = Bulkhead::new(config)?;
+/// let mut bulkhead: Bulkhead<&str> = Bulkhead::new(config)?;
 /// let now = start.elapsed().as_nanos() as u64;
-/// let Enter::Admitted(a) = bulkhead.try_enter(now) else { unreachable!() };
-/// let Enter::Admitted(_b) = bulkhead.try_enter(now) else { unreachable!() };
-/// let Enter::Queued(ticket) = bulkhead.try_enter(now) else { unreachable!() };
+/// let Enter::Admitted(a) = bulkhead.try_enter(now, "a") else { unreachable!() };
+/// let Enter::Admitted(_b) = bulkhead.try_enter(now, "b") else { unreachable!() };
+/// let Enter::Queued(ticket) = bulkhead.try_enter(now, "c") else { unreachable!() };
 /// assert_eq!(bulkhead.poll_timeout(), Some(now + 100_000_000));
-/// // Finishing a call hands its slot to the oldest waiter.
-/// let (next, _c) = bulkhead.release(a, start.elapsed().as_nanos() as u64).unwrap();
-/// assert_eq!(next, ticket);
+/// // Finishing a call hands its slot to the oldest waiter, named by its payload.
+/// let next = bulkhead.release(a, start.elapsed().as_nanos() as u64).unwrap();
+/// assert_eq!((next.ticket, next.waiter), (ticket, "c"));
 /// assert_eq!(bulkhead.in_use(), 2);
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Debug)]
-pub struct Bulkhead {
+pub struct Bulkhead<W = ()> {
     config: BulkheadConfig,
     max_wait_nanos: Nanos,
     queue_enabled: bool,
     in_use: u32,
-    /// FIFO of (ticket, wait deadline); deadlines are non-decreasing.
-    waiters: VecDeque<(Ticket, Nanos)>,
-    expired: VecDeque<Ticket>,
-    admitted: VecDeque<(Ticket, Permit)>,
+    /// FIFO of waiters; tickets increase and deadlines are non-decreasing.
+    waiters: VecDeque<Waiting<W>>,
+    expired: VecDeque<Expired<W>>,
+    admitted: VecDeque<Admitted<W>>,
     next_ticket: u64,
     dropped: Arc<AtomicU64>,
     drops_seen: u64,
@@ -181,9 +260,9 @@ pub struct Bulkhead {
     last_now: Nanos,
 }
 
-impl Bulkhead {
+impl<W> Bulkhead<W> {
     /// An empty bulkhead, or an error naming the invalid field.
-    pub fn new(config: BulkheadConfig) -> Result<Bulkhead, ConfigError> {
+    pub fn new(config: BulkheadConfig) -> Result<Bulkhead<W>, ConfigError> {
         if config.max_concurrent == 0 {
             return Err(ConfigError::new(
                 "bulkhead",
@@ -207,13 +286,29 @@ impl Bulkhead {
     /// An owner that needs many bulkheads of one configuration validates it
     /// once, by building a prototype with [`new`](Self::new), and makes the
     /// others with `fresh`, which cannot fail. (A bulkhead is not `Clone`: a
-    /// clone would share the permits' drop counter with the original.)
-    pub fn fresh(&self) -> Bulkhead {
+    /// clone would share the permits' drop counter with the original.) The new
+    /// bulkhead may carry another payload than this one, so a prototype that never
+    /// holds a waiter can be a `Bulkhead<()>`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter};
+    ///
+    /// let start = Instant::now();
+    /// let config = BulkheadConfig { max_concurrent: 1, max_waiting: 8, max_wait: Duration::from_secs(1) };
+    /// let prototype: Bulkhead = Bulkhead::new(config)?;
+    /// let mut edge: Bulkhead<u64> = prototype.fresh();
+    /// let now = start.elapsed().as_nanos() as u64;
+    /// assert!(matches!(edge.try_enter(now, 42), Enter::Admitted(_)));
+    /// assert_eq!(edge.config(), prototype.config());
+    /// # Ok::<(), meshsim_patterns::ConfigError>(())
+    /// ```
+    pub fn fresh<V>(&self) -> Bulkhead<V> {
         Bulkhead::empty(self.config)
     }
 
     /// An empty bulkhead; `config` has been validated.
-    fn empty(config: BulkheadConfig) -> Bulkhead {
+    fn empty(config: BulkheadConfig) -> Bulkhead<W> {
         let queue_enabled = config.max_waiting > 0 && !config.max_wait.is_zero();
         let queue_capacity = if queue_enabled {
             config.max_waiting as usize
@@ -267,9 +362,10 @@ impl Bulkhead {
         self.expired_total
     }
 
-    /// Asks for a slot at `now`: admitted, queued, or rejected. Waiters go first: a
-    /// newcomer is never admitted ahead of a waiting caller.
-    pub fn try_enter(&mut self, now: Nanos) -> Enter {
+    /// Asks for a slot at `now` for the caller `waiter`: admitted, queued, or
+    /// rejected. Waiters go first: a newcomer is never admitted ahead of a waiting
+    /// caller. `waiter` is kept only if the caller is queued.
+    pub fn try_enter(&mut self, now: Nanos, waiter: W) -> Enter {
         self.housekeep(now);
         if self.in_use < self.config.max_concurrent && self.waiters.is_empty() {
             return Enter::Admitted(self.admit());
@@ -277,8 +373,20 @@ impl Bulkhead {
         if self.queue_enabled && self.waiters.len() < self.config.max_waiting as usize {
             let ticket = Ticket(self.next_ticket);
             self.next_ticket += 1;
-            self.waiters
-                .push_back((ticket, now.saturating_add(self.max_wait_nanos)));
+            let deadline = now.saturating_add(self.max_wait_nanos);
+            // cancel's binary search relies on the first; expire's early stop on the
+            // second.
+            debug_assert!(self.waiters.back().is_none_or(|last| last.ticket < ticket));
+            debug_assert!(
+                self.waiters
+                    .back()
+                    .is_none_or(|last| last.deadline <= deadline)
+            );
+            self.waiters.push_back(Waiting {
+                ticket,
+                deadline,
+                waiter,
+            });
             return Enter::Queued(ticket);
         }
         self.rejected += 1;
@@ -286,8 +394,9 @@ impl Bulkhead {
     }
 
     /// Gives a slot back at `now`. If a caller was waiting, the slot goes to the
-    /// oldest one, returned here with its new permit.
-    pub fn release(&mut self, mut permit: Permit, now: Nanos) -> Option<(Ticket, Permit)> {
+    /// oldest one, returned here with its new permit and its payload.
+    #[must_use = "an admitted waiter must be told, and holds the released slot"]
+    pub fn release(&mut self, mut permit: Permit, now: Nanos) -> Option<Admitted<W>> {
         let shared = permit.dropped.take().expect("a live permit");
         assert!(
             Arc::ptr_eq(&shared, &self.dropped),
@@ -302,21 +411,40 @@ impl Bulkhead {
         first
     }
 
-    /// Removes a waiting caller who gave up; `false` if it was not waiting.
-    pub fn cancel(&mut self, ticket: Ticket, now: Nanos) -> bool {
+    /// Removes a waiting caller who gave up, and returns its payload; `None` if it is
+    /// not waiting (never queued here, already cancelled, or its wait ended: then its
+    /// payload comes, or came, from [`poll_admitted`](Self::poll_admitted),
+    /// [`release`](Self::release) or [`poll_expired`](Self::poll_expired), possibly
+    /// from the housekeeping of this very call at `now`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use meshsim_patterns::bulkhead::{Bulkhead, BulkheadConfig, Enter, Ticket};
+    ///
+    /// let start = Instant::now();
+    /// let mut bulkhead = Bulkhead::new(BulkheadConfig { max_concurrent: 1, max_waiting: 2, max_wait: Duration::from_secs(1) })?;
+    /// let now = start.elapsed().as_nanos() as u64;
+    /// let Enter::Admitted(_permit) = bulkhead.try_enter(now, 'a') else { unreachable!() };
+    /// let Enter::Queued(ticket) = bulkhead.try_enter(now, 'b') else { unreachable!() };
+    /// assert_eq!(bulkhead.cancel(ticket, now), Some('b'));
+    /// assert_eq!(bulkhead.cancel(ticket, now), None);
+    /// assert_eq!(bulkhead.cancel(Ticket(99), now), None);
+    /// # Ok::<(), meshsim_patterns::ConfigError>(())
+    /// ```
+    pub fn cancel(&mut self, ticket: Ticket, now: Nanos) -> Option<W> {
         self.housekeep(now);
-        match self.waiters.iter().position(|(t, _)| *t == ticket) {
-            Some(index) => {
-                self.waiters.remove(index);
-                true
-            }
-            None => false,
-        }
+        // Tickets are issued in increasing order to a FIFO queue, so the queue is
+        // sorted by ticket.
+        let index = self
+            .waiters
+            .binary_search_by_key(&ticket, |waiting| waiting.ticket)
+            .ok()?;
+        self.waiters.remove(index).map(|waiting| waiting.waiter)
     }
 
     /// When the oldest wait expires, if anyone is waiting.
     pub fn poll_timeout(&self) -> Option<Nanos> {
-        self.waiters.front().map(|(_, deadline)| *deadline)
+        self.waiters.front().map(|waiting| waiting.deadline)
     }
 
     /// Expires the waits due at or before `now` (see [`poll_expired`](Self::poll_expired))
@@ -326,18 +454,20 @@ impl Bulkhead {
         self.housekeep(now);
     }
 
-    /// The next caller whose wait expired (rejected after waiting).
-    pub fn poll_expired(&mut self) -> Option<Ticket> {
+    /// The next caller whose wait expired (rejected after waiting), with its payload.
+    #[must_use = "an expired waiter must be told it was rejected"]
+    pub fn poll_expired(&mut self) -> Option<Expired<W>> {
         self.expired.pop_front()
     }
 
-    /// Expired tickets dropped because nobody polled them.
+    /// Expired waiters dropped because nobody polled them.
     pub fn expired_dropped(&self) -> u64 {
         self.expired_dropped
     }
 
-    /// The next waiter admitted into the slot of a dropped permit.
-    pub fn poll_admitted(&mut self) -> Option<(Ticket, Permit)> {
+    /// The next waiter admitted into the slot of a dropped permit, with its payload.
+    #[must_use = "an admitted waiter must be told, and holds a slot"]
+    pub fn poll_admitted(&mut self) -> Option<Admitted<W>> {
         self.admitted.pop_front()
     }
 
@@ -350,17 +480,18 @@ impl Bulkhead {
     fn expire(&mut self, now: Nanos) {
         debug_assert!(now >= self.last_now, "time went backwards");
         self.last_now = self.last_now.max(now);
-        while let Some(&(ticket, deadline)) = self.waiters.front() {
-            if deadline > now {
-                break;
-            }
-            self.waiters.pop_front();
+        while self
+            .waiters
+            .front()
+            .is_some_and(|waiting| waiting.deadline <= now)
+        {
+            let Waiting { ticket, waiter, .. } = self.waiters.pop_front().expect("a front");
             self.expired_total += 1;
             if self.expired.len() == self.config.max_waiting as usize {
                 self.expired.pop_front();
                 self.expired_dropped += 1;
             }
-            self.expired.push_back(ticket);
+            self.expired.push_back(Expired { ticket, waiter });
         }
     }
 
@@ -375,10 +506,14 @@ impl Bulkhead {
         self.in_use -= new as u32;
     }
 
-    fn promote_one(&mut self) -> Option<(Ticket, Permit)> {
+    fn promote_one(&mut self) -> Option<Admitted<W>> {
         if self.in_use < self.config.max_concurrent {
-            let (ticket, _) = self.waiters.pop_front()?;
-            return Some((ticket, self.admit()));
+            let Waiting { ticket, waiter, .. } = self.waiters.pop_front()?;
+            return Some(Admitted {
+                ticket,
+                permit: self.admit(),
+                waiter,
+            });
         }
         None
     }
@@ -410,7 +545,8 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
-    fn bulkhead(max_concurrent: u32, max_waiting: u32, max_wait_ms: u64) -> Bulkhead {
+    /// A bulkhead whose callers are named by a `u32` id.
+    fn bulkhead(max_concurrent: u32, max_waiting: u32, max_wait_ms: u64) -> Bulkhead<u32> {
         Bulkhead::new(BulkheadConfig {
             max_concurrent,
             max_waiting,
@@ -433,84 +569,104 @@ mod tests {
         }
     }
 
+    /// An admission's ticket and payload, its permit kept.
+    fn who(admission: Admitted<u32>, held: &mut Vec<Permit>) -> (Ticket, u32) {
+        held.push(admission.permit);
+        (admission.ticket, admission.waiter)
+    }
+
     #[test]
     fn semaphore_bulkhead_without_wait_rejects_when_full() {
         // resilience4j SemaphoreBulkheadTest: maxConcurrentCalls 2, maxWaitDuration 0:
         // the third concurrent call gets BulkheadFullException; after one finishes,
         // a call is permitted again.
         let mut b = bulkhead(2, 0, 0);
-        let first = admitted(b.try_enter(0));
-        let _second = admitted(b.try_enter(0));
-        assert!(matches!(b.try_enter(0), Enter::Rejected));
+        let first = admitted(b.try_enter(0, 1));
+        let _second = admitted(b.try_enter(0, 2));
+        assert!(matches!(b.try_enter(0, 3), Enter::Rejected));
         assert_eq!(b.rejected(), 1);
         assert!(b.release(first, MS).is_none());
-        let _third = admitted(b.try_enter(MS));
+        let _third = admitted(b.try_enter(MS, 4));
         assert_eq!(b.in_use(), 2);
         // A queue size without a wait (or the reverse) is no queue.
         let mut b = bulkhead(1, 5, 0);
-        let _held = admitted(b.try_enter(0));
-        assert!(matches!(b.try_enter(0), Enter::Rejected));
+        let _held = admitted(b.try_enter(0, 1));
+        assert!(matches!(b.try_enter(0, 2), Enter::Rejected));
+        assert_eq!(b.waiting(), 0);
     }
 
     #[test]
     fn waiters_are_served_in_order_and_expire_after_max_wait() {
         let mut b = bulkhead(1, 2, 100);
-        let a = admitted(b.try_enter(0));
-        let t1 = queued(b.try_enter(10 * MS));
-        let t2 = queued(b.try_enter(20 * MS));
-        assert!(matches!(b.try_enter(30 * MS), Enter::Rejected)); // queue full
+        let a = admitted(b.try_enter(0, 0));
+        let t1 = queued(b.try_enter(10 * MS, 1));
+        let t2 = queued(b.try_enter(20 * MS, 2));
+        assert!(matches!(b.try_enter(30 * MS, 3), Enter::Rejected)); // queue full
         assert_eq!(b.poll_timeout(), Some(110 * MS));
-        let (next, p1) = b.release(a, 50 * MS).unwrap();
-        assert_eq!(next, t1);
+        let next = b.release(a, 50 * MS).unwrap();
+        assert_eq!((next.ticket, next.waiter), (t1, 1));
         assert_eq!(b.poll_timeout(), Some(120 * MS));
         b.handle_timeout(119 * MS); // spurious
         assert_eq!(b.poll_expired(), None);
         b.handle_timeout(120 * MS);
-        assert_eq!(b.poll_expired(), Some(t2));
+        assert_eq!(
+            b.poll_expired(),
+            Some(Expired {
+                ticket: t2,
+                waiter: 2
+            })
+        );
         assert_eq!((b.waiting(), b.expired()), (0, 1));
         assert_eq!(b.poll_timeout(), None);
-        assert!(b.release(p1, 130 * MS).is_none());
+        assert!(b.release(next.permit, 130 * MS).is_none());
         assert_eq!(b.in_use(), 0);
     }
 
     #[test]
     fn a_wait_expiring_at_the_release_time_is_not_served() {
         let mut b = bulkhead(1, 1, 100);
-        let a = admitted(b.try_enter(0));
-        let t = queued(b.try_enter(0));
+        let a = admitted(b.try_enter(0, 0));
+        let t = queued(b.try_enter(0, 1));
         assert!(b.release(a, 100 * MS).is_none());
-        assert_eq!(b.poll_expired(), Some(t));
+        assert_eq!(
+            b.poll_expired(),
+            Some(Expired {
+                ticket: t,
+                waiter: 1
+            })
+        );
     }
 
     #[test]
     fn cancelled_waiters_leave_the_queue() {
         let mut b = bulkhead(1, 2, 100);
-        let a = admitted(b.try_enter(0));
-        let t1 = queued(b.try_enter(0));
-        let t2 = queued(b.try_enter(0));
-        assert!(b.cancel(t1, MS));
-        assert!(!b.cancel(t1, MS));
-        assert_eq!(b.release(a, 2 * MS).map(|(t, _)| t), Some(t2));
+        let a = admitted(b.try_enter(0, 0));
+        let t1 = queued(b.try_enter(0, 1));
+        let t2 = queued(b.try_enter(0, 2));
+        assert_eq!(b.cancel(t1, MS), Some(1));
+        assert_eq!(b.cancel(t1, MS), None);
+        let next = b.release(a, 2 * MS).unwrap();
+        assert_eq!((next.ticket, next.waiter), (t2, 2));
     }
 
     #[test]
     fn dropped_permits_free_their_slots_for_waiters_first() {
         let mut b = bulkhead(2, 2, 1_000);
-        let a = admitted(b.try_enter(0));
-        let c = admitted(b.try_enter(0));
-        let t1 = queued(b.try_enter(0));
+        let mut held = Vec::new();
+        let a = admitted(b.try_enter(0, 0));
+        let c = admitted(b.try_enter(0, 1));
+        let t1 = queued(b.try_enter(0, 2));
         drop(a);
         // The newcomer queues behind t1, which gets the reclaimed slot.
-        let t2 = queued(b.try_enter(MS));
-        let (first, p1) = b.poll_admitted().unwrap();
-        assert_eq!(first, t1);
+        let t2 = queued(b.try_enter(MS, 3));
+        assert_eq!(who(b.poll_admitted().unwrap(), &mut held), (t1, 2));
         assert!(b.poll_admitted().is_none());
         drop(c);
         b.handle_timeout(2 * MS);
-        let (second, p2) = b.poll_admitted().unwrap();
-        assert_eq!(second, t2);
+        assert_eq!(who(b.poll_admitted().unwrap(), &mut held), (t2, 3));
         assert_eq!(b.in_use(), 2);
-        drop(p1);
+        let p2 = held.pop().unwrap();
+        drop(held);
         assert!(b.release(p2, 3 * MS).is_none());
         assert_eq!(b.in_use(), 0);
     }
@@ -520,7 +676,7 @@ mod tests {
     fn a_permit_of_another_bulkhead_is_a_bug() {
         let mut one = bulkhead(1, 0, 0);
         let mut other = bulkhead(1, 0, 0);
-        let permit = admitted(one.try_enter(0));
+        let permit = admitted(one.try_enter(0, 1));
         let _ = other.release(permit, 0);
     }
 
@@ -528,13 +684,16 @@ mod tests {
     fn bulkheads_and_permits_can_move_between_threads() {
         fn send_and_sync<T: Send + Sync>() {}
         send_and_sync::<Bulkhead>();
+        send_and_sync::<Bulkhead<u32>>();
         send_and_sync::<Permit>();
+        send_and_sync::<Admitted<u32>>();
+        send_and_sync::<Expired<u32>>();
     }
 
     #[test]
     fn unbounded_configs_are_errors() {
         let error = |max_concurrent, max_waiting| {
-            Bulkhead::new(BulkheadConfig {
+            Bulkhead::<()>::new(BulkheadConfig {
                 max_concurrent,
                 max_waiting,
                 max_wait: Duration::from_secs(1),
@@ -577,21 +736,25 @@ mod tests {
                 1 => Just(Op::PollAdmitted),
             ], 1..200),
         ) {
-            let mut b = bulkhead(max_concurrent, max_waiting, max_wait_ms);
+            let mut b: Bulkhead = Bulkhead::new(BulkheadConfig {
+                max_concurrent,
+                max_waiting,
+                max_wait: Duration::from_millis(max_wait_ms),
+            }).unwrap();
             let mut now = 0u64;
             let mut held: Vec<Permit> = Vec::new();
             let mut tickets: Vec<Ticket> = Vec::new();
             for op in ops {
                 match op {
-                    Op::Enter => match b.try_enter(now) {
+                    Op::Enter => match b.try_enter(now, ()) {
                         Enter::Admitted(permit) => held.push(permit),
                         Enter::Queued(ticket) => tickets.push(ticket),
                         Enter::Rejected => {}
                     },
                     Op::Release(i) if !held.is_empty() => {
                         let permit = held.swap_remove(i % held.len());
-                        if let Some((_, next)) = b.release(permit, now) {
-                            held.push(next);
+                        if let Some(next) = b.release(permit, now) {
+                            held.push(next.permit);
                         }
                     }
                     Op::Drop(i) if !held.is_empty() => drop(held.swap_remove(i % held.len())),
@@ -607,8 +770,8 @@ mod tests {
                         b.handle_timeout(now);
                     }
                     Op::PollAdmitted => {
-                        while let Some((_, permit)) = b.poll_admitted() {
-                            held.push(permit);
+                        while let Some(next) = b.poll_admitted() {
+                            held.push(next.permit);
                         }
                     }
                     _ => {}
