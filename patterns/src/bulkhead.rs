@@ -30,6 +30,21 @@
 //! bulkhead), noticed at the next `try_enter`, `release`, `cancel` or
 //! `handle_timeout`, and the waiters it admits are delivered by
 //! [`Bulkhead::poll_admitted`].
+//!
+//! **No caller is ever lost.** Every queued payload comes back exactly once: admitted,
+//! expired or cancelled. A lost one would be a caller never told that its wait ended,
+//! a hang. So the bulkhead never drops an unpolled [`Expired`] or [`Admitted`]; the
+//! bound on them is the owner's contract instead: *drain [`poll_admitted`] and
+//! [`poll_expired`] after each `try_enter`, `release`, `cancel` and `handle_timeout`.*
+//! One call expires at most the `max_waiting` callers then waiting and admits at most
+//! `max_concurrent` (each admission holds a slot), so an owner that keeps the contract
+//! never holds more than that many undelivered, and the buffers allocated at
+//! construction are never outgrown. An owner that does not drain `poll_expired`
+//! makes its queue grow (it is never truncated); a debug assertion trips when it
+//! passes twice `max_waiting`.
+//!
+//! [`poll_admitted`]: Bulkhead::poll_admitted
+//! [`poll_expired`]: Bulkhead::poll_expired
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -256,7 +271,6 @@ pub struct Bulkhead<W = ()> {
     drops_seen: u64,
     rejected: u64,
     expired_total: u64,
-    expired_dropped: u64,
     last_now: Nanos,
 }
 
@@ -321,6 +335,8 @@ impl<W> Bulkhead<W> {
             queue_enabled,
             in_use: 0,
             waiters: VecDeque::with_capacity(queue_capacity),
+            // Expiries wait here until polled; an owner that drains after every call
+            // (the contract) never has more than max_waiting of them.
             expired: VecDeque::with_capacity(queue_capacity),
             // Admissions into reclaimed slots wait here until polled; each holds a slot,
             // so they never outnumber min(max_concurrent, waiters), and they only grow
@@ -331,7 +347,6 @@ impl<W> Bulkhead<W> {
             drops_seen: 0,
             rejected: 0,
             expired_total: 0,
-            expired_dropped: 0,
             last_now: 0,
         }
     }
@@ -454,18 +469,19 @@ impl<W> Bulkhead<W> {
         self.housekeep(now);
     }
 
-    /// The next caller whose wait expired (rejected after waiting), with its payload.
+    /// The next caller whose wait expired (rejected after waiting), with its payload,
+    /// oldest first. Drain it after each `try_enter`, `release`, `cancel` and
+    /// `handle_timeout`: an expiry is never dropped, so an undrained queue grows (see
+    /// the [module documentation](self)).
     #[must_use = "an expired waiter must be told it was rejected"]
     pub fn poll_expired(&mut self) -> Option<Expired<W>> {
         self.expired.pop_front()
     }
 
-    /// Expired waiters dropped because nobody polled them.
-    pub fn expired_dropped(&self) -> u64 {
-        self.expired_dropped
-    }
-
-    /// The next waiter admitted into the slot of a dropped permit, with its payload.
+    /// The next waiter admitted into the slot of a dropped permit, with its payload,
+    /// oldest first. Drain it after each `try_enter`, `release`, `cancel` and
+    /// `handle_timeout`; each entry holds a slot, so there are never more than
+    /// `max_concurrent`.
     #[must_use = "an admitted waiter must be told, and holds a slot"]
     pub fn poll_admitted(&mut self) -> Option<Admitted<W>> {
         self.admitted.pop_front()
@@ -487,12 +503,18 @@ impl<W> Bulkhead<W> {
         {
             let Waiting { ticket, waiter, .. } = self.waiters.pop_front().expect("a front");
             self.expired_total += 1;
-            if self.expired.len() == self.config.max_waiting as usize {
-                self.expired.pop_front();
-                self.expired_dropped += 1;
-            }
+            // Never dropped, even if nobody polls: a dropped expiry is a caller never
+            // told that its wait ended.
             self.expired.push_back(Expired { ticket, waiter });
         }
+        // One call expires at most the max_waiting callers waiting, so an owner that
+        // drains after every call holds at most max_waiting; twice that is an owner
+        // that does not drain.
+        debug_assert!(
+            self.expired.len() <= 2 * self.config.max_waiting as usize,
+            "{} expired waiters not polled: drain poll_expired after every call",
+            self.expired.len()
+        );
     }
 
     fn reclaim_dropped(&mut self) {
@@ -669,6 +691,41 @@ mod tests {
         drop(held);
         assert!(b.release(p2, 3 * MS).is_none());
         assert_eq!(b.in_use(), 0);
+    }
+
+    /// Queues `waiters` behind a held slot at `now` and lets their wait run out.
+    fn expire_all(b: &mut Bulkhead<u32>, now: Nanos, waiters: &[u32]) {
+        for &waiter in waiters {
+            let _ = queued(b.try_enter(now, waiter));
+        }
+        b.handle_timeout(b.poll_timeout().unwrap());
+    }
+
+    #[test]
+    fn expired_waiters_are_kept_until_polled() {
+        // Regression: expire dropped the oldest unpolled expiry once max_waiting of
+        // them were queued (counted in expired_dropped); with payloads that is a
+        // caller never told that its wait ended.
+        let mut b = bulkhead(1, 2, 10);
+        let _held = admitted(b.try_enter(0, 0));
+        expire_all(&mut b, 0, &[1, 2]);
+        expire_all(&mut b, 10 * MS, &[3, 4]);
+        let expired: Vec<u32> = std::iter::from_fn(|| b.poll_expired())
+            .map(|expired| expired.waiter)
+            .collect();
+        assert_eq!(expired, [1, 2, 3, 4]);
+        assert_eq!(b.expired(), 4);
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "drain poll_expired after every call")]
+    fn an_owner_that_never_drains_expiries_trips_an_assertion() {
+        let mut b = bulkhead(1, 2, 10);
+        let _held = admitted(b.try_enter(0, 0));
+        expire_all(&mut b, 0, &[1, 2]);
+        expire_all(&mut b, 10 * MS, &[3, 4]);
+        expire_all(&mut b, 20 * MS, &[5, 6]); // 6 > 2 × max_waiting
     }
 
     #[test]
