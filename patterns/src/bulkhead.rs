@@ -693,6 +693,103 @@ mod tests {
         assert_eq!(b.in_use(), 0);
     }
 
+    #[test]
+    fn each_waiter_comes_back_with_its_payload() {
+        let mut b = bulkhead(2, 4, 100);
+        let mut held = Vec::new();
+        let a = admitted(b.try_enter(0, 10));
+        let c = admitted(b.try_enter(0, 11));
+        let t1 = queued(b.try_enter(0, 1));
+        let t2 = queued(b.try_enter(MS, 2));
+        let t3 = queued(b.try_enter(2 * MS, 3));
+        let t4 = queued(b.try_enter(3 * MS, 4));
+        // release hands the slot over with the waiter's payload...
+        assert_eq!(who(b.release(a, 4 * MS).unwrap(), &mut held), (t1, 1));
+        // ...so does the slot of a dropped permit, through poll_admitted...
+        drop(c);
+        b.handle_timeout(5 * MS);
+        assert_eq!(who(b.poll_admitted().unwrap(), &mut held), (t2, 2));
+        // ...cancel gives the payload back...
+        assert_eq!(b.cancel(t4, 6 * MS), Some(4));
+        // ...and so does an expiry.
+        b.handle_timeout(102 * MS);
+        assert_eq!(
+            b.poll_expired(),
+            Some(Expired {
+                ticket: t3,
+                waiter: 3
+            })
+        );
+        assert_eq!((b.waiting(), b.in_use()), (0, 2));
+        assert!(b.poll_admitted().is_none());
+        assert!(b.poll_expired().is_none());
+    }
+
+    #[test]
+    fn cancel_returns_none_for_a_caller_that_is_not_waiting() {
+        let mut b = bulkhead(1, 3, 100);
+        let a = admitted(b.try_enter(0, 0));
+        let admitted_ticket = queued(b.try_enter(0, 1));
+        let expired_ticket = queued(b.try_enter(MS, 2));
+        assert_eq!(b.cancel(Ticket(99), MS), None); // never issued
+        let next = b.release(a, MS).unwrap();
+        assert_eq!(next.waiter, 1);
+        assert_eq!(b.cancel(admitted_ticket, MS), None);
+        let waiting = queued(b.try_enter(50 * MS, 3));
+        // The expiry happens in cancel's own housekeeping: the payload comes from
+        // poll_expired, once, and not from cancel.
+        assert_eq!(b.cancel(expired_ticket, 120 * MS), None);
+        assert_eq!(b.poll_expired().map(|expired| expired.waiter), Some(2));
+        assert_eq!(b.cancel(waiting, 120 * MS), Some(3));
+        assert_eq!(b.cancel(waiting, 120 * MS), None);
+        assert!(b.poll_expired().is_none());
+    }
+
+    #[test]
+    fn cancel_keeps_the_order_of_the_others() {
+        let mut b = bulkhead(1, 5, 100);
+        let a = admitted(b.try_enter(0, 0));
+        let tickets: Vec<Ticket> = (1..=5).map(|id| queued(b.try_enter(0, id))).collect();
+        assert_eq!(b.cancel(tickets[2], 0), Some(3));
+        assert_eq!(b.cancel(tickets[0], 0), Some(1));
+        assert_eq!(b.cancel(tickets[4], 0), Some(5));
+        assert_eq!(b.waiting(), 2);
+        let next = b.release(a, 0).unwrap();
+        assert_eq!((next.ticket, next.waiter), (tickets[1], 2));
+        let last = b.release(next.permit, 0).unwrap();
+        assert_eq!((last.ticket, last.waiter), (tickets[3], 4));
+    }
+
+    #[test]
+    fn only_a_queued_callers_payload_is_kept() {
+        use std::rc::Rc;
+        let payload = Rc::new(());
+        let mut b: Bulkhead<Rc<()>> = bulkhead(1, 1, 100).fresh();
+        let _held = admitted(b.try_enter(0, Rc::clone(&payload)));
+        assert_eq!(Rc::strong_count(&payload), 1); // admitted at once: dropped
+        let ticket = queued(b.try_enter(0, Rc::clone(&payload)));
+        assert_eq!(Rc::strong_count(&payload), 2); // queued: kept
+        assert!(matches!(
+            b.try_enter(0, Rc::clone(&payload)),
+            Enter::Rejected
+        ));
+        assert_eq!(Rc::strong_count(&payload), 2); // rejected: dropped
+        let kept = b.cancel(ticket, 0).unwrap();
+        assert!(Rc::ptr_eq(&kept, &payload));
+    }
+
+    #[test]
+    fn a_fresh_bulkhead_shares_the_config_and_nothing_else() {
+        let mut prototype = bulkhead(1, 2, 100);
+        let _held = admitted(prototype.try_enter(0, 0));
+        let _ticket = queued(prototype.try_enter(0, 1));
+        let mut fresh: Bulkhead<&str> = prototype.fresh();
+        assert_eq!(fresh.config(), prototype.config());
+        assert_eq!((fresh.in_use(), fresh.waiting()), (0, 0));
+        let _permit = admitted(fresh.try_enter(0, "a"));
+        assert_eq!(prototype.in_use(), 1);
+    }
+
     /// Queues `waiters` behind a held slot at `now` and lets their wait run out.
     fn expire_all(b: &mut Bulkhead<u32>, now: Nanos, waiters: &[u32]) {
         for &waiter in waiters {
