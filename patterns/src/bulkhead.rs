@@ -942,4 +942,229 @@ mod tests {
             prop_assert_eq!(b.in_use() as usize, held.len() + pending);
         }
     }
+
+    /// A reference bulkhead, said as plainly as possible: a Vec of the waiting
+    /// (ticket, waiter, deadline), a count of permits, and the permits dropped since
+    /// the last call (the bulkhead notices a drop at its next call). The tickets are
+    /// the ones the bulkhead issued: the model decides *whether* a caller queues, not
+    /// how tickets are numbered.
+    struct Model {
+        max_concurrent: u32,
+        max_waiting: usize,
+        max_wait: Nanos,
+        queue_enabled: bool,
+        waiters: Vec<(Ticket, u32, Nanos)>,
+        in_use: u32,
+        dropped: u32,
+    }
+
+    /// What one operation, and draining after it, handed back.
+    #[derive(Debug, Default, PartialEq)]
+    struct Step {
+        entered: Option<Outcome>,
+        handed_over: Option<(Ticket, u32)>,
+        cancelled: Option<Option<u32>>,
+        admitted: Vec<(Ticket, u32)>,
+        expired: Vec<(Ticket, u32)>,
+    }
+
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        Admitted,
+        Queued,
+        Rejected,
+    }
+
+    impl Model {
+        fn new(config: &BulkheadConfig) -> Model {
+            Model {
+                max_concurrent: config.max_concurrent,
+                max_waiting: config.max_waiting as usize,
+                max_wait: nanos_of(config.max_wait),
+                queue_enabled: config.max_waiting > 0 && !config.max_wait.is_zero(),
+                waiters: Vec::new(),
+                in_use: 0,
+                dropped: 0,
+            }
+        }
+
+        /// Every call first expires the waits due, then counts dropped permits back.
+        fn expire_and_reclaim(&mut self, now: Nanos, step: &mut Step) {
+            let (due, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+                .into_iter()
+                .partition(|&(_, _, deadline)| deadline <= now);
+            step.expired
+                .extend(due.into_iter().map(|(ticket, waiter, _)| (ticket, waiter)));
+            self.waiters = waiting;
+            self.in_use -= std::mem::take(&mut self.dropped);
+        }
+
+        /// The oldest waiter takes a free slot, if there is one.
+        fn promote(&mut self) -> Option<(Ticket, u32)> {
+            if self.in_use == self.max_concurrent || self.waiters.is_empty() {
+                return None;
+            }
+            self.in_use += 1;
+            let (ticket, waiter, _) = self.waiters.remove(0);
+            Some((ticket, waiter))
+        }
+
+        fn settle(&mut self, now: Nanos, step: &mut Step) {
+            self.expire_and_reclaim(now, step);
+            while let Some(admission) = self.promote() {
+                step.admitted.push(admission);
+            }
+        }
+
+        fn enter(&mut self, now: Nanos, step: &mut Step) -> Outcome {
+            self.settle(now, step);
+            if self.in_use < self.max_concurrent && self.waiters.is_empty() {
+                self.in_use += 1;
+                Outcome::Admitted
+            } else if self.queue_enabled && self.waiters.len() < self.max_waiting {
+                Outcome::Queued
+            } else {
+                Outcome::Rejected
+            }
+        }
+
+        fn queue(&mut self, ticket: Ticket, waiter: u32, now: Nanos) {
+            self.waiters.push((ticket, waiter, now + self.max_wait));
+        }
+
+        fn release(&mut self, now: Nanos, step: &mut Step) {
+            self.expire_and_reclaim(now, step);
+            self.in_use -= 1;
+            step.handed_over = self.promote();
+            while let Some(admission) = self.promote() {
+                step.admitted.push(admission);
+            }
+        }
+
+        fn cancel(&mut self, ticket: Ticket, now: Nanos, step: &mut Step) {
+            self.settle(now, step);
+            let index = self.waiters.iter().position(|&(t, _, _)| t == ticket);
+            step.cancelled = Some(index.map(|index| self.waiters.remove(index).1));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// An owner that keeps the contract (drains poll_admitted and poll_expired
+        /// after every call) sees the same admissions, expiries, rejections and
+        /// cancellations, in the same order, as the reference model; in_use never
+        /// exceeds max_concurrent; and every queued waiter comes back exactly once,
+        /// through admission, expiry or cancel: none is lost, none duplicated.
+        #[test]
+        fn bulkhead_agrees_with_a_reference_model_and_loses_no_waiter(
+            max_concurrent in 1..5u32,
+            max_waiting in 0..4u32,
+            max_wait_ms in 0..50u64,
+            ops in proptest::collection::vec(prop_oneof![
+                4 => Just(Op::Enter),
+                3 => any::<usize>().prop_map(Op::Release),
+                1 => any::<usize>().prop_map(Op::Drop),
+                2 => any::<usize>().prop_map(Op::Cancel),
+                2 => (0..30u16).prop_map(Op::Advance),
+                1 => Just(Op::Timeout),
+            ], 1..200),
+        ) {
+            let config = BulkheadConfig {
+                max_concurrent,
+                max_waiting,
+                max_wait: Duration::from_millis(max_wait_ms),
+            };
+            let mut b: Bulkhead<u32> = Bulkhead::new(config).unwrap();
+            let mut model = Model::new(&config);
+            let mut now = 0u64;
+            let mut held: Vec<Permit> = Vec::new();
+            let mut next_id = 0u32;
+            // Every caller ever queued, by id, with its ticket; and those that came back.
+            let mut queued: std::collections::BTreeMap<u32, Ticket> = Default::default();
+            let mut returned: std::collections::BTreeSet<u32> = Default::default();
+            let mut last_ticket: Option<Ticket> = None;
+            // The last round lets every remaining wait run out.
+            let last = Op::Advance(0);
+            for (index, op) in ops.iter().chain([&last]).enumerate() {
+                let mut real = Step::default();
+                let mut expected = Step::default();
+                match *op {
+                    _ if index == ops.len() => {
+                        now += max_wait_ms * MS;
+                        b.handle_timeout(now);
+                        model.settle(now, &mut expected);
+                    }
+                    Op::Enter => {
+                        let id = next_id;
+                        next_id += 1;
+                        expected.entered = Some(model.enter(now, &mut expected));
+                        real.entered = Some(match b.try_enter(now, id) {
+                            Enter::Admitted(permit) => {
+                                held.push(permit);
+                                Outcome::Admitted
+                            }
+                            Enter::Queued(ticket) => {
+                                prop_assert!(last_ticket < Some(ticket), "tickets increase");
+                                last_ticket = Some(ticket);
+                                queued.insert(id, ticket);
+                                model.queue(ticket, id, now);
+                                Outcome::Queued
+                            }
+                            Enter::Rejected => Outcome::Rejected,
+                        });
+                    }
+                    Op::Release(i) if !held.is_empty() => {
+                        let permit = held.swap_remove(i % held.len());
+                        real.handed_over = b.release(permit, now).map(|a| who(a, &mut held));
+                        model.release(now, &mut expected);
+                    }
+                    Op::Drop(i) if !held.is_empty() => {
+                        drop(held.swap_remove(i % held.len()));
+                        model.dropped += 1;
+                    }
+                    Op::Cancel(i) if !queued.is_empty() => {
+                        // Any caller ever queued: waiting, or already back (then None).
+                        let (_, &ticket) = queued.iter().nth(i % queued.len()).unwrap();
+                        real.cancelled = Some(b.cancel(ticket, now));
+                        model.cancel(ticket, now, &mut expected);
+                    }
+                    Op::Advance(ms) => now += u64::from(ms) * MS,
+                    Op::Timeout => {
+                        if let Some(at) = b.poll_timeout() {
+                            now = now.max(at);
+                        }
+                        b.handle_timeout(now);
+                        model.settle(now, &mut expected);
+                    }
+                    _ => {}
+                }
+                // The owner's contract: drain after every call.
+                real.admitted = std::iter::from_fn(|| b.poll_admitted())
+                    .map(|a| who(a, &mut held))
+                    .collect();
+                real.expired = std::iter::from_fn(|| b.poll_expired())
+                    .map(|expired| (expired.ticket, expired.waiter))
+                    .collect();
+                prop_assert_eq!(&real, &expected, "after {:?} at {} ns", op, now);
+
+                let back = real.handed_over.iter().chain(&real.admitted).chain(&real.expired);
+                for &(ticket, id) in back {
+                    prop_assert_eq!(queued.get(&id), Some(&ticket), "waiter {} with its own ticket", id);
+                    prop_assert!(returned.insert(id), "waiter {} came back twice", id);
+                }
+                if let Some(Some(id)) = real.cancelled {
+                    prop_assert!(queued.contains_key(&id), "waiter {} was never queued", id);
+                    prop_assert!(returned.insert(id), "waiter {} came back twice", id);
+                }
+                prop_assert_eq!(b.in_use(), model.in_use);
+                prop_assert!(b.in_use() <= max_concurrent, "{} in use", b.in_use());
+                prop_assert!(held.len() <= max_concurrent as usize, "{} permits held", held.len());
+                prop_assert_eq!(b.waiting(), model.waiters.len());
+                prop_assert_eq!(b.poll_timeout(), model.waiters.first().map(|&(_, _, deadline)| deadline));
+            }
+            prop_assert_eq!(b.waiting(), 0);
+            prop_assert_eq!(returned.len(), queued.len(), "a queued waiter never came back");
+        }
+    }
 }
