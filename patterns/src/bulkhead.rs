@@ -491,6 +491,12 @@ impl<W> Bulkhead<W> {
         self.expire(now);
         self.reclaim_dropped();
         self.promote_all();
+        // Waiters go first: after housekeeping a free slot means nobody waits, so a
+        // caller admitted at once by try_enter never overtakes a waiter.
+        debug_assert!(
+            self.in_use == self.config.max_concurrent || self.waiters.is_empty(),
+            "a free slot while callers wait"
+        );
     }
 
     fn expire(&mut self, now: Nanos) {
