@@ -20,7 +20,7 @@
 //!
 //! - getters (`state()`, `remaining(now)`, ...);
 //! - commands that take the current time and decide (`try_acquire(now)`,
-//!   `try_enter(now)`, `next_delay(..)`);
+//!   `try_enter(now, waiter)`, `next_delay(..)`);
 //! - `handle_*` inputs (`handle_timeout(now)`), where a spurious call is a safe no-op;
 //! - `poll_*` outputs (`poll_timeout()` = when to call `handle_timeout` next,
 //!   `poll_transition()`, ...).
