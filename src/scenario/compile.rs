@@ -598,7 +598,7 @@ mod tests {
         let mut second = compiled.fresh_breaker().expect("a breaker");
         assert!(second.try_acquire(2).is_ok(), "a fresh breaker is closed");
         let mut bulkhead = compiled.fresh_bulkhead().expect("a bulkhead");
-        let _held = bulkhead.try_enter(0);
+        let _held = bulkhead.try_enter(0, ());
         assert_eq!(bulkhead.in_use(), 1);
         assert_eq!(compiled.fresh_bulkhead().unwrap().in_use(), 0);
     }

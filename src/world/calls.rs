@@ -323,9 +323,10 @@ impl World<'_> {
                 hedger.record_latency((now - a.sent).into());
             }
             self.drain_breaker(edge, unit);
-            if let Some((ticket, permit)) = admitted {
-                self.admit_waiter(kernel, edge, unit, ticket, permit);
+            if let Some(admitted) = admitted {
+                self.admit_waiter(kernel, edge, unit, admitted);
             }
+            self.drain_bulkhead(kernel, edge, unit);
         }
         let call = match a.owner {
             Owner::Call(call) => call,
@@ -380,9 +381,10 @@ impl World<'_> {
                 admitted = bulkhead.release(permit, t);
             }
             self.drain_breaker(edge, unit);
-            if let Some((ticket, permit)) = admitted {
-                self.admit_waiter(kernel, edge, unit, ticket, permit);
+            if let Some(admitted) = admitted {
+                self.admit_waiter(kernel, edge, unit, admitted);
             }
+            self.drain_bulkhead(kernel, edge, unit);
         }
         // The request was lost, or its job has already ended (its reply is
         // on the way): nothing to tell the callee.
@@ -466,15 +468,15 @@ impl World<'_> {
         }
         // Give up the wait for a bulkhead slot first: a slot that cancelling a
         // loser frees must not go to this call, which is gone.
+        let waited = state.waiting.is_some();
         if let Some((ticket, permit, _)) = state.waiting.map(|w| *w)
             && let Some(units) = self.edges[state.edge as usize]
                 .units
                 .get_mut(state.unit as usize)
         {
             if let Some(bulkhead) = &mut units.bulkhead {
-                bulkhead.cancel(ticket, now.as_nanos());
+                let _ = bulkhead.cancel(ticket, now.as_nanos());
             }
-            units.waiting.retain(|(t, _)| *t != ticket);
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, permit) {
                 breaker.release(permit, now.as_nanos());
             }
@@ -499,6 +501,11 @@ impl World<'_> {
             state.optional,
             outcome,
         );
+        if waited {
+            // Cancelling the wait ran the bulkhead's housekeeping: hand out
+            // what it decided for the other waiters.
+            self.drain_bulkhead(kernel, state.edge, state.unit);
+        }
     }
 
     /// Counts a call's outcome on its edge and tells its parent.

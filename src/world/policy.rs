@@ -6,11 +6,9 @@
 //! The composition order is fixed: deadline ∘ retry(budget) ∘ breaker ∘
 //! bulkhead ∘ per-attempt timeout ∘ call (see `patterns` for the reasons).
 
-use std::collections::VecDeque;
-
 use crate::kernel::{SimDuration, TimerId};
 use crate::patterns::breaker::Breaker;
-use crate::patterns::bulkhead::{Bulkhead, Ticket};
+use crate::patterns::bulkhead::Bulkhead;
 use crate::patterns::hedge::Hedger;
 use crate::patterns::rate_limit::TokenBucket;
 use crate::patterns::retry::RetryPolicy;
@@ -70,7 +68,6 @@ impl PolicyModel {
         EdgeState {
             breaker: self.breaker.as_ref().map(Breaker::fresh),
             bulkhead: self.bulkhead.as_ref().map(Bulkhead::fresh),
-            waiting: VecDeque::new(),
             bulkhead_timer: None,
             limiter: self.limiter.clone(),
             rate_limit: self.rate_limit,
@@ -93,10 +90,8 @@ impl PolicyModel {
 pub struct EdgeState {
     /// The circuit breaker.
     pub breaker: Option<Breaker>,
-    /// The bulkhead.
-    pub bulkhead: Option<Bulkhead>,
-    /// Calls waiting for a bulkhead slot, in ticket order.
-    pub waiting: VecDeque<(Ticket, Key)>,
+    /// The bulkhead; it remembers which call each waiting ticket is for.
+    pub bulkhead: Option<Bulkhead<Key>>,
     /// The pending wake-up for expiring bulkhead waits.
     pub bulkhead_timer: Option<TimerId>,
     /// The retry limiter.

@@ -80,13 +80,15 @@ impl World<'_> {
             .get_mut(unit as usize)
             .expect("unit exists");
         let bulkhead_permit = match &mut units.bulkhead {
-            Some(bulkhead) => match bulkhead.try_enter(now.as_nanos()) {
+            // The bulkhead remembers who waits: the call's key rides with
+            // its ticket, and comes back when the wait ends.
+            Some(bulkhead) => match bulkhead.try_enter(now.as_nanos(), call) {
                 Enter::Admitted(permit) => Some(permit),
                 Enter::Queued(ticket) => {
-                    units.waiting.push_back((ticket, call));
                     self.calls.get_mut(call).expect("live").waiting =
                         Some(Box::new((ticket, breaker_permit, kind)));
                     self.schedule_wake(kernel, edge, unit);
+                    self.drain_bulkhead(kernel, edge, unit);
                     return;
                 }
                 Enter::Rejected => {
@@ -94,13 +96,18 @@ impl World<'_> {
                         breaker.release(permit, now.as_nanos());
                     }
                     self.drain_breaker(edge, unit);
-                    return self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
+                    self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
+                    return self.drain_bulkhead(kernel, edge, unit);
                 }
             },
             None => None,
         };
         self.drain_breaker(edge, unit);
+        let bulkhead = bulkhead_permit.is_some();
         self.send_attempt(kernel, call, kind, breaker_permit, bulkhead_permit);
+        if bulkhead {
+            self.drain_bulkhead(kernel, edge, unit);
+        }
     }
 
     /// An attempt refused before it was sent. A refused hedge changes

@@ -4,81 +4,120 @@
 //! the earliest timeout either asks for.
 
 use crate::kernel::{Kernel, SimTime};
-use crate::patterns::bulkhead::{Permit as BulkheadPermit, Ticket};
+use crate::patterns::breaker::Permit as BreakerPermit;
+use crate::patterns::bulkhead::{Admitted, Expired, Ticket};
 
 use super::draws::AttemptKind;
+use super::slab::Key;
 use super::{Event, Outcome, World};
 
 impl World<'_> {
-    /// A waiter was given a bulkhead slot: send its attempt.
+    /// Hands out what the bulkhead of a scope unit decided: expired waits
+    /// fail, waiters admitted into freed slots are sent. The bulkhead keeps
+    /// both until they are polled; its contract is that its owner drains
+    /// them after every call into it, which bounds them by its queue.
+    pub(super) fn drain_bulkhead(&mut self, kernel: &mut Kernel<Event>, edge: u32, unit: u32) {
+        loop {
+            let Some(bulkhead) = self
+                .unit_state(edge, unit)
+                .and_then(|s| s.bulkhead.as_mut())
+            else {
+                return;
+            };
+            if let Some(expired) = bulkhead.poll_expired() {
+                self.wait_expired(kernel, edge, unit, expired);
+            } else if let Some(admitted) = bulkhead.poll_admitted() {
+                self.admit_waiter(kernel, edge, unit, admitted);
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// The wait of `call` for `ticket` is over: what it held while waiting.
+    /// `None` if the call has ended or no longer waits on that ticket.
+    fn take_wait(
+        &mut self,
+        call: Key,
+        ticket: Ticket,
+    ) -> Option<(Option<BreakerPermit>, AttemptKind)> {
+        let state = self.calls.get_mut(call)?;
+        if state.waiting.as_ref().is_none_or(|w| w.0 != ticket) {
+            return None;
+        }
+        let (_, breaker, kind) = *state.waiting.take()?;
+        Some((breaker, kind))
+    }
+
+    /// A wait ran out: the attempt is refused as if the bulkhead were full.
+    fn wait_expired(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        edge: u32,
+        unit: u32,
+        expired: Expired<Key>,
+    ) {
+        let Some((breaker_permit, kind)) = self.take_wait(expired.waiter, expired.ticket) else {
+            return;
+        };
+        let t = kernel.now().as_nanos();
+        if let (Some(breaker), Some(permit)) = (
+            self.unit_state(edge, unit).and_then(|s| s.breaker.as_mut()),
+            breaker_permit,
+        ) {
+            breaker.release(permit, t);
+        }
+        self.local_failure(kernel, expired.waiter, kind, Outcome::BulkheadFull);
+    }
+
+    /// A waiter was given a bulkhead slot: send its attempt, unless its call
+    /// is gone (the slot is given back) or its deadline passed while it
+    /// waited (the slot is given back and the attempt fails as timed out).
     pub(super) fn admit_waiter(
         &mut self,
         kernel: &mut Kernel<Event>,
         edge: u32,
         unit: u32,
-        ticket: Ticket,
-        permit: BulkheadPermit,
+        admitted: Admitted<Key>,
     ) {
-        let units = self.edges[edge as usize]
-            .units
-            .get_mut(unit as usize)
-            .expect("unit exists");
-        let Some(position) = units.waiting.iter().position(|(t, _)| *t == ticket) else {
-            // Nobody waits on this ticket any more: give the slot back.
-            if let Some(bulkhead) = &mut units.bulkhead
-                && let Some((next, permit)) = bulkhead.release(permit, kernel.now().as_nanos())
-            {
-                self.admit_waiter(kernel, edge, unit, next, permit);
-            }
-            return;
-        };
-        let (_, call) = units.waiting.remove(position).expect("found");
+        let Admitted {
+            ticket,
+            permit,
+            waiter: call,
+        } = admitted;
         let now = kernel.now();
-        if let Some(state) = self.calls.get(call)
-            && state.deadline.expired(now.as_nanos())
-        {
-            // The deadline passed while it waited: give the slot back and
-            // fail the attempt as timed out, without sending it.
-            let waiting = self
-                .calls
-                .get_mut(call)
-                .and_then(|s| s.waiting.take())
-                .map(|w| *w);
-            let kind = waiting.as_ref().map_or(AttemptKind::First, |w| w.2);
-            let units = self.edges[edge as usize]
-                .units
-                .get_mut(unit as usize)
-                .expect("unit exists");
-            if let (Some(breaker), Some((_, Some(breaker_permit), _))) =
-                (&mut units.breaker, waiting)
-            {
-                breaker.release(breaker_permit, now.as_nanos());
-            }
-            let next = units
-                .bulkhead
-                .as_mut()
-                .and_then(|b| b.release(permit, now.as_nanos()));
-            self.local_failure(kernel, call, kind, Outcome::Timeout);
-            if let Some((ticket, permit)) = next {
-                self.admit_waiter(kernel, edge, unit, ticket, permit);
-            }
-            return;
-        }
-        let Some((_, breaker, kind)) = self
+        let wait = self.take_wait(call, ticket);
+        let expired = self
             .calls
-            .get_mut(call)
-            .and_then(|s| s.waiting.take())
-            .map(|w| *w)
-        else {
-            return;
+            .get(call)
+            .is_some_and(|s| s.deadline.expired(now.as_nanos()));
+        let waited = wait.is_some();
+        let (breaker_permit, kind) = match wait {
+            Some((breaker, kind)) if !expired => {
+                return self.send_attempt(kernel, call, kind, breaker, Some(permit));
+            }
+            Some(wait) => wait,
+            None => (None, AttemptKind::First),
         };
-        self.send_attempt(kernel, call, kind, breaker, Some(permit));
+        let units = self.unit_state(edge, unit).expect("unit exists");
+        if let (Some(breaker), Some(permit)) = (&mut units.breaker, breaker_permit) {
+            breaker.release(permit, now.as_nanos());
+        }
+        let next = units
+            .bulkhead
+            .as_mut()
+            .and_then(|b| b.release(permit, now.as_nanos()));
+        if waited {
+            self.local_failure(kernel, call, kind, Outcome::Timeout);
+        }
+        if let Some(next) = next {
+            self.admit_waiter(kernel, edge, unit, next);
+        }
     }
 
     /// A policy unit's timer: breaker and bulkhead timeouts.
     pub(super) fn policy_wake(&mut self, kernel: &mut Kernel<Event>, edge: u32, unit: u32) {
-        let now = kernel.now();
-        let t = now.as_nanos();
+        let t = kernel.now().as_nanos();
         let Some(units) = self.unit_state(edge, unit) else {
             return;
         };
@@ -86,42 +125,11 @@ impl World<'_> {
         if let Some(breaker) = &mut units.breaker {
             breaker.handle_timeout(t);
         }
-        let mut expired = Vec::new();
-        let mut admitted = Vec::new();
         if let Some(bulkhead) = &mut units.bulkhead {
             bulkhead.handle_timeout(t);
-            while let Some(ticket) = bulkhead.poll_expired() {
-                expired.push(ticket);
-            }
-            while let Some(entry) = bulkhead.poll_admitted() {
-                admitted.push(entry);
-            }
         }
         self.drain_breaker(edge, unit);
-        for ticket in expired {
-            let units = self.unit_state(edge, unit).expect("unit exists");
-            let Some(position) = units.waiting.iter().position(|(t, _)| *t == ticket) else {
-                continue;
-            };
-            let (_, call) = units.waiting.remove(position).expect("found");
-            if let Some((_, permit, kind)) = self
-                .calls
-                .get_mut(call)
-                .and_then(|s| s.waiting.take())
-                .map(|w| *w)
-            {
-                if let (Some(breaker), Some(permit)) = (
-                    self.unit_state(edge, unit).and_then(|s| s.breaker.as_mut()),
-                    permit,
-                ) {
-                    breaker.release(permit, t);
-                }
-                self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
-            }
-        }
-        for (ticket, permit) in admitted {
-            self.admit_waiter(kernel, edge, unit, ticket, permit);
-        }
+        self.drain_bulkhead(kernel, edge, unit);
         self.schedule_wake(kernel, edge, unit);
     }
 
