@@ -12,6 +12,7 @@
 use super::diagnostic::{Diagnostic, JsonPath};
 use super::model::{Call, Scenario};
 use super::policy::{CompiledPolicy, Problems, compile_policy};
+use super::sampler::Samplers;
 use super::validate::validate;
 use super::warnings::{Warning, warnings};
 use crate::kernel::SimDuration;
@@ -112,6 +113,7 @@ pub struct Compiled {
     calls: Vec<Vec<Vec<CallTarget>>>,
     links: Vec<(u32, u32)>,
     faults: Vec<FaultTarget>,
+    samplers: Samplers,
     warnings: Vec<Warning>,
 }
 
@@ -144,6 +146,10 @@ impl Compiled {
     /// The faults, in file order.
     pub fn faults(&self) -> &[FaultTarget] {
         &self.faults
+    }
+    /// Every distribution, compiled for sampling.
+    pub fn samplers(&self) -> &Samplers {
+        &self.samplers
     }
     /// What looks wrong but is not an error, in a fixed order.
     pub fn warnings(&self) -> &[Warning] {
@@ -209,6 +215,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         // that a gap between the two is an error and never a panic.
         return Err(diagnostics(resolver.problems));
     }
+    let samplers = Samplers::compile(&scenario).map_err(diagnostics)?;
     let warnings = warnings(&scenario, &policies);
     Ok(Compiled {
         scenario,
@@ -217,6 +224,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         calls,
         links,
         faults,
+        samplers,
         warnings,
     })
 }

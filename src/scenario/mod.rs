@@ -2,7 +2,7 @@
 //! meaning checks, and the compile step that turns a [`Scenario`] into the
 //! [`Compiled`] model a world is built from: every reference resolved, every
 //! number in range, every policy built by its patterns' own constructors,
-//! and the warnings.
+//! every distribution compiled for sampling, and the warnings.
 //!
 //! **Architecture Invariant:** no input, however malformed, makes this module
 //! panic; every problem becomes a [`Diagnostic`] with a path and a position.
@@ -13,6 +13,7 @@ mod duration;
 pub mod load;
 pub mod model;
 pub mod policy;
+pub mod sampler;
 pub mod validate;
 pub mod warnings;
 
@@ -21,6 +22,7 @@ pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use load::{load, parse};
 pub use model::*;
 pub use policy::{CompiledPolicy, Limiter};
+pub use sampler::{Sampler, Samplers};
 pub use warnings::Warning;
 
 /// The JSON Schema of scenario files, for editors.

@@ -18,7 +18,6 @@ use super::draws::Draws;
 use super::faults;
 use super::network::Network;
 use super::policy::PolicyModel;
-use super::sampler::Sampler;
 use super::slab::Slab;
 use super::workload::{ArrivalProcess, RoutePicker};
 use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, Users, World};
@@ -33,6 +32,7 @@ impl<'s> World<'s> {
         sink: &'s mut RowSink<'s>,
     ) -> (World<'s>, Vec<EdgeInfo>) {
         let scenario = compiled.scenario();
+        let samplers = compiled.samplers();
         let service_names: Vec<&String> = scenario.services.keys().collect();
         let policy_names: Vec<&String> = scenario.policies.keys().collect();
         let policies: Vec<PolicyModel> = compiled.policies().iter().map(PolicyModel::new).collect();
@@ -143,7 +143,7 @@ impl<'s> World<'s> {
                 instances: s.instances,
                 concurrency: s.concurrency,
                 queue_capacity: s.queue_capacity,
-                service_time: Sampler::new(&s.service_time),
+                service_time: samplers.service_times[i].clone(),
                 base_error_rate: s.error_rate,
                 steps,
                 balancer: Balancer::round_robin(),
@@ -166,18 +166,14 @@ impl<'s> World<'s> {
             .links
             .iter()
             .zip(compiled.links())
-            .map(|(l, &(from, to))| {
-                (
-                    from as usize,
-                    to as usize,
-                    l.latency.as_ref().map(Sampler::new),
-                    l.loss,
-                )
+            .zip(&samplers.links)
+            .map(|((l, &(from, to)), latency)| {
+                (from as usize, to as usize, latency.clone(), l.loss)
             })
             .collect();
         let network = Network::new(
             services.len() + 1,
-            Sampler::new(&scenario.network.latency),
+            samplers.network.clone(),
             scenario.network.loss,
             &links,
             streams,
@@ -208,11 +204,15 @@ impl<'s> World<'s> {
                     streams.stream("workload/arrivals"),
                 )
             }),
-            users: workload.users.as_ref().map(|u| Users {
-                count: u.count,
-                think: Sampler::new(&u.think_time),
-                requests: vec![0; u.count as usize],
-            }),
+            users: workload
+                .users
+                .as_ref()
+                .zip(samplers.think.as_ref())
+                .map(|(u, think)| Users {
+                    count: u.count,
+                    think: think.clone(),
+                    requests: vec![0; u.count as usize],
+                }),
             network,
             client_node,
             faults,

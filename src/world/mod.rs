@@ -34,7 +34,6 @@ mod faults;
 pub mod network;
 pub mod policy;
 mod retry;
-pub mod sampler;
 mod service;
 pub mod slab;
 mod stack;
@@ -51,6 +50,7 @@ use crate::metrics::series::BoundedSeries;
 use crate::metrics::{BreakerEvent, EdgeStats, RouteStats, ServiceStats, WindowRow};
 use crate::scenario::Compiled;
 
+use crate::scenario::Sampler;
 use balance::Balancer;
 use draws::Draws;
 pub use events::{Event, Outcome};
@@ -58,7 +58,6 @@ use faults::FaultEffect;
 pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
-use sampler::Sampler;
 use slab::{Key, Slab};
 use workload::{ArrivalProcess, RoutePicker};
 

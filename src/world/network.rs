@@ -13,7 +13,7 @@ use crate::kernel::dist::bernoulli;
 use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimDuration};
 
 use super::draws::Message;
-use super::sampler::Sampler;
+use crate::scenario::Sampler;
 
 /// Message counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

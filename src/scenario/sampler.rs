@@ -1,14 +1,17 @@
 //! Distributions of durations, compiled from the scenario for fast sampling.
 //!
-//! Each sample is drawn from the caller's named stream with the portable
+//! Each sample is drawn from the caller's stream with the portable
 //! primitives of [`crate::kernel::dist`] and rounded to whole nanoseconds.
+//! Samplers are built by the compile step ([`Samplers`]), so a distribution
+//! that cannot be sampled is a located error there, never a panic later.
 
 use rand::RngCore;
 
+use super::diagnostic::JsonPath;
+use super::model::{Distribution, Scenario};
+use super::validate::parse_percentile_key;
 use crate::kernel::SimDuration;
 use crate::kernel::dist::{exp1, index, standard_normal, unit, unit_open0};
-use crate::scenario::Distribution;
-use crate::scenario::validate::parse_percentile_key;
 
 /// z such that Φ(z) = 0.99, for log-normals given by median and p99.
 const Z_99: f64 = 2.326_347_874_040_841;
@@ -61,10 +64,10 @@ pub enum Sampler {
 }
 
 impl Sampler {
-    /// Compiles a validated distribution.
-    pub fn new(distribution: &Distribution) -> Sampler {
+    /// Compiles a distribution, or says why it cannot be sampled.
+    pub fn new(distribution: &Distribution) -> Result<Sampler, &'static str> {
         let ns = |d: SimDuration| d.as_nanos() as f64;
-        match distribution {
+        Ok(match distribution {
             Distribution::Constant(d) => Sampler::Constant(d.as_nanos()),
             Distribution::Uniform { min, max } => Sampler::Uniform {
                 min: ns(*min),
@@ -87,7 +90,7 @@ impl Sampler {
                     mu: libm::log(ns(mean)) - sigma * sigma / 2.0,
                     sigma,
                 },
-                _ => unreachable!("validated: a lognormal has one pair of parameters"),
+                _ => return Err("a lognormal needs `median` and `p99`, or `mean` and `sigma`"),
             },
             Distribution::Pareto { scale, shape } => Sampler::Pareto {
                 scale: ns(*scale),
@@ -95,6 +98,9 @@ impl Sampler {
             },
             Distribution::Empirical(p) => match (&p.samples, &p.percentiles) {
                 (Some(samples), _) => {
+                    if samples.is_empty() || samples.len() > u32::MAX as usize {
+                        return Err("an empirical distribution needs 1 to 2^32 - 1 samples");
+                    }
                     Sampler::Samples(samples.iter().map(|d| d.as_nanos()).collect())
                 }
                 (_, Some(percentiles)) => {
@@ -103,13 +109,14 @@ impl Sampler {
                         .filter_map(|(k, v)| parse_percentile_key(k).map(|q| (q / 100.0, ns(*v))))
                         .collect();
                     points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    if points.len() < 2 || points.len() != percentiles.len() {
+                        return Err("percentiles need at least two keys such as \"p50\"");
+                    }
                     Sampler::Percentiles(points)
                 }
-                _ => {
-                    unreachable!("validated: an empirical distribution has samples or percentiles")
-                }
+                _ => return Err("an empirical distribution needs `samples` or `percentiles`"),
             },
-        }
+        })
     }
 
     /// Whether every sample is zero (lets the network skip scheduling).
@@ -202,13 +209,94 @@ fn truncated_normal_mean(mean: f64, std_dev: f64) -> f64 {
     mean + std_dev * pdf / survival
 }
 
+/// Every distribution of a scenario, compiled: made by the compile step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Samplers {
+    /// Service times, by service index (name order).
+    pub service_times: Vec<Sampler>,
+    /// The network's default latency.
+    pub network: Sampler,
+    /// Each link's own latency, in file order.
+    pub links: Vec<Option<Sampler>>,
+    /// The closed-loop users' think time.
+    pub think: Option<Sampler>,
+}
+
+impl Samplers {
+    /// The samplers of `scenario`, or each distribution that cannot be
+    /// sampled, with its path.
+    pub fn compile(scenario: &Scenario) -> Result<Samplers, Vec<(JsonPath, String)>> {
+        let mut problems = Vec::new();
+        let mut build = |path: JsonPath, distribution: &Distribution| {
+            Sampler::new(distribution)
+                .map_err(|reason| problems.push((path, reason.to_string())))
+                .ok()
+        };
+        let service_times: Vec<Option<Sampler>> = scenario
+            .services
+            .iter()
+            .map(|(name, s)| {
+                let path = JsonPath::root()
+                    .key("services")
+                    .key(name)
+                    .key("service_time");
+                build(path, &s.service_time)
+            })
+            .collect();
+        let network_path = JsonPath::root().key("network").key("latency");
+        let network = build(network_path, &scenario.network.latency);
+        let links: Vec<Option<Option<Sampler>>> = scenario
+            .network
+            .links
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let path = JsonPath::root()
+                    .key("network")
+                    .key("links")
+                    .index(i)
+                    .key("latency");
+                l.latency.as_ref().map(|d| build(path, d))
+            })
+            .collect();
+        let think = scenario.workload.users.as_ref().map(|u| {
+            let path = JsonPath::root()
+                .key("workload")
+                .key("users")
+                .key("think_time");
+            build(path, &u.think_time)
+        });
+        match (
+            service_times.into_iter().collect::<Option<Vec<_>>>(),
+            network,
+            links
+                .into_iter()
+                .map(|l| l.map_or(Some(None), |s| s.map(Some)))
+                .collect::<Option<Vec<_>>>(),
+            think.map_or(Some(None), |t| t.map(Some)),
+        ) {
+            (Some(service_times), Some(network), Some(links), Some(think))
+                if problems.is_empty() =>
+            {
+                Ok(Samplers {
+                    service_times,
+                    network,
+                    links,
+                    think,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::kernel::RngStreams;
 
     fn dist(json: &str) -> Sampler {
-        Sampler::new(&serde_json::from_str(json).unwrap())
+        Sampler::new(&serde_json::from_str(json).unwrap()).unwrap()
     }
 
     /// Sample mean over many draws, in nanoseconds.
@@ -301,5 +389,20 @@ mod tests {
         let below = draws.iter().filter(|&&d| (d as f64) <= sd).count() as f64 / n as f64;
         assert!((below - 0.682_689).abs() < 0.0074, "P(X <= sd) = {below}");
         assert!((sample_mean(&s, n) - analytic).abs() < 0.02 * analytic);
+    }
+
+    /// A distribution that validation would refuse, compiled without it
+    /// (a scenario built in code): an error, never a panic.
+    #[test]
+    fn an_unsampleable_distribution_is_an_error() {
+        for json in [
+            r#"{"lognormal": {"median": "5ms"}}"#,
+            r#"{"empirical": {"samples": []}}"#,
+            r#"{"empirical": {"percentiles": {"p50": "1ms"}}}"#,
+            r#"{"empirical": {}}"#,
+        ] {
+            let distribution: Distribution = serde_json::from_str(json).unwrap();
+            assert!(Sampler::new(&distribution).is_err(), "{json}");
+        }
     }
 }
