@@ -16,7 +16,9 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use meshsim::kernel::dist::exp1;
-use meshsim::kernel::{ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime};
+use meshsim::kernel::{
+    ChaCha8Rng, Control, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime,
+};
 
 const MEAN_DELAY_NS: f64 = 1_000_000.0;
 
@@ -27,9 +29,10 @@ struct Hold {
 impl Model for Hold {
     type Event = u32;
     #[inline]
-    fn handle(&mut self, kernel: &mut Kernel<u32>, event: u32) {
+    fn handle(&mut self, kernel: &mut Kernel<u32>, event: u32) -> Control {
         let delay = SimDuration::from_nanos_f64(exp1(&mut self.rng) * MEAN_DELAY_NS);
         kernel.schedule_in(delay, event);
+        Control::Continue
     }
 }
 
@@ -44,8 +47,8 @@ fn kernel_hold(n: usize, events: u64) -> f64 {
     }
     let start = Instant::now();
     let limits = RunLimits {
-        horizon: SimTime::MAX,
         event_budget: events,
+        ..RunLimits::until(SimTime::MAX)
     };
     kernel.run(&mut model, limits);
     let secs = start.elapsed().as_secs_f64();

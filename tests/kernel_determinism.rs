@@ -2,7 +2,7 @@
 
 use meshsim::kernel::dist::{exp1, index};
 use meshsim::kernel::{
-    ChaCha8Rng, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, TimerId,
+    ChaCha8Rng, Control, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, TimerId,
 };
 
 /// A small random world: each event schedules 0–2 events, sometimes a timer
@@ -24,7 +24,7 @@ impl Chaos {
 
 impl Model for Chaos {
     type Event = u32;
-    fn handle(&mut self, kernel: &mut Kernel<u32>, event: u32) {
+    fn handle(&mut self, kernel: &mut Kernel<u32>, event: u32) -> Control {
         self.fold(kernel.now().as_nanos());
         self.fold(u64::from(event));
         let children = 1 + index(&mut self.rng, 2);
@@ -44,6 +44,7 @@ impl Model for Chaos {
             let timer = self.timers.swap_remove(i);
             kernel.cancel(timer);
         }
+        Control::Continue
     }
 }
 
@@ -58,8 +59,8 @@ fn trace_digest(seed: u64) -> (u64, u64) {
         kernel.schedule_at(SimTime::ZERO, i);
     }
     let limits = RunLimits {
-        horizon: SimTime::from_nanos(2_000_000),
         event_budget: 200_000,
+        ..RunLimits::until(SimTime::from_nanos(2_000_000))
     };
     kernel.run(&mut model, limits);
     (model.digest, kernel.events_processed())

@@ -14,5 +14,5 @@ pub mod time;
 
 pub use queue::{EventQueue, TimerId};
 pub use rng::{ChaCha8Rng, DrawKey, KeyedRng, KeyedStream, RngStreams};
-pub use sim::{Kernel, Model, RunLimits, StopReason};
+pub use sim::{Control, DEFAULT_EVENTS_PER_INSTANT, Kernel, Model, RunLimits, StopReason};
 pub use time::{DurationParseError, SimDuration, SimTime};

@@ -1,6 +1,8 @@
 //! The run loop: pops events in order, advances the clock, hands each event to
-//! the model, and stops at a horizon, when nothing is scheduled, or at an event
-//! budget — and always says which.
+//! the model, and stops at a horizon, when nothing is scheduled, at an event
+//! budget, when too many events run at one instant (time froze), or when the
+//! model asks — and always says which. The kernel only counts and stops; the
+//! model names what went wrong.
 
 use super::queue::{EventQueue, TimerId};
 use super::time::{SimDuration, SimTime};
@@ -9,9 +11,27 @@ use super::time::{SimDuration, SimTime};
 pub trait Model {
     /// The world's events: a small, closed enum of plain data.
     type Event;
-    /// Reacts to `event`, delivered at `kernel.now()`.
-    fn handle(&mut self, kernel: &mut Kernel<Self::Event>, event: Self::Event);
+    /// Reacts to `event`, delivered at `kernel.now()`, and says whether the
+    /// run goes on: [`Control::Stop`] ends it at this event (an invariant was
+    /// violated), with [`StopReason::Stopped`].
+    fn handle(&mut self, kernel: &mut Kernel<Self::Event>, event: Self::Event) -> Control;
 }
+
+/// What a model tells the kernel after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Control {
+    /// Go on.
+    Continue,
+    /// Stop the run here.
+    Stop,
+}
+
+/// The default bound on events at one instant: far above any real burst
+/// (zero-latency hops are direct calls, not events), and about a second of
+/// wall-clock time, so a scenario whose time cannot advance stops soon with
+/// a reason instead of running for hours.
+pub const DEFAULT_EVENTS_PER_INSTANT: u64 = 10_000_000;
 
 /// When a run must stop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,14 +40,17 @@ pub struct RunLimits {
     pub horizon: SimTime,
     /// At most this many events run.
     pub event_budget: u64,
+    /// At most this many events run at one instant of virtual time.
+    pub events_per_instant: u64,
 }
 
 impl RunLimits {
-    /// A horizon and no practical event budget.
+    /// A horizon, no practical event budget, the default bound per instant.
     pub fn until(horizon: SimTime) -> Self {
         RunLimits {
             horizon,
             event_budget: u64::MAX,
+            events_per_instant: DEFAULT_EVENTS_PER_INSTANT,
         }
     }
 }
@@ -41,12 +64,18 @@ pub enum StopReason {
     Idle,
     /// The event budget ran out first: the run is incomplete.
     EventBudget,
+    /// More than [`RunLimits::events_per_instant`] events ran at one instant:
+    /// virtual time stopped advancing, and the run with it (incomplete).
+    TimeFrozen,
+    /// The model asked to stop ([`Control::Stop`]): incomplete, and the model
+    /// says why.
+    Stopped,
 }
 
 impl StopReason {
     /// Whether the run covered its whole horizon (or ran out of work).
     pub fn completed(self) -> bool {
-        !matches!(self, StopReason::EventBudget)
+        matches!(self, StopReason::Horizon | StopReason::Idle)
     }
 }
 
@@ -126,6 +155,8 @@ impl<E: Copy> Kernel<E> {
     /// Runs `model` until a limit is reached, and says which.
     pub fn run<M: Model<Event = E>>(&mut self, model: &mut M, limits: RunLimits) -> StopReason {
         let mut budget = limits.event_budget;
+        // Events run so far at `self.now` (the first event counts 1).
+        let mut at_instant: u64 = 0;
         loop {
             let Some(next) = self.queue.peek_time() else {
                 return StopReason::Idle;
@@ -137,14 +168,30 @@ impl<E: Copy> Kernel<E> {
             if budget == 0 {
                 return StopReason::EventBudget;
             }
+            if next == self.now {
+                if at_instant >= limits.events_per_instant {
+                    return StopReason::TimeFrozen;
+                }
+                at_instant += 1;
+            } else {
+                at_instant = 1;
+            }
             // Held: the first event the handler schedules takes its place.
             let (time, event) = self.queue.pop_held().expect("peeked an event");
             debug_assert!(time >= self.now, "time went backwards");
             self.now = time;
             budget -= 1;
             self.events_processed += 1;
-            model.handle(self, event);
+            if model.handle(self, event) == Control::Stop {
+                return StopReason::Stopped;
+            }
         }
+    }
+
+    /// The next event, removed: after a run stopped because time froze, the
+    /// model looks at it to name what was looping.
+    pub fn take_next(&mut self) -> Option<(SimTime, E)> {
+        self.queue.pop()
     }
 }
 
@@ -156,13 +203,19 @@ mod tests {
     struct Ticker {
         period: SimDuration,
         log: Vec<u64>,
+        stop_after: u64,
     }
 
     impl Model for Ticker {
         type Event = ();
-        fn handle(&mut self, kernel: &mut Kernel<()>, _: ()) {
+        fn handle(&mut self, kernel: &mut Kernel<()>, _: ()) -> Control {
             self.log.push(kernel.now().as_nanos());
             kernel.schedule_in(self.period, ());
+            if self.log.len() as u64 == self.stop_after {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
         }
     }
 
@@ -174,6 +227,7 @@ mod tests {
             Ticker {
                 period: SimDuration::from_nanos(10),
                 log: Vec::new(),
+                stop_after: u64::MAX,
             },
         )
     }
@@ -195,8 +249,8 @@ mod tests {
     fn stops_at_the_event_budget_and_says_so() {
         let (mut kernel, mut model) = ticker();
         let limits = RunLimits {
-            horizon: SimTime::MAX,
             event_budget: 3,
+            ..RunLimits::until(SimTime::MAX)
         };
         let stop = kernel.run(&mut model, limits);
         assert_eq!(stop, StopReason::EventBudget);
@@ -205,11 +259,62 @@ mod tests {
         assert_eq!(model.log, vec![0, 10, 20]);
     }
 
+    #[test]
+    fn the_model_stops_the_run_at_the_event_it_chooses() {
+        let (mut kernel, mut model) = ticker();
+        model.stop_after = 4;
+        let stop = kernel.run(&mut model, RunLimits::until(SimTime::MAX));
+        assert_eq!(stop, StopReason::Stopped);
+        assert!(!stop.completed());
+        assert_eq!(model.log, vec![0, 10, 20, 30]);
+        assert_eq!(kernel.now(), SimTime::from_nanos(30));
+    }
+
+    /// A model whose every event schedules another at the same instant.
+    struct Frozen;
+    impl Model for Frozen {
+        type Event = u32;
+        fn handle(&mut self, kernel: &mut Kernel<u32>, event: u32) -> Control {
+            kernel.schedule_in(SimDuration::ZERO, event + 1);
+            Control::Continue
+        }
+    }
+
+    #[test]
+    fn time_that_stops_advancing_stops_the_run() {
+        let mut kernel = Kernel::new();
+        kernel.schedule_at(SimTime::from_nanos(5), 0);
+        let limits = RunLimits {
+            events_per_instant: 1_000,
+            ..RunLimits::until(SimTime::MAX)
+        };
+        let stop = kernel.run(&mut Frozen, limits);
+        assert_eq!(stop, StopReason::TimeFrozen);
+        assert!(!stop.completed());
+        // Exactly the bound ran, all at t = 5 ns; the next one is left for
+        // the model to name.
+        assert_eq!(kernel.events_processed(), 1_000);
+        assert_eq!(kernel.now(), SimTime::from_nanos(5));
+        assert_eq!(kernel.take_next(), Some((SimTime::from_nanos(5), 1_000)));
+    }
+
+    #[test]
+    fn many_events_at_distinct_instants_are_not_frozen_time() {
+        let (mut kernel, mut model) = ticker();
+        let limits = RunLimits {
+            events_per_instant: 1,
+            ..RunLimits::until(SimTime::from_nanos(1_000))
+        };
+        assert_eq!(kernel.run(&mut model, limits), StopReason::Horizon);
+        assert_eq!(model.log.len(), 101);
+    }
+
     struct Once(u32);
     impl Model for Once {
         type Event = u32;
-        fn handle(&mut self, _: &mut Kernel<u32>, event: u32) {
+        fn handle(&mut self, _: &mut Kernel<u32>, event: u32) -> Control {
             self.0 += event;
+            Control::Continue
         }
     }
 
@@ -232,8 +337,9 @@ mod tests {
         struct Backwards;
         impl Model for Backwards {
             type Event = ();
-            fn handle(&mut self, kernel: &mut Kernel<()>, _: ()) {
+            fn handle(&mut self, kernel: &mut Kernel<()>, _: ()) -> Control {
                 kernel.schedule_at(SimTime::ZERO, ());
+                Control::Continue
             }
         }
         let mut kernel = Kernel::new();

@@ -34,8 +34,11 @@ pub struct Summary {
     pub events_processed: u64,
     /// Whether the run covered its whole duration.
     pub completed: bool,
-    /// `horizon`, `idle` or `event_budget`.
+    /// `horizon`, `idle`, `event_budget`, `time_frozen` or `stopped`.
     pub stop_reason: &'static str,
+    /// Why a run stopped early, named (`time_frozen`, `stopped`); null
+    /// otherwise.
+    pub stop_cause: Option<StopCauseSummary>,
     /// Per route: what the clients saw.
     pub routes: BTreeMap<String, RouteSummary>,
     /// Per service: what happened at its instances.
@@ -50,6 +53,17 @@ pub struct Summary {
     pub faults: Vec<FaultSummary>,
     /// The compile step's warnings about the scenario, in its order.
     pub warnings: Vec<WarningSummary>,
+}
+
+/// Why a run stopped early, in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct StopCauseSummary {
+    /// When, in virtual seconds.
+    pub at_s: f64,
+    /// What it is about.
+    pub entity: String,
+    /// What happened.
+    pub cause: String,
 }
 
 /// One warning in summary.json.
@@ -398,7 +412,14 @@ impl Summary {
                 StopReason::Horizon => "horizon",
                 StopReason::Idle => "idle",
                 StopReason::EventBudget => "event_budget",
+                StopReason::TimeFrozen => "time_frozen",
+                StopReason::Stopped => "stopped",
             },
+            stop_cause: run.stop_cause.as_ref().map(|c| StopCauseSummary {
+                at_s: secs(c.at),
+                entity: c.entity.clone(),
+                cause: c.cause.clone(),
+            }),
             routes,
             services,
             edges: run

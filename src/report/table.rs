@@ -14,10 +14,13 @@ pub fn render(summary: &Summary) -> String {
         summary.seed,
         summary.duration_s,
         summary.events_processed,
-        if summary.completed {
-            ""
-        } else {
-            "  INCOMPLETE: event budget exhausted"
+        match (&summary.stop_cause, summary.completed) {
+            (_, true) => String::new(),
+            (Some(c), false) => format!(
+                "  INCOMPLETE: stopped at {:.6}s: {}: {}",
+                c.at_s, c.entity, c.cause
+            ),
+            (None, false) => "  INCOMPLETE: event budget exhausted".to_string(),
         }
     );
     let mut rows = vec![vec![

@@ -242,6 +242,7 @@ impl<'s> World<'s> {
             edge_names: infos.iter().map(|e| e.name.clone()).collect(),
             window: scenario.window,
             window_start: SimTime::ZERO,
+            violation: None,
             duration: scenario.duration,
         };
         (world, infos)

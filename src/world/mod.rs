@@ -37,6 +37,7 @@ mod retry;
 mod service;
 pub mod slab;
 mod stack;
+mod stop;
 mod waiting;
 mod windows;
 pub mod workload;
@@ -44,7 +45,8 @@ pub mod workload;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::{
-    ChaCha8Rng, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
+    ChaCha8Rng, Control, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime,
+    StopReason,
 };
 use crate::metrics::series::BoundedSeries;
 use crate::metrics::{BreakerEvent, EdgeStats, RouteStats, ServiceStats, WindowRow};
@@ -59,6 +61,7 @@ pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
 use slab::{Key, Slab};
+pub use stop::StopCause;
 use workload::{ArrivalProcess, RoutePicker};
 
 /// The default event budget: a bound on every run, far above any bundled
@@ -189,6 +192,8 @@ pub struct World<'s> {
     window: SimDuration,
     window_start: SimTime,
     duration: SimDuration,
+    /// A violated invariant: the run stops after the current event.
+    violation: Option<StopCause>,
 }
 
 /// An edge of the run, for reports.
@@ -213,6 +218,9 @@ pub struct EdgeInfo {
 pub struct RunOutcome {
     /// Why the run stopped.
     pub stop: StopReason,
+    /// Why the run stopped early, when it did not reach its horizon for a
+    /// reason the world can name: a violated invariant, or time that froze.
+    pub stop_cause: Option<StopCause>,
     /// Where observation ended: the horizon, unless the event budget
     /// stopped the run earlier.
     pub end: SimTime,
@@ -273,23 +281,25 @@ pub fn run_streaming(
     let mut kernel = Kernel::new();
     world.start(&mut kernel);
     let limits = RunLimits {
-        horizon: SimTime::ZERO + scenario.duration,
         event_budget: event_budget
             .or(scenario.event_budget)
             .unwrap_or(DEFAULT_EVENT_BUDGET),
+        ..RunLimits::until(SimTime::ZERO + scenario.duration)
     };
     let stop = kernel.run(&mut world, limits);
+    let stop_cause = world.stop_cause(&mut kernel, stop, limits.events_per_instant);
     // A run that went idle is still observed up to its horizon: time
     // averages, rates and the last window end there, whatever the window
-    // width. A run stopped by its budget ends where it stopped.
+    // width. A run stopped early ends where it stopped.
     let end = match stop {
-        StopReason::EventBudget => kernel.now(),
+        StopReason::EventBudget | StopReason::TimeFrozen | StopReason::Stopped => kernel.now(),
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
     let (rows, rows_merged) = world.series.finish();
     RunOutcome {
         stop,
+        stop_cause,
         end,
         events: kernel.events_processed(),
         service_names: world.service_names,
@@ -319,7 +329,7 @@ pub fn run_streaming(
 impl Model for World<'_> {
     type Event = Event;
 
-    fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) {
+    fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) -> Control {
         match event {
             Event::Arrival => {
                 self.send_request(kernel, None);
@@ -346,6 +356,11 @@ impl Model for World<'_> {
                     kernel.schedule_at(next, Event::Window);
                 }
             }
+        }
+        if self.violation.is_some() {
+            Control::Stop
+        } else {
+            Control::Continue
         }
     }
 }
