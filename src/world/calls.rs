@@ -21,7 +21,7 @@ use super::draws::{self, AttemptKind, Message};
 use super::policy::{EdgeState, Limiter};
 use super::retry::Hedging;
 use super::slab::Key;
-use super::{Event, Outcome, World};
+use super::{Event, Reply, Status, World};
 
 /// Who made a call.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +64,7 @@ pub(super) struct CallState {
     pub(super) waiting: Option<Box<(Ticket, Option<BreakerPermit>, AttemptKind)>>,
     pub(super) optional: bool,
     /// The outcome of the last failed attempt.
-    pub(super) last: Outcome,
+    pub(super) last: Status,
 }
 
 /// One message sent for a call.
@@ -93,16 +93,20 @@ pub(super) enum Owner {
     Direct { parent: Parent, optional: bool },
 }
 
-pub(super) fn counts_outcome(counts: &mut Counts, outcome: Outcome) {
+pub(super) fn counts_outcome(counts: &mut Counts, outcome: Status) {
     match outcome {
-        Outcome::Success => counts.successes += 1,
-        Outcome::Error => counts.errors += 1,
-        Outcome::Rejected => counts.rejected += 1,
-        Outcome::Timeout => counts.timeouts += 1,
-        Outcome::BreakerOpen => counts.breaker_open += 1,
-        Outcome::BulkheadFull => counts.bulkhead_full += 1,
-        Outcome::Throttled => counts.throttled += 1,
-        Outcome::RateLimited => counts.rate_limited += 1,
+        Status::Ok => counts.successes += 1,
+        // The gateway's statuses count with their nearest kind until their
+        // issue gives them counters of their own (see `status.rs`).
+        Status::Internal | Status::Unauthorized | Status::Forbidden | Status::NotFound => {
+            counts.errors += 1
+        }
+        Status::Unavailable | Status::TooManyRequests => counts.rejected += 1,
+        Status::Timeout | Status::GatewayTimeout => counts.timeouts += 1,
+        Status::BreakerOpen => counts.breaker_open += 1,
+        Status::BulkheadFull => counts.bulkhead_full += 1,
+        Status::Throttled => counts.throttled += 1,
+        Status::RateLimited => counts.rate_limited += 1,
     }
 }
 
@@ -168,7 +172,7 @@ impl World<'_> {
             hedging: None,
             waiting: None,
             optional,
-            last: Outcome::Error,
+            last: Status::Internal,
         });
         self.bump(edge, |c| c.requests += 1);
         let service = &mut self.service_stats[callee as usize];
@@ -275,17 +279,13 @@ impl World<'_> {
     }
 
     /// A reply reached the caller of `attempt`, or its timeout fired.
-    pub(super) fn attempt_done(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        attempt: Key,
-        outcome: Outcome,
-    ) {
+    pub(super) fn attempt_done(&mut self, kernel: &mut Kernel<Event>, attempt: Key, reply: Reply) {
+        let outcome = reply.status;
         let now = kernel.now();
         let Some(a) = self.attempts.remove(attempt) else {
             return; // Already timed out: a late reply is ignored.
         };
-        if outcome != Outcome::Timeout
+        if outcome != Status::Timeout
             && let Some(timer) = a.timer
         {
             kernel.cancel(timer);
@@ -302,12 +302,14 @@ impl World<'_> {
             }
             match &mut units.limiter {
                 Some(Limiter::Grpc(throttle)) => match outcome {
-                    Outcome::Success => throttle.on_success(),
-                    Outcome::Error | Outcome::Timeout | Outcome::Rejected => throttle.on_failure(),
+                    Status::Ok => throttle.on_success(),
+                    Status::Internal | Status::Timeout | Status::Unavailable => {
+                        throttle.on_failure()
+                    }
                     _ => {}
                 },
                 Some(Limiter::Adaptive(throttle)) => {
-                    if matches!(outcome, Outcome::Success | Outcome::Error) {
+                    if matches!(outcome, Status::Ok | Status::Internal) {
                         throttle.record_accept(t);
                     }
                 }
@@ -316,7 +318,7 @@ impl World<'_> {
             // The hedge delay is estimated from attempts that are not hedges:
             // a hedge's latency is only seen when it wins (it is cancelled
             // or ignored otherwise), so hedges would bias the estimate low.
-            if outcome == Outcome::Success
+            if outcome == Status::Ok
                 && !a.hedge
                 && let Some(hedger) = &mut units.hedger
             {
@@ -341,10 +343,10 @@ impl World<'_> {
         if let Some(hedging) = &mut state.hedging {
             hedging.attempts.retain(|a| *a != attempt);
         }
-        if outcome == Outcome::Success {
-            self.finish_call(kernel, call, Outcome::Success);
+        if outcome == Status::Ok {
+            self.finish_call(kernel, call, Status::Ok);
         } else {
-            self.after_attempt(kernel, call, outcome);
+            self.after_attempt(kernel, call, outcome, reply.retry_after());
         }
     }
 
@@ -427,7 +429,7 @@ impl World<'_> {
             // The inherited deadline has passed: nothing is sent, as on the
             // general path.
             self.bump(edge, |c| c.requests += 1);
-            return self.end_call(kernel, edge, parent, now, optional, Outcome::Timeout);
+            return self.end_call(kernel, edge, parent, now, optional, Status::Timeout);
         }
         self.bump(edge, |c| {
             c.requests += 1;
@@ -454,7 +456,7 @@ impl World<'_> {
     }
 
     /// Ends a call and tells its parent.
-    pub(super) fn finish_call(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Outcome) {
+    pub(super) fn finish_call(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Status) {
         let now = kernel.now();
         let Some(state) = self.calls.remove(call) else {
             return;
@@ -516,7 +518,7 @@ impl World<'_> {
         parent: Parent,
         started: SimTime,
         optional: bool,
-        outcome: Outcome,
+        outcome: Status,
     ) {
         self.bump(edge, |c| counts_outcome(c, outcome));
         match parent {

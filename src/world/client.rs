@@ -5,7 +5,7 @@ use crate::kernel::{Kernel, SimTime};
 
 use super::calls::{Parent, counts_outcome};
 use super::draws::{self};
-use super::{Event, Outcome, World};
+use super::{Event, Status, World};
 
 impl World<'_> {
     pub(super) fn send_request(&mut self, kernel: &mut Kernel<Event>, user: Option<u32>) {
@@ -34,13 +34,13 @@ impl World<'_> {
         route: u32,
         user: Option<u32>,
         sent: SimTime,
-        outcome: Outcome,
+        outcome: Status,
     ) {
         let now = kernel.now();
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;
         counts_outcome(&mut stats.window, outcome);
-        if outcome == Outcome::Success {
+        if outcome == Status::Ok {
             let latency = now - sent;
             stats.latency.record(latency);
             stats.window_latency.record(latency);

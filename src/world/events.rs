@@ -1,47 +1,8 @@
-//! The world's events and the outcomes its calls end with: plain data, so
-//! the kernel's queue holds them by value and nothing is allocated per event.
-
-use crate::patterns;
+//! The world's events: plain data, so the kernel's queue holds them by
+//! value and nothing is allocated per event.
 
 use super::slab::Key;
-
-/// How an attempt or a call ended, as its caller sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// A successful reply.
-    Success,
-    /// An error reply (the callee's own error or a failed dependency).
-    Error,
-    /// The callee's queue was full.
-    Rejected,
-    /// No reply in time (attempt timeout or deadline).
-    Timeout,
-    /// Refused locally: the circuit breaker is open.
-    BreakerOpen,
-    /// Refused locally: the bulkhead is full.
-    BulkheadFull,
-    /// Refused locally by adaptive throttling.
-    Throttled,
-    /// Refused locally by the outgoing rate limit.
-    RateLimited,
-}
-
-impl Outcome {
-    /// The outcome as the patterns classify it: local refusals other than an
-    /// open breaker count as rejections.
-    pub fn as_pattern(self) -> patterns::Outcome {
-        match self {
-            Outcome::Success => patterns::Outcome::Success,
-            Outcome::Error => patterns::Outcome::Error,
-            Outcome::Timeout => patterns::Outcome::Timeout,
-            Outcome::BreakerOpen => patterns::Outcome::BreakerOpen,
-            Outcome::Rejected
-            | Outcome::BulkheadFull
-            | Outcome::Throttled
-            | Outcome::RateLimited => patterns::Outcome::Rejected,
-        }
-    }
-}
+use super::status::Reply;
 
 /// The world's events: 16 bytes of plain data, a 4-byte tag then the fields.
 ///
@@ -68,7 +29,7 @@ pub enum Event {
         /// The attempt it answers.
         attempt: Key,
         /// What it says.
-        outcome: Outcome,
+        reply: Reply,
     },
     /// An attempt's timeout expires.
     AttemptTimeout(Key),

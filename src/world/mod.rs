@@ -37,6 +37,7 @@ mod retry;
 mod service;
 pub mod slab;
 mod stack;
+mod status;
 mod stop;
 mod waiting;
 mod windows;
@@ -55,12 +56,13 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use draws::Draws;
-pub use events::{Event, Outcome};
+pub use events::Event;
 use faults::FaultEffect;
 pub use faults::FaultWindow;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
 use slab::{Key, Slab};
+pub use status::{Reply, Status};
 pub use stop::StopCause;
 use workload::{ArrivalProcess, RoutePicker};
 
@@ -343,8 +345,10 @@ impl Model for World<'_> {
             Event::Deliver(job) => self.deliver(kernel, job),
             Event::Cancel(job) => self.cancel_job(job),
             Event::LocalDone(job) => self.local_done(kernel, job),
-            Event::Reply { attempt, outcome } => self.attempt_done(kernel, attempt, outcome),
-            Event::AttemptTimeout(attempt) => self.attempt_done(kernel, attempt, Outcome::Timeout),
+            Event::Reply { attempt, reply } => self.attempt_done(kernel, attempt, reply),
+            Event::AttemptTimeout(attempt) => {
+                self.attempt_done(kernel, attempt, Reply::of(Status::Timeout))
+            }
             Event::RetryDue(call) => self.retry_due(kernel, call),
             Event::HedgeDue(call) => self.hedge_due(kernel, call),
             Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),

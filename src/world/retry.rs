@@ -8,7 +8,7 @@ use crate::patterns::hedge::HedgedCall;
 use super::calls::next_attempt;
 use super::draws::AttemptKind;
 use super::slab::Key;
-use super::{Event, Outcome, World};
+use super::{Event, Status, World};
 
 /// A hedging call's own state.
 pub(super) struct Hedging {
@@ -20,13 +20,15 @@ pub(super) struct Hedging {
 }
 
 impl World<'_> {
-    /// After a failed attempt: retry after a backoff, wait for a hedge still
+    /// After a failed attempt: retry after a backoff (or after the reply's
+    /// retry-after hint, if the policy honours it), wait for a hedge still
     /// in flight, or end the call.
     pub(super) fn after_attempt(
         &mut self,
         kernel: &mut Kernel<Event>,
         call: Key,
-        outcome: Outcome,
+        outcome: Status,
+        retry_after: Option<SimDuration>,
     ) {
         let now = kernel.now();
         let Some(state) = self.calls.get_mut(call) else {
@@ -39,9 +41,12 @@ impl World<'_> {
         if let Some(retry) = state.retry.and_then(|key| self.retries.get_mut(key)) {
             let remaining = state.deadline.remaining(now.as_nanos());
             let mut rng = self.draws.jitter(next_attempt(state, AttemptKind::Retry));
-            if let Some(delay) =
-                retry.next_delay_within(outcome.as_pattern(), None, remaining, &mut rng)
-            {
+            if let Some(delay) = retry.next_delay_within(
+                outcome.as_pattern(),
+                retry_after.map(Into::into),
+                remaining,
+                &mut rng,
+            ) {
                 if let Some(timer) = state.hedging.as_mut().and_then(|h| h.timer.take()) {
                     kernel.cancel(timer);
                 }

@@ -8,7 +8,7 @@ use crate::kernel::{Kernel, SimTime};
 use super::calls::Parent;
 use super::draws::{self, Message};
 use super::slab::Key;
-use super::{Event, Job, JobState, Outcome, World};
+use super::{Event, Job, JobState, Reply, Status, World};
 
 impl World<'_> {
     /// A request message reaches its instance.
@@ -47,7 +47,7 @@ impl World<'_> {
         } else {
             stats.window.rejected += 1;
             let job = self.jobs.remove(job_key).expect("live");
-            self.reply(kernel, service, &job, Outcome::Rejected);
+            self.reply(kernel, service, &job, Status::Unavailable);
         }
     }
 
@@ -106,7 +106,7 @@ impl World<'_> {
         let model = &self.services[service];
         // Keyed, so skipping the draw at rate 0 shifts nothing.
         if model.error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), model.error_rate) {
-            self.finish_job(kernel, job_key, Outcome::Error, false);
+            self.finish_job(kernel, job_key, Status::Internal, false);
         } else {
             self.run_steps(kernel, job_key);
         }
@@ -123,7 +123,7 @@ impl World<'_> {
             let service = self.instances[instance as usize].service;
             let model = &self.services[service as usize];
             let Some(calls) = model.steps.get(step) else {
-                self.finish_job(kernel, job_key, Outcome::Success, false);
+                self.finish_job(kernel, job_key, Status::Ok, false);
                 return;
             };
             // Decide first, then call: a call may end synchronously (a
@@ -161,15 +161,15 @@ impl World<'_> {
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
-        outcome: Outcome,
+        outcome: Status,
         optional: bool,
     ) {
         let Some(job) = self.jobs.get_mut(job_key) else {
             return; // The job already failed or its instance crashed.
         };
-        if outcome != Outcome::Success && !optional {
+        if outcome != Status::Ok && !optional {
             // Fail fast, as an await-all that rejects on the first failure.
-            self.finish_job(kernel, job_key, Outcome::Error, true);
+            self.finish_job(kernel, job_key, Status::Internal, true);
             return;
         }
         job.pending -= 1;
@@ -196,7 +196,7 @@ impl World<'_> {
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
-        outcome: Outcome,
+        outcome: Status,
         dependency: bool,
     ) {
         let now = kernel.now();
@@ -215,7 +215,7 @@ impl World<'_> {
         stats.window_latency.record(sojourn);
         let counts = &mut stats.window;
         match (outcome, dependency) {
-            (Outcome::Success, _) => counts.successes += 1,
+            (Status::Ok, _) => counts.successes += 1,
             (_, true) => counts.dependency += 1,
             _ => counts.errors += 1,
         }
@@ -228,13 +228,7 @@ impl World<'_> {
 
     /// Sends the reply to `job` from a service to its caller's node (the
     /// caller may have given up on the attempt already).
-    fn reply(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        from_service: u32,
-        job: &Job,
-        outcome: Outcome,
-    ) {
+    fn reply(&mut self, kernel: &mut Kernel<Event>, from_service: u32, job: &Job, outcome: Status) {
         let attempt = job.attempt;
         match self.network.transmit(
             from_service as usize,
@@ -242,8 +236,16 @@ impl World<'_> {
             Message::Reply,
             job.draw,
         ) {
-            Some(delay) if delay.is_zero() => self.attempt_done(kernel, attempt, outcome),
-            Some(delay) => kernel.schedule_in(delay, Event::Reply { attempt, outcome }),
+            Some(delay) if delay.is_zero() => {
+                self.attempt_done(kernel, attempt, Reply::of(outcome))
+            }
+            Some(delay) => kernel.schedule_in(
+                delay,
+                Event::Reply {
+                    attempt,
+                    reply: Reply::of(outcome),
+                },
+            ),
             None => {}
         }
     }

@@ -11,7 +11,7 @@ use super::calls::next_attempt;
 use super::draws::AttemptKind;
 use super::policy::Limiter;
 use super::slab::Key;
-use super::{Event, Outcome, World};
+use super::{Event, Status, World};
 
 /// Upper bound on breaker transitions kept for the report.
 const MAX_BREAKER_EVENTS: usize = 1_000_000;
@@ -28,7 +28,7 @@ impl World<'_> {
         let next = next_attempt(state, kind);
         if deadline.expired(now.as_nanos()) {
             if kind != AttemptKind::Hedge {
-                self.after_attempt(kernel, call, Outcome::Timeout);
+                self.after_attempt(kernel, call, Status::Timeout, None);
             }
             return;
         }
@@ -58,19 +58,19 @@ impl World<'_> {
         if let Some(Limiter::Adaptive(throttle)) = &mut units.limiter
             && !throttle.try_send(now.as_nanos(), &mut draws.throttle(next))
         {
-            return self.local_failure(kernel, call, kind, Outcome::Throttled);
+            return self.local_failure(kernel, call, kind, Status::Throttled);
         }
         if let Some(bucket) = &mut units.rate_limit
             && bucket.try_acquire(now.as_nanos()).is_err()
         {
-            return self.local_failure(kernel, call, kind, Outcome::RateLimited);
+            return self.local_failure(kernel, call, kind, Status::RateLimited);
         }
         let breaker_permit = match &mut units.breaker {
             Some(breaker) => match breaker.try_acquire(now.as_nanos()) {
                 Ok(permit) => Some(permit),
                 Err(_) => {
                     self.drain_breaker(edge, unit);
-                    return self.local_failure(kernel, call, kind, Outcome::BreakerOpen);
+                    return self.local_failure(kernel, call, kind, Status::BreakerOpen);
                 }
             },
             None => None,
@@ -96,7 +96,7 @@ impl World<'_> {
                         breaker.release(permit, now.as_nanos());
                     }
                     self.drain_breaker(edge, unit);
-                    self.local_failure(kernel, call, kind, Outcome::BulkheadFull);
+                    self.local_failure(kernel, call, kind, Status::BulkheadFull);
                     return self.drain_bulkhead(kernel, edge, unit);
                 }
             },
@@ -117,10 +117,10 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         call: Key,
         kind: AttemptKind,
-        outcome: Outcome,
+        outcome: Status,
     ) {
         if kind != AttemptKind::Hedge {
-            return self.after_attempt(kernel, call, outcome);
+            return self.after_attempt(kernel, call, outcome, None);
         }
         // A refused hedge changes nothing, unless it was the last hope: the
         // first attempt ended while the hedge waited (for a bulkhead slot).
@@ -129,7 +129,7 @@ impl World<'_> {
             && state.waiting.is_none()
         {
             let last = state.last;
-            self.after_attempt(kernel, call, last);
+            self.after_attempt(kernel, call, last, None);
         }
     }
 

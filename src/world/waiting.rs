@@ -9,7 +9,7 @@ use crate::patterns::bulkhead::{Admitted, Expired, Ticket};
 
 use super::draws::AttemptKind;
 use super::slab::Key;
-use super::{Event, Outcome, World};
+use super::{Event, Status, World};
 
 impl World<'_> {
     /// Hands out what the bulkhead of a scope unit decided: expired waits
@@ -67,7 +67,7 @@ impl World<'_> {
         ) {
             breaker.release(permit, t);
         }
-        self.local_failure(kernel, expired.waiter, kind, Outcome::BulkheadFull);
+        self.local_failure(kernel, expired.waiter, kind, Status::BulkheadFull);
     }
 
     /// A waiter was given a bulkhead slot: send its attempt, unless its call
@@ -108,7 +108,7 @@ impl World<'_> {
             .as_mut()
             .and_then(|b| b.release(permit, now.as_nanos()));
         if waited {
-            self.local_failure(kernel, call, kind, Outcome::Timeout);
+            self.local_failure(kernel, call, kind, Status::Timeout);
         }
         if let Some(next) = next {
             self.admit_waiter(kernel, edge, unit, next);

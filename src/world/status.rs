@@ -1,0 +1,224 @@
+//! One status vocabulary for the whole project: what a reply says, or what
+//! a caller decided without one.
+//!
+//! Every component speaks it: a service's reply, a gateway's refusal, a
+//! caller's own timeout or breaker. The first group is what a callee (or a
+//! gateway in front of it) answers, named after the HTTP status a real
+//! service would send; the second is what a caller concludes on its own,
+//! without a reply. A [`Reply`] adds what a status line carries besides the
+//! code: a retry-after hint and a "partial" flag (an aggregation that
+//! answered with some parts missing).
+//!
+//! Today's model produces these, mapped from what it did before the
+//! vocabulary existed (the docs keep the same table, in docs/scenarios.md):
+//!
+//! | status | HTTP | produced by | counted as |
+//! |---|---|---|---|
+//! | `Ok` | 200 | a job that finished its steps | `successes` |
+//! | `Internal` | 500 | the service's own error, or a failed required call | `errors` (`dependency` at the service) |
+//! | `Unavailable` | 503 | a full queue (load shed) | `rejected` |
+//! | `Timeout` | – | an attempt's timeout or the deadline | `timeouts` |
+//! | `BreakerOpen` | – | an open circuit breaker | `breaker_open` |
+//! | `BulkheadFull` | – | a full bulkhead, or a wait that ran out | `bulkhead_full` |
+//! | `Throttled` | – | adaptive throttling | `throttled` |
+//! | `RateLimited` | – | the caller's outgoing rate limit | `rate_limited` |
+//!
+//! `Unauthorized` (401), `Forbidden` (403), `NotFound` (404),
+//! `TooManyRequests` (429) and `GatewayTimeout` (504) are the gateway's and
+//! are not produced yet; until their issue adds their own counters they
+//! count as `errors`, `errors`, `errors`, `rejected` and `timeouts`.
+
+use crate::kernel::SimDuration;
+use crate::patterns;
+
+/// What a reply says, or what the caller decided without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Status {
+    /// 200: the request was served.
+    Ok,
+    /// 401: no valid credential.
+    Unauthorized,
+    /// 403: a credential without the right to this.
+    Forbidden,
+    /// 404: no route or no such thing.
+    NotFound,
+    /// 429: too many requests from this client (see [`Reply::retry_after`]).
+    TooManyRequests,
+    /// 500: the callee's own error, or a required dependency failed.
+    Internal,
+    /// 503: unavailable or shed (a full queue).
+    Unavailable,
+    /// 504: a gateway's upstream did not answer in time.
+    GatewayTimeout,
+    /// The caller's own: no reply in time (attempt timeout or deadline).
+    Timeout,
+    /// The caller's own: its circuit breaker is open.
+    BreakerOpen,
+    /// The caller's own: its bulkhead is full, or the wait for it ran out.
+    BulkheadFull,
+    /// The caller's own: adaptive throttling refused the attempt.
+    Throttled,
+    /// The caller's own: its outgoing rate limit refused the attempt.
+    RateLimited,
+}
+
+impl Status {
+    /// Every status, in declaration order.
+    pub const ALL: [Status; 13] = [
+        Status::Ok,
+        Status::Unauthorized,
+        Status::Forbidden,
+        Status::NotFound,
+        Status::TooManyRequests,
+        Status::Internal,
+        Status::Unavailable,
+        Status::GatewayTimeout,
+        Status::Timeout,
+        Status::BreakerOpen,
+        Status::BulkheadFull,
+        Status::Throttled,
+        Status::RateLimited,
+    ];
+
+    /// The HTTP status code a real service would send; `None` for the
+    /// caller's own outcomes, which are never on the wire.
+    pub fn http_code(self) -> Option<u16> {
+        Some(match self {
+            Status::Ok => 200,
+            Status::Unauthorized => 401,
+            Status::Forbidden => 403,
+            Status::NotFound => 404,
+            Status::TooManyRequests => 429,
+            Status::Internal => 500,
+            Status::Unavailable => 503,
+            Status::GatewayTimeout => 504,
+            Status::Timeout
+            | Status::BreakerOpen
+            | Status::BulkheadFull
+            | Status::Throttled
+            | Status::RateLimited => return None,
+        })
+    }
+
+    /// Whether the callee (or a gateway) answered, as opposed to the caller
+    /// deciding on its own.
+    pub fn is_reply(self) -> bool {
+        self.http_code().is_some()
+    }
+
+    /// The status as the resilience patterns classify it. Overload answers
+    /// and the caller's own refusals (other than an open breaker) are
+    /// rejections; a client error (4xx other than 429) is an error, which a
+    /// policy may or may not retry.
+    pub fn as_pattern(self) -> patterns::Outcome {
+        match self {
+            Status::Ok => patterns::Outcome::Success,
+            Status::Unauthorized | Status::Forbidden | Status::NotFound | Status::Internal => {
+                patterns::Outcome::Error
+            }
+            Status::Timeout | Status::GatewayTimeout => patterns::Outcome::Timeout,
+            Status::BreakerOpen => patterns::Outcome::BreakerOpen,
+            Status::TooManyRequests
+            | Status::Unavailable
+            | Status::BulkheadFull
+            | Status::Throttled
+            | Status::RateLimited => patterns::Outcome::Rejected,
+        }
+    }
+}
+
+/// A reply as it travels back: 4 bytes, so that a reply event stays 16.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// What it says.
+    pub status: Status,
+    /// Some parts of an aggregated answer are missing.
+    pub partial: bool,
+    /// A retry-after hint in milliseconds (0: none), saturating at 65.535 s.
+    retry_after_ms: u16,
+}
+
+impl Reply {
+    /// A reply with `status` and nothing else.
+    pub const fn of(status: Status) -> Reply {
+        Reply {
+            status,
+            partial: false,
+            retry_after_ms: 0,
+        }
+    }
+
+    /// This reply with a retry-after hint, rounded up to whole milliseconds
+    /// and capped at 65.535 s (servers send seconds; a longer hint than that
+    /// is a "come back later" the caller treats as its cap).
+    #[must_use]
+    pub fn with_retry_after(self, after: SimDuration) -> Reply {
+        let ms = after.as_nanos().div_ceil(1_000_000);
+        Reply {
+            retry_after_ms: u16::try_from(ms).unwrap_or(u16::MAX),
+            ..self
+        }
+    }
+
+    /// This reply, marked partial.
+    #[must_use]
+    pub fn partial(self) -> Reply {
+        Reply {
+            partial: true,
+            ..self
+        }
+    }
+
+    /// The retry-after hint, if the reply carries one.
+    pub fn retry_after(self) -> Option<SimDuration> {
+        (self.retry_after_ms > 0).then(|| SimDuration::from_millis(u64::from(self.retry_after_ms)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_is_four_bytes() {
+        assert_eq!(std::mem::size_of::<Reply>(), 4);
+    }
+
+    #[test]
+    fn replies_carry_a_retry_after_and_a_partial_flag() {
+        let plain = Reply::of(Status::TooManyRequests);
+        assert_eq!(plain.retry_after(), None);
+        assert!(!plain.partial);
+        let hinted = plain.with_retry_after(SimDuration::from_micros(1_500));
+        assert_eq!(hinted.retry_after(), Some(SimDuration::from_millis(2)));
+        let capped = plain.with_retry_after(SimDuration::from_secs(3_600));
+        assert_eq!(capped.retry_after(), Some(SimDuration::from_millis(65_535)));
+        assert!(Reply::of(Status::Ok).partial().partial);
+    }
+
+    #[test]
+    fn only_replies_have_http_codes_and_the_patterns_see_each_status() {
+        for status in Status::ALL {
+            let code = status.http_code();
+            assert_eq!(code.is_some(), status.is_reply(), "{status:?}");
+            let expected = match code {
+                Some(200) => patterns::Outcome::Success,
+                Some(429 | 503) => patterns::Outcome::Rejected,
+                Some(504) => patterns::Outcome::Timeout,
+                Some(_) => patterns::Outcome::Error,
+                None => status.as_pattern(),
+            };
+            assert_eq!(status.as_pattern(), expected, "{status:?}");
+        }
+        assert_eq!(Status::Timeout.as_pattern(), patterns::Outcome::Timeout);
+        assert_eq!(
+            Status::BreakerOpen.as_pattern(),
+            patterns::Outcome::BreakerOpen
+        );
+        assert_eq!(
+            Status::BulkheadFull.as_pattern(),
+            patterns::Outcome::Rejected
+        );
+    }
+}
