@@ -221,3 +221,49 @@ fn help_lists_the_exit_codes() {
         }
     }
 }
+
+/// Two runs on one `--out` mixed their files. A second writer is refused at
+/// once (exit 2) naming the lock; the report of the first stays whole.
+#[test]
+fn a_second_writer_on_one_report_is_refused() {
+    let dir = TempDir::with(&small());
+    let out = meshsim(dir.path(), &["run", FILE, "--out", "out", "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = std::fs::read(dir.path().join("out/summary.json")).unwrap();
+    // A live process (this test) holds the lock.
+    std::fs::write(
+        dir.path().join(".out.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--out", "out", "--quiet", "--seed", "9"],
+    );
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(".out.lock is held"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("process {}", std::process::id())),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("out/summary.json")).unwrap(),
+        summary
+    );
+    // Released, the next run replaces the report whole and leaves nothing
+    // beside it but the scenario.
+    std::fs::remove_file(dir.path().join(".out.lock")).unwrap();
+    let out = meshsim(
+        dir.path(),
+        &["run", FILE, "--out", "out", "--quiet", "--seed", "9"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["out".to_string(), FILE.to_string()]);
+}

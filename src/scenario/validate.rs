@@ -25,6 +25,11 @@ pub const MAX_WINDOWS: u64 = 1_000_000;
 /// Upper bound on the call steps of a service and on the calls of one
 /// parallel group (the world counts them in 16 bits).
 pub const MAX_CALLS: usize = 10_000;
+/// Upper bound on the length of the scenario name, in bytes. The name is
+/// the default report directory's, and the report is built beside it in
+/// `.NAME.partial-PID` (see `report::output`), which must fit in a file
+/// name's 255 bytes: 255 - 20.
+pub const MAX_NAME_BYTES: usize = 235;
 /// Upper bound on network links (the world numbers link latencies in 16 bits).
 pub const MAX_LINKS: usize = 10_000;
 
