@@ -267,3 +267,133 @@ fn a_second_writer_on_one_report_is_refused() {
     left.sort();
     assert_eq!(left, vec!["out".to_string(), FILE.to_string()]);
 }
+
+/// `meshsim validate` on `contents`: exit code 2 and the message.
+fn refused(contents: &str) -> String {
+    let dir = TempDir::with(contents);
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    text(&out.stderr)
+}
+
+/// Names with control characters or Unicode noncharacters are refused with
+/// their place, and a name printed back never carries ESC or BEL.
+#[test]
+fn control_characters_and_noncharacters_in_names_are_refused_and_escaped() {
+    for (bad, code) in [
+        ("\\u001b[31m", "U+001B"),
+        ("\\u0007", "U+0007"),
+        ("\\ufffe", "U+FFFE"),
+        ("\\ufdd0", "U+FDD0"),
+        ("\\ud83f\\udfff", "U+1FFFF"),
+    ] {
+        let service = format!("b{bad}");
+        let contents = format!(
+            r#"{{"name": "x", "duration": "1s",
+  "services": {{"{service}": {{"service_time": {{"constant": "1ms"}}}}}},
+  "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "routes": [{{"service": "c{bad}", "name": "r{bad}", "policy": "p{bad}"}}]}},
+  "policies": {{"q{bad}": {{"timeout": "1s"}}}}
+}}"#
+        );
+        let stderr = refused(&contents);
+        for what in ["a service name", "a route name", "a policy name"] {
+            assert!(
+                stderr.contains(&format!(
+                    "{what} must be free of control characters and Unicode noncharacters: {code} at character 2"
+                )),
+                "{what} {code}: {stderr}"
+            );
+        }
+        assert!(stderr.contains("scenario.json:2:16: services["), "{stderr}");
+        assert!(stderr.contains("unknown service `c"), "{stderr}");
+        assert!(stderr.contains("unknown policy `p"), "{stderr}");
+        for raw in ['\u{1b}', '\u{7}', '\u{fffe}', '\u{fdd0}', '\u{1ffff}'] {
+            assert!(!stderr.contains(raw), "{raw:?} printed raw: {stderr:?}");
+        }
+    }
+}
+
+/// Rates whose gap between arrivals rounds to 0 ns, and users who never
+/// think, would freeze virtual time: refused, with the reason.
+#[test]
+fn zero_gaps_between_requests_are_refused() {
+    let stderr = refused(&scenario(
+        "x",
+        r#""arrivals": {"constant": {"rate": 1e12}}"#,
+    ));
+    assert!(
+        stderr.contains("workload.arrivals.constant.rate: a rate of 1000000000000 per second puts arrivals 0.001 ns apart, which rounds to 0 ns"),
+        "{stderr}"
+    );
+    let stderr = refused(&scenario(
+        "x",
+        r#""arrivals": {"poisson": {"rate": 10}}, "schedule": [{"at": "0s", "rate": 1e300, "for": "1s"}, {"at": "1s", "ramp_to": 2e9, "over": "1s"}]"#,
+    ));
+    assert!(
+        stderr.contains(
+            "workload.schedule[0].rate: a rate of 1e300 per second puts arrivals 1e-291 ns apart"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("workload.schedule[1].ramp_to: a rate of 2000000000 per second"),
+        "{stderr}"
+    );
+    for think in [
+        r#"{"constant": "0s"}"#,
+        r#"{"uniform": {"min": "0s", "max": "1us"}}"#,
+    ] {
+        let stderr = refused(&scenario(
+            "x",
+            &format!(r#""users": {{"count": 10, "think_time": {think}}}"#),
+        ));
+        assert!(
+            stderr.contains("workload.users.think_time: the think time's mean is"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("virtual time stand still"), "{stderr}");
+    }
+    // A 1 GHz constant rate and a 1us think time are still allowed.
+    for workload in [
+        r#""arrivals": {"constant": {"rate": 1e9}}"#,
+        r#""users": {"count": 1, "think_time": {"constant": "1us"}}"#,
+    ] {
+        let dir = TempDir::with(&scenario("x", workload));
+        let out = meshsim(dir.path(), &["validate", FILE]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{workload}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// Numbers print readably (`-1e-300`, not 300 digits), and the scenario name
+/// fits a file name with the staging directory's prefix and suffix.
+#[test]
+fn numbers_print_short_and_names_fit_a_file_name() {
+    let stderr = refused(&scenario(
+        "x",
+        r#""arrivals": {"poisson": {"rate": -1e-300}}"#,
+    ));
+    assert!(stderr.contains("got -1e-300\n"), "{stderr}");
+    let stderr = refused(&scenario(&"n".repeat(236), POISSON));
+    assert!(
+        stderr.contains("name: the name is 236 bytes long")
+            && stderr.contains("a file name holds at most 235"),
+        "{stderr}"
+    );
+    // The longest name runs, and its report is written.
+    let dir = TempDir::with(&scenario(&"n".repeat(235), POISSON));
+    let out = meshsim(dir.path(), &["run", FILE, "--quiet", "--no-charts"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        dir.path()
+            .join("reports")
+            .join("n".repeat(235))
+            .join("summary.json")
+            .is_file()
+    );
+}
