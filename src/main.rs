@@ -1,10 +1,24 @@
 //! The `meshsim` command line: run, validate and describe scenarios.
 //!
-//! Exit codes: 0 success; 1 the run did not complete (it hit its event
-//! budget); 2 bad input or usage.
+//! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
+//! 1 a check failed (an invariant was violated; the run stopped there);
+//! 2 bad input or usage, or an output that cannot be written; 3 the run did
+//! not complete (it hit its event budget, or virtual time froze).
+//!
+//! Nothing here panics on output: everything is printed through [`Console`],
+//! whose writes return errors instead of panicking as `println!` does. A
+//! closed pipe (`meshsim run ... | head -1`) ends the printing quietly and
+//! leaves the exit code as the command made it (0 after a good run, as
+//! `yes | head` ends without a message): the report is written before
+//! anything is printed, so nothing is lost but the text the reader did not
+//! want. Any other output error (a full disk: `>/dev/full`) is reported on
+//! stderr, if stderr still works, and the exit code becomes 2.
 
+use std::cell::RefCell;
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
 
@@ -12,13 +26,30 @@ use meshsim::report;
 use meshsim::scenario::{self, Compiled};
 use meshsim::world;
 
+/// The exit codes of every command, printed by `--help`.
+const EXIT_CODES: &str = "Exit codes:
+  0  success
+  1  a check failed: an invariant was violated (the run stops there)
+  2  bad input or usage, or an output that cannot be written
+  3  the run did not complete (event budget exhausted, or time froze)
+
+Scenario format, outputs and limits: docs/scenarios.md";
+
+/// Exit code 2: bad input or usage, or an output that cannot be written.
+const BAD_INPUT: u8 = 2;
+/// Exit code 1: a check failed (an invariant was violated).
+const CHECK_FAILED: u8 = 1;
+/// Exit code 3: the run did not complete.
+const INCOMPLETE: u8 = 3;
+
 #[derive(Parser)]
 #[command(
     name = "meshsim",
     version,
     about = "A deterministic discrete-event simulator for microservice systems",
     long_about = "meshsim simulates services, networks, workloads and faults in virtual time. \
-                  The same scenario and seed give byte-identical results on every machine."
+                  The same scenario and seed give byte-identical results on every machine.",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -28,6 +59,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and write summary.json and timeseries.csv.
+    #[command(after_help = EXIT_CODES)]
     Run {
         /// The scenario file (JSON).
         scenario: PathBuf,
@@ -62,9 +94,90 @@ enum Command {
     Schema,
 }
 
+/// stdout and stderr, written through `io::Write`, so an error is a value and
+/// never a panic. The first error on a stream is kept and later writes to
+/// that stream are skipped; [`Console::finish`] turns the errors into the
+/// exit code.
+struct Console {
+    stdout_error: Option<io::Error>,
+    stderr_error: Option<io::Error>,
+}
+
+impl Console {
+    fn new() -> Console {
+        Console {
+            stdout_error: None,
+            stderr_error: None,
+        }
+    }
+
+    /// Prints `text` to stdout (flushed at once: a line may be all a reader
+    /// wants, and an error should be seen where it happens).
+    fn out(&mut self, text: &str) {
+        if self.stdout_error.is_none() {
+            let mut stdout = io::stdout().lock();
+            if let Err(e) = stdout
+                .write_all(text.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                self.stdout_error = Some(e);
+            }
+        }
+    }
+
+    /// Prints `text` to stderr.
+    fn err(&mut self, text: &str) {
+        if self.stderr_error.is_none() {
+            let mut stderr = io::stderr().lock();
+            if let Err(e) = stderr
+                .write_all(text.as_bytes())
+                .and_then(|()| stderr.flush())
+            {
+                self.stderr_error = Some(e);
+            }
+        }
+    }
+
+    /// The exit code of a command that would exit with `code`: a broken
+    /// pipe changes nothing (the reader left; see the module doc); any other
+    /// output error is reported on stderr if it works and makes a success
+    /// exit with 2 (a failing command keeps its own code).
+    fn finish(mut self, code: u8) -> ExitCode {
+        let mut failed = false;
+        if let Some(e) = self.stdout_error.take()
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            self.err(&format!("error: cannot write to stdout: {e}\n"));
+            failed = true;
+        }
+        if let Some(e) = &self.stderr_error
+            && e.kind() != io::ErrorKind::BrokenPipe
+        {
+            failed = true;
+        }
+        ExitCode::from(if failed && code == 0 { BAD_INPUT } else { code })
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
+    let mut console = Console::new();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help, version and usage errors; clap's own printing returns
+            // its error, which counts as an error on that stream.
+            let code = u8::try_from(e.exit_code()).unwrap_or(BAD_INPUT);
+            if let Err(error) = e.print() {
+                if e.use_stderr() {
+                    console.stderr_error = Some(error);
+                } else {
+                    console.stdout_error = Some(error);
+                }
+            }
+            return console.finish(code);
+        }
+    };
+    let code = match cli.command {
         Command::Run {
             scenario,
             seed,
@@ -74,6 +187,7 @@ fn main() -> ExitCode {
             no_charts,
             deny_warnings,
         } => run(
+            &mut console,
             &scenario,
             seed,
             out,
@@ -85,7 +199,7 @@ fn main() -> ExitCode {
         Command::Validate {
             scenario,
             deny_warnings,
-        } => match load(&scenario, deny_warnings) {
+        } => match load(&mut console, &scenario, deny_warnings) {
             Some(compiled) => {
                 let s = compiled.scenario();
                 let n = compiled.warnings().len();
@@ -94,55 +208,89 @@ fn main() -> ExitCode {
                     1 => ", 1 warning".to_string(),
                     n => format!(", {n} warnings"),
                 };
-                println!(
-                    "{}: ok ({} services, {} routes, {} faults{warnings})",
+                console.out(&format!(
+                    "{}: ok ({} services, {} routes, {} faults{warnings})\n",
                     scenario.display(),
                     s.services.len(),
                     s.workload.routes.len(),
                     s.faults.len()
-                );
-                ExitCode::SUCCESS
+                ));
+                0
             }
-            None => ExitCode::from(2),
+            None => BAD_INPUT,
         },
         Command::Schema => {
             let schema = scenario::json_schema();
-            println!(
-                "{}",
+            console.out(&format!(
+                "{}\n",
                 serde_json::to_string_pretty(&schema).expect("plain JSON")
-            );
-            ExitCode::SUCCESS
+            ));
+            0
         }
-    }
+    };
+    console.finish(code)
 }
 
 /// Loads and compiles a scenario, printing its problems or its warnings to
 /// stderr; `None` if it has problems, or warnings and `deny_warnings`.
-fn load(path: &std::path::Path, deny_warnings: bool) -> Option<Compiled> {
+fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> Option<Compiled> {
     match scenario::load(path) {
         Ok(compiled) => {
             let file = path.display().to_string();
             for warning in compiled.warnings() {
-                eprint!("{}", warning.render(&file));
+                console.err(&warning.render(&file));
             }
             let n = compiled.warnings().len();
             if deny_warnings && n > 0 {
-                eprintln!(
-                    "error: {file}: {n} warning{} denied by --deny-warnings",
+                console.err(&format!(
+                    "error: {file}: {n} warning{} denied by --deny-warnings\n",
                     if n == 1 { "" } else { "s" }
-                );
+                ));
                 return None;
             }
             Some(compiled)
         }
         Err(e) => {
-            eprint!("error: {e}");
+            console.err(&format!("error: {e}"));
             None
         }
     }
 }
 
+/// A writer that remembers its first error where the CLI can see it while
+/// the run goes on: the time series is written from inside the world's row
+/// sink, which cannot return an error.
+struct Watched<W> {
+    inner: W,
+    first_error: Rc<RefCell<Option<io::Error>>>,
+}
+
+impl<W: Write> Watched<W> {
+    fn keep<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        result.inspect_err(|e| {
+            let mut first = self.first_error.borrow_mut();
+            if first.is_none() {
+                *first = Some(io::Error::new(e.kind(), e.to_string()));
+            }
+        })
+    }
+}
+
+impl<W: Write> Write for Watched<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.inner.write(buf);
+        self.keep(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.inner.flush();
+        self.keep(result)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
+    console: &mut Console,
     path: &std::path::Path,
     seed: Option<u64>,
     out: Option<PathBuf>,
@@ -150,50 +298,72 @@ fn run(
     quiet: bool,
     charts: bool,
     deny_warnings: bool,
-) -> ExitCode {
-    let Some(compiled) = load(path, deny_warnings) else {
-        return ExitCode::from(2);
+) -> u8 {
+    let Some(compiled) = load(console, path, deny_warnings) else {
+        return BAD_INPUT;
     };
     let scenario = compiled.scenario();
     if event_budget == Some(0) {
-        eprintln!("error: --event-budget must be at least 1");
-        return ExitCode::from(2);
+        console.err("error: --event-budget must be at least 1\n");
+        return BAD_INPUT;
     }
     let seed = seed.unwrap_or(scenario.seed);
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
-    let cannot_write = |e: std::io::Error| {
-        eprintln!("error: cannot write the report to {}: {e}", dir.display());
-        ExitCode::from(2)
+    let cannot_write = |console: &mut Console, e: std::io::Error| {
+        console.err(&format!(
+            "error: cannot write the report to {}: {e}\n",
+            dir.display()
+        ));
+        BAD_INPUT
     };
-    // Every file goes to a temporary directory first and is renamed into
-    // place only when all are written: an error leaves `dir` as it was.
+    // Every file goes to a staging directory first, which replaces `dir`
+    // whole when all are written: an error leaves `dir` as it was.
     let mut staging = match report::output::Staging::new(&dir) {
         Ok(staging) => staging,
-        Err(e) => return cannot_write(e),
+        Err(e) => return cannot_write(console, e),
     };
     let series = match staging.create("timeseries.csv") {
         Ok(file) => file,
-        Err(e) => return cannot_write(e),
+        Err(e) => return cannot_write(console, e),
     };
-    let mut csv = report::timeseries::CsvStream::new(std::io::BufWriter::new(series));
+    let series_error = Rc::new(RefCell::new(None));
+    let mut csv = report::timeseries::CsvStream::new(io::BufWriter::new(Watched {
+        inner: series,
+        first_error: Rc::clone(&series_error),
+    }));
+    let series_path = dir.join("timeseries.csv");
+    let mut reported = false;
     // Wall-clock time is measured here, in the CLI only, and printed to
     // stdout; it never reaches a report file.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let outcome = world::run_streaming(&compiled, seed, event_budget, &mut |name, row| {
-        csv.row(name, row)
+        // After the first error the stream drops every row. The world has no
+        // way to be stopped from its sink, so the run goes on to its end;
+        // the error is printed at once, and nothing more is written.
+        csv.row(name, row);
+        if !reported && let Some(e) = series_error.borrow().as_ref() {
+            reported = true;
+            console.err(&format!(
+                "error: cannot write {}: {e}; the run goes on without writing, and no report will be written\n",
+                series_path.display()
+            ));
+        }
     });
     let wall = started.elapsed().as_secs_f64();
     if let Err(e) = csv.finish() {
-        return cannot_write(e);
+        if reported {
+            return BAD_INPUT;
+        }
+        return cannot_write(console, e);
     }
     let (summary, mut files) = report::files(&compiled, seed, &outcome);
     if charts {
         let pictures = match report::charts::render(&outcome) {
             Ok(pictures) => pictures,
             Err(e) => {
-                eprintln!("error: cannot render the charts: {e}");
-                return ExitCode::from(2);
+                console.err(&format!("error: cannot render the charts: {e}\n"));
+                return BAD_INPUT;
             }
         };
         let names: Vec<String> = pictures.iter().map(|(name, _)| name.clone()).collect();
@@ -207,32 +377,45 @@ fn run(
     }
     for (name, bytes) in &files {
         if let Err(e) = staging.write(name, bytes) {
-            return cannot_write(e);
+            return cannot_write(console, e);
         }
     }
     let written = staging.names().len();
     if let Err(e) = staging.commit(true) {
-        return cannot_write(e);
+        return cannot_write(console, e);
     }
     if !quiet {
-        print!("{}", report::table::render(&summary));
-        println!();
+        console.out(&format!("{}\n", report::table::render(&summary)));
     }
-    println!(
-        "wrote {} files to {}/  ({:.3}s wall clock, {:.2}M events/s)",
+    console.out(&format!(
+        "wrote {} files to {}/  ({:.3}s wall clock, {:.2}M events/s)\n",
         written,
         dir.display(),
         wall,
         outcome.events as f64 / wall.max(1e-9) / 1e6
-    );
+    ));
     if !summary.completed {
-        eprintln!(
-            "error: the run stopped at its event budget ({} events) at {:.3}s of {:.3}s: results are incomplete; raise event_budget or --event-budget",
-            outcome.events,
-            outcome.end.as_secs_f64(),
-            scenario.duration.as_secs_f64()
-        );
-        return ExitCode::from(1);
+        let message = match &outcome.stop_cause {
+            Some(cause) => format!(
+                "error: the run stopped at {:.6}s of {:.3}s: {}: {}: results are incomplete\n",
+                cause.at.as_secs_f64(),
+                scenario.duration.as_secs_f64(),
+                cause.entity,
+                cause.cause
+            ),
+            None => format!(
+                "error: the run stopped at its event budget ({} events) at {:.3}s of {:.3}s: results are incomplete; raise event_budget or --event-budget\n",
+                outcome.events,
+                outcome.end.as_secs_f64(),
+                scenario.duration.as_secs_f64()
+            ),
+        };
+        console.err(&message);
+        return if outcome.stop == meshsim::kernel::StopReason::Stopped {
+            CHECK_FAILED
+        } else {
+            INCOMPLETE
+        };
     }
-    ExitCode::SUCCESS
+    0
 }

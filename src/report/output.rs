@@ -1,8 +1,37 @@
-//! Writing a report directory all or nothing: every file is first written
-//! into a fresh temporary directory beside the target, then renamed into
-//! place one by one (a rename within a file system is atomic). A failure
-//! before the renames leaves the target untouched; no reader ever sees a
-//! half-written file.
+//! Writing a report directory whole or not at all, so that a report never
+//! mixes two runs.
+//!
+//! - **One writer per report.** [`Staging::new`] takes a lock file beside
+//!   the target, `.NAME.lock` (created with `create_new`, holding the
+//!   process id). A second run on the same target fails at once (no
+//!   waiting), naming the lock and its holder; the CLI exits with 2. A lock
+//!   whose process is dead (no `/proc/PID` on Linux) is taken over; on other
+//!   systems a lock cannot be judged stale and must be deleted by hand. (Two
+//!   runs taking over the same stale lock at the same instant can both win:
+//!   the one window left.)
+//! - **Built beside the target.** Every file is written into a staging
+//!   directory `.NAME.partial-PID` in the target's parent (the same file
+//!   system, so renames are atomic). Staging and `.NAME.old-PID` directories
+//!   left by dead processes are removed by the next run on that target.
+//! - **Swapped in whole.** On commit, the staging directory replaces the
+//!   target in one step: on Linux, `renameat2(RENAME_EXCHANGE)` swaps the two
+//!   directories atomically, then the old one is removed. Elsewhere (or on a
+//!   file system without exchange) the target is renamed to `.NAME.old-PID`
+//!   and the staging directory to the target: for that instant the target is
+//!   absent, never mixed. A failure at any step before the swap leaves the
+//!   target exactly as it was; dropped without a commit, a `Staging` removes
+//!   its directory and its lock.
+//! - **Files meshsim did not write are kept.** Before the swap, every file of
+//!   the old target that is not a report file meshsim writes (see
+//!   [`stale_candidates`]; `summary.json` and `timeseries.csv`) is carried
+//!   into the staging directory by a hard link (a copy where links fail),
+//!   keeping its relative path: notes or a `.gitkeep` survive a new run.
+//!   Report files of an earlier run that this one did not write are dropped
+//!   (with `remove_stale`) or carried over (without).
+//! - **A mount point cannot be swapped.** When the target is a mount point
+//!   (or otherwise on another file system than its parent), the rename fails
+//!   (`EXDEV`/`EBUSY`) and the commit reports it, leaving the target as it
+//!   was: give `--out` a directory inside the mount point instead.
 
 use std::fs;
 use std::io::{self, Write};
@@ -11,9 +40,18 @@ use std::path::{Path, PathBuf};
 /// Files to write, by name, with their contents.
 pub type Files = Vec<(String, Vec<u8>)>;
 
-/// Files a previous run may have left in a report directory that this run
-/// does not write: removed after a successful write, so a report never mixes
-/// two runs. Only these names are touched; other files in `dir` are kept.
+/// The bytes meshsim adds to a report directory's name to name its staging
+/// directory (`.NAME.partial-PID`, with a process id of at most 10 digits);
+/// the longest of the names it builds beside the target.
+pub const NAME_BYTES_ADDED: usize = ".".len() + ".partial-".len() + 10;
+
+// The scenario name, which names the default report directory, leaves room
+// for the staging directory's name within a file name's 255 bytes.
+const _: () = assert!(crate::scenario::validate::MAX_NAME_BYTES + NAME_BYTES_ADDED <= 255);
+
+/// Report files a previous run may have left in a report directory that
+/// this run does not write: with `remove_stale`, they are not carried over,
+/// so a report never mixes two runs.
 pub fn stale_candidates() -> Vec<String> {
     let mut names = vec!["breakers.csv".to_string()];
     for (stem, _) in super::charts::CHARTS {
@@ -24,8 +62,16 @@ pub fn stale_candidates() -> Vec<String> {
     names
 }
 
-/// Writes `files` into `dir` (created if needed), atomically per file, then
-/// removes the report files of an earlier run that this one did not write.
+/// Whether `name` (a relative path with `/`) is a file meshsim writes into
+/// a report directory.
+fn is_report_file(name: &str) -> bool {
+    matches!(name, "summary.json" | "timeseries.csv")
+        || stale_candidates().iter().any(|n| n == name)
+}
+
+/// Writes `files` as the whole report in `dir` (created if needed); files of
+/// an earlier report that this one does not write are removed, other files
+/// kept.
 pub fn write_report(dir: &Path, files: &Files) -> io::Result<()> {
     let mut staging = Staging::new(dir)?;
     for (name, bytes) in files {
@@ -34,7 +80,7 @@ pub fn write_report(dir: &Path, files: &Files) -> io::Result<()> {
     staging.commit(true)
 }
 
-/// Writes `files` into `dir` (created if needed), atomically per file.
+/// Writes `files` into `dir` (created if needed), keeping every other file.
 pub fn write_all(dir: &Path, files: &Files) -> io::Result<()> {
     let mut staging = Staging::new(dir)?;
     for (name, bytes) in files {
@@ -43,21 +89,36 @@ pub fn write_all(dir: &Path, files: &Files) -> io::Result<()> {
     staging.commit(false)
 }
 
-/// A report being written: files go into a temporary directory beside the
+/// Where a test makes a [`Staging`] fail.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Fault {
+    /// Creating the file of this name fails.
+    Create(&'static str),
+    /// The commit fails after the old files were carried over, just before
+    /// the swap.
+    BeforeSwap,
+}
+
+/// A report being written: files go into a staging directory beside the
 /// target (some of them streamed while the run goes on), and
-/// [`Staging::commit`] renames them all into place. Dropped without a
-/// commit, it removes the temporary directory and leaves the target as it
-/// was.
+/// [`Staging::commit`] swaps it for the target. Dropped without a commit, it
+/// removes the staging directory and leaves the target as it was. See the
+/// module doc for the guarantees.
 pub struct Staging {
     dir: PathBuf,
     staging: PathBuf,
     names: Vec<String>,
+    /// Held until the commit or the drop.
+    _lock: Lock,
+    #[cfg(test)]
+    pub(crate) fault: Option<Fault>,
 }
 
 impl Staging {
     /// Starts a report for `dir` (created by the commit if needed; its
-    /// parent is created now, to hold the temporary directory on the same
-    /// file system).
+    /// parent is created now, to hold the lock and the staging directory on
+    /// the same file system). Fails if another run holds the lock.
     pub fn new(dir: &Path) -> io::Result<Staging> {
         // Refuse at once a target that cannot become a directory, rather
         // than after a long run.
@@ -67,23 +128,44 @@ impl Staging {
                 "it exists and is not a directory",
             ));
         }
-        let staging = staging_dir(dir);
-        if let Some(parent) = staging.parent() {
-            fs::create_dir_all(parent)?;
-        }
+        // Swap the real directory, so that `--out .` or a symbolic link to
+        // a directory is replaced where it is.
+        let dir = if dir.exists() {
+            fs::canonicalize(dir)?
+        } else {
+            std::path::absolute(dir)?
+        };
+        let (Some(parent), Some(name)) = (dir.parent(), dir.file_name()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a report directory needs a parent directory",
+            ));
+        };
+        let name = name.to_string_lossy().into_owned();
+        fs::create_dir_all(parent)?;
+        let lock = Lock::acquire(parent.join(format!(".{name}.lock")))?;
+        sweep(parent, &name);
+        let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         // A leftover from a crashed run with the same process id.
         let _ = fs::remove_dir_all(&staging);
-        fs::create_dir_all(&staging)?;
+        fs::create_dir(&staging)?;
         Ok(Staging {
-            dir: dir.to_path_buf(),
+            dir: dir.clone(),
             staging,
             names: Vec::new(),
+            _lock: lock,
+            #[cfg(test)]
+            fault: None,
         })
     }
 
-    /// Creates the file `name` (a relative path) in the temporary directory,
-    /// to be written by the caller and renamed into place by the commit.
+    /// Creates the file `name` (a relative path) in the staging directory,
+    /// to be written by the caller.
     pub fn create(&mut self, name: &str) -> io::Result<fs::File> {
+        #[cfg(test)]
+        if matches!(self.fault, Some(Fault::Create(fault)) if fault == name) {
+            return Err(io::Error::other("injected fault"));
+        }
         let path = self.staging.join(name);
         if let Some(parent) = path.parent() {
             fs::create_dir_all(parent)?;
@@ -105,31 +187,57 @@ impl Staging {
         &self.names
     }
 
-    /// Renames every file into place (each rename is atomic); with
-    /// `remove_stale`, then removes the report files of an earlier run that
-    /// this one did not write ([`stale_candidates`]).
+    /// Carries the files of the old target that are kept into the staging
+    /// directory (with `remove_stale`, report files of an earlier run that
+    /// this one did not write are not), then swaps the staging directory for
+    /// the target and removes the old one.
     pub fn commit(self, remove_stale: bool) -> io::Result<()> {
         for name in &self.names {
             // Streamed files were flushed by their writers; make them durable
             // before they replace anything.
             fs::File::open(self.staging.join(name))?.sync_all()?;
         }
-        for name in &self.names {
-            let target = self.dir.join(name);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::rename(self.staging.join(name), target)?;
+        if self.dir.is_dir() {
+            self.carry_over(Path::new(""), remove_stale)?;
         }
-        if remove_stale {
-            for name in stale_candidates() {
-                if !self.names.contains(&name) {
-                    match fs::remove_file(self.dir.join(&name)) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+        #[cfg(test)]
+        if self.fault == Some(Fault::BeforeSwap) {
+            return Err(io::Error::other("injected fault"));
+        }
+        let parent = self.dir.parent().unwrap_or(Path::new("."));
+        let old = swap(&self.staging, &self.dir).map_err(|e| explain_swap(e, &self.dir))?;
+        if let Some(old) = old {
+            // Best effort: the report is in place; a leftover is removed by
+            // the next run.
+            let _ = fs::remove_dir_all(old);
+        }
+        if let Ok(parent) = fs::File::open(parent) {
+            let _ = parent.sync_all();
+        }
+        // The lock goes with `self`, after the staging path.
+        Ok(())
+    }
+
+    /// Links every kept file under `relative` in the target into the staging
+    /// directory.
+    fn carry_over(&self, relative: &Path, remove_stale: bool) -> io::Result<()> {
+        for entry in fs::read_dir(self.dir.join(relative))? {
+            let entry = entry?;
+            let rel = relative.join(entry.file_name());
+            let name = rel
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let to = self.staging.join(&rel);
+            if entry.file_type()?.is_dir() {
+                fs::create_dir_all(&to)?;
+                self.carry_over(&rel, remove_stale)?;
+                continue;
+            }
+            if self.names.contains(&name) || (remove_stale && is_report_file(&name)) {
+                continue;
+            }
+            if fs::hard_link(entry.path(), &to).is_err() {
+                fs::copy(entry.path(), &to)?;
             }
         }
         Ok(())
@@ -138,16 +246,193 @@ impl Staging {
 
 impl Drop for Staging {
     fn drop(&mut self) {
+        // After a commit the staging path is gone or holds the old report
+        // (after an exchange), which `commit` removed already.
         let _ = fs::remove_dir_all(&self.staging);
     }
 }
 
-fn staging_dir(dir: &Path) -> PathBuf {
-    let name = dir
+/// The lock file of one report directory, removed when dropped.
+struct Lock {
+    path: PathBuf,
+}
+
+impl Lock {
+    fn acquire(path: PathBuf) -> io::Result<Lock> {
+        let pid = std::process::id();
+        // Two tries: the second after taking over a stale lock.
+        for _ in 0..2 {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut file) => {
+                    let written = writeln!(file, "{pid}").and_then(|()| file.sync_all());
+                    let lock = Lock { path };
+                    written?;
+                    return Ok(lock);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let holder = fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok());
+                    // A lock without a process id is being written, or was
+                    // left by a crash between its creation and its write.
+                    let stale = match holder {
+                        Some(holder) => holder != pid && !alive(holder),
+                        None => fs::metadata(&path)
+                            .and_then(|m| m.modified())
+                            .ok()
+                            .and_then(|t| t.elapsed().ok())
+                            .is_some_and(|age| age.as_secs() >= 10),
+                    };
+                    if stale {
+                        match fs::remove_file(&path) {
+                            Ok(()) => continue,
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    let who = holder.map_or_else(
+                        || "another meshsim".to_string(),
+                        |p| format!("another meshsim (process {p})"),
+                    );
+                    return Err(io::Error::new(
+                        io::ErrorKind::ResourceBusy,
+                        format!(
+                            "{who} is writing this report: {} is held (if no meshsim is running, delete it)",
+                            path.display()
+                        ),
+                    ));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::ResourceBusy,
+            format!("{} keeps being taken by another meshsim", path.display()),
+        ))
+    }
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        // Only our own: a lock taken over by another run after ours was
+        // judged stale is theirs.
+        let ours = fs::read_to_string(&self.path)
+            .is_ok_and(|text| text.trim() == std::process::id().to_string());
+        if ours {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Whether process `pid` exists. Only Linux can tell (`/proc/PID`); elsewhere
+/// every process is assumed alive, so nothing of another run is touched.
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
+}
+
+/// Removes the staging and old directories of report `name` left in
+/// `parent` by dead processes. Called with the lock held.
+fn sweep(parent: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    let prefixes = [format!(".{name}.partial-"), format!(".{name}.old-")];
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let pid = prefixes
+            .iter()
+            .find_map(|prefix| file_name.strip_prefix(prefix.as_str()))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !alive(pid)
+        {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Puts `staging` in place of `target`; returns where the old target now
+/// is, to be removed, if there was one.
+fn swap(staging: &Path, target: &Path) -> io::Result<Option<PathBuf>> {
+    if !target.exists() {
+        fs::rename(staging, target)?;
+        return Ok(None);
+    }
+    #[cfg(target_os = "linux")]
+    match exchange(staging, target) {
+        // The old report is now where the staging directory was.
+        Ok(()) => return Ok(Some(staging.to_path_buf())),
+        // No exchange on this kernel or file system: the portable way.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) => {}
+        Err(e) => return Err(e),
+    }
+    let name = target
         .file_name()
-        .map_or_else(|| "report".into(), |n| n.to_string_lossy().into_owned());
-    let parent = dir.parent().unwrap_or(Path::new("."));
-    parent.join(format!(".{name}.partial-{}", std::process::id()))
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let old = target.with_file_name(format!(".{name}.old-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&old);
+    fs::rename(target, &old)?;
+    if let Err(e) = fs::rename(staging, target) {
+        // Put the old report back.
+        let _ = fs::rename(&old, target);
+        return Err(e);
+    }
+    Ok(Some(old))
+}
+
+/// Exchanges two paths atomically (`renameat2` with `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let a = CString::new(a.as_os_str().as_bytes())?;
+    let b = CString::new(b.as_os_str().as_bytes())?;
+    // SAFETY: both paths are valid NUL-terminated strings that outlive the
+    // call; the system call only reads them. Called through `syscall` so
+    // that a C library without the wrapper (glibc < 2.28) works too.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if result == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Says why a swap across file systems cannot work.
+fn explain_swap(e: io::Error, target: &Path) -> io::Error {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::CrossesDevices | io::ErrorKind::ResourceBusy
+    ) {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "{e}: {} is a mount point or on another file system than its parent, and a report directory is replaced whole by a rename; give --out a directory inside it",
+                target.display()
+            ),
+        )
+    } else {
+        e
+    }
 }
 
 #[cfg(test)]
@@ -223,5 +508,128 @@ mod tests {
         }
         assert_eq!(fs::read(dir.join("a.txt")).unwrap(), b"old");
         only_the_report_is_left(&root);
+    }
+
+    /// Every file under `dir`, by relative path, with its contents.
+    fn snapshot(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+        fn walk(dir: &Path, rel: &str, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+            for entry in fs::read_dir(dir).unwrap() {
+                let entry = entry.unwrap();
+                let name = format!("{rel}{}", entry.file_name().to_string_lossy());
+                if entry.file_type().unwrap().is_dir() {
+                    walk(&entry.path(), &format!("{name}/"), out);
+                } else {
+                    out.insert(name, fs::read(entry.path()).unwrap());
+                }
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        walk(dir, "", &mut out);
+        out
+    }
+
+    fn fresh_root(test: &str) -> PathBuf {
+        let root =
+            std::env::temp_dir().join(format!("meshsim-output-{test}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    fn old_report(dir: &Path) {
+        let files = vec![
+            ("summary.json".to_string(), b"old summary".to_vec()),
+            ("timeseries.csv".to_string(), b"old series".to_vec()),
+            ("charts/latency.svg".to_string(), b"old chart".to_vec()),
+        ];
+        write_report(dir, &files).unwrap();
+    }
+
+    /// Bug: the commit renamed files into the target one by one, so a
+    /// failure in the middle left a report mixing two runs. A failure at any
+    /// step before the swap leaves exactly the previous report.
+    #[test]
+    fn a_failure_between_two_files_leaves_the_previous_report() {
+        for fault in [
+            Fault::Create("summary.json"),
+            Fault::Create("charts/latency.svg"),
+            Fault::BeforeSwap,
+        ] {
+            let root = fresh_root("fault");
+            let dir = root.join("report");
+            old_report(&dir);
+            fs::write(dir.join("notes.txt"), b"mine").unwrap();
+            let before = snapshot(&dir);
+            let result = (|| {
+                let mut staging = Staging::new(&dir)?;
+                staging.fault = Some(fault);
+                staging.write("timeseries.csv", b"new series")?;
+                staging.write("summary.json", b"new summary")?;
+                staging.write("charts/latency.svg", b"new chart")?;
+                staging.commit(true)
+            })();
+            assert!(result.is_err(), "{fault:?}");
+            assert_eq!(snapshot(&dir), before, "{fault:?}");
+            only_the_report_is_left(&root);
+        }
+    }
+
+    #[test]
+    fn a_commit_replaces_the_report_whole_and_keeps_other_files() {
+        let root = fresh_root("swap");
+        let dir = root.join("report");
+        old_report(&dir);
+        fs::write(dir.join("index.html"), b"old index").unwrap();
+        fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        fs::write(dir.join("charts/mine.txt"), b"also mine").unwrap();
+        let mut staging = Staging::new(&dir).unwrap();
+        staging.write("summary.json", b"new summary").unwrap();
+        staging.write("timeseries.csv", b"new series").unwrap();
+        staging.commit(true).unwrap();
+        let after = snapshot(&dir);
+        let expected: std::collections::BTreeMap<String, Vec<u8>> = [
+            ("charts/mine.txt", &b"also mine"[..]),
+            ("notes.txt", b"mine"),
+            ("summary.json", b"new summary"),
+            ("timeseries.csv", b"new series"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_vec()))
+        .collect();
+        assert_eq!(after, expected);
+        // Without `remove_stale`, the old report files stay too.
+        write_all(&dir, &vec![("summary.json".to_string(), b"third".to_vec())]).unwrap();
+        assert_eq!(snapshot(&dir).len(), 4);
+        only_the_report_is_left(&root);
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_a_dead_ones_leftovers_are_taken_over() {
+        let root = fresh_root("lock");
+        let dir = root.join("report");
+        let first = Staging::new(&dir).unwrap();
+        let Err(e) = Staging::new(&dir) else {
+            panic!("a second writer was let in");
+        };
+        assert_eq!(e.kind(), io::ErrorKind::ResourceBusy);
+        let message = e.to_string();
+        assert!(message.contains(".report.lock"), "{message}");
+        assert!(
+            message.contains(&format!("process {}", std::process::id())),
+            "{message}"
+        );
+        drop(first);
+        assert!(!root.join(".report.lock").exists());
+        if cfg!(target_os = "linux") {
+            // A process id above the kernel's maximum (2^22) is never alive.
+            let dead = 4_000_000_000u32;
+            fs::write(root.join(".report.lock"), format!("{dead}\n")).unwrap();
+            fs::create_dir_all(root.join(format!(".report.partial-{dead}/charts"))).unwrap();
+            fs::create_dir_all(root.join(format!(".report.old-{dead}"))).unwrap();
+            let mut staging = Staging::new(&dir).unwrap();
+            staging.write("summary.json", b"new").unwrap();
+            staging.commit(true).unwrap();
+            only_the_report_is_left(&root);
+        }
     }
 }

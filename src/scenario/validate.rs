@@ -25,6 +25,11 @@ pub const MAX_WINDOWS: u64 = 1_000_000;
 /// Upper bound on the call steps of a service and on the calls of one
 /// parallel group (the world counts them in 16 bits).
 pub const MAX_CALLS: usize = 10_000;
+/// Upper bound on the length of the scenario name, in bytes. The name is
+/// the default report directory's, and the report is built beside it in
+/// `.NAME.partial-PID` (see `report::output`), which must fit in a file
+/// name's 255 bytes: 255 - 20.
+pub const MAX_NAME_BYTES: usize = 235;
 /// Upper bound on network links (the world numbers link latencies in 16 bits).
 pub const MAX_LINKS: usize = 10_000;
 
@@ -50,11 +55,8 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.workload();
     for (name, policy) in &scenario.policies {
         let path = JsonPath::root().key("policies").key(name);
-        if name.is_empty() || name.chars().any(char::is_control) {
-            c.problem(
-                path.clone(),
-                "a policy name must be non-empty and free of control characters",
-            );
+        if let Some(why) = bad_name(name) {
+            c.problem(path.clone(), format!("a policy name {why}"));
         }
         c.policy(path, policy);
     }
@@ -62,6 +64,93 @@ pub fn validate(scenario: &Scenario) -> Problems {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
     c.problems
+}
+
+/// The highest arrival rate: above it the gap between two arrivals is below
+/// 1 ns, rounds to zero, and virtual time stands still.
+pub const MAX_RATE_PER_SEC: f64 = 1e9;
+/// The smallest mean think time of closed-loop users: with less, users send
+/// without pause and, with fast services, virtual time hardly moves.
+pub const MIN_THINK_TIME_NANOS: u64 = 1_000;
+
+/// Whether `c` may not appear in a name: a control character (it could
+/// drive a terminal when printed) or a Unicode noncharacter (U+FDD0..U+FDEF
+/// and the last two code points of every plane).
+fn forbidden(c: char) -> bool {
+    let code = u32::from(c);
+    c.is_control() || (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
+}
+
+/// Why `name` cannot be a name (completing "a service name ..."), if it
+/// cannot.
+fn bad_name(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("must not be empty".to_string());
+    }
+    let (at, c) = name.chars().enumerate().find(|&(_, c)| forbidden(c))?;
+    Some(format!(
+        "must be free of control characters and Unicode noncharacters: U+{:04X} at character {}",
+        u32::from(c),
+        at + 1
+    ))
+}
+
+/// `name` as it may be printed back: control characters, noncharacters and
+/// other unprintable characters escaped as Rust does (`\u{1b}`), so that
+/// ESC or BEL never reach a terminal.
+pub fn shown(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let plain =
+            !forbidden(c) && (matches!(c, '\'' | '"' | '\\') || c.escape_debug().len() == 1);
+        if plain {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    out
+}
+
+/// A number as a message prints it: short, with an exponent when very large
+/// or very small (`-1e-300`, not 300 digits).
+fn num(x: impl std::borrow::Borrow<f64>) -> String {
+    let x = *x.borrow();
+    let size = x.abs();
+    if x.is_finite() && size != 0.0 && !(1e-4..1e15).contains(&size) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The mean of a distribution in nanoseconds, or a lower bound of it where
+/// the exact mean is not at hand; `None` if the parameters are missing.
+fn mean_nanos(d: &Distribution) -> Option<f64> {
+    let ns = |d: SimDuration| d.as_nanos() as f64;
+    Some(match d {
+        Distribution::Constant(d) => ns(*d),
+        Distribution::Uniform { min, max } => (ns(*min) + ns(*max)) / 2.0,
+        Distribution::Exponential { mean } => ns(*mean),
+        // Truncated at zero: a zero mean still has a positive one, about
+        // 0.8 standard deviations (sqrt(2/pi)).
+        Distribution::Normal { mean, std_dev } => ns(*mean).max(0.79 * ns(*std_dev)),
+        // The median is below the mean of a log-normal.
+        Distribution::Lognormal(p) => ns(p.mean.or(p.median)?),
+        // The scale is the minimum of a Pareto.
+        Distribution::Pareto { scale, .. } => ns(*scale),
+        Distribution::Empirical(p) => {
+            let values: Vec<f64> = match (&p.samples, &p.percentiles) {
+                (Some(samples), _) => samples.iter().map(|&d| ns(d)).collect(),
+                (None, Some(percentiles)) => percentiles.values().map(|&d| ns(d)).collect(),
+                (None, None) => return None,
+            };
+            if values.is_empty() {
+                return None;
+            }
+            values.iter().sum::<f64>() / values.len() as f64
+        }
+    })
 }
 
 fn probability_ok(p: f64) -> bool {
@@ -77,7 +166,7 @@ impl Checker<'_> {
         if !probability_ok(p) {
             self.problem(
                 path,
-                format!("a probability must be between 0 and 1, got {p}"),
+                format!("a probability must be between 0 and 1, got {}", num(p)),
             );
         }
     }
@@ -92,7 +181,27 @@ impl Checker<'_> {
         if !(rate.is_finite() && rate > 0.0) {
             self.problem(
                 path,
-                format!("a rate must be a positive number per second, got {rate}"),
+                format!(
+                    "a rate must be a positive number per second, got {}",
+                    num(rate)
+                ),
+            );
+        } else {
+            self.rate_not_too_high(path, rate);
+        }
+    }
+
+    /// Refuses a rate whose gap between arrivals rounds to 0 ns.
+    fn rate_not_too_high(&mut self, path: JsonPath, rate: f64) {
+        if rate > MAX_RATE_PER_SEC {
+            self.problem(
+                path,
+                format!(
+                    "a rate of {} per second puts arrivals {} ns apart, which rounds to 0 ns: virtual time would stand still; at most {} per second",
+                    num(rate),
+                    num(1e9 / rate),
+                    num(MAX_RATE_PER_SEC)
+                ),
             );
         }
     }
@@ -103,13 +212,14 @@ impl Checker<'_> {
             return true;
         }
         let hint = did_you_mean(name, self.scenario.services.keys().map(String::as_str))
-            .map(|s| format!("; did you mean `{s}`?"))
+            .map(|s| format!("; did you mean `{}`?", shown(s)))
             .unwrap_or_default();
-        let known: Vec<&str> = self.scenario.services.keys().map(String::as_str).collect();
+        let known: Vec<String> = self.scenario.services.keys().map(|k| shown(k)).collect();
         self.problem(
             path,
             format!(
-                "unknown service `{name}`{hint} (services: {})",
+                "unknown service `{}`{hint} (services: {})",
+                shown(name),
                 known.join(", ")
             ),
         );
@@ -129,6 +239,14 @@ impl Checker<'_> {
             self.problem(
                 root.key("name"),
                 "the name becomes a directory name: use letters, digits, '-', '_' and '.', not starting with '.'",
+            );
+        } else if s.name.len() > MAX_NAME_BYTES {
+            self.problem(
+                root.key("name"),
+                format!(
+                    "the name is {} bytes long: it names the report directory, and with what meshsim adds to build the report beside it, a file name holds at most {MAX_NAME_BYTES}",
+                    s.name.len()
+                ),
             );
         }
         self.positive_duration(root.key("duration"), s.duration);
@@ -168,10 +286,10 @@ impl Checker<'_> {
             );
         }
         for name in s.services.keys() {
-            if name.is_empty() || name.chars().any(char::is_control) {
+            if let Some(why) = bad_name(name) {
                 self.problem(
                     root.key("services").key(name),
-                    "a service name must be non-empty and free of control characters",
+                    format!("a service name {why}"),
                 );
             }
         }
@@ -376,7 +494,8 @@ impl Checker<'_> {
                     link_path.clone(),
                     format!(
                         "a second link between `{}` and `{}` (links apply in both directions)",
-                        link.from, link.to
+                        shown(&link.from),
+                        shown(&link.to)
                     ),
                 );
             }
@@ -409,6 +528,17 @@ impl Checker<'_> {
                     );
                 }
                 self.distribution(path.key("users").key("think_time"), &users.think_time);
+                if let Some(mean) = mean_nanos(&users.think_time)
+                    && mean < MIN_THINK_TIME_NANOS as f64
+                {
+                    self.problem(
+                        path.key("users").key("think_time"),
+                        format!(
+                            "the think time's mean is {} ns: users that do not pause make virtual time stand still; at least {MIN_THINK_TIME_NANOS} ns (1us)",
+                            num(mean)
+                        ),
+                    );
+                }
                 if !w.schedule.is_empty() {
                     self.problem(
                         path.key("schedule"),
@@ -446,8 +576,10 @@ impl Checker<'_> {
                     if !non_negative(rate) {
                         self.problem(
                             change_path.key("rate"),
-                            format!("a rate must be zero or more per second, got {rate}"),
+                            format!("a rate must be zero or more per second, got {}", num(rate)),
                         );
+                    } else {
+                        self.rate_not_too_high(change_path.key("rate"), rate);
                     }
                     if change.over.is_some() {
                         self.problem(
@@ -466,8 +598,10 @@ impl Checker<'_> {
                     if !non_negative(rate) {
                         self.problem(
                             change_path.key("ramp_to"),
-                            format!("a rate must be zero or more per second, got {rate}"),
+                            format!("a rate must be zero or more per second, got {}", num(rate)),
                         );
+                    } else {
+                        self.rate_not_too_high(change_path.key("ramp_to"), rate);
                     }
                     match change.over {
                         Some(over) => self.positive_duration(change_path.key("over"), over),
@@ -513,20 +647,20 @@ impl Checker<'_> {
             if !(route.weight.is_finite() && route.weight > 0.0) {
                 self.problem(
                     route_path.key("weight"),
-                    format!("a weight must be a positive number, got {}", route.weight),
+                    format!(
+                        "a weight must be a positive number, got {}",
+                        num(route.weight)
+                    ),
                 );
             }
             let name = route.name.clone().unwrap_or_else(|| route.service.clone());
-            if name.is_empty() || name.chars().any(char::is_control) {
-                self.problem(
-                    route_path.key("name"),
-                    "a route name must be non-empty and free of control characters",
-                );
+            if let Some(why) = bad_name(&name) {
+                self.problem(route_path.key("name"), format!("a route name {why}"));
             }
             if !names.insert(name.clone()) {
                 self.problem(
                     route_path.clone(),
-                    format!("a second route named `{name}`: give each route entering the same service its own `name`"),
+                    format!("a second route named `{}`: give each route entering the same service its own `name`", shown(&name)),
                 );
             }
             if let Some(t) = route.timeout {
@@ -588,15 +722,18 @@ impl Checker<'_> {
                 if has_timeout && policy.timeout.is_some() {
                     self.problem(
                         path.key("timeout"),
-                        format!("both this call and its policy `{name}` set a timeout: keep one"),
+                        format!(
+                            "both this call and its policy `{}` set a timeout: keep one",
+                            shown(name)
+                        ),
                     );
                 }
             }
             None => {
                 let hint = did_you_mean(name, self.scenario.policies.keys().map(String::as_str))
-                    .map(|s| format!("; did you mean `{s}`?"))
+                    .map(|s| format!("; did you mean `{}`?", shown(s)))
                     .unwrap_or_default();
-                let known: Vec<&str> = self.scenario.policies.keys().map(String::as_str).collect();
+                let known: Vec<String> = self.scenario.policies.keys().map(|k| shown(k)).collect();
                 let known = if known.is_empty() {
                     "none are defined".to_string()
                 } else {
@@ -604,7 +741,7 @@ impl Checker<'_> {
                 };
                 self.problem(
                     path.key("policy"),
-                    format!("unknown policy `{name}`{hint} (policies: {known})"),
+                    format!("unknown policy `{}`{hint} (policies: {known})", shown(name)),
                 );
             }
         }
@@ -616,7 +753,7 @@ impl Checker<'_> {
             let range = if zero_ok { "[0, 100]" } else { "(0, 100]" };
             self.problem(
                 path,
-                format!("a percentage must be in {range}, got {value}"),
+                format!("a percentage must be in {range}, got {}", num(value)),
             );
         }
     }
@@ -653,7 +790,10 @@ impl Checker<'_> {
                     if !(multiplier.is_finite() && *multiplier >= 1.0 && *multiplier <= 100.0) {
                         self.problem(
                             e.key("multiplier"),
-                            format!("the multiplier must be in [1, 100], got {multiplier}"),
+                            format!(
+                                "the multiplier must be in [1, 100], got {}",
+                                num(multiplier)
+                            ),
                         );
                     }
                     if cap < base {
@@ -689,12 +829,12 @@ impl Checker<'_> {
                         && *retry_percent >= 0.0
                         && *retry_percent <= 1000.0)
                     {
-                        self.problem(t.key("retry_percent"), format!("retry_percent must be in [0, 1000] (20 = one retry per 5 requests), got {retry_percent}"));
+                        self.problem(t.key("retry_percent"), format!("retry_percent must be in [0, 1000] (20 = one retry per 5 requests), got {}", num(retry_percent)));
                     }
                     if ttl.as_nanos() < 1_000_000_000 || ttl.as_nanos() > 60_000_000_000 {
                         self.problem(
                             t.key("ttl"),
-                            format!("ttl must be between 1s and 60s (as Finagle), got {ttl}"),
+                            format!("ttl must be between 1s and 60s (as Finagle), got {}", ttl),
                         );
                     }
                 }
@@ -713,19 +853,25 @@ impl Checker<'_> {
                     if !(token_ratio.is_finite() && (0.001..=1000.0).contains(token_ratio)) {
                         self.problem(
                             t.key("token_ratio"),
-                            format!("token_ratio must be between 0.001 and 1000 (gRPC A6), got {token_ratio}"),
+                            format!(
+                                "token_ratio must be between 0.001 and 1000 (gRPC A6), got {}",
+                                num(token_ratio)
+                            ),
                         );
                     }
                 }
                 BudgetSpec::Adaptive { k, window } => {
                     let t = p.key("adaptive");
                     if !(k.is_finite() && *k >= 1.0) {
-                        self.problem(t.key("k"), format!("k must be a number ≥ 1, got {k}"));
+                        self.problem(
+                            t.key("k"),
+                            format!("k must be a number ≥ 1, got {}", num(k)),
+                        );
                     }
                     if window.as_nanos() < 1_000_000_000 {
                         self.problem(
                             t.key("window"),
-                            format!("the window must be at least 1s, got {window}"),
+                            format!("the window must be at least 1s, got {}", window),
                         );
                     }
                 }
@@ -768,7 +914,7 @@ impl Checker<'_> {
                     p.key("wait_multiplier"),
                     format!(
                         "wait_multiplier must be in [1, 100], got {}",
-                        b.wait_multiplier
+                        num(b.wait_multiplier)
                     ),
                 );
             }
@@ -824,7 +970,7 @@ impl Checker<'_> {
                     if !(q.is_finite() && q > 0.0 && q < 100.0) {
                         self.problem(
                             p.key("percentile"),
-                            format!("the percentile must be in (0, 100), got {q}"),
+                            format!("the percentile must be in (0, 100), got {}", num(q)),
                         );
                     }
                 }
@@ -899,7 +1045,7 @@ impl Checker<'_> {
                 if instance >= instances {
                     self.problem(
                         p.key("instance"),
-                        format!("`{}` has {instances} instance(s), numbered from 0; there is no instance {instance}", crash.service),
+                        format!("`{}` has {instances} instance(s), numbered from 0; there is no instance {instance}", shown(&crash.service)),
                     );
                 }
             }
@@ -942,7 +1088,7 @@ impl Checker<'_> {
                     {
                         self.problem(
                             p.index(g).index(k),
-                            format!("`{service}` is in more than one group"),
+                            format!("`{}` is in more than one group", shown(service)),
                         );
                     }
                 }
@@ -956,7 +1102,7 @@ impl Checker<'_> {
                     p.key("factor"),
                     format!(
                         "the factor must be a positive number, got {}",
-                        slowdown.factor
+                        num(slowdown.factor)
                     ),
                 );
             }
@@ -1002,7 +1148,7 @@ impl Checker<'_> {
                         if !(sigma.is_finite() && sigma > 0.0 && sigma <= 10.0) {
                             self.problem(
                                 p.key("sigma"),
-                                format!("sigma must be a number in (0, 10], got {sigma}"),
+                                format!("sigma must be a number in (0, 10], got {}", num(sigma)),
                             );
                         }
                     }
@@ -1015,7 +1161,7 @@ impl Checker<'_> {
                 if !(shape.is_finite() && *shape > 0.0) {
                     self.problem(
                         p.key("shape"),
-                        format!("the shape must be a positive number, got {shape}"),
+                        format!("the shape must be a positive number, got {}", num(shape)),
                     );
                 }
             }
