@@ -16,6 +16,7 @@ use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
 const TOP_LEVEL: &[&str] = &[
+    "$schema",
     "name",
     "description",
     "duration",
@@ -289,6 +290,10 @@ impl Sections<'_> {
             }
         }
         let root = JsonPath::root();
+        // Editors attach a schema with `"$schema"`; it means nothing to a run.
+        if let Some(v) = object.get("$schema") {
+            let _: Option<String> = self.typed(v, root.key("$schema"));
+        }
         let name: Option<String> = self
             .required(object, "name", "the scenario's name, e.g. \"shop-crash\"")
             .and_then(|v| self.typed(v, root.key("name")));
