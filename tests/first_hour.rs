@@ -41,10 +41,10 @@ fn the_template_is_valid() {
 #[test]
 fn a_bare_number_for_a_duration_suggests_a_unit() {
     for value in [r#""250""#, "250"] {
-        let source = with_service(&format!(
-            r#"{{"service_time": {{"constant": "1ms"}}, "calls": [], "queue_capacity": 5,
-      "error_rate": 0}}"#
-        ))
+        let source = with_service(
+            r#"{"service_time": {"constant": "1ms"}, "calls": [], "queue_capacity": 5,
+      "error_rate": 0}"#,
+        )
         .replace(
             r#""routes": [{"service": "web"}]"#,
             &format!(r#""routes": [{{"service": "web", "timeout": {value}}}]"#),

@@ -331,10 +331,7 @@ fn the_schema_declares_every_bound_that_validation_enforces() {
         {
             let mut scenario = make();
             set(&mut scenario, path, number(*x));
-            let refused = match meshsim::scenario::parse(&scenario.to_string(), "t.json") {
-                Ok(_) => None,
-                Err(e) => Some(e),
-            };
+            let refused = meshsim::scenario::parse(&scenario.to_string(), "t.json").err();
             if ok {
                 if let Some(e) = &refused {
                     failures.push(format!(
