@@ -366,12 +366,11 @@ fn run(
                 return BAD_INPUT;
             }
         };
-        let names: Vec<String> = pictures.iter().map(|(name, _)| name.clone()).collect();
         let mut command = report::html::reproduce_command(&path.display().to_string(), seed);
         if let Some(budget) = event_budget {
             command.push_str(&format!(" --event-budget {budget}"));
         }
-        let html = report::html::index(&summary, &scenario.description, &command, &names);
+        let html = report::html::page(&summary, scenario, &command, &pictures);
         files.extend(pictures);
         files.push(("index.html".to_string(), html.into_bytes()));
     }

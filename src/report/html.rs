@@ -1,15 +1,19 @@
-//! `index.html`: one self-contained page per run, with the scenario, the
-//! summary tables (routes, services, the edges between services and what
-//! their policies did), the fault timeline, every chart and the command that
-//! reproduces the run. No network access: the style is inline and charts are
-//! referenced by relative path. Every string that comes from a scenario is
-//! HTML-escaped.
+//! `index.html`: one self-contained page per run, with the scenario (its
+//! services and calls, workload, policies and faults) before the results,
+//! the summary tables (routes, services, the edges between services and what
+//! their policies did), the fault timeline, every chart with a caption that
+//! says what to look for, and the command that reproduces the run. No
+//! network access: the style is inline, and [`page`] inlines the SVG charts
+//! too, so the file alone can be mailed or pasted into a design review.
+//! Every string that comes from a scenario is HTML-escaped (the SVG charts
+//! escape their own labels: see `charts_of_a_nasty_run_escape_names_too`).
 
 use std::fmt::Write;
 
 use super::charts;
 use super::summary::{Attempts, BreakerSummary, Failures, Summary};
 use crate::metrics::LatencySummary;
+use crate::scenario::{Arrivals, BudgetSpec, CallStep, Policy, Scenario};
 
 /// `text` with `& < > " '` replaced by entities: safe in element content and
 /// in quoted attribute values.
@@ -60,14 +64,21 @@ dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15rem 1
 dl.facts dt { color: #555; }
 dl.facts dd { margin: 0; }
 .incomplete { color: #b00; font-weight: bold; }
-pre { background: #f4f4f4; border: 1px solid #ddd; padding: .6rem .8rem; overflow-x: auto; }
-.scroll { overflow-x: auto; }
+pre { background: #f4f4f4; border: 1px solid #ddd; padding: .6rem .8rem; overflow-x: auto;
+  white-space: pre-wrap; }
+.scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .92rem; }
-th, td { padding: .3rem .6rem; border-bottom: 1px solid #e4e4e4; white-space: nowrap; }
-th { background: #f4f4f4; text-align: right; }
-td { text-align: right; }
+th, td { padding: .25rem .45rem; border-bottom: 1px solid #e4e4e4; }
+th { background: #f4f4f4; text-align: right; vertical-align: bottom; font-size: .8rem;
+  min-width: 3.5rem; }
+td { text-align: right; white-space: nowrap; font-size: .82rem; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
-td.text { white-space: normal; }
+td.text { white-space: normal; font-size: .9rem; min-width: 8rem; }
+ul.scenario { padding-left: 1.2rem; margin: .3rem 0; }
+ul.scenario li { margin: .15rem 0; }
+ul.scenario code, p code { font-size: .85rem; background: #f4f4f4; padding: 0 .2rem; }
+h3 { font-size: 1.05rem; margin: 1.2rem 0 .3rem; }
+.chart svg { width: 100%; height: auto; border: 1px solid #e4e4e4; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
 figure img { width: 100%; height: auto; border: 1px solid #e4e4e4; }
@@ -75,16 +86,59 @@ figcaption { color: #555; font-size: .9rem; margin-top: .3rem; }
 p.note { color: #555; font-size: .9rem; margin: .3rem 0 0; }
 ";
 
-/// The whole `index.html`. `description` is the scenario's description,
-/// `command` the command line that reproduces the run (see
-/// [`reproduce_command`]), `chart_files` the names of the chart files written
-/// beside it (as [`charts::render`] returns them): each chart is shown from
-/// its SVG, or its PNG when there is no SVG, by relative path.
+/// The whole `index.html`, self-contained: `scenario` is the scenario that
+/// was run (shown before the results), `command` the command line that
+/// reproduces the run (see [`reproduce_command`]), `charts` the chart files
+/// as [`charts::render`] returns them, names and bytes: each SVG is inlined
+/// into the page, with a link to its PNG; a chart with only a PNG is shown
+/// by relative path.
+pub fn page(
+    summary: &Summary,
+    scenario: &Scenario,
+    command: &str,
+    charts: &[(String, Vec<u8>)],
+) -> String {
+    build(
+        summary,
+        &scenario.description,
+        Some(scenario),
+        command,
+        Charts::Inline(charts),
+    )
+}
+
+/// The whole `index.html` from the chart files' names only: as [`page`], but
+/// without the scenario section, and with each chart shown from its SVG (or
+/// its PNG when there is no SVG) by relative path, not inlined.
 pub fn index(
     summary: &Summary,
     description: &str,
     command: &str,
     chart_files: &[String],
+) -> String {
+    build(
+        summary,
+        description,
+        None,
+        command,
+        Charts::Linked(chart_files),
+    )
+}
+
+/// Where the charts of a page come from.
+enum Charts<'a> {
+    /// Names and bytes, as [`charts::render`] returns them: SVGs are inlined.
+    Inline(&'a [(String, Vec<u8>)]),
+    /// Names only: every chart by relative path.
+    Linked(&'a [String]),
+}
+
+fn build(
+    summary: &Summary,
+    description: &str,
+    scenario: Option<&Scenario>,
+    command: &str,
+    charts: Charts,
 ) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let name = escape(&summary.scenario);
@@ -104,11 +158,25 @@ pub fn index(
         "<h2>Reproduce</h2>\n<pre><code>{}</code></pre>",
         escape(command)
     );
+    if let Some(scenario) = scenario {
+        scenario_section(&mut out, scenario);
+    }
     routes(&mut out, summary);
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
-    charts_section(&mut out, chart_files);
+    match charts {
+        Charts::Inline(files) => {
+            let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
+            charts_section(&mut out, &names, |name| {
+                files
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
+            });
+        }
+        Charts::Linked(names) => charts_section(&mut out, names, |_| None),
+    }
     out.push_str("</body>\n</html>\n");
     out
 }
@@ -504,7 +572,11 @@ fn faults(out: &mut String, s: &Summary) {
     );
 }
 
-fn charts_section(out: &mut String, files: &[String]) {
+fn charts_section<'b>(
+    out: &mut String,
+    files: &[String],
+    svg_text: impl Fn(&str) -> Option<&'b str>,
+) {
     // One picture per chart: the SVG, else the PNG.
     let mut shown: Vec<&str> = Vec::new();
     for file in files {
@@ -517,8 +589,8 @@ fn charts_section(out: &mut String, files: &[String]) {
         let svg = files.iter().find(|f| **f == format!("{stem}.svg"));
         let png = files.iter().find(|f| **f == format!("{stem}.png"));
         match (svg, png) {
-            (Some(svg), png) => figure(out, svg, png.map(String::as_str)),
-            (None, Some(png)) => figure(out, png, None),
+            (Some(svg), png) => figure(out, svg, svg_text(svg), png.map(String::as_str)),
+            (None, Some(png)) => figure(out, png, None, None),
             (None, None) => continue,
         }
         shown.push(stem);
@@ -528,19 +600,295 @@ fn charts_section(out: &mut String, files: &[String]) {
     }
 }
 
-fn figure(out: &mut String, file: &str, png: Option<&str>) {
+/// What to look for in each chart, by file stem (see [`charts::CHARTS`]).
+const CAPTIONS: &[(&str, &str)] = &[
+    (
+        "latency",
+        "Look for the p99 rising in a shaded fault window, and whether it falls back once the fault ends: a tail that stays high afterwards is a backlog that has not drained.",
+    ),
+    (
+        "throughput",
+        "Successes should follow the offered rate; a gap that opens in a fault and stays open after it is a system that does not recover on its own (a metastable failure).",
+    ),
+    (
+        "service_queues",
+        "A queue that keeps growing means more arrives than the workers can serve; one that stays long after a fault is a backlog still being worked off.",
+    ),
+    (
+        "service_outcomes",
+        "Which service fails, and how: its own errors, a dependency that failed, or requests rejected at a full queue.",
+    ),
+    (
+        "amplification",
+        "Above 1, a service receives more requests than its callers make calls: retries and hedges multiply the load, just when it struggles.",
+    ),
+    (
+        "attempts",
+        "Attempts per call above 1 are retries and hedges; a jump in a fault that no retry budget caps is how a retry storm starts.",
+    ),
+    (
+        "breakers",
+        "When each circuit breaker opened, probed (half-open) and closed again: an opening should follow a fault, and closing come soon after it ends.",
+    ),
+];
+
+fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>) {
     let title = charts::title_of(file).unwrap_or(file);
-    let _ = write!(
-        out,
-        "<h2>{}</h2>\n<figure>\n<img src=\"{}\" alt=\"{}\" loading=\"lazy\">\n<figcaption>",
-        escape(title),
-        escape(file),
-        escape(title)
-    );
-    if let Some(png) = png {
-        let _ = write!(out, "Also as <a href=\"{}\">PNG</a>. ", escape(png));
+    let _ = writeln!(out, "<h2>{}</h2>\n<figure>", escape(title));
+    match svg {
+        // Our own charts' SVG, whose labels are escaped when drawn; an XML
+        // declaration has no place inside HTML.
+        Some(svg) => {
+            let svg = match svg.find("<svg") {
+                Some(start) => &svg[start..],
+                None => svg,
+            };
+            let _ = writeln!(
+                out,
+                "<div class=\"chart\" role=\"img\" aria-label=\"{}\">\n{}\n</div>",
+                escape(title),
+                svg.trim_end()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "<img src=\"{}\" alt=\"{}\" loading=\"lazy\">",
+                escape(file),
+                escape(title)
+            );
+        }
     }
-    out.push_str("Shaded: fault windows.</figcaption>\n</figure>\n");
+    out.push_str("<figcaption>");
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    if let Some((_, caption)) = CAPTIONS.iter().find(|(s, _)| *s == stem) {
+        let _ = write!(out, "{caption} ");
+    }
+    out.push_str("Shaded: fault windows.");
+    if let Some(png) = png {
+        let _ = write!(out, " Also as <a href=\"{}\">PNG</a>.", escape(png));
+    }
+    out.push_str("</figcaption>\n</figure>\n");
+}
+
+/// The scenario before the results: services and their calls, the
+/// workload, the policies and the faults, every name escaped.
+fn scenario_section(out: &mut String, scenario: &Scenario) {
+    out.push_str("<h2>Scenario</h2>\n<h3>Services and their calls</h3>\n<ul class=\"scenario\">\n");
+    for (name, service) in &scenario.services {
+        let _ = write!(
+            out,
+            "<li><b>{}</b>: {} instance{} × {} worker{}, queue {}, service time <code>{}</code>",
+            escape(name),
+            service.instances,
+            plural(u64::from(service.instances)),
+            service.concurrency,
+            plural(u64::from(service.concurrency)),
+            service.queue_capacity,
+            escape(&json(&service.service_time)),
+        );
+        if service.error_rate > 0.0 {
+            let _ = write!(out, ", error rate {}", service.error_rate);
+        }
+        if !service.calls.is_empty() {
+            let steps: Vec<String> = service.calls.iter().map(call_step).collect();
+            let _ = write!(out, "; then calls {}", steps.join(", then "));
+        }
+        out.push_str("</li>\n");
+    }
+    out.push_str("</ul>\n<h3>Workload</h3>\n<ul class=\"scenario\">\n");
+    let w = &scenario.workload;
+    match (&w.arrivals, &w.users) {
+        (Some(Arrivals::Poisson { rate }), _) => {
+            let _ = writeln!(out, "<li>Poisson arrivals at {rate} requests/s</li>");
+        }
+        (Some(Arrivals::Constant { rate }), _) => {
+            let _ = writeln!(out, "<li>Evenly spaced arrivals at {rate} requests/s</li>");
+        }
+        (None, Some(users)) => {
+            let _ = writeln!(
+                out,
+                "<li>{} users, each thinking <code>{}</code> between a reply and its next request</li>",
+                users.count,
+                escape(&json(&users.think_time))
+            );
+        }
+        (None, None) => {}
+    }
+    for change in &w.schedule {
+        let text = match (change.rate, change.lasts, change.ramp_to, change.over) {
+            (Some(rate), Some(lasts), _, _) => format!("at {}: {rate}/s for {lasts}", change.at),
+            (Some(rate), None, _, _) => format!("at {}: {rate}/s from then on", change.at),
+            (None, _, Some(to), Some(over)) => {
+                format!("at {}: ramp to {to}/s over {over}", change.at)
+            }
+            _ => format!("at {}", change.at),
+        };
+        let _ = writeln!(out, "<li>{text}</li>");
+    }
+    let total: f64 = w.routes.iter().map(|r| r.weight).sum();
+    for route in &w.routes {
+        let name = route.name.as_deref().unwrap_or(&route.service);
+        let mut text = format!(
+            "route <b>{}</b> → {}, {:.1}% of requests",
+            escape(name),
+            escape(&route.service),
+            route.weight / total * 100.0
+        );
+        if let Some(t) = route.timeout.or(w.timeout) {
+            let _ = write!(text, ", timeout {t}");
+        }
+        if let Some(p) = route.policy.as_deref().or(w.policy.as_deref()) {
+            let _ = write!(text, ", policy {}", escape(p));
+        }
+        let _ = writeln!(out, "<li>{text}</li>");
+    }
+    out.push_str("</ul>\n");
+    if !scenario.policies.is_empty() {
+        out.push_str("<h3>Policies</h3>\n<ul class=\"scenario\">\n");
+        for (name, policy) in &scenario.policies {
+            let _ = writeln!(
+                out,
+                "<li><b>{}</b>: {}</li>",
+                escape(name),
+                policy_pieces(policy)
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+    if !scenario.faults.is_empty() {
+        out.push_str("<h3>Faults</h3>\n<ul class=\"scenario\">\n");
+        for fault in &scenario.faults {
+            let mut kind = serde_json::to_value(fault).unwrap_or_default();
+            if let Some(map) = kind.as_object_mut() {
+                map.retain(|k, v| k != "at" && k != "for" && !v.is_null());
+            }
+            let until = fault.lasts.map_or_else(
+                || "the end of the run".to_string(),
+                |d| format!("{}", fault.at.saturating_add(d)),
+            );
+            let _ = writeln!(
+                out,
+                "<li>from {} to {}: <code>{}</code></li>",
+                fault.at,
+                until,
+                escape(&kind.to_string())
+            );
+        }
+        out.push_str("</ul>\n");
+    }
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A value in compact JSON, as the scenario file writes it.
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// One call step in words, escaped.
+fn call_step(step: &CallStep) -> String {
+    let one = |service: &str,
+               probability: f64,
+               optional: bool,
+               timeout: Option<crate::kernel::SimDuration>,
+               policy: Option<&str>| {
+        let mut text = escape(service);
+        let mut notes = Vec::new();
+        if probability < 1.0 {
+            notes.push(format!("p = {probability}"));
+        }
+        if optional {
+            notes.push("optional".to_string());
+        }
+        if let Some(t) = timeout {
+            notes.push(format!("timeout {t}"));
+        }
+        if let Some(p) = policy {
+            notes.push(format!("policy {}", escape(p)));
+        }
+        if !notes.is_empty() {
+            let _ = write!(text, " ({})", notes.join(", "));
+        }
+        text
+    };
+    match (&step.service, &step.parallel) {
+        (Some(service), _) => one(
+            service,
+            step.probability.unwrap_or(1.0),
+            step.optional.unwrap_or(false),
+            step.timeout,
+            step.policy.as_deref(),
+        ),
+        (None, Some(group)) => {
+            let calls: Vec<String> = group
+                .iter()
+                .map(|c| {
+                    one(
+                        &c.service,
+                        c.probability,
+                        c.optional,
+                        c.timeout,
+                        c.policy.as_deref(),
+                    )
+                })
+                .collect();
+            format!("in parallel [{}]", calls.join(" ‖ "))
+        }
+        (None, None) => String::new(),
+    }
+}
+
+/// The pieces of a policy in words, outermost first.
+fn policy_pieces(policy: &Policy) -> String {
+    let mut pieces = Vec::new();
+    if let Some(d) = policy.deadline {
+        pieces.push(format!("deadline {d}"));
+    }
+    if let Some(r) = &policy.retry {
+        pieces.push(format!("retry up to {} attempts", r.max_attempts));
+    }
+    if let Some(b) = &policy.budget {
+        pieces.push(match b {
+            BudgetSpec::Tps { retry_percent, .. } => format!("retry budget {retry_percent}%"),
+            BudgetSpec::TokenBucket { max_tokens, .. } => {
+                format!("retry throttling ({max_tokens} tokens)")
+            }
+            BudgetSpec::Adaptive { k, .. } => format!("adaptive throttling (K = {k})"),
+        });
+    }
+    if let Some(b) = &policy.breaker {
+        pieces.push(match b.consecutive_failures {
+            Some(n) => format!("breaker after {n} consecutive failures"),
+            None => format!("breaker at {}% failures", b.failure_rate_percent),
+        });
+    }
+    if let Some(b) = &policy.bulkhead {
+        pieces.push(format!("bulkhead of {}", b.max_concurrent));
+    }
+    if let Some(r) = &policy.rate_limit {
+        pieces.push(format!("rate limit {}/s", r.rate));
+    }
+    if let Some(h) = &policy.hedge {
+        pieces.push(match (h.delay, h.percentile) {
+            (Some(d), _) => format!("hedge after {d}"),
+            (None, Some(q)) => format!("hedge at p{q}"),
+            _ => "hedge".to_string(),
+        });
+    }
+    if let Some(t) = policy.timeout {
+        pieces.push(format!("timeout {t} per attempt"));
+    }
+    if pieces.is_empty() {
+        "nothing (an empty policy)".to_string()
+    } else {
+        pieces.join(" ∘ ")
+    }
 }
 
 #[cfg(test)]
@@ -707,6 +1055,47 @@ mod tests {
                 "{chart}: {named:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_page_inlines_its_charts_and_shows_the_scenario_escaped() {
+        let (scenario, run) = nasty_run();
+        let summary = Summary::new(&scenario, scenario.scenario().seed, &run);
+        let files = charts::render(&run).unwrap();
+        let html = page(
+            &summary,
+            scenario.scenario(),
+            &reproduce_command("scenarios/<x>.json", 3),
+            &files,
+        );
+        assert!(!html.contains(NASTY), "a raw name");
+        assert!(!html.contains("<script"), "a raw name");
+        assert!(!html.contains("<i>"), "a raw policy name");
+        assert!(!html.contains("<b>route"), "a raw route name");
+        // Every SVG inline, none by path; PNGs linked.
+        let svgs = files.iter().filter(|(n, _)| n.ends_with(".svg")).count();
+        assert!(svgs >= 4);
+        assert_eq!(html.matches("<svg").count(), svgs);
+        assert!(!html.contains("<img "));
+        assert!(!html.contains("<?xml"));
+        assert!(html.contains("<a href=\"charts/latency.png\">PNG</a>"));
+        assert!(!html.contains("http://") || html.matches("http://").count() == svgs);
+        // The scenario comes before the results.
+        let scenario_at = html.find("<h2>Scenario</h2>").expect("a scenario section");
+        assert!(scenario_at < html.find("<h2>Routes</h2>").unwrap());
+        for text in [
+            "<b>&lt;script&gt;alert(1)&lt;/script&gt;</b>: 2 instances × 2 workers, queue 10",
+            "then calls db (policy &lt;i&gt;p&lt;/i&gt;)",
+            "Poisson arrivals at 50 requests/s",
+            "route <b>&lt;b&gt;route&lt;/b&gt;</b> → &lt;script&gt;alert(1)&lt;/script&gt;, 100.0% of requests",
+            "<b>&lt;i&gt;p&lt;/i&gt;</b>: retry up to 2 attempts ∘ breaker at 20% failures ∘ timeout 50ms per attempt",
+            "from 1s to 2s: <code>{&quot;crash&quot;:",
+        ] {
+            assert!(html.contains(text), "{text}");
+        }
+        // One caption per chart.
+        assert_eq!(html.matches("<figcaption>").count(), svgs);
+        assert!(html.contains("a retry storm starts"));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
 const TOP_LEVEL: &[&str] = &[
+    "$schema",
     "name",
     "description",
     "duration",
@@ -67,10 +68,8 @@ pub fn parse(source: &str, file: &str) -> Result<Compiled, ScenarioError> {
     let value: Value = match serde_json::from_str(source) {
         Ok(value) => value,
         Err(e) => {
-            let message = strip_position(&e.to_string());
-            let position =
-                (e.line() > 0).then(|| syntax_error_position(source, e.line(), e.column()));
-            return Err(single(file, position, format!("malformed JSON: {message}")));
+            let (position, message) = explain_syntax(source, &e);
+            return Err(single(file, Some(position), message));
         }
     };
     let mut diagnostics: Vec<Diagnostic> = duplicate_keys(source)
@@ -124,10 +123,75 @@ pub fn parse(source: &str, file: &str) -> Result<Compiled, ScenarioError> {
     }
 }
 
+/// The position and message of a syntax error, with what a newcomer most
+/// likely did: an empty file, a YAML file, a trailing comma (reported where
+/// the comma is, not at the token after it, where serde_json stops).
+fn explain_syntax(source: &str, e: &serde_json::Error) -> ((usize, usize), String) {
+    let message = strip_position(&e.to_string());
+    if source.trim().is_empty() {
+        return (
+            (1, 1),
+            format!(
+                "malformed JSON: {message}: the file is empty: a scenario is a JSON object, see docs/scenarios.md"
+            ),
+        );
+    }
+    let position = if e.line() > 0 {
+        syntax_error_offset(source, e.line(), e.column())
+    } else {
+        0
+    };
+    if let Some(line) = looks_like_yaml(source) {
+        return (
+            (line, 1),
+            format!(
+                "malformed JSON: {message}; meshsim reads JSON, and this looks like YAML: write the scenario as a JSON object (see docs/scenarios.md)"
+            ),
+        );
+    }
+    if message.starts_with("trailing comma") {
+        // serde_json stops at the `}` or `]` after the comma.
+        let comma = source[..position]
+            .trim_end()
+            .strip_suffix(',')
+            .map(str::len);
+        if let Some(comma) = comma {
+            return (
+                line_column(source, comma),
+                "malformed JSON: a trailing comma: JSON allows no comma after the last member of an object or array; remove it".into(),
+            );
+        }
+    }
+    (
+        line_column(source, position),
+        format!("malformed JSON: {message}"),
+    )
+}
+
+/// The line of the first non-blank, non-comment line if it reads as YAML
+/// (`---`, or a `key: value` with an unquoted key), which JSON never does.
+fn looks_like_yaml(source: &str) -> Option<usize> {
+    let (index, line) = source
+        .lines()
+        .enumerate()
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let line = line.trim();
+    if line == "---" || line.starts_with("--- ") {
+        return Some(index + 1);
+    }
+    let (key, rest) = line.split_once(':')?;
+    let key_ok = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let rest_ok = rest.is_empty() || rest.starts_with(' ');
+    (key_ok && rest_ok).then_some(index + 1)
+}
+
 /// serde_json's position of a syntax error (1-based line, column counted in
-/// bytes, 0 at the very start of a line) as our 1-based line and column
-/// counted in characters, as everywhere else.
-fn syntax_error_position(source: &str, line: usize, column: usize) -> (usize, usize) {
+/// bytes, 0 at the very start of a line) as a byte offset into `source`, on
+/// a character boundary.
+fn syntax_error_offset(source: &str, line: usize, column: usize) -> usize {
     let line_start: usize = source
         .split_inclusive('\n')
         .take(line.saturating_sub(1))
@@ -137,7 +201,7 @@ fn syntax_error_position(source: &str, line: usize, column: usize) -> (usize, us
     while !source.is_char_boundary(offset) {
         offset -= 1;
     }
-    line_column(source, offset)
+    offset
 }
 
 /// serde_json appends " at line L column C"; we show positions ourselves.
@@ -226,6 +290,10 @@ impl Sections<'_> {
             }
         }
         let root = JsonPath::root();
+        // Editors attach a schema with `"$schema"`; it means nothing to a run.
+        if let Some(v) = object.get("$schema") {
+            let _: Option<String> = self.typed(v, root.key("$schema"));
+        }
         let name: Option<String> = self
             .required(object, "name", "the scenario's name, e.g. \"shop-crash\"")
             .and_then(|v| self.typed(v, root.key("name")));
@@ -346,6 +414,16 @@ impl Sections<'_> {
 /// Adds a "did you mean" to serde's unknown-field and unknown-variant
 /// messages, which list the expected names in backquotes.
 fn explain(message: &str) -> String {
+    if let Some(hint) = duration_hint(message) {
+        return format!("{message}; {hint}");
+    }
+    if let Some(example) = MISSING_EXAMPLES
+        .iter()
+        .find(|(field, _)| message == format!("missing field `{field}`"))
+        .map(|(_, example)| example)
+    {
+        return format!("{message}: for example {example}");
+    }
     if message.contains("expected map with a single key") {
         // serde's words for an externally tagged enum given several kinds.
         return format!(
@@ -375,6 +453,47 @@ fn explain(message: &str) -> String {
         Some(best) => format!("{message}; did you mean `{best}`?"),
         None => message.to_string(),
     }
+}
+
+/// An example for each required field whose absence is easy to hit.
+const MISSING_EXAMPLES: &[(&str, &str)] = &[
+    (
+        "service_time",
+        r#""service_time": {"exponential": {"mean": "5ms"}} (the time a worker spends on a request)"#,
+    ),
+    (
+        "routes",
+        r#""routes": [{"service": "frontend"}] (where the requests enter)"#,
+    ),
+    ("service", r#""service": "inventory" (a service, by name)"#),
+    ("at", r#""at": "20s" (when it starts)"#),
+];
+
+/// A number, or a string of digits, where a duration was expected: say
+/// which string to write instead.
+fn duration_hint(message: &str) -> Option<String> {
+    let number = if message.contains("expected a duration string") {
+        // invalid type: integer `250`, expected a duration string ...
+        message
+            .strip_prefix("invalid type: ")?
+            .split('`')
+            .nth(1)?
+            .to_string()
+    } else {
+        // invalid duration "250": a number needs a unit ...
+        let rest = message.strip_prefix("invalid duration \"")?;
+        let (number, _) = rest.split_once('"')?;
+        let number = number.trim();
+        let digits = !number.is_empty() && number.chars().all(|c| c.is_ascii_digit() || c == '.');
+        if !digits {
+            return None;
+        }
+        number.to_string()
+    };
+    number.parse::<f64>().ok()?;
+    Some(format!(
+        "a duration is a string with its unit: did you mean \"{number}ms\" (or \"{number}s\")?"
+    ))
 }
 
 #[cfg(test)]

@@ -25,8 +25,25 @@ pub use policy::{CompiledPolicy, Limiter};
 pub use sampler::{Sampler, Samplers};
 pub use warnings::Warning;
 
-/// The JSON Schema of scenario files, for editors.
+/// The JSON Schema of scenario files, for editors: every bound and choice
+/// that validation enforces on a single number is declared in it
+/// (`tests/schema_bounds.rs` checks the two agree). A top-level `"$schema"`
+/// string is allowed, the way editors attach a schema to a file; meshsim
+/// ignores it, so it is not part of [`Scenario`].
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(Scenario);
-    serde_json::to_value(&schema).expect("a schema is plain JSON")
+    let mut value = serde_json::to_value(&schema).expect("a schema is plain JSON");
+    if let Some(properties) = value
+        .get_mut("properties")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        properties.insert(
+            "$schema".to_string(),
+            serde_json::json!({
+                "description": "Where editors find this schema, e.g. \"./meshsim.schema.json\" (written by `meshsim schema > meshsim.schema.json`); meshsim ignores it.",
+                "type": "string"
+            }),
+        );
+    }
+    value
 }

@@ -54,6 +54,7 @@ pub struct Scenario {
     pub seed: u64,
     /// Stop after this many events and mark the run incomplete.
     #[serde(default)]
+    #[schemars(range(min = 1))]
     pub event_budget: Option<u64>,
     /// The services, by name.
     pub services: BTreeMap<String, Service>,
@@ -75,19 +76,23 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// Number of instances; callers spread requests over them round robin.
+    #[schemars(range(min = 1, max = super::validate::MAX_INSTANCES))]
     #[serde(default = "one")]
     pub instances: u32,
     /// Workers per instance: requests handled at once. A worker stays busy
     /// while the request waits for its downstream calls.
+    #[schemars(range(min = 1))]
     #[serde(default = "one")]
     pub concurrency: u32,
     /// Requests that may wait per instance; a request arriving at a full queue
     /// is rejected at once.
+    #[schemars(range(min = 1))]
     #[serde(default = "default_queue_capacity")]
     pub queue_capacity: u32,
     /// Time a worker spends on the request itself, before downstream calls.
     pub service_time: Distribution,
     /// Probability that handling fails with an error (before any calls).
+    #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default)]
     pub error_rate: f64,
     /// Downstream calls, made in order after the local work.
@@ -107,6 +112,7 @@ pub struct CallStep {
     #[serde(default)]
     pub parallel: Option<Vec<Call>>,
     /// Probability that this call is made at all (single call only).
+    #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default)]
     pub probability: Option<f64>,
     /// If true, a failure of this call does not fail the request.
@@ -127,6 +133,7 @@ pub struct Call {
     /// The service to call.
     pub service: String,
     /// Probability that this call is made at all.
+    #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default = "default_probability")]
     pub probability: f64,
     /// If true, a failure of this call does not fail the request.
@@ -174,6 +181,7 @@ pub enum Distribution {
         /// The minimum value.
         scale: SimDuration,
         /// The tail index alpha (> 0); the mean is finite only above 1.
+        #[schemars(extend("exclusiveMinimum" = 0))]
         shape: f64,
     },
     /// An empirical distribution: observed `samples`, or `percentiles`.
@@ -195,6 +203,7 @@ pub struct LognormalParams {
     #[serde(default)]
     pub mean: Option<SimDuration>,
     /// The shape: standard deviation of the underlying normal (> 0).
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 10))]
     #[serde(default)]
     pub sigma: Option<f64>,
 }
@@ -222,6 +231,7 @@ pub struct Network {
     pub latency: Distribution,
     /// Probability that a message is lost. A lost message is never
     /// delivered; the caller finds out only through its timeout.
+    #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default)]
     pub loss: f64,
     /// Overrides for pairs of services, in both directions.
@@ -255,6 +265,7 @@ pub struct Link {
     #[serde(default)]
     pub latency: Option<Distribution>,
     /// Loss probability on this link.
+    #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default)]
     pub loss: Option<f64>,
 }
@@ -290,11 +301,13 @@ pub enum Arrivals {
     /// Poisson arrivals (exponential gaps) at `rate` per second.
     Poisson {
         /// Requests per second.
+        #[schemars(extend("exclusiveMinimum" = 0))]
         rate: f64,
     },
     /// Evenly spaced arrivals at `rate` per second.
     Constant {
         /// Requests per second.
+        #[schemars(extend("exclusiveMinimum" = 0))]
         rate: f64,
     },
 }
@@ -307,12 +320,14 @@ pub struct RateChange {
     /// When the change starts.
     pub at: SimDuration,
     /// The new rate per second (a step).
+    #[schemars(range(min = 0.0))]
     #[serde(default)]
     pub rate: Option<f64>,
     /// With `rate`: go back to the previous rate after this long (a spike).
     #[serde(default, rename = "for")]
     pub lasts: Option<SimDuration>,
     /// The rate per second to reach at the end of a ramp.
+    #[schemars(range(min = 0.0))]
     #[serde(default)]
     pub ramp_to: Option<f64>,
     /// How long the ramp takes.
@@ -325,6 +340,7 @@ pub struct RateChange {
 #[serde(deny_unknown_fields)]
 pub struct Users {
     /// Number of users.
+    #[schemars(range(min = 1, max = super::validate::MAX_USERS))]
     pub count: u32,
     /// Pause between a reply and the user's next request.
     pub think_time: Distribution,
@@ -340,6 +356,7 @@ pub struct Route {
     /// The service that receives the requests.
     pub service: String,
     /// Relative share of the requests.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     #[serde(default = "default_weight")]
     pub weight: f64,
     /// Client timeout for this route; overrides the workload's.
@@ -423,6 +440,7 @@ pub struct ErrorsFault {
     /// The service.
     pub service: String,
     /// The error probability while the fault lasts.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub rate: f64,
 }
 
@@ -442,6 +460,7 @@ pub struct SlowdownFault {
     /// The service.
     pub service: String,
     /// Service times are multiplied by this (> 0; 3 means three times slower).
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub factor: f64,
 }
 
@@ -453,6 +472,7 @@ pub struct LossFault {
     #[serde(default)]
     pub link: Option<LinkRef>,
     /// The loss probability while the fault lasts.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub rate: f64,
 }
 
@@ -516,6 +536,7 @@ fn default_attempts() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     /// Attempts in total, the first included (2 = one retry). At most 10.
+    #[schemars(range(min = 1, max = super::validate::MAX_ATTEMPTS))]
     #[serde(default = "default_attempts")]
     pub max_attempts: u32,
     /// Which outcomes are retried: `error`, `timeout`, `rejected`,
@@ -596,6 +617,7 @@ pub enum BackoffSpec {
         base: SimDuration,
         /// Growth per retry (≥ 1).
         #[serde(default = "default_multiplier")]
+        #[schemars(range(min = 1.0, max = 100.0))]
         multiplier: f64,
         /// The largest delay.
         cap: SimDuration,
@@ -612,6 +634,7 @@ pub enum BudgetSpec {
     Tps {
         /// Retries allowed per 100 requests.
         #[serde(default = "default_retry_percent")]
+        #[schemars(range(min = 0.0, max = 1000.0))]
         retry_percent: f64,
         /// Retries allowed per second regardless of traffic.
         #[serde(default = "default_min_retries")]
@@ -625,9 +648,11 @@ pub enum BudgetSpec {
     TokenBucket {
         /// Bucket size.
         #[serde(default = "default_max_tokens")]
+        #[schemars(range(min = 1, max = 1000))]
         max_tokens: u32,
         /// Tokens returned per success.
         #[serde(default = "default_token_ratio")]
+        #[schemars(range(min = 0.001, max = 1000.0))]
         token_ratio: f64,
     },
     /// Google SRE client-side adaptive throttling: reject locally with
@@ -635,6 +660,7 @@ pub enum BudgetSpec {
     Adaptive {
         /// The multiplier K (2 in the SRE book).
         #[serde(default = "default_k")]
+        #[schemars(range(min = 1.0))]
         k: f64,
         /// The window over which requests and accepts are counted.
         #[serde(default = "default_adaptive_window")]
@@ -672,31 +698,38 @@ pub struct BreakerSpec {
     /// `window_size` seconds).
     #[serde(default)]
     pub window: WindowKind,
-    /// Calls or seconds, by `window`.
+    /// Calls or seconds, by `window`: at most 100000 calls, or 86400 seconds
+    /// (a day) for a time window.
+    #[schemars(range(min = 1, max = 100_000))]
     #[serde(default = "default_window_size")]
     pub window_size: u32,
     /// Trip when the failure rate reaches this percentage.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 100))]
     #[serde(default = "default_failure_rate")]
     pub failure_rate_percent: f64,
     /// Calls slower than this (strictly) are slow.
     #[serde(default = "default_slow_call_duration")]
     pub slow_call_duration: SimDuration,
     /// Trip when the slow-call rate reaches this percentage.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 100))]
     #[serde(default = "default_slow_call_rate")]
     pub slow_call_rate_percent: f64,
     /// No rate is computed below this many calls in the window.
+    #[schemars(range(min = 1))]
     #[serde(default = "default_minimum_calls")]
     pub minimum_calls: u32,
     /// How long it stays open before letting probes through.
     #[serde(default = "default_wait_in_open")]
     pub wait_in_open: SimDuration,
     /// Multiply the open wait by this on each consecutive trip (1 = fixed).
+    #[schemars(range(min = 1.0, max = 100.0))]
     #[serde(default = "default_open_multiplier")]
     pub wait_multiplier: f64,
     /// The longest open wait when it grows.
     #[serde(default)]
     pub max_wait_in_open: Option<SimDuration>,
     /// Probes let through in half-open; their results decide.
+    #[schemars(range(min = 1, max = 100_000))]
     #[serde(default = "default_half_open_calls")]
     pub half_open_calls: u32,
     /// Force half-open back to open after this long (0 = wait for probes).
@@ -750,12 +783,14 @@ fn default_half_open_calls() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct BulkheadSpec {
     /// Attempts in flight at once.
+    #[schemars(range(min = 1))]
     pub max_concurrent: u32,
     /// How long an attempt may wait for a slot; without it (and
     /// `max_waiting`), a full bulkhead rejects at once.
     #[serde(default)]
     pub max_wait: Option<SimDuration>,
     /// How many attempts may wait.
+    #[schemars(range(min = 1, max = crate::patterns::bulkhead::MAX_WAITING))]
     #[serde(default)]
     pub max_waiting: Option<u32>,
 }
@@ -765,6 +800,7 @@ pub struct BulkheadSpec {
 #[serde(deny_unknown_fields)]
 pub struct RateLimitSpec {
     /// Tokens per second.
+    #[schemars(extend("exclusiveMinimum" = 0))]
     pub rate: f64,
     /// Bucket size.
     pub burst: u32,
@@ -779,9 +815,11 @@ pub struct HedgeSpec {
     #[serde(default)]
     pub delay: Option<SimDuration>,
     /// Or: this percentile (e.g. 95) of the latencies observed so far.
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 100))]
     #[serde(default)]
     pub percentile: Option<f64>,
     /// Extra attempts at most.
+    #[schemars(range(min = 1, max = super::validate::MAX_HEDGES))]
     #[serde(default = "default_max_hedges")]
     pub max_hedges: u32,
     /// When one attempt succeeds, cancel the others still in flight (as

@@ -164,9 +164,18 @@ impl Checker<'_> {
 
     fn probability(&mut self, path: JsonPath, p: f64) {
         if !probability_ok(p) {
+            // A percent where a fraction is expected is the usual mistake.
+            let hint = if p > 1.0 && p <= 100.0 {
+                format!("; for {}% write {}", num(p), num(p / 100.0))
+            } else {
+                String::new()
+            };
             self.problem(
                 path,
-                format!("a probability must be between 0 and 1, got {}", num(p)),
+                format!(
+                    "a probability must be between 0 and 1, got {}{hint}",
+                    num(p)
+                ),
             );
         }
     }

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 
 use super::diagnostic::JsonPath;
-use super::model::{Arrivals, Distribution, Scenario};
+use super::model::{Arrivals, BudgetSpec, Distribution, Policy, Scenario};
 use super::policy::CompiledPolicy;
 use super::validate::parse_percentile_key;
 
@@ -185,12 +185,49 @@ impl Lints<'_> {
                     ),
                 );
             }
+            self.percent_or_fraction(&path, spec);
             if !used.contains(name.as_str()) {
                 self.warn(
                     path,
                     format!("policy `{name}` is defined but no route or call uses it"),
                     format!(
                         "attach it with \"policy\": \"{name}\" on a route or a call, or delete it"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// (e) A percentage below 1, such as a `retry_percent` of 0.2: allowed
+    /// (0.2 % is a percentage), but most likely a fraction meant as 20 %.
+    fn percent_or_fraction(&mut self, path: &JsonPath, spec: &Policy) {
+        let mut percents: Vec<(JsonPath, &str, f64)> = Vec::new();
+        if let Some(BudgetSpec::Tps { retry_percent, .. }) = &spec.budget {
+            let at = path.key("budget").key("tps").key("retry_percent");
+            percents.push((at, "retry_percent", *retry_percent));
+        }
+        if let Some(b) = &spec.breaker {
+            let at = path.key("breaker");
+            percents.push((
+                at.key("failure_rate_percent"),
+                "failure_rate_percent",
+                b.failure_rate_percent,
+            ));
+            percents.push((
+                at.key("slow_call_rate_percent"),
+                "slow_call_rate_percent",
+                b.slow_call_rate_percent,
+            ));
+        }
+        for (at, field, value) in percents {
+            if value > 0.0 && value < 1.0 {
+                // Rounded to a millionth, so that 0.2 reads as 20, not 20.000000000000004.
+                let meant = libm::round(value * 100.0 * 1e6) / 1e6;
+                self.warn(
+                    at,
+                    format!("{field} is a percent: {value} means {value}%, not {meant}%"),
+                    format!(
+                        "{field} is a percent: {value} means {value}%; for {meant}% write {meant}"
                     ),
                 );
             }
@@ -357,6 +394,73 @@ fn mean_secs(d: &Distribution) -> Option<f64> {
                     .map(|w| (w[1].0 - w[0].0) / 100.0 * (w[0].1 + w[1].1) / 2.0)
                     .sum(),
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The warnings of a scenario whose one call uses `policy`.
+    fn warnings_of(policy: &str) -> Vec<(String, String, String)> {
+        let source = format!(
+            r#"{{"name": "t", "duration": "10s",
+                "policies": {{"p": {policy}}},
+                "services": {{"a": {{"service_time": {{"constant": "1ms"}},
+                                    "calls": [{{"service": "b", "policy": "p"}}]}},
+                             "b": {{"service_time": {{"constant": "1ms"}}}}}},
+                "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "routes": [{{"service": "a"}}]}}}}"#
+        );
+        let compiled = crate::scenario::parse(&source, "t.json").expect("a valid scenario");
+        compiled
+            .warnings()
+            .iter()
+            .map(|w| (w.path.to_string(), w.message.clone(), w.fix.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_retry_percent_below_one_is_probably_a_fraction() {
+        let found = warnings_of(r#"{"budget": {"tps": {"retry_percent": 0.2}}}"#);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (path, message, fix) = &found[0];
+        assert_eq!(path, "policies.p.budget.tps.retry_percent");
+        assert_eq!(
+            message,
+            "retry_percent is a percent: 0.2 means 0.2%, not 20%"
+        );
+        assert_eq!(
+            fix,
+            "retry_percent is a percent: 0.2 means 0.2%; for 20% write 20"
+        );
+    }
+
+    #[test]
+    fn breaker_rates_below_one_percent_are_probably_fractions() {
+        let found = warnings_of(
+            r#"{"breaker": {"failure_rate_percent": 0.5, "slow_call_rate_percent": 0.25}}"#,
+        );
+        let paths: Vec<&str> = found.iter().map(|w| w.0.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "policies.p.breaker.failure_rate_percent",
+                "policies.p.breaker.slow_call_rate_percent"
+            ]
+        );
+        assert!(found[0].2.ends_with("for 50% write 50"), "{found:?}");
+        assert!(found[1].2.ends_with("for 25% write 25"), "{found:?}");
+    }
+
+    #[test]
+    fn percents_of_one_and_more_and_a_zero_budget_are_not_warned_about() {
+        for policy in [
+            r#"{"budget": {"tps": {"retry_percent": 0}}}"#,
+            r#"{"budget": {"tps": {"retry_percent": 1}}}"#,
+            r#"{"budget": {"tps": {"retry_percent": 20}}}"#,
+            r#"{"breaker": {"failure_rate_percent": 1, "slow_call_rate_percent": 100}}"#,
+        ] {
+            let found = warnings_of(policy);
+            assert!(found.is_empty(), "{policy}: {found:?}");
         }
     }
 }
