@@ -247,6 +247,9 @@ pub struct ServiceSummary {
     /// calls refused by the caller (open breaker, full bulkhead...) or lost on
     /// the network lower it below 1.
     pub amplification: f64,
+    /// Its instances' lifecycle transitions, by `from->to` (e.g.
+    /// `ready->crashed`, `crashed->starting`, `starting->ready`).
+    pub instance_transitions: BTreeMap<String, u64>,
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -395,6 +398,13 @@ impl Summary {
                     } else {
                         0.0
                     },
+                    instance_transitions: run
+                        .instance_transitions
+                        .get(i)
+                        .into_iter()
+                        .flatten()
+                        .map(|((from, to), n)| (format!("{}->{}", from.name(), to.name()), *n))
+                        .collect(),
                 };
                 (name.clone(), summary)
             })

@@ -59,10 +59,19 @@ pub enum FaultTarget {
         /// The instance, below the service's count; `None` for all.
         instance: Option<u32>,
     },
+    /// Stop one instance (or all) of a service gracefully: it drains.
+    Stop {
+        /// The service.
+        service: u32,
+        /// The instance, below the service's count; `None` for all.
+        instance: Option<u32>,
+    },
     /// Added handling time at a service.
     ServiceLatency {
         /// The service.
         service: u32,
+        /// Only this instance; `None` for all.
+        instance: Option<u32>,
         /// How much.
         add: SimDuration,
     },
@@ -79,6 +88,8 @@ pub enum FaultTarget {
     Errors {
         /// The service.
         service: u32,
+        /// Only this instance; `None` for all.
+        instance: Option<u32>,
         /// The error probability.
         rate: f64,
     },
@@ -91,6 +102,8 @@ pub enum FaultTarget {
     Slowdown {
         /// The service.
         service: u32,
+        /// Only this instance; `None` for all.
+        instance: Option<u32>,
         /// The factor (> 0).
         factor: f64,
     },
@@ -248,6 +261,20 @@ impl Resolver<'_> {
         }
     }
 
+    /// An instance of `service`, checked against its count.
+    fn instance(&mut self, path: JsonPath, service: &str, instance: Option<u32>) -> Option<u32> {
+        let instances = self
+            .scenario
+            .services
+            .get(service)
+            .map_or(0, |s| s.instances);
+        if instance.is_some_and(|i| i >= instances) {
+            self.problems
+                .push((path, format!("`{service}` has no such instance")));
+        }
+        instance
+    }
+
     fn policy(&mut self, path: JsonPath, name: Option<&str>) -> Option<u16> {
         let name = name?;
         match self.scenario.policies.keys().position(|n| n == name) {
@@ -363,23 +390,23 @@ impl Resolver<'_> {
         for (i, f) in scenario.faults.iter().enumerate() {
             let path = JsonPath::root().key("faults").index(i);
             let target = if let Some(c) = &f.crash {
-                let service = self.service(path.key("crash").key("service"), &c.service);
-                let instances = scenario.services.get(&c.service).map_or(0, |s| s.instances);
-                if c.instance.is_some_and(|i| i >= instances) {
-                    self.problems.push((
-                        path.key("crash").key("instance"),
-                        format!("`{}` has no such instance", c.service),
-                    ));
-                }
+                let p = path.key("crash");
                 FaultTarget::Crash {
-                    service,
-                    instance: c.instance,
+                    service: self.service(p.key("service"), &c.service),
+                    instance: self.instance(p.key("instance"), &c.service, c.instance),
+                }
+            } else if let Some(c) = &f.stop {
+                let p = path.key("stop");
+                FaultTarget::Stop {
+                    service: self.service(p.key("service"), &c.service),
+                    instance: self.instance(p.key("instance"), &c.service, c.instance),
                 }
             } else if let Some(l) = &f.latency {
                 let p = path.key("latency");
                 match (&l.service, &l.link) {
                     (Some(s), None) => FaultTarget::ServiceLatency {
                         service: self.service(p.key("service"), s),
+                        instance: self.instance(p.key("instance"), s, l.instance),
                         add: l.add,
                     },
                     (None, Some(link)) => FaultTarget::LinkLatency {
@@ -397,8 +424,10 @@ impl Resolver<'_> {
                     }
                 }
             } else if let Some(e) = &f.errors {
+                let p = path.key("errors");
                 FaultTarget::Errors {
-                    service: self.service(path.key("errors").key("service"), &e.service),
+                    service: self.service(p.key("service"), &e.service),
+                    instance: self.instance(p.key("instance"), &e.service, e.instance),
                     rate: e.rate,
                 }
             } else if let Some(p) = &f.partition {
@@ -418,8 +447,10 @@ impl Resolver<'_> {
                         .collect(),
                 }
             } else if let Some(s) = &f.slowdown {
+                let p = path.key("slowdown");
                 FaultTarget::Slowdown {
-                    service: self.service(path.key("slowdown").key("service"), &s.service),
+                    service: self.service(p.key("service"), &s.service),
+                    instance: self.instance(p.key("instance"), &s.service, s.instance),
                     factor: s.factor,
                 }
             } else if let Some(l) = &f.loss {

@@ -95,6 +95,11 @@ pub struct Service {
     #[schemars(range(min = 0.0, max = 1.0))]
     #[serde(default)]
     pub error_rate: f64,
+    /// Per-instance multipliers of the service time, one per instance (3
+    /// means instance i is three times slower): a gray failure, or mixed
+    /// hardware. Empty (the default): every instance at full speed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_slowdown: Vec<f64>,
     /// Downstream calls, made in order after the local work.
     #[serde(default)]
     pub calls: Vec<CallStep>,
@@ -396,9 +401,14 @@ pub struct Fault {
     /// Lose messages on a link, or everywhere.
     #[serde(default)]
     pub loss: Option<LossFault>,
+    /// Stop an instance (or every instance) of a service gracefully: it
+    /// refuses new requests (503), finishes its queue and the work in
+    /// progress, and restarts when the fault ends.
+    #[serde(default)]
+    pub stop: Option<CrashFault>,
 }
 
-/// Which instances crash.
+/// Which instances: one, or every instance of a service.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CrashFault {
@@ -416,6 +426,9 @@ pub struct LatencyFault {
     /// Added to every request's handling time at this service.
     #[serde(default)]
     pub service: Option<String>,
+    /// With `service`: only this instance (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// Added to every message on this link (both directions).
     #[serde(default)]
     pub link: Option<LinkRef>,
@@ -439,6 +452,9 @@ pub struct LinkRef {
 pub struct ErrorsFault {
     /// The service.
     pub service: String,
+    /// Only this instance (0-based); without it, every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// The error probability while the fault lasts.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub rate: f64,
@@ -459,6 +475,9 @@ pub struct PartitionFault {
 pub struct SlowdownFault {
     /// The service.
     pub service: String,
+    /// Only this instance (0-based); without it, every instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<u32>,
     /// Service times are multiplied by this (> 0; 3 means three times slower).
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub factor: f64,

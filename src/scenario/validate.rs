@@ -180,6 +180,23 @@ impl Checker<'_> {
         }
     }
 
+    /// An instance of a service that exists (checked by the caller).
+    fn instance_ref(&mut self, path: JsonPath, service: &str, instance: Option<u32>) {
+        let Some(instance) = instance else {
+            return;
+        };
+        let instances = self.scenario.services[service].instances;
+        if instance >= instances {
+            self.problem(
+                path,
+                format!(
+                    "`{}` has {instances} instance(s), numbered from 0; there is no instance {instance}",
+                    shown(service)
+                ),
+            );
+        }
+    }
+
     fn positive_duration(&mut self, path: JsonPath, d: SimDuration) {
         if d.is_zero() {
             self.problem(path, "must be longer than zero");
@@ -326,6 +343,25 @@ impl Checker<'_> {
         }
         self.distribution(path.key("service_time"), &service.service_time);
         self.probability(path.key("error_rate"), service.error_rate);
+        let slowdowns = &service.instance_slowdown;
+        if !slowdowns.is_empty() && slowdowns.len() != service.instances as usize {
+            self.problem(
+                path.key("instance_slowdown"),
+                format!(
+                    "one factor per instance: {} given for {} instance(s)",
+                    slowdowns.len(),
+                    service.instances
+                ),
+            );
+        }
+        for (i, factor) in slowdowns.iter().enumerate() {
+            if !(factor.is_finite() && *factor > 0.0) {
+                self.problem(
+                    path.key("instance_slowdown").index(i),
+                    format!("a slowdown must be a positive number, got {}", num(*factor)),
+                );
+            }
+        }
         if service.calls.len() > MAX_CALLS {
             self.problem(
                 path.key("calls"),
@@ -1027,6 +1063,7 @@ impl Checker<'_> {
             ("partition", fault.partition.is_some()),
             ("slowdown", fault.slowdown.is_some()),
             ("loss", fault.loss.is_some()),
+            ("stop", fault.stop.is_some()),
         ];
         let set: Vec<&str> = kinds
             .iter()
@@ -1045,17 +1082,11 @@ impl Checker<'_> {
             };
             self.problem(path.clone(), message);
         }
-        if let Some(crash) = &fault.crash {
-            let p = path.key("crash");
-            if self.service_ref(p.key("service"), &crash.service)
-                && let Some(instance) = crash.instance
-            {
-                let instances = self.scenario.services[&crash.service].instances;
-                if instance >= instances {
-                    self.problem(
-                        p.key("instance"),
-                        format!("`{}` has {instances} instance(s), numbered from 0; there is no instance {instance}", shown(&crash.service)),
-                    );
+        for (kind, target) in [("crash", &fault.crash), ("stop", &fault.stop)] {
+            if let Some(target) = target {
+                let p = path.key(kind);
+                if self.service_ref(p.key("service"), &target.service) {
+                    self.instance_ref(p.key("instance"), &target.service, target.instance);
                 }
             }
         }
@@ -1063,9 +1094,19 @@ impl Checker<'_> {
             let p = path.key("latency");
             match (&latency.service, &latency.link) {
                 (Some(service), None) => {
-                    self.service_ref(p.key("service"), service);
+                    if self.service_ref(p.key("service"), service) {
+                        self.instance_ref(p.key("instance"), service, latency.instance);
+                    }
                 }
-                (None, Some(link)) => self.link_ref(p.key("link"), link),
+                (None, Some(link)) => {
+                    self.link_ref(p.key("link"), link);
+                    if latency.instance.is_some() {
+                        self.problem(
+                            p.key("instance"),
+                            "`instance` goes with `service`: a link has no instances",
+                        );
+                    }
+                }
                 _ => self.problem(
                     p.clone(),
                     "added latency goes on a `service` or on a `link`: give exactly one",
@@ -1075,7 +1116,9 @@ impl Checker<'_> {
         }
         if let Some(errors) = &fault.errors {
             let p = path.key("errors");
-            self.service_ref(p.key("service"), &errors.service);
+            if self.service_ref(p.key("service"), &errors.service) {
+                self.instance_ref(p.key("instance"), &errors.service, errors.instance);
+            }
             self.probability(p.key("rate"), errors.rate);
         }
         if let Some(partition) = &fault.partition {
@@ -1105,7 +1148,9 @@ impl Checker<'_> {
         }
         if let Some(slowdown) = &fault.slowdown {
             let p = path.key("slowdown");
-            self.service_ref(p.key("service"), &slowdown.service);
+            if self.service_ref(p.key("service"), &slowdown.service) {
+                self.instance_ref(p.key("instance"), &slowdown.service, slowdown.instance);
+            }
             if !(slowdown.factor.is_finite() && slowdown.factor > 0.0) {
                 self.problem(
                     p.key("factor"),

@@ -68,6 +68,9 @@ impl World<'_> {
     ) {
         let model = &mut self.services[service as usize];
         let instance = model.first_instance + model.balancer.pick(model.instances);
+        if let Some(a) = self.attempts.get_mut(attempt) {
+            a.instance = instance;
+        }
         let Some(delay) =
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)

@@ -16,6 +16,7 @@ use crate::scenario::{CallTarget, Compiled};
 use super::balance::Balancer;
 use super::draws::Draws;
 use super::faults;
+use super::lifecycle::InstanceState;
 use super::network::Network;
 use super::policy::PolicyModel;
 use super::slab::Slab;
@@ -145,18 +146,23 @@ impl<'s> World<'s> {
                 queue_capacity: s.queue_capacity,
                 service_time: samplers.service_times[i].clone(),
                 base_error_rate: s.error_rate,
+                transitions: BTreeMap::new(),
                 steps,
                 balancer: Balancer::round_robin(),
-                error_rate: s.error_rate,
-                added_latency: SimDuration::ZERO,
-                slowdown: 1.0,
             });
-            for _ in 0..s.instances {
+            for n in 0..s.instances as usize {
+                let base_slowdown = s.instance_slowdown.get(n).copied().unwrap_or(1.0);
                 instances.push(Instance {
                     service: caller,
+                    state: InstanceState::Ready,
                     crashes: 0,
+                    stops: 0,
                     busy: 0,
                     queue: VecDeque::new(),
+                    base_slowdown,
+                    slowdown: base_slowdown,
+                    added_latency: SimDuration::ZERO,
+                    error_rate: s.error_rate,
                 });
             }
         }

@@ -78,8 +78,12 @@ pub(super) struct AttemptState {
     pub(super) sent: SimTime,
     pub(super) breaker: Option<BreakerPermit>,
     pub(super) bulkhead: Option<BulkheadPermit>,
-    /// The job it became at the callee, if the request was not lost.
+    /// The job it became at the callee, if the request was not lost (kept
+    /// only for attempts that may be cancelled).
     pub(super) job: Option<Key>,
+    /// The instance it was sent to (`u32::MAX` until it is sent), so that an
+    /// outcome can be attributed to a host.
+    pub(super) instance: u32,
     /// A hedge (not a call's first attempt or a retry).
     pub(super) hedge: bool,
 }
@@ -234,6 +238,7 @@ impl World<'_> {
             breaker,
             bulkhead,
             job: None,
+            instance: u32::MAX,
             hedge: kind == AttemptKind::Hedge,
         });
         // Only a hedging call may cancel its attempts: only it needs to know
@@ -446,6 +451,7 @@ impl World<'_> {
             breaker: None,
             bulkhead: None,
             job: None,
+            instance: u32::MAX,
             hedge: false,
         });
         if let Some(timeout) = timeout {

@@ -6,39 +6,6 @@ use crate::scenario::{FaultTarget, Scenario};
 
 use super::{Event, World};
 
-/// A compiled fault.
-#[derive(Clone, Debug)]
-pub(super) enum FaultEffect {
-    Crash {
-        service: u32,
-        instance: Option<u32>,
-    },
-    ServiceLatency {
-        service: u32,
-        add: SimDuration,
-    },
-    LinkLatency {
-        a: u32,
-        b: u32,
-        add: SimDuration,
-    },
-    Errors {
-        service: u32,
-        rate: f64,
-    },
-    Partition {
-        groups: Vec<Vec<usize>>,
-    },
-    Slowdown {
-        service: u32,
-        factor: f64,
-    },
-    Loss {
-        link: Option<(usize, usize)>,
-        rate: f64,
-    },
-}
-
 /// A fault as it happened, for reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultWindow {
@@ -52,47 +19,9 @@ pub struct FaultWindow {
     pub end: Option<SimTime>,
 }
 
-/// The effects of a compiled scenario's faults, none active yet.
-pub(super) fn effects(faults: &[FaultTarget]) -> Vec<(FaultEffect, bool)> {
-    faults
-        .iter()
-        .map(|f| {
-            let effect = match f {
-                FaultTarget::Crash { service, instance } => FaultEffect::Crash {
-                    service: *service,
-                    instance: *instance,
-                },
-                FaultTarget::ServiceLatency { service, add } => FaultEffect::ServiceLatency {
-                    service: *service,
-                    add: *add,
-                },
-                FaultTarget::LinkLatency { a, b, add } => FaultEffect::LinkLatency {
-                    a: *a,
-                    b: *b,
-                    add: *add,
-                },
-                FaultTarget::Errors { service, rate } => FaultEffect::Errors {
-                    service: *service,
-                    rate: *rate,
-                },
-                FaultTarget::Partition { groups } => FaultEffect::Partition {
-                    groups: groups
-                        .iter()
-                        .map(|g| g.iter().map(|s| *s as usize).collect())
-                        .collect(),
-                },
-                FaultTarget::Slowdown { service, factor } => FaultEffect::Slowdown {
-                    service: *service,
-                    factor: *factor,
-                },
-                FaultTarget::Loss { link, rate } => FaultEffect::Loss {
-                    link: link.map(|(a, b)| (a as usize, b as usize)),
-                    rate: *rate,
-                },
-            };
-            (effect, false)
-        })
-        .collect()
+/// The compiled faults, none active yet.
+pub(super) fn effects(faults: &[FaultTarget]) -> Vec<(FaultTarget, bool)> {
+    faults.iter().map(|f| (f.clone(), false)).collect()
 }
 
 pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
@@ -100,21 +29,33 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
         .faults
         .iter()
         .map(|f| {
+            // A service, or one of its instances.
+            let who = |service: &str, instance: Option<u32>| match instance {
+                Some(i) => format!("{service} instance {i}"),
+                None => service.to_string(),
+            };
             let (kind, target) = if let Some(c) = &f.crash {
                 let target = match c.instance {
                     Some(i) => format!("{} instance {i}", c.service),
                     None => format!("{} (all instances)", c.service),
                 };
                 ("crash", target)
+            } else if let Some(c) = &f.stop {
+                let target = match c.instance {
+                    Some(i) => format!("{} instance {i}", c.service),
+                    None => format!("{} (all instances)", c.service),
+                };
+                ("stop", target)
             } else if let Some(l) = &f.latency {
                 let target = match (&l.service, &l.link) {
-                    (Some(s), _) => format!("{s} +{}", l.add),
+                    (Some(s), _) => format!("{} +{}", who(s, l.instance), l.add),
                     (_, Some(link)) => format!("{} <-> {} +{}", link.from, link.to, l.add),
                     _ => String::new(),
                 };
                 ("latency", target)
             } else if let Some(e) = &f.errors {
-                ("errors", format!("{} error rate {}", e.service, e.rate))
+                let target = format!("{} error rate {}", who(&e.service, e.instance), e.rate);
+                ("errors", target)
             } else if let Some(p) = &f.partition {
                 let groups: Vec<String> = p
                     .between
@@ -123,7 +64,10 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                     .collect();
                 ("partition", groups.join(" | "))
             } else if let Some(s) = &f.slowdown {
-                ("slowdown", format!("{} x{}", s.service, s.factor))
+                (
+                    "slowdown",
+                    format!("{} x{}", who(&s.service, s.instance), s.factor),
+                )
             } else if let Some(l) = &f.loss {
                 let target = match &l.link {
                     Some(link) => format!("{} <-> {} loss {}", link.from, link.to, l.rate),
@@ -149,57 +93,92 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
 }
 
 impl World<'_> {
-    // ----- faults ----------------------------------------------------------
-
+    /// A fault starts or ends.
     pub(super) fn fault(&mut self, kernel: &mut Kernel<Event>, index: u32, starts: bool) {
+        let now = kernel.now();
         let (effect, active) = &mut self.faults[index as usize];
         *active = starts;
         let effect = effect.clone();
         match effect {
-            FaultEffect::Crash { service, instance } => {
-                let model = &self.services[service as usize];
-                let range = match instance {
-                    Some(i) => model.first_instance + i..model.first_instance + i + 1,
-                    None => model.first_instance..model.first_instance + model.instances,
-                };
-                for i in range {
+            FaultTarget::Crash { service, instance } => {
+                for i in self.instances_of(service, instance) {
                     if starts {
-                        self.crash(kernel.now(), i);
+                        self.crash(now, i);
                     } else {
-                        self.instances[i as usize].crashes -= 1;
+                        self.recover_instance(now, i);
                     }
                 }
             }
-            FaultEffect::ServiceLatency { service, .. }
-            | FaultEffect::Errors { service, .. }
-            | FaultEffect::Slowdown { service, .. } => self.apply_service_faults(service),
-            FaultEffect::LinkLatency { .. }
-            | FaultEffect::Partition { .. }
-            | FaultEffect::Loss { .. } => self.apply_network_faults(),
+            FaultTarget::Stop { service, instance } => {
+                for i in self.instances_of(service, instance) {
+                    if starts {
+                        self.stop_instance(now, i);
+                    } else {
+                        self.resume_instance(now, i);
+                    }
+                }
+            }
+            FaultTarget::ServiceLatency { service, .. }
+            | FaultTarget::Errors { service, .. }
+            | FaultTarget::Slowdown { service, .. } => self.apply_service_faults(service),
+            FaultTarget::LinkLatency { .. }
+            | FaultTarget::Partition { .. }
+            | FaultTarget::Loss { .. } => self.apply_network_faults(),
         }
     }
 
+    /// The indices of one instance of `service`, or of all of them.
+    fn instances_of(&self, service: u32, instance: Option<u32>) -> std::ops::Range<u32> {
+        let model = &self.services[service as usize];
+        match instance {
+            Some(i) => model.first_instance + i..model.first_instance + i + 1,
+            None => model.first_instance..model.first_instance + model.instances,
+        }
+    }
+
+    /// Recomputes what the active faults make of each instance of `service`:
+    /// latencies add up, slowdowns multiply, and an error rate replaces the
+    /// service's own, an instance's fault winning over the service's.
     fn apply_service_faults(&mut self, service: u32) {
-        let model = &mut self.services[service as usize];
-        model.error_rate = model.base_error_rate;
-        model.added_latency = SimDuration::ZERO;
-        model.slowdown = 1.0;
-        for (effect, active) in &self.faults {
-            if !active {
-                continue;
+        let model = &self.services[service as usize];
+        let (first, count, base_error_rate) =
+            (model.first_instance, model.instances, model.base_error_rate);
+        for n in 0..count {
+            let index = first + n;
+            let mut slowdown = self.instances[index as usize].base_slowdown;
+            let mut added_latency = SimDuration::ZERO;
+            let (mut service_rate, mut instance_rate) = (None, None);
+            for (effect, active) in &self.faults {
+                if !active {
+                    continue;
+                }
+                let hits = |s: u32, i: Option<u32>| s == service && i.is_none_or(|i| i == n);
+                match *effect {
+                    FaultTarget::Errors {
+                        service: s,
+                        instance,
+                        rate,
+                    } if hits(s, instance) => match instance {
+                        Some(_) => instance_rate = Some(rate),
+                        None => service_rate = Some(rate),
+                    },
+                    FaultTarget::ServiceLatency {
+                        service: s,
+                        instance,
+                        add,
+                    } if hits(s, instance) => added_latency = added_latency.saturating_add(add),
+                    FaultTarget::Slowdown {
+                        service: s,
+                        instance,
+                        factor,
+                    } if hits(s, instance) => slowdown *= factor,
+                    _ => {}
+                }
             }
-            match effect {
-                FaultEffect::Errors { service: s, rate } if *s == service => {
-                    model.error_rate = *rate
-                }
-                FaultEffect::ServiceLatency { service: s, add } if *s == service => {
-                    model.added_latency = model.added_latency.saturating_add(*add)
-                }
-                FaultEffect::Slowdown { service: s, factor } if *s == service => {
-                    model.slowdown *= factor
-                }
-                _ => {}
-            }
+            let instance = &mut self.instances[index as usize];
+            instance.slowdown = slowdown;
+            instance.added_latency = added_latency;
+            instance.error_rate = instance_rate.or(service_rate).unwrap_or(base_error_rate);
         }
     }
 
@@ -210,11 +189,19 @@ impl World<'_> {
                 continue;
             }
             match effect {
-                FaultEffect::LinkLatency { a, b, add } => {
+                FaultTarget::LinkLatency { a, b, add } => {
                     self.network.add_latency(*a as usize, *b as usize, *add)
                 }
-                FaultEffect::Partition { groups } => self.network.partition(groups),
-                FaultEffect::Loss { link, rate } => self.network.add_loss(*link, *rate),
+                FaultTarget::Partition { groups } => {
+                    let groups: Vec<Vec<usize>> = groups
+                        .iter()
+                        .map(|g| g.iter().map(|s| *s as usize).collect())
+                        .collect();
+                    self.network.partition(&groups)
+                }
+                FaultTarget::Loss { link, rate } => self
+                    .network
+                    .add_loss(link.map(|(a, b)| (a as usize, b as usize)), *rate),
                 _ => {}
             }
         }

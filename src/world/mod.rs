@@ -31,6 +31,7 @@ mod client;
 mod draws;
 mod events;
 mod faults;
+mod lifecycle;
 pub mod network;
 pub mod policy;
 mod retry;
@@ -57,8 +58,8 @@ use crate::scenario::Sampler;
 use balance::Balancer;
 use draws::Draws;
 pub use events::Event;
-use faults::FaultEffect;
 pub use faults::FaultWindow;
+pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
 use slab::{Key, Slab};
@@ -104,10 +105,21 @@ struct Job {
 
 struct Instance {
     service: u32,
-    /// Number of active crash faults on this instance.
+    /// Where it is in its lifecycle (see `lifecycle.rs`).
+    state: InstanceState,
+    /// Active crash faults on this instance.
     crashes: u32,
+    /// Active graceful stops of this instance.
+    stops: u32,
     busy: u32,
     queue: VecDeque<Key>,
+    /// Its own multiplier of the service time (`instance_slowdown`).
+    base_slowdown: f64,
+    /// What the active faults make of it: the service time is multiplied by
+    /// `slowdown` and `added_latency` is added; jobs fail with `error_rate`.
+    slowdown: f64,
+    added_latency: SimDuration,
+    error_rate: f64,
 }
 
 struct CallSpec {
@@ -123,11 +135,10 @@ struct ServiceModel {
     queue_capacity: u32,
     service_time: Sampler,
     base_error_rate: f64,
+    /// Instance transitions, by (from, to).
+    transitions: BTreeMap<(InstanceState, InstanceState), u64>,
     steps: Vec<Vec<CallSpec>>,
     balancer: Balancer,
-    error_rate: f64,
-    added_latency: SimDuration,
-    slowdown: f64,
 }
 
 /// A caller–callee pair with one policy: routes first, then service edges.
@@ -168,7 +179,7 @@ pub struct World<'s> {
     users: Option<Users>,
     network: Network,
     client_node: u32,
-    faults: Vec<(FaultEffect, bool)>,
+    faults: Vec<(crate::scenario::FaultTarget, bool)>,
     /// When each fault starts and, if within reach, ends.
     fault_times: Vec<(SimTime, Option<SimTime>)>,
     jobs: Slab<Job>,
@@ -238,6 +249,8 @@ pub struct RunOutcome {
     pub routes: Vec<RouteStats>,
     /// Per-service statistics.
     pub services: Vec<ServiceStats>,
+    /// Per service, its instances' lifecycle transitions by (from, to).
+    pub instance_transitions: Vec<BTreeMap<(InstanceState, InstanceState), u64>>,
     /// Workers per service (instances × concurrency), for utilisation.
     pub service_workers: Vec<u64>,
     /// Edges: routes first (same indices), then service-to-service edges.
@@ -313,6 +326,11 @@ pub fn run_streaming(
             .services
             .iter()
             .map(|s| u64::from(s.instances) * u64::from(s.concurrency))
+            .collect(),
+        instance_transitions: world
+            .services
+            .iter()
+            .map(|s| s.transitions.clone())
             .collect(),
         routes: world.route_stats,
         services: world.service_stats,

@@ -35,6 +35,13 @@ impl World<'_> {
             self.jobs.remove(job_key);
             return;
         }
+        if instance.state.refuses() {
+            // Draining or stopped: refused at once, as a closed listener is.
+            stats.window.rejected += 1;
+            let job = self.jobs.remove(job_key).expect("live");
+            self.reply(kernel, service, &job, Status::Unavailable);
+            return;
+        }
         if instance.busy < model.concurrency {
             stats.in_system.increment(now);
             job.state = JobState::Busy;
@@ -89,10 +96,11 @@ impl World<'_> {
             let mut work = model
                 .service_time
                 .sample(&mut self.draws.service_time(job.draw));
-            if model.slowdown != 1.0 {
-                work = work.mul_f64(model.slowdown);
+            // The instance's own speed and the faults acting on it.
+            if instance.slowdown != 1.0 {
+                work = work.mul_f64(instance.slowdown);
             }
-            work = work.saturating_add(model.added_latency);
+            work = work.saturating_add(instance.added_latency);
             kernel.schedule_in(work, Event::LocalDone(job_key));
             return;
         }
@@ -102,10 +110,9 @@ impl World<'_> {
         let Some(job) = self.jobs.get(job_key) else {
             return; // The instance crashed meanwhile.
         };
-        let service = self.instances[job.instance as usize].service as usize;
-        let model = &self.services[service];
+        let error_rate = self.instances[job.instance as usize].error_rate;
         // Keyed, so skipping the draw at rate 0 shifts nothing.
-        if model.error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), model.error_rate) {
+        if error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), error_rate) {
             self.finish_job(kernel, job_key, Status::Internal, false);
         } else {
             self.run_steps(kernel, job_key);
@@ -223,6 +230,10 @@ impl World<'_> {
             stats.in_queue.decrement(now);
             self.start_job(kernel, next);
         }
+        if self.instances[job.instance as usize].stops > 0 {
+            // A draining instance stops once its last job is done.
+            self.refresh_state(now, job.instance);
+        }
         self.reply(kernel, service, &job, outcome);
     }
 
@@ -282,6 +293,7 @@ impl World<'_> {
         stats.in_queue.subtract(now, queued);
         stats.busy.subtract(now, busy);
         stats.in_system.subtract(now, queued + busy);
+        self.refresh_state(now, instance_index);
     }
 }
 

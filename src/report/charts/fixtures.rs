@@ -51,6 +51,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
     RunOutcome {
         stop: StopReason::Horizon,
         stop_cause: None,
+        instance_transitions: Vec::new(),
         end: SimTime::from_nanos(windows * 1_000_000_000),
         events: 0,
         service_names: names.iter().map(|s| s.to_string()).collect(),

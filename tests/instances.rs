@@ -1,0 +1,160 @@
+//! Instances: their own speeds, faults aimed at one instance (a gray
+//! failure), and their lifecycle (crash and restart, graceful stop with a
+//! drain), seen through summary.json.
+//!
+//! The scenarios are deterministic on purpose: constant arrivals and
+//! constant service times, far below capacity, and round robin over three
+//! instances, so every figure below is exact rather than statistical.
+
+use meshsim::report;
+use meshsim::scenario;
+use meshsim::world;
+use serde_json::{Value, json};
+
+/// Three instances of `s`, 1 ms of work each, one request every 10 ms for
+/// 3 s (300 requests from t = 10 ms, 100 per instance by round robin; the
+/// last, at t = 3 s, is still in service when the run ends).
+fn base() -> Value {
+    json!({
+        "name": "instances", "duration": "3s", "seed": 1,
+        "services": {"s": {"instances": 3, "concurrency": 4,
+                           "service_time": {"constant": "1ms"}}},
+        "workload": {"arrivals": {"constant": {"rate": 100}},
+                     "routes": [{"service": "s", "timeout": "1s"}]}
+    })
+}
+
+fn summary(value: &Value) -> Value {
+    let compiled = scenario::parse(&value.to_string(), "instances.json").expect("valid");
+    let seed = compiled.scenario().seed;
+    let run = world::run(&compiled, seed, None);
+    let (summary, _) = report::files(&compiled, seed, &run);
+    serde_json::from_str(&summary.to_json()).unwrap()
+}
+
+fn service(summary: &Value) -> &Value {
+    &summary["services"]["s"]
+}
+
+#[test]
+fn one_slow_instance_is_a_gray_failure() {
+    let mut value = base();
+    value["services"]["s"]["instance_slowdown"] = json!([1, 1, 5]);
+    let s = summary(&value);
+    let latency = &service(&s)["latency_ms"];
+    // A third of the requests take 5 ms, the rest 1 ms.
+    assert_eq!(latency["max"], 5.0, "{latency}");
+    assert_eq!(latency["p50"], 1.0, "{latency}");
+    let mean = latency["mean"].as_f64().unwrap();
+    assert!((mean - 7.0 / 3.0).abs() < 0.01, "{mean}");
+    assert_eq!(service(&s)["successes"], 299);
+}
+
+#[test]
+fn a_slowdown_fault_can_hit_one_instance() {
+    let mut value = base();
+    value["faults"] =
+        json!([{"at": "0s", "slowdown": {"service": "s", "instance": 2, "factor": 5}}]);
+    let faulted = summary(&value);
+    let mut slow = base();
+    slow["services"]["s"]["instance_slowdown"] = json!([1, 1, 5]);
+    // The same as an instance that is slow by itself.
+    assert_eq!(
+        service(&faulted)["latency_ms"],
+        service(&summary(&slow))["latency_ms"]
+    );
+}
+
+#[test]
+fn an_error_fault_can_hit_one_instance() {
+    let mut value = base();
+    value["faults"] = json!([{"at": "0s", "errors": {"service": "s", "instance": 0, "rate": 1.0}}]);
+    let s = summary(&value);
+    // Round robin: exactly one request in three reaches instance 0.
+    assert_eq!(service(&s)["failures"]["error"], 100);
+    assert_eq!(service(&s)["successes"], 199);
+    // An instance's fault wins over the service's for that instance.
+    value["faults"] = json!([
+        {"at": "0s", "errors": {"service": "s", "rate": 1.0}},
+        {"at": "0s", "errors": {"service": "s", "instance": 1, "rate": 0.0}}
+    ]);
+    let s = summary(&value);
+    assert_eq!(service(&s)["successes"], 100);
+    assert_eq!(service(&s)["failures"]["error"], 199);
+}
+
+#[test]
+fn a_crash_and_its_restart_are_lifecycle_transitions() {
+    let mut value = base();
+    value["faults"] = json!([{"at": "1s", "for": "1s", "crash": {"service": "s", "instance": 0}}]);
+    let s = summary(&value);
+    assert_eq!(
+        service(&s)["instance_transitions"],
+        json!({"crashed->starting": 1, "ready->crashed": 1, "starting->ready": 1})
+    );
+    // While it is down, its share of the requests vanishes.
+    assert!(service(&s)["failures"]["dropped"].as_u64().unwrap() >= 30);
+}
+
+#[test]
+fn a_stopped_instance_refuses_new_work_and_restarts() {
+    let mut value = base();
+    value["faults"] =
+        json!([{"at": "1005ms", "for": "1s", "stop": {"service": "s", "instance": 0}}]);
+    let s = summary(&value);
+    // Idle when the stop came (its last job ended at 1.001 s): straight to
+    // stopped; back to ready when the fault ends.
+    assert_eq!(
+        service(&s)["instance_transitions"],
+        json!({"ready->stopped": 1, "starting->ready": 1, "stopped->starting": 1})
+    );
+    // A third of the requests of that second are refused with 503 at once,
+    // and none is lost.
+    assert_eq!(service(&s)["failures"]["rejected"], 33, "{}", service(&s));
+    assert_eq!(service(&s)["failures"]["dropped"], 0);
+    let route = &s["routes"]["s"];
+    assert_eq!(route["failures"]["rejected"], 33, "{route}");
+    assert_eq!(route["failures"]["timeout"], 0, "{route}");
+}
+
+#[test]
+fn a_stop_drains_the_work_in_progress() {
+    let mut value = base();
+    // 25 ms of work every 10 ms: each instance always has a job in service.
+    value["services"]["s"]["service_time"] = json!({"constant": "25ms"});
+    value["faults"] =
+        json!([{"at": "1005ms", "for": "1s", "stop": {"service": "s", "instance": 0}}]);
+    let s = summary(&value);
+    let transitions = &service(&s)["instance_transitions"];
+    assert_eq!(transitions["ready->draining"], 1, "{transitions}");
+    assert_eq!(transitions["draining->stopped"], 1, "{transitions}");
+    assert_eq!(transitions["stopped->starting"], 1, "{transitions}");
+    // What it held when the stop came was served, not lost.
+    assert_eq!(service(&s)["failures"]["dropped"], 0);
+    assert_eq!(s["routes"]["s"]["failures"]["timeout"], 0);
+}
+
+#[test]
+fn an_instance_that_does_not_exist_is_refused() {
+    for fault in [
+        json!({"at": "1s", "stop": {"service": "s", "instance": 3}}),
+        json!({"at": "1s", "errors": {"service": "s", "instance": 3, "rate": 1}}),
+        json!({"at": "1s", "slowdown": {"service": "s", "instance": 7, "factor": 2}}),
+        json!({"at": "1s", "latency": {"service": "s", "instance": 3, "add": "1ms"}}),
+    ] {
+        let mut value = base();
+        value["faults"] = json!([fault.clone()]);
+        let error = scenario::parse(&value.to_string(), "bad.json").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("there is no instance"), "{fault}: {text}");
+    }
+    let mut value = base();
+    value["services"]["s"]["instance_slowdown"] = json!([1, 2]);
+    let text = scenario::parse(&value.to_string(), "bad.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("one factor per instance: 2 given for 3"),
+        "{text}"
+    );
+}
