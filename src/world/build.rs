@@ -14,6 +14,7 @@ use crate::metrics::{EdgeStats, RouteStats, ServiceStats};
 use crate::scenario::{CallTarget, Compiled};
 
 use super::balance::Balancer;
+use super::behaviour::Behaviour;
 use super::draws::Draws;
 use super::faults;
 use super::lifecycle::InstanceState;
@@ -147,7 +148,7 @@ impl<'s> World<'s> {
                 service_time: samplers.service_times[i].clone(),
                 base_error_rate: s.error_rate,
                 transitions: BTreeMap::new(),
-                steps,
+                behaviour: Behaviour::Pipeline { steps },
                 balancer: Balancer::round_robin(),
             });
             for n in 0..s.instances as usize {

@@ -25,6 +25,7 @@
 //! a draw depends only on what it is about.
 
 mod balance;
+mod behaviour;
 mod build;
 mod calls;
 mod client;
@@ -56,6 +57,7 @@ use crate::scenario::Compiled;
 
 use crate::scenario::Sampler;
 use balance::Balancer;
+use behaviour::Behaviour;
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
@@ -137,7 +139,8 @@ struct ServiceModel {
     base_error_rate: f64,
     /// Instance transitions, by (from, to).
     transitions: BTreeMap<(InstanceState, InstanceState), u64>,
-    steps: Vec<Vec<CallSpec>>,
+    /// What it does after its local work.
+    behaviour: Behaviour,
     balancer: Balancer,
 }
 

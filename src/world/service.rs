@@ -1,12 +1,11 @@
 //! The callee's side: instances with a FIFO queue in front of workers, jobs
-//! that do their local work, make their downstream call steps with the worker
-//! held, and reply.
+//! that do their local work, then what the service's behaviour does with
+//! them (`behaviour.rs`), and the reply.
 
 use crate::kernel::dist::bernoulli;
 use crate::kernel::{Kernel, SimTime};
 
-use super::calls::Parent;
-use super::draws::{self, Message};
+use super::draws::Message;
 use super::slab::Key;
 use super::{Event, Job, JobState, Reply, Status, World};
 
@@ -115,74 +114,7 @@ impl World<'_> {
         if error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), error_rate) {
             self.finish_job(kernel, job_key, Status::Internal, false);
         } else {
-            self.run_steps(kernel, job_key);
-        }
-    }
-
-    /// Makes the calls of the job's current step; finishes the job when no
-    /// step is left.
-    fn run_steps(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
-        loop {
-            let job = self.jobs.get(job_key).expect("running a live job");
-            let (step, instance, deadline) = (job.step as usize, job.instance, job.deadline);
-            let deadline = (deadline != SimTime::MAX).then_some(deadline);
-            let job_draw = job.draw;
-            let service = self.instances[instance as usize].service;
-            let model = &self.services[service as usize];
-            let Some(calls) = model.steps.get(step) else {
-                self.finish_job(kernel, job_key, Status::Ok, false);
-                return;
-            };
-            // Decide first, then call: a call may end synchronously (a
-            // zero-latency rejection, a local refusal) and must find
-            // `pending` already set.
-            let mut chosen = Chosen::default();
-            for (i, call) in calls.iter().enumerate() {
-                let key = draws::downstream_call(job_draw, step as u16, i as u16);
-                if call.probability >= 1.0 || bernoulli(&mut self.draws.call(key), call.probability)
-                {
-                    chosen.push(i as u16);
-                }
-            }
-            if chosen.is_empty() {
-                self.jobs.get_mut(job_key).expect("live").step += 1;
-                continue;
-            }
-            self.jobs.get_mut(job_key).expect("live").pending = chosen.len() as u16;
-            for i in chosen.iter() {
-                // A synchronous failure may already have finished the job.
-                if self.jobs.get(job_key).is_none() {
-                    return;
-                }
-                let spec = &self.services[service as usize].steps[step][i as usize];
-                let (edge, optional) = (spec.edge, spec.optional);
-                let key = draws::downstream_call(job_draw, step as u16, i);
-                self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, optional);
-            }
-            return;
-        }
-    }
-
-    /// A downstream call of a job has ended.
-    pub(super) fn child_done(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        job_key: Key,
-        outcome: Status,
-        optional: bool,
-    ) {
-        let Some(job) = self.jobs.get_mut(job_key) else {
-            return; // The job already failed or its instance crashed.
-        };
-        if outcome != Status::Ok && !optional {
-            // Fail fast, as an await-all that rejects on the first failure.
-            self.finish_job(kernel, job_key, Status::Internal, true);
-            return;
-        }
-        job.pending -= 1;
-        if job.pending == 0 {
-            job.step += 1;
-            self.run_steps(kernel, job_key);
+            self.behave(kernel, job_key);
         }
     }
 
@@ -199,7 +131,7 @@ impl World<'_> {
     }
 
     /// Ends a job: frees its worker, starts the next queued job, replies.
-    fn finish_job(
+    pub(super) fn finish_job(
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
@@ -294,37 +226,5 @@ impl World<'_> {
         stats.busy.subtract(now, busy);
         stats.in_system.subtract(now, queued + busy);
         self.refresh_state(now, instance_index);
-    }
-}
-
-/// A small list of call indices that allocates only past 16 entries, so that
-/// choosing the calls of a step costs nothing on the hot path.
-#[derive(Default)]
-struct Chosen {
-    inline: [u16; 16],
-    len: usize,
-    spill: Vec<u16>,
-}
-
-impl Chosen {
-    fn push(&mut self, value: u16) {
-        if self.len < self.inline.len() {
-            self.inline[self.len] = value;
-        } else {
-            self.spill.push(value);
-        }
-        self.len += 1;
-    }
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
-        self.inline[..self.len.min(self.inline.len())]
-            .iter()
-            .copied()
-            .chain(self.spill.iter().copied())
     }
 }

@@ -1,0 +1,166 @@
+//! What a service does with a request once its own work is done: its
+//! *behaviour*, a closed enum dispatched by `match` (no `Box<dyn>` on the
+//! hot path).
+//!
+//! Today's one behaviour is the pipeline: call steps made in order, each a
+//! group of calls in parallel with the worker held, failing fast on a
+//! required call, then the reply. Later issues add variants beside it: a
+//! store (a database per service), a saga orchestrator, a broker and its
+//! consumers, the gateway. Each variant owns its own per-job progress and
+//! answers the same two inputs: the local work is done (`behave`), and a
+//! downstream call has ended (`child_done`).
+//!
+//! Messages are request/reply, plus one-way messages that need no answer:
+//! today the caller's cancellation of a losing hedge (`Event::Cancel`, its
+//! own network draws as `Message::Cancel`); heartbeats and broker
+//! deliveries will be more of them.
+
+use crate::kernel::dist::bernoulli;
+use crate::kernel::{Kernel, SimTime};
+
+use super::calls::Parent;
+use super::draws;
+use super::slab::Key;
+use super::{CallSpec, Event, Status, World};
+
+/// What a service does after its local work.
+pub(super) enum Behaviour {
+    /// The call steps, in order; each step is a group of calls made in
+    /// parallel (a single call is a group of one).
+    Pipeline {
+        /// The steps.
+        steps: Vec<Vec<CallSpec>>,
+    },
+}
+
+impl World<'_> {
+    /// The local work of a job is done, without an error: run the service's
+    /// behaviour.
+    pub(super) fn behave(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        let Some(job) = self.jobs.get(job_key) else {
+            return;
+        };
+        let service = self.instances[job.instance as usize].service as usize;
+        match self.services[service].behaviour {
+            Behaviour::Pipeline { .. } => self.run_steps(kernel, job_key),
+        }
+    }
+
+    /// Makes the calls of the job's current step; finishes the job when no
+    /// step is left.
+    pub(super) fn run_steps(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        loop {
+            let job = self.jobs.get(job_key).expect("running a live job");
+            let (step, instance, deadline) = (job.step as usize, job.instance, job.deadline);
+            let deadline = (deadline != SimTime::MAX).then_some(deadline);
+            let job_draw = job.draw;
+            let service = self.instances[instance as usize].service;
+            let Behaviour::Pipeline { steps } = &self.services[service as usize].behaviour;
+            let Some(calls) = steps.get(step) else {
+                self.finish_job(kernel, job_key, Status::Ok, false);
+                return;
+            };
+            // Decide first, then call: a call may end synchronously (a
+            // zero-latency rejection, a local refusal) and must find
+            // `pending` already set.
+            let mut chosen = Chosen::default();
+            for (i, call) in calls.iter().enumerate() {
+                let key = draws::downstream_call(job_draw, step as u16, i as u16);
+                if call.probability >= 1.0 || bernoulli(&mut self.draws.call(key), call.probability)
+                {
+                    chosen.push(i as u16);
+                }
+            }
+            if chosen.is_empty() {
+                self.jobs.get_mut(job_key).expect("live").step += 1;
+                continue;
+            }
+            self.jobs.get_mut(job_key).expect("live").pending = chosen.len() as u16;
+            for i in chosen.iter() {
+                // A synchronous failure may already have finished the job.
+                if self.jobs.get(job_key).is_none() {
+                    return;
+                }
+                let Behaviour::Pipeline { steps } = &self.services[service as usize].behaviour;
+                let spec = &steps[step][i as usize];
+                let (edge, optional) = (spec.edge, spec.optional);
+                let key = draws::downstream_call(job_draw, step as u16, i);
+                self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, optional);
+            }
+            return;
+        }
+    }
+
+    /// A downstream call of a job has ended: the behaviour decides.
+    pub(super) fn child_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        outcome: Status,
+        optional: bool,
+    ) {
+        let Some(job) = self.jobs.get(job_key) else {
+            return; // The job already failed or its instance crashed.
+        };
+        let service = self.instances[job.instance as usize].service as usize;
+        match self.services[service].behaviour {
+            Behaviour::Pipeline { .. } => self.step_call_done(kernel, job_key, outcome, optional),
+        }
+    }
+
+    /// A call of the pipeline's current step has ended: fail fast on a
+    /// required call that failed, or go on once the whole step is done.
+    fn step_call_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        outcome: Status,
+        optional: bool,
+    ) {
+        let Some(job) = self.jobs.get_mut(job_key) else {
+            return; // The job already failed or its instance crashed.
+        };
+        if outcome != Status::Ok && !optional {
+            // Fail fast, as an await-all that rejects on the first failure.
+            self.finish_job(kernel, job_key, Status::Internal, true);
+            return;
+        }
+        job.pending -= 1;
+        if job.pending == 0 {
+            job.step += 1;
+            self.run_steps(kernel, job_key);
+        }
+    }
+}
+
+/// A small list of call indices that allocates only past 16 entries, so that
+/// choosing the calls of a step costs nothing on the hot path.
+#[derive(Default)]
+struct Chosen {
+    inline: [u16; 16],
+    len: usize,
+    spill: Vec<u16>,
+}
+
+impl Chosen {
+    fn push(&mut self, value: u16) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = value;
+        } else {
+            self.spill.push(value);
+        }
+        self.len += 1;
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.inline[..self.len.min(self.inline.len())]
+            .iter()
+            .copied()
+            .chain(self.spill.iter().copied())
+    }
+}
