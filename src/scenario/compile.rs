@@ -17,6 +17,9 @@ use super::validate::validate;
 use super::warnings::{Warning, warnings};
 use crate::kernel::SimDuration;
 
+/// Upper bound on a route's path, in bytes.
+pub const MAX_PATH_BYTES: usize = 1024;
+
 /// Upper bound on named policies (the world numbers them in 16 bits).
 pub const MAX_POLICIES: usize = u16::MAX as usize;
 
@@ -296,6 +299,24 @@ impl Resolver<'_> {
             .enumerate()
             .map(|(i, route)| {
                 let route_path = path.index(i);
+                if let Some(p) = &route.path
+                    && (!p.starts_with('/')
+                        || p.len() > MAX_PATH_BYTES
+                        || p.chars().any(|c| c.is_control() || c.is_whitespace()))
+                {
+                    self.problems.push((
+                        route_path.key("path"),
+                        format!(
+                            "a path starts with `/`, has no spaces or control characters and at most {MAX_PATH_BYTES} bytes, e.g. \"/v1/orders\""
+                        ),
+                    ));
+                }
+                if route.keys.is_some_and(|n| n == 0 || n > u64::from(u32::MAX)) {
+                    self.problems.push((
+                        route_path.key("keys"),
+                        "keys must be between 1 and 4294967295".to_string(),
+                    ));
+                }
                 let policy_path = if route.policy.is_some() {
                     route_path.key("policy")
                 } else {

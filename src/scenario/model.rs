@@ -371,6 +371,48 @@ pub struct Route {
     /// workload's.
     #[serde(default)]
     pub policy: Option<String>,
+    /// The requests' method; `GET` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+    /// The requests' path, starting with `/`; `/<route name>` by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Each request carries a key drawn uniformly from this many (1 or
+    /// more): a customer or an order id, for hashing and sagas.
+    #[schemars(range(min = 1, max = 4_294_967_295u64))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
+}
+
+/// An HTTP method.
+#[derive(
+    Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `PATCH`.
+    Patch,
+    /// `DELETE`.
+    Delete,
+}
+
+impl HttpMethod {
+    /// The method as it is written, e.g. `"GET"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
 }
 
 /// A failure on the timeline: `at`, optionally `for`, and exactly one kind.

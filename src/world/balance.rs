@@ -61,6 +61,7 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         attempt: Key,
         draw: DrawKey,
+        request: Key,
         caller: u32,
         service: u32,
         deadline: Option<SimTime>,
@@ -80,6 +81,7 @@ impl World<'_> {
         let job = self.jobs.insert(Job {
             attempt,
             draw,
+            request,
             caller,
             instance,
             deadline: deadline.unwrap_or(SimTime::MAX),

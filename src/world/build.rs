@@ -186,6 +186,27 @@ impl<'s> World<'s> {
             streams,
         );
         let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
+        // Each route's method, path and key count; paths interned in order.
+        let mut paths: Vec<String> = Vec::new();
+        let route_requests = workload
+            .routes
+            .iter()
+            .map(|r| {
+                let path = r
+                    .path
+                    .clone()
+                    .unwrap_or_else(|| format!("/{}", r.name.as_deref().unwrap_or(&r.service)));
+                let index = match paths.iter().position(|p| *p == path) {
+                    Some(i) => i,
+                    None => {
+                        paths.push(path);
+                        paths.len() - 1
+                    }
+                };
+                let method = r.method.unwrap_or(crate::scenario::HttpMethod::Get);
+                (method, index as u32, r.keys)
+            })
+            .collect();
         let faults = faults::effects(compiled.faults());
         let world = World {
             service_stats: (0..services.len())
@@ -235,6 +256,10 @@ impl<'s> World<'s> {
             calls: Slab::default(),
             attempts: Slab::default(),
             retries: Slab::default(),
+            requests: Slab::default(),
+            requests_sent: 0,
+            route_requests,
+            paths,
             // A row per route, per service and per service-to-service edge
             // (routes are the first edges).
             series: BoundedSeries::new(scenario.services.len() + infos.len()),

@@ -26,8 +26,9 @@ use super::{Event, Reply, Status, World};
 /// Who made a call.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Parent {
-    /// A client request on a route; `user` is the closed-loop user, if any.
-    Client { route: u32, user: Option<u32> },
+    /// A client request: its context (route, user, ...) is in the world's
+    /// request slab.
+    Client { request: Key },
     /// A downstream call made by a job.
     Job(Key),
 }
@@ -35,6 +36,8 @@ pub(super) enum Parent {
 /// A call in progress.
 pub(super) struct CallState {
     pub(super) parent: Parent,
+    /// The request it serves (its context in the world's request slab).
+    pub(super) request: Key,
     /// What its draws are about (see `draws.rs`).
     pub(super) draw: DrawKey,
     pub(super) edge: u32,
@@ -131,24 +134,28 @@ impl World<'_> {
         inherited: Option<SimTime>,
         optional: bool,
     ) {
-        // The caller's network node, and its scope unit on this edge.
-        let (caller, unit) = match parent {
-            Parent::Client { .. } => (self.client_node, 0),
+        // The caller's network node, its scope unit on this edge, and the
+        // request the call serves.
+        let (caller, unit, request) = match parent {
+            Parent::Client { request } => (self.client_node, 0, request),
             Parent::Job(job) => {
-                let instance = self.jobs.get(job).expect("a live job calls").instance;
+                let job = self.jobs.get(job).expect("a live job calls");
+                let (instance, request) = (job.instance, job.request);
                 let service = self.instances[instance as usize].service;
                 let unit = if self.edges[edge as usize].units.len() > 1 {
                     instance - self.services[service as usize].first_instance
                 } else {
                     0
                 };
-                (service, unit)
+                (service, unit, request)
             }
         };
         let now = kernel.now();
         let model = &self.edges[edge as usize];
         if model.policy.is_none() {
-            return self.start_direct_call(kernel, parent, draw, edge, caller, inherited, optional);
+            return self.start_direct_call(
+                kernel, parent, request, draw, edge, caller, inherited, optional,
+            );
         }
         let policy = model.policy.map(|p| &self.policies[p as usize]);
         let own_deadline = policy
@@ -162,6 +169,7 @@ impl World<'_> {
         let callee = model.callee;
         let call = self.calls.insert(CallState {
             parent,
+            request,
             draw,
             edge,
             unit,
@@ -205,12 +213,13 @@ impl World<'_> {
         let state = self.calls.get_mut(call).expect("sending for a live call");
         let draw = next_attempt(state, kind);
         state.live += 1;
-        let (edge, unit, caller, deadline, propagated) = (
+        let (edge, unit, caller, deadline, propagated, request) = (
             state.edge,
             state.unit,
             state.caller,
             state.deadline,
             state.propagated,
+            state.request,
         );
         match kind {
             AttemptKind::First => {}
@@ -276,6 +285,7 @@ impl World<'_> {
             kernel,
             attempt,
             draw,
+            request,
             caller,
             callee,
             propagated,
@@ -338,7 +348,7 @@ impl World<'_> {
         let call = match a.owner {
             Owner::Call(call) => call,
             Owner::Direct { parent, optional } => {
-                return self.end_call(kernel, edge, parent, a.sent, optional, outcome);
+                return self.end_call(kernel, edge, parent, optional, outcome);
             }
         };
         let Some(state) = self.calls.get_mut(call) else {
@@ -417,6 +427,7 @@ impl World<'_> {
         &mut self,
         kernel: &mut Kernel<Event>,
         parent: Parent,
+        request: Key,
         call: DrawKey,
         edge: u32,
         caller: u32,
@@ -434,7 +445,7 @@ impl World<'_> {
             // The inherited deadline has passed: nothing is sent, as on the
             // general path.
             self.bump(edge, |c| c.requests += 1);
-            return self.end_call(kernel, edge, parent, now, optional, Status::Timeout);
+            return self.end_call(kernel, edge, parent, optional, Status::Timeout);
         }
         self.bump(edge, |c| {
             c.requests += 1;
@@ -458,7 +469,9 @@ impl World<'_> {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
         }
-        self.send_job(kernel, attempt, draw, caller, callee, inherited, false);
+        self.send_job(
+            kernel, attempt, draw, request, caller, callee, inherited, false,
+        );
     }
 
     /// Ends a call and tells its parent.
@@ -501,14 +514,7 @@ impl World<'_> {
                 self.cancel_attempt(kernel, attempt);
             }
         }
-        self.end_call(
-            kernel,
-            state.edge,
-            state.parent,
-            SimTime::from_nanos(state.deadline.start()),
-            state.optional,
-            outcome,
-        );
+        self.end_call(kernel, state.edge, state.parent, state.optional, outcome);
         if waited {
             // Cancelling the wait ran the bulkhead's housekeeping: hand out
             // what it decided for the other waiters.
@@ -522,15 +528,12 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         edge: u32,
         parent: Parent,
-        started: SimTime,
         optional: bool,
         outcome: Status,
     ) {
         self.bump(edge, |c| counts_outcome(c, outcome));
         match parent {
-            Parent::Client { route, user } => {
-                self.client_done(kernel, route, user, started, outcome)
-            }
+            Parent::Client { request } => self.client_done(kernel, request, outcome),
             Parent::Job(job) => self.child_done(kernel, job, outcome, optional),
         }
     }

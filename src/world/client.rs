@@ -1,10 +1,14 @@
-//! The clients' side of a route: a request starts as a call on the route's
-//! edge, and its end is counted for the route (and wakes a closed-loop user).
+//! The clients' side of a route: a request gets its context (id, route,
+//! method, path, key), starts as a call on the route's edge, and its end is
+//! counted for the route (and wakes a closed-loop user).
 
-use crate::kernel::{Kernel, SimTime};
+use crate::kernel::Kernel;
+use crate::kernel::dist::index;
 
 use super::calls::{Parent, counts_outcome};
 use super::draws::{self};
+use super::request::RequestContext;
+use super::slab::Key;
 use super::{Event, Status, World};
 
 impl World<'_> {
@@ -21,22 +25,42 @@ impl World<'_> {
             }
         };
         let route = self.picker.pick(&mut self.draws.route(request));
+        let (method, path, keys) = self.route_requests[route as usize];
+        let key = keys.map(|n| draw_key(&mut self.draws.request_key(request), n));
+        let id = self.requests_sent;
+        self.requests_sent += 1;
+        let context = self.requests.insert(RequestContext {
+            id,
+            route,
+            client: 0,
+            user,
+            credential: None,
+            method,
+            path,
+            key,
+            sent: kernel.now(),
+        });
         let stats = &mut self.route_stats[route as usize];
         stats.window.requests += 1;
         stats.in_flight += 1;
-        let parent = Parent::Client { route, user };
+        let parent = Parent::Client { request: context };
         self.start_call(kernel, parent, request, route, None, false);
     }
 
+    /// A client request has ended: its context goes, and work still on its
+    /// behalf downstream becomes orphan work.
     pub(super) fn client_done(
         &mut self,
         kernel: &mut Kernel<Event>,
-        route: u32,
-        user: Option<u32>,
-        sent: SimTime,
+        request: Key,
         outcome: Status,
     ) {
         let now = kernel.now();
+        let context = self
+            .requests
+            .remove(request)
+            .expect("a client request ends once");
+        let (route, user, sent) = (context.route, context.user, context.sent);
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;
         counts_outcome(&mut stats.window, outcome);
@@ -52,4 +76,9 @@ impl World<'_> {
             kernel.schedule_in(think, Event::UserWake(user));
         }
     }
+}
+
+/// A request key uniformly among `n` (1 to 2^32 - 1, as validation allows).
+fn draw_key(rng: &mut crate::kernel::KeyedRng, n: u64) -> u64 {
+    u64::from(index(rng, u32::try_from(n).unwrap_or(u32::MAX).max(1)))
 }

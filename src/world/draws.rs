@@ -63,6 +63,7 @@ pub(super) enum AttemptKind {
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Draws {
     route: KeyedStream,
+    request_key: KeyedStream,
     think: KeyedStream,
     service_time: KeyedStream,
     error: KeyedStream,
@@ -75,6 +76,7 @@ impl Draws {
     pub(super) fn new(streams: &RngStreams) -> Draws {
         Draws {
             route: streams.keyed("workload/route"),
+            request_key: streams.keyed("workload/key"),
             think: streams.keyed("workload/think"),
             service_time: streams.keyed("service/time"),
             error: streams.keyed("service/error"),
@@ -88,6 +90,11 @@ impl Draws {
     #[inline]
     pub(super) fn route(&self, request: DrawKey) -> KeyedRng {
         self.route.rng(request)
+    }
+
+    /// The request key of a request (routes with `keys`).
+    pub(super) fn request_key(&self, request: DrawKey) -> KeyedRng {
+        self.request_key.rng(request)
     }
 
     /// The think time of `user` before its `k`-th request.

@@ -35,6 +35,7 @@ mod faults;
 mod lifecycle;
 pub mod network;
 pub mod policy;
+mod request;
 mod retry;
 mod service;
 pub mod slab;
@@ -64,6 +65,7 @@ pub use faults::FaultWindow;
 pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
+use request::RequestContext;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
 pub use stop::StopCause;
@@ -90,6 +92,9 @@ struct Job {
     attempt: Key,
     /// What its draws are about: the attempt's key.
     draw: DrawKey,
+    /// The request it serves; stale once the client's request has ended
+    /// (the job is then orphan work).
+    request: Key,
     /// The network node the reply goes to.
     caller: u32,
     instance: u32,
@@ -188,6 +193,15 @@ pub struct World<'s> {
     jobs: Slab<Job>,
     calls: Slab<calls::CallState>,
     attempts: Slab<calls::AttemptState>,
+    /// The context of every client request in flight.
+    requests: Slab<RequestContext>,
+    /// Client requests sent so far: the next one's id.
+    requests_sent: u64,
+    /// Per route: the method, path (an index into `paths`) and key count of
+    /// its requests.
+    route_requests: Vec<(crate::scenario::HttpMethod, u32, Option<u64>)>,
+    /// The paths of the routes, interned.
+    paths: Vec<String>,
     retries: Slab<crate::patterns::retry::RetryState>,
     route_stats: Vec<RouteStats>,
     service_stats: Vec<ServiceStats>,
@@ -400,8 +414,12 @@ mod tests {
     fn hot_records_stay_small() {
         let event = std::mem::size_of::<Event>();
         assert!(event <= 16, "Event: {event}");
+        // 56 since a job knows its request: its slab slot (generation and
+        // tag included) is then one 64-byte cache line.
         let job = std::mem::size_of::<Job>();
-        assert!(job <= 48, "Job: {job}");
+        assert!(job <= 56, "Job: {job}");
+        let slot = std::mem::size_of::<Option<Job>>() + 4;
+        assert!(slot <= 64, "a job's slab slot: {slot}");
         let call = std::mem::size_of::<calls::CallState>();
         assert!(call <= 128, "CallState: {call}");
     }

@@ -65,8 +65,17 @@ impl World<'_> {
                     let instance = j.instance;
                     let service = self.instances[instance as usize].service as usize;
                     let first = self.services[service].first_instance;
+                    let request = match self.requests.get(j.request) {
+                        Some(r) => format!(
+                            "request {} {} {}",
+                            r.id,
+                            r.method.as_str(),
+                            self.paths[r.path as usize]
+                        ),
+                        None => "orphan work: its request has ended".to_string(),
+                    };
                     format!(
-                        "service `{}` instance {}",
+                        "service `{}` instance {} ({request})",
                         self.service_names[service],
                         instance - first
                     )

@@ -1,0 +1,93 @@
+//! A request's identity: what every hop of a client request knows about
+//! it, kept once per request in a slab and reached from its calls and jobs
+//! by key, so that events stay 16 bytes.
+//!
+//! The context lives from the client's send to the client's end (answer,
+//! timeout or refusal). Work downstream that outlives it (an orphan: the
+//! client gave up, the callee works on) finds its key stale: that is how
+//! a component can tell wasted work.
+//!
+//! The id is for tracing and reports; it is *not* a randomness key (draws
+//! are keyed by the request's structural key, see `draws.rs`, so that ids,
+//! which depend on event order, never move a random number).
+
+use crate::kernel::SimTime;
+use crate::scenario::HttpMethod;
+
+/// Everything a request carries, from its client to the last hop.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct RequestContext {
+    /// Run-unique, in send order, never reused.
+    pub(super) id: u64,
+    /// The route it was sent on.
+    pub(super) route: u32,
+    /// The client that sent it: one client per route for now (several
+    /// clients per route, each with its rate, come with the gateway).
+    pub(super) client: u32,
+    /// The closed-loop user that sent it, if any.
+    pub(super) user: Option<u32>,
+    /// The credential class it carries (none yet: the gateway issue gives
+    /// clients credentials).
+    pub(super) credential: Option<u16>,
+    /// Its method and path (an index into the world's path table).
+    pub(super) method: HttpMethod,
+    pub(super) path: u32,
+    /// Its request key, drawn for routes with `keys` (for hashing and
+    /// sagas).
+    pub(super) key: Option<u64>,
+    /// When the client sent it.
+    pub(super) sent: SimTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernel::{Kernel, RngStreams, RunLimits, SimTime};
+    use crate::scenario::{self, HttpMethod};
+    use crate::world::World;
+
+    #[test]
+    fn a_request_carries_its_identity_until_its_client_is_answered() {
+        let compiled = scenario::parse(
+            r#"{
+                "name": "ids", "duration": "1s",
+                "services": {"s": {"service_time": {"constant": "5ms"}}},
+                "workload": {"arrivals": {"constant": {"rate": 1000}},
+                             "routes": [{"service": "s", "method": "POST",
+                                         "path": "/v1/orders", "keys": 10}]}
+            }"#,
+            "ids.json",
+        )
+        .expect("valid");
+        let mut sink = |_: &str, _: &crate::metrics::WindowRow| {};
+        let (mut world, _) = World::new(&compiled, &RngStreams::new(1), &mut sink);
+        let mut kernel = Kernel::new();
+        world.start(&mut kernel);
+        // Arrivals at 1, 2, 3 ms; each takes 5 ms: three requests in flight.
+        let limits = RunLimits {
+            event_budget: 3,
+            ..RunLimits::until(SimTime::from_nanos(1_000_000_000))
+        };
+        let _ = kernel.run(&mut world, limits);
+        assert_eq!(world.requests.len(), 3);
+        assert_eq!(world.requests_sent, 3);
+        assert_eq!(world.paths, ["/v1/orders"]);
+        let mut ids: Vec<u64> = Vec::new();
+        for key in world.requests.keys_where(|_| true) {
+            let context = world.requests.get(key).expect("live");
+            assert_eq!(context.method, HttpMethod::Post);
+            assert_eq!(context.route, 0);
+            assert!(context.key.is_some_and(|k| k < 10), "{context:?}");
+            ids.push(context.id);
+        }
+        ids.sort_unstable();
+        assert_eq!(ids, [0, 1, 2]);
+        // Once the clients are answered the contexts are gone.
+        let _ = kernel.run(
+            &mut world,
+            RunLimits::until(SimTime::from_nanos(20_000_000)),
+        );
+        let answered = world.route_stats[0].window.successes;
+        assert!(answered >= 3, "{answered}");
+        assert_eq!(world.requests.len() as u64, world.route_stats[0].in_flight);
+    }
+}
