@@ -25,21 +25,12 @@ impl World<'_> {
             }
         };
         let route = self.picker.pick(&mut self.draws.route(request));
-        let (method, path, keys) = self.route_requests[route as usize];
+        let keys = self.route_requests[route as usize].2;
         let key = keys.map(|n| draw_key(&mut self.draws.request_key(request), n));
         let id = self.requests_sent;
         self.requests_sent += 1;
-        let context = self.requests.insert(RequestContext {
-            id,
-            route,
-            client: 0,
-            user,
-            credential: None,
-            method,
-            path,
-            key,
-            sent: kernel.now(),
-        });
+        let context =
+            (self.requests).insert(RequestContext::new(id, kernel.now(), route, user, key));
         let stats = &mut self.route_stats[route as usize];
         stats.window.requests += 1;
         stats.in_flight += 1;
@@ -60,7 +51,7 @@ impl World<'_> {
             .requests
             .remove(request)
             .expect("a client request ends once");
-        let (route, user, sent) = (context.route, context.user, context.sent);
+        let (route, user, sent) = (context.route, context.user(), context.sent);
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;
         counts_outcome(&mut stats.window, outcome);

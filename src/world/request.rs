@@ -14,29 +14,69 @@
 use crate::kernel::SimTime;
 use crate::scenario::HttpMethod;
 
-/// Everything a request carries, from its client to the last hop.
-#[derive(Clone, Debug, PartialEq)]
+use super::World;
+
+/// Everything a request carries, from its client to the last hop: 32
+/// bytes, written once per request (what is the same for every request of
+/// a route, its method and path, is read from the route instead, and so
+/// are the client, one per route for now, and the credential class, none
+/// until the gateway gives clients credentials).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RequestContext {
     /// Run-unique, in send order, never reused.
     pub(super) id: u64,
-    /// The route it was sent on.
-    pub(super) route: u32,
-    /// The client that sent it: one client per route for now (several
-    /// clients per route, each with its rate, come with the gateway).
-    pub(super) client: u32,
-    /// The closed-loop user that sent it, if any.
-    pub(super) user: Option<u32>,
-    /// The credential class it carries (none yet: the gateway issue gives
-    /// clients credentials).
-    pub(super) credential: Option<u16>,
-    /// Its method and path (an index into the world's path table).
-    pub(super) method: HttpMethod,
-    pub(super) path: u32,
-    /// Its request key, drawn for routes with `keys` (for hashing and
-    /// sagas).
-    pub(super) key: Option<u64>,
     /// When the client sent it.
     pub(super) sent: SimTime,
+    /// Its request key (`NO_KEY` for none), drawn for routes with `keys`,
+    /// for hashing and sagas.
+    key: u64,
+    /// The route it was sent on.
+    pub(super) route: u32,
+    /// The closed-loop user that sent it (`NO_USER` for none).
+    user: u32,
+}
+
+const NO_KEY: u64 = u64::MAX;
+const NO_USER: u32 = u32::MAX;
+
+impl RequestContext {
+    /// A context; `key` below 2^32 and `user` below `u32::MAX`, as
+    /// validation guarantees.
+    pub(super) fn new(
+        id: u64,
+        sent: SimTime,
+        route: u32,
+        user: Option<u32>,
+        key: Option<u64>,
+    ) -> Self {
+        debug_assert!(key.is_none_or(|k| k < NO_KEY));
+        debug_assert!(user.is_none_or(|u| u < NO_USER));
+        RequestContext {
+            id,
+            sent,
+            key: key.unwrap_or(NO_KEY),
+            route,
+            user: user.unwrap_or(NO_USER),
+        }
+    }
+
+    /// Its request key, if its route draws one.
+    pub(super) fn key(&self) -> Option<u64> {
+        (self.key != NO_KEY).then_some(self.key)
+    }
+
+    /// The closed-loop user that sent it.
+    pub(super) fn user(&self) -> Option<u32> {
+        (self.user != NO_USER).then_some(self.user)
+    }
+}
+
+impl World<'_> {
+    /// The method and path of a request (those of its route).
+    pub(super) fn method_and_path(&self, context: &RequestContext) -> (HttpMethod, &str) {
+        let (method, path, _) = self.route_requests[context.route as usize];
+        (method, &self.paths[path as usize])
+    }
 }
 
 #[cfg(test)]
@@ -73,10 +113,14 @@ mod tests {
         assert_eq!(world.paths, ["/v1/orders"]);
         let mut ids: Vec<u64> = Vec::new();
         for key in world.requests.keys_where(|_| true) {
-            let context = world.requests.get(key).expect("live");
-            assert_eq!(context.method, HttpMethod::Post);
+            let context = *world.requests.get(key).expect("live");
+            assert_eq!(
+                world.method_and_path(&context),
+                (HttpMethod::Post, "/v1/orders")
+            );
             assert_eq!(context.route, 0);
-            assert!(context.key.is_some_and(|k| k < 10), "{context:?}");
+            assert_eq!(context.user(), None);
+            assert!(context.key().is_some_and(|k| k < 10), "{context:?}");
             ids.push(context.id);
         }
         ids.sort_unstable();

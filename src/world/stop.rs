@@ -66,12 +66,11 @@ impl World<'_> {
                     let service = self.instances[instance as usize].service as usize;
                     let first = self.services[service].first_instance;
                     let request = match self.requests.get(j.request) {
-                        Some(r) => format!(
-                            "request {} {} {}",
-                            r.id,
-                            r.method.as_str(),
-                            self.paths[r.path as usize]
-                        ),
+                        Some(r) => {
+                            let (method, path) = self.method_and_path(r);
+                            let key = r.key().map(|k| format!(" key {k}")).unwrap_or_default();
+                            format!("request {} {} {path}{key}", r.id, method.as_str())
+                        }
                         None => "orphan work: its request has ended".to_string(),
                     };
                     format!(
