@@ -2,7 +2,8 @@
 //! the run.
 //!
 //! Every window's rows are streamed out as the window closes (the full
-//! `timeseries.csv`); this store keeps a copy for charts, which are a fixed
+//! `series/*.csv` files); this store, a [`Recorder`] beside the one that
+//! writes them, keeps a copy for charts, which are a fixed
 //! number of pixels wide. When it reaches its capacity it merges its windows
 //! in pairs and from then on merges each pair of new windows as they close,
 //! so memory stays within `capacity` windows and the windows stay of equal
@@ -14,10 +15,10 @@
 //! latency percentile is the mean of the two windows' weighted by the number
 //! of latencies behind it. That is an approximation (percentiles do not add
 //! up, and a short spike is smoothed), made only for the charts of runs with
-//! more windows than a chart has pixels; `timeseries.csv` has every window
-//! exactly.
+//! more windows than a chart has pixels; the `series/*.csv` files have every
+//! window exactly.
 
-use super::{EntityKind, WindowRow};
+use super::{ClosedWindow, EntityKind, Recorder, SeriesNames, WindowRow};
 
 /// Windows of rows, merged in pairs as needed to stay within a capacity.
 #[derive(Clone, Debug)]
@@ -27,6 +28,9 @@ pub struct BoundedSeries {
     per_window: usize,
     /// The most windows kept; even.
     capacity: usize,
+    /// Whether `capacity` was chosen by the caller; else it follows the
+    /// number of entities, known at [`Recorder::start`].
+    fixed: bool,
     /// Windows of the run in each kept window (a power of two).
     factor: u32,
     /// The kept window being built from `pending_windows` closed ones.
@@ -42,11 +46,21 @@ const MAX_WINDOWS: usize = 2048;
 /// ...nor fewer than this.
 const MIN_WINDOWS: usize = 64;
 
+impl Default for BoundedSeries {
+    /// A store within the default budget, sized when the run starts.
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
 impl BoundedSeries {
-    /// A store for windows of `per_window` rows, within the default budget.
+    /// A store for windows of `per_window` rows, within the default budget
+    /// (resized by [`Recorder::start`] to the run's entities).
     pub fn new(per_window: usize) -> Self {
-        let capacity = (ROW_BUDGET / per_window.max(1)).clamp(MIN_WINDOWS, MAX_WINDOWS);
-        Self::with_capacity(per_window, capacity)
+        BoundedSeries {
+            fixed: false,
+            ..Self::with_capacity(per_window, default_capacity(per_window))
+        }
     }
 
     /// A store of at most `capacity` windows (rounded up to even, at least 2).
@@ -55,6 +69,7 @@ impl BoundedSeries {
             rows: Vec::new(),
             per_window,
             capacity: capacity.max(2).next_multiple_of(2),
+            fixed: true,
             factor: 1,
             pending: Vec::with_capacity(per_window),
             pending_windows: 0,
@@ -111,6 +126,29 @@ impl BoundedSeries {
             self.rows.append(&mut self.pending);
         }
         (self.rows, self.factor)
+    }
+}
+
+/// The windows kept within [`ROW_BUDGET`] for `per_window` rows each.
+fn default_capacity(per_window: usize) -> usize {
+    (ROW_BUDGET / per_window.max(1)).clamp(MIN_WINDOWS, MAX_WINDOWS)
+}
+
+impl Recorder for BoundedSeries {
+    fn start(&mut self, names: &SeriesNames) {
+        let per_window = names.rows_per_window();
+        assert!(
+            self.rows.is_empty() && self.pending_windows == 0,
+            "started twice"
+        );
+        self.per_window = per_window;
+        if !self.fixed {
+            self.capacity = default_capacity(per_window).next_multiple_of(2);
+        }
+    }
+
+    fn window(&mut self, window: &ClosedWindow) {
+        self.push_window(&window.rows);
     }
 }
 
