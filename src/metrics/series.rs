@@ -165,6 +165,25 @@ fn merge(earlier: &mut WindowRow, later: &WindowRow) {
     earlier.breakers_open = later.breakers_open;
 }
 
+/// Adds the row of another entity in the same window (a chart's "other"
+/// series): counts and end-of-window levels add up; each latency percentile
+/// is the mean of the two weighted by their latency counts (the same
+/// approximation as merging windows).
+pub fn merge_entities(into: &mut WindowRow, other: &WindowRow) {
+    debug_assert_eq!((into.kind, into.start), (other.kind, other.start));
+    let (a, b) = (latencies(into), latencies(other));
+    into.latency_ms_p50 = weighted(into.latency_ms_p50, a, other.latency_ms_p50, b);
+    into.latency_ms_p99 = weighted(into.latency_ms_p99, a, other.latency_ms_p99, b);
+    into.counts.add(&other.counts);
+    into.in_flight += other.in_flight;
+    let add = |x: Option<u64>, y: Option<u64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
+    into.queue_length = add(into.queue_length, other.queue_length);
+    into.breakers_open = add(into.breakers_open, other.breakers_open);
+}
+
 /// How many latencies a row's percentiles summarise: a route's successful
 /// requests, a service's answered ones.
 fn latencies(row: &WindowRow) -> u64 {
