@@ -14,11 +14,9 @@
 //! want. Any other output error (a full disk: `>/dev/full`) is reported on
 //! stderr, if stderr still works, and the exit code becomes 2.
 
-use std::cell::RefCell;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::rc::Rc;
 
 use clap::{Parser, Subcommand};
 
@@ -58,7 +56,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario and write summary.json and timeseries.csv.
+    /// Run a scenario and write summary.json and the time series (series/*.csv).
     #[command(after_help = EXIT_CODES)]
     Run {
         /// The scenario file (JSON).
@@ -75,7 +73,7 @@ enum Command {
         /// Print only the wall-clock line, not the summary tables.
         #[arg(long, short)]
         quiet: bool,
-        /// Skip the charts and index.html (summary.json and timeseries.csv only).
+        /// Skip the charts and index.html (summary.json and series/*.csv only).
         #[arg(long)]
         no_charts: bool,
         /// Treat warnings as errors: refuse to run a scenario that has any.
@@ -257,34 +255,33 @@ fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> O
     }
 }
 
-/// A writer that remembers its first error where the CLI can see it while
-/// the run goes on: the time series is written from inside the world's row
-/// sink, which cannot return an error.
-struct Watched<W> {
-    inner: W,
-    first_error: Rc<RefCell<Option<io::Error>>>,
+/// The report's time-series files, written as the windows close. A write
+/// error cannot stop the world (a recorder returns nothing), so the run goes
+/// on to its end without writing; the error is printed at once, and no
+/// report is written.
+struct Streaming<'c> {
+    csv: report::timeseries::CsvRecorder<io::BufWriter<std::fs::File>>,
+    console: &'c mut Console,
+    dir: &'c std::path::Path,
+    reported: bool,
 }
 
-impl<W: Write> Watched<W> {
-    fn keep<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
-        result.inspect_err(|e| {
-            let mut first = self.first_error.borrow_mut();
-            if first.is_none() {
-                *first = Some(io::Error::new(e.kind(), e.to_string()));
-            }
-        })
-    }
-}
-
-impl<W: Write> Write for Watched<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let result = self.inner.write(buf);
-        self.keep(result)
+impl meshsim::metrics::Recorder for Streaming<'_> {
+    fn start(&mut self, names: &meshsim::metrics::SeriesNames) {
+        self.csv.start(names);
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        let result = self.inner.flush();
-        self.keep(result)
+    fn window(&mut self, window: &meshsim::metrics::ClosedWindow) {
+        self.csv.window(window);
+        if !self.reported
+            && let Some((name, e)) = self.csv.error()
+        {
+            self.reported = true;
+            self.console.err(&format!(
+                "error: cannot write {}: {e}; the run goes on without writing, and no report will be written\n",
+                self.dir.join(name).display()
+            ));
+        }
     }
 }
 
@@ -322,36 +319,28 @@ fn run(
         Ok(staging) => staging,
         Err(e) => return cannot_write(console, e),
     };
-    let series = match staging.create("timeseries.csv") {
-        Ok(file) => file,
-        Err(e) => return cannot_write(console, e),
+    let mut writers = Vec::with_capacity(3);
+    for file in report::timeseries::FILES {
+        match staging.create(file.name) {
+            Ok(f) => writers.push(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
+    let [routes, services, edges] = <[_; 3]>::try_from(writers).expect("three files");
+    let mut streaming = Streaming {
+        csv: report::timeseries::CsvRecorder::new(routes, services, edges),
+        console: &mut *console,
+        dir: &dir,
+        reported: false,
     };
-    let series_error = Rc::new(RefCell::new(None));
-    let mut csv = report::timeseries::CsvStream::new(io::BufWriter::new(Watched {
-        inner: series,
-        first_error: Rc::clone(&series_error),
-    }));
-    let series_path = dir.join("timeseries.csv");
-    let mut reported = false;
     // Wall-clock time is measured here, in the CLI only, and printed to
     // stdout; it never reaches a report file.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let outcome = world::run_streaming(&compiled, seed, event_budget, &mut |name, row| {
-        // After the first error the stream drops every row. The world has no
-        // way to be stopped from its sink, so the run goes on to its end;
-        // the error is printed at once, and nothing more is written.
-        csv.row(name, row);
-        if !reported && let Some(e) = series_error.borrow().as_ref() {
-            reported = true;
-            console.err(&format!(
-                "error: cannot write {}: {e}; the run goes on without writing, and no report will be written\n",
-                series_path.display()
-            ));
-        }
-    });
+    let outcome = world::run_streaming(&compiled, seed, event_budget, &mut streaming);
     let wall = started.elapsed().as_secs_f64();
-    if let Err(e) = csv.finish() {
+    let Streaming { csv, reported, .. } = streaming;
+    if let Err((_, e)) = csv.finish() {
         if reported {
             return BAD_INPUT;
         }

@@ -37,16 +37,23 @@ fn committed_summaries_match_a_fresh_run() {
             committed_path.display(),
             path.display()
         );
-        let series_path = Path::new("reports")
-            .join(&scenario.scenario().name)
-            .join("timeseries.csv");
-        let series = std::fs::read_to_string(&series_path)
-            .unwrap_or_else(|e| panic!("{}: {e}", series_path.display()));
+        // Every time-series file, and no file of the old layout.
+        let report = Path::new("reports").join(&scenario.scenario().name);
+        for (name, fresh) in report::timeseries::to_csv(&outcome) {
+            let series_path = report.join(name);
+            let series = std::fs::read_to_string(&series_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", series_path.display()));
+            assert!(
+                series == fresh,
+                "{} is stale: regenerate it with `cargo run --release -- run {}`",
+                series_path.display(),
+                path.display()
+            );
+        }
         assert!(
-            series == report::timeseries::to_csv(&outcome),
-            "{} is stale: regenerate it with `cargo run --release -- run {}`",
-            series_path.display(),
-            path.display()
+            !report.join("timeseries.csv").exists(),
+            "{}: timeseries.csv is from before series/: regenerate the report",
+            report.display()
         );
     }
 }

@@ -8,7 +8,8 @@ use meshsim::report;
 use meshsim::scenario;
 use meshsim::world;
 
-fn report_bytes(path: &str, seed: u64) -> (String, String) {
+/// summary.json and every time-series file, by name.
+fn report_bytes(path: &str, seed: u64) -> (String, Vec<(&'static str, String)>) {
     let scenario = scenario::load(Path::new(path)).expect("bundled scenarios are valid");
     let outcome = world::run(&scenario, seed, None);
     let (summary, _) = report::files(&scenario, seed, &outcome);
@@ -24,10 +25,12 @@ fn same_seed_gives_byte_identical_reports() {
             first.0 == second.0,
             "{path}: summary.json differs between two runs with seed 42"
         );
-        assert!(
-            first.1 == second.1,
-            "{path}: timeseries.csv differs between two runs with seed 42"
-        );
+        for ((name, a), (_, b)) in first.1.iter().zip(&second.1) {
+            assert!(
+                a == b,
+                "{path}: {name} differs between two runs with seed 42"
+            );
+        }
     }
 }
 
@@ -60,7 +63,10 @@ fn the_binary_writes_identical_files_twice() {
             .expect("the binary runs");
         assert!(status.success(), "meshsim run failed: {status}");
         let summary = std::fs::read(out.join("summary.json")).expect("summary.json written");
-        let series = std::fs::read(out.join("timeseries.csv")).expect("timeseries.csv written");
+        let series: Vec<Vec<u8>> = report::timeseries::FILES
+            .iter()
+            .map(|f| std::fs::read(out.join(f.name)).expect("series files written"))
+            .collect();
         outputs.push((summary, series));
     }
     assert!(

@@ -1,11 +1,11 @@
-//! Runs with more windows than the charts keep: `timeseries.csv` must still
-//! have every window (it is streamed), its rows must add up to the summary's
-//! totals, and the in-memory copy for charts must be bounded and merged
-//! without losing a count.
+//! Runs with more windows than the charts keep: the `series/*.csv` files
+//! must still have every window (they are streamed), their rows must add up
+//! to the summary's totals, and the in-memory copy for charts must be
+//! bounded and merged without losing a count.
 
 use std::process::Command;
 
-use meshsim::metrics::EntityKind;
+use meshsim::metrics::{EntityKind, each_row};
 use meshsim::report::{self, timeseries};
 use meshsim::scenario;
 use meshsim::world;
@@ -29,55 +29,95 @@ const SCENARIO: &str = r#"{
 
 const WINDOWS: usize = 6_000;
 
+/// Streams a run of `scenario` into the three files, as the CLI does.
+fn stream(scenario: &scenario::Compiled) -> (world::RunOutcome, [(String, u64); 3]) {
+    let mut csv = timeseries::CsvRecorder::new(Vec::new(), Vec::new(), Vec::new());
+    let run = world::run_streaming(scenario, scenario.scenario().seed, None, &mut csv);
+    let files = csv
+        .finish()
+        .expect("a Vec never fails")
+        .map(|(bytes, rows)| (String::from_utf8(bytes).unwrap(), rows));
+    (run, files)
+}
+
+/// The sum of one column over a file's rows.
+fn column_sum(file: &timeseries::SeriesFile, text: &str, column: &str) -> u64 {
+    let index = file
+        .header
+        .split(',')
+        .position(|c| c == column)
+        .unwrap_or_else(|| panic!("no column {column} in {}", file.name));
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').collect();
+            cells[index]
+                .parse::<u64>()
+                .unwrap_or_else(|e| panic!("{}: {column} in {l:?}: {e}", file.name))
+        })
+        .sum()
+}
+
 #[test]
 fn every_window_is_streamed_and_the_chart_copy_is_bounded() {
     let scenario = scenario::parse(SCENARIO, "long.json").expect("valid");
-    let mut streamed = timeseries::CsvStream::new(Vec::new());
     let mut names = Vec::new();
-    let run = world::run_streaming(
+    world::run_streaming(
         &scenario,
         scenario.scenario().seed,
         None,
-        &mut |name, row| {
+        &mut each_row(|name, row| {
             if row.start.as_nanos() == 0 {
                 names.push(name.to_string());
             }
-            streamed.row(name, row);
-        },
+        }),
     );
-    let (bytes, rows) = streamed.finish().expect("a Vec never fails");
-    let per_window = names.len();
     assert_eq!(
         names,
         ["front", "back", "front", "front->back"],
         "route, services by name, edges"
     );
-    assert_eq!(rows as usize, WINDOWS * per_window);
-    let text = String::from_utf8(bytes).unwrap();
-    assert_eq!(text.lines().count(), 1 + WINDOWS * per_window);
-    assert_eq!(text.lines().next(), Some(timeseries::HEADER));
+    let (run, files) = stream(&scenario);
+    // One route, two services, one edge: every window in each file.
+    for ((file, (text, rows)), entities) in timeseries::FILES.iter().zip(&files).zip([1, 2, 1]) {
+        assert_eq!(*rows as usize, WINDOWS * entities, "{}", file.name);
+        assert_eq!(
+            text.lines().count(),
+            1 + WINDOWS * entities,
+            "{}",
+            file.name
+        );
+        assert_eq!(text.lines().next(), Some(file.header));
+    }
 
-    // The streamed rows add up to the run's totals.
-    let column = |name: &str| {
-        timeseries::HEADER
-            .split(',')
-            .position(|c| c == name)
-            .unwrap()
-    };
-    let (kind, requests) = (column("kind"), column("requests"));
-    let sum = |k: &str| -> u64 {
-        text.lines()
-            .skip(1)
-            .map(|l| l.split(',').collect::<Vec<_>>())
-            .filter(|f| f[kind] == k)
-            .map(|f| f[requests].parse::<u64>().unwrap())
-            .sum()
-    };
-    let route_total: u64 = run.routes.iter().map(|r| r.total.requests).sum();
+    // The streamed rows add up to the run's totals, column by column.
+    let [(routes, _), (services, _), (edges, _)] = &files;
+    let route = &run.routes[0].total;
+    assert!(route.requests > 5_000, "{}", route.requests);
+    let f = &timeseries::ROUTES;
+    assert_eq!(column_sum(f, routes, "requests"), route.requests);
+    assert_eq!(column_sum(f, routes, "successes"), route.successes);
+    assert_eq!(column_sum(f, routes, "timeout"), route.timeouts);
+    assert_eq!(
+        column_sum(f, routes, "attempts"),
+        run.edge_stats[0].total.attempts
+    );
+    let f = &timeseries::SERVICES;
     let service_total: u64 = run.services.iter().map(|s| s.total.requests).sum();
-    assert!(route_total > 5_000, "{route_total}");
-    assert_eq!(sum("route"), route_total);
-    assert_eq!(sum("service"), service_total);
+    assert_eq!(column_sum(f, services, "requests"), service_total);
+    let calls: u64 = run.services.iter().map(|s| s.total.calls).sum();
+    assert_eq!(column_sum(f, services, "calls"), calls);
+    let f = &timeseries::EDGES;
+    assert_eq!(
+        column_sum(f, edges, "calls"),
+        run.edge_stats[1].total.requests
+    );
+    assert_eq!(
+        column_sum(f, edges, "successes"),
+        run.edge_stats[1].total.successes
+    );
+    let route_total = route.requests;
+    let per_window = names.len();
 
     // The copy kept for charts: merged (6,000 windows > 2,048), bounded,
     // contiguous, and with the same totals.
@@ -121,15 +161,14 @@ fn the_cli_writes_the_whole_series_of_a_long_run() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let csv = std::fs::read_to_string(out.join("timeseries.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + WINDOWS * 4);
     // The same run through the library gives the same bytes.
     let scenario = scenario::parse(SCENARIO, "long.json").unwrap();
-    let mut stream = timeseries::CsvStream::new(Vec::new());
-    let run = world::run_streaming(&scenario, scenario.scenario().seed, None, &mut |n, r| {
-        stream.row(n, r)
-    });
-    assert_eq!(csv.as_bytes(), stream.finish().unwrap().0.as_slice());
+    let (run, files) = stream(&scenario);
+    for (file, (text, _)) in timeseries::FILES.iter().zip(&files) {
+        let written = std::fs::read_to_string(out.join(file.name)).unwrap();
+        assert!(written == *text, "{} differs from the library's", file.name);
+    }
+    assert_eq!(files[0].0.lines().count(), 1 + WINDOWS);
     let (summary, _) = report::files(&scenario, scenario.scenario().seed, &run);
     assert_eq!(
         std::fs::read_to_string(out.join("summary.json")).unwrap(),
@@ -172,11 +211,11 @@ fn requests_by_source(budget: Option<u64>) -> (world::RunOutcome, u64, u64, u64)
         &scenario,
         scenario.scenario().seed,
         budget,
-        &mut |_, row| {
+        &mut each_row(|_, row| {
             if row.kind == EntityKind::Route {
                 streamed += row.counts.requests;
             }
-        },
+        }),
     );
     let total: u64 = run.routes.iter().map(|r| r.total.requests).sum();
     let kept: u64 = run
@@ -237,7 +276,8 @@ fn an_idle_run_is_observed_to_its_horizon_whatever_the_window() {
         assert!((1_800..2_200).contains(&successes), "{successes}");
         // The last window ends at the horizon too.
         let series = timeseries::to_csv(&run);
-        let last = series.lines().last().unwrap().to_string();
+        assert_eq!(series[0].0, "series/routes.csv");
+        let last = series[0].1.lines().last().unwrap().to_string();
         assert_eq!(last.split(',').nth(1), Some("60.000000"), "{last}");
         results.push((successes, json["services"]["s"]["utilisation"].clone()));
     }

@@ -1,6 +1,6 @@
 //! docs/scenarios.md cannot silently drift from the code: every property in
 //! the JSON Schema of scenario files, every field of summary.json and every
-//! column of timeseries.csv must appear in it, in backquotes.
+//! column of the series/*.csv files must appear in it, in backquotes.
 
 use std::collections::BTreeSet;
 
@@ -79,15 +79,16 @@ fn every_scenario_field_is_documented() {
 
 #[test]
 fn every_timeseries_column_is_documented() {
-    let columns: BTreeSet<String> = meshsim::report::timeseries::HEADER
-        .split(',')
+    let columns: BTreeSet<String> = meshsim::report::timeseries::FILES
+        .iter()
+        .flat_map(|f| f.header.split(','))
         .map(String::from)
         .collect();
     assert!(columns.len() > 10, "{columns:?}");
     let missing = undocumented(&columns);
     assert!(
         missing.is_empty(),
-        "timeseries.csv columns missing from docs/scenarios.md: {missing:?}"
+        "series/*.csv columns missing from docs/scenarios.md: {missing:?}"
     );
 }
 

@@ -1,17 +1,19 @@
 //! Observation of a run: counters, latency histograms, time-weighted levels
-//! and the per-window time series. Memory is bounded by the number of routes,
-//! services and windows, never by the number of requests: nothing is kept per
-//! request once it ends.
+//! and the per-window time series, handed to a [`Recorder`] as each window
+//! closes. Memory is bounded by the number of routes, services and windows,
+//! never by the number of requests: nothing is kept per request once it ends.
 //!
 //! **Architecture Invariant:** metrics observe; they never feed back into
 //! the behaviour of the world.
 
 pub mod histogram;
 pub mod level;
+pub mod recorder;
 pub mod series;
 
 pub use histogram::{LatencyHistogram, LatencySummary, round3, round6};
 pub use level::Level;
+pub use recorder::{ClosedWindow, Recorder, SeriesNames, each_row};
 
 use crate::kernel::SimTime;
 

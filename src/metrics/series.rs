@@ -2,7 +2,8 @@
 //! the run.
 //!
 //! Every window's rows are streamed out as the window closes (the full
-//! `timeseries.csv`); this store keeps a copy for charts, which are a fixed
+//! `series/*.csv` files); this store, a [`Recorder`] beside the one that
+//! writes them, keeps a copy for charts, which are a fixed
 //! number of pixels wide. When it reaches its capacity it merges its windows
 //! in pairs and from then on merges each pair of new windows as they close,
 //! so memory stays within `capacity` windows and the windows stay of equal
@@ -14,10 +15,10 @@
 //! latency percentile is the mean of the two windows' weighted by the number
 //! of latencies behind it. That is an approximation (percentiles do not add
 //! up, and a short spike is smoothed), made only for the charts of runs with
-//! more windows than a chart has pixels; `timeseries.csv` has every window
-//! exactly.
+//! more windows than a chart has pixels; the `series/*.csv` files have every
+//! window exactly.
 
-use super::{EntityKind, WindowRow};
+use super::{ClosedWindow, EntityKind, Recorder, SeriesNames, WindowRow};
 
 /// Windows of rows, merged in pairs as needed to stay within a capacity.
 #[derive(Clone, Debug)]
@@ -27,6 +28,9 @@ pub struct BoundedSeries {
     per_window: usize,
     /// The most windows kept; even.
     capacity: usize,
+    /// Whether `capacity` was chosen by the caller; else it follows the
+    /// number of entities, known at [`Recorder::start`].
+    fixed: bool,
     /// Windows of the run in each kept window (a power of two).
     factor: u32,
     /// The kept window being built from `pending_windows` closed ones.
@@ -42,11 +46,21 @@ const MAX_WINDOWS: usize = 2048;
 /// ...nor fewer than this.
 const MIN_WINDOWS: usize = 64;
 
+impl Default for BoundedSeries {
+    /// A store within the default budget, sized when the run starts.
+    fn default() -> Self {
+        Self::new(0)
+    }
+}
+
 impl BoundedSeries {
-    /// A store for windows of `per_window` rows, within the default budget.
+    /// A store for windows of `per_window` rows, within the default budget
+    /// (resized by [`Recorder::start`] to the run's entities).
     pub fn new(per_window: usize) -> Self {
-        let capacity = (ROW_BUDGET / per_window.max(1)).clamp(MIN_WINDOWS, MAX_WINDOWS);
-        Self::with_capacity(per_window, capacity)
+        BoundedSeries {
+            fixed: false,
+            ..Self::with_capacity(per_window, default_capacity(per_window))
+        }
     }
 
     /// A store of at most `capacity` windows (rounded up to even, at least 2).
@@ -55,6 +69,7 @@ impl BoundedSeries {
             rows: Vec::new(),
             per_window,
             capacity: capacity.max(2).next_multiple_of(2),
+            fixed: true,
             factor: 1,
             pending: Vec::with_capacity(per_window),
             pending_windows: 0,
@@ -114,6 +129,29 @@ impl BoundedSeries {
     }
 }
 
+/// The windows kept within [`ROW_BUDGET`] for `per_window` rows each.
+fn default_capacity(per_window: usize) -> usize {
+    (ROW_BUDGET / per_window.max(1)).clamp(MIN_WINDOWS, MAX_WINDOWS)
+}
+
+impl Recorder for BoundedSeries {
+    fn start(&mut self, names: &SeriesNames) {
+        let per_window = names.rows_per_window();
+        assert!(
+            self.rows.is_empty() && self.pending_windows == 0,
+            "started twice"
+        );
+        self.per_window = per_window;
+        if !self.fixed {
+            self.capacity = default_capacity(per_window).next_multiple_of(2);
+        }
+    }
+
+    fn window(&mut self, window: &ClosedWindow) {
+        self.push_window(&window.rows);
+    }
+}
+
 /// Merges the row of a later window into the row of the window before it.
 fn merge(earlier: &mut WindowRow, later: &WindowRow) {
     debug_assert_eq!((earlier.kind, earlier.entity), (later.kind, later.entity));
@@ -125,6 +163,25 @@ fn merge(earlier: &mut WindowRow, later: &WindowRow) {
     earlier.in_flight = later.in_flight;
     earlier.queue_length = later.queue_length;
     earlier.breakers_open = later.breakers_open;
+}
+
+/// Adds the row of another entity in the same window (a chart's "other"
+/// series): counts and end-of-window levels add up; each latency percentile
+/// is the mean of the two weighted by their latency counts (the same
+/// approximation as merging windows).
+pub fn merge_entities(into: &mut WindowRow, other: &WindowRow) {
+    debug_assert_eq!((into.kind, into.start), (other.kind, other.start));
+    let (a, b) = (latencies(into), latencies(other));
+    into.latency_ms_p50 = weighted(into.latency_ms_p50, a, other.latency_ms_p50, b);
+    into.latency_ms_p99 = weighted(into.latency_ms_p99, a, other.latency_ms_p99, b);
+    into.counts.add(&other.counts);
+    into.in_flight += other.in_flight;
+    let add = |x: Option<u64>, y: Option<u64>| match (x, y) {
+        (Some(x), Some(y)) => Some(x + y),
+        (x, y) => x.or(y),
+    };
+    into.queue_length = add(into.queue_length, other.queue_length);
+    into.breakers_open = add(into.breakers_open, other.breakers_open);
 }
 
 /// How many latencies a row's percentiles summarise: a route's successful

@@ -1,5 +1,6 @@
-//! Reports of a run: `summary.json`, `timeseries.csv` (streamed while the run
-//! goes on), `breakers.csv`, the printed table, the charts and `index.html`.
+//! Reports of a run: `summary.json`, the time series `series/routes.csv`,
+//! `series/services.csv` and `series/edges.csv` (streamed while the run goes
+//! on), `breakers.csv`, the printed table, the charts and `index.html`.
 //! Everything written to files depends only on (scenario, seed).
 
 pub mod charts;
@@ -16,8 +17,8 @@ use crate::world::RunOutcome;
 
 /// The reproducible files of a run made after it, by name: `summary.json`
 /// and, when a policy has a circuit breaker, `breakers.csv`.
-/// (`timeseries.csv` is streamed during the run: see
-/// [`timeseries::CsvStream`] and [`crate::world::run_streaming`].)
+/// (The time series is streamed during the run: see
+/// [`timeseries::CsvRecorder`] and [`crate::world::run_streaming`].)
 pub fn files(compiled: &Compiled, seed: u64, run: &RunOutcome) -> (Summary, output::Files) {
     let summary = Summary::new(compiled, seed, run);
     let mut files = vec![("summary.json".to_string(), summary.to_json().into_bytes())];

@@ -23,7 +23,7 @@
 //!   its directory and its lock.
 //! - **Files meshsim did not write are kept.** Before the swap, every file of
 //!   the old target that is not a report file meshsim writes (see
-//!   [`stale_candidates`]; `summary.json` and `timeseries.csv`) is carried
+//!   [`stale_candidates`]; `summary.json` and `series/*.csv`) is carried
 //!   into the staging directory by a hard link (a copy where links fail),
 //!   keeping its relative path: notes or a `.gitkeep` survive a new run.
 //!   Report files of an earlier run that this one did not write are dropped
@@ -53,7 +53,9 @@ const _: () = assert!(crate::scenario::validate::MAX_NAME_BYTES + NAME_BYTES_ADD
 /// this run does not write: with `remove_stale`, they are not carried over,
 /// so a report never mixes two runs.
 pub fn stale_candidates() -> Vec<String> {
-    let mut names = vec!["breakers.csv".to_string()];
+    // `timeseries.csv`: the single time-series file of earlier versions,
+    // replaced by `series/*.csv`.
+    let mut names = vec!["breakers.csv".to_string(), "timeseries.csv".to_string()];
     for (stem, _) in super::charts::CHARTS {
         names.push(format!("charts/{stem}.svg"));
         names.push(format!("charts/{stem}.png"));
@@ -65,7 +67,8 @@ pub fn stale_candidates() -> Vec<String> {
 /// Whether `name` (a relative path with `/`) is a file meshsim writes into
 /// a report directory.
 fn is_report_file(name: &str) -> bool {
-    matches!(name, "summary.json" | "timeseries.csv")
+    name == "summary.json"
+        || super::timeseries::FILES.iter().any(|f| f.name == name)
         || stale_candidates().iter().any(|n| n == name)
 }
 

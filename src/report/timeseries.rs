@@ -1,16 +1,60 @@
-//! `timeseries.csv`: one row per window per route, per service and per
-//! service-to-service edge (tidy data, ready for a dataframe or a
+//! The time series of a run, one CSV file per kind of entity:
+//! `series/routes.csv`, `series/services.csv` and `series/edges.csv`, one
+//! row per window per entity (tidy data, ready for a dataframe or a
 //! spreadsheet); and `breakers.csv`, every circuit-breaker transition.
-//! Columns are documented in docs/scenarios.md; empty cells mean "not
-//! applicable" or "no data".
+//!
+//! Each file has only the columns of its kind, named as in summary.json,
+//! and every count is an integer in every row; only the latency
+//! percentiles may be empty (nothing completed in the window). A new kind
+//! of entity adds a file, never a column to an existing one. Columns are
+//! documented in docs/scenarios.md.
 
 use std::fmt::Write;
+use std::io;
 
-use crate::metrics::{EntityKind, WindowRow};
+use crate::metrics::{ClosedWindow, Counts, EntityKind, Recorder, SeriesNames, WindowRow};
 use crate::world::RunOutcome;
 
-/// The header row.
-pub const HEADER: &str = "t_start_s,t_end_s,kind,name,requests,successes,errors,rejected,timeouts,dropped,dependency,expired,cancelled,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,calls,latency_ms_p50,latency_ms_p99,in_flight,queue_length,breakers_open";
+/// One time-series file: its path in the report and its header row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesFile {
+    /// The path in the report directory, with `/`.
+    pub name: &'static str,
+    /// The header row (without its newline).
+    pub header: &'static str,
+}
+
+/// `series/routes.csv`: what each route's clients saw.
+pub const ROUTES: SeriesFile = SeriesFile {
+    name: "series/routes.csv",
+    header: "t_start_s,t_end_s,route,requests,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,latency_ms_p50,latency_ms_p99,in_flight_at_end,breakers_open_at_end",
+};
+
+/// `series/services.csv`: what happened at each service, summed over its
+/// instances.
+pub const SERVICES: SeriesFile = SeriesFile {
+    name: "series/services.csv",
+    header: "t_start_s,t_end_s,service,requests,successes,error,rejected,dropped,dependency,expired,cancelled,calls,latency_ms_p50,latency_ms_p99,in_system_at_end,in_queue_at_end",
+};
+
+/// `series/edges.csv`: each service-to-service edge, summed over the
+/// calling instances.
+pub const EDGES: SeriesFile = SeriesFile {
+    name: "series/edges.csv",
+    header: "t_start_s,t_end_s,edge,calls,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,breakers_open_at_end",
+};
+
+/// Every time-series file, in the order of [`EntityKind`].
+pub const FILES: [SeriesFile; 3] = [ROUTES, SERVICES, EDGES];
+
+/// The file of a kind of entity.
+pub fn file_of(kind: EntityKind) -> SeriesFile {
+    match kind {
+        EntityKind::Route => ROUTES,
+        EntityKind::Service => SERVICES,
+        EntityKind::Edge => EDGES,
+    }
+}
 
 /// Quotes a field if it needs it (RFC 4180).
 pub fn csv_field(text: &str) -> String {
@@ -30,14 +74,6 @@ pub fn entity_name<'a>(run: &'a RunOutcome, row: &WindowRow) -> &'a str {
     }
 }
 
-/// Appends `,value` when the column applies to this kind, `,` otherwise.
-fn cell(out: &mut String, applies: bool, value: u64) {
-    out.push(',');
-    if applies {
-        let _ = write!(out, "{value}");
-    }
-}
-
 fn float_cell(out: &mut String, value: Option<f64>) {
     out.push(',');
     if let Some(v) = value {
@@ -45,40 +81,44 @@ fn float_cell(out: &mut String, value: Option<f64>) {
     }
 }
 
-/// The CSV text of the rows kept in memory (every row, unless the run had
-/// more windows than charts keep: see [`crate::metrics::series`]). The CLI
-/// streams the whole series instead, with [`CsvStream`].
-pub fn to_csv(run: &RunOutcome) -> String {
-    let mut out = String::with_capacity(128 * (run.rows.len() + 1));
-    out.push_str(HEADER);
-    out.push('\n');
+/// The text of every time-series file, by name (in [`FILES`] order), from
+/// the rows kept in memory (every row, unless the run had more windows than
+/// charts keep: see [`crate::metrics::series`]). The CLI streams the whole
+/// series instead, with [`CsvRecorder`].
+pub fn to_csv(run: &RunOutcome) -> Vec<(&'static str, String)> {
+    let mut files: Vec<(&'static str, String)> = FILES
+        .iter()
+        .map(|f| (f.name, format!("{}\n", f.header)))
+        .collect();
     for row in &run.rows {
-        write_row(&mut out, entity_name(run, row), row);
+        let index = FILES.iter().position(|f| *f == file_of(row.kind));
+        if let Some(index) = index {
+            write_row(&mut files[index].1, entity_name(run, row), row);
+        }
     }
-    out
+    files
 }
 
-/// Writes `timeseries.csv` row by row as the windows close, so that a run
-/// of any length needs no more memory than one window. The first write
-/// error is kept (later rows are dropped) and returned by
-/// [`CsvStream::finish`].
-pub struct CsvStream<W: std::io::Write> {
+/// Writes one CSV file line by line as the windows close, so that a run of
+/// any length needs no more memory than one window. The first write error
+/// is kept (later lines are dropped) and returned by [`CsvStream::finish`].
+pub struct CsvStream<W: io::Write> {
     out: W,
     line: String,
-    error: Option<std::io::Error>,
+    error: Option<io::Error>,
     rows: u64,
 }
 
-impl<W: std::io::Write> CsvStream<W> {
-    /// A stream that has written the header to `out`.
-    pub fn new(out: W) -> Self {
+impl<W: io::Write> CsvStream<W> {
+    /// A stream that has written `header` (and a newline) to `out`.
+    pub fn new(out: W, header: &str) -> Self {
         let mut stream = CsvStream {
             out,
             line: String::with_capacity(256),
             error: None,
             rows: 0,
         };
-        stream.put(&format!("{HEADER}\n"));
+        stream.put(&format!("{header}\n"));
         stream
     }
 
@@ -100,9 +140,14 @@ impl<W: std::io::Write> CsvStream<W> {
         }
     }
 
+    /// The first write error, if any.
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
     /// Flushes, and returns the writer and the number of rows, or the first
     /// error.
-    pub fn finish(mut self) -> std::io::Result<(W, u64)> {
+    pub fn finish(mut self) -> io::Result<(W, u64)> {
         if let Some(e) = self.error {
             return Err(e);
         }
@@ -111,53 +156,134 @@ impl<W: std::io::Write> CsvStream<W> {
     }
 }
 
-/// One CSV line (with its newline) for `row` of the entity `name`.
+/// The [`Recorder`] that writes the time-series files as the windows close:
+/// each row to the file of its kind, with its entity's name.
+pub struct CsvRecorder<W: io::Write> {
+    /// In [`FILES`] order.
+    streams: [CsvStream<W>; 3],
+    names: SeriesNames,
+}
+
+impl<W: io::Write> CsvRecorder<W> {
+    /// A recorder writing [`ROUTES`], [`SERVICES`] and [`EDGES`] to these
+    /// writers (their headers are written at once).
+    pub fn new(routes: W, services: W, edges: W) -> Self {
+        CsvRecorder {
+            streams: [
+                CsvStream::new(routes, ROUTES.header),
+                CsvStream::new(services, SERVICES.header),
+                CsvStream::new(edges, EDGES.header),
+            ],
+            names: SeriesNames::default(),
+        }
+    }
+
+    /// The first write error, with the name of its file.
+    pub fn error(&self) -> Option<(&'static str, &io::Error)> {
+        FILES
+            .iter()
+            .zip(&self.streams)
+            .find_map(|(file, stream)| stream.error().map(|e| (file.name, e)))
+    }
+
+    /// Flushes every file; returns each writer and its number of rows, in
+    /// [`FILES`] order, or the first error with the name of its file.
+    pub fn finish(self) -> Result<[(W, u64); 3], (&'static str, io::Error)> {
+        let [routes, services, edges] = self.streams;
+        let finish =
+            |file: SeriesFile, stream: CsvStream<W>| stream.finish().map_err(|e| (file.name, e));
+        Ok([
+            finish(ROUTES, routes)?,
+            finish(SERVICES, services)?,
+            finish(EDGES, edges)?,
+        ])
+    }
+}
+
+impl<W: io::Write> Recorder for CsvRecorder<W> {
+    fn start(&mut self, names: &SeriesNames) {
+        self.names = names.clone();
+    }
+
+    fn window(&mut self, window: &ClosedWindow) {
+        for row in &window.rows {
+            let stream = match row.kind {
+                EntityKind::Route => &mut self.streams[0],
+                EntityKind::Service => &mut self.streams[1],
+                EntityKind::Edge => &mut self.streams[2],
+            };
+            stream.row(self.names.of(row), row);
+        }
+    }
+}
+
+/// One CSV line (with its newline) for `row` of the entity `name`, in the
+/// columns of its kind's file.
 pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
     let c = &row.counts;
-    let (caller_side, service) = match row.kind {
-        EntityKind::Route | EntityKind::Edge => (true, false),
-        EntityKind::Service => (false, true),
-    };
-    let route = row.kind == EntityKind::Route;
     let _ = write!(
         out,
-        "{:.6},{:.6},{},{},{},{},{},{}",
+        "{:.6},{:.6},{}",
         row.start.as_secs_f64(),
         row.end.as_secs_f64(),
-        row.kind.as_str(),
         csv_field(name),
-        c.requests,
+    );
+    match row.kind {
+        EntityKind::Route => {
+            let _ = write!(out, ",{}", c.requests);
+            caller_cells(out, c);
+            float_cell(out, row.latency_ms_p50);
+            float_cell(out, row.latency_ms_p99);
+            let _ = write!(out, ",{},{}", row.in_flight, row.breakers_open.unwrap_or(0));
+        }
+        EntityKind::Service => {
+            let _ = write!(
+                out,
+                ",{},{},{},{},{},{},{},{},{}",
+                c.requests,
+                c.successes,
+                c.errors,
+                c.rejected,
+                c.dropped,
+                c.dependency,
+                c.expired,
+                c.cancelled,
+                c.calls,
+            );
+            float_cell(out, row.latency_ms_p50);
+            float_cell(out, row.latency_ms_p99);
+            let _ = write!(out, ",{},{}", row.in_flight, row.queue_length.unwrap_or(0));
+        }
+        EntityKind::Edge => {
+            // An edge's `requests` are the calls made on it (summary.json's
+            // `calls`).
+            let _ = write!(out, ",{}", c.requests);
+            caller_cells(out, c);
+            let _ = write!(out, ",{}", row.breakers_open.unwrap_or(0));
+        }
+    }
+    out.push('\n');
+}
+
+/// The caller's columns of routes and edges, from `successes` to
+/// `retries_denied`.
+fn caller_cells(out: &mut String, c: &Counts) {
+    let _ = write!(
+        out,
+        ",{},{},{},{},{},{},{},{},{},{},{},{}",
         c.successes,
         c.errors,
         c.rejected,
+        c.timeouts,
+        c.breaker_open,
+        c.bulkhead_full,
+        c.throttled,
+        c.rate_limited,
+        c.attempts,
+        c.retries,
+        c.hedges,
+        c.retries_denied,
     );
-    // Columns that do not apply to this kind of entity stay empty.
-    cell(out, caller_side, c.timeouts);
-    cell(out, service, c.dropped);
-    cell(out, service, c.dependency);
-    cell(out, service, c.expired);
-    cell(out, service, c.cancelled);
-    cell(out, caller_side, c.breaker_open);
-    cell(out, caller_side, c.bulkhead_full);
-    cell(out, caller_side, c.throttled);
-    cell(out, caller_side, c.rate_limited);
-    cell(out, caller_side, c.attempts);
-    cell(out, caller_side, c.retries);
-    cell(out, caller_side, c.hedges);
-    cell(out, caller_side, c.retries_denied);
-    cell(out, service, c.calls);
-    float_cell(out, row.latency_ms_p50);
-    float_cell(out, row.latency_ms_p99);
-    cell(out, route || service, row.in_flight);
-    out.push(',');
-    if let Some(q) = row.queue_length {
-        let _ = write!(out, "{q}");
-    }
-    out.push(',');
-    if let Some(b) = row.breakers_open {
-        let _ = write!(out, "{b}");
-    }
-    out.push('\n');
 }
 
 /// `breakers.csv`: every circuit-breaker transition, in time order.
@@ -180,6 +306,64 @@ pub fn breakers_csv(run: &RunOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every line of every file has as many cells as its header, and every
+    /// count cell is an integer.
+    #[test]
+    fn each_kind_has_its_own_columns_and_integer_counts() {
+        use crate::kernel::SimTime;
+        let row = |kind, entity| WindowRow {
+            start: SimTime::ZERO,
+            end: SimTime::ZERO,
+            kind,
+            entity,
+            counts: Counts {
+                requests: 3,
+                ..Counts::default()
+            },
+            latency_ms_p50: None,
+            latency_ms_p99: None,
+            in_flight: 1,
+            queue_length: Some(1),
+            breakers_open: None,
+        };
+        let mut csv = CsvRecorder::new(Vec::new(), Vec::new(), Vec::new());
+        csv.start(&SeriesNames {
+            routes: vec!["api".into()],
+            services: vec!["a".into()],
+            edges: vec!["client->a".into(), "a->b".into()],
+        });
+        csv.window(&ClosedWindow {
+            rows: vec![
+                row(EntityKind::Route, 0),
+                row(EntityKind::Service, 0),
+                row(EntityKind::Edge, 1),
+            ],
+            ..ClosedWindow::default()
+        });
+        let files = csv.finish().unwrap();
+        for (file, (bytes, rows)) in FILES.iter().zip(files) {
+            assert_eq!(rows, 1, "{}", file.name);
+            let text = String::from_utf8(bytes).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            assert_eq!(lines[0], file.header);
+            let columns: Vec<&str> = file.header.split(',').collect();
+            let cells: Vec<&str> = lines[1].split(',').collect();
+            assert_eq!(cells.len(), columns.len(), "{}", lines[1]);
+            let (values, cells) = (&columns[3..], &cells[3..]);
+            for (column, cell) in values.iter().zip(cells) {
+                if column.starts_with("latency_ms_") {
+                    assert_eq!(*cell, "", "{column}: nothing completed");
+                } else {
+                    assert!(
+                        cell.parse::<u64>().is_ok(),
+                        "{}: {column} = {cell:?}",
+                        file.name
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn quotes_only_what_needs_it() {

@@ -9,8 +9,7 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::{Kernel, RngStreams, SimDuration, SimTime};
-use crate::metrics::series::BoundedSeries;
-use crate::metrics::{EdgeStats, RouteStats, ServiceStats};
+use crate::metrics::{ClosedWindow, EdgeStats, RouteStats, ServiceStats};
 use crate::scenario::{CallTarget, Compiled};
 
 use super::balance::Balancer;
@@ -262,8 +261,10 @@ impl<'s> World<'s> {
             paths,
             // A row per route, per service and per service-to-service edge
             // (routes are the first edges).
-            series: BoundedSeries::new(scenario.services.len() + infos.len()),
-            closing: Vec::new(),
+            closing: ClosedWindow {
+                rows: Vec::with_capacity(scenario.services.len() + infos.len()),
+                ..ClosedWindow::default()
+            },
             sink,
             route_names: workload
                 .routes

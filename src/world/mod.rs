@@ -53,7 +53,10 @@ use crate::kernel::{
     StopReason,
 };
 use crate::metrics::series::BoundedSeries;
-use crate::metrics::{BreakerEvent, EdgeStats, RouteStats, ServiceStats, WindowRow};
+use crate::metrics::{
+    BreakerEvent, ClosedWindow, EdgeStats, Recorder, RouteStats, SeriesNames, ServiceStats,
+    WindowRow,
+};
 use crate::scenario::Compiled;
 
 use crate::scenario::Sampler;
@@ -168,11 +171,11 @@ struct Users {
     requests: Vec<u64>,
 }
 
-/// Receives each time-series row as its window closes, with the name of its
-/// route, service or edge.
-pub type RowSink<'s> = dyn FnMut(&str, &WindowRow) + 's;
+/// What the world hands each closed window to: the run's observer (see
+/// [`crate::metrics::recorder`]).
+pub type RowSink<'s> = dyn Recorder + 's;
 
-/// The whole simulated system. `'s` is the lifetime of the row sink.
+/// The whole simulated system. `'s` is the lifetime of its recorder.
 pub struct World<'s> {
     services: Vec<ServiceModel>,
     instances: Vec<Instance>,
@@ -209,13 +212,12 @@ pub struct World<'s> {
     breaker_events: Vec<BreakerEvent>,
     breaker_events_dropped: u64,
     breaker_transitions: Vec<BTreeMap<(&'static str, &'static str), u64>>,
-    /// The rows kept for charts.
-    series: BoundedSeries,
-    /// Rows of the window being closed (reused).
-    closing: Vec<WindowRow>,
-    /// Where every row goes as its window closes.
+    /// The window being closed (its rows reused).
+    closing: ClosedWindow,
+    /// Where every window goes as it closes.
     sink: &'s mut RowSink<'s>,
-    /// Names of the routes, services and edges, for the sink.
+    /// Names of the routes and services (for the outcome and the recorder)
+    /// and of the edges (for the recorder and messages).
     route_names: Vec<String>,
     service_names: Vec<String>,
     edge_names: Vec<String>,
@@ -295,21 +297,29 @@ pub struct RunOutcome {
 /// Builds the world for a compiled scenario, runs it with `seed` and returns
 /// what it observed. `event_budget` overrides the scenario's.
 pub fn run(compiled: &Compiled, seed: u64, event_budget: Option<u64>) -> RunOutcome {
-    run_streaming(compiled, seed, event_budget, &mut |_, _| {})
+    run_streaming(compiled, seed, event_budget, &mut ())
 }
 
-/// [`run`], handing every time-series row to `sink` (with its entity's name)
-/// as its window closes: the whole series at constant memory, however long
-/// the run. The outcome's `rows` are the bounded copy kept for charts.
+/// [`run`], handing every closed window to `recorder` as it closes (after
+/// telling it the entities' names): the whole series at constant memory,
+/// however long the run. The outcome's `rows` are the bounded copy kept for
+/// charts, recorded beside it.
 pub fn run_streaming(
     compiled: &Compiled,
     seed: u64,
     event_budget: Option<u64>,
-    sink: &mut RowSink<'_>,
+    recorder: &mut dyn Recorder,
 ) -> RunOutcome {
     let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
-    let (mut world, edges) = World::new(compiled, &streams, sink);
+    let mut kept = BoundedSeries::default();
+    let mut both = (&mut kept, recorder);
+    let (mut world, edges) = World::new(compiled, &streams, &mut both);
+    world.sink.start(&SeriesNames {
+        routes: world.route_names.clone(),
+        services: world.service_names.clone(),
+        edges: world.edge_names.clone(),
+    });
     let mut kernel = Kernel::new();
     world.start(&mut kernel);
     let limits = RunLimits {
@@ -328,8 +338,7 @@ pub fn run_streaming(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
-    let (rows, rows_merged) = world.series.finish();
-    RunOutcome {
+    let mut outcome = RunOutcome {
         stop,
         stop_cause,
         end,
@@ -356,11 +365,13 @@ pub fn run_streaming(
         breaker_events: world.breaker_events,
         breaker_events_dropped: world.breaker_events_dropped,
         breaker_transitions: world.breaker_transitions,
-        rows,
-        rows_merged,
+        rows: Vec::new(),
+        rows_merged: 1,
         network: world.network.stats,
         faults: faults::fault_windows(scenario),
-    }
+    };
+    (outcome.rows, outcome.rows_merged) = kept.finish();
+    outcome
 }
 
 impl Model for World<'_> {

@@ -121,7 +121,7 @@ mod tests {
         before: impl FnOnce(&mut World<'_>),
     ) -> (StopReason, Option<StopCause>, u64) {
         let compiled = scenario::parse(SCENARIO, "stop.json").expect("valid");
-        let mut sink = |_: &str, _: &crate::metrics::WindowRow| {};
+        let mut sink = ();
         let (mut world, _) = World::new(&compiled, &RngStreams::new(1), &mut sink);
         let mut kernel = Kernel::new();
         world.start(&mut kernel);

@@ -1,6 +1,7 @@
 //! Closing time-series windows: each window's rows, per route, service and
-//! edge, go to the row sink and the bounded copy for charts, and its counts
-//! are added to the run's totals.
+//! edge, go to the world's recorder (the report's files and the bounded copy
+//! for charts, as the caller chose), and its counts are added to the run's
+//! totals. Nothing here knows of files or names.
 
 use crate::kernel::SimTime;
 use crate::metrics::{Counts, EntityKind, WindowRow};
@@ -28,7 +29,7 @@ impl World<'_> {
             let edge = &mut self.edge_stats[i];
             let mut counts = stats.window;
             merge_attempts(&mut counts, &edge.window);
-            self.closing.push(WindowRow {
+            self.closing.rows.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Route,
@@ -43,7 +44,7 @@ impl World<'_> {
             stats.window_latency.reset();
         }
         for (i, stats) in self.service_stats.iter_mut().enumerate() {
-            self.closing.push(WindowRow {
+            self.closing.rows.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Service,
@@ -58,7 +59,7 @@ impl World<'_> {
             stats.window_latency.reset();
         }
         for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
-            self.closing.push(WindowRow {
+            self.closing.rows.push(WindowRow {
                 start,
                 end,
                 kind: EntityKind::Edge,
@@ -73,16 +74,10 @@ impl World<'_> {
         }
         self.fold_window_counts();
         self.window_start = now;
-        for row in &self.closing {
-            let name = match row.kind {
-                EntityKind::Route => &self.route_names[row.entity as usize],
-                EntityKind::Service => &self.service_names[row.entity as usize],
-                EntityKind::Edge => &self.edge_names[row.entity as usize],
-            };
-            (self.sink)(name, row);
-        }
-        self.series.push_window(&self.closing);
-        self.closing.clear();
+        self.closing.start = start;
+        self.closing.end = end;
+        self.sink.window(&self.closing);
+        self.closing.rows.clear();
     }
 
     /// Whether anything was counted in the current window.

@@ -3,7 +3,9 @@
 //! attempts behind the calls, and circuit-breaker states.
 
 use super::breakers::{STATES, is_open, raster, state_counts, unit_timelines};
-use super::data::{Data, active, midpoints, segments, stack, stack_spans, steps, top, total};
+use super::data::{
+    Busiest, Data, Window, active, midpoints, segments, stack, stack_spans, steps, top, total,
+};
 use super::panel::{Lane, Legend, Line, Panel, Spec};
 use super::style::{
     BLACK_OI, BLUE, GREEN, MAX_BANDS, NOTE, ORANGE, PURPLE, SKY_BLUE, VERMILLION, YELLOW, short,
@@ -27,11 +29,27 @@ impl Data<'_> {
         .collect()
     }
 
+    /// A panel's caption for route `i`, or for the "other" routes.
+    fn route_title(&self, i: Option<usize>, busiest: &Busiest) -> String {
+        match i {
+            Some(i) => format!("route {}", self.run.route_names[i]),
+            None => format!("other: {} routes with less traffic", busiest.folded),
+        }
+    }
+
+    /// A panel's caption for service `i`, or for the "other" services.
+    fn service_title(&self, i: Option<usize>, busiest: &Busiest) -> String {
+        match i {
+            Some(i) => format!("service {}", self.run.service_names[i]),
+            None => format!("other: {} services with less traffic", busiest.folded),
+        }
+    }
+
     fn latency(&self) -> Option<Spec> {
-        let panels = self
-            .routes
-            .iter()
-            .enumerate()
+        let busiest = Busiest::new(&self.routes, |c| c.requests);
+        let other = busiest.other();
+        let panels = shown(&busiest, &self.routes, &other)
+            .into_iter()
             .filter_map(|(i, windows)| {
                 let p50 = midpoints(windows, |r| r.latency_ms_p50);
                 let p99 = midpoints(windows, |r| r.latency_ms_p99);
@@ -39,7 +57,7 @@ impl Data<'_> {
                     return None;
                 }
                 Some(Panel {
-                    title: format!("route {}", self.run.route_names[i]),
+                    title: self.route_title(i, &busiest),
                     log: true,
                     bands: Vec::new(),
                     lines: vec![Line::new(VERMILLION, 2, p99), Line::new(BLUE, 2, p50)],
@@ -50,22 +68,26 @@ impl Data<'_> {
         Spec::new(
             0,
             "latency (ms, log scale)",
-            vec![
-                Legend::line("p50 (median)", BLUE),
-                Legend::line("p99", VERMILLION),
-            ],
+            with_other(
+                vec![
+                    Legend::line("p50 (median)", BLUE),
+                    Legend::line("p99", VERMILLION),
+                ],
+                &busiest,
+                "routes; their percentiles are means weighted by successes",
+            ),
             panels,
         )
     }
 
     fn throughput(&self) -> Option<Spec> {
-        let panels = self
-            .routes
-            .iter()
-            .enumerate()
+        let busiest = Busiest::new(&self.routes, |c| c.requests);
+        let other = busiest.other();
+        let panels = shown(&busiest, &self.routes, &other)
+            .into_iter()
             .filter(|(_, w)| !w.is_empty())
             .map(|(i, windows)| Panel {
-                title: format!("route {}", self.run.route_names[i]),
+                title: self.route_title(i, &busiest),
                 log: false,
                 bands: stack(
                     windows,
@@ -99,16 +121,19 @@ impl Data<'_> {
                 Legend::area("bulkhead full/s", BLUE),
                 Legend::area("throttled/s", YELLOW),
                 Legend::area("rate limited/s", BLACK_OI),
-            ],
+            ]
+            .into_iter()
+            .chain(with_other(Vec::new(), &busiest, "routes, summed"))
+            .collect(),
             panels,
         )
     }
 
     fn service_queues(&self) -> Option<Spec> {
-        let panels = self
-            .services
-            .iter()
-            .enumerate()
+        let busiest = Busiest::new(&self.services, |c| c.requests);
+        let other = busiest.other();
+        let panels = shown(&busiest, &self.services, &other)
+            .into_iter()
             .filter(|(_, w)| !w.is_empty())
             .map(|(i, windows)| {
                 let in_system = windows
@@ -119,12 +144,15 @@ impl Data<'_> {
                     .iter()
                     .map(|w| (w.end, w.row.queue_length.unwrap_or(0) as f64))
                     .collect();
+                let workers = match i {
+                    Some(i) => self.run.service_workers.get(i).copied().unwrap_or(0),
+                    None => (0..self.services.len())
+                        .filter(|s| !busiest.kept.contains(s))
+                        .map(|s| self.run.service_workers.get(s).copied().unwrap_or(0))
+                        .sum(),
+                };
                 Panel {
-                    title: format!(
-                        "service {} ({} workers)",
-                        self.run.service_names[i],
-                        self.run.service_workers.get(i).copied().unwrap_or(0)
-                    ),
+                    title: format!("{} ({workers} workers)", self.service_title(i, &busiest)),
                     log: false,
                     bands: Vec::new(),
                     lines: vec![
@@ -142,19 +170,22 @@ impl Data<'_> {
                 Legend::line("in system (queued + in service)", BLUE),
                 Legend::line("queued", ORANGE),
                 Legend::note("sampled at the end of each window"),
-            ],
+            ]
+            .into_iter()
+            .chain(with_other(Vec::new(), &busiest, "services, summed"))
+            .collect(),
             panels,
         )
     }
 
     fn service_outcomes(&self) -> Option<Spec> {
-        let panels = self
-            .services
-            .iter()
-            .enumerate()
+        let busiest = Busiest::new(&self.services, |c| c.requests);
+        let other = busiest.other();
+        let panels = shown(&busiest, &self.services, &other)
+            .into_iter()
             .filter(|(_, w)| !w.is_empty())
             .map(|(i, windows)| Panel {
-                title: format!("service {}", self.run.service_names[i]),
+                title: self.service_title(i, &busiest),
                 log: false,
                 bands: stack(
                     windows,
@@ -194,7 +225,10 @@ impl Data<'_> {
                 Legend::area("rejected/s", ORANGE),
                 Legend::area("deadline expired/s", BLUE),
                 Legend::area("cancelled (hedge lost)/s", YELLOW),
-            ],
+            ]
+            .into_iter()
+            .chain(with_other(Vec::new(), &busiest, "services, summed"))
+            .collect(),
             panels,
         )
     }
@@ -496,6 +530,37 @@ impl Data<'_> {
     }
 }
 
+/// The panels of a chart with one panel per entity: the busiest entities
+/// (`Some(index)`), then `None` for the others folded together, if any.
+fn shown<'w>(
+    busiest: &Busiest,
+    lists: &'w [Vec<Window<'w>>],
+    other: &'w [Window<'w>],
+) -> Vec<(Option<usize>, &'w [Window<'w>])> {
+    let mut panels: Vec<(Option<usize>, &[Window<'_>])> = busiest
+        .kept
+        .iter()
+        .map(|&i| (Some(i), lists[i].as_slice()))
+        .collect();
+    if busiest.folded > 0 {
+        panels.push((None, other));
+    }
+    panels
+}
+
+/// `legend`, with a note saying what the "other" panel holds when there is
+/// one.
+fn with_other(mut legend: Vec<Legend>, busiest: &Busiest, what: &str) -> Vec<Legend> {
+    if busiest.folded > 0 {
+        legend.push(Legend::note(format!(
+            "other: the {} {what} (the busiest {} shown on their own)",
+            busiest.folded,
+            busiest.kept.len()
+        )));
+    }
+    legend
+}
+
 /// What a policy does to the number of requests reaching a service:
 /// retries, hedges, denied retries and local refusals.
 fn policy_acted(c: &Counts) -> u64 {
@@ -517,7 +582,7 @@ fn ratio_text(v: f64) -> String {
 mod tests {
     use super::super::fixtures::{edge, names, outcome, resilient, transition};
     use super::super::render;
-    use super::super::style::{MAX_PANELS, PALE_GREEN};
+    use super::super::style::{MAX_PANELS, MAX_SERIES, PALE_GREEN};
     use super::*;
     use crate::metrics::EntityKind;
     use std::collections::BTreeMap;
@@ -636,6 +701,53 @@ mod tests {
         );
         let end = spec.panels[1].lanes[0].spans.last().unwrap().1;
         assert!((end - 1.7).abs() < 1e-9, "{end}");
+    }
+
+    /// Services can number in the thousands: a chart of one panel per
+    /// service shows the busiest [`MAX_SERIES`] and folds the rest into one
+    /// "other" panel, whose counts are theirs added up.
+    #[test]
+    fn many_services_are_the_busiest_and_one_other() {
+        let names: Vec<String> = (0..50).map(|i| format!("s{i:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut run = outcome(4, true, &names);
+        // Service k has k times the base traffic: s42..s49 are the busiest.
+        for r in &mut run.rows {
+            if r.kind == EntityKind::Service {
+                r.counts.requests *= u64::from(r.entity) + 1;
+            }
+        }
+        let data = Data::new(&run);
+        for spec in [data.service_queues(), data.service_outcomes()] {
+            let spec = spec.unwrap();
+            assert_eq!(spec.panels.len(), MAX_SERIES + 1, "{}", spec.name);
+            let titles: Vec<&str> = spec.panels.iter().map(|p| p.title.as_str()).collect();
+            assert!(titles[0].starts_with("service s42"), "{titles:?}");
+            assert!(
+                titles[MAX_SERIES - 1].starts_with("service s49"),
+                "{titles:?}"
+            );
+            assert!(
+                titles[MAX_SERIES].starts_with("other: 42 services with less traffic"),
+                "{titles:?}"
+            );
+            assert!(
+                legend(&spec)
+                    .iter()
+                    .any(|l| l.starts_with("other: the 42 services"))
+            );
+        }
+        let busiest = Busiest::new(&data.services, |c| c.requests);
+        let other = busiest.other();
+        let folded: u64 = (0..42u64).map(|k| (100 + 1) * (k + 1)).sum();
+        assert_eq!(other[1].row.counts.requests, folded, "window 1, summed");
+        assert_eq!(other.len(), 4);
+        assert_eq!(render(&run).unwrap(), render(&run).unwrap());
+        // A few services: every one on its own, no "other".
+        let few = outcome(4, true, &["a", "b"]);
+        let few = Data::new(&few);
+        let spec = few.service_outcomes().unwrap();
+        assert_eq!(spec.panels.len(), 2);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use plotters::style::RGBColor;
 
 use super::panel::Band;
-use super::style::MAX_PANELS;
+use super::style::{MAX_PANELS, MAX_SERIES};
 use crate::metrics::{Counts, EntityKind, WindowRow};
 use crate::world::{FaultWindow, RunOutcome};
 
@@ -138,6 +138,55 @@ impl<'a> Data<'a> {
             Some(e) => Some(e.callee),
             None => self.run.route_services.get(edge).copied(),
         }
+    }
+}
+
+/// The entities of a chart with one panel per entity: the [`MAX_SERIES`]
+/// with the most traffic, and the rest folded into one "other" series, so a
+/// run with thousands of entities still draws at most `MAX_SERIES + 1`.
+pub(super) struct Busiest {
+    /// The entities shown on their own, in index order.
+    pub(super) kept: Vec<usize>,
+    /// How many entities were folded into `other`.
+    pub(super) folded: usize,
+    /// Their rows added up window by window (empty if none were folded).
+    other: Vec<WindowRow>,
+}
+
+impl Busiest {
+    /// The busiest of `lists` (windows per entity) by total `traffic`.
+    pub(super) fn new(lists: &[Vec<Window<'_>>], traffic: impl Fn(&Counts) -> u64) -> Busiest {
+        let scores: Vec<u64> = lists.iter().map(|w| total(w, &traffic)).collect();
+        let mut order: Vec<usize> = (0..lists.len()).collect();
+        order.sort_by(|&a, &b| scores[b].cmp(&scores[a]).then(a.cmp(&b)));
+        let rest = order.split_off(MAX_SERIES.min(order.len()));
+        order.sort_unstable();
+        let mut other: Vec<WindowRow> = Vec::new();
+        for &e in &rest {
+            for (k, w) in lists[e].iter().enumerate() {
+                match other.get_mut(k) {
+                    Some(row) => crate::metrics::series::merge_entities(row, w.row),
+                    None => other.push(w.row.clone()),
+                }
+            }
+        }
+        Busiest {
+            kept: order,
+            folded: rest.len(),
+            other,
+        }
+    }
+
+    /// The windows of the "other" series.
+    pub(super) fn other(&self) -> Vec<Window<'_>> {
+        self.other
+            .iter()
+            .map(|row| Window {
+                start: row.start.as_secs_f64(),
+                end: row.end.as_secs_f64(),
+                row,
+            })
+            .collect()
     }
 }
 

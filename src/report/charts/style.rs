@@ -41,6 +41,10 @@ pub(super) const MAX_BANDS: u32 = 24;
 /// The most panels a chart of the resilience policies shows: the rest are
 /// named in a note.
 pub(super) const MAX_PANELS: usize = 24;
+
+/// The most entities a chart of one panel per route or service shows on
+/// their own (the busiest); the rest are folded into one "other" panel.
+pub(super) const MAX_SERIES: usize = 8;
 /// Pixels per column of a state timeline.
 const COLUMN_PX: i32 = 2;
 pub(super) const STRIP_PAD: u32 = 8;
