@@ -1,0 +1,111 @@
+//! The charts of the page: one figure per chart (its SVG inlined or linked,
+//! else its PNG), with a title and a caption that says what to look for.
+//! (Named `figures`, not `charts`, so as not to hide `report::charts`, whose
+//! files it shows.)
+
+use std::fmt::Write;
+
+use super::escape;
+use crate::report::charts;
+
+pub(super) fn charts_section<'b>(
+    out: &mut String,
+    files: &[String],
+    svg_text: impl Fn(&str) -> Option<&'b str>,
+) {
+    // One picture per chart: the SVG, else the PNG.
+    let mut shown: Vec<&str> = Vec::new();
+    for file in files {
+        let Some((stem, _)) = file.rsplit_once('.') else {
+            continue;
+        };
+        if shown.contains(&stem) {
+            continue;
+        }
+        let svg = files.iter().find(|f| **f == format!("{stem}.svg"));
+        let png = files.iter().find(|f| **f == format!("{stem}.png"));
+        match (svg, png) {
+            (Some(svg), png) => figure(out, svg, svg_text(svg), png.map(String::as_str)),
+            (None, Some(png)) => figure(out, png, None, None),
+            (None, None) => continue,
+        }
+        shown.push(stem);
+    }
+    if shown.is_empty() {
+        out.push_str("<h2>Charts</h2>\n<p>No charts: nothing to draw.</p>\n");
+    }
+}
+
+/// What to look for in each chart, by file stem (see [`charts::CHARTS`]).
+const CAPTIONS: &[(&str, &str)] = &[
+    (
+        "latency",
+        "Look for the p99 rising in a shaded fault window, and whether it falls back once the fault ends: a tail that stays high afterwards is a backlog that has not drained.",
+    ),
+    (
+        "throughput",
+        "Successes should follow the offered rate; a gap that opens in a fault and stays open after it is a system that does not recover on its own (a metastable failure).",
+    ),
+    (
+        "service_queues",
+        "A queue that keeps growing means more arrives than the workers can serve; one that stays long after a fault is a backlog still being worked off.",
+    ),
+    (
+        "service_outcomes",
+        "Which service fails, and how: its own errors, a dependency that failed, or requests rejected at a full queue.",
+    ),
+    (
+        "amplification",
+        "Above 1, a service receives more requests than its callers make calls: retries and hedges multiply the load, just when it struggles.",
+    ),
+    (
+        "attempts",
+        "Attempts per call above 1 are retries and hedges; a jump in a fault that no retry budget caps is how a retry storm starts.",
+    ),
+    (
+        "breakers",
+        "When each circuit breaker opened, probed (half-open) and closed again: an opening should follow a fault, and closing come soon after it ends.",
+    ),
+];
+
+fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>) {
+    let title = charts::title_of(file).unwrap_or(file);
+    let _ = writeln!(out, "<h2>{}</h2>\n<figure>", escape(title));
+    match svg {
+        // Our own charts' SVG, whose labels are escaped when drawn; an XML
+        // declaration has no place inside HTML.
+        Some(svg) => {
+            let svg = match svg.find("<svg") {
+                Some(start) => &svg[start..],
+                None => svg,
+            };
+            let _ = writeln!(
+                out,
+                "<div class=\"chart\" role=\"img\" aria-label=\"{}\">\n{}\n</div>",
+                escape(title),
+                svg.trim_end()
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "<img src=\"{}\" alt=\"{}\" loading=\"lazy\">",
+                escape(file),
+                escape(title)
+            );
+        }
+    }
+    out.push_str("<figcaption>");
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("");
+    if let Some((_, caption)) = CAPTIONS.iter().find(|(s, _)| *s == stem) {
+        let _ = write!(out, "{caption} ");
+    }
+    out.push_str("Shaded: fault windows.");
+    if let Some(png) = png {
+        let _ = write!(out, " Also as <a href=\"{}\">PNG</a>.", escape(png));
+    }
+    out.push_str("</figcaption>\n</figure>\n");
+}

@@ -1,0 +1,217 @@
+//! The checks on services and their call steps: instances, workers, queue,
+//! service time, error rate and per-instance slowdowns; each call step a call
+//! or a parallel group (not both), to known services and policies, within the
+//! counts the world can hold, and the memory of the policies on them; and the
+//! call graph free of cycles.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Checker, MAX_CALLS, MAX_INSTANCES, num};
+use crate::scenario::diagnostic::JsonPath;
+use crate::scenario::model::*;
+
+impl Checker<'_> {
+    pub(super) fn service(&mut self, name: &str, service: &Service) {
+        let path = JsonPath::root().key("services").key(name);
+        if service.instances == 0 || service.instances > MAX_INSTANCES {
+            self.problem(
+                path.key("instances"),
+                format!("instances must be between 1 and {MAX_INSTANCES}"),
+            );
+        }
+        if service.concurrency == 0 {
+            self.problem(
+                path.key("concurrency"),
+                "concurrency must be at least 1 worker",
+            );
+        }
+        if service.queue_capacity == 0 {
+            self.problem(
+                path.key("queue_capacity"),
+                "queue_capacity must be at least 1",
+            );
+        }
+        self.distribution(path.key("service_time"), &service.service_time);
+        self.probability(path.key("error_rate"), service.error_rate);
+        let slowdowns = &service.instance_slowdown;
+        if !slowdowns.is_empty() && slowdowns.len() != service.instances as usize {
+            self.problem(
+                path.key("instance_slowdown"),
+                format!(
+                    "one factor per instance: {} given for {} instance(s)",
+                    slowdowns.len(),
+                    service.instances
+                ),
+            );
+        }
+        for (i, factor) in slowdowns.iter().enumerate() {
+            if !(factor.is_finite() && *factor > 0.0) {
+                self.problem(
+                    path.key("instance_slowdown").index(i),
+                    format!("a slowdown must be a positive number, got {}", num(*factor)),
+                );
+            }
+        }
+        if service.calls.len() > MAX_CALLS {
+            self.problem(
+                path.key("calls"),
+                format!(
+                    "{} call steps: a service makes at most {MAX_CALLS}",
+                    service.calls.len()
+                ),
+            );
+        }
+        for (i, step) in service.calls.iter().enumerate() {
+            let step_path = path.key("calls").index(i);
+            self.call_step(step_path.clone(), step);
+            if let Some(name) = &step.policy {
+                self.policy_memory(&step_path, service.instances, name);
+            }
+            for (k, call) in step.parallel.iter().flatten().enumerate() {
+                if let Some(name) = &call.policy {
+                    self.policy_memory(
+                        &step_path.key("parallel").index(k),
+                        service.instances,
+                        name,
+                    );
+                }
+            }
+        }
+    }
+
+    fn call_step(&mut self, path: JsonPath, step: &CallStep) {
+        match (&step.service, &step.parallel) {
+            (Some(target), None) => {
+                self.service_ref(path.key("service"), target);
+                if let Some(p) = step.probability {
+                    self.probability(path.key("probability"), p);
+                }
+                if let Some(t) = step.timeout {
+                    self.positive_duration(path.key("timeout"), t);
+                }
+                self.policy_ref(&path, step.policy.as_deref(), step.timeout.is_some());
+            }
+            (None, Some(group)) => {
+                if group.is_empty() {
+                    self.problem(
+                        path.key("parallel"),
+                        "a parallel group needs at least one call",
+                    );
+                }
+                if group.len() > MAX_CALLS {
+                    self.problem(
+                        path.key("parallel"),
+                        format!(
+                            "{} calls in one group: a parallel group has at most {MAX_CALLS}",
+                            group.len()
+                        ),
+                    );
+                }
+                for (field, set) in [
+                    ("probability", step.probability.is_some()),
+                    ("optional", step.optional.is_some()),
+                    ("timeout", step.timeout.is_some()),
+                    ("policy", step.policy.is_some()),
+                ] {
+                    if set {
+                        self.problem(
+                            path.key(field),
+                            format!(
+                                "`{field}` belongs on each call inside `parallel`, not on the group"
+                            ),
+                        );
+                    }
+                }
+                for (i, call) in group.iter().enumerate() {
+                    let call_path = path.key("parallel").index(i);
+                    self.service_ref(call_path.key("service"), &call.service);
+                    self.probability(call_path.key("probability"), call.probability);
+                    if let Some(t) = call.timeout {
+                        self.positive_duration(call_path.key("timeout"), t);
+                    }
+                    self.policy_ref(&call_path, call.policy.as_deref(), call.timeout.is_some());
+                }
+            }
+            (Some(_), Some(_)) => self.problem(
+                path,
+                "a call step is either a call (`service`) or a `parallel` group, not both",
+            ),
+            (None, None) => self.problem(
+                path,
+                "a call step needs `service` (one call) or `parallel` (a group of calls)",
+            ),
+        }
+    }
+
+    /// Reports each cycle in the call graph once, by its path of services.
+    pub(super) fn cycles(&mut self) {
+        let graph: BTreeMap<&str, Vec<&str>> = self
+            .scenario
+            .services
+            .iter()
+            .map(|(name, s)| (name.as_str(), callees(s)))
+            .collect();
+        // Iterative DFS with colours: 0 new, 1 on the stack, 2 done.
+        let mut colour: BTreeMap<&str, u8> = graph.keys().map(|k| (*k, 0)).collect();
+        let mut reported = BTreeSet::new();
+        for start in graph.keys() {
+            if colour[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+            colour.insert(start, 1);
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                let edges = graph.get(node).map(Vec::as_slice).unwrap_or(&[]);
+                if *next >= edges.len() {
+                    colour.insert(node, 2);
+                    stack.pop();
+                    continue;
+                }
+                let callee = edges[*next];
+                *next += 1;
+                match colour.get(callee).copied() {
+                    Some(0) => {
+                        colour.insert(callee, 1);
+                        stack.push((callee, 0));
+                    }
+                    Some(1) => {
+                        let from = stack.iter().position(|(n, _)| *n == callee).unwrap_or(0);
+                        let mut cycle: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                        cycle.push(callee);
+                        let mut key: Vec<&str> = cycle[..cycle.len() - 1].to_vec();
+                        key.sort_unstable();
+                        if reported.insert(key) {
+                            self.problem(
+                                JsonPath::root().key("services").key(callee).key("calls"),
+                                format!(
+                                    "the call graph has a cycle: {} (requests would call each other forever)",
+                                    cycle.join(" -> ")
+                                ),
+                            );
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The services a service calls, in order, without repeats.
+pub fn callees(service: &Service) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for step in &service.calls {
+        let names: Vec<&str> = match (&step.service, &step.parallel) {
+            (Some(s), _) => vec![s.as_str()],
+            (None, Some(group)) => group.iter().map(|c| c.service.as_str()).collect(),
+            (None, None) => Vec::new(),
+        };
+        for name in names {
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out
+}
