@@ -98,7 +98,7 @@ mod tests {
             "ids.json",
         )
         .expect("valid");
-        let mut sink = |_: &str, _: &crate::metrics::WindowRow| {};
+        let mut sink = ();
         let (mut world, _) = World::new(&compiled, &RngStreams::new(1), &mut sink);
         let mut kernel = Kernel::new();
         world.start(&mut kernel);
