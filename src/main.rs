@@ -56,13 +56,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a scenario and write summary.json and the time series (series/*.csv).
+    /// Run a scenario and write its report: summary.json, the time series
+    /// (series/*.csv), breakers.csv (when there are breakers), the charts and
+    /// index.html.
     #[command(after_help = EXIT_CODES)]
     Run {
-        /// The scenario file (JSON).
+        /// The scenario file (JSON), or `-` for standard input.
         scenario: PathBuf,
-        /// Override the scenario's seed.
-        #[arg(long)]
+        /// Override the scenario's seed (a whole number, 0 to 18446744073709551615).
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
         seed: Option<u64>,
         /// Where to write the report [default: reports/<scenario name>/].
         #[arg(long)]
@@ -82,7 +84,7 @@ enum Command {
     },
     /// Check a scenario and report every problem and warning found.
     Validate {
-        /// The scenario file (JSON).
+        /// The scenario file (JSON), or `-` for standard input.
         scenario: PathBuf,
         /// Treat warnings as errors (exit code 2).
         #[arg(long)]
@@ -231,8 +233,31 @@ fn main() -> ExitCode {
 
 /// Loads and compiles a scenario, printing its problems or its warnings to
 /// stderr; `None` if it has problems, or warnings and `deny_warnings`.
+/// A seed: clap's own message for `-1` would suggest `-- -1`, wrong here.
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.parse::<u64>().map_err(|_| {
+        format!(
+            "a seed is a whole number from 0 to {}, got `{text}`",
+            u64::MAX
+        )
+    })
+}
+
 fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> Option<Compiled> {
-    match scenario::load(path) {
+    // `-` reads the scenario from standard input, as Unix tools do.
+    let loaded = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            Ok(_) => scenario::parse(&text, "-"),
+            Err(e) => {
+                console.err(&format!("error: -: cannot read standard input: {e}\n"));
+                return None;
+            }
+        }
+    } else {
+        scenario::load(path)
+    };
+    match loaded {
         Ok(compiled) => {
             let file = path.display().to_string();
             for warning in compiled.warnings() {

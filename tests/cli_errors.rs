@@ -1145,3 +1145,42 @@ fn deny_warnings_refuses_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 }
+
+/// A negative seed gets a message about seeds, not clap's "use '-- -1'".
+#[test]
+fn a_negative_seed_is_explained() {
+    let output = Command::new(BIN)
+        .args(["run", "scenarios/mm1.json", "--seed", "-1", "--out"])
+        .arg(std::env::temp_dir().join("meshsim-negative-seed"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("a seed is a whole number from 0 to"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("-- -1"), "{stderr}");
+}
+
+/// `-` reads the scenario from standard input.
+#[test]
+fn a_scenario_can_come_from_standard_input() {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["validate", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let scenario = std::fs::read("scenarios/mm1.json").unwrap();
+    child.stdin.take().unwrap().write_all(&scenario).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).starts_with("-: ok"),
+        "{}",
+        text(&output.stdout)
+    );
+}
