@@ -158,3 +158,24 @@ fn an_instance_that_does_not_exist_is_refused() {
         "{text}"
     );
 }
+
+/// Requests that never end (a crashed backend and no client timeout) pile
+/// up to `max_requests_in_flight`; past it new requests are refused and
+/// counted, the run goes on, and memory stays bounded.
+#[test]
+fn requests_in_flight_are_bounded() {
+    let mut value = base();
+    value["workload"]["routes"] = json!([{"service": "s"}]);
+    value["max_requests_in_flight"] = json!(50);
+    value["faults"] = json!([{"at": "1s", "crash": {"service": "s"}}]);
+    let s = summary(&value);
+    // From 1 s every request vanishes at the crashed instances and stays in
+    // flight: 50 are kept, the other ~150 are refused at the bound.
+    let route = &s["routes"]["s"];
+    assert_eq!(route["in_flight_at_end"], 50, "{route}");
+    let capped = route["failures"]["capped"].as_u64().unwrap();
+    assert!((145..=155).contains(&capped), "{capped}");
+    assert_eq!(s["requests_capped"], capped);
+    assert_eq!(s["max_requests_in_flight"], 50);
+    assert_eq!(s["completed"], true);
+}

@@ -60,6 +60,9 @@ pub struct Counts {
     /// Logical calls addressed to this service by its callers (service only):
     /// `requests / calls` is the retry amplification.
     pub calls: u64,
+    /// Refused at the bound on requests in flight (`max_requests_in_flight`;
+    /// routes only).
+    pub capped: u64,
 }
 
 impl Counts {
@@ -76,6 +79,7 @@ impl Counts {
             + self.bulkhead_full
             + self.throttled
             + self.rate_limited
+            + self.capped
     }
 
     /// Adds another set of counts to this one (a closed window into the
@@ -101,6 +105,7 @@ impl Counts {
             throttled,
             rate_limited,
             calls,
+            capped,
         } = *other;
         self.requests += requests;
         self.successes += successes;
@@ -120,6 +125,7 @@ impl Counts {
         self.throttled += throttled;
         self.rate_limited += rate_limited;
         self.calls += calls;
+        self.capped += capped;
     }
 }
 

@@ -53,6 +53,11 @@ pub struct Summary {
     pub faults: Vec<FaultSummary>,
     /// The compile step's warnings about the scenario, in its order.
     pub warnings: Vec<WarningSummary>,
+    /// The bound on client requests in flight at once.
+    pub max_requests_in_flight: u64,
+    /// Client requests refused at that bound (over every route): nonzero
+    /// means requests piled up that never ended.
+    pub requests_capped: u64,
 }
 
 /// Why a run stopped early, in summary.json.
@@ -112,6 +117,9 @@ pub struct Failures {
     /// Refused locally by the outgoing rate limit (routes and edges).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limited: Option<u64>,
+    /// Refused at the bound on requests in flight (routes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capped: Option<u64>,
 }
 
 impl Failures {
@@ -330,7 +338,10 @@ impl Summary {
                     service: run.service_names[run.route_services[i] as usize].clone(),
                     requests: c.requests,
                     successes: c.successes,
-                    failures: Failures::caller(&c),
+                    failures: Failures {
+                        capped: Some(c.capped),
+                        ..Failures::caller(&c)
+                    },
                     in_flight_at_end: stats.in_flight,
                     success_ratio: if finished > 0 {
                         round6(c.successes as f64 / finished as f64)
@@ -467,6 +478,8 @@ impl Summary {
                     end_s: f.end.map(secs),
                 })
                 .collect(),
+            max_requests_in_flight: run.max_requests_in_flight,
+            requests_capped: run.requests_capped,
             warnings: compiled
                 .warnings()
                 .iter()

@@ -23,6 +23,25 @@ pub fn render(summary: &Summary) -> String {
             (None, false) => "  INCOMPLETE: event budget exhausted".to_string(),
         }
     );
+    if summary.requests_capped > 0 {
+        // Loud: the run went on, but requests piled up that never ended.
+        let causes: Vec<&str> = summary
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("no timeout"))
+            .map(|w| w.path.as_str())
+            .collect();
+        let cause = if causes.is_empty() {
+            "; look for callers without a timeout and dependencies that never answer".to_string()
+        } else {
+            format!("; likely cause, no timeout at: {}", causes.join(", "))
+        };
+        let _ = writeln!(
+            out,
+            "WARNING: {} client requests refused at max_requests_in_flight ({}): requests in flight piled up and never ended{cause}",
+            summary.requests_capped, summary.max_requests_in_flight
+        );
+    }
     let mut rows = vec![vec![
         "route".to_string(),
         "requests".into(),
@@ -156,6 +175,7 @@ fn refused(f: &super::summary::Failures) -> u64 {
         + f.bulkhead_full.unwrap_or(0)
         + f.throttled.unwrap_or(0)
         + f.rate_limited.unwrap_or(0)
+        + f.capped.unwrap_or(0)
 }
 
 /// Left-aligns the first column and right-aligns the numbers.

@@ -27,7 +27,7 @@ pub struct SeriesFile {
 /// `series/routes.csv`: what each route's clients saw.
 pub const ROUTES: SeriesFile = SeriesFile {
     name: "series/routes.csv",
-    header: "t_start_s,t_end_s,route,requests,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,latency_ms_p50,latency_ms_p99,in_flight_at_end,breakers_open_at_end",
+    header: "t_start_s,t_end_s,route,requests,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,capped,latency_ms_p50,latency_ms_p99,in_flight_at_end,breakers_open_at_end",
 };
 
 /// `series/services.csv`: what happened at each service, summed over its
@@ -232,6 +232,7 @@ pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
         EntityKind::Route => {
             let _ = write!(out, ",{}", c.requests);
             caller_cells(out, c);
+            let _ = write!(out, ",{}", c.capped);
             float_cell(out, row.latency_ms_p50);
             float_cell(out, row.latency_ms_p99);
             let _ = write!(out, ",{},{}", row.in_flight, row.breakers_open.unwrap_or(0));

@@ -23,6 +23,7 @@ const TOP_LEVEL: &[&str] = &[
     "window",
     "seed",
     "event_budget",
+    "max_requests_in_flight",
     "services",
     "policies",
     "network",
@@ -320,6 +321,11 @@ impl Sections<'_> {
             Some(v) => self.typed(v, root.key("event_budget")),
             None => Some(None),
         };
+        let max_requests_in_flight: Option<Option<u64>> = match object.get("max_requests_in_flight")
+        {
+            Some(v) => self.typed(v, root.key("max_requests_in_flight")),
+            None => Some(None),
+        };
         let services = match self.required(object, "services", "an object of services by name") {
             Some(Value::Object(services)) => {
                 let mut out = std::collections::BTreeMap::new();
@@ -402,6 +408,7 @@ impl Sections<'_> {
             window: window?,
             seed: seed?,
             event_budget: event_budget?,
+            max_requests_in_flight: max_requests_in_flight?,
             services: services?,
             policies: policies?,
             network: network?,

@@ -56,6 +56,13 @@ pub struct Scenario {
     #[serde(default)]
     #[schemars(range(min = 1))]
     pub event_budget: Option<u64>,
+    /// The bound on client requests in flight at once (default 1,000,000):
+    /// past it a new request is refused and counted as `capped`, so that
+    /// requests that never end (no client timeout, a dependency that never
+    /// answers) cannot exhaust memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000_000))]
+    pub max_requests_in_flight: Option<u64>,
     /// The services, by name.
     pub services: BTreeMap<String, Service>,
     /// Named resilience policies, attached to routes and calls with `policy`.

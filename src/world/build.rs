@@ -257,6 +257,11 @@ impl<'s> World<'s> {
             retries: Slab::default(),
             requests: Slab::default(),
             requests_sent: 0,
+            requests_capped: 0,
+            max_requests: scenario
+                .max_requests_in_flight
+                .unwrap_or(super::DEFAULT_MAX_REQUESTS_IN_FLIGHT)
+                as usize,
             route_requests,
             paths,
             // A row per route, per service and per service-to-service edge

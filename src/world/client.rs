@@ -25,6 +25,20 @@ impl World<'_> {
             }
         };
         let route = self.picker.pick(&mut self.draws.route(request));
+        if self.requests.len() >= self.max_requests {
+            // At the bound on requests in flight: refused and counted, so
+            // that requests that never end cannot exhaust memory.
+            let stats = &mut self.route_stats[route as usize];
+            stats.window.requests += 1;
+            stats.window.capped += 1;
+            self.requests_capped += 1;
+            if let (Some(user), Some(users)) = (user, &self.users) {
+                let k = users.requests[user as usize];
+                let think = users.think.sample(&mut self.draws.think(user, k));
+                kernel.schedule_in(think, Event::UserWake(user));
+            }
+            return;
+        }
         let keys = self.route_requests[route as usize].2;
         let key = keys.map(|n| draw_key(&mut self.draws.request_key(request), n));
         let id = self.requests_sent;

@@ -74,6 +74,9 @@ pub use status::{Reply, Status};
 pub use stop::StopCause;
 use workload::{ArrivalProcess, RoutePicker};
 
+/// The default bound on client requests in flight at once.
+pub const DEFAULT_MAX_REQUESTS_IN_FLIGHT: u64 = 1_000_000;
+
 /// The default event budget: a bound on every run, far above any bundled
 /// scenario (about ten minutes of wall-clock time at full speed).
 pub const DEFAULT_EVENT_BUDGET: u64 = 10_000_000_000;
@@ -200,6 +203,10 @@ pub struct World<'s> {
     requests: Slab<RequestContext>,
     /// Client requests sent so far: the next one's id.
     requests_sent: u64,
+    /// The bound on client requests in flight (`max_requests_in_flight`).
+    max_requests: usize,
+    /// Requests refused at that bound.
+    requests_capped: u64,
     /// Per route: the method, path (an index into `paths`) and key count of
     /// its requests.
     route_requests: Vec<(crate::scenario::HttpMethod, u32, Option<u64>)>,
@@ -268,6 +275,10 @@ pub struct RunOutcome {
     pub routes: Vec<RouteStats>,
     /// Per-service statistics.
     pub services: Vec<ServiceStats>,
+    /// Client requests refused at the bound on requests in flight.
+    pub requests_capped: u64,
+    /// That bound.
+    pub max_requests_in_flight: u64,
     /// Per service, its instances' lifecycle transitions by (from, to).
     pub instance_transitions: Vec<BTreeMap<(InstanceState, InstanceState), u64>>,
     /// Workers per service (instances × concurrency), for utilisation.
@@ -353,6 +364,8 @@ pub fn run_streaming(
             .iter()
             .map(|s| u64::from(s.instances) * u64::from(s.concurrency))
             .collect(),
+        requests_capped: world.requests_capped,
+        max_requests_in_flight: world.max_requests as u64,
         instance_transitions: world
             .services
             .iter()

@@ -52,6 +52,8 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         stop: StopReason::Horizon,
         stop_cause: None,
         instance_transitions: Vec::new(),
+        requests_capped: 0,
+        max_requests_in_flight: 1_000_000,
         end: SimTime::from_nanos(windows * 1_000_000_000),
         events: 0,
         service_names: names.iter().map(|s| s.to_string()).collect(),

@@ -29,6 +29,9 @@ pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 pub const MAX_ATTEMPTS: u32 = 10;
 /// Upper bound on hedged attempts per call.
 pub const MAX_HEDGES: u32 = 4;
+/// Upper bound on `max_requests_in_flight` (about 4 GB of request state
+/// at the most, counting each request's call and job records).
+pub const MAX_REQUESTS_IN_FLIGHT: u64 = 100_000_000;
 /// Upper bound on services: the network keeps state per pair of services.
 pub const MAX_SERVICES: usize = 2_000;
 /// Upper bound on a closed-loop population.
@@ -278,6 +281,14 @@ impl Checker<'_> {
             self.problem(
                 root.key("event_budget"),
                 "the event budget must be at least 1",
+            );
+        }
+        if s.max_requests_in_flight
+            .is_some_and(|n| n == 0 || n > MAX_REQUESTS_IN_FLIGHT)
+        {
+            self.problem(
+                root.key("max_requests_in_flight"),
+                format!("max_requests_in_flight must be between 1 and {MAX_REQUESTS_IN_FLIGHT}"),
             );
         }
         if s.services.len() > MAX_SERVICES {
