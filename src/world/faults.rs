@@ -34,18 +34,15 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 Some(i) => format!("{service} instance {i}"),
                 None => service.to_string(),
             };
+            // An instance, or every instance, for crashes and stops.
+            let all_or_one = |c: &crate::scenario::CrashFault| match c.instance {
+                Some(i) => format!("{} instance {i}", c.service),
+                None => format!("{} (all instances)", c.service),
+            };
             let (kind, target) = if let Some(c) = &f.crash {
-                let target = match c.instance {
-                    Some(i) => format!("{} instance {i}", c.service),
-                    None => format!("{} (all instances)", c.service),
-                };
-                ("crash", target)
+                ("crash", all_or_one(c))
             } else if let Some(c) = &f.stop {
-                let target = match c.instance {
-                    Some(i) => format!("{} instance {i}", c.service),
-                    None => format!("{} (all instances)", c.service),
-                };
-                ("stop", target)
+                ("stop", all_or_one(c))
             } else if let Some(l) = &f.latency {
                 let target = match (&l.service, &l.link) {
                     (Some(s), _) => format!("{} +{}", who(s, l.instance), l.add),
