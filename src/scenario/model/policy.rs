@@ -1,0 +1,369 @@
+//! The resilience policies of a scenario file: named stacks of timeout,
+//! deadline, retry, budget, breaker, bulkhead, rate limit and hedge, as
+//! serde types (their meaning is checked in `validate/policies.rs` and they
+//! are built into patterns in `scenario/policy.rs`).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::kernel::SimDuration;
+
+/// A named resilience policy, attached to routes and calls with `"policy"`.
+/// Its pieces compose in one fixed order, outermost first:
+/// deadline ∘ retry(budget) ∘ breaker ∘ bulkhead ∘ per-attempt timeout ∘ call
+/// (see `patterns` for why).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Give up on one attempt after this long.
+    #[serde(default)]
+    pub timeout: Option<SimDuration>,
+    /// Give up on the whole call (every attempt and backoff) after this long.
+    /// The remaining time travels with the request: downstream calls inherit
+    /// it, and an instance does not start work whose deadline has passed.
+    #[serde(default)]
+    pub deadline: Option<SimDuration>,
+    /// Retry failed attempts.
+    #[serde(default)]
+    pub retry: Option<RetrySpec>,
+    /// Limit retries (and, for `adaptive`, all requests) to protect the callee.
+    #[serde(default)]
+    pub budget: Option<BudgetSpec>,
+    /// A circuit breaker in front of the callee.
+    #[serde(default)]
+    pub breaker: Option<BreakerSpec>,
+    /// Bound the attempts in flight at once.
+    #[serde(default)]
+    pub bulkhead: Option<BulkheadSpec>,
+    /// A token bucket on outgoing calls.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Send a second attempt when the first is slow.
+    #[serde(default)]
+    pub hedge: Option<HedgeSpec>,
+    /// Who shares the state of the breaker, bulkhead, budget and rate limit:
+    /// each calling instance its own (`instance`, the default, as a client
+    /// library does), or every instance of the calling service one (`service`).
+    #[serde(default)]
+    pub scope: PolicyScope,
+}
+
+/// Who shares a policy's state.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyScope {
+    /// One state per calling instance.
+    #[default]
+    Instance,
+    /// One state per calling service.
+    Service,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+
+/// Retry settings.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in total, the first included (2 = one retry). At most 10.
+    #[schemars(range(min = 1, max = crate::scenario::validate::MAX_ATTEMPTS))]
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Which outcomes are retried: `error`, `timeout`, `rejected`,
+    /// `breaker_open`. The caller's own refusals (bulkhead full, rate limited,
+    /// throttled) count as `rejected`.
+    #[serde(default = "default_retry_on")]
+    pub retry_on: Vec<RetryOutcome>,
+    /// The delay before each retry.
+    #[serde(default = "default_backoff")]
+    pub backoff: BackoffSpec,
+    /// How the delay is randomised: `none`, `full`, `equal`, `decorrelated`.
+    #[serde(default)]
+    pub jitter: JitterKind,
+}
+
+/// An outcome a retry policy can retry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryOutcome {
+    /// An error reply.
+    Error,
+    /// No reply in time.
+    Timeout,
+    /// Refused: a full queue at the callee, or the caller's own bulkhead,
+    /// rate limit or throttle.
+    Rejected,
+    /// Refused locally by an open circuit breaker.
+    BreakerOpen,
+}
+
+/// How a retry's delay is randomised (Brooker's jitters).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum JitterKind {
+    /// Wait the backoff's delay exactly.
+    None,
+    /// Uniform between 0 and the delay.
+    #[default]
+    Full,
+    /// Half the delay plus a uniform share of the other half.
+    Equal,
+    /// Uniform between the first delay and 3 times the previous sleep.
+    Decorrelated,
+}
+
+fn default_retry_on() -> Vec<RetryOutcome> {
+    vec![RetryOutcome::Error, RetryOutcome::Timeout]
+}
+fn default_backoff() -> BackoffSpec {
+    BackoffSpec::Exponential {
+        base: SimDuration::from_millis(25),
+        multiplier: default_multiplier(),
+        cap: SimDuration::from_millis(250),
+    }
+}
+fn default_multiplier() -> f64 {
+    2.0
+}
+
+/// A backoff schedule.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackoffSpec {
+    /// The same delay every time.
+    Constant(SimDuration),
+    /// `min(cap, initial + increment · n)`.
+    Linear {
+        /// Before the first retry.
+        initial: SimDuration,
+        /// Added per further retry.
+        increment: SimDuration,
+        /// The largest delay.
+        cap: SimDuration,
+    },
+    /// `min(cap, base · multiplier^n)`.
+    Exponential {
+        /// Before the first retry.
+        base: SimDuration,
+        /// Growth per retry (≥ 1).
+        #[serde(default = "default_multiplier")]
+        #[schemars(range(min = 1.0, max = 100.0))]
+        multiplier: f64,
+        /// The largest delay.
+        cap: SimDuration,
+    },
+}
+
+/// A retry limiter: exactly one kind.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum BudgetSpec {
+    /// Finagle/Linkerd retry budget: retries may be at most
+    /// `retry_percent` % of requests over `ttl`, plus
+    /// `min_retries_per_sec` (Finagle's `percentCanRetry` = retry_percent/100).
+    Tps {
+        /// Retries allowed per 100 requests.
+        #[serde(default = "default_retry_percent")]
+        #[schemars(range(min = 0.0, max = 1000.0))]
+        retry_percent: f64,
+        /// Retries allowed per second regardless of traffic.
+        #[serde(default = "default_min_retries")]
+        min_retries_per_sec: u32,
+        /// How long a request's deposit lasts.
+        #[serde(default = "default_ttl")]
+        ttl: SimDuration,
+    },
+    /// gRPC retry throttling: failures cost a token, successes return
+    /// `token_ratio`; no retries while tokens ≤ `max_tokens`/2.
+    TokenBucket {
+        /// Bucket size.
+        #[serde(default = "default_max_tokens")]
+        #[schemars(range(min = 1, max = 1000))]
+        max_tokens: u32,
+        /// Tokens returned per success.
+        #[serde(default = "default_token_ratio")]
+        #[schemars(range(min = 0.001, max = 1000.0))]
+        token_ratio: f64,
+    },
+    /// Google SRE client-side adaptive throttling: reject locally with
+    /// probability max(0, (requests − k·accepts)/(requests + 1)).
+    Adaptive {
+        /// The multiplier K (2 in the SRE book).
+        #[serde(default = "default_k")]
+        #[schemars(range(min = 1.0))]
+        k: f64,
+        /// The window over which requests and accepts are counted.
+        #[serde(default = "default_adaptive_window")]
+        window: SimDuration,
+    },
+}
+
+fn default_retry_percent() -> f64 {
+    20.0
+}
+fn default_min_retries() -> u32 {
+    10
+}
+fn default_ttl() -> SimDuration {
+    SimDuration::from_secs(10)
+}
+fn default_max_tokens() -> u32 {
+    100
+}
+fn default_token_ratio() -> f64 {
+    0.1
+}
+fn default_k() -> f64 {
+    2.0
+}
+fn default_adaptive_window() -> SimDuration {
+    SimDuration::from_secs(120)
+}
+
+/// Circuit-breaker settings, with resilience4j's names and defaults.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BreakerSpec {
+    /// `count` (the last `window_size` calls) or `time` (the last
+    /// `window_size` seconds).
+    #[serde(default)]
+    pub window: WindowKind,
+    /// Calls or seconds, by `window`: at most 100000 calls, or 86400 seconds
+    /// (a day) for a time window.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(default = "default_window_size")]
+    pub window_size: u32,
+    /// Trip when the failure rate reaches this percentage.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 100))]
+    #[serde(default = "default_failure_rate")]
+    pub failure_rate_percent: f64,
+    /// Calls slower than this (strictly) are slow.
+    #[serde(default = "default_slow_call_duration")]
+    pub slow_call_duration: SimDuration,
+    /// Trip when the slow-call rate reaches this percentage.
+    #[schemars(extend("exclusiveMinimum" = 0, "maximum" = 100))]
+    #[serde(default = "default_slow_call_rate")]
+    pub slow_call_rate_percent: f64,
+    /// No rate is computed below this many calls in the window.
+    #[schemars(range(min = 1))]
+    #[serde(default = "default_minimum_calls")]
+    pub minimum_calls: u32,
+    /// How long it stays open before letting probes through.
+    #[serde(default = "default_wait_in_open")]
+    pub wait_in_open: SimDuration,
+    /// Multiply the open wait by this on each consecutive trip (1 = fixed).
+    #[schemars(range(min = 1.0, max = 100.0))]
+    #[serde(default = "default_open_multiplier")]
+    pub wait_multiplier: f64,
+    /// The longest open wait when it grows.
+    #[serde(default)]
+    pub max_wait_in_open: Option<SimDuration>,
+    /// Probes let through in half-open; their results decide.
+    #[schemars(range(min = 1, max = 100_000))]
+    #[serde(default = "default_half_open_calls")]
+    pub half_open_calls: u32,
+    /// Force half-open back to open after this long (0 = wait for probes).
+    #[serde(default)]
+    pub max_wait_in_half_open: Option<SimDuration>,
+    /// Instead of rates: trip after this many consecutive failures
+    /// (pybreaker/Hystrix style); one probe in half-open.
+    #[serde(default)]
+    pub consecutive_failures: Option<u32>,
+}
+
+/// The kind of a breaker's sliding window.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WindowKind {
+    /// The last `window_size` attempts.
+    #[default]
+    Count,
+    /// The attempts of the last `window_size` seconds.
+    Time,
+}
+
+fn default_window_size() -> u32 {
+    100
+}
+fn default_failure_rate() -> f64 {
+    50.0
+}
+fn default_slow_call_duration() -> SimDuration {
+    SimDuration::from_secs(60)
+}
+fn default_slow_call_rate() -> f64 {
+    100.0
+}
+fn default_minimum_calls() -> u32 {
+    100
+}
+fn default_wait_in_open() -> SimDuration {
+    SimDuration::from_secs(60)
+}
+fn default_open_multiplier() -> f64 {
+    1.0
+}
+fn default_half_open_calls() -> u32 {
+    10
+}
+
+/// A bulkhead: at most `max_concurrent` attempts in flight; others wait up to
+/// `max_wait` in a queue of `max_waiting`, then are rejected.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BulkheadSpec {
+    /// Attempts in flight at once.
+    #[schemars(range(min = 1))]
+    pub max_concurrent: u32,
+    /// How long an attempt may wait for a slot; without it (and
+    /// `max_waiting`), a full bulkhead rejects at once.
+    #[serde(default)]
+    pub max_wait: Option<SimDuration>,
+    /// How many attempts may wait.
+    #[schemars(range(min = 1, max = crate::patterns::bulkhead::MAX_WAITING))]
+    #[serde(default)]
+    pub max_waiting: Option<u32>,
+}
+
+/// A token bucket on outgoing calls.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Tokens per second.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub rate: f64,
+    /// Bucket size.
+    pub burst: u32,
+}
+
+/// Hedged requests: after `delay` (or the `percentile` of latencies seen so
+/// far), send another attempt; keep the first reply.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeSpec {
+    /// A fixed delay before the hedge.
+    #[serde(default)]
+    pub delay: Option<SimDuration>,
+    /// Or: this percentile (e.g. 95) of the latencies observed so far.
+    #[schemars(extend("exclusiveMinimum" = 0, "exclusiveMaximum" = 100))]
+    #[serde(default)]
+    pub percentile: Option<f64>,
+    /// Extra attempts at most.
+    #[schemars(range(min = 1, max = crate::scenario::validate::MAX_HEDGES))]
+    #[serde(default = "default_max_hedges")]
+    pub max_hedges: u32,
+    /// When one attempt succeeds, cancel the others still in flight (as
+    /// gRPC, Envoy and Finagle do); `false` lets them run to completion.
+    #[serde(default = "default_cancel_losers")]
+    pub cancel_losers: bool,
+}
+
+fn default_cancel_losers() -> bool {
+    true
+}
+
+fn default_max_hedges() -> u32 {
+    1
+}
