@@ -179,3 +179,144 @@ fn requests_in_flight_are_bounded() {
     assert_eq!(s["max_requests_in_flight"], 50);
     assert_eq!(s["completed"], true);
 }
+
+#[test]
+fn a_restarting_instance_boots_and_refuses_requests_meanwhile() {
+    let mut value = base();
+    value["services"]["s"]["boot_time"] = json!({"constant": "490ms"});
+    value["faults"] = json!([{"at": "1s", "for": "1s", "crash": {"service": "s", "instance": 0}}]);
+    let s = summary(&value);
+    assert_eq!(
+        service(&s)["instance_transitions"],
+        json!({"crashed->starting": 1, "ready->crashed": 1, "starting->ready": 1})
+    );
+    // Instance 0 gets the requests at 10 + 30j ms: those at 2.02 s to 2.47 s
+    // come while it boots (until 2.49 s) and are refused at once.
+    assert_eq!(service(&s)["failures"]["rejected"], 16, "{}", service(&s));
+    assert_eq!(s["routes"]["s"]["failures"]["rejected"], 16);
+    // Without a boot time the same restart refuses nothing.
+    value["services"]["s"]
+        .as_object_mut()
+        .unwrap()
+        .remove("boot_time");
+    assert_eq!(service(&summary(&value))["failures"]["rejected"], 0);
+}
+
+#[test]
+fn a_crash_during_a_boot_abandons_it() {
+    let mut value = base();
+    value["services"]["s"]["boot_time"] = json!({"constant": "490ms"});
+    value["faults"] = json!([
+        {"at": "1s", "for": "1s", "crash": {"service": "s", "instance": 0}},
+        {"at": "2205ms", "for": "100ms", "crash": {"service": "s", "instance": 0}}
+    ]);
+    let s = summary(&value);
+    // The first boot (due at 2.49 s) is cut short at 2.205 s; the second
+    // restart, at 2.305 s, boots until 2.795 s.
+    assert_eq!(
+        service(&s)["instance_transitions"],
+        json!({"crashed->starting": 2, "ready->crashed": 1, "starting->crashed": 1,
+               "starting->ready": 1})
+    );
+    // Refused while booting: 2.02 to 2.2 s (7) and 2.32 to 2.77 s (16).
+    assert_eq!(service(&s)["failures"]["rejected"], 23, "{}", service(&s));
+}
+
+/// `front` (one instance) calls `back`, which takes 200 ms, for every
+/// request: 100 requests a second.
+fn caller_and_callee() -> Value {
+    json!({
+        "name": "callers", "duration": "3s", "seed": 1,
+        "services": {
+            "front": {"concurrency": 100, "service_time": {"constant": "1ms"},
+                      "calls": [{"service": "back"}]},
+            "back": {"concurrency": 100, "service_time": {"constant": "200ms"}}
+        },
+        "workload": {"arrivals": {"constant": {"rate": 100}},
+                     "routes": [{"service": "front", "timeout": "1s"}]}
+    })
+}
+
+#[test]
+fn the_calls_of_a_crashed_caller_die_with_it() {
+    let mut value = caller_and_callee();
+    value["faults"] = json!([{"at": "1005ms", "for": "1s", "crash": {"service": "front"}}]);
+    let s = summary(&value);
+    let edge = &s["edges"]["front->back"];
+    // The 20 requests that reached front in the 200 ms before the crash were
+    // waiting for back: their calls die with front.
+    assert_eq!(edge["failures"]["dropped"], 20, "{edge}");
+    // Every call ends answered or dropped, but those of the last 200 ms
+    // (requests at 2.81 s to 3 s), still at back when the run ends.
+    let in_flight_at_end = 20;
+    assert_eq!(
+        edge["successes"].as_u64().unwrap() + 20 + in_flight_at_end,
+        edge["calls"].as_u64().unwrap(),
+        "{edge}"
+    );
+    // back finishes that work anyway, for nobody.
+    assert_eq!(
+        s["services"]["back"]["successes"].as_u64().unwrap(),
+        edge["successes"].as_u64().unwrap() + 20
+    );
+}
+
+#[test]
+fn a_crashed_caller_retries_nothing_after_its_crash() {
+    let mut value = caller_and_callee();
+    // back fails everything for a while; front retries after 300 ms.
+    value["policies"] = json!({"retry": {"retry": {"max_attempts": 3,
+        "backoff": {"exponential": {"base": "300ms", "multiplier": 1, "cap": "300ms"}},
+        "jitter": "none"}}});
+    value["services"]["front"]["calls"] = json!([{"service": "back", "policy": "retry"}]);
+    value["faults"] = json!([
+        {"at": "800ms", "for": "205ms", "errors": {"service": "back", "rate": 1.0}},
+        {"at": "1005ms", "for": "1s", "crash": {"service": "front"}}
+    ]);
+    let crashed = summary(&value);
+    let edge = &crashed["edges"]["front->back [retry]"];
+    // Calls that failed at back between 0.8 s and 1.005 s were waiting for
+    // their retries when front crashed: no retry of theirs is ever sent.
+    value["faults"].as_array_mut().unwrap().pop();
+    let alive = summary(&value);
+    let alive_edge = &alive["edges"]["front->back [retry]"];
+    assert!(
+        edge["attempts"]["retries"].as_u64().unwrap()
+            < alive_edge["attempts"]["retries"].as_u64().unwrap(),
+        "{edge} vs {alive_edge}"
+    );
+    assert!(
+        edge["failures"]["dropped"].as_u64().unwrap() >= 20,
+        "{edge}"
+    );
+}
+
+#[test]
+fn a_restart_starts_the_instances_own_policy_state_over() {
+    let mut value = caller_and_callee();
+    value["services"]["back"]["service_time"] = json!({"constant": "1ms"});
+    value["policies"] = json!({"guard": {
+        "timeout": "100ms",
+        "breaker": {"window_size": 10, "minimum_calls": 10, "failure_rate_percent": 50,
+                    "wait_in_open": "60s", "half_open_calls": 1},
+        "scope": "instance"}});
+    value["services"]["front"]["calls"] = json!([{"service": "back", "policy": "guard"}]);
+    value["faults"] = json!([
+        {"at": "500ms", "for": "500ms", "errors": {"service": "back", "rate": 1.0}},
+        {"at": "1500ms", "for": "500ms", "crash": {"service": "front"}}
+    ]);
+    let s = summary(&value);
+    let breakers = &s["edges"]["front->back [guard]"]["breakers"];
+    // Opened by the errors, closed by front's restart at 2 s (its new
+    // process has a new breaker), not by its 60 s wait.
+    assert_eq!(breakers["transitions"]["closed->open"], 1, "{breakers}");
+    assert_eq!(breakers["transitions"]["open->closed"], 1, "{breakers}");
+    assert_eq!(breakers["open_at_end"], 0, "{breakers}");
+    // Without the crash it stays open to the end.
+    value["faults"].as_array_mut().unwrap().pop();
+    let s = summary(&value);
+    assert_eq!(
+        s["edges"]["front->back [guard]"]["breakers"]["open_at_end"],
+        1
+    );
+}

@@ -92,7 +92,9 @@ pub struct Failures {
     /// The caller gave up (routes only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
-    /// Lost in a crash (services only).
+    /// Lost in a crash: at a service, queued or in service when its instance
+    /// went down, or arriving at a down instance; on an edge, in flight when
+    /// the calling instance went down (the call died with its caller).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
     /// A downstream call failed (services only).
@@ -455,7 +457,11 @@ impl Summary {
                         policy: e.policy.clone(),
                         calls: c.requests,
                         successes: c.successes,
-                        failures: Failures::caller(c),
+                        failures: Failures {
+                            // Calls that died with their calling instance.
+                            dropped: Some(c.dropped),
+                            ..Failures::caller(c)
+                        },
                         attempts: Attempts::new(c),
                         breakers: breaker_summary(run, i),
                     };

@@ -41,7 +41,7 @@ pub const SERVICES: SeriesFile = SeriesFile {
 /// calling instances.
 pub const EDGES: SeriesFile = SeriesFile {
     name: "series/edges.csv",
-    header: "t_start_s,t_end_s,edge,calls,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,breakers_open_at_end",
+    header: "t_start_s,t_end_s,edge,calls,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,dropped,breakers_open_at_end",
 };
 
 /// Every time-series file, in the order of [`EntityKind`].
@@ -260,7 +260,7 @@ pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
             // `calls`).
             let _ = write!(out, ",{}", c.requests);
             caller_cells(out, c);
-            let _ = write!(out, ",{}", row.breakers_open.unwrap_or(0));
+            let _ = write!(out, ",{},{}", c.dropped, row.breakers_open.unwrap_or(0));
         }
     }
     out.push('\n');

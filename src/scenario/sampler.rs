@@ -214,6 +214,9 @@ fn truncated_normal_mean(mean: f64, std_dev: f64) -> f64 {
 pub struct Samplers {
     /// Service times, by service index (name order).
     pub service_times: Vec<Sampler>,
+    /// Boot times of restarting instances, by service index (none: a
+    /// restart is instantaneous).
+    pub boot_times: Vec<Option<Sampler>>,
     /// The network's default latency.
     pub network: Sampler,
     /// Each link's own latency, in file order.
@@ -243,6 +246,14 @@ impl Samplers {
                 build(path, &s.service_time)
             })
             .collect();
+        let boot_times: Vec<Option<Option<Sampler>>> = scenario
+            .services
+            .iter()
+            .map(|(name, s)| {
+                let path = JsonPath::root().key("services").key(name).key("boot_time");
+                s.boot_time.as_ref().map(|d| build(path, d))
+            })
+            .collect();
         let network_path = JsonPath::root().key("network").key("latency");
         let network = build(network_path, &scenario.network.latency);
         let links: Vec<Option<Option<Sampler>>> = scenario
@@ -268,6 +279,10 @@ impl Samplers {
         });
         match (
             service_times.into_iter().collect::<Option<Vec<_>>>(),
+            boot_times
+                .into_iter()
+                .map(|b| b.map_or(Some(None), |s| s.map(Some)))
+                .collect::<Option<Vec<_>>>(),
             network,
             links
                 .into_iter()
@@ -275,11 +290,12 @@ impl Samplers {
                 .collect::<Option<Vec<_>>>(),
             think.map_or(Some(None), |t| t.map(Some)),
         ) {
-            (Some(service_times), Some(network), Some(links), Some(think))
+            (Some(service_times), Some(boot_times), Some(network), Some(links), Some(think))
                 if problems.is_empty() =>
             {
                 Ok(Samplers {
                     service_times,
+                    boot_times,
                     network,
                     links,
                     think,

@@ -47,6 +47,7 @@ impl<'s> World<'s> {
             let callee = target.service;
             let name = route.name.clone().unwrap_or_else(|| route.service.clone());
             edges.push(EdgeModel {
+                caller: None,
                 callee,
                 policy,
                 attempt_timeout: model.and_then(|p| p.timeout),
@@ -111,6 +112,7 @@ impl<'s> World<'s> {
                             }
                             let units = model.map_or(0, |p| p.units(s.instances));
                             edges.push(EdgeModel {
+                                caller: Some(caller),
                                 callee,
                                 policy,
                                 attempt_timeout,
@@ -146,6 +148,7 @@ impl<'s> World<'s> {
                 queue_capacity: s.queue_capacity,
                 service_time: samplers.service_times[i].clone(),
                 base_error_rate: s.error_rate,
+                boot_time: samplers.boot_times[i].clone(),
                 transitions: BTreeMap::new(),
                 behaviour: Behaviour::Pipeline { steps },
                 balancer: Balancer::round_robin(),
@@ -157,6 +160,8 @@ impl<'s> World<'s> {
                     state: InstanceState::Ready,
                     crashes: 0,
                     stops: 0,
+                    booting: false,
+                    restarts: 0,
                     busy: 0,
                     queue: VecDeque::new(),
                     base_slowdown,

@@ -14,6 +14,7 @@
 //!           a downstream call: job / (step << 16 | index in the step)
 //! attempt   call / (kind << 32 | n): first 0/0, retry r 1/r, hedge h 2/h
 //! job       the attempt's key (the job is the attempt at its instance)
+//! boot      BOOT / instance / r              (its r-th restart)
 //! ```
 //!
 //! and each kind of draw uses the key it is about: the route pick and the
@@ -38,6 +39,7 @@ use crate::kernel::{DrawKey, KeyedRng, KeyedStream, RngStreams};
 const OPEN_LOOP: DrawKey = DrawKey::root(1);
 const USERS: DrawKey = DrawKey::root(2);
 const THINK: DrawKey = DrawKey::root(3);
+const BOOT: DrawKey = DrawKey::root(4);
 
 /// Which message a network draw is for: each has its own loss and delay
 /// streams, so a loss fault does not shift any delay.
@@ -70,6 +72,7 @@ pub(super) struct Draws {
     call: KeyedStream,
     jitter: KeyedStream,
     throttle: KeyedStream,
+    boot: KeyedStream,
 }
 
 impl Draws {
@@ -83,6 +86,7 @@ impl Draws {
             call: streams.keyed("service/call"),
             jitter: streams.keyed("policy/jitter"),
             throttle: streams.keyed("policy/throttle"),
+            boot: streams.keyed("instance/boot"),
         }
     }
 
@@ -123,6 +127,12 @@ impl Draws {
     /// The jitter of the backoff before a retry attempt.
     pub(super) fn jitter(&self, attempt: DrawKey) -> KeyedRng {
         self.jitter.rng(attempt)
+    }
+
+    /// The boot time of an instance at its `restart`-th restart.
+    pub(super) fn boot(&self, instance: u32, restart: u32) -> KeyedRng {
+        self.boot
+            .rng(BOOT.child(u64::from(instance)).child(u64::from(restart)))
     }
 
     /// Adaptive throttling's decision on an attempt.

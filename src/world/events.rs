@@ -44,6 +44,14 @@ pub enum Event {
         /// The scope unit.
         unit: u32,
     },
+    /// A restarting instance has booted (its `restart`-th restart: an
+    /// instance that crashed again while booting ignores the old boot).
+    Booted {
+        /// The instance.
+        instance: u32,
+        /// Which restart.
+        restart: u32,
+    },
     /// A fault starts (`true`) or ends (`false`).
     Fault(u32, bool),
     /// A time-series window closes.

@@ -92,7 +92,6 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
 impl World<'_> {
     /// A fault starts or ends.
     pub(super) fn fault(&mut self, kernel: &mut Kernel<Event>, index: u32, starts: bool) {
-        let now = kernel.now();
         let (effect, active) = &mut self.faults[index as usize];
         *active = starts;
         let effect = effect.clone();
@@ -100,18 +99,18 @@ impl World<'_> {
             FaultTarget::Crash { service, instance } => {
                 for i in self.instances_of(service, instance) {
                     if starts {
-                        self.crash(now, i);
+                        self.crash(kernel, i);
                     } else {
-                        self.recover_instance(now, i);
+                        self.recover_instance(kernel, i);
                     }
                 }
             }
             FaultTarget::Stop { service, instance } => {
                 for i in self.instances_of(service, instance) {
                     if starts {
-                        self.stop_instance(now, i);
+                        self.stop_instance(kernel, i);
                     } else {
-                        self.resume_instance(now, i);
+                        self.resume_instance(kernel, i);
                     }
                 }
             }

@@ -2,32 +2,51 @@
 //! stopped, crashed.
 //!
 //! The state is derived from what is acting on the instance (crash faults,
-//! graceful stops, the work it still holds), so overlapping faults compose:
-//! a crash during a drain is a crash, and the end of the crash finds the
-//! drain still active. Every change is counted per service, by (from, to).
-//! A restart (crashed or stopped → ready) passes through `Starting`, where
-//! later issues add a boot time, and runs the restart hook
-//! ([`World::on_ready`]) where they register the instance or recover its
-//! log.
+//! graceful stops, a boot in progress, the work it still holds), so
+//! overlapping faults compose: a crash during a drain is a crash, and the
+//! end of the crash finds the drain still active. Every change is counted
+//! per service, by (from, to).
+//!
+//! A restart (crashed or stopped → ready) is a new process. It passes
+//! through `Starting` for the service's `boot_time` (at once without one),
+//! then runs the restart hook ([`World::on_ready`]) where later issues
+//! register the instance or recover its log. A crash or a stop during the
+//! boot abandons it. Instances present when the run starts are ready at
+//! once: a run begins with a warm system.
+//!
+//! What an instance holds is **volatile** or **durable**. Volatile, lost at
+//! a crash: its queue and the work in service (dropped silently), the calls
+//! that work had in flight (abandoned, counted as `dropped` on their edge:
+//! their timers, retries and hedges die with the process, and their breaker
+//! permits and bulkhead slots are given back); and lost at any restart: its
+//! own pattern state on every edge whose policy is scoped per instance
+//! (breakers closed with fresh windows, empty bulkheads, budgets, token
+//! buckets and hedge estimates started over). Durable, surviving restarts:
+//! its speed factor (`instance_slowdown`), its restart count (which keys
+//! the boot time's draw), and, with the stateful services of the saga
+//! issue, its store and its log. Pattern state scoped per *service* is
+//! shared by all its instances and survives one instance's restart.
 //!
 //! What each state means for a request that reaches the instance:
 //!
 //! | state | a request that arrives |
 //! |---|---|
 //! | `Ready` | is queued or served |
-//! | `Starting`, `NotReady` | (not produced yet: come with boot times and readiness checks) |
+//! | `Starting` | is refused with 503 `Unavailable`, as a port nobody listens on yet |
+//! | `NotReady` | (not produced yet: comes with the readiness checks of the discovery issue) |
 //! | `Draining` | is refused with 503 `Unavailable`; queued and in-service work finishes |
 //! | `Stopped` | is refused with 503 `Unavailable` |
 //! | `Crashed` | vanishes: no reply (the caller learns through its timeout) |
 
-use crate::kernel::SimTime;
+use crate::kernel::{Kernel, SimTime};
+use crate::scenario::PolicyScope;
 
-use super::World;
+use super::{Event, World};
 
 /// Where an instance is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InstanceState {
-    /// Booting: not yet serving.
+    /// Booting after a restart (`boot_time`): refuses requests.
     Starting,
     /// Serving.
     Ready,
@@ -56,16 +75,20 @@ impl InstanceState {
 
     /// Whether a request that arrives is refused with 503.
     pub(super) fn refuses(self) -> bool {
-        matches!(self, InstanceState::Draining | InstanceState::Stopped)
+        matches!(
+            self,
+            InstanceState::Starting | InstanceState::Draining | InstanceState::Stopped
+        )
     }
 }
 
 impl World<'_> {
     /// Brings an instance's state up to date with what acts on it, counting
-    /// the transition (and running the restart hook on a restart).
-    pub(super) fn refresh_state(&mut self, now: SimTime, index: u32) {
-        let instance = &self.instances[index as usize];
-        let next = if instance.crashes > 0 {
+    /// the transition; a restart (crashed or stopped → ready) boots first
+    /// and then runs the restart hook.
+    pub(super) fn refresh_state(&mut self, kernel: &mut Kernel<Event>, index: u32) {
+        let instance = &mut self.instances[index as usize];
+        let mut next = if instance.crashes > 0 {
             InstanceState::Crashed
         } else if instance.stops > 0 {
             if instance.busy > 0 || !instance.queue.is_empty() {
@@ -73,29 +96,116 @@ impl World<'_> {
             } else {
                 InstanceState::Stopped
             }
+        } else if instance.booting {
+            InstanceState::Starting
         } else {
             InstanceState::Ready
         };
+        if matches!(next, InstanceState::Crashed | InstanceState::Stopped) {
+            // The process is gone: a boot in progress is abandoned.
+            instance.booting = false;
+        }
         let previous = instance.state;
         if next == previous {
             return;
         }
         let service = instance.service as usize;
-        self.instances[index as usize].state = next;
-        let transitions = &mut self.services[service].transitions;
         let restart = next == InstanceState::Ready
             && matches!(previous, InstanceState::Crashed | InstanceState::Stopped);
         if restart {
-            // Booting takes no time yet: the instance passes through Starting.
-            *transitions
-                .entry((previous, InstanceState::Starting))
-                .or_insert(0) += 1;
-            *transitions
-                .entry((InstanceState::Starting, next))
-                .or_insert(0) += 1;
-            self.on_ready(now, index);
+            // A new process: what it held in memory is gone.
+            let instance = &mut self.instances[index as usize];
+            instance.restarts += 1;
+            let restart = instance.restarts;
+            self.count_transition(service, previous, InstanceState::Starting);
+            self.reset_volatile(kernel, index);
+            let boot = self.services[service].boot_time.as_ref().map(|sampler| {
+                let mut rng = self.draws.boot(index, restart);
+                sampler.sample(&mut rng)
+            });
+            if let Some(boot) = boot.filter(|b| !b.is_zero()) {
+                let instance = &mut self.instances[index as usize];
+                instance.booting = true;
+                instance.state = InstanceState::Starting;
+                kernel.schedule_in(
+                    boot,
+                    Event::Booted {
+                        instance: index,
+                        restart,
+                    },
+                );
+                return;
+            }
+            next = InstanceState::Ready;
+            self.instances[index as usize].state = next;
+            self.count_transition(service, InstanceState::Starting, next);
+            self.on_ready(kernel.now(), index);
         } else {
-            *transitions.entry((previous, next)).or_insert(0) += 1;
+            self.instances[index as usize].state = next;
+            self.count_transition(service, previous, next);
+            if next == InstanceState::Ready && previous == InstanceState::Starting {
+                self.on_ready(kernel.now(), index);
+            }
+        }
+    }
+
+    fn count_transition(&mut self, service: usize, from: InstanceState, to: InstanceState) {
+        *self.services[service]
+            .transitions
+            .entry((from, to))
+            .or_insert(0) += 1;
+    }
+
+    /// A restarting instance has finished booting (unless it crashed or
+    /// stopped meanwhile, and this is an old boot's event).
+    pub(super) fn booted(&mut self, kernel: &mut Kernel<Event>, index: u32, restart: u32) {
+        let instance = &mut self.instances[index as usize];
+        if !instance.booting || instance.restarts != restart {
+            return;
+        }
+        instance.booting = false;
+        self.refresh_state(kernel, index);
+    }
+
+    /// What a restart loses: the instance's own pattern state on every edge
+    /// it calls with a per-instance scope (breakers close with fresh
+    /// windows, bulkheads are empty, budgets, rate limits and hedge
+    /// estimates start over). Nothing in flight refers to it: the calls of
+    /// a crashed instance were abandoned at the crash, and a stopped one
+    /// finished its work before stopping.
+    fn reset_volatile(&mut self, kernel: &mut Kernel<Event>, index: u32) {
+        let service = self.instances[index as usize].service;
+        let unit = index - self.services[service as usize].first_instance;
+        let now = kernel.now();
+        for edge in 0..self.edges.len() {
+            let model = &mut self.edges[edge];
+            let Some(policy) = model.policy else { continue };
+            let per_instance = self.policies[policy as usize].scope == PolicyScope::Instance;
+            if model.caller != Some(service) || model.units.is_empty() || !per_instance {
+                continue;
+            }
+            let fresh = self.policies[policy as usize].new_state();
+            let state = &mut model.units[unit as usize];
+            debug_assert!(
+                state
+                    .bulkhead
+                    .as_ref()
+                    .is_none_or(|b| b.in_use() == 0 && b.waiting() == 0),
+                "a restarting instance holds no bulkhead slot"
+            );
+            if let Some(timer) = state.bulkhead_timer.take() {
+                kernel.cancel(timer);
+            }
+            if let Some(breaker) = &mut state.breaker {
+                // Closed and empty, as a new process's breaker is; the
+                // transition is logged like any other.
+                breaker.reset(now.as_nanos());
+            }
+            state.bulkhead = fresh.bulkhead;
+            state.limiter = fresh.limiter;
+            state.rate_limit = fresh.rate_limit;
+            state.hedger = fresh.hedger;
+            self.drain_breaker(edge as u32, unit);
         }
     }
 
@@ -107,30 +217,30 @@ impl World<'_> {
     }
 
     /// Starts a graceful stop of an instance.
-    pub(super) fn stop_instance(&mut self, now: SimTime, index: u32) {
+    pub(super) fn stop_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         self.instances[index as usize].stops += 1;
-        self.refresh_state(now, index);
+        self.refresh_state(kernel, index);
     }
 
     /// Ends a graceful stop of an instance.
-    pub(super) fn resume_instance(&mut self, now: SimTime, index: u32) {
+    pub(super) fn resume_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         let instance = &mut self.instances[index as usize];
         debug_assert!(
             instance.stops > 0,
             "resumed an instance that was not stopped"
         );
         instance.stops -= 1;
-        self.refresh_state(now, index);
+        self.refresh_state(kernel, index);
     }
 
     /// Ends a crash of an instance: it restarts empty once no crash is left.
-    pub(super) fn recover_instance(&mut self, now: SimTime, index: u32) {
+    pub(super) fn recover_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         let instance = &mut self.instances[index as usize];
         debug_assert!(
             instance.crashes > 0,
             "recovered an instance that was not down"
         );
         instance.crashes -= 1;
-        self.refresh_state(now, index);
+        self.refresh_state(kernel, index);
     }
 }

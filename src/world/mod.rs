@@ -124,6 +124,11 @@ struct Instance {
     crashes: u32,
     /// Active graceful stops of this instance.
     stops: u32,
+    /// Booting after a restart (until its `Booted` event).
+    booting: bool,
+    /// Restarts so far. Durable: it survives the restarts it counts, and
+    /// keys the boot time's draw.
+    restarts: u32,
     busy: u32,
     queue: VecDeque<Key>,
     /// Its own multiplier of the service time (`instance_slowdown`).
@@ -148,6 +153,8 @@ struct ServiceModel {
     queue_capacity: u32,
     service_time: Sampler,
     base_error_rate: f64,
+    /// How long a restarting instance boots (none: at once).
+    boot_time: Option<Sampler>,
     /// Instance transitions, by (from, to).
     transitions: BTreeMap<(InstanceState, InstanceState), u64>,
     /// What it does after its local work.
@@ -157,6 +164,8 @@ struct ServiceModel {
 
 /// A caller–callee pair with one policy: routes first, then service edges.
 struct EdgeModel {
+    /// The calling service (none for a route: the clients).
+    caller: Option<u32>,
     callee: u32,
     policy: Option<u16>,
     /// Per-attempt timeout (a call's `timeout` or its policy's).
@@ -411,6 +420,7 @@ impl Model for World<'_> {
             Event::RetryDue(call) => self.retry_due(kernel, call),
             Event::HedgeDue(call) => self.hedge_due(kernel, call),
             Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),
+            Event::Booted { instance, restart } => self.booted(kernel, instance, restart),
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
             Event::Window => {
                 self.close_window(kernel.now());

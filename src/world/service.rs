@@ -2,8 +2,8 @@
 //! that do their local work, then what the service's behaviour does with
 //! them (`behaviour.rs`), and the reply.
 
+use crate::kernel::Kernel;
 use crate::kernel::dist::bernoulli;
-use crate::kernel::{Kernel, SimTime};
 
 use super::draws::Message;
 use super::slab::Key;
@@ -164,7 +164,7 @@ impl World<'_> {
         }
         if self.instances[job.instance as usize].stops > 0 {
             // A draining instance stops once its last job is done.
-            self.refresh_state(now, job.instance);
+            self.refresh_state(kernel, job.instance);
         }
         self.reply(kernel, service, &job, outcome);
     }
@@ -196,7 +196,8 @@ impl World<'_> {
     /// Crashes an instance: its queued and in-service requests vanish without
     /// a reply; callers learn of it only through their timeouts. Requests
     /// still on the network arrive later and find it down (or restarted).
-    pub(super) fn crash(&mut self, now: SimTime, instance_index: u32) {
+    pub(super) fn crash(&mut self, kernel: &mut Kernel<Event>, instance_index: u32) {
+        let now = kernel.now();
         let instance = &mut self.instances[instance_index as usize];
         instance.crashes += 1;
         if instance.crashes > 1 {
@@ -215,6 +216,10 @@ impl World<'_> {
             queued + busy,
             "every job at an instance is queued or busy"
         );
+        // The calls its work had in flight die with the process.
+        if busy > 0 {
+            self.abandon_calls_of(kernel, &doomed);
+        }
         let stats = &mut self.service_stats[service];
         for key in doomed {
             let job = self.jobs.remove(key).expect("listed as live");
@@ -225,6 +230,6 @@ impl World<'_> {
         stats.in_queue.subtract(now, queued);
         stats.busy.subtract(now, busy);
         stats.in_system.subtract(now, queued + busy);
-        self.refresh_state(now, instance_index);
+        self.refresh_state(kernel, instance_index);
     }
 }

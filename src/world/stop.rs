@@ -95,6 +95,15 @@ impl World<'_> {
                 .get(call)
                 .map_or_else(|| "a call that has ended".to_string(), |c| edge(c.edge)),
             Event::PolicyWake { edge: e, unit } => format!("{} (scope unit {unit})", edge(e)),
+            Event::Booted { instance, .. } => {
+                let service = self.instances[instance as usize].service as usize;
+                let first = self.services[service].first_instance;
+                format!(
+                    "service `{}` instance {} (booting)",
+                    self.service_names[service],
+                    instance - first
+                )
+            }
             Event::Fault(index, _) => format!("faults[{index}]"),
             Event::Window => "the time-series windows".to_string(),
         }

@@ -314,6 +314,7 @@ pub(super) fn edges(out: &mut String, s: &Summary) {
                 f.error.to_string(),
                 f.rejected.to_string(),
                 failure(f.timeout),
+                failure(f.dropped),
             ];
             row.extend(refusal_cells(f));
             row.extend(attempt_cells(&e.attempts));
@@ -322,7 +323,14 @@ pub(super) fn edges(out: &mut String, s: &Summary) {
         })
         .collect();
     let mut header = vec![
-        "edge", "policy", "calls", "ok", "errors", "rejected", "timeouts",
+        "edge",
+        "policy",
+        "calls",
+        "ok",
+        "errors",
+        "rejected",
+        "timeouts",
+        "lost with the caller",
     ];
     header.extend(REFUSALS);
     header.extend([
@@ -333,7 +341,7 @@ pub(super) fn edges(out: &mut String, s: &Summary) {
         "attempts / call",
         "circuit breakers",
     ]);
-    table_without_zeros(out, &header, &rows, &[0, 1, 16], &[7, 8, 9, 10]);
+    table_without_zeros(out, &header, &rows, &[0, 1, 17], &[7, 8, 9, 10, 11]);
 }
 
 pub(super) fn faults(out: &mut String, s: &Summary) {

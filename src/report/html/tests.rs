@@ -110,7 +110,9 @@ fn the_tables_show_attempts_amplification_and_only_refusals_that_happened() {
     assert!(!html.contains("<th>rate limited</th>"));
     assert!(!html.contains("<th>bulkhead full</th>"));
     assert!(html.contains("Not shown, none in this run: breaker open, bulkhead full"));
-    assert!(html.contains("Not shown, none in this run: bulkhead full, throttled, rate limited."));
+    assert!(html.contains(
+        "Not shown, none in this run: lost with the caller, bulkhead full, throttled, rate limited."
+    ));
     assert!(html.contains("<p>No charts: nothing to draw.</p>"));
 }
 

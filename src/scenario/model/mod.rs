@@ -110,6 +110,12 @@ pub struct Service {
     /// hardware. Empty (the default): every instance at full speed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instance_slowdown: Vec<f64>,
+    /// How long an instance takes to boot when it restarts after a crash or
+    /// a graceful stop: it refuses requests (503) until then. Without it a
+    /// restart is instantaneous. Instances present at the start of the run
+    /// are ready at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boot_time: Option<Distribution>,
     /// Downstream calls, made in order after the local work.
     #[serde(default)]
     pub calls: Vec<CallStep>,

@@ -32,6 +32,9 @@ impl Checker<'_> {
             );
         }
         self.distribution(path.key("service_time"), &service.service_time);
+        if let Some(boot) = &service.boot_time {
+            self.distribution(path.key("boot_time"), boot);
+        }
         self.probability(path.key("error_rate"), service.error_rate);
         let slowdowns = &service.instance_slowdown;
         if !slowdowns.is_empty() && slowdowns.len() != service.instances as usize {
