@@ -23,12 +23,14 @@ fn base() -> Value {
                 "instances": 2, "concurrency": 2, "queue_capacity": 10,
                 "service_time": {"pareto": {"scale": "1ms", "shape": 2}},
                 "error_rate": 0.01,
+                "boot_time": {"pareto": {"scale": "1s", "shape": 2}},
                 "calls": [
                     {"service": "b", "probability": 0.5, "policy": "p"},
                     {"parallel": [{"service": "b", "probability": 0.5}]}
                 ]
             },
-            "b": {"service_time": {"lognormal": {"mean": "1ms", "sigma": 0.5}}}
+            "b": {"service_time": {"lognormal": {"mean": "1ms", "sigma": 0.5}},
+                  "instance_slowdown": [3]}
         },
         "policies": {
             "p": {
@@ -93,6 +95,13 @@ const CASES: &[Case] = &[
         &[-0.1, 1.5, 50.0],
         &[0.0, 1.0],
     ),
+    (
+        base,
+        "services.b.instance_slowdown[0]",
+        &[0.0, -1.0],
+        &[0.5, 3.0],
+    ),
+    (base, "services.a.boot_time.pareto.shape", &[0.0], &[2.0]),
     (
         base,
         "services.a.service_time.pareto.shape",

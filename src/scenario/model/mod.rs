@@ -108,6 +108,7 @@ pub struct Service {
     /// Per-instance multipliers of the service time, one per instance (3
     /// means instance i is three times slower): a gray failure, or mixed
     /// hardware. Empty (the default): every instance at full speed.
+    #[schemars(extend("items" = {"type": "number", "exclusiveMinimum": 0}))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub instance_slowdown: Vec<f64>,
     /// How long an instance takes to boot when it restarts after a crash or
