@@ -3,7 +3,8 @@
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
 //! 1 a check failed (an invariant was violated; the run stopped there);
 //! 2 bad input or usage, or an output that cannot be written; 3 the run did
-//! not complete (it hit its event budget, or virtual time froze).
+//! not complete (it hit its event budget, or virtual time froze) or cannot
+//! start (its world could need more memory than `--max-memory`).
 //!
 //! Nothing here panics on output: everything is printed through [`Console`],
 //! whose writes return errors instead of panicking as `println!` does. A
@@ -29,7 +30,8 @@ const EXIT_CODES: &str = "Exit codes:
   0  success
   1  a check failed: an invariant was violated (the run stops there)
   2  bad input or usage, or an output that cannot be written
-  3  the run did not complete (event budget exhausted, or time froze)
+  3  the run did not complete (event budget exhausted, or time froze), or
+     cannot start: its world could need more memory than --max-memory
 
 Scenario format, outputs and limits: docs/scenarios.md";
 
@@ -81,6 +83,10 @@ enum Command {
         /// Treat warnings as errors: refuse to run a scenario that has any.
         #[arg(long)]
         deny_warnings: bool,
+        /// Refuse a scenario whose world could need more memory than this
+        /// (an estimate made before the run, printed when it is refused).
+        #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
+        max_memory: u64,
     },
     /// Check a scenario and report every problem and warning found.
     Validate {
@@ -89,6 +95,10 @@ enum Command {
         /// Treat warnings as errors (exit code 2).
         #[arg(long)]
         deny_warnings: bool,
+        /// Refuse a scenario whose world could need more memory than this
+        /// (exit code 3), as `run` would.
+        #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
+        max_memory: u64,
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
@@ -186,6 +196,7 @@ fn main() -> ExitCode {
             quiet,
             no_charts,
             deny_warnings,
+            max_memory,
         } => run(
             &mut console,
             &scenario,
@@ -194,13 +205,14 @@ fn main() -> ExitCode {
             event_budget,
             quiet,
             !no_charts,
-            deny_warnings,
+            (deny_warnings, max_memory),
         ),
         Command::Validate {
             scenario,
             deny_warnings,
-        } => match load(&mut console, &scenario, deny_warnings) {
-            Some(compiled) => {
+            max_memory,
+        } => match load(&mut console, &scenario, deny_warnings, max_memory) {
+            Ok(compiled) => {
                 let s = compiled.scenario();
                 let n = compiled.warnings().len();
                 let warnings = match n {
@@ -209,15 +221,16 @@ fn main() -> ExitCode {
                     n => format!(", {n} warnings"),
                 };
                 console.out(&format!(
-                    "{}: ok ({} services, {} routes, {} faults{warnings})\n",
+                    "{}: ok ({} services, {} routes, {} faults{warnings}; memory at most {})\n",
                     scenario.display(),
                     s.services.len(),
                     s.workload.routes.len(),
-                    s.faults.len()
+                    s.faults.len(),
+                    scenario::size::bytes(scenario::size::estimate(&compiled).total())
                 ));
                 0
             }
-            None => BAD_INPUT,
+            Err(code) => code,
         },
         Command::Schema => {
             let schema = scenario::json_schema();
@@ -231,8 +244,6 @@ fn main() -> ExitCode {
     console.finish(code)
 }
 
-/// Loads and compiles a scenario, printing its problems or its warnings to
-/// stderr; `None` if it has problems, or warnings and `deny_warnings`.
 /// A seed: clap's own message for `-1` would suggest `-- -1`, wrong here.
 fn parse_seed(text: &str) -> Result<u64, String> {
     text.parse::<u64>().map_err(|_| {
@@ -243,7 +254,15 @@ fn parse_seed(text: &str) -> Result<u64, String> {
     })
 }
 
-fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> Option<Compiled> {
+/// Loads and compiles a scenario, printing its problems or its warnings to
+/// stderr. The exit code instead if it has problems, or warnings and
+/// `deny_warnings` (2), or its world could need more than `max_memory` (3).
+fn load(
+    console: &mut Console,
+    path: &std::path::Path,
+    deny_warnings: bool,
+    max_memory: u64,
+) -> Result<Compiled, u8> {
     // `-` reads the scenario from standard input, as Unix tools do.
     let loaded = if path.as_os_str() == "-" {
         let mut text = String::new();
@@ -251,7 +270,7 @@ fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> O
             Ok(_) => scenario::parse(&text, "-"),
             Err(e) => {
                 console.err(&format!("error: -: cannot read standard input: {e}\n"));
-                return None;
+                return Err(BAD_INPUT);
             }
         }
     } else {
@@ -269,13 +288,22 @@ fn load(console: &mut Console, path: &std::path::Path, deny_warnings: bool) -> O
                     "error: {file}: {n} warning{} denied by --deny-warnings\n",
                     if n == 1 { "" } else { "s" }
                 ));
-                return None;
+                return Err(BAD_INPUT);
             }
-            Some(compiled)
+            let size = scenario::size::estimate(&compiled);
+            if size.total() > max_memory {
+                console.err(&format!(
+                    "error: {file}: its world could need {size}, past the limit of {}\n  fix: {}\n",
+                    scenario::size::bytes(max_memory),
+                    size.fix(max_memory)
+                ));
+                return Err(INCOMPLETE);
+            }
+            Ok(compiled)
         }
         Err(e) => {
             console.err(&format!("error: {e}"));
-            None
+            Err(BAD_INPUT)
         }
     }
 }
@@ -319,10 +347,11 @@ fn run(
     event_budget: Option<u64>,
     quiet: bool,
     charts: bool,
-    deny_warnings: bool,
+    (deny_warnings, max_memory): (bool, u64),
 ) -> u8 {
-    let Some(compiled) = load(console, path, deny_warnings) else {
-        return BAD_INPUT;
+    let compiled = match load(console, path, deny_warnings, max_memory) {
+        Ok(compiled) => compiled,
+        Err(code) => return code,
     };
     let scenario = compiled.scenario();
     if event_budget == Some(0) {

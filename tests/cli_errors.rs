@@ -1085,7 +1085,8 @@ fn warnings_are_printed_but_not_fatal() {
         "warning: scenario.json:10:5: policies.spare: policy `spare` is defined but no route or call uses it\n  fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it\n"
     );
     assert!(
-        text(&out.stdout).contains(": ok (2 services, 1 routes, 0 faults, 1 warning)"),
+        text(&out.stdout)
+            .contains(": ok (2 services, 1 routes, 0 faults, 1 warning; memory at most "),
         "{}",
         text(&out.stdout)
     );

@@ -397,3 +397,59 @@ fn numbers_print_short_and_names_fit_a_file_name() {
             .is_file()
     );
 }
+
+/// Bug: valid files exhausted memory and died by allocation abort. Now the
+/// world's size is estimated before it is built: past `--max-memory` the
+/// scenario is refused (exit 3) with the estimate and a fix, by `validate`
+/// and by `run`, before anything is written.
+#[test]
+fn a_world_too_large_for_memory_is_refused_before_it_runs() {
+    // Four levels of ten parallel calls: 11,111 jobs per request.
+    let mut services = String::new();
+    for level in 0..4 {
+        let calls = vec![format!(r#"{{"service": "s{}"}}"#, level + 1); 10].join(",");
+        services.push_str(&format!(
+            r#""s{level}": {{"concurrency": 100000, "service_time": {{"constant": "1ms"}},
+                "calls": [{{"parallel": [{calls}]}}]}},"#
+        ));
+    }
+    services.push_str(r#""s4": {"concurrency": 100000, "service_time": {"constant": "1ms"}}"#);
+    let fan_out = format!(
+        r#"{{"name": "fanout", "duration": "1s", "services": {{{services}}},
+            "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "routes": [{{"service": "s0"}}]}}}}"#
+    );
+    // A queue that could hold four billion jobs.
+    let queue = scenario("queue", POISSON).replace(
+        r#""service_time""#,
+        r#""queue_capacity": 4294967295, "service_time""#,
+    );
+    for (contents, names, fix) in [
+        (
+            &fan_out,
+            "1000000 requests in flight",
+            "\"max_requests_in_flight\": ",
+        ),
+        (&queue, "full queues", "make it smaller"),
+    ] {
+        let dir = TempDir::with(contents);
+        for args in [vec!["validate", FILE], vec!["run", FILE, "--out", "out"]] {
+            let out = meshsim(dir.path(), &args);
+            no_panic(&out);
+            let stderr = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+            assert!(stderr.contains("past the limit of 4.0 GiB"), "{stderr}");
+            assert!(stderr.contains(names), "{stderr}");
+            assert!(stderr.contains(fix), "{stderr}");
+            assert!(!dir.path().join("out").exists(), "nothing is written");
+        }
+        // A higher limit lets it through.
+        let out = meshsim(dir.path(), &["validate", FILE, "--max-memory", "1PiB"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("memory at most"));
+    }
+    // A size that cannot be read is a usage error.
+    let dir = TempDir::with(&small());
+    let out = meshsim(dir.path(), &["validate", FILE, "--max-memory", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("a size such as `8GiB`"));
+}

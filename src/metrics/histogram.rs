@@ -92,6 +92,12 @@ impl LatencyHistogram {
         }
     }
 
+    /// The memory a histogram of `significant_digits` takes, in bytes.
+    pub fn bytes_for(significant_digits: u8) -> u64 {
+        let h = LatencyHistogram::new(significant_digits);
+        (std::mem::size_of::<LatencyHistogram>() + h.counts.len() * 8) as u64
+    }
+
     /// The bucket of a value in µs: its own, or [`HIGHEST_US`]'s if it is
     /// past the last bucket (as HdrHistogram's saturating record does).
     #[inline]

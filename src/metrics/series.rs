@@ -40,11 +40,11 @@ pub struct BoundedSeries {
 
 /// The rows kept for charts, by default: at most this many rows (so a run
 /// with many entities keeps fewer windows)...
-const ROW_BUDGET: usize = 1 << 18;
+pub const ROW_BUDGET: usize = 1 << 18;
 /// ...and never more windows than this (charts are about 600 columns wide).
-const MAX_WINDOWS: usize = 2048;
+pub const MAX_WINDOWS: usize = 2048;
 /// ...nor fewer than this.
-const MIN_WINDOWS: usize = 64;
+pub const MIN_WINDOWS: usize = 64;
 
 impl Default for BoundedSeries {
     /// A store within the default budget, sized when the run starts.

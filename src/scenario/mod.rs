@@ -14,6 +14,7 @@ pub mod load;
 pub mod model;
 pub mod policy;
 pub mod sampler;
+pub mod size;
 pub mod validate;
 pub mod warnings;
 

@@ -74,8 +74,7 @@ pub use status::{Reply, Status};
 pub use stop::StopCause;
 use workload::{ArrivalProcess, RoutePicker};
 
-/// The default bound on client requests in flight at once.
-pub const DEFAULT_MAX_REQUESTS_IN_FLIGHT: u64 = 1_000_000;
+pub use crate::scenario::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 
 /// The default event budget: a bound on every run, far above any bundled
 /// scenario (about ten minutes of wall-clock time at full speed).
@@ -456,5 +455,47 @@ mod tests {
         assert!(slot <= 64, "a job's slab slot: {slot}");
         let call = std::mem::size_of::<calls::CallState>();
         assert!(call <= 128, "CallState: {call}");
+    }
+
+    /// The size estimate (`scenario/size.rs`) is an upper bound: none of its
+    /// constants is smaller than the records it stands for, with their slab
+    /// slot and the heap entry of an event or timer each.
+    #[test]
+    fn the_size_estimate_covers_the_records() {
+        use crate::scenario::size::*;
+        use std::mem::size_of;
+        let entry = 40; // a heap entry: (time, seq) key and a 16-byte event
+        let slot = |record: usize| (record + 8) as u64;
+        let (have, bound) = (slot(size_of::<Job>()) + entry, JOB_BYTES);
+        assert!(have <= bound, "JOB_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            slot(size_of::<calls::AttemptState>()) + entry,
+            ATTEMPT_BYTES,
+        );
+        assert!(have <= bound, "ATTEMPT_BYTES: {have} > {bound}");
+        let retry = size_of::<crate::patterns::retry::RetryState>();
+        let (have, bound) = (
+            slot(size_of::<calls::CallState>()) + slot(retry) + entry,
+            CALL_BYTES,
+        );
+        assert!(have <= bound, "CALL_BYTES: {have} > {bound}");
+        let (have, bound) = (slot(size_of::<RequestContext>()), REQUEST_BYTES);
+        assert!(have <= bound, "REQUEST_BYTES: {have} > {bound}");
+        let (have, bound) = (size_of::<Instance>() as u64 + 32, INSTANCE_BYTES);
+        assert!(have <= bound, "INSTANCE_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<EdgeModel>() as u64 + size_of::<EdgeStats>() as u64,
+            ENTITY_BYTES,
+        );
+        assert!(have <= bound, "ENTITY_BYTES: {have} > {bound}");
+        let (have, bound) = (size_of::<ServiceModel>() as u64, ENTITY_BYTES);
+        assert!(have <= bound, "ENTITY_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<crate::metrics::WindowRow>() as u64,
+            SERIES_ROW_BYTES,
+        );
+        assert!(have <= bound, "SERIES_ROW_BYTES: {have} > {bound}");
+        let (have, bound) = (size_of::<policy::EdgeState>() as u64, UNIT_BYTES);
+        assert!(have <= bound, "UNIT_BYTES: {have} > {bound}");
     }
 }

@@ -29,6 +29,8 @@ pub const MAX_POLICY_BYTES: u64 = 256 << 20;
 pub const MAX_ATTEMPTS: u32 = 10;
 /// Upper bound on hedged attempts per call.
 pub const MAX_HEDGES: u32 = 4;
+/// The default bound on client requests in flight at once.
+pub const DEFAULT_MAX_REQUESTS_IN_FLIGHT: u64 = 1_000_000;
 /// Upper bound on `max_requests_in_flight` (about 4 GB of request state
 /// at the most, counting each request's call and job records).
 pub const MAX_REQUESTS_IN_FLIGHT: u64 = 100_000_000;

@@ -1,0 +1,452 @@
+//! How much memory a compiled scenario's world can take, estimated before it
+//! runs, so that a scenario past a limit is refused with the figures instead
+//! of dying by an allocation abort minutes into its run.
+//!
+//! The estimate is an upper bound by construction, made of what the world
+//! holds (`world/`, `metrics/`):
+//!
+//! - per service and per route, their statistics (two latency histograms
+//!   each, the larger part), and per service-to-service edge its statistics
+//!   and the pattern state of each scope unit (a breaker's window, a
+//!   bulkhead's waiting queue);
+//! - per instance, its record and the jobs it may hold: its workers and a
+//!   full queue (`concurrency + queue_capacity`);
+//! - the network: a dense matrix over the services and the clients;
+//! - the faults, and the bounded copy of the time series kept for charts;
+//! - the requests in flight: at most `max_requests_in_flight` (or the
+//!   closed-loop population, if smaller), each holding at most as many jobs,
+//!   attempts and calls as its call tree has at once: a service's own job,
+//!   plus the largest of its call steps, a step being the sum over its
+//!   parallel calls of `1 + max_hedges` times the callee's tree.
+//!
+//! The constants are the sizes of the world's records, rounded up; a test in
+//! `world/` checks that none is smaller than the record it stands for.
+
+use std::fmt;
+
+use crate::metrics::LatencyHistogram;
+
+use super::{Compiled, Scenario};
+
+/// Bytes of one job at an instance, with its share of the event queue.
+pub const JOB_BYTES: u64 = 128;
+/// Bytes of one attempt record, with its timer's share of the event queue.
+pub const ATTEMPT_BYTES: u64 = 192;
+/// Bytes of one call record with its retry state.
+pub const CALL_BYTES: u64 = 256;
+/// Bytes of one client request's context.
+pub const REQUEST_BYTES: u64 = 64;
+/// Bytes of an instance's own record.
+pub const INSTANCE_BYTES: u64 = 128;
+/// Bytes of a service's, route's or edge's fixed records, without its
+/// histograms.
+pub const ENTITY_BYTES: u64 = 512;
+/// Bytes of one cell of the network's dense matrices.
+pub const NETWORK_PAIR_BYTES: u64 = 128;
+/// Bytes of one fault, its window and its place in reports.
+pub const FAULT_BYTES: u64 = 256;
+/// Bytes of one row of the time series kept for charts.
+pub const SERIES_ROW_BYTES: u64 = 256;
+/// Bytes of a scope unit's pattern state, without its windows and queues.
+pub const UNIT_BYTES: u64 = 1024;
+
+/// The default limit on the estimate: 4 GiB (raise it with `--max-memory`).
+pub const DEFAULT_LIMIT: u64 = 4 << 30;
+
+/// The estimate, with its parts in a fixed order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SizeEstimate {
+    /// (what, bytes), largest first.
+    pub parts: Vec<(String, u64)>,
+    /// The memory of one request in flight, and the bound on them.
+    per_request: u64,
+    requests: u64,
+}
+
+impl SizeEstimate {
+    /// What to change to fit within `limit`: the `max_requests_in_flight`
+    /// that would do it, when the requests in flight are the largest part.
+    pub fn fix(&self, limit: u64) -> String {
+        let others = self
+            .total()
+            .saturating_sub(self.requests.saturating_mul(self.per_request));
+        let fits = limit.saturating_sub(others) / self.per_request.max(1);
+        let requests_first = self
+            .parts
+            .first()
+            .is_some_and(|(what, _)| what.contains("requests in flight"));
+        if requests_first && fits >= 1 {
+            format!(
+                "set \"max_requests_in_flight\": {fits} (or less) in the scenario, or raise the limit with --max-memory"
+            )
+        } else {
+            "make it smaller, or raise the limit with --max-memory".to_string()
+        }
+    }
+
+    /// The whole estimate in bytes (saturating).
+    pub fn total(&self) -> u64 {
+        self.parts
+            .iter()
+            .fold(0u64, |sum, (_, bytes)| sum.saturating_add(*bytes))
+    }
+}
+
+impl fmt::Display for SizeEstimate {
+    /// `about 5.3 GiB: requests in flight 4.1 GiB (...), routes 1.0 GiB (...)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "about {}", bytes(self.total()))?;
+        let shown: Vec<String> = self
+            .parts
+            .iter()
+            .filter(|(_, b)| *b > 0)
+            .take(3)
+            .map(|(what, b)| format!("{what}: {}", bytes(*b)))
+            .collect();
+        if !shown.is_empty() {
+            write!(f, " ({})", shown.join("; "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A byte count for people: `512 B`, `3.2 KiB`, `1.5 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Reads a size such as `4GiB`, `512MiB`, `2G`, `1e9` (bytes) for
+/// `--max-memory`.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("a size such as `8GiB` or `512MiB`, got `{text}`"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" | "kib" => 1024.0,
+        "m" | "mb" | "mib" => 1024.0 * 1024.0,
+        "g" | "gb" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tb" | "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        "p" | "pb" | "pib" => 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use B, KiB, MiB, GiB, TiB or PiB"
+            ));
+        }
+    };
+    let total = value * scale;
+    if !(total.is_finite() && total >= 1.0) {
+        return Err(format!("a size of at least 1 byte, got `{text}`"));
+    }
+    Ok(if total >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        total as u64
+    })
+}
+
+/// The world's size for `compiled`.
+pub fn estimate(compiled: &Compiled) -> SizeEstimate {
+    let scenario = compiled.scenario();
+    let services = scenario.services.len() as u64;
+    let routes = scenario.workload.routes.len() as u64;
+    let histograms = LatencyHistogram::bytes_for(3) + LatencyHistogram::bytes_for(2);
+    let entity = ENTITY_BYTES + histograms;
+    let mut parts: Vec<(String, u64)> = Vec::new();
+
+    parts.push((
+        format!(
+            "{services} services and {routes} routes × {} of statistics",
+            bytes(entity)
+        ),
+        (services + routes).saturating_mul(entity),
+    ));
+
+    // Instances and the jobs they can hold.
+    let mut instances = 0u64;
+    let mut held = 0u64;
+    for s in scenario.services.values() {
+        instances += u64::from(s.instances);
+        let per_instance = u64::from(s.concurrency) + u64::from(s.queue_capacity);
+        held = held.saturating_add(u64::from(s.instances).saturating_mul(per_instance));
+    }
+    parts.push((
+        format!("{instances} instances"),
+        instances.saturating_mul(INSTANCE_BYTES),
+    ));
+    parts.push((
+        format!("jobs their workers and full queues can hold ({held})"),
+        held.saturating_mul(JOB_BYTES + 8),
+    ));
+
+    // Edges and the pattern state of their scope units.
+    let mut edges = 0u64;
+    let mut unit_bytes = 0u64;
+    for (i, s) in scenario.services.values().enumerate() {
+        for call in compiled.calls(i).iter().flatten() {
+            edges += 1;
+            if let Some(p) = call.policy {
+                let policy = &compiled.policies()[p as usize];
+                let units = if policy.stateful() && policy.scope() == super::PolicyScope::Instance {
+                    u64::from(s.instances)
+                } else {
+                    1
+                };
+                unit_bytes =
+                    unit_bytes.saturating_add(units.saturating_mul(unit_state_bytes(scenario, p)));
+            }
+        }
+    }
+    for route in compiled.routes() {
+        if let Some(p) = route.policy {
+            unit_bytes = unit_bytes.saturating_add(unit_state_bytes(scenario, p));
+        }
+    }
+    parts.push((
+        format!("{edges} service edges"),
+        edges.saturating_mul(ENTITY_BYTES),
+    ));
+    parts.push(("policy state of the scope units".to_string(), unit_bytes));
+
+    let nodes = services + 1;
+    parts.push((
+        format!("the network ({nodes} × {nodes} pairs)"),
+        nodes
+            .saturating_mul(nodes)
+            .saturating_mul(NETWORK_PAIR_BYTES),
+    ));
+    let faults = scenario.faults.len() as u64;
+    parts.push((
+        format!("{faults} faults"),
+        faults.saturating_mul(FAULT_BYTES),
+    ));
+    let rows_per_window = services + routes + edges;
+    let kept_rows = (crate::metrics::series::ROW_BUDGET as u64)
+        .max(crate::metrics::series::MIN_WINDOWS as u64 * rows_per_window);
+    parts.push((
+        "time series kept for charts".to_string(),
+        kept_rows.saturating_mul(SERIES_ROW_BYTES),
+    ));
+
+    // Requests in flight and their call trees.
+    let cap = scenario
+        .max_requests_in_flight
+        .unwrap_or(super::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT);
+    let cap = match &scenario.workload.users {
+        Some(users) => cap.min(u64::from(users.count)),
+        None => cap,
+    };
+    let mut memo: Vec<Option<u64>> = vec![None; scenario.services.len()];
+    let widest = compiled
+        .routes()
+        .iter()
+        .map(|r| tree(compiled, r.service as usize, &mut memo))
+        .max()
+        .unwrap_or(1);
+    let per_request =
+        REQUEST_BYTES.saturating_add(widest.saturating_mul(JOB_BYTES + ATTEMPT_BYTES + CALL_BYTES));
+    parts.push((
+        format!(
+            "{cap} requests in flight × {} (up to {widest} jobs at once per request)",
+            bytes(per_request)
+        ),
+        cap.saturating_mul(per_request),
+    ));
+
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    SizeEstimate {
+        parts,
+        per_request,
+        requests: cap,
+    }
+}
+
+/// The most jobs a request entering `service` holds at once: its own, plus
+/// the widest of its call steps (steps run one after another; the calls of
+/// a parallel step, and their hedges, at once). Validation refuses call
+/// cycles, so the recursion ends.
+fn tree(compiled: &Compiled, service: usize, memo: &mut Vec<Option<u64>>) -> u64 {
+    if let Some(known) = memo[service] {
+        return known;
+    }
+    // A guard against a cycle that validation let through: count nothing.
+    memo[service] = Some(1);
+    let mut widest = 0u64;
+    for step in compiled.calls(service) {
+        let mut width = 0u64;
+        for call in step {
+            let copies = call
+                .policy
+                .and_then(|p| compiled.scenario().policies.values().nth(p as usize))
+                .and_then(|p| p.hedge.as_ref())
+                .map_or(1, |h| 1 + u64::from(h.max_hedges));
+            let below = tree(compiled, call.service as usize, memo);
+            width = width.saturating_add(copies.saturating_mul(below));
+        }
+        widest = widest.max(width);
+    }
+    let total = 1u64.saturating_add(widest);
+    memo[service] = Some(total);
+    total
+}
+
+/// A scope unit's pattern state for policy `p` (name order): its records,
+/// a breaker's window and a bulkhead's waiting queue.
+fn unit_state_bytes(scenario: &Scenario, p: u16) -> u64 {
+    let Some(policy) = scenario.policies.values().nth(p as usize) else {
+        return UNIT_BYTES;
+    };
+    let window = policy
+        .breaker
+        .as_ref()
+        .map_or(0, |b| u64::from(b.window_size) * 16);
+    let waiting = policy
+        .bulkhead
+        .as_ref()
+        .and_then(|b| b.max_waiting)
+        .map_or(0, |w| u64::from(w) * 32);
+    UNIT_BYTES + window + waiting
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario;
+
+    fn compiled(json: &str) -> Compiled {
+        scenario::parse(json, "size.json").expect("valid")
+    }
+
+    #[test]
+    fn sizes_read_and_print_for_people() {
+        assert_eq!(parse_bytes("4GiB"), Ok(4 << 30));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1.5k"), Ok(1536));
+        assert_eq!(parse_bytes("1e9"), Ok(1_000_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5 parsecs").is_err());
+        assert!(parse_bytes("0").is_err());
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 29), "1.5 GiB");
+    }
+
+    #[test]
+    fn a_call_tree_counts_parallel_calls_and_hedges_at_once() {
+        // front: a step calling a and b in parallel, then a step calling c
+        // hedged once; a calls d. The widest step: a (2 jobs) + b (1) = 3.
+        let c = compiled(
+            r#"{"name": "t", "duration": "1s",
+            "policies": {"h": {"hedge": {"delay": "1ms", "max_hedges": 1}}},
+            "services": {
+              "front": {"service_time": {"constant": "1ms"}, "calls": [
+                 {"parallel": [{"service": "a"}, {"service": "b"}]},
+                 {"service": "c", "policy": "h"}]},
+              "a": {"service_time": {"constant": "1ms"}, "calls": [{"service": "d"}]},
+              "b": {"service_time": {"constant": "1ms"}},
+              "c": {"service_time": {"constant": "1ms"}},
+              "d": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}]}}"#,
+        );
+        let front = c
+            .scenario()
+            .services
+            .keys()
+            .position(|k| k == "front")
+            .unwrap();
+        let mut memo = vec![None; 5];
+        assert_eq!(tree(&c, front, &mut memo), 4);
+    }
+
+    /// `levels` levels of ten parallel calls each.
+    fn fan_out(levels: usize) -> Compiled {
+        let mut services = String::new();
+        for level in 0..levels {
+            let calls: Vec<String> = (0..10)
+                .map(|_| format!(r#"{{"service": "s{}"}}"#, level + 1))
+                .collect();
+            services.push_str(&format!(
+                r#""s{level}": {{"service_time": {{"constant": "1ms"}}, "calls": [{{"parallel": [{}]}}]}},"#,
+                calls.join(",")
+            ));
+        }
+        services.push_str(&format!(
+            r#""s{levels}": {{"service_time": {{"constant": "1ms"}}}}"#
+        ));
+        compiled(&format!(
+            r#"{{"name": "t", "duration": "1s", "services": {{{services}}},
+               "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "routes": [{{"service": "s0"}}]}}}}"#
+        ))
+    }
+
+    #[test]
+    fn a_deep_fan_out_is_estimated_without_overflow() {
+        // 10^10 jobs per request: no bound on requests in flight fits.
+        let e = estimate(&fan_out(10));
+        assert!(e.total() > DEFAULT_LIMIT, "{e}");
+        assert!(e.parts[0].0.contains("requests in flight"), "{e}");
+        assert!(e.fix(DEFAULT_LIMIT).starts_with("make it smaller"));
+    }
+
+    #[test]
+    fn the_fix_names_a_bound_on_requests_in_flight_that_fits() {
+        // 11,111 jobs per request.
+        let c = fan_out(4);
+        let e = estimate(&c);
+        assert!(e.parts[0].0.contains("up to 11111 jobs"), "{e}");
+        let fix = e.fix(DEFAULT_LIMIT);
+        let n: u64 = fix
+            .split("\"max_requests_in_flight\": ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{fix}"));
+        let mut scenario = c.into_scenario();
+        scenario.max_requests_in_flight = Some(n);
+        let fits = estimate(&scenario::compile(scenario.clone()).expect("valid"));
+        assert!(fits.total() <= DEFAULT_LIMIT, "{fits}");
+        scenario.max_requests_in_flight = Some(n + 1);
+        let past = estimate(&scenario::compile(scenario).expect("valid"));
+        assert!(past.total() > DEFAULT_LIMIT, "{past}");
+    }
+
+    #[test]
+    fn a_small_scenario_is_far_below_the_limit() {
+        let c = compiled(
+            r#"{"name": "t", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]}}"#,
+        );
+        let e = estimate(&c);
+        assert!(e.total() < 1 << 30, "{e}");
+        assert!(e.to_string().starts_with("about "), "{e}");
+    }
+
+    #[test]
+    fn a_huge_queue_is_named() {
+        let c = compiled(
+            r#"{"name": "t", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}, "queue_capacity": 4294967295}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]}}"#,
+        );
+        let e = estimate(&c);
+        assert!(e.total() > DEFAULT_LIMIT, "{e}");
+        assert!(e.parts[0].0.contains("queues"), "{e}");
+    }
+}
