@@ -87,6 +87,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod deadline;
+pub mod discovery;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
