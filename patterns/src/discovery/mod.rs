@@ -1,6 +1,12 @@
 //! Service discovery, health and load balancing: how a caller learns which instances
 //! exist, which of them are healthy, and which one gets the next request.
 //!
+//! Each piece mirrors the system its users run, cited at the top of its file:
+//!
+//! - [`HealthCheck`] (`health/`): an active check as a **Consul** agent runs it
+//!   (interval, timeout, `success_before_passing`, `failures_before_warning`,
+//!   `failures_before_critical`, initial status critical, and
+//!   `deregister_critical_service_after` with the agent's 30 s reaper).
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -27,6 +33,10 @@
 //! bytes of a run do not depend on the platform's `exp` (the project's rule for
 //! transcendental functions, which the rest of meshsim meets with `libm`; this crate
 //! depends on `rand` alone). Square roots are IEEE-exact and come from `f64::sqrt`.
+
+pub mod health;
+
+pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 
 /// A host (a service instance), as a small integer chosen by the owner. Per-host state
 /// lives in a `Vec` indexed by it, so ids are dense: below the capacity the owner gives
