@@ -7,6 +7,9 @@
 //!   (interval, timeout, `success_before_passing`, `failures_before_warning`,
 //!   `failures_before_critical`, initial status critical, and
 //!   `deregister_critical_service_after` with the agent's 30 s reaper).
+//! - [`LeaseRegistry`] (`lease/`): **Eureka**'s server-side registry of TTL leases
+//!   (renewal, cancellation, the eviction sweep with its 15% cap, and
+//!   self-preservation), with Eureka's doubled-expiry quirk as an option.
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -35,8 +38,10 @@
 //! depends on `rand` alone). Square roots are IEEE-exact and come from `f64::sqrt`.
 
 pub mod health;
+pub mod lease;
 
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
+pub use lease::{LeaseConfig, LeaseRegistry};
 
 /// A host (a service instance), as a small integer chosen by the owner. Per-host state
 /// lives in a `Vec` indexed by it, so ids are dense: below the capacity the owner gives
