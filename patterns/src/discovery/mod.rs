@@ -10,6 +10,8 @@
 //! - [`LeaseRegistry`] (`lease/`): **Eureka**'s server-side registry of TTL leases
 //!   (renewal, cancellation, the eviction sweep with its 15% cap, and
 //!   self-preservation), with Eureka's doubled-expiry quirk as an option.
+//! - [`CachedView`] (`cache.rs`): a client's copy of the registry, refreshed every 30 s
+//!   as the **Eureka client** does, and kept as it is while the registry is unreachable.
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -37,9 +39,11 @@
 //! transcendental functions, which the rest of meshsim meets with `libm`; this crate
 //! depends on `rand` alone). Square roots are IEEE-exact and come from `f64::sqrt`.
 
+pub mod cache;
 pub mod health;
 pub mod lease;
 
+pub use cache::{CachedView, CachedViewConfig};
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
 
