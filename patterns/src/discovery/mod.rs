@@ -12,6 +12,8 @@
 //!   self-preservation), with Eureka's doubled-expiry quirk as an option.
 //! - [`CachedView`] (`cache.rs`): a client's copy of the registry, refreshed every 30 s
 //!   as the **Eureka client** does, and kept as it is while the registry is unreachable.
+//! - [`PanicThreshold`] (`panic.rs`): **Envoy**'s rule that below 50% healthy hosts the
+//!   balancer ignores health, and the surprises it causes.
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -42,10 +44,12 @@
 pub mod cache;
 pub mod health;
 pub mod lease;
+pub mod panic;
 
 pub use cache::{CachedView, CachedViewConfig};
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
+pub use panic::{PanicThreshold, Routing};
 
 /// A host (a service instance), as a small integer chosen by the owner. Per-host state
 /// lives in a `Vec` indexed by it, so ids are dense: below the capacity the owner gives
