@@ -14,6 +14,9 @@
 //!   as the **Eureka client** does, and kept as it is while the registry is unreachable.
 //! - [`PanicThreshold`] (`panic.rs`): **Envoy**'s rule that below 50% healthy hosts the
 //!   balancer ignores health, and the surprises it causes.
+//! - [`Balancer`] (`balance/`): round robin, random, least outstanding, power of two
+//!   choices (with tower's **peak EWMA** as an option), **Envoy**'s ring hash and
+//!   Maglev.
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -41,11 +44,13 @@
 //! transcendental functions, which the rest of meshsim meets with `libm`; this crate
 //! depends on `rand` alone). Square roots are IEEE-exact and come from `f64::sqrt`.
 
+pub mod balance;
 pub mod cache;
 pub mod health;
 pub mod lease;
 pub mod panic;
 
+pub use balance::{Balancer, BalancerConfig};
 pub use cache::{CachedView, CachedViewConfig};
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
