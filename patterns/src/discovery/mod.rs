@@ -17,6 +17,10 @@
 //! - [`Balancer`] (`balance/`): round robin, random, least outstanding, power of two
 //!   choices (with tower's **peak EWMA** as an option), **Envoy**'s ring hash and
 //!   Maglev.
+//! - [`OutlierDetector`] (`outlier/`): **Envoy**'s passive health checking (consecutive
+//!   5xx and gateway failures, success-rate ejection, ejection backoff and its decay,
+//!   `max_ejection_percent` as each Envoy version applied it).
+//!
 //! # Hosts and bounds
 //!
 //! A host (an instance) is a [`HostId`], a small integer the owner assigns. Every type
@@ -48,12 +52,14 @@ pub mod balance;
 pub mod cache;
 pub mod health;
 pub mod lease;
+pub mod outlier;
 pub mod panic;
 
 pub use balance::{Balancer, BalancerConfig};
 pub use cache::{CachedView, CachedViewConfig};
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
+pub use outlier::{OutlierConfig, OutlierDetector, ResultClass};
 pub use panic::{PanicThreshold, Routing};
 
 /// A host (a service instance), as a small integer chosen by the owner. Per-host state
