@@ -3,10 +3,12 @@
 //! Each file here is one pattern a client (or gateway) applies on an edge of a
 //! microservice graph: a [circuit breaker](breaker), a [retry policy](retry),
 //! [retry limiters](budget), a [bulkhead], [rate limiters](rate_limit),
-//! [hedged requests](hedge) and [deadlines](deadline). Each mirrors the semantics of
-//! a named production system (resilience4j, Polly, Hystrix, pybreaker, Brooker's
-//! backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE, governor), cited at the
-//! top of its file, so a simulated system behaves like the one its users run.
+//! [hedged requests](hedge) and [deadlines](deadline); and, for how a caller finds and
+//! picks its backends, [discovery, health checks and load balancing](discovery). Each
+//! mirrors the semantics of a named production system (resilience4j, Polly, Hystrix,
+//! pybreaker, Brooker's backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE,
+//! governor, Consul, Eureka, Envoy), cited at the top of its file, so a simulated system
+//! behaves like the one its users run.
 //!
 //! # The sans-IO contract
 //!
@@ -87,6 +89,7 @@ pub mod breaker;
 pub mod budget;
 pub mod bulkhead;
 pub mod deadline;
+pub mod discovery;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
