@@ -10,15 +10,21 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value};
 
 use meshsim::scenario::{Compiled, ScenarioError, json_schema, parse};
 
-/// Cases per property: the whole file stays within a few seconds.
+/// Cases per property: the whole file stays within a few seconds. A failing
+/// case is saved beside this file, in `scenario_fuzz.proptest-regressions`,
+/// and replayed first by every later run: commit that file with the fix, so
+/// the input that broke `parse` stays in the corpus.
 fn config() -> ProptestConfig {
     ProptestConfig {
         cases: 192,
-        failure_persistence: None,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
     }
 }
