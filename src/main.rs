@@ -309,9 +309,8 @@ fn load(
 }
 
 /// The report's time-series files, written as the windows close. A write
-/// error cannot stop the world (a recorder returns nothing), so the run goes
-/// on to its end without writing; the error is printed at once, and no
-/// report is written.
+/// error is printed at once and stops the run after that window (the
+/// recorder's `failure`); no report is written.
 struct Streaming<'c> {
     csv: report::timeseries::CsvRecorder<io::BufWriter<std::fs::File>>,
     console: &'c mut Console,
@@ -331,10 +330,16 @@ impl meshsim::metrics::Recorder for Streaming<'_> {
         {
             self.reported = true;
             self.console.err(&format!(
-                "error: cannot write {}: {e}; the run goes on without writing, and no report will be written\n",
+                "error: cannot write {}: {e}; the run stops, and no report will be written\n",
                 self.dir.join(name).display()
             ));
         }
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.csv
+            .error()
+            .map(|(name, e)| format!("cannot write {name}: {e}"))
     }
 }
 

@@ -87,6 +87,13 @@ pub trait Recorder {
     /// width when the run stopped at a window boundary after counting
     /// events at that instant).
     fn window(&mut self, window: &ClosedWindow);
+
+    /// Why the recorder cannot go on (a file it writes failed), if it
+    /// cannot: the world then stops the run after the window, instead of
+    /// simulating on for minutes with nowhere to write.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Records nothing (a run observed only through its totals).
@@ -102,6 +109,10 @@ impl<R: Recorder + ?Sized> Recorder for &mut R {
     fn window(&mut self, window: &ClosedWindow) {
         (**self).window(window);
     }
+
+    fn failure(&self) -> Option<String> {
+        (**self).failure()
+    }
 }
 
 /// Records into both, the first first.
@@ -114,6 +125,10 @@ impl<A: Recorder, B: Recorder> Recorder for (A, B) {
     fn window(&mut self, window: &ClosedWindow) {
         self.0.window(window);
         self.1.window(window);
+    }
+
+    fn failure(&self) -> Option<String> {
+        self.0.failure().or_else(|| self.1.failure())
     }
 }
 

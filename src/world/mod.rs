@@ -423,6 +423,9 @@ impl Model for World<'_> {
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
             Event::Window => {
                 self.close_window(kernel.now());
+                if let Some(failure) = self.sink.failure() {
+                    self.stop_on(kernel.now(), "the time series".to_string(), failure);
+                }
                 let next = kernel.now().saturating_add(self.window);
                 if next < SimTime::ZERO + self.duration {
                     kernel.schedule_at(next, Event::Window);

@@ -31,6 +31,14 @@ impl World<'_> {
         }
     }
 
+    /// Stops the run after the event being handled, for a reason that is
+    /// not the model's (its recorder cannot write); the first cause is kept.
+    pub(super) fn stop_on(&mut self, at: SimTime, entity: String, cause: String) {
+        if self.violation.is_none() {
+            self.violation = Some(StopCause { at, entity, cause });
+        }
+    }
+
     /// The named cause of an early stop, if the world can name one.
     pub(super) fn stop_cause(
         &mut self,
@@ -177,5 +185,54 @@ mod tests {
             "{}",
             cause.cause
         );
+    }
+}
+
+#[cfg(test)]
+mod recorder_failure {
+    use crate::kernel::{Kernel, RngStreams, RunLimits, SimTime, StopReason};
+    use crate::metrics::{ClosedWindow, Recorder};
+    use crate::scenario;
+    use crate::world::World;
+
+    /// A recorder whose writes fail from its third window on.
+    #[derive(Default)]
+    struct FailsAtThird {
+        windows: u32,
+    }
+
+    impl Recorder for FailsAtThird {
+        fn window(&mut self, _: &ClosedWindow) {
+            self.windows += 1;
+        }
+
+        fn failure(&self) -> Option<String> {
+            (self.windows >= 3).then(|| "cannot write series/routes.csv: disk full".to_string())
+        }
+    }
+
+    #[test]
+    fn a_recorder_that_cannot_write_stops_the_run_after_its_window() {
+        let compiled = scenario::parse(
+            r#"{"name": "w", "duration": "100s", "window": "1s",
+                "services": {"s": {"service_time": {"constant": "1ms"}}},
+                "workload": {"arrivals": {"constant": {"rate": 100}}, "routes": [{"service": "s"}]}}"#,
+            "w.json",
+        )
+        .expect("valid");
+        let mut sink = FailsAtThird::default();
+        let (mut world, _) = World::new(&compiled, &RngStreams::new(1), &mut sink);
+        let mut kernel = Kernel::new();
+        world.start(&mut kernel);
+        let limits = RunLimits::until(SimTime::from_nanos(100_000_000_000));
+        let stop = kernel.run(&mut world, limits);
+        assert_eq!(stop, StopReason::Stopped);
+        // Stopped at the third window's end (3 s), not at the horizon.
+        assert_eq!(kernel.now(), SimTime::from_nanos(3_000_000_000));
+        let cause = world
+            .stop_cause(&mut kernel, stop, limits.events_per_instant)
+            .expect("named");
+        assert_eq!(cause.entity, "the time series");
+        assert!(cause.cause.contains("disk full"), "{}", cause.cause);
     }
 }
