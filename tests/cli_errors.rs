@@ -1016,7 +1016,7 @@ fn the_documented_policy_example_runs() {
     written.sort();
     assert_eq!(
         written,
-        ["breakers.csv", "series", "summary.json"],
+        ["breakers.csv", "manifest.json", "series", "summary.json"],
         "a policy with a breaker writes breakers.csv"
     );
 }

@@ -28,10 +28,17 @@
 //!   keeping its relative path: notes or a `.gitkeep` survive a new run.
 //!   Report files of an earlier run that this one did not write are dropped
 //!   (with `remove_stale`) or carried over (without).
-//! - **A mount point cannot be swapped.** When the target is a mount point
-//!   (or otherwise on another file system than its parent), the rename fails
-//!   (`EXDEV`/`EBUSY`) and the commit reports it, leaving the target as it
-//!   was: give `--out` a directory inside the mount point instead.
+//! - **A manifest, written last.** Every report holds `manifest.json`: the
+//!   files of the run with their sizes and FNV-1a hashes, and the run's
+//!   identity. It is the check for a reader that cannot rely on the swap.
+//! - **A mount point cannot be swapped, so it is written in place.** When
+//!   the target is a mount point (a container's bind mount) or otherwise on
+//!   another file system than its parent, the rename fails (`EXDEV`/`EBUSY`).
+//!   The commit then removes the manifest first, puts each file in place by
+//!   a rename inside the target (never half-written), removes the earlier
+//!   run's report files that this one did not write, and writes the manifest
+//!   last. A failure on the way leaves the directory without a manifest: it
+//!   may mix two runs, and says so by the manifest's absence.
 
 use std::fs;
 use std::io::{self, Write};
@@ -64,10 +71,15 @@ pub fn stale_candidates() -> Vec<String> {
     names
 }
 
+/// The file that names the files of one run and is written last: a reader
+/// trusts a report directory only when it is there and its files match it.
+pub const MANIFEST: &str = "manifest.json";
+
 /// Whether `name` (a relative path with `/`) is a file meshsim writes into
 /// a report directory.
 fn is_report_file(name: &str) -> bool {
-    name == "summary.json"
+    name == MANIFEST
+        || name == "summary.json"
         || super::timeseries::FILES.iter().any(|f| f.name == name)
         || stale_candidates().iter().any(|n| n == name)
 }
@@ -101,6 +113,11 @@ pub(crate) enum Fault {
     /// The commit fails after the old files were carried over, just before
     /// the swap.
     BeforeSwap,
+    /// The swap fails as it does at a mount point (`EXDEV`).
+    MountPoint,
+    /// The swap fails as at a mount point, and writing in place then fails
+    /// after this many files.
+    InPlaceAfter(usize),
 }
 
 /// A report being written: files go into a staging directory beside the
@@ -203,12 +220,32 @@ impl Staging {
         if self.dir.is_dir() {
             self.carry_over(Path::new(""), remove_stale)?;
         }
+        let manifest = manifest(&self.staging, &self.names)?;
+        fs::write(self.staging.join(MANIFEST), &manifest)?;
         #[cfg(test)]
         if self.fault == Some(Fault::BeforeSwap) {
             return Err(io::Error::other("injected fault"));
         }
         let parent = self.dir.parent().unwrap_or(Path::new("."));
-        let old = swap(&self.staging, &self.dir).map_err(|e| explain_swap(e, &self.dir))?;
+        #[cfg(test)]
+        let swapped = {
+            let mount_point =
+                matches!(self.fault, Some(Fault::MountPoint | Fault::InPlaceAfter(_)));
+            if mount_point && self.dir.is_dir() {
+                Err(io::Error::from(io::ErrorKind::CrossesDevices))
+            } else {
+                swap(&self.staging, &self.dir)
+            }
+        };
+        #[cfg(not(test))]
+        let swapped = swap(&self.staging, &self.dir);
+        let old = match swapped {
+            Ok(old) => old,
+            Err(e) if at_mount_point(&e) && self.dir.is_dir() => {
+                return self.commit_in_place(remove_stale, &manifest);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(old) = old {
             // Best effort: the report is in place; a leftover is removed by
             // the next run.
@@ -218,6 +255,54 @@ impl Staging {
             let _ = parent.sync_all();
         }
         // The lock goes with `self`, after the staging path.
+        Ok(())
+    }
+
+    /// The commit where the target cannot be swapped (a mount point, as a
+    /// container's bind mount is): the manifest is removed first, each file
+    /// is put in place by a rename within the target (a copy then a rename:
+    /// no file is ever half-written), report files of the earlier run that
+    /// this one did not write are removed (with `remove_stale`), and the
+    /// manifest is written last. While it is absent the directory is being
+    /// written; once it is there, it names exactly the files of this run.
+    fn commit_in_place(&self, remove_stale: bool, manifest: &[u8]) -> io::Result<()> {
+        remove_if_there(&self.dir.join(MANIFEST))?;
+        sync_dir(&self.dir);
+        let temporary = |name: &str| {
+            let path = self.dir.join(name);
+            let file = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            path.with_file_name(format!(".{file}.partial-{}", std::process::id()))
+        };
+        for (n, name) in self.names.iter().enumerate() {
+            #[cfg(test)]
+            if self.fault == Some(Fault::InPlaceAfter(n)) {
+                return Err(io::Error::other("injected fault"));
+            }
+            let _ = n;
+            let to = self.dir.join(name);
+            if let Some(parent) = to.parent() {
+                fs::create_dir_all(parent)?;
+            }
+            let tmp = temporary(name);
+            fs::copy(self.staging.join(name), &tmp)?;
+            fs::File::open(&tmp)?.sync_all()?;
+            fs::rename(&tmp, &to)?;
+        }
+        if remove_stale {
+            for name in stale_candidates() {
+                if !self.names.contains(&name) {
+                    remove_if_there(&self.dir.join(&name))?;
+                }
+            }
+        }
+        let tmp = temporary(MANIFEST);
+        fs::write(&tmp, manifest)?;
+        fs::File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, self.dir.join(MANIFEST))?;
+        sync_dir(&self.dir);
         Ok(())
     }
 
@@ -236,7 +321,11 @@ impl Staging {
                 self.carry_over(&rel, remove_stale)?;
                 continue;
             }
-            if self.names.contains(&name) || (remove_stale && is_report_file(&name)) {
+            // The old manifest never: it names the old run.
+            if name == MANIFEST
+                || self.names.contains(&name)
+                || (remove_stale && is_report_file(&name))
+            {
                 continue;
             }
             if fs::hard_link(entry.path(), &to).is_err() {
@@ -420,21 +509,73 @@ fn exchange(a: &Path, b: &Path) -> io::Result<()> {
     }
 }
 
-/// Says why a swap across file systems cannot work.
-fn explain_swap(e: io::Error, target: &Path) -> io::Error {
-    if matches!(
+/// Whether a swap failed because the target is a mount point (or otherwise
+/// on another file system than its parent).
+fn at_mount_point(e: &io::Error) -> bool {
+    matches!(
         e.kind(),
         io::ErrorKind::CrossesDevices | io::ErrorKind::ResourceBusy
-    ) {
-        io::Error::new(
-            e.kind(),
-            format!(
-                "{e}: {} is a mount point or on another file system than its parent, and a report directory is replaced whole by a rename; give --out a directory inside it",
-                target.display()
-            ),
-        )
-    } else {
-        e
+    )
+}
+
+fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Best effort: makes a directory's entries durable.
+fn sync_dir(dir: &Path) {
+    if let Ok(dir) = fs::File::open(dir) {
+        let _ = dir.sync_all();
+    }
+}
+
+/// The manifest of the files `names` in `dir`: each with its size and its
+/// FNV-1a 64-bit hash, and the run's identity (the hash of them all), as
+/// JSON with the files in name order.
+fn manifest(dir: &Path, names: &[String]) -> io::Result<Vec<u8>> {
+    let mut names: Vec<&String> = names.iter().collect();
+    names.sort();
+    let mut files = Vec::new();
+    let mut run = Fnv::new();
+    for name in names {
+        let bytes = fs::read(dir.join(name))?;
+        let mut hash = Fnv::new();
+        hash.write(&bytes);
+        run.write(name.as_bytes());
+        run.write(&hash.0.to_le_bytes());
+        files.push(serde_json::json!({
+            "name": name,
+            "bytes": bytes.len(),
+            "fnv1a64": format!("{:016x}", hash.0),
+        }));
+    }
+    let manifest = serde_json::json!({
+        "format": 1,
+        "run": format!("{:016x}", run.0),
+        "files": files,
+    });
+    let mut text = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+    text.push(b'\n');
+    Ok(text)
+}
+
+/// FNV-1a, 64 bits: a fixed, dependency-free content hash for the manifest
+/// (not a defence against tampering, a check against mixing).
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
@@ -577,6 +718,93 @@ mod tests {
         }
     }
 
+    /// The manifest of `dir`, as (name, bytes) pairs, and its run identity.
+    fn read_manifest(dir: &Path) -> (Vec<(String, u64)>, String) {
+        let text = fs::read_to_string(dir.join(MANIFEST)).expect("a manifest");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let files = value["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let name = f["name"].as_str().unwrap().to_string();
+                let bytes = f["bytes"].as_u64().unwrap();
+                // Every file it names is there, whole.
+                assert_eq!(
+                    fs::metadata(dir.join(&name)).unwrap().len(),
+                    bytes,
+                    "{name}"
+                );
+                (name, bytes)
+            })
+            .collect();
+        (files, value["run"].as_str().unwrap().to_string())
+    }
+
+    #[test]
+    fn every_report_has_a_manifest_of_its_own_files() {
+        let root = fresh_root("manifest");
+        let dir = root.join("report");
+        old_report(&dir);
+        fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        let (files, first) = read_manifest(&dir);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            ["charts/latency.svg", "summary.json", "timeseries.csv"]
+        );
+        // Another run with other contents is another run.
+        write_report(&dir, &vec![("summary.json".to_string(), b"new".to_vec())]).unwrap();
+        let (files, second) = read_manifest(&dir);
+        assert_eq!(files, [("summary.json".to_string(), 3)]);
+        assert_ne!(first, second);
+        only_the_report_is_left(&root);
+    }
+
+    /// Bug: `--out` at a mount point (a container's bind mount) always failed
+    /// after the run ("Invalid cross-device link"). Now the report is written
+    /// in place, file by file, with the manifest removed first and written
+    /// last.
+    #[test]
+    fn at_a_mount_point_the_report_is_written_in_place_manifest_last() {
+        let root = fresh_root("mount");
+        let dir = root.join("report");
+        old_report(&dir);
+        fs::write(dir.join("notes.txt"), b"mine").unwrap();
+        let mut staging = Staging::new(&dir).unwrap();
+        staging.fault = Some(Fault::MountPoint);
+        staging.write("summary.json", b"new summary").unwrap();
+        staging.write("charts/latency.svg", b"new chart").unwrap();
+        staging.commit(true).unwrap();
+        let after = snapshot(&dir);
+        assert_eq!(after["summary.json"], b"new summary");
+        assert_eq!(after["charts/latency.svg"], b"new chart");
+        assert_eq!(after["notes.txt"], b"mine", "other files are kept");
+        assert!(
+            !after.contains_key("timeseries.csv"),
+            "the old run's file is gone"
+        );
+        let (files, _) = read_manifest(&dir);
+        let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["charts/latency.svg", "summary.json"]);
+        assert_eq!(after.len(), 4, "{:?}", after.keys().collect::<Vec<_>>());
+        only_the_report_is_left(&root);
+        // A failure half-way leaves no manifest: the directory says it is not
+        // one run.
+        for n in 0..2 {
+            let root = fresh_root("mount-fail");
+            let dir = root.join("report");
+            old_report(&dir);
+            let mut staging = Staging::new(&dir).unwrap();
+            staging.fault = Some(Fault::InPlaceAfter(n));
+            staging.write("summary.json", b"new summary").unwrap();
+            staging.write("charts/latency.svg", b"new chart").unwrap();
+            assert!(staging.commit(true).is_err());
+            assert!(!dir.join(MANIFEST).exists(), "after {n} files");
+            only_the_report_is_left(&root);
+        }
+    }
+
     #[test]
     fn a_commit_replaces_the_report_whole_and_keeps_other_files() {
         let root = fresh_root("swap");
@@ -589,7 +817,9 @@ mod tests {
         staging.write("summary.json", b"new summary").unwrap();
         staging.write("timeseries.csv", b"new series").unwrap();
         staging.commit(true).unwrap();
-        let after = snapshot(&dir);
+        let mut after = snapshot(&dir);
+        // (Checked in `every_report_has_a_manifest_of_its_own_files`.)
+        after.remove(MANIFEST).expect("a manifest");
         let expected: std::collections::BTreeMap<String, Vec<u8>> = [
             ("charts/mine.txt", &b"also mine"[..]),
             ("notes.txt", b"mine"),
@@ -602,7 +832,7 @@ mod tests {
         assert_eq!(after, expected);
         // Without `remove_stale`, the old report files stay too.
         write_all(&dir, &vec![("summary.json".to_string(), b"third".to_vec())]).unwrap();
-        assert_eq!(snapshot(&dir).len(), 4);
+        assert_eq!(snapshot(&dir).len(), 5, "the four and a new manifest");
         only_the_report_is_left(&root);
     }
 
