@@ -378,16 +378,21 @@ fn run(
         Ok(staging) => staging,
         Err(e) => return cannot_write(console, e),
     };
-    let mut writers = Vec::with_capacity(3);
-    for file in report::timeseries::FILES {
+    let mut writers = Vec::with_capacity(4);
+    for file in report::timeseries::files_for(compiled.clients_declared()) {
         match staging.create(file.name) {
             Ok(f) => writers.push(io::BufWriter::new(f)),
             Err(e) => return cannot_write(console, e),
         }
     }
+    let clients = (writers.len() > 3).then(|| writers.pop()).flatten();
     let [routes, services, edges] = <[_; 3]>::try_from(writers).expect("three files");
+    let mut csv = report::timeseries::CsvRecorder::new(routes, services, edges);
+    if let Some(clients) = clients {
+        csv = csv.with_clients(clients);
+    }
     let mut streaming = Streaming {
-        csv: report::timeseries::CsvRecorder::new(routes, services, edges),
+        csv,
         console: &mut *console,
         dir: &dir,
         reported: false,

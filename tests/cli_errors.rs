@@ -498,6 +498,85 @@ fn faults_are_checked() {
     );
 }
 
+/// Each mistake in `workload.clients`, in the one-line workload of line 8.
+#[test]
+fn clients_are_checked() {
+    const ROUTES: &str = r#""routes": [{"service": "front"}]"#;
+    const POISSON: &str = r#""arrivals": {"poisson": {"rate": 5}}"#;
+    const USERS: &str = r#""users": {"count": 2, "think_time": {"constant": "1s"}}"#;
+    let with = |clients: &str| format!(r#"  "workload": {{{ROUTES}, "clients": [{clients}]}}"#);
+    let cases = [
+        (
+            format!(
+                r#"  "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, {ROUTES}, "clients": [{{"name": "web", {POISSON}}}]}}"#
+            ),
+            "scenario.json:8:16: workload.arrivals: with `clients`, each client has its own `arrivals`, `schedule` or `users`: move `arrivals` into a client",
+        ),
+        (
+            with(&format!(
+                r#"{{"name": "web", {POISSON}, "routes": {{"frnot": 1}}}}"#
+            )),
+            "scenario.json:8:127: workload.clients[0].routes.frnot: unknown route `frnot`; did you mean `front`? (routes: front)",
+        ),
+        (
+            with(&format!(
+                r#"{{"name": "web", {USERS}}}, {{"name": "web", {POISSON}}}"#
+            )),
+            "scenario.json:8:137: workload.clients[1].name: a second client named `web`: client names must be unique",
+        ),
+        (
+            with(r#"{"name": "web"}"#),
+            "scenario.json:8:62: workload.clients[0]: a client needs `arrivals` (open loop) or `users` (closed loop)",
+        ),
+        (
+            with(&format!(r#"{{"name": "web", {POISSON}, {USERS}}}"#)),
+            "scenario.json:8:62: workload.clients[0]: choose one for the client: open-loop `arrivals` or closed-loop `users`, not both",
+        ),
+        (
+            with(&format!(
+                r#"{{"name": "web", {POISSON}, "routes": {{"front": 0}}}}"#
+            )),
+            "scenario.json:8:116: workload.clients[0].routes: no route has a positive weight: give at least one route a weight above zero (a route left out has none)",
+        ),
+        (
+            with(&format!(
+                r#"{{"name": "web", {POISSON}, "routes": {{"front": -2}}}}"#
+            )),
+            "scenario.json:8:127: workload.clients[0].routes.front: a weight must be zero or more, got -2",
+        ),
+        (
+            with(""),
+            "scenario.json:8:50: workload.clients: `clients` needs at least one client",
+        ),
+        (
+            with(&format!(
+                r#"{{"name": "web", {POISSON}, "credentail": "user"}}"#
+            )),
+            "scenario.json:8:116: workload.clients[0].credentail: unknown field `credentail`, expected one of `name`, `arrivals`, `schedule`, `users`, `routes`, `credential`; did you mean `credential`?",
+        ),
+    ];
+    for (workload, expected) in &cases {
+        let stderr = check(&Doc { workload, ..DOC }.text(), &[expected]);
+        assert_eq!(announced(&stderr), 1, "{stderr}");
+    }
+    // And a valid one is valid.
+    let dir = TempDir::new();
+    let valid = with(&format!(
+        r#"{{"name": "web", {POISSON}, "credential": "user"}}, {{"name": "bots", {USERS}, "routes": {{"front": 1}}}}"#
+    ));
+    std::fs::write(
+        dir.path().join(FILE),
+        Doc {
+            workload: &valid,
+            ..DOC
+        }
+        .text(),
+    )
+    .unwrap();
+    let out = meshsim(dir.path(), &["validate", FILE]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
 // ----- policies ---------------------------------------------------------
 //
 // Without faults, line 10 is the first policy and line 11 the second.

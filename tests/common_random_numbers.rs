@@ -182,3 +182,32 @@ fn error_and_call_decisions_never_shift_each_other() {
         "the call decision moved b's error decisions"
     );
 }
+
+/// A second client, sending to `r1` only, beside the original load written
+/// as the client `default` (which draws as the implicit client): `r2`'s
+/// requests keep their arrivals, route picks, network delays and service
+/// times, to the nanosecond.
+#[test]
+fn a_second_client_leaves_an_unrelated_route_unchanged() {
+    let before = run(&base());
+    let mut changed = base();
+    set(&mut changed, &["workload", "arrivals"], Value::Null);
+    set(
+        &mut changed,
+        &["workload", "clients"],
+        json!([
+            {"name": "default", "arrivals": {"poisson": {"rate": 400}}},
+            {"name": "batch", "arrivals": {"poisson": {"rate": 200}}, "routes": {"r1": 1}}
+        ]),
+    );
+    let after = run(&changed);
+    // The new client did something on its own side...
+    let batch = after
+        .client_names
+        .iter()
+        .position(|n| n == "batch")
+        .unwrap();
+    assert!(after.clients[batch].total.requests > 3_000);
+    // ...and nothing on the other.
+    assert_eq!(r2(&before), r2(&after));
+}

@@ -33,10 +33,9 @@ const WINDOWS: usize = 6_000;
 fn stream(scenario: &scenario::Compiled) -> (world::RunOutcome, [(String, u64); 3]) {
     let mut csv = timeseries::CsvRecorder::new(Vec::new(), Vec::new(), Vec::new());
     let run = world::run_streaming(scenario, scenario.scenario().seed, None, &mut csv);
-    let files = csv
-        .finish()
-        .expect("a Vec never fails")
-        .map(|(bytes, rows)| (String::from_utf8(bytes).unwrap(), rows));
+    let (files, clients) = csv.finish().expect("a Vec never fails");
+    assert!(clients.is_none(), "no clients declared, no clients.csv");
+    let files = files.map(|(bytes, rows)| (String::from_utf8(bytes).unwrap(), rows));
     (run, files)
 }
 

@@ -76,6 +76,21 @@ fn closed() -> Value {
     scenario
 }
 
+/// `base` with two routes and named clients, one open-loop and one
+/// closed-loop.
+fn clients() -> Value {
+    let mut scenario = base();
+    scenario["workload"] = json!({
+        "routes": [{"name": "r1", "service": "a"}, {"name": "r2", "service": "b"}],
+        "timeout": "1s",
+        "clients": [
+            {"name": "web", "arrivals": {"poisson": {"rate": 10}}, "routes": {"r1": 1, "r2": 1}},
+            {"name": "bots", "users": {"count": 10, "think_time": {"constant": "10ms"}}}
+        ]
+    });
+    scenario
+}
+
 /// (base, field path as validation prints it, values out of range, values in range)
 type Case = (fn() -> Value, &'static str, &'static [f64], &'static [f64]);
 
@@ -138,6 +153,24 @@ const CASES: &[Case] = &[
     (base, "workload.schedule[1].ramp_to", &[-1.0], &[0.0]),
     (closed, "workload.users.count", &[0.0, 10_000_001.0], &[1.0]),
     (base, "workload.routes[0].weight", &[0.0, -1.0], &[0.01]),
+    (
+        clients,
+        "workload.clients[0].routes.r1",
+        &[-1.0, -0.001],
+        &[0.0, 0.5],
+    ),
+    (
+        clients,
+        "workload.clients[0].arrivals.poisson.rate",
+        &[0.0, -5.0],
+        &[0.001],
+    ),
+    (
+        clients,
+        "workload.clients[1].users.count",
+        &[0.0, 10_000_001.0],
+        &[1.0],
+    ),
     (base, "faults[0].errors.rate", &[1.5], &[1.0]),
     (base, "faults[1].loss.rate", &[-0.5], &[0.0]),
     (base, "faults[2].slowdown.factor", &[0.0], &[0.5]),
@@ -317,7 +350,7 @@ fn schema_allows(schema: &Value, x: f64) -> bool {
 
 #[test]
 fn the_base_scenarios_are_valid() {
-    for scenario in [base(), closed()] {
+    for scenario in [base(), closed(), clients()] {
         if let Err(e) = meshsim::scenario::parse(&scenario.to_string(), "base.json") {
             panic!("{e}");
         }

@@ -79,7 +79,8 @@ fn every_scenario_field_is_documented() {
 
 #[test]
 fn every_timeseries_column_is_documented() {
-    let columns: BTreeSet<String> = meshsim::report::timeseries::FILES
+    // Every file a run may write, `series/clients.csv` included.
+    let columns: BTreeSet<String> = meshsim::report::timeseries::ALL_FILES
         .iter()
         .flat_map(|f| f.header.split(','))
         .map(String::from)
@@ -130,6 +131,22 @@ fn every_summary_field_is_documented() {
     );
     let mut fields = BTreeSet::new();
     summary_fields(&json, &names, &mut fields);
+    // And a workload with `clients`, whose summary has a `clients` map.
+    let text = r#"{"name": "clients", "duration": "1s",
+        "services": {"s": {"service_time": {"constant": "1ms"}}},
+        "workload": {"routes": [{"service": "s"}],
+                     "clients": [{"name": "mobile", "arrivals": {"poisson": {"rate": 100}},
+                                  "credential": "user"}]}}"#;
+    let scenario = meshsim::scenario::parse(text, "clients.json").expect("valid");
+    let outcome = meshsim::world::run(&scenario, 1, None);
+    let summary = meshsim::report::summary::Summary::new(&scenario, 1, &outcome);
+    let json: Value = serde_json::from_str(&summary.to_json()).expect("summary.json is JSON");
+    let mut names: BTreeSet<String> = ["s", "mobile"].map(String::from).into();
+    names.extend(outcome.route_names.iter().cloned());
+    summary_fields(&json, &names, &mut fields);
+    for field in ["clients", "credential"] {
+        assert!(fields.contains(field), "the walk missed `{field}`");
+    }
     for field in [
         "format",
         "littles_law",

@@ -29,6 +29,8 @@ pub use rand_chacha::ChaCha8Rng;
 
 /// Domain separation, so these keys never coincide with another use of FNV.
 const DOMAIN: &[u8] = b"meshsim/stream/v1";
+/// The domain of [`DrawKey::named`], apart from the streams'.
+const NAMED_DOMAIN: &[u8] = b"meshsim/key-name/v1";
 
 fn fnv1a64(parts: &[&[u8]]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -98,6 +100,15 @@ impl DrawKey {
     #[must_use]
     pub const fn child(self, n: u64) -> DrawKey {
         DrawKey(mix64(self.0 ^ mix64(n.wrapping_add(GAMMA))))
+    }
+
+    /// The child of this key named `name` (a client, say): FNV-1a-64 of the
+    /// name under its own domain tag, then [`DrawKey::child`]. The key
+    /// depends on the name alone, never on a position in a list, so adding
+    /// or reordering named things leaves every other name's key unchanged.
+    #[must_use]
+    pub fn named(self, name: &str) -> DrawKey {
+        self.child(fnv1a64(&[NAMED_DOMAIN, name.as_bytes()]))
     }
 
     /// The key as a number (for golden tests and diagnostics).
@@ -234,6 +245,18 @@ mod tests {
         14_725_602_263_445_938_901,
         10_249_278_419_150_491_087,
     ];
+
+    #[test]
+    fn named_keys_are_pinned_forever() {
+        // Golden value, as above: a named client's draws hang on it.
+        let key = DrawKey::root(4).named("mobile");
+        assert_eq!(key.as_u64(), GOLDEN_NAMED, "named key derivation changed");
+        assert_ne!(key, DrawKey::root(4).named("mobile2"));
+        assert_ne!(key, DrawKey::root(5).named("mobile"));
+        assert_ne!(DrawKey::root(4).named(""), DrawKey::root(4));
+    }
+
+    const GOLDEN_NAMED: u64 = 5_930_428_466_676_229_292;
 
     #[test]
     fn keyed_draws_depend_only_on_stream_and_key() {

@@ -129,7 +129,8 @@ impl Counts {
     }
 }
 
-/// What a route's client saw.
+/// What a route's clients saw; also what one declared client saw, over
+/// every route it sends to.
 #[derive(Clone, Debug)]
 pub struct RouteStats {
     /// Since the start, up to the last closed window (the run's totals once
@@ -241,6 +242,9 @@ pub enum EntityKind {
     Service,
     /// A service-to-service edge.
     Edge,
+    /// A declared client of the workload (the client's view, over every
+    /// route it sends to).
+    Client,
 }
 
 impl EntityKind {
@@ -250,6 +254,7 @@ impl EntityKind {
             EntityKind::Route => "route",
             EntityKind::Service => "service",
             EntityKind::Edge => "edge",
+            EntityKind::Client => "client",
         }
     }
 }

@@ -21,7 +21,7 @@ use super::{EntityKind, WindowRow};
 use crate::kernel::SimTime;
 
 /// The names of a run's entities, by kind, in index order: the keys of
-/// summary.json's `routes`, `services` and `edges`.
+/// summary.json's `routes`, `services`, `edges` and `clients`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SeriesNames {
     /// Routes, by route index.
@@ -32,6 +32,9 @@ pub struct SeriesNames {
     /// have no rows of their own, their attempt counters are in the route
     /// rows), then the service-to-service edges (`orders->inventory`).
     pub edges: Vec<String>,
+    /// Declared clients, by client index (file order); empty for a
+    /// workload without `clients`, whose one implicit client has no rows.
+    pub clients: Vec<String>,
 }
 
 impl SeriesNames {
@@ -41,14 +44,15 @@ impl SeriesNames {
             EntityKind::Route => &self.routes,
             EntityKind::Service => &self.services,
             EntityKind::Edge => &self.edges,
+            EntityKind::Client => &self.clients,
         };
         &names[row.entity as usize]
     }
 
-    /// The [`WindowRow`]s of one window: one per route, per service and
-    /// per service-to-service edge.
+    /// The [`WindowRow`]s of one window: one per route, per service, per
+    /// service-to-service edge and per declared client.
     pub fn rows_per_window(&self) -> usize {
-        self.services.len() + self.edges.len()
+        self.services.len() + self.edges.len() + self.clients.len()
     }
 }
 
@@ -60,7 +64,8 @@ pub struct ClosedWindow {
     /// Window end.
     pub end: SimTime,
     /// One row per route, then per service, then per service-to-service
-    /// edge, each kind in index order (so sorted by [`EntityKind`]).
+    /// edge, then per declared client, each kind in index order (so sorted
+    /// by [`EntityKind`]).
     pub rows: Vec<WindowRow>,
 }
 
@@ -187,20 +192,23 @@ mod tests {
                 row(EntityKind::Service, 0),
                 row(EntityKind::Service, 1),
                 row(EntityKind::Edge, 1),
+                row(EntityKind::Client, 0),
             ],
             ..ClosedWindow::default()
         };
         assert_eq!(window.of(EntityKind::Route).len(), 1);
         assert_eq!(window.of(EntityKind::Service).len(), 2);
         assert_eq!(window.of(EntityKind::Edge)[0].entity, 1);
+        assert_eq!(window.of(EntityKind::Client).len(), 1);
         let names = SeriesNames {
             routes: vec!["api".into()],
             services: vec!["a".into(), "b".into()],
             edges: vec!["client->a".into(), "a->b".into()],
+            clients: vec!["mobile".into()],
         };
         assert_eq!(names.rows_per_window(), window.rows.len());
         let named: Vec<&str> = window.rows.iter().map(|r| names.of(r)).collect();
-        assert_eq!(named, ["api", "a", "b", "a->b"]);
+        assert_eq!(named, ["api", "a", "b", "a->b", "mobile"]);
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub fn merge_entities(into: &mut WindowRow, other: &WindowRow) {
 fn latencies(row: &WindowRow) -> u64 {
     let c = &row.counts;
     match row.kind {
-        EntityKind::Route => c.successes,
+        EntityKind::Route | EntityKind::Client => c.successes,
         EntityKind::Service => c.successes + c.errors + c.dependency,
         EntityKind::Edge => 0,
     }

@@ -76,11 +76,12 @@ pub fn stale_candidates() -> Vec<String> {
 pub const MANIFEST: &str = "manifest.json";
 
 /// Whether `name` (a relative path with `/`) is a file meshsim writes into
-/// a report directory.
+/// a report directory (`series/clients.csv` among them: a run without
+/// declared clients drops an earlier run's).
 fn is_report_file(name: &str) -> bool {
     name == MANIFEST
         || name == "summary.json"
-        || super::timeseries::FILES.iter().any(|f| f.name == name)
+        || super::timeseries::ALL_FILES.iter().any(|f| f.name == name)
         || stale_candidates().iter().any(|n| n == name)
 }
 

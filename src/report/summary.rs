@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::kernel::{SimTime, StopReason};
-use crate::metrics::{Counts, LatencySummary, round3, round6};
+use crate::metrics::{Counts, LatencySummary, RouteStats, round3, round6};
 use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
@@ -41,6 +41,11 @@ pub struct Summary {
     pub stop_cause: Option<StopCauseSummary>,
     /// Per route: what the clients saw.
     pub routes: BTreeMap<String, RouteSummary>,
+    /// Per declared client: what it saw over every route it sends to.
+    /// Absent for a workload without `clients` (its one implicit client's
+    /// figures are the routes'), so such a file is as it always was.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub clients: BTreeMap<String, ClientSummary>,
     /// Per service: what happened at its instances.
     pub services: BTreeMap<String, ServiceSummary>,
     /// Per service-to-service edge: calls, attempts, policy outcomes.
@@ -229,6 +234,28 @@ pub struct RouteSummary {
     pub breakers: Option<BreakerSummary>,
 }
 
+/// A declared client in summary.json: what it saw, over every route it
+/// sends to.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientSummary {
+    /// Its credential class (not checked by anything yet).
+    pub credential: String,
+    /// Requests sent.
+    pub requests: u64,
+    /// Successful replies.
+    pub successes: u64,
+    /// Failures by reason, as for a route.
+    pub failures: Failures,
+    /// Sent but neither answered nor timed out when the run ended.
+    pub in_flight_at_end: u64,
+    /// successes / (requests − in flight at end).
+    pub success_ratio: f64,
+    /// Successes per second of virtual time.
+    pub goodput_per_sec: f64,
+    /// End-to-end latency of its successful requests, ms.
+    pub latency_ms: LatencySummary,
+}
+
 /// A service in summary.json.
 #[derive(Clone, Debug, Serialize)]
 pub struct ServiceSummary {
@@ -312,6 +339,17 @@ fn breaker_summary(run: &RunOutcome, edge: usize) -> Option<BreakerSummary> {
     })
 }
 
+/// successes / (requests − in flight at end); 0 if none finished.
+fn success_ratio(stats: &RouteStats) -> f64 {
+    let c = &stats.total;
+    let finished = c.requests - stats.in_flight;
+    if finished > 0 {
+        round6(c.successes as f64 / finished as f64)
+    } else {
+        0.0
+    }
+}
+
 fn secs(t: SimTime) -> f64 {
     round6(t.as_secs_f64())
 }
@@ -335,7 +373,6 @@ impl Summary {
             .map(|(i, name)| {
                 let stats = &run.routes[i];
                 let c: Counts = stats.total;
-                let finished = c.requests - stats.in_flight;
                 let summary = RouteSummary {
                     service: run.service_names[run.route_services[i] as usize].clone(),
                     requests: c.requests,
@@ -345,15 +382,38 @@ impl Summary {
                         ..Failures::caller(&c)
                     },
                     in_flight_at_end: stats.in_flight,
-                    success_ratio: if finished > 0 {
-                        round6(c.successes as f64 / finished as f64)
-                    } else {
-                        0.0
-                    },
+                    success_ratio: success_ratio(stats),
                     goodput_per_sec: per_sec(c.successes),
                     latency_ms: stats.latency.summary(),
                     attempts: Attempts::new(&run.edge_stats[i].total),
                     breakers: breaker_summary(run, i),
+                };
+                (name.clone(), summary)
+            })
+            .collect();
+        let clients = run
+            .client_names
+            .iter()
+            .zip(&run.clients)
+            .zip(compiled.clients())
+            .map(|((name, stats), target)| {
+                let c: Counts = stats.total;
+                let summary = ClientSummary {
+                    credential: compiled
+                        .credentials()
+                        .get(usize::from(target.credential))
+                        .cloned()
+                        .unwrap_or_default(),
+                    requests: c.requests,
+                    successes: c.successes,
+                    failures: Failures {
+                        capped: Some(c.capped),
+                        ..Failures::caller(&c)
+                    },
+                    in_flight_at_end: stats.in_flight,
+                    success_ratio: success_ratio(stats),
+                    goodput_per_sec: per_sec(c.successes),
+                    latency_ms: stats.latency.summary(),
                 };
                 (name.clone(), summary)
             })
@@ -444,6 +504,7 @@ impl Summary {
                 cause: c.cause.clone(),
             }),
             routes,
+            clients,
             services,
             edges: run
                 .edges

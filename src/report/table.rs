@@ -75,6 +75,37 @@ pub fn render(summary: &Summary) -> String {
     }
     out.push('\n');
     aligned(&mut out, &rows);
+    if !summary.clients.is_empty() {
+        let mut rows = vec![vec![
+            "client".to_string(),
+            "credential".into(),
+            "requests".into(),
+            "ok %".into(),
+            "error".into(),
+            "rejected".into(),
+            "timeout".into(),
+            "refused".into(),
+            "p50 ms".into(),
+            "p99 ms".into(),
+        ]];
+        for (name, c) in &summary.clients {
+            let f = &c.failures;
+            rows.push(vec![
+                name.clone(),
+                c.credential.clone(),
+                c.requests.to_string(),
+                format!("{:.2}", c.success_ratio * 100.0),
+                f.error.to_string(),
+                f.rejected.to_string(),
+                f.timeout.unwrap_or(0).to_string(),
+                refused(f).to_string(),
+                format!("{:.3}", c.latency_ms.p50),
+                format!("{:.3}", c.latency_ms.p99),
+            ]);
+        }
+        out.push('\n');
+        aligned(&mut out, &rows);
+    }
     let mut rows = vec![vec![
         "service".to_string(),
         "requests".into(),

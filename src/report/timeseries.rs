@@ -1,7 +1,8 @@
 //! The time series of a run, one CSV file per kind of entity:
 //! `series/routes.csv`, `series/services.csv` and `series/edges.csv`, one
 //! row per window per entity (tidy data, ready for a dataframe or a
-//! spreadsheet); and `breakers.csv`, every circuit-breaker transition.
+//! spreadsheet), and `series/clients.csv` when the workload declares
+//! `clients`; and `breakers.csv`, every circuit-breaker transition.
 //!
 //! Each file has only the columns of its kind, named as in summary.json,
 //! and every count is an integer in every row; only the latency
@@ -44,8 +45,25 @@ pub const EDGES: SeriesFile = SeriesFile {
     header: "t_start_s,t_end_s,edge,calls,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,dropped,breakers_open_at_end",
 };
 
-/// Every time-series file, in the order of [`EntityKind`].
+/// `series/clients.csv`: what each declared client saw, over every route it
+/// sends to; written only when the workload declares `clients`.
+pub const CLIENTS: SeriesFile = SeriesFile {
+    name: "series/clients.csv",
+    header: "t_start_s,t_end_s,client,requests,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,capped,latency_ms_p50,latency_ms_p99,in_flight_at_end",
+};
+
+/// The time-series files every run writes, in the order of [`EntityKind`].
 pub const FILES: [SeriesFile; 3] = [ROUTES, SERVICES, EDGES];
+
+/// Every time-series file a run may write, in the order of [`EntityKind`]:
+/// [`FILES`], then [`CLIENTS`].
+pub const ALL_FILES: [SeriesFile; 4] = [ROUTES, SERVICES, EDGES, CLIENTS];
+
+/// The time-series files of a run: [`FILES`], and [`CLIENTS`] when the
+/// workload declares `clients`.
+pub fn files_for(clients_declared: bool) -> &'static [SeriesFile] {
+    if clients_declared { &ALL_FILES } else { &FILES }
+}
 
 /// The file of a kind of entity.
 pub fn file_of(kind: EntityKind) -> SeriesFile {
@@ -53,6 +71,7 @@ pub fn file_of(kind: EntityKind) -> SeriesFile {
         EntityKind::Route => ROUTES,
         EntityKind::Service => SERVICES,
         EntityKind::Edge => EDGES,
+        EntityKind::Client => CLIENTS,
     }
 }
 
@@ -71,6 +90,7 @@ pub fn entity_name<'a>(run: &'a RunOutcome, row: &WindowRow) -> &'a str {
         EntityKind::Route => &run.route_names[row.entity as usize],
         EntityKind::Service => &run.service_names[row.entity as usize],
         EntityKind::Edge => &run.edges[row.entity as usize].name,
+        EntityKind::Client => &run.client_names[row.entity as usize],
     }
 }
 
@@ -81,17 +101,19 @@ fn float_cell(out: &mut String, value: Option<f64>) {
     }
 }
 
-/// The text of every time-series file, by name (in [`FILES`] order), from
-/// the rows kept in memory (every row, unless the run had more windows than
-/// charts keep: see [`crate::metrics::series`]). The CLI streams the whole
-/// series instead, with [`CsvRecorder`].
+/// The text of every time-series file of the run, by name (in
+/// [`files_for`] order), from the rows kept in memory (every row, unless
+/// the run had more windows than charts keep: see
+/// [`crate::metrics::series`]). The CLI streams the whole series instead,
+/// with [`CsvRecorder`].
 pub fn to_csv(run: &RunOutcome) -> Vec<(&'static str, String)> {
-    let mut files: Vec<(&'static str, String)> = FILES
+    let kinds = files_for(!run.client_names.is_empty());
+    let mut files: Vec<(&'static str, String)> = kinds
         .iter()
         .map(|f| (f.name, format!("{}\n", f.header)))
         .collect();
     for row in &run.rows {
-        let index = FILES.iter().position(|f| *f == file_of(row.kind));
+        let index = kinds.iter().position(|f| *f == file_of(row.kind));
         if let Some(index) = index {
             write_row(&mut files[index].1, entity_name(run, row), row);
         }
@@ -161,8 +183,14 @@ impl<W: io::Write> CsvStream<W> {
 pub struct CsvRecorder<W: io::Write> {
     /// In [`FILES`] order.
     streams: [CsvStream<W>; 3],
+    /// [`CLIENTS`], for a workload that declares `clients`.
+    clients: Option<CsvStream<W>>,
     names: SeriesNames,
 }
+
+/// What [`CsvRecorder::finish`] returns: each writer with its number of
+/// rows, in [`FILES`] order, and [`CLIENTS`]'s if it was written.
+pub type Finished<W> = ([(W, u64); 3], Option<(W, u64)>);
 
 impl<W: io::Write> CsvRecorder<W> {
     /// A recorder writing [`ROUTES`], [`SERVICES`] and [`EDGES`] to these
@@ -174,8 +202,17 @@ impl<W: io::Write> CsvRecorder<W> {
                 CsvStream::new(services, SERVICES.header),
                 CsvStream::new(edges, EDGES.header),
             ],
+            clients: None,
             names: SeriesNames::default(),
         }
+    }
+
+    /// The recorder writing [`CLIENTS`] to `clients` too (its header at
+    /// once): for a run whose workload declares `clients`, the only runs
+    /// with client rows.
+    pub fn with_clients(mut self, clients: W) -> Self {
+        self.clients = Some(CsvStream::new(clients, CLIENTS.header));
+        self
     }
 
     /// The first write error, with the name of its file.
@@ -183,20 +220,23 @@ impl<W: io::Write> CsvRecorder<W> {
         FILES
             .iter()
             .zip(&self.streams)
+            .chain(self.clients.iter().map(|c| (&CLIENTS, c)))
             .find_map(|(file, stream)| stream.error().map(|e| (file.name, e)))
     }
 
-    /// Flushes every file; returns each writer and its number of rows, in
-    /// [`FILES`] order, or the first error with the name of its file.
-    pub fn finish(self) -> Result<[(W, u64); 3], (&'static str, io::Error)> {
+    /// Flushes every file; returns each writer and its number of rows, or
+    /// the first error with the name of its file.
+    pub fn finish(self) -> Result<Finished<W>, (&'static str, io::Error)> {
         let [routes, services, edges] = self.streams;
         let finish =
             |file: SeriesFile, stream: CsvStream<W>| stream.finish().map_err(|e| (file.name, e));
-        Ok([
+        let files = [
             finish(ROUTES, routes)?,
             finish(SERVICES, services)?,
             finish(EDGES, edges)?,
-        ])
+        ];
+        let clients = self.clients.map(|c| finish(CLIENTS, c)).transpose()?;
+        Ok((files, clients))
     }
 }
 
@@ -211,6 +251,13 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 EntityKind::Route => &mut self.streams[0],
                 EntityKind::Service => &mut self.streams[1],
                 EntityKind::Edge => &mut self.streams[2],
+                EntityKind::Client => match &mut self.clients {
+                    Some(stream) => stream,
+                    None => {
+                        debug_assert!(false, "client rows without `with_clients`");
+                        continue;
+                    }
+                },
             };
             stream.row(self.names.of(row), row);
         }
@@ -261,6 +308,25 @@ pub fn write_row(out: &mut String, name: &str, row: &WindowRow) {
             let _ = write!(out, ",{}", c.requests);
             caller_cells(out, c);
             let _ = write!(out, ",{},{}", c.dropped, row.breakers_open.unwrap_or(0));
+        }
+        EntityKind::Client => {
+            let _ = write!(
+                out,
+                ",{},{},{},{},{},{},{},{},{},{}",
+                c.requests,
+                c.successes,
+                c.errors,
+                c.rejected,
+                c.timeouts,
+                c.breaker_open,
+                c.bulkhead_full,
+                c.throttled,
+                c.rate_limited,
+                c.capped,
+            );
+            float_cell(out, row.latency_ms_p50);
+            float_cell(out, row.latency_ms_p99);
+            let _ = write!(out, ",{}", row.in_flight);
         }
     }
     out.push('\n');
@@ -328,22 +394,25 @@ mod tests {
             queue_length: Some(1),
             breakers_open: None,
         };
-        let mut csv = CsvRecorder::new(Vec::new(), Vec::new(), Vec::new());
+        let mut csv = CsvRecorder::new(Vec::new(), Vec::new(), Vec::new()).with_clients(Vec::new());
         csv.start(&SeriesNames {
             routes: vec!["api".into()],
             services: vec!["a".into()],
             edges: vec!["client->a".into(), "a->b".into()],
+            clients: vec!["mobile".into()],
         });
         csv.window(&ClosedWindow {
             rows: vec![
                 row(EntityKind::Route, 0),
                 row(EntityKind::Service, 0),
                 row(EntityKind::Edge, 1),
+                row(EntityKind::Client, 0),
             ],
             ..ClosedWindow::default()
         });
-        let files = csv.finish().unwrap();
-        for (file, (bytes, rows)) in FILES.iter().zip(files) {
+        let (files, clients) = csv.finish().unwrap();
+        let files = files.into_iter().chain(clients);
+        for (file, (bytes, rows)) in ALL_FILES.iter().zip(files) {
             assert_eq!(rows, 1, "{}", file.name);
             let text = String::from_utf8(bytes).unwrap();
             let lines: Vec<&str> = text.lines().collect();

@@ -10,7 +10,7 @@
 //! built, or every problem found, each with its JSON path.
 
 use super::diagnostic::{Diagnostic, JsonPath};
-use super::model::{Call, Scenario};
+use super::model::{Arrivals, Call, RateChange, Scenario};
 use super::policy::{CompiledPolicy, Problems, compile_policy};
 use super::sampler::Samplers;
 use super::validate::validate;
@@ -34,6 +34,35 @@ pub struct RouteTarget {
     /// The client gives up on a request after this long (the route's
     /// timeout, else the workload's).
     pub give_up_after: Option<SimDuration>,
+}
+
+/// The name of the one implicit client of a workload without `clients`. A
+/// declared client of this name draws exactly as the implicit one (see
+/// `world/draws.rs`), so a workload rewritten as a single client named
+/// `default` runs as before.
+pub const IMPLICIT_CLIENT: &str = "default";
+
+/// The credential class of a client that names none.
+pub const NO_CREDENTIAL: &str = "none";
+
+/// A client of the workload, resolved: the implicit one (a workload without
+/// `clients`) or a declared one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientTarget {
+    /// Its name ([`IMPLICIT_CLIENT`] for the implicit client).
+    pub name: String,
+    /// Its open-loop arrival process, if it has one.
+    pub arrivals: Option<Arrivals>,
+    /// The changes to its open-loop rate.
+    pub schedule: Vec<RateChange>,
+    /// Its closed-loop users, if it has them (their think time is in
+    /// [`Samplers::think`], by client index).
+    pub users: Option<u32>,
+    /// Its weight of each route, by route index (file order): zero or
+    /// more, at least one positive.
+    pub weights: Vec<f64>,
+    /// Its credential class, an index into [`Compiled::credentials`].
+    pub credential: u16,
 }
 
 /// One downstream call of a service, resolved (a single call is a group of
@@ -126,6 +155,8 @@ pub struct Compiled {
     scenario: Scenario,
     policies: Vec<CompiledPolicy>,
     routes: Vec<RouteTarget>,
+    clients: Vec<ClientTarget>,
+    credentials: Vec<String>,
     calls: Vec<Vec<Vec<CallTarget>>>,
     links: Vec<(u32, u32)>,
     faults: Vec<FaultTarget>,
@@ -149,6 +180,22 @@ impl Compiled {
     /// The routes, in file order.
     pub fn routes(&self) -> &[RouteTarget] {
         &self.routes
+    }
+    /// The clients: the one implicit client, or the declared ones in file
+    /// order (a client index points here).
+    pub fn clients(&self) -> &[ClientTarget] {
+        &self.clients
+    }
+    /// Whether the workload declares its `clients` (reports then show
+    /// them; the implicit client has no figures of its own, they are the
+    /// routes').
+    pub fn clients_declared(&self) -> bool {
+        self.scenario.workload.clients.is_some()
+    }
+    /// The credential classes the clients use, sorted and distinct (a
+    /// credential index points here).
+    pub fn credentials(&self) -> &[String] {
+        &self.credentials
     }
     /// The call steps of the service with index `service` (name order), each
     /// a group of calls.
@@ -223,6 +270,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         problems: Problems::new(),
     };
     let routes = resolver.routes();
+    let (clients, credentials) = resolver.clients();
     let calls = resolver.calls();
     let links = resolver.links();
     let faults = resolver.faults();
@@ -232,11 +280,13 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         return Err(diagnostics(resolver.problems));
     }
     let samplers = Samplers::compile(&scenario).map_err(diagnostics)?;
-    let warnings = warnings(&scenario, &policies);
+    let warnings = warnings(&scenario, &policies, &clients);
     Ok(Compiled {
         scenario,
         policies,
         routes,
+        clients,
+        credentials,
         calls,
         links,
         faults,
@@ -332,6 +382,71 @@ impl Resolver<'_> {
                 }
             })
             .collect()
+    }
+
+    /// The clients (the implicit one, or the declared ones) and the
+    /// credential classes they use.
+    fn clients(&mut self) -> (Vec<ClientTarget>, Vec<String>) {
+        let workload = &self.scenario.workload;
+        let route_weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
+        let Some(declared) = &workload.clients else {
+            let implicit = ClientTarget {
+                name: IMPLICIT_CLIENT.to_string(),
+                arrivals: workload.arrivals.clone(),
+                schedule: workload.schedule.clone(),
+                users: workload.users.as_ref().map(|u| u.count),
+                weights: route_weights,
+                credential: 0,
+            };
+            return (vec![implicit], vec![NO_CREDENTIAL.to_string()]);
+        };
+        let credentials: Vec<String> = declared
+            .iter()
+            .map(|c| c.credential.as_deref().unwrap_or(NO_CREDENTIAL).to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let path = JsonPath::root().key("workload").key("clients");
+        let route_names: Vec<&str> = workload
+            .routes
+            .iter()
+            .map(|r| r.name.as_deref().unwrap_or(&r.service))
+            .collect();
+        let clients = declared
+            .iter()
+            .enumerate()
+            .map(|(i, client)| {
+                let weights = match &client.routes {
+                    None => route_weights.clone(),
+                    Some(shares) => {
+                        let mut weights = vec![0.0; route_names.len()];
+                        for (name, weight) in shares {
+                            match route_names.iter().position(|r| r == name) {
+                                Some(route) => weights[route] = *weight,
+                                None => self.problems.push((
+                                    path.index(i).key("routes").key(name),
+                                    format!("unknown route `{name}`"),
+                                )),
+                            }
+                        }
+                        weights
+                    }
+                };
+                let credential = client.credential.as_deref().unwrap_or(NO_CREDENTIAL);
+                ClientTarget {
+                    name: client.name.clone(),
+                    arrivals: client.arrivals.clone(),
+                    schedule: client.schedule.clone(),
+                    users: client.users.as_ref().map(|u| u.count),
+                    weights,
+                    credential: credentials
+                        .iter()
+                        .position(|c| c == credential)
+                        .map_or(0, |c| c as u16),
+                }
+            })
+            .collect();
+        (clients, credentials)
     }
 
     fn calls(&mut self) -> Vec<Vec<Vec<CallTarget>>> {
@@ -500,6 +615,7 @@ impl Resolver<'_> {
 mod tests {
     use super::*;
     use crate::scenario::model::*;
+    use crate::scenario::validate::{MAX_CLIENTS, MAX_USERS};
 
     /// A valid scenario, built in code: `front` calls `back` with a timeout.
     fn base() -> Scenario {
@@ -728,6 +844,169 @@ mod tests {
             [
                 "policies.spare: policy `spare` is defined but no route or call uses it | fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it"
             ]
+        );
+    }
+
+    /// `base` with two routes (`front`, and `slow` into `back`) and these
+    /// clients instead of the workload's own arrivals.
+    fn with_clients(clients: serde_json::Value) -> Scenario {
+        let mut s = base();
+        s.workload.arrivals = None;
+        s.workload.routes.push(Route {
+            name: Some("slow".into()),
+            weight: 3.0,
+            ..s.workload.routes[0].clone()
+        });
+        s.workload.routes[1].service = "back".into();
+        s.workload.clients = Some(serde_json::from_value(clients).expect("structurally valid"));
+        s
+    }
+
+    #[test]
+    fn clients_compile_to_weights_by_route_and_credential_indices() {
+        let implicit = compile(base()).expect("valid");
+        assert!(!implicit.clients_declared());
+        assert_eq!(implicit.clients().len(), 1);
+        assert_eq!(implicit.clients()[0].name, IMPLICIT_CLIENT);
+        assert_eq!(implicit.clients()[0].weights, [1.0]);
+        assert_eq!(implicit.credentials(), [NO_CREDENTIAL]);
+        let compiled = compile(with_clients(serde_json::json!([
+            {"name": "web", "arrivals": {"poisson": {"rate": 5}}, "credential": "user"},
+            {"name": "mobile", "users": {"count": 3, "think_time": {"constant": "1s"}},
+             "routes": {"slow": 2}},
+            {"name": "admin", "arrivals": {"constant": {"rate": 1}}, "credential": "admin",
+             "routes": {"front": 0.5, "slow": 0}}
+        ])))
+        .expect("valid");
+        assert!(compiled.clients_declared());
+        let clients = compiled.clients();
+        let names: Vec<&str> = clients.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["web", "mobile", "admin"], "file order");
+        // The routes' own weights by default; a route left out gets none.
+        assert_eq!(clients[0].weights, [1.0, 3.0]);
+        assert_eq!(clients[1].weights, [0.0, 2.0]);
+        assert_eq!(clients[2].weights, [0.5, 0.0]);
+        assert_eq!(clients[1].users, Some(3));
+        assert!(clients[1].arrivals.is_none());
+        // Credential classes sorted and distinct; `none` when unnamed.
+        assert_eq!(compiled.credentials(), ["admin", "none", "user"]);
+        let credentials: Vec<u16> = clients.iter().map(|c| c.credential).collect();
+        assert_eq!(credentials, [2, 1, 0]);
+        assert!(compiled.samplers().think[0].is_none());
+        assert!(compiled.samplers().think[1].is_some());
+    }
+
+    #[test]
+    fn bad_clients_are_errors_at_their_paths() {
+        let check = |clients: serde_json::Value, expected: &str| {
+            let found = errors(with_clients(clients));
+            assert_one(&found, expected);
+        };
+        let poisson = serde_json::json!({"poisson": {"rate": 5}});
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson, "routes": {"frnt": 1}}]),
+            "workload.clients[0].routes.frnt: unknown route `frnt`; did you mean `front`? (routes: front, slow)",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson}, {"name": "a", "arrivals": poisson}]),
+            "workload.clients[1].name: a second client named `a`: client names must be unique",
+        );
+        check(
+            serde_json::json!([{"name": "a"}]),
+            "workload.clients[0]: a client needs `arrivals` (open loop) or `users` (closed loop)",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson,
+                                "users": {"count": 1, "think_time": {"constant": "1s"}}}]),
+            "workload.clients[0]: choose one for the client: open-loop `arrivals` or closed-loop `users`, not both",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson, "routes": {"front": 0, "slow": 0}}]),
+            "workload.clients[0].routes: no route has a positive weight",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson, "routes": {}}]),
+            "workload.clients[0].routes: no route has a positive weight",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson, "routes": {"front": -1, "slow": 1}}]),
+            "workload.clients[0].routes.front: a weight must be zero or more, got -1",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": {"poisson": {"rate": 0}}}]),
+            "workload.clients[0].arrivals.poisson.rate: a rate must be a positive number per second, got 0",
+        );
+        check(
+            serde_json::json!([{"name": "a", "users": {"count": 1, "think_time": {"constant": "1s"}},
+                                "schedule": [{"at": "0s", "rate": 2}]}]),
+            "workload.clients[0].schedule: a rate schedule applies to open-loop `arrivals`",
+        );
+        check(
+            serde_json::json!([{"name": "", "arrivals": poisson}]),
+            "workload.clients[0].name: a client name must not be empty",
+        );
+        check(
+            serde_json::json!([{"name": "a", "arrivals": poisson, "credential": "us\u{1b}er"}]),
+            "workload.clients[0].credential: a credential class must be free of control characters",
+        );
+        check(
+            serde_json::json!([]),
+            "workload.clients: `clients` needs at least one client",
+        );
+        let many: Vec<serde_json::Value> = (0..=MAX_CLIENTS)
+            .map(|i| serde_json::json!({"name": format!("c{i}"), "arrivals": poisson}))
+            .collect();
+        check(
+            serde_json::Value::Array(many),
+            "workload.clients: 1025 clients: at most 1024 are supported",
+        );
+        let users =
+            |count: u32| serde_json::json!({"count": count, "think_time": {"constant": "1s"}});
+        check(
+            serde_json::json!([{"name": "a", "users": users(MAX_USERS)}, {"name": "b", "users": users(1)}]),
+            "workload.clients: the clients' users add up to 10000001: at most 10000000 in all",
+        );
+        // The workload's own load stays out when clients are declared.
+        let mut s = with_clients(serde_json::json!([{"name": "a", "arrivals": poisson}]));
+        s.workload.arrivals = Some(Arrivals::Poisson { rate: 1.0 });
+        s.workload.schedule = vec![serde_json::from_str(r#"{"at": "0s", "rate": 2}"#).unwrap()];
+        let found = errors(s);
+        for field in ["arrivals", "schedule"] {
+            assert_one(
+                &found,
+                &format!(
+                    "workload.{field}: with `clients`, each client has its own `arrivals`, `schedule` or `users`: move `{field}` into a client"
+                ),
+            );
+        }
+        // At most the bound is fine.
+        let bound: Vec<serde_json::Value> = (0..MAX_CLIENTS)
+            .map(|i| serde_json::json!({"name": format!("c{i}"), "arrivals": poisson}))
+            .collect();
+        assert_eq!(
+            errors(with_clients(serde_json::Value::Array(bound))),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn the_overload_warning_adds_up_every_clients_rate() {
+        // `a` sends 200/s to `slow`, `b` 200/s spread 1 : 3, so 150/s to
+        // `slow`: 350/s × 3 ms keep 1.05 of `back`'s one worker busy, where
+        // each alone stays below 1. Closed-loop `c` has no base rate.
+        let mut s = with_clients(serde_json::json!([
+            {"name": "a", "arrivals": {"poisson": {"rate": 200}}, "routes": {"slow": 1}},
+            {"name": "b", "arrivals": {"poisson": {"rate": 200}}},
+            {"name": "c", "users": {"count": 1000, "think_time": {"constant": "1ms"}}}
+        ]));
+        s.services.get_mut("back").unwrap().service_time =
+            Distribution::Constant(SimDuration::from_millis(3));
+        s.services.get_mut("front").unwrap().calls.clear();
+        let found = warnings(s);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("services.back: `back` is offered more work than it can do at the base rate: about 350.0 requests/s × 3.000 ms"),
+            "{found:?}"
         );
     }
 

@@ -18,7 +18,7 @@ pub mod size;
 pub mod validate;
 pub mod warnings;
 
-pub use compile::{CallTarget, Compiled, FaultTarget, RouteTarget, compile};
+pub use compile::{CallTarget, ClientTarget, Compiled, FaultTarget, RouteTarget, compile};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use load::{load, parse};
 pub use model::*;

@@ -221,8 +221,9 @@ pub struct Samplers {
     pub network: Sampler,
     /// Each link's own latency, in file order.
     pub links: Vec<Option<Sampler>>,
-    /// The closed-loop users' think time.
-    pub think: Option<Sampler>,
+    /// The closed-loop users' think time, by client index (one entry for
+    /// the implicit client); `None` for an open-loop client.
+    pub think: Vec<Option<Sampler>>,
 }
 
 impl Samplers {
@@ -270,13 +271,30 @@ impl Samplers {
                 l.latency.as_ref().map(|d| build(path, d))
             })
             .collect();
-        let think = scenario.workload.users.as_ref().map(|u| {
-            let path = JsonPath::root()
-                .key("workload")
-                .key("users")
-                .key("think_time");
-            build(path, &u.think_time)
-        });
+        let workload = &scenario.workload;
+        let workload_path = JsonPath::root().key("workload");
+        let think: Vec<Option<Option<Sampler>>> = match &workload.clients {
+            None => vec![
+                workload
+                    .users
+                    .as_ref()
+                    .map(|u| build(workload_path.key("users").key("think_time"), &u.think_time)),
+            ],
+            Some(clients) => clients
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    c.users.as_ref().map(|u| {
+                        let path = workload_path
+                            .key("clients")
+                            .index(i)
+                            .key("users")
+                            .key("think_time");
+                        build(path, &u.think_time)
+                    })
+                })
+                .collect(),
+        };
         match (
             service_times.into_iter().collect::<Option<Vec<_>>>(),
             boot_times
@@ -288,7 +306,10 @@ impl Samplers {
                 .into_iter()
                 .map(|l| l.map_or(Some(None), |s| s.map(Some)))
                 .collect::<Option<Vec<_>>>(),
-            think.map_or(Some(None), |t| t.map(Some)),
+            think
+                .into_iter()
+                .map(|t| t.map_or(Some(None), |s| s.map(Some)))
+                .collect::<Option<Vec<_>>>(),
         ) {
             (Some(service_times), Some(boot_times), Some(network), Some(links), Some(think))
                 if problems.is_empty() =>

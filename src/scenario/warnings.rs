@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 
+use super::compile::ClientTarget;
 use super::diagnostic::JsonPath;
 use super::model::{Arrivals, BudgetSpec, Distribution, Policy, Scenario};
 use super::policy::CompiledPolicy;
@@ -45,15 +46,21 @@ impl Warning {
 struct Lints<'a> {
     scenario: &'a Scenario,
     policies: &'a [CompiledPolicy],
+    clients: &'a [ClientTarget],
     out: Vec<Warning>,
 }
 
 /// Every warning for a scenario that compiled (`policies` are its compiled
-/// policies, in name order).
-pub(super) fn warnings(scenario: &Scenario, policies: &[CompiledPolicy]) -> Vec<Warning> {
+/// policies, in name order; `clients` its resolved clients).
+pub(super) fn warnings(
+    scenario: &Scenario,
+    policies: &[CompiledPolicy],
+    clients: &[ClientTarget],
+) -> Vec<Warning> {
     let mut lints = Lints {
         scenario,
         policies,
+        clients,
         out: Vec::new(),
     };
     lints.unbounded_waits();
@@ -235,24 +242,31 @@ impl Lints<'_> {
     }
 
     /// (d) A service offered more work than its workers can do at the base
-    /// open-loop rate: ρ = λ·E[S] / (instances · concurrency) > 1, with λ
-    /// from the route weights and call probabilities (retries, hedges and
-    /// the time workers wait for downstream calls left out, so ρ is a lower
-    /// bound).
+    /// open-loop rates: ρ = λ·E[S] / (instances · concurrency) > 1, with λ
+    /// from each open-loop client's base rate and route weights and the call
+    /// probabilities (retries, hedges and the time workers wait for
+    /// downstream calls left out, so ρ is a lower bound).
     fn overload(&mut self) {
         let scenario = self.scenario;
-        let rate = match &scenario.workload.arrivals {
-            Some(Arrivals::Poisson { rate } | Arrivals::Constant { rate }) => *rate,
-            None => return,
-        };
         let names: Vec<&str> = scenario.services.keys().map(String::as_str).collect();
         let index = |name: &str| names.binary_search(&name).ok();
         let mut lambda = vec![0.0_f64; names.len()];
-        let total: f64 = scenario.workload.routes.iter().map(|r| r.weight).sum();
-        for route in &scenario.workload.routes {
-            if let Some(i) = index(&route.service) {
-                lambda[i] += rate * route.weight / total;
+        let mut open_loop = false;
+        for client in self.clients {
+            let rate = match &client.arrivals {
+                Some(Arrivals::Poisson { rate } | Arrivals::Constant { rate }) => *rate,
+                None => continue,
+            };
+            open_loop = true;
+            let total: f64 = client.weights.iter().sum();
+            for (route, weight) in scenario.workload.routes.iter().zip(&client.weights) {
+                if let Some(i) = index(&route.service) {
+                    lambda[i] += rate * weight / total;
+                }
             }
+        }
+        if !open_loop {
+            return;
         }
         // The call graph is acyclic (validated): visit callers before
         // callees (Kahn's order).

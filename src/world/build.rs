@@ -1,7 +1,7 @@
 //! Building the world from a compiled scenario: services and their
 //! instances, the edges (routes first, then one per caller, callee, policy
 //! and timeout) with the pattern state of each scope unit, the network, the
-//! workload and the fault timeline; and scheduling the first events.
+//! clients and the fault timeline; and scheduling the first events.
 //!
 //! Nothing here can fail: [`Compiled`] carries every name resolved to an
 //! index and every policy's patterns built and validated.
@@ -14,14 +14,14 @@ use crate::scenario::{CallTarget, Compiled};
 
 use super::balance::Balancer;
 use super::behaviour::Behaviour;
+use super::client::Clients;
 use super::draws::Draws;
 use super::faults;
 use super::lifecycle::InstanceState;
 use super::network::Network;
 use super::policy::PolicyModel;
 use super::slab::Slab;
-use super::workload::{ArrivalProcess, RoutePicker};
-use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, Users, World};
+use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, World};
 
 impl<'s> World<'s> {
     /// Builds the world of a compiled scenario; also returns the edges for
@@ -189,7 +189,6 @@ impl<'s> World<'s> {
             &links,
             streams,
         );
-        let weights: Vec<f64> = workload.routes.iter().map(|r| r.weight).collect();
         // Each route's method, path and key count; paths interned in order.
         let mut paths: Vec<String> = Vec::new();
         let route_requests = workload
@@ -227,24 +226,8 @@ impl<'s> World<'s> {
             instances,
             policies,
             edges,
-            picker: RoutePicker::new(&weights),
             draws: Draws::new(streams),
-            open_loop_sent: 0,
-            arrivals: workload.arrivals.as_ref().map(|a| {
-                (
-                    ArrivalProcess::new(a, &workload.schedule),
-                    streams.stream("workload/arrivals"),
-                )
-            }),
-            users: workload
-                .users
-                .as_ref()
-                .zip(samplers.think.as_ref())
-                .map(|(u, think)| Users {
-                    count: u.count,
-                    think: think.clone(),
-                    requests: vec![0; u.count as usize],
-                }),
+            clients: Clients::new(compiled, streams),
             network,
             client_node,
             faults,
@@ -293,18 +276,7 @@ impl<'s> World<'s> {
 
     /// Schedules the first arrivals, the users, the faults and the windows.
     pub fn start(&mut self, kernel: &mut Kernel<Event>) {
-        if let Some((process, rng)) = &mut self.arrivals
-            && let Some(first) = process.next_after(SimTime::ZERO, rng)
-        {
-            kernel.schedule_at(first, Event::Arrival);
-        }
-        if let Some(users) = &self.users {
-            for user in 0..users.count {
-                // Staggered by one think time, so users do not start in lockstep.
-                let delay = users.think.sample(&mut self.draws.think(user, 0));
-                kernel.schedule_in(delay, Event::UserWake(user));
-            }
-        }
+        self.start_clients(kernel);
         for (i, (start, end)) in self.fault_times.iter().enumerate() {
             kernel.schedule_at(*start, Event::Fault(i as u32, true));
             if let Some(end) = end {

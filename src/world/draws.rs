@@ -8,8 +8,9 @@
 //! The keys are structural, built from the request's place in the call tree:
 //!
 //! ```text
-//! request   open loop: OPEN / n              (n-th arrival of the run)
+//! request   open loop: OPEN / n              (n-th arrival of the client)
 //!           closed loop: USERS / user / k    (k-th request of that user)
+//!           a named client's: CLIENT_OPEN / name / n, CLIENT_USERS / name / user / k
 //! call      a route's call: the request's key
 //!           a downstream call: job / (step << 16 | index in the step)
 //! attempt   call / (kind << 32 | n): first 0/0, retry r 1/r, hedge h 2/h
@@ -28,10 +29,20 @@
 //! an error decision never shifts a call decision; a draw skipped because
 //! its probability is 0 or 1 shifts nothing.
 //!
-//! The open-loop arrival process is the one sequence left: it draws from its
-//! own ChaCha8 stream, which nothing else reads, so the n-th arrival time
-//! depends only on the rate schedule (thinning needs a variable number of
-//! draws per arrival, which a sequence gives for free).
+//! The implicit client (a workload without `clients`), and a declared client
+//! named `default`, use the roots `OPEN`, `USERS` and `THINK` themselves; any
+//! other client's keys hang below its name ([`DrawKey::named`]), so its
+//! requests, their route picks and everything downstream of them depend on
+//! its name, never on its place in the list: adding, removing or reordering
+//! clients leaves every other client's draws unchanged (tested in
+//! `tests/clients.rs`).
+//!
+//! The open-loop arrival process is the one sequence left: each client's
+//! process draws from its own ChaCha8 stream (`workload/arrivals` for the implicit
+//! client and `default`, `workload/arrivals/<name>` for the others), which
+//! nothing else reads, so its n-th arrival time depends only on its rate
+//! schedule (thinning needs a variable number of draws per arrival, which a
+//! sequence gives for free).
 
 use crate::kernel::{DrawKey, KeyedRng, KeyedStream, RngStreams};
 
@@ -39,7 +50,71 @@ use crate::kernel::{DrawKey, KeyedRng, KeyedStream, RngStreams};
 const OPEN_LOOP: DrawKey = DrawKey::root(1);
 const USERS: DrawKey = DrawKey::root(2);
 const THINK: DrawKey = DrawKey::root(3);
-const BOOT: DrawKey = DrawKey::root(4);
+/// Roots of a named client's keys, below which its name comes first.
+const CLIENT_OPEN_LOOP: DrawKey = DrawKey::root(4);
+const CLIENT_USERS: DrawKey = DrawKey::root(5);
+const CLIENT_THINK: DrawKey = DrawKey::root(6);
+
+/// The name whose client draws as the implicit one.
+const IMPLICIT: &str = crate::scenario::compile::IMPLICIT_CLIENT;
+
+/// The roots of one client's keys: its open-loop requests, its users'
+/// requests and its users' think times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ClientKeys {
+    open_loop: DrawKey,
+    users: DrawKey,
+    think: DrawKey,
+}
+
+impl ClientKeys {
+    /// The keys of the client called `name` (the implicit client's are
+    /// [`crate::scenario::compile::IMPLICIT_CLIENT`]'s).
+    pub(super) fn new(name: &str) -> ClientKeys {
+        if name == IMPLICIT {
+            ClientKeys {
+                open_loop: OPEN_LOOP,
+                users: USERS,
+                think: THINK,
+            }
+        } else {
+            ClientKeys {
+                open_loop: CLIENT_OPEN_LOOP.named(name),
+                users: CLIENT_USERS.named(name),
+                think: CLIENT_THINK.named(name),
+            }
+        }
+    }
+
+    /// The name of the client's arrival stream.
+    pub(super) fn arrival_stream(name: &str) -> String {
+        if name == IMPLICIT {
+            "workload/arrivals".to_string()
+        } else {
+            format!("workload/arrivals/{name}")
+        }
+    }
+
+    /// The key of the client's `n`-th open-loop arrival.
+    #[inline]
+    pub(super) fn open_loop_request(&self, n: u64) -> DrawKey {
+        self.open_loop.child(n)
+    }
+
+    /// The key of the `k`-th request of the client's `user` (numbered
+    /// within the client).
+    pub(super) fn user_request(&self, user: u32, k: u64) -> DrawKey {
+        self.users.child(u64::from(user)).child(k)
+    }
+
+    /// The key of the think time of the client's `user` before its `k`-th
+    /// request.
+    pub(super) fn think(&self, user: u32, k: u64) -> DrawKey {
+        self.think.child(u64::from(user)).child(k)
+    }
+}
+/// The root of instance boot keys.
+const BOOT: DrawKey = DrawKey::root(7);
 
 /// Which message a network draw is for: each has its own loss and delay
 /// streams, so a loss fault does not shift any delay.
@@ -101,9 +176,9 @@ impl Draws {
         self.request_key.rng(request)
     }
 
-    /// The think time of `user` before its `k`-th request.
-    pub(super) fn think(&self, user: u32, k: u64) -> KeyedRng {
-        self.think.rng(THINK.child(u64::from(user)).child(k))
+    /// A think time, keyed by [`ClientKeys::think`].
+    pub(super) fn think(&self, key: DrawKey) -> KeyedRng {
+        self.think.rng(key)
     }
 
     /// The service time of a job.
@@ -141,17 +216,6 @@ impl Draws {
     }
 }
 
-/// The key of the `n`-th open-loop arrival of the run.
-#[inline]
-pub(super) fn open_loop_request(n: u64) -> DrawKey {
-    OPEN_LOOP.child(n)
-}
-
-/// The key of the `k`-th request of a closed-loop user.
-pub(super) fn user_request(user: u32, k: u64) -> DrawKey {
-    USERS.child(u64::from(user)).child(k)
-}
-
 /// The key of the call at `index` of step `step` of a job.
 #[inline]
 pub(super) fn downstream_call(job: DrawKey, step: u16, index: u16) -> DrawKey {
@@ -170,12 +234,19 @@ mod tests {
 
     #[test]
     fn keys_of_different_things_differ() {
-        let request = open_loop_request(3);
+        let implicit = ClientKeys::new(IMPLICIT);
+        let mobile = ClientKeys::new("mobile");
+        let request = implicit.open_loop_request(3);
         let keys = [
             request,
-            open_loop_request(4),
-            user_request(3, 0),
-            user_request(0, 3),
+            implicit.open_loop_request(4),
+            implicit.user_request(3, 0),
+            implicit.user_request(0, 3),
+            implicit.think(3, 0),
+            mobile.open_loop_request(3),
+            mobile.user_request(3, 0),
+            mobile.think(3, 0),
+            ClientKeys::new("web").open_loop_request(3),
             downstream_call(request, 0, 1),
             downstream_call(request, 1, 0),
             attempt(request, AttemptKind::First, 0),
@@ -187,5 +258,23 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    /// The implicit client's keys are those of the first version, pinned:
+    /// every committed report hangs on them.
+    #[test]
+    fn the_implicit_client_keeps_the_keys_it_always_had() {
+        let implicit = ClientKeys::new(IMPLICIT);
+        assert_eq!(implicit.open_loop_request(7), DrawKey::root(1).child(7));
+        assert_eq!(
+            implicit.user_request(2, 5),
+            DrawKey::root(2).child(2).child(5)
+        );
+        assert_eq!(implicit.think(2, 5), DrawKey::root(3).child(2).child(5));
+        assert_eq!(ClientKeys::arrival_stream(IMPLICIT), "workload/arrivals");
+        assert_eq!(
+            ClientKeys::arrival_stream("mobile"),
+            "workload/arrivals/mobile"
+        );
     }
 }

@@ -14,9 +14,10 @@ use super::status::Reply;
 #[derive(Clone, Copy, Debug)]
 #[repr(u32)]
 pub enum Event {
-    /// The next open-loop request is due.
-    Arrival,
-    /// A closed-loop user has finished thinking.
+    /// The next open-loop request of a client (by index) is due.
+    Arrival(u32),
+    /// A closed-loop user (numbered over every client) has finished
+    /// thinking.
     UserWake(u32),
     /// A request message reaches its instance.
     Deliver(Key),

@@ -14,8 +14,9 @@
 //! `build.rs` (the world from a [`Compiled`] scenario), `windows.rs` (closing
 //! time-series windows); the caller's side in `calls.rs` (a call and its
 //! attempts), `stack.rs` (the policy stack), `waiting.rs` (bulkhead waits,
-//! policy timers), `retry.rs` (retries and hedges), `client.rs` (a route's
-//! clients) and `balance.rs` (instance choice); the callee's side in
+//! policy timers), `retry.rs` (retries and hedges), `client.rs` (the
+//! clients: their arrivals, users and route mixes) and `balance.rs`
+//! (instance choice); the callee's side in
 //! `service.rs`; `faults.rs` (the fault timeline); `draws.rs` (what every
 //! random draw is keyed by).
 //!
@@ -49,8 +50,7 @@ pub mod workload;
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::{
-    ChaCha8Rng, Control, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime,
-    StopReason,
+    Control, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
 use crate::metrics::series::BoundedSeries;
 use crate::metrics::{
@@ -72,7 +72,6 @@ use request::RequestContext;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
 pub use stop::StopCause;
-use workload::{ArrivalProcess, RoutePicker};
 
 pub use crate::scenario::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 
@@ -175,13 +174,6 @@ struct EdgeModel {
     units: Vec<EdgeState>,
 }
 
-struct Users {
-    count: u32,
-    think: Sampler,
-    /// Requests each user has made so far: the `k` of its draw keys.
-    requests: Vec<u64>,
-}
-
 /// What the world hands each closed window to: the run's observer (see
 /// [`crate::metrics::recorder`]).
 pub type RowSink<'s> = dyn Recorder + 's;
@@ -192,13 +184,11 @@ pub struct World<'s> {
     instances: Vec<Instance>,
     policies: Vec<PolicyModel>,
     edges: Vec<EdgeModel>,
-    picker: RoutePicker,
     /// The world's keyed streams.
     draws: Draws,
-    /// Open-loop requests sent so far: the `n` of their draw keys.
-    open_loop_sent: u64,
-    arrivals: Option<(ArrivalProcess, ChaCha8Rng)>,
-    users: Option<Users>,
+    /// Who sends requests: the clients, their arrivals, users and route
+    /// mixes (see `client.rs`).
+    clients: client::Clients,
     network: Network,
     client_node: u32,
     faults: Vec<(crate::scenario::FaultTarget, bool)>,
@@ -281,6 +271,13 @@ pub struct RunOutcome {
     pub route_services: Vec<u32>,
     /// Per-route statistics.
     pub routes: Vec<RouteStats>,
+    /// Names of the declared clients, in file order; empty for a workload
+    /// without `clients` (its one implicit client's figures are the
+    /// routes').
+    pub client_names: Vec<String>,
+    /// Per declared client, what it saw (the same figures as a route's),
+    /// in the order of `client_names`.
+    pub clients: Vec<RouteStats>,
     /// Per-service statistics.
     pub services: Vec<ServiceStats>,
     /// Client requests refused at the bound on requests in flight.
@@ -338,6 +335,7 @@ pub fn run_streaming(
         routes: world.route_names.clone(),
         services: world.service_names.clone(),
         edges: world.edge_names.clone(),
+        clients: world.clients.declared_names(),
     });
     let mut kernel = Kernel::new();
     world.start(&mut kernel);
@@ -357,6 +355,7 @@ pub fn run_streaming(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
+    let client_names = world.clients.declared_names();
     let mut outcome = RunOutcome {
         stop,
         stop_cause,
@@ -380,6 +379,8 @@ pub fn run_streaming(
             .map(|s| s.transitions.clone())
             .collect(),
         routes: world.route_stats,
+        client_names,
+        clients: world.clients.stats,
         services: world.service_stats,
         edges,
         edge_stats: world.edge_stats,
@@ -400,15 +401,8 @@ impl Model for World<'_> {
 
     fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) -> Control {
         match event {
-            Event::Arrival => {
-                self.send_request(kernel, None);
-                if let Some((process, rng)) = &mut self.arrivals
-                    && let Some(next) = process.next_after(kernel.now(), rng)
-                {
-                    kernel.schedule_at(next, Event::Arrival);
-                }
-            }
-            Event::UserWake(user) => self.send_request(kernel, Some(user)),
+            Event::Arrival(client) => self.arrival(kernel, client),
+            Event::UserWake(user) => self.user_wake(kernel, user),
             Event::Deliver(job) => self.deliver(kernel, job),
             Event::Cancel(job) => self.cancel_job(job),
             Event::LocalDone(job) => self.local_done(kernel, job),

@@ -17,52 +17,59 @@ use crate::scenario::HttpMethod;
 use super::World;
 
 /// Everything a request carries, from its client to the last hop: 32
-/// bytes, written once per request (what is the same for every request of
-/// a route, its method and path, is read from the route instead, and so
-/// are the client, one per route for now, and the credential class, none
-/// until the gateway gives clients credentials).
+/// bytes, written once per request (checked by a test). What is the same
+/// for every request of a route, its method and path, is read from the
+/// route instead, and what is the same for every request of a client, its
+/// credential class, from the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RequestContext {
     /// Run-unique, in send order, never reused.
     pub(super) id: u64,
     /// When the client sent it.
     pub(super) sent: SimTime,
-    /// Its request key (`NO_KEY` for none), drawn for routes with `keys`,
-    /// for hashing and sagas.
-    key: u64,
     /// The route it was sent on.
     pub(super) route: u32,
-    /// The closed-loop user that sent it (`NO_USER` for none).
+    /// The closed-loop user that sent it, numbered over every client
+    /// (`NO_USER` for none).
     user: u32,
+    /// Its request key (`NO_KEY` for none), drawn for routes with `keys`,
+    /// for hashing and sagas: below 2^32 - 1, as validation allows at most
+    /// 2^32 - 1 keys, so 4 bytes hold it and its absence.
+    key: u32,
+    /// The client that sent it (an index into the world's clients; at most
+    /// `MAX_CLIENTS`, 1024, fit in 16 bits).
+    pub(super) client: u16,
 }
 
-const NO_KEY: u64 = u64::MAX;
+const NO_KEY: u32 = u32::MAX;
 const NO_USER: u32 = u32::MAX;
 
 impl RequestContext {
-    /// A context; `key` below 2^32 and `user` below `u32::MAX`, as
+    /// A context; `key` below `u32::MAX` and `user` below `u32::MAX`, as
     /// validation guarantees.
     pub(super) fn new(
         id: u64,
         sent: SimTime,
         route: u32,
+        client: u16,
         user: Option<u32>,
-        key: Option<u64>,
+        key: Option<u32>,
     ) -> Self {
         debug_assert!(key.is_none_or(|k| k < NO_KEY));
         debug_assert!(user.is_none_or(|u| u < NO_USER));
         RequestContext {
             id,
             sent,
-            key: key.unwrap_or(NO_KEY),
             route,
             user: user.unwrap_or(NO_USER),
+            key: key.unwrap_or(NO_KEY),
+            client,
         }
     }
 
     /// Its request key, if its route draws one.
     pub(super) fn key(&self) -> Option<u64> {
-        (self.key != NO_KEY).then_some(self.key)
+        (self.key != NO_KEY).then_some(u64::from(self.key))
     }
 
     /// The closed-loop user that sent it.
@@ -77,6 +84,12 @@ impl World<'_> {
         let (method, path, _) = self.route_requests[context.route as usize];
         (method, &self.paths[path as usize])
     }
+
+    /// The name and credential class of a request's client (those of the
+    /// client that sent it; nothing checks the class yet, the gateway will).
+    pub(super) fn client_and_credential(&self, context: &RequestContext) -> (&str, &str) {
+        self.clients.name_and_credential(context.client)
+    }
 }
 
 #[cfg(test)]
@@ -84,6 +97,14 @@ mod tests {
     use crate::kernel::{Kernel, RngStreams, RunLimits, SimTime};
     use crate::scenario::{self, HttpMethod};
     use crate::world::World;
+
+    /// Written once per request and copied by every hop that reads it:
+    /// the client index fits in what the key's 4 spare bytes freed.
+    #[test]
+    fn a_context_stays_in_32_bytes() {
+        let size = std::mem::size_of::<super::RequestContext>();
+        assert!(size <= 32, "RequestContext: {size}");
+    }
 
     #[test]
     fn a_request_carries_its_identity_until_its_client_is_answered() {
@@ -119,6 +140,8 @@ mod tests {
                 (HttpMethod::Post, "/v1/orders")
             );
             assert_eq!(context.route, 0);
+            assert_eq!(context.client, 0);
+            assert_eq!(world.client_and_credential(&context), ("default", "none"));
             assert_eq!(context.user(), None);
             assert!(context.key().is_some_and(|k| k < 10), "{context:?}");
             ids.push(context.id);

@@ -77,7 +77,13 @@ impl World<'_> {
                         Some(r) => {
                             let (method, path) = self.method_and_path(r);
                             let key = r.key().map(|k| format!(" key {k}")).unwrap_or_default();
-                            format!("request {} {} {path}{key}", r.id, method.as_str())
+                            let client = if !self.clients.declared() {
+                                String::new()
+                            } else {
+                                let (name, credential) = self.client_and_credential(r);
+                                format!(" from client `{name}` (credential `{credential}`)")
+                            };
+                            format!("request {} {} {path}{key}{client}", r.id, method.as_str())
                         }
                         None => "orphan work: its request has ended".to_string(),
                     };
@@ -91,8 +97,17 @@ impl World<'_> {
         };
         let edge = |edge: u32| format!("edge `{}`", self.edge_names[edge as usize]);
         match event {
-            Event::Arrival => "the workload's arrivals".to_string(),
-            Event::UserWake(user) => format!("closed-loop user {user}"),
+            Event::Arrival(_) if !self.clients.declared() => "the workload's arrivals".to_string(),
+            Event::Arrival(client) => {
+                format!("the arrivals of client `{}`", self.clients.name(client))
+            }
+            Event::UserWake(user) if !self.clients.declared() => {
+                format!("closed-loop user {user}")
+            }
+            Event::UserWake(user) => {
+                let (client, local) = self.clients.describe_user(user);
+                format!("closed-loop user {local} of client `{client}`")
+            }
             Event::Deliver(job) | Event::LocalDone(job) | Event::Cancel(job) => job_at(job),
             Event::Reply { attempt, .. } | Event::AttemptTimeout(attempt) => self
                 .attempts

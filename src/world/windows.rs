@@ -1,7 +1,7 @@
-//! Closing time-series windows: each window's rows, per route, service and
-//! edge, go to the world's recorder (the report's files and the bounded copy
-//! for charts, as the caller chose), and its counts are added to the run's
-//! totals. Nothing here knows of files or names.
+//! Closing time-series windows: each window's rows, per route, service,
+//! edge and declared client, go to the world's recorder (the report's files
+//! and the bounded copy for charts, as the caller chose), and its counts are
+//! added to the run's totals. Nothing here knows of files or names.
 
 use crate::kernel::SimTime;
 use crate::metrics::{Counts, EntityKind, WindowRow};
@@ -72,6 +72,21 @@ impl World<'_> {
                 breakers_open: self.edges[i].has_breaker().then_some(stats.breakers_open),
             });
         }
+        for (i, stats) in self.clients.stats.iter_mut().enumerate() {
+            self.closing.rows.push(WindowRow {
+                start,
+                end,
+                kind: EntityKind::Client,
+                entity: i as u32,
+                counts: stats.window,
+                latency_ms_p50: p(&stats.window_latency, 0.5),
+                latency_ms_p99: p(&stats.window_latency, 0.99),
+                in_flight: stats.in_flight,
+                queue_length: None,
+                breakers_open: None,
+            });
+            stats.window_latency.reset();
+        }
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
@@ -84,6 +99,7 @@ impl World<'_> {
     fn window_has_counts(&self) -> bool {
         let zero = Counts::default();
         self.route_stats.iter().any(|s| s.window != zero)
+            || self.clients.stats.iter().any(|s| s.window != zero)
             || self.service_stats.iter().any(|s| s.window != zero)
             || self.edge_stats.iter().any(|s| s.window != zero)
     }
@@ -91,7 +107,7 @@ impl World<'_> {
     /// Adds the current window's counts to the totals and starts the next
     /// window's from zero.
     fn fold_window_counts(&mut self) {
-        for stats in &mut self.route_stats {
+        for stats in self.route_stats.iter_mut().chain(&mut self.clients.stats) {
             stats.total.add(&stats.window);
             stats.window = Counts::default();
         }

@@ -1,4 +1,5 @@
-//! The open-loop arrival process under a rate schedule, and the route mix.
+//! The open-loop arrival process under a rate schedule, and the route mix:
+//! one of each per client (see `client.rs`).
 
 use rand::RngCore;
 
@@ -147,15 +148,24 @@ impl ArrivalProcess {
     }
 }
 
-/// Picks a route by weight.
+/// Picks a route by weight (a client's weights over every route: zero or
+/// more, at least one positive).
 #[derive(Clone, Debug)]
 pub struct RoutePicker {
     cumulative: Vec<f64>,
+    /// The last route with a positive weight: every pick is at most this
+    /// (a draw that rounds up to the total must not land on a trailing
+    /// route of weight zero), and the pick itself when it is the only one.
+    last: u32,
+    /// Only one route has a positive weight: a pick draws nothing.
+    single: bool,
 }
 
 impl RoutePicker {
-    /// A picker over positive weights.
+    /// A picker over weights of zero or more, at least one positive.
     pub fn new(weights: &[f64]) -> Self {
+        debug_assert!(weights.iter().all(|w| *w >= 0.0));
+        debug_assert!(weights.iter().any(|w| *w > 0.0));
         let mut total = 0.0;
         let cumulative = weights
             .iter()
@@ -164,19 +174,27 @@ impl RoutePicker {
                 total
             })
             .collect();
-        RoutePicker { cumulative }
+        let last = weights.iter().rposition(|w| *w > 0.0).unwrap_or(0) as u32;
+        let positive = weights.iter().filter(|w| **w > 0.0).count();
+        RoutePicker {
+            cumulative,
+            last,
+            single: positive <= 1,
+        }
     }
 
-    /// The next route's index. A single route draws nothing.
+    /// The next route's index. A single route draws nothing. A route of
+    /// weight zero is never picked: its cumulative weight equals its
+    /// predecessor's, so no draw falls in its (empty) interval.
     #[inline]
     pub fn pick<R: RngCore + ?Sized>(&self, rng: &mut R) -> u32 {
-        if self.cumulative.len() == 1 {
-            return 0;
+        if self.single {
+            return self.last;
         }
         let total = *self.cumulative.last().expect("at least one route");
         let x = unit(rng) * total;
         let i = self.cumulative.partition_point(|c| *c <= x);
-        i.min(self.cumulative.len() - 1) as u32
+        i.min(self.last as usize) as u32
     }
 }
 
@@ -240,6 +258,24 @@ mod tests {
         let second = p.next_after(first, &mut rng).unwrap();
         assert_eq!(first, SimTime::from_nanos(250_000_000));
         assert_eq!(second - first, SimDuration::from_millis(250));
+    }
+
+    #[test]
+    fn routes_of_weight_zero_are_never_picked() {
+        let mut rng = RngStreams::new(1).stream("r");
+        let picker = RoutePicker::new(&[0.0, 1.0, 0.0, 3.0, 0.0]);
+        let mut picks = [0u32; 5];
+        for _ in 0..40_000 {
+            picks[picker.pick(&mut rng) as usize] += 1;
+        }
+        assert_eq!((picks[0], picks[2], picks[4]), (0, 0, 0), "{picks:?}");
+        // Binomial(40000, 0.75): sd ~ 87; 5 sd.
+        assert!((f64::from(picks[3]) - 30_000.0).abs() < 435.0, "{picks:?}");
+        // One positive weight among several: that route, without a draw.
+        let only = RoutePicker::new(&[0.0, 0.0, 2.0]);
+        let before = rng.clone();
+        assert_eq!(only.pick(&mut rng), 2);
+        assert_eq!(rng, before, "a single route draws nothing");
     }
 
     #[test]

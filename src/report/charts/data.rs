@@ -66,6 +66,8 @@ impl<'a> Data<'a> {
                 EntityKind::Route => routes.get_mut(row.entity as usize),
                 EntityKind::Service => services.get_mut(row.entity as usize),
                 EntityKind::Edge => edges.get_mut(row.entity as usize),
+                // No chart shows clients yet: their rows are in clients.csv.
+                EntityKind::Client => None,
             };
             if let Some(list) = list {
                 list.push(w);

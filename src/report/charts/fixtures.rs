@@ -60,6 +60,8 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         route_names: vec!["checkout".into()],
         route_services: vec![0],
         routes: Vec::new(),
+        client_names: Vec::new(),
+        clients: Vec::new(),
         services: Vec::new(),
         service_workers: vec![4; names.len()],
         edges: Vec::new(),

@@ -22,7 +22,7 @@ use super::summary::Summary;
 use crate::scenario::Scenario;
 use figures::charts_section;
 use scenario::scenario_section;
-use tables::{edges, faults, routes, services};
+use tables::{clients, edges, faults, routes, services};
 
 /// `text` with `& < > " '` replaced by entities: safe in element content and
 /// in quoted attribute values.
@@ -172,6 +172,7 @@ fn build(
         scenario_section(&mut out, scenario);
     }
     routes(&mut out, summary);
+    clients(&mut out, summary);
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);

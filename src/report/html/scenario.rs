@@ -1,11 +1,12 @@
 //! The scenario section of the page, before the results: the services and
 //! their calls, the workload (arrivals or users, the rate schedule, the
-//! routes), the policies in words and the faults, every name escaped.
+//! named clients, the routes), the policies in words and the faults, every
+//! name escaped.
 
 use std::fmt::Write;
 
 use super::escape;
-use crate::scenario::{Arrivals, BudgetSpec, CallStep, Policy, Scenario};
+use crate::scenario::{Arrivals, BudgetSpec, CallStep, Policy, RateChange, Scenario, Users};
 
 /// The scenario before the results: services and their calls, the
 /// workload, the policies and the faults, every name escaped.
@@ -34,43 +35,44 @@ pub(super) fn scenario_section(out: &mut String, scenario: &Scenario) {
     }
     out.push_str("</ul>\n<h3>Workload</h3>\n<ul class=\"scenario\">\n");
     let w = &scenario.workload;
-    match (&w.arrivals, &w.users) {
-        (Some(Arrivals::Poisson { rate }), _) => {
-            let _ = writeln!(out, "<li>Poisson arrivals at {rate} requests/s</li>");
-        }
-        (Some(Arrivals::Constant { rate }), _) => {
-            let _ = writeln!(out, "<li>Evenly spaced arrivals at {rate} requests/s</li>");
-        }
-        (None, Some(users)) => {
-            let _ = writeln!(
-                out,
-                "<li>{} users, each thinking <code>{}</code> between a reply and its next request</li>",
-                users.count,
-                escape(&json(&users.think_time))
-            );
-        }
-        (None, None) => {}
+    if let Some(text) = load(w.arrivals.as_ref(), w.users.as_ref()) {
+        let _ = writeln!(out, "<li>{text}</li>");
     }
     for change in &w.schedule {
-        let text = match (change.rate, change.lasts, change.ramp_to, change.over) {
-            (Some(rate), Some(lasts), _, _) => format!("at {}: {rate}/s for {lasts}", change.at),
-            (Some(rate), None, _, _) => format!("at {}: {rate}/s from then on", change.at),
-            (None, _, Some(to), Some(over)) => {
-                format!("at {}: ramp to {to}/s over {over}", change.at)
+        let _ = writeln!(out, "<li>{}</li>", rate_change(change));
+    }
+    for client in w.clients.iter().flatten() {
+        let name = escape(&client.name);
+        let mix = match &client.routes {
+            None => "the routes' own weights".to_string(),
+            Some(weights) => {
+                let total: f64 = weights.values().sum();
+                let shares: Vec<String> = weights
+                    .iter()
+                    .filter(|(_, w)| **w > 0.0)
+                    .map(|(route, w)| format!("{} {:.1}%", escape(route), w / total * 100.0))
+                    .collect();
+                shares.join(", ")
             }
-            _ => format!("at {}", change.at),
         };
-        let _ = writeln!(out, "<li>{text}</li>");
+        let _ = writeln!(
+            out,
+            "<li>client <b>{name}</b>, credential <code>{}</code>: {}; routes: {mix}</li>",
+            escape(client.credential.as_deref().unwrap_or("none")),
+            load(client.arrivals.as_ref(), client.users.as_ref()).unwrap_or_default(),
+        );
+        for change in &client.schedule {
+            let _ = writeln!(out, "<li>client <b>{name}</b> {}</li>", rate_change(change));
+        }
     }
     let total: f64 = w.routes.iter().map(|r| r.weight).sum();
     for route in &w.routes {
         let name = route.name.as_deref().unwrap_or(&route.service);
-        let mut text = format!(
-            "route <b>{}</b> → {}, {:.1}% of requests",
-            escape(name),
-            escape(&route.service),
-            route.weight / total * 100.0
-        );
+        let mut text = format!("route <b>{}</b> → {}", escape(name), escape(&route.service));
+        if w.clients.is_none() {
+            // With clients, each client's own mix is listed above.
+            let _ = write!(text, ", {:.1}% of requests", route.weight / total * 100.0);
+        }
         if let Some(t) = route.timeout.or(w.timeout) {
             let _ = write!(text, ", timeout {t}");
         }
@@ -112,6 +114,36 @@ pub(super) fn scenario_section(out: &mut String, scenario: &Scenario) {
             );
         }
         out.push_str("</ul>\n");
+    }
+}
+
+/// One client's load in words: its arrival process or its users.
+fn load(arrivals: Option<&Arrivals>, users: Option<&Users>) -> Option<String> {
+    match (arrivals, users) {
+        (Some(Arrivals::Poisson { rate }), _) => {
+            Some(format!("Poisson arrivals at {rate} requests/s"))
+        }
+        (Some(Arrivals::Constant { rate }), _) => {
+            Some(format!("Evenly spaced arrivals at {rate} requests/s"))
+        }
+        (None, Some(users)) => Some(format!(
+            "{} users, each thinking <code>{}</code> between a reply and its next request",
+            users.count,
+            escape(&json(&users.think_time))
+        )),
+        (None, None) => None,
+    }
+}
+
+/// A change of the open-loop rate in words.
+fn rate_change(change: &RateChange) -> String {
+    match (change.rate, change.lasts, change.ramp_to, change.over) {
+        (Some(rate), Some(lasts), _, _) => format!("at {}: {rate}/s for {lasts}", change.at),
+        (Some(rate), None, _, _) => format!("at {}: {rate}/s from then on", change.at),
+        (None, _, Some(to), Some(over)) => {
+            format!("at {}: ramp to {to}/s over {over}", change.at)
+        }
+        _ => format!("at {}", change.at),
     }
 }
 

@@ -1,6 +1,7 @@
-//! The result tables of the page: routes, services, and the edges between
-//! services with what their policies did (attempts, retries, hedges, local
-//! refusals, breakers), and the fault timeline; with the cells they share and
+//! The result tables of the page: routes, declared clients, services, and
+//! the edges between services with what their policies did (attempts,
+//! retries, hedges, local refusals, breakers), and the fault timeline; with
+//! the cells they share and
 //! the columns of refusals left out when none happened.
 
 use std::fmt::Write;
@@ -215,6 +216,58 @@ pub(super) fn routes(out: &mut String, s: &Summary) {
     // Local refusals, hedges, denied retries and breakers: only when some
     // route has them.
     table_without_zeros(out, &header, &rows, &[0, 1, 23], &[7, 8, 9, 10, 13, 14, 23]);
+}
+
+/// The declared clients (nothing for a workload without `clients`).
+pub(super) fn clients(out: &mut String, s: &Summary) {
+    if s.clients.is_empty() {
+        return;
+    }
+    out.push_str("<h2>Clients</h2>\n");
+    let rows: Vec<Vec<String>> = s
+        .clients
+        .iter()
+        .map(|(name, c)| {
+            let f = &c.failures;
+            let mut row = vec![
+                escape(name),
+                escape(&c.credential),
+                c.requests.to_string(),
+                format!("{:.2}", c.success_ratio * 100.0),
+                f.error.to_string(),
+                f.rejected.to_string(),
+                failure(f.timeout),
+            ];
+            row.extend(refusal_cells(f));
+            row.extend([
+                c.in_flight_at_end.to_string(),
+                format!("{:.1}", c.goodput_per_sec),
+            ]);
+            row.extend(latency_cells(&c.latency_ms));
+            row
+        })
+        .collect();
+    let mut header = vec![
+        "client",
+        "credential",
+        "requests",
+        "ok %",
+        "errors",
+        "rejected",
+        "timeouts",
+    ];
+    header.extend(REFUSALS);
+    header.extend([
+        "in flight at end",
+        "goodput /s",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "max ms",
+    ]);
+    // Local refusals only when some client has them.
+    table_without_zeros(out, &header, &rows, &[0, 1], &[7, 8, 9, 10]);
 }
 
 pub(super) fn services(out: &mut String, s: &Summary) {

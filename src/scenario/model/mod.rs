@@ -293,6 +293,8 @@ pub struct Link {
 }
 
 /// The clients: open-loop arrivals or closed-loop users, and where they go.
+/// Either one implicit client (`arrivals` with `schedule`, or `users`) or
+/// several named `clients`, each with its own.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
@@ -306,6 +308,13 @@ pub struct Workload {
     /// and then thinking before the next request.
     #[serde(default)]
     pub users: Option<Users>,
+    /// Named clients, each with its own arrivals or users, its own mix of
+    /// the routes and a credential class. With it, `arrivals`, `schedule`
+    /// and `users` stay out of the workload; without it, they make the one
+    /// implicit client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = crate::scenario::validate::MAX_CLIENTS))]
+    pub clients: Option<Vec<Client>>,
     /// The entry points and how the requests are spread over them.
     pub routes: Vec<Route>,
     /// The client gives up on a request after this long (per route override).
@@ -314,6 +323,40 @@ pub struct Workload {
     /// The clients' resilience policy, by name (per route override).
     #[serde(default)]
     pub policy: Option<String>,
+}
+
+/// A named client of the workload: its own arrival process (open loop) or
+/// population (closed loop), its own shares of the routes, and the
+/// credential class its requests carry.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Client {
+    /// The client's name in reports; unique among the clients. Its random
+    /// draws are keyed by it, so adding, removing or reordering other
+    /// clients leaves its requests' numbers unchanged.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Open loop: this client's arrival process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrivals: Option<Arrivals>,
+    /// Changes to this client's open-loop rate over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedule: Vec<RateChange>,
+    /// Closed loop: this client's population of users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<Users>,
+    /// This client's share of each route, by route name: a weight of zero
+    /// or more, at least one positive; a route left out gets none. Without
+    /// it, the routes' own `weight`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("additionalProperties" = {"type": "number", "format": "double", "minimum": 0}))]
+    pub routes: Option<BTreeMap<String, f64>>,
+    /// The credential class its requests carry (e.g. `"anonymous"`,
+    /// `"user"`, `"admin"`); `"none"` by default. Nothing checks it yet:
+    /// the gateway will.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub credential: Option<String>,
 }
 
 /// An arrival process.

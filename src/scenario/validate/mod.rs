@@ -38,6 +38,9 @@ pub const MAX_REQUESTS_IN_FLIGHT: u64 = 100_000_000;
 pub const MAX_SERVICES: usize = 2_000;
 /// Upper bound on a closed-loop population.
 pub const MAX_USERS: u32 = 10_000_000;
+/// Upper bound on the named clients of a workload (the world numbers them
+/// in 16 bits; each has its own arrival process and route mix).
+pub const MAX_CLIENTS: usize = 1024;
 /// Upper bound on windows in a run (rows of the time series per entity).
 pub const MAX_WINDOWS: u64 = 1_000_000;
 /// Upper bound on the call steps of a service and on the calls of one
