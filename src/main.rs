@@ -373,7 +373,7 @@ fn run(
     }
     let (summary, mut files) = report::files(&compiled, seed, &outcome);
     if charts {
-        let pictures = match report::charts::render(&outcome) {
+        let pictures = match report::charts::render(&outcome, scenario) {
             Ok(pictures) => pictures,
             Err(e) => {
                 console.err(&format!("error: cannot render the charts: {e}\n"));

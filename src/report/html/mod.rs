@@ -175,17 +175,19 @@ fn build(
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
+    let schedule = scenario.is_some_and(|s| !s.workload.schedule.is_empty());
     match charts {
         Charts::Inline(files) => {
             let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
-            charts_section(&mut out, &names, |name| {
+            let svg_text = |name: &str| {
                 files
                     .iter()
                     .find(|(n, _)| n == name)
                     .and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
-            });
+            };
+            charts_section(&mut out, &names, svg_text, schedule);
         }
-        Charts::Linked(names) => charts_section(&mut out, names, |_| None),
+        Charts::Linked(names) => charts_section(&mut out, names, |_| None, schedule),
     }
     out.push_str("</body>\n</html>\n");
     out
