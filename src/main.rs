@@ -364,7 +364,17 @@ fn run(
         return BAD_INPUT;
     }
     let seed = seed.unwrap_or(scenario.seed);
+    // A report of another seed replacing the default directory's is worth a
+    // note: the bundled scenarios' reports are committed, and tests compare
+    // them with a run of the scenario's own seed.
+    let replaces_own_seed = out.is_none() && seed != scenario.seed;
     let dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&scenario.name));
+    let replaces_own_seed = replaces_own_seed
+        && std::fs::read_to_string(dir.join("summary.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|summary| summary.get("seed").and_then(serde_json::Value::as_u64))
+            == Some(scenario.seed);
     let cannot_write = |console: &mut Console, e: std::io::Error| {
         console.err(&format!(
             "error: cannot write the report to {}: {e}\n",
@@ -412,7 +422,7 @@ fn run(
     }
     let (summary, mut files) = report::files(&compiled, seed, &outcome);
     if charts {
-        let pictures = match report::charts::render(&outcome) {
+        let pictures = match report::charts::render(&outcome, scenario) {
             Ok(pictures) => pictures,
             Err(e) => {
                 console.err(&format!("error: cannot render the charts: {e}\n"));
@@ -446,6 +456,15 @@ fn run(
         wall,
         outcome.events as f64 / wall.max(1e-9) / 1e6
     ));
+    if replaces_own_seed {
+        console.out(&format!(
+            "note: this replaced the report of the scenario's own seed {} in {}/ with one of --seed {seed}; `{}` puts it back (for a bundled scenario, so does `git checkout {}`)\n",
+            scenario.seed,
+            dir.display(),
+            report::html::reproduce_command(&path.display().to_string(), scenario.seed),
+            dir.display()
+        ));
+    }
     if !summary.completed {
         let message = match &outcome.stop_cause {
             Some(cause) => format!(

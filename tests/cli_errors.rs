@@ -859,7 +859,9 @@ fn every_policy_problem_is_reported_in_one_run() {
     assert_eq!(lines.len(), 8, "{stderr}");
 
     // A misspelt choice is structural: it stops only its own policy, and
-    // one in each policy is reported in the same run.
+    // one in each policy is reported in the same run, with the meaning
+    // problems of the rest (the call names a policy `standard` that this
+    // file does not have).
     check(
         &Doc {
             front: FRONT_WITH_POLICY,
@@ -871,7 +873,8 @@ fn every_policy_problem_is_reported_in_one_run() {
         }
         .text(),
         &[
-            "error: scenario.json: 2 problems found",
+            "error: scenario.json: 3 problems found",
+            "scenario.json:5:82: services.front.calls[0].policy: unknown policy `standard` (policies: fast, slow)",
             "scenario.json:10:24: policies.fast.retry.jitter: unknown variant `fulll`, expected one of `none`, `full`, `equal`, `decorrelated`; did you mean `full`?",
             "scenario.json:11:26: policies.slow.breaker.window: unknown variant `counts`, expected `count` or `time`; did you mean `count`?",
         ],
@@ -1035,6 +1038,64 @@ fn every_problem_is_reported_in_one_run() {
             r#"scenario.json:11:6: faults[1].at: invalid duration "soon""#,
         ],
     );
+}
+
+/// Structure is checked section by section, and the meaning of every
+/// section whose structure is sound is checked in the same run: a typo in
+/// one service, `instances: 0` in another, an unknown route service and a
+/// fault after the end are four problems, reported together (issue 13).
+/// What names the service that could not be read is not checked against
+/// it: no "unknown service `front`", no "no instance 5" (its instances were
+/// never read).
+#[test]
+fn meaning_problems_are_reported_beside_structural_ones() {
+    let stderr = check(
+        &Doc {
+            front: r#"    "front": {"concurency": 4, "service_time": {"constant": "1ms"}, "calls": [{"service": "back"}]},"#,
+            back: r#"    "back": {"instances": 0, "service_time": {"exponential": {"mean": "2ms"}}}"#,
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front"}, {"service": "paymnts"}]}"#,
+            faults: &[
+                r#"    {"at": "30s", "crash": {"service": "back"}}"#,
+                r#"    {"at": "1s", "crash": {"service": "front", "instance": 5}}"#,
+                r#"    {"at": "1s", "latency": {"service": "frnt", "add": "1ms"}}"#,
+            ],
+            ..DOC
+        }
+        .text(),
+        &[
+            "error: scenario.json: 5 problems found",
+            "scenario.json:5:15: services.front.concurency: unknown field `concurency`",
+            "did you mean `concurrency`?",
+            "scenario.json:6:14: services.back.instances: instances must be between 1 and 100000",
+            "scenario.json:8:89: workload.routes[1].service: unknown service `paymnts`",
+            "scenario.json:10:6: faults[0].at: starts at 30s but the run ends at 10s",
+            "scenario.json:12:30: faults[2].latency.service: unknown service `frnt`; did you mean `front`?",
+        ],
+    );
+    assert!(!stderr.contains("faults[1]"), "{stderr}");
+    assert!(!stderr.contains("unknown service `front`"), "{stderr}");
+
+    // A section of the wrong type, a policy with a typo and a top-level
+    // typo: the rest is still checked, and what names the policy is not.
+    let stderr = check(
+        &Doc {
+            front: r#"    "front": {"service_time": {"constant": "1ms"}, "calls": [{"service": "back", "policy": "p"}]},"#,
+            back: r#"    "back": {"instances": 2, "service_time": {"constant": "1ms"}, "error_rate": 3}"#,
+            faults: &[r#"    {"at": "1s", "crash": {"service": "bak"}}"#],
+            policies: &[r#"    "p": {"retry": {"max_attempts": 2, "jitter": "ful"}}"#],
+            ..DOC
+        }
+        .text()
+        .replace(r#""name": "broken","#, r#""name": "broken", "netwrok": {},"#),
+        &[
+            "error: scenario.json: 4 problems found",
+            "scenario.json:2:21: netwrok: unknown field `netwrok`; did you mean `network`?",
+            "scenario.json:6:67: services.back.error_rate: a probability must be between 0 and 1, got 3",
+            "scenario.json:10:28: faults[0].crash.service: unknown service `bak`; did you mean `back`?",
+            "scenario.json:13:40: policies.p.retry.jitter: unknown variant `ful`",
+        ],
+    );
+    assert!(!stderr.contains("unknown policy"), "{stderr}");
 }
 
 #[test]

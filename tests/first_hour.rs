@@ -129,3 +129,46 @@ fn an_error_rate_given_as_a_percent_is_refused() {
     );
     assert_eq!(position, Some((5, 50)), "at the key");
 }
+
+/// Running a bundled scenario with another seed replaces its committed
+/// report in `reports/<name>/`; `run` says so, and how to put it back
+/// (after which `cargo test` would otherwise fail on the committed reports).
+/// With `--out`, or over a report that was not of the scenario's own seed,
+/// there is nothing to say.
+#[test]
+fn another_seed_over_the_default_report_says_how_to_put_it_back() {
+    let dir = std::env::temp_dir().join(format!("meshsim-first-hour-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("seeded.json"),
+        r#"{"name": "seeded", "duration": "1s", "seed": 4,
+            "services": {"web": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "web"}]}}"#,
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshsim"))
+            .args(["run", "seeded.json", "--quiet", "--no-charts"])
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let note = "note: this replaced the report of the scenario's own seed 4 in reports/seeded/ \
+                with one of --seed 9; `meshsim run seeded.json --seed 4` puts it back \
+                (for a bundled scenario, so does `git checkout reports/seeded`)";
+    assert!(!run(&[]).contains("note:"));
+    assert!(run(&["--seed", "9"]).contains(note));
+    // Now it holds seed 9: replacing that says nothing, nor does --out.
+    assert!(!run(&["--seed", "10"]).contains("note:"));
+    assert!(!run(&["--seed", "9", "--out", "elsewhere"]).contains("note:"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

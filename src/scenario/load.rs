@@ -1,7 +1,13 @@
 //! Reading a scenario file: JSON syntax, then structure (serde, section by
 //! section so that one wrong service does not hide the problems of another),
-//! then meaning and compilation ([`super::compile()`]). Every problem found is
+//! then meaning and compilation ([`super::compile()`]), of every section
+//! whose structure is sound: a section that could not be read stands in as a
+//! valid placeholder, and the meaning problems in it, or at a place that
+//! names it, are left out, so that no message is an effect of another
+//! (no "unknown service `b`" because `b` had a typo). Every problem found is
 //! reported, each with its JSON path, line and column; so is every warning.
+
+use std::collections::BTreeSet;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -92,20 +98,30 @@ pub fn parse(source: &str, file: &str) -> Result<Compiled, ScenarioError> {
     let mut sections = Sections {
         source,
         diagnostics: Vec::new(),
+        unread: Unread::default(),
     };
     let scenario = sections.read(&value);
     diagnostics.append(&mut sections.diagnostics);
-    // A scenario with a structural problem (a repeated key) is still
-    // compiled, so that its meaning problems are reported in the same run.
+    let unread = sections.unread;
+    // A scenario with a structural problem is still compiled, so that the
+    // meaning problems of every section that could be read are reported in
+    // the same run: the sections that could not be read stand in as valid
+    // placeholders, and what is found in them, or at a place that names
+    // them, is left out (it would be an effect of what could not be read).
     let compiled = scenario.map(compile);
     let compiled = match compiled {
-        Some(Ok(compiled)) if diagnostics.is_empty() => Some(compiled),
+        Some(Ok(compiled)) if diagnostics.is_empty() && unread.is_empty() => Some(compiled),
         Some(Ok(_)) | None => None,
         Some(Err(found)) => {
-            diagnostics.extend(found.into_iter().map(|d| Diagnostic {
-                position: d.position.or_else(|| locate_nearest(source, &d.path)),
-                ..d
-            }));
+            diagnostics.extend(
+                found
+                    .into_iter()
+                    .filter(|d| !unread.explains(&value, &d.path))
+                    .map(|d| Diagnostic {
+                        position: d.position.or_else(|| locate_nearest(source, &d.path)),
+                        ..d
+                    }),
+            );
             None
         }
     };
@@ -115,12 +131,125 @@ pub fn parse(source: &str, file: &str) -> Result<Compiled, ScenarioError> {
             Ok(compiled)
         }
         None => {
+            debug_assert!(!diagnostics.is_empty(), "a refused scenario says why");
             diagnostics.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
             Err(ScenarioError {
                 file: file.to_string(),
                 diagnostics,
             })
         }
+    }
+}
+
+/// What could not be read: the sections whose structure failed (a service,
+/// a policy, a fault, the workload, the network, a top-level field), by
+/// path, and the names of the services and policies among them.
+#[derive(Default)]
+struct Unread {
+    paths: Vec<JsonPath>,
+    names: BTreeSet<String>,
+}
+
+impl Unread {
+    fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    fn add(&mut self, path: JsonPath) {
+        self.paths.push(path);
+    }
+
+    fn add_named(&mut self, path: JsonPath, name: &str) {
+        self.paths.push(path);
+        self.names.insert(name.to_string());
+    }
+
+    /// Whether a meaning problem at `path` may come from what could not be
+    /// read: it lies in an unread section, or at a place that names an
+    /// unread service or policy (the value at `path`, a member of it, or a
+    /// member of the object it belongs to: `{"service": "b", "instance":
+    /// 3}` says nothing true about `b`'s instances when `b` was not read).
+    fn explains(&self, value: &Value, path: &JsonPath) -> bool {
+        if self.paths.iter().any(|p| path.0.starts_with(&p.0)) {
+            return true;
+        }
+        if self.names.is_empty() {
+            return false;
+        }
+        let names = |v: &Value| match v {
+            Value::String(s) => self.names.contains(s),
+            Value::Object(o) => o
+                .values()
+                .any(|v| matches!(v, Value::String(s) if self.names.contains(s))),
+            _ => false,
+        };
+        let parent = JsonPath(path.0[..path.0.len().saturating_sub(1)].to_vec());
+        [at(value, path), at(value, &parent)]
+            .into_iter()
+            .flatten()
+            .any(names)
+    }
+}
+
+/// The value at `path` in `value`, if there is one.
+fn at<'v>(value: &'v Value, path: &JsonPath) -> Option<&'v Value> {
+    path.0.iter().try_fold(value, |v, segment| match segment {
+        Segment::Key(key) => v.get(key.as_str()),
+        Segment::Index(i) => v.get(*i),
+    })
+}
+
+/// Valid stand-ins for sections that could not be read, so that the others
+/// can be checked: each refers to nothing and limits nothing.
+mod placeholder {
+    use serde_json::json;
+
+    use crate::kernel::SimDuration;
+    use crate::scenario::model::{Fault, Policy, Service, Workload};
+    use crate::scenario::validate::MAX_INSTANCES;
+
+    fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+        serde_json::from_value(value).expect("a placeholder is a valid section")
+    }
+
+    /// As many instances as a service may have, so that no reference to
+    /// one of its instances is refused for want of them.
+    pub(super) fn service() -> Service {
+        from(json!({"instances": MAX_INSTANCES, "service_time": {"constant": "1ms"}}))
+    }
+
+    pub(super) fn policy() -> Policy {
+        from(json!({}))
+    }
+
+    /// Clients of `service` at 1 request/s.
+    pub(super) fn workload(service: &str) -> Workload {
+        from(json!({"arrivals": {"poisson": {"rate": 1}}, "routes": [{"service": service}]}))
+    }
+
+    /// A fault that does nothing, at the unread fault's place in the list
+    /// (so that the faults after it keep their paths).
+    pub(super) fn fault() -> Fault {
+        from(json!({"at": "0s", "loss": {"rate": 0}}))
+    }
+
+    /// A run as long as `window` allows (as many windows as a run may
+    /// have), so that no fault or schedule change is refused as starting
+    /// after the end of a run whose length could not be read.
+    pub(super) fn duration(window: Option<SimDuration>) -> SimDuration {
+        let window = window.unwrap_or(SimDuration::from_secs(1));
+        SimDuration::from_nanos(
+            window
+                .as_nanos()
+                .saturating_mul(crate::scenario::validate::MAX_WINDOWS),
+        )
+    }
+
+    /// One window for the whole run.
+    pub(super) fn window(duration: Option<SimDuration>) -> SimDuration {
+        duration
+            .filter(|d| !d.is_zero())
+            .unwrap_or(SimDuration::from_secs(1))
     }
 }
 
@@ -216,6 +345,7 @@ fn strip_position(message: &str) -> String {
 struct Sections<'s> {
     source: &'s str,
     diagnostics: Vec<Diagnostic>,
+    unread: Unread,
 }
 
 impl Sections<'_> {
@@ -268,6 +398,25 @@ impl Sections<'_> {
         value
     }
 
+    /// `read`, or the placeholder for what could not be read at `path`
+    /// (recorded as unread).
+    fn or_unread<T>(
+        &mut self,
+        read: Option<T>,
+        path: JsonPath,
+        placeholder: impl FnOnce() -> T,
+    ) -> T {
+        read.unwrap_or_else(|| {
+            self.unread.add(path);
+            placeholder()
+        })
+    }
+
+    /// The scenario in `value`, every section read separately; a section
+    /// whose structure fails is reported and replaced by a placeholder
+    /// (and recorded in `unread`), so that the meaning of the others can
+    /// still be checked. `None` only when there is no object of services
+    /// (or, if given, of policies) to resolve names in.
     fn read(&mut self, value: &Value) -> Option<Scenario> {
         let Value::Object(object) = value else {
             self.problem(
@@ -298,10 +447,12 @@ impl Sections<'_> {
         let name: Option<String> = self
             .required(object, "name", "the scenario's name, e.g. \"shop-crash\"")
             .and_then(|v| self.typed(v, root.key("name")));
+        let name = self.or_unread(name, root.key("name"), || "unread".to_string());
         let description: Option<String> = match object.get("description") {
             Some(v) => self.typed(v, root.key("description")),
             None => Some(String::new()),
         };
+        let description = self.or_unread(description, root.key("description"), String::new);
         let duration: Option<SimDuration> = self
             .required(
                 object,
@@ -313,32 +464,47 @@ impl Sections<'_> {
             Some(v) => self.typed(v, root.key("window")),
             None => Some(SimDuration::from_secs(1)),
         };
+        let (duration, window) = (
+            self.or_unread(duration, root.key("duration"), || {
+                placeholder::duration(window)
+            }),
+            self.or_unread(window, root.key("window"), || placeholder::window(duration)),
+        );
         let seed: Option<u64> = match object.get("seed") {
             Some(v) => self.typed(v, root.key("seed")),
             None => Some(1),
         };
+        let seed = self.or_unread(seed, root.key("seed"), || 1);
         let event_budget: Option<Option<u64>> = match object.get("event_budget") {
             Some(v) => self.typed(v, root.key("event_budget")),
             None => Some(None),
         };
+        let event_budget = self.or_unread(event_budget, root.key("event_budget"), || None);
         let max_requests_in_flight: Option<Option<u64>> = match object.get("max_requests_in_flight")
         {
             Some(v) => self.typed(v, root.key("max_requests_in_flight")),
             None => Some(None),
         };
+        let max_requests_in_flight = self.or_unread(
+            max_requests_in_flight,
+            root.key("max_requests_in_flight"),
+            || None,
+        );
         let services = match self.required(object, "services", "an object of services by name") {
             Some(Value::Object(services)) => {
                 let mut out = std::collections::BTreeMap::new();
-                let mut ok = true;
                 for (service_name, service) in services {
-                    match self.typed::<Service>(service, root.key("services").key(service_name)) {
-                        Some(s) => {
-                            out.insert(service_name.clone(), s);
+                    let path = root.key("services").key(service_name);
+                    let service = match self.typed::<Service>(service, path.clone()) {
+                        Some(s) => s,
+                        None => {
+                            self.unread.add_named(path, service_name);
+                            placeholder::service()
                         }
-                        None => ok = false,
-                    }
+                    };
+                    out.insert(service_name.clone(), service);
                 }
-                ok.then_some(out)
+                Some(out)
             }
             Some(_) => {
                 self.problem(
@@ -352,16 +518,18 @@ impl Sections<'_> {
         let policies = match object.get("policies") {
             Some(Value::Object(policies)) => {
                 let mut out = std::collections::BTreeMap::new();
-                let mut ok = true;
                 for (policy_name, policy) in policies {
-                    match self.typed::<Policy>(policy, root.key("policies").key(policy_name)) {
-                        Some(p) => {
-                            out.insert(policy_name.clone(), p);
+                    let path = root.key("policies").key(policy_name);
+                    let policy = match self.typed::<Policy>(policy, path.clone()) {
+                        Some(p) => p,
+                        None => {
+                            self.unread.add_named(path, policy_name);
+                            placeholder::policy()
                         }
-                        None => ok = false,
-                    }
+                    };
+                    out.insert(policy_name.clone(), policy);
                 }
-                ok.then_some(out)
+                Some(out)
             }
             Some(_) => {
                 self.problem(
@@ -376,6 +544,7 @@ impl Sections<'_> {
             Some(v) => self.typed(v, root.key("network")),
             None => Some(Network::default()),
         };
+        let network = self.or_unread(network, root.key("network"), Network::default);
         let workload: Option<Workload> = self
             .required(
                 object,
@@ -383,37 +552,43 @@ impl Sections<'_> {
                 "the clients: `arrivals` or `users`, and `routes`",
             )
             .and_then(|v| self.typed(v, root.key("workload")));
+        let first_service = services
+            .as_ref()
+            .and_then(|s| s.keys().next().cloned())
+            .unwrap_or_default();
+        let workload = self.or_unread(workload, root.key("workload"), || {
+            placeholder::workload(&first_service)
+        });
         let faults = match object.get("faults") {
             Some(Value::Array(faults)) => {
-                let mut out = Vec::new();
-                let mut ok = true;
+                let mut out = Vec::with_capacity(faults.len());
                 for (i, fault) in faults.iter().enumerate() {
-                    match self.typed::<Fault>(fault, root.key("faults").index(i)) {
-                        Some(f) => out.push(f),
-                        None => ok = false,
-                    }
+                    let path = root.key("faults").index(i);
+                    let fault = self.typed::<Fault>(fault, path.clone());
+                    out.push(self.or_unread(fault, path, placeholder::fault));
                 }
-                ok.then_some(out)
+                out
             }
             Some(_) => {
                 self.problem(root.key("faults"), "expected an array of faults".into());
-                None
+                self.unread.add(root.key("faults"));
+                Vec::new()
             }
-            None => Some(Vec::new()),
+            None => Vec::new(),
         };
         Some(Scenario {
-            name: name?,
-            description: description?,
-            duration: duration?,
-            window: window?,
-            seed: seed?,
-            event_budget: event_budget?,
-            max_requests_in_flight: max_requests_in_flight?,
+            name,
+            description,
+            duration,
+            window,
+            seed,
+            event_budget,
+            max_requests_in_flight,
             services: services?,
             policies: policies?,
-            network: network?,
-            workload: workload?,
-            faults: faults?,
+            network,
+            workload,
+            faults,
         })
     }
 }
@@ -530,6 +705,79 @@ mod tests {
         assert_eq!(error.diagnostics.len(), 1, "{error}");
         assert_eq!(error.diagnostics[0].path.to_string(), "name");
         assert_eq!(error.diagnostics[0].position, Some((1, 15)));
+    }
+
+    /// Every section broken in its structure: one problem each, and nothing
+    /// from the placeholders that stand in for them while the rest is
+    /// checked (they are valid, refer to nothing and limit nothing).
+    #[test]
+    fn placeholders_add_no_problems_of_their_own() {
+        let source = r#"{"name": 7, "description": [], "duration": "long", "window": 1,
+            "seed": -1, "event_budget": "x", "max_requests_in_flight": {},
+            "services": {"a": {"service_time": {"constant": "1ms"}, "calls": [{"service": "b", "policy": "p"}]},
+                         "b": {"instances": "two"}},
+            "policies": {"p": {"retry": 3}},
+            "network": {"latency": 5},
+            "workload": {"arrivals": {}, "routes": []},
+            "faults": [{"at": "1s", "crash": 3}, {"at": "2s", "crash": {"service": "b", "instance": 9}}]}"#;
+        let error = parse(source, "t.json").expect_err("broken everywhere");
+        let paths: Vec<String> = error
+            .diagnostics
+            .iter()
+            .map(|d| d.path.to_string())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "name",
+                "description",
+                "duration",
+                "window",
+                "seed",
+                "event_budget",
+                "max_requests_in_flight",
+                "services.b.instances",
+                "policies.p.retry",
+                "network.latency",
+                "workload.arrivals",
+                "faults[0].crash",
+            ],
+            "{error}"
+        );
+        // Not an object of services: nothing to resolve names in, so only
+        // structure is reported.
+        let source = r#"{"name": "x", "duration": "1s", "services": [],
+            "workload": {"arrivals": {"poisson": {"rate": 1}}, "routes": [{"service": "nowhere"}]}}"#;
+        let error = parse(source, "t.json").expect_err("no services");
+        assert_eq!(error.diagnostics.len(), 1, "{error}");
+    }
+
+    #[test]
+    fn a_place_that_names_what_could_not_be_read_is_not_checked() {
+        let value: Value = serde_json::from_str(
+            r#"{"faults": [{"crash": {"service": "b", "instance": 3}}, {"crash": {"service": "c", "instance": 3}}],
+                "services": {"a": {"calls": [{"service": "b"}]}}}"#,
+        )
+        .unwrap();
+        let mut unread = Unread::default();
+        unread.add_named(JsonPath::root().key("services").key("b"), "b");
+        let path = |p: &str| {
+            let mut path = JsonPath::root();
+            for part in p.split('.') {
+                path = match part.parse::<usize>() {
+                    Ok(i) => path.index(i),
+                    Err(_) => path.key(part),
+                };
+            }
+            path
+        };
+        assert!(unread.explains(&value, &path("services.b.instances")));
+        assert!(unread.explains(&value, &path("faults.0.crash.instance")));
+        assert!(unread.explains(&value, &path("services.a.calls.0.service")));
+        assert!(unread.explains(&value, &path("services.a.calls.0")));
+        assert!(!unread.explains(&value, &path("faults.1.crash.instance")));
+        assert!(!unread.explains(&value, &path("services.a")));
+        assert!(!unread.explains(&value, &path("nowhere.at.all")));
     }
 
     #[test]

@@ -6,16 +6,22 @@ use super::breakers::{STATES, is_open, raster, state_counts, unit_timelines};
 use super::data::{
     Busiest, Data, Window, active, midpoints, segments, stack, stack_spans, steps, top, total,
 };
-use super::panel::{Lane, Legend, Line, Panel, Spec};
+use super::panel::{Lane, Legend, Line, Panel, Spec, strips};
+use super::plan::Offered;
 use super::style::{
     BLACK_OI, BLUE, GREEN, MAX_BANDS, NOTE, ORANGE, PURPLE, SKY_BLUE, VERMILLION, YELLOW, short,
     tick,
 };
 use crate::metrics::Counts;
 
+/// The amplification chart's y axis, and the start of its legend: one
+/// definition in both places.
+const AMPLIFICATION_AXIS: &str = "requests ÷ calls";
+
 impl Data<'_> {
     pub(super) fn charts(&self) -> Vec<Spec> {
-        [
+        let notes = self.strip_notes();
+        let mut specs: Vec<Spec> = [
             self.latency(),
             self.throughput(),
             self.service_queues(),
@@ -26,7 +32,28 @@ impl Data<'_> {
         ]
         .into_iter()
         .flatten()
-        .collect()
+        .collect();
+        for spec in &mut specs {
+            spec.legend
+                .extend(notes.iter().map(|n| Legend::note(n.clone())));
+        }
+        specs
+    }
+
+    /// Notes for the strips' bars drawn without a label (more at once than
+    /// a strip has lanes).
+    fn strip_notes(&self) -> Vec<String> {
+        strips(self)
+            .iter()
+            .filter(|s| s.unlabelled > 0)
+            .map(|s| match s.name {
+                "faults" => format!(
+                    "{} faults not labelled, too many at once (the page's fault timeline lists every one)",
+                    s.unlabelled
+                ),
+                _ => format!("{} load changes not labelled, too many at once", s.unlabelled),
+            })
+            .collect()
     }
 
     /// A panel's caption for route `i`, or for the "other" routes.
@@ -80,53 +107,69 @@ impl Data<'_> {
         )
     }
 
+    /// Per route: successes against the offered rate (dashed, from the
+    /// workload's rate and schedule, the route's share of it), failures
+    /// stacked below. A closed loop offers no rate: the legend says so.
     fn throughput(&self) -> Option<Spec> {
         let busiest = Busiest::new(&self.routes, |c| c.requests);
         let other = busiest.other();
         let panels = shown(&busiest, &self.routes, &other)
             .into_iter()
             .filter(|(_, w)| !w.is_empty())
-            .map(|(i, windows)| Panel {
-                title: self.route_title(i, &busiest),
-                log: false,
-                bands: stack(
-                    windows,
-                    &[
-                        (VERMILLION, |r| r.counts.errors),
-                        (ORANGE, |r| r.counts.rejected),
-                        (PURPLE, |r| r.counts.timeouts),
-                        (SKY_BLUE, |r| r.counts.breaker_open),
-                        (BLUE, |r| r.counts.bulkhead_full),
-                        (YELLOW, |r| r.counts.throttled),
-                        (BLACK_OI, |r| r.counts.rate_limited),
-                    ],
-                ),
-                lines: vec![Line::new(
+            .map(|(i, windows)| {
+                let share = match i {
+                    Some(i) => self.plan.share_of([i].into_iter()),
+                    None => self
+                        .plan
+                        .share_of((0..self.routes.len()).filter(|r| !busiest.kept.contains(r))),
+                };
+                let mut lines = vec![Line::new(
                     GREEN,
                     2,
                     vec![steps(windows, |w| w.rate(w.row.counts.successes))],
-                )],
-                ..Panel::default()
+                )];
+                if let Some(offered) = self.plan.offered_line(share, self.x_max) {
+                    lines.push(Line::dashed(BLACK_OI, 2, vec![offered]));
+                }
+                Panel {
+                    title: self.route_title(i, &busiest),
+                    log: false,
+                    bands: stack(
+                        windows,
+                        &[
+                            (VERMILLION, |r| r.counts.errors),
+                            (ORANGE, |r| r.counts.rejected),
+                            (PURPLE, |r| r.counts.timeouts),
+                            (SKY_BLUE, |r| r.counts.breaker_open),
+                            (BLUE, |r| r.counts.bulkhead_full),
+                            (YELLOW, |r| r.counts.throttled),
+                            (BLACK_OI, |r| r.counts.rate_limited),
+                        ],
+                    ),
+                    lines,
+                    ..Panel::default()
+                }
             })
             .collect();
-        Spec::new(
-            1,
-            "requests/s",
-            vec![
-                Legend::line("successes/s", GREEN),
-                Legend::area("errors/s", VERMILLION),
-                Legend::area("rejected/s", ORANGE),
-                Legend::area("timeouts/s", PURPLE),
-                Legend::area("breaker open/s", SKY_BLUE),
-                Legend::area("bulkhead full/s", BLUE),
-                Legend::area("throttled/s", YELLOW),
-                Legend::area("rate limited/s", BLACK_OI),
-            ]
-            .into_iter()
-            .chain(with_other(Vec::new(), &busiest, "routes, summed"))
-            .collect(),
-            panels,
-        )
+        let mut legend = vec![
+            Legend::dashed("offered/s (the workload's rate)", BLACK_OI),
+            Legend::line("successes/s", GREEN),
+            Legend::area("errors/s", VERMILLION),
+            Legend::area("rejected/s", ORANGE),
+            Legend::area("timeouts/s", PURPLE),
+            Legend::area("breaker open/s", SKY_BLUE),
+            Legend::area("bulkhead full/s", BLUE),
+            Legend::area("throttled/s", YELLOW),
+            Legend::area("rate limited/s", BLACK_OI),
+        ];
+        if let Offered::Closed { users } = self.plan.offered {
+            legend.push(Legend::note(format!(
+                "closed loop, {users} user{}: no offered rate, each user waits for its reply",
+                if users == 1 { "" } else { "s" }
+            )));
+        }
+        legend.extend(with_other(Vec::new(), &busiest, "routes, summed"));
+        Spec::new(1, "requests/s", legend, panels)
     }
 
     fn service_queues(&self) -> Option<Spec> {
@@ -255,11 +298,12 @@ impl Data<'_> {
     }
 
     /// Service panels of `requests ÷ calls` per window: one per service that
-    /// is called at all and whose callers' policies retried, hedged or
-    /// refused something, or whose requests differ from its calls by more
-    /// than 1% over the run (a lossy network). Elsewhere the ratio is 1 and
-    /// a panel would show a flat line. At most [`MAX_PANELS`], those furthest
-    /// from 1.
+    /// is called on an edge whose policy retries or hedges (elsewhere a
+    /// ratio other than 1 is refusals or message loss, not amplification),
+    /// and where those callers' policies retried, hedged or refused
+    /// something, or whose requests differ from its calls by more than 1%
+    /// over the run. Elsewhere the ratio is 1 and a panel would show a flat
+    /// line. At most [`MAX_PANELS`], those furthest from 1.
     ///
     /// [`MAX_PANELS`]: super::style::MAX_PANELS
     fn amplification(&self) -> Option<Spec> {
@@ -273,10 +317,16 @@ impl Data<'_> {
                     return None;
                 }
                 let overall = total(windows, |c| c.requests) as f64 / calls as f64;
-                let shaped = self
+                let callers: Vec<usize> = self
                     .caller_edges()
                     .filter(|&e| self.callee(e) == Some(s as u32))
-                    .any(|e| total(self.caller_windows(e), policy_acted) > 0);
+                    .collect();
+                if !callers.iter().any(|&e| self.plan.amplifies(e)) {
+                    return None;
+                }
+                let shaped = callers
+                    .iter()
+                    .any(|&e| total(self.caller_windows(e), policy_acted) > 0);
                 (shaped || (overall - 1.0).abs() > 0.01).then_some((s, overall))
             })
             .collect();
@@ -285,7 +335,7 @@ impl Data<'_> {
             .map(|(_, overall)| overall.max(1e-9).ln().abs())
             .collect();
         let kept = top(&scores);
-        let panels = kept
+        let panels: Vec<Panel> = kept
             .iter()
             .map(|&k| {
                 let (s, overall) = candidates[k];
@@ -307,16 +357,31 @@ impl Data<'_> {
             })
             .collect();
         let mut legend = vec![
-            Legend::line("requests reaching the service ÷ calls made to it", BLUE),
+            Legend::line(
+                format!("{AMPLIFICATION_AXIS}: requests reaching the service per call made to it"),
+                BLUE,
+            ),
             Legend::dashed("1: every call sent once", NOTE),
         ];
+        // Said where it is seen: a ratio below 1 in some window.
+        let below_one = panels.iter().any(|p: &Panel| {
+            p.lines
+                .iter()
+                .flat_map(|l| l.segments.iter().flatten())
+                .any(|point| point.1 < 0.99)
+        });
+        if below_one {
+            legend.push(Legend::note(
+                "below 1: calls refused by the caller (breaker, bulkhead, limits) or lost on the network, not retries",
+            ));
+        }
         if kept.len() < candidates.len() {
             legend.push(Legend::note(format!(
                 "{} more services not shown (closest to 1)",
                 candidates.len() - kept.len()
             )));
         }
-        Spec::new(4, "attempts ÷ calls", legend, panels)
+        Spec::new(4, AMPLIFICATION_AXIS, legend, panels)
     }
 
     /// Per route and edge whose policy retried or hedged (or was refused a
@@ -580,8 +645,8 @@ fn ratio_text(v: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixtures::{edge, names, outcome, resilient, transition};
-    use super::super::render;
+    use super::super::fixtures::{edge, names, outcome, render, resilient, transition};
+    use super::super::plan::Plan;
     use super::super::style::{MAX_PANELS, MAX_SERIES, PALE_GREEN};
     use super::*;
     use crate::metrics::EntityKind;
@@ -594,7 +659,8 @@ mod tests {
     #[test]
     fn local_refusals_join_the_route_stack_only_when_they_happen() {
         let run = resilient(6, 0);
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         let labels = legend(&data.throughput().unwrap());
         assert!(labels.contains(&"breaker open/s".to_string()), "{labels:?}");
         assert!(labels.contains(&"rate limited/s".to_string()), "{labels:?}");
@@ -604,7 +670,7 @@ mod tests {
         );
         assert!(!labels.contains(&"throttled/s".to_string()), "{labels:?}");
         let plain = outcome(6, true, &["orders"]);
-        let labels = legend(&Data::new(&plain).throughput().unwrap());
+        let labels = legend(&Data::new(&plain, &plan).throughput().unwrap());
         assert!(!labels.iter().any(|l| l.contains("breaker")), "{labels:?}");
     }
 
@@ -632,9 +698,89 @@ mod tests {
                 r.counts.requests = r.counts.calls;
             }
         }
-        let data = Data::new(&quiet);
+        let plan = Plan::unknown();
+        let data = Data::new(&quiet, &plan);
         assert!(data.amplification().is_none());
         assert!(data.attempts().is_none());
+    }
+
+    /// A service's `requests ÷ calls` says something about retries only
+    /// when a caller's policy can retry or hedge; elsewhere a ratio below 1
+    /// is refusals or message loss. Axis and legend give one definition.
+    #[test]
+    fn amplification_shows_only_services_called_through_retries_or_hedges() {
+        let mut run = resilient(6, 0);
+        // payments is called on edge 1, orders->payments [p]; in window 2
+        // half its calls are refused or lost.
+        for r in &mut run.rows {
+            if r.kind == EntityKind::Service && r.entity == 1 && r.start.as_nanos() == 2_000_000_000
+            {
+                r.counts.requests = 25;
+            }
+        }
+        let plain = Plan::retrying(vec![true, false]);
+        assert!(Data::new(&run, &plain).amplification().is_none());
+        let retrying = Plan::retrying(vec![false, true]);
+        let spec = Data::new(&run, &retrying).amplification().unwrap();
+        assert_eq!(spec.panels.len(), 1);
+        assert!(spec.panels[0].title.starts_with("service payments"));
+        assert_eq!(spec.y_desc, "requests ÷ calls");
+        let labels = legend(&spec);
+        assert!(labels[0].starts_with(spec.y_desc), "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with("below 1: calls refused")),
+            "{labels:?}"
+        );
+    }
+
+    /// A short run of a one-service scenario with `workload`, and its plan.
+    fn planned(workload: &str) -> (crate::world::RunOutcome, Plan) {
+        let source = format!(
+            r#"{{"name": "p", "duration": "10s", "window": "1s",
+                "services": {{"a": {{"concurrency": 4, "service_time": {{"constant": "1ms"}}}}}},
+                "workload": {workload}}}"#
+        );
+        let compiled = crate::scenario::parse(&source, "p.json").unwrap_or_else(|e| panic!("{e}"));
+        let run = crate::world::run(&compiled, 1, None);
+        let plan = Plan::new(compiled.scenario(), &run);
+        (run, plan)
+    }
+
+    #[test]
+    fn the_offered_rate_is_drawn_or_its_absence_said() {
+        let (run, plan) = planned(
+            r#"{"arrivals": {"poisson": {"rate": 50}},
+                "schedule": [{"at": "4s", "rate": 100, "for": "2s"}],
+                "routes": [{"service": "a"}]}"#,
+        );
+        let data = Data::new(&run, &plan);
+        let spec = data.throughput().unwrap();
+        let offered = spec.panels[0].lines.iter().find(|l| l.dashed).unwrap();
+        let peak = offered.segments[0].iter().map(|p| p.1).fold(0.0, f64::max);
+        assert!((peak - 100.0).abs() < 1e-6, "{peak}");
+        assert!(legend(&spec).iter().any(|l| l.starts_with("offered/s")));
+        assert_eq!(data.load.len(), 1);
+        assert_eq!(data.load[0].2, "load ×2 for 2s (100/s)");
+        // Closed loop: no line, and the legend says why.
+        let (run, plan) = planned(
+            r#"{"users": {"count": 5, "think_time": {"constant": "100ms"}},
+                "routes": [{"service": "a"}]}"#,
+        );
+        let spec = Data::new(&run, &plan).throughput().unwrap();
+        assert!(spec.panels[0].lines.iter().all(|l| !l.dashed));
+        let labels = legend(&spec);
+        assert!(
+            !labels.iter().any(|l| l.starts_with("offered")),
+            "{labels:?}"
+        );
+        assert!(
+            labels
+                .iter()
+                .any(|l| l.starts_with("closed loop, 5 users: no offered rate")),
+            "{labels:?}"
+        );
     }
 
     #[test]
@@ -642,7 +788,8 @@ mod tests {
         let mut run = resilient(4, 1);
         run.breaker_events.clear();
         run.breaker_transitions = vec![BTreeMap::new(); 2];
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         let spec = data.breakers().unwrap();
         assert_eq!(spec.panels.len(), 2);
         for panel in &spec.panels {
@@ -667,7 +814,8 @@ mod tests {
             .push(transition(2_000, 1, 29, "closed", "open"));
         run.breaker_events
             .push(transition(2_000, 1, 28, "closed", "open"));
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         let spec = data.breakers().unwrap();
         // The route's single breaker still gets its band; the 30 of the edge
         // are counted.
@@ -692,7 +840,8 @@ mod tests {
     fn dropped_transitions_are_said_and_not_drawn() {
         let mut run = resilient(8, 2);
         run.breaker_events_dropped = 7;
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         let spec = data.breakers().unwrap();
         assert!(
             legend(&spec)
@@ -717,7 +866,8 @@ mod tests {
                 r.counts.requests *= u64::from(r.entity) + 1;
             }
         }
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         for spec in [data.service_queues(), data.service_outcomes()] {
             let spec = spec.unwrap();
             assert_eq!(spec.panels.len(), MAX_SERIES + 1, "{}", spec.name);
@@ -745,7 +895,7 @@ mod tests {
         assert_eq!(render(&run).unwrap(), render(&run).unwrap());
         // A few services: every one on its own, no "other".
         let few = outcome(4, true, &["a", "b"]);
-        let few = Data::new(&few);
+        let few = Data::new(&few, &plan);
         let spec = few.service_outcomes().unwrap();
         assert_eq!(spec.panels.len(), 2);
     }
@@ -757,13 +907,14 @@ mod tests {
         for i in 0..40 {
             run.edges.push(edge(&format!("e{i}"), 1, false, 1));
         }
-        let data = Data::new(&run);
+        let plan = Plan::unknown();
+        let data = Data::new(&run, &plan);
         let spec = data.breakers().unwrap();
         assert_eq!(spec.panels.len(), MAX_PANELS);
         assert!(
             legend(&spec)
                 .iter()
-                .any(|l| l.starts_with("16 more edges with breakers not shown"))
+                .any(|l| l.starts_with("28 more edges with breakers not shown"))
         );
     }
 }

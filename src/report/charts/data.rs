@@ -5,6 +5,7 @@
 use plotters::style::RGBColor;
 
 use super::panel::Band;
+use super::plan::Plan;
 use super::style::{MAX_PANELS, MAX_SERIES};
 use crate::metrics::{Counts, EntityKind, WindowRow};
 use crate::world::{FaultWindow, RunOutcome};
@@ -33,6 +34,8 @@ impl Window<'_> {
 
 pub(super) struct Data<'a> {
     pub(super) run: &'a RunOutcome,
+    /// What the scenario asked for: offered rate, schedule, retrying edges.
+    pub(super) plan: &'a Plan,
     /// End of the time axis, seconds (never zero).
     pub(super) x_max: f64,
     /// Nothing happened: no window and no virtual time.
@@ -44,13 +47,16 @@ pub(super) struct Data<'a> {
     edges: Vec<Vec<Window<'a>>>,
     /// Faults clipped to the time axis: (start, end, label).
     pub(super) faults: Vec<(f64, f64, String)>,
+    /// The workload's schedule changes clipped to the time axis: (start,
+    /// end, label, whether it is a step).
+    pub(super) load: Vec<(f64, f64, String, bool)>,
     /// The time axis description: says so when each point merges several
     /// windows (a run longer than the charts keep at full resolution).
     pub(super) time_desc: String,
 }
 
 impl<'a> Data<'a> {
-    pub(super) fn new(run: &'a RunOutcome) -> Data<'a> {
+    pub(super) fn new(run: &'a RunOutcome, plan: &'a Plan) -> Data<'a> {
         let mut routes = vec![Vec::new(); run.route_names.len()];
         let mut services = vec![Vec::new(); run.service_names.len()];
         let mut edges = vec![Vec::new(); run.edges.len()];
@@ -89,14 +95,22 @@ impl<'a> Data<'a> {
             .iter()
             .filter_map(|f| fault_span(f, x_max))
             .collect();
+        let load = plan
+            .changes
+            .iter()
+            .filter(|c| c.start < x_max)
+            .map(|c| (c.start, c.end.min(x_max), c.label.clone(), c.step))
+            .collect();
         Data {
             run,
+            plan,
             x_max,
             empty,
             routes,
             services,
             edges,
             faults,
+            load,
             time_desc: match run.rows_merged {
                 0 | 1 => "time (s)".to_string(),
                 k => format!("time (s); each point merges {k} windows"),

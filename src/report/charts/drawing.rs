@@ -1,4 +1,5 @@
-//! Drawing a [`Spec`] with plotters: title, legend, fault strip, then each
+//! Drawing a [`Spec`] with plotters: title, legend, the strips of schedule
+//! changes and faults, then each
 //! panel as a plot on a linear or logarithmic scale or as a state timeline.
 //! Text goes through [`Target`], which places PNG glyphs itself.
 
@@ -12,12 +13,11 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::bearing::Bearing;
 use super::data::Data;
-use super::panel::{Mark, Panel, Spec, fault_lanes, label_left};
+use super::panel::{Mark, Panel, Spec, label_left, strips};
 use super::style::{
-    CAPTION_H, CAPTION_SIZE, FAULT, FAULT_SIZE, GRID, LABEL_SIZE, LANE_H, LEGEND_ROW_H,
-    LEGEND_SIZE, MARGIN_LEFT, MARGIN_RIGHT, MAX_NAME, NOTE, STRIP_PAD, TEXT, TICK_SIZE, TITLE_H,
-    TITLE_SIZE, WIDTH, X_LABEL_AREA, Y_LABEL_AREA, fit, font, plot_left, plot_right, text_width,
-    tick,
+    CAPTION_H, CAPTION_SIZE, FAULT, FAULT_SIZE, GRID, LABEL_SIZE, LEGEND_ROW_H, LEGEND_SIZE, LOAD,
+    MARGIN_LEFT, MARGIN_RIGHT, MAX_NAME, NOTE, STRIP_PAD, TEXT, TICK_SIZE, TITLE_H, TITLE_SIZE,
+    WIDTH, X_LABEL_AREA, Y_LABEL_AREA, fit, font, plot_left, plot_right, text_width, tick,
 };
 
 fn err<E: std::fmt::Display>(e: E) -> String {
@@ -158,7 +158,7 @@ pub(super) fn draw<DB: DrawingBackend>(
                 }
                 Mark::Area => {
                     // As the areas are drawn.
-                    let style = if item.colour == FAULT {
+                    let style = if item.colour == FAULT || item.colour == LOAD {
                         item.colour.mix(0.25).filled()
                     } else {
                         item.colour.mix(0.85).filled()
@@ -179,13 +179,13 @@ pub(super) fn draw<DB: DrawingBackend>(
         y += LEGEND_ROW_H as i32;
     }
 
-    // Fault strip: one bar per fault, labels in lanes, same x scale as the
-    // panels below.
-    let (labels, lanes) = fault_lanes(data);
-    if lanes > 0 {
-        let strip_h = LANE_H * lanes as u32 + 2 * STRIP_PAD;
-        let strip = header.clone().shrink((0, y), (WIDTH, strip_h));
-        let chart = ChartBuilder::on(&strip)
+    // Strips (schedule changes, then faults): one bar per item, labels in
+    // lanes, same x scale as the panels below.
+    for strip in strips(data) {
+        let lanes = strip.lanes;
+        let strip_h = strip.height();
+        let area = header.clone().shrink((0, y), (WIDTH, strip_h));
+        let chart = ChartBuilder::on(&area)
             .margin_left(MARGIN_LEFT)
             .margin_right(MARGIN_RIGHT)
             .margin_top(STRIP_PAD)
@@ -203,31 +203,34 @@ pub(super) fn draw<DB: DrawingBackend>(
         let (_, py) = chart.plotting_area().get_pixel_range();
         target.text(
             root,
-            "faults",
+            strip.name,
             Label::new(LABEL_SIZE, HPos::Right, VPos::Center),
             (plot_left() - 10, (py.start + py.end) / 2),
         )?;
-        for (i, label, lane) in labels {
-            let (start, end, _) = &data.faults[i];
+        for (start, end, label, lane) in &strip.bars {
             let top = (lanes - lane) as f64 - 0.1;
             let bottom = (lanes - lane - 1) as f64 + 0.1;
             chart
                 .plotting_area()
                 .draw(&Rectangle::new(
                     [(*start, top), (*end, bottom)],
-                    FAULT.mix(0.35).filled(),
+                    strip.colour.mix(0.35).filled(),
                 ))
                 .map_err(err)?;
+            if label.is_empty() {
+                continue;
+            }
             let (left, _) = chart.backend_coord(&(*start, top));
             let (_, mid) = chart.backend_coord(&(*start, (top + bottom) / 2.0));
-            let text_x = label_left(left, text_width(&label, FAULT_SIZE));
+            let text_x = label_left(left, text_width(label, FAULT_SIZE));
             target.text(
                 root,
-                &label,
+                label,
                 Label::new(FAULT_SIZE, HPos::Left, VPos::Center),
                 (text_x, mid),
             )?;
         }
+        y += strip_h as i32;
     }
 
     // Panels, top to bottom.
@@ -343,13 +346,7 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
     let labels = (panel.title.as_str(), data.time_desc.as_str(), y_desc);
     frame(outer, chart.plotting_area(), labels, target)?;
     let area = chart.plotting_area();
-    for (start, end, _) in &data.faults {
-        area.draw(&Rectangle::new(
-            [(*start, low), (*end, high)],
-            FAULT.mix(0.18).filled(),
-        ))
-        .map_err(err)?;
-    }
+    shade(area, data, (low, high))?;
     for band in &panel.bands {
         for polygon in &band.polygons {
             area.draw(&Polygon::new(
@@ -374,11 +371,48 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
             if segment.len() == 1 {
                 area.draw(&Circle::new(segment[0], 3, line.colour.filled()))
                     .map_err(err)?;
+            } else if line.dashed {
+                area.draw(&DashedPathElement::new(segment.clone(), 7, 4, style))
+                    .map_err(err)?;
             } else {
                 area.draw(&PathElement::new(segment.clone(), style))
                     .map_err(err)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The fault windows and the schedule's spikes and ramps shaded across a
+/// plot from `low` to `high`, and its steps as dashed vertical lines.
+fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
+    area: &DrawingArea<DB, Cartesian2d<RangedCoordf64, Y>>,
+    data: &Data<'_>,
+    (low, high): (f64, f64),
+) -> Result<(), String> {
+    for (start, end, _, step) in &data.load {
+        if *step {
+            area.draw(&DashedPathElement::new(
+                [(*start, low), (*start, high)],
+                5,
+                4,
+                LOAD.mix(0.8).stroke_width(2),
+            ))
+            .map_err(err)?;
+        } else {
+            area.draw(&Rectangle::new(
+                [(*start, low), (*end, high)],
+                LOAD.mix(0.12).filled(),
+            ))
+            .map_err(err)?;
+        }
+    }
+    for (start, end, _) in &data.faults {
+        area.draw(&Rectangle::new(
+            [(*start, low), (*end, high)],
+            FAULT.mix(0.18).filled(),
+        ))
+        .map_err(err)?;
     }
     Ok(())
 }
@@ -455,13 +489,7 @@ fn draw_lanes<DB: DrawingBackend>(
     let labels = (panel.title.as_str(), data.time_desc.as_str(), "");
     frame(area, chart.plotting_area(), labels, target)?;
     let plot = chart.plotting_area();
-    for (start, end, _) in &data.faults {
-        plot.draw(&Rectangle::new(
-            [(*start, 0.0), (*end, n)],
-            FAULT.mix(0.18).filled(),
-        ))
-        .map_err(err)?;
-    }
+    shade(plot, data, (0.0, n))?;
     let (base_x, base_y) = area.get_base_pixel();
     let (px, _) = plot.get_pixel_range();
     let label_right = px.start - base_x - 8;

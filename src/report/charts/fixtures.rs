@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::super::output::Files;
+use super::plan::Plan;
 use crate::kernel::{SimTime, StopReason};
 use crate::metrics::{BreakerEvent, Counts, EntityKind, WindowRow};
 use crate::world::network::NetworkStats;
@@ -87,6 +88,12 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
             },
         ],
     }
+}
+
+/// The charts of `run` as [`super::render`] draws them, without a scenario:
+/// no offered rate, no schedule, every edge one that may retry.
+pub(super) fn render(run: &RunOutcome) -> std::io::Result<Files> {
+    super::render_plan(run, &Plan::unknown())
 }
 
 pub(super) fn names(files: &Files) -> Vec<&str> {

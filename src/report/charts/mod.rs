@@ -1,20 +1,24 @@
 //! Charts of a run, as SVG and PNG: route latency, route throughput against
-//! failures, service queues and service outcomes, and what the resilience
-//! policies did (retry amplification, attempts behind the calls, circuit
-//! breaker states) over virtual time, with the fault windows shaded on every
-//! chart.
+//! the offered load and failures, service queues and service outcomes, and
+//! what the resilience policies did (retry amplification, attempts behind
+//! the calls, circuit breaker states) over virtual time, with the fault
+//! windows and the workload's schedule changes marked on every chart.
 //!
 //! Text is drawn with the DejaVu Sans font bundled in `assets/fonts/` (see
 //! its licence there), so PNGs render the same on a machine without any
-//! system font. The same [`RunOutcome`] always gives the same bytes.
+//! system font. The same [`RunOutcome`] and scenario always give the same
+//! bytes. Every chart is 1200 px wide and at most 4000 px tall, whatever the
+//! scenario (see `style::MAX_HEIGHT`). Names from the scenario reach the SVG
+//! only as text, which the SVG backend escapes (tested with hostile names).
 //!
 //! The module is split by concern: `style.rs` holds the palette, sizes and
 //! text fitting; `data.rs` the run's rows as plain numbers and the series
-//! drawn from them; `breakers.rs` the circuit-breaker state timelines;
-//! `builders.rs` turns the data into the description of each chart;
-//! `panel.rs` holds that description (panels, lines, bands, lanes, legend);
-//! `drawing.rs` draws it with plotters, and `bearing.rs` places the glyphs
-//! of PNG text.
+//! drawn from them; `plan.rs` what the scenario asked for (offered rate,
+//! schedule changes, which edges retry); `breakers.rs` the circuit-breaker
+//! state timelines; `builders.rs` turns the data into the description of
+//! each chart; `panel.rs` holds that description (panels, lines, bands,
+//! lanes, legend, strips); `drawing.rs` draws it with plotters, and
+//! `bearing.rs` places the glyphs of PNG text.
 
 mod bearing;
 mod breakers;
@@ -24,6 +28,7 @@ mod drawing;
 #[cfg(test)]
 mod fixtures;
 mod panel;
+mod plan;
 mod style;
 
 use std::fs;
@@ -37,9 +42,11 @@ use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
 use super::output::Files;
+use crate::scenario::Scenario;
 use crate::world::RunOutcome;
 use data::Data;
 use drawing::{Target, draw};
+use plan::Plan;
 
 /// DejaVu Sans (Bitstream Vera licence, assets/fonts/LICENSE-DejaVu.txt).
 const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
@@ -93,11 +100,19 @@ pub fn register_fonts() {
 
 /// Renders every chart that has something to draw, as `charts/<name>.svg`
 /// and `charts/<name>.png` (names from [`CHARTS`], in that order, SVG before
-/// PNG). An empty run gives no file. The PNG encoder writes to a file, so each
-/// PNG passes through a private temporary directory; only that can fail.
-pub fn render(run: &RunOutcome) -> io::Result<Files> {
+/// PNG). `scenario` is the scenario `run` ran: its workload gives the
+/// offered rate and the schedule changes marked on the time axis, its
+/// policies which edges retry or hedge. An empty run gives no file. Every
+/// chart is 1200 px wide and at most 4000 px tall, whatever the scenario.
+/// The PNG encoder writes to a file, so each PNG passes through a private
+/// temporary directory; only that can fail.
+pub fn render(run: &RunOutcome, scenario: &Scenario) -> io::Result<Files> {
+    render_plan(run, &Plan::new(scenario, run))
+}
+
+fn render_plan(run: &RunOutcome, plan: &Plan) -> io::Result<Files> {
     register_fonts();
-    let data = Data::new(run);
+    let data = Data::new(run, plan);
     let mut files = Vec::new();
     for spec in data.charts() {
         let size = spec.size(&data);
@@ -155,11 +170,12 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{names, outcome, resilient, transition};
+    use super::fixtures::{names, outcome, render, resilient, transition};
     use super::*;
     use crate::kernel::{SimDuration, SimTime};
     use crate::metrics::{Counts, EntityKind};
     use crate::world::FaultWindow;
+    use std::collections::BTreeMap;
 
     #[test]
     fn renders_every_chart_as_svg_and_png() {
@@ -221,10 +237,54 @@ mod tests {
         assert_eq!(render(&zeros).unwrap().len(), 6);
     }
 
+    /// `svg` is made of the elements plotters writes, with every `<` a tag's
+    /// and every `&` an entity's, in text and in attribute values alike: no
+    /// name from a scenario can open a tag or break out of an attribute.
+    fn assert_well_formed(name: &str, svg: &str) {
+        const TAGS: [&str; 8] = [
+            "svg", "text", "rect", "polygon", "polyline", "circle", "line", "path",
+        ];
+        const ENTITIES: [&str; 5] = ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"];
+        let mut rest = svg;
+        while let Some(at) = rest.find(['<', '&']) {
+            let here = &rest[at..];
+            if let Some(after) = here.strip_prefix('&') {
+                assert!(
+                    ENTITIES.iter().any(|e| here.starts_with(e)),
+                    "{name}: a bare & at {:?}",
+                    here.chars().take(40).collect::<String>()
+                );
+                rest = after;
+                continue;
+            }
+            let tag = here[1..].trim_start_matches('/');
+            let tag_name: String = tag.chars().take_while(char::is_ascii_alphabetic).collect();
+            assert!(
+                TAGS.contains(&tag_name.as_str()),
+                "{name}: an unexpected tag at {:?}",
+                here.chars().take(40).collect::<String>()
+            );
+            // Inside the tag, quoted values hold no `<` and no `>`.
+            let end = here.find('>').expect("a closed tag");
+            let inside = &here[1..end];
+            assert!(!inside.contains('<'), "{name}: {inside}");
+            assert_eq!(inside.matches('"').count() % 2, 0, "{name}: {inside}");
+            rest = &here[end..];
+        }
+    }
+
     #[test]
     fn faults_beyond_the_run_and_odd_names_are_harmless() {
         let long = "x".repeat(500);
-        let mut run = outcome(4, true, &["<script>alert(1)</script>", &long]);
+        let odd = "a&b \"c\" 'd' </text><script>";
+        let mut run = outcome(4, true, &["<script>alert(1)</script>", &long, odd]);
+        run.route_names = vec![odd.to_string()];
+        run.faults.push(FaultWindow {
+            kind: "crash",
+            target: format!("{odd} instance 0"),
+            start: SimTime::ZERO,
+            end: None,
+        });
         run.faults.push(FaultWindow {
             kind: "partition",
             target: long.clone(),
@@ -235,6 +295,8 @@ mod tests {
         for (name, bytes) in files.iter().filter(|(n, _)| n.ends_with(".svg")) {
             let text = std::str::from_utf8(bytes).unwrap();
             assert!(!text.contains("<script>"), "{name}");
+            assert_well_formed(name, text);
+            assert!(text.contains("a&amp;b &quot;c&quot;"), "{name}");
         }
     }
 
@@ -259,7 +321,7 @@ mod tests {
             let (_, bytes) = files.iter().find(|(n, _)| n == name).unwrap();
             String::from_utf8(bytes.clone()).unwrap()
         };
-        assert!(svg("charts/amplification.svg").contains("attempts ÷ calls"));
+        assert!(svg("charts/amplification.svg").contains("requests ÷ calls"));
         assert!(
             svg("charts/breakers.svg").contains("orders-&gt;payments [p]: 2 breakers, opened once")
         );
@@ -267,6 +329,118 @@ mod tests {
         assert!(
             svg("charts/attempts.svg").contains("route checkout (client-&gt;orders, policy p)")
         );
+    }
+
+    /// A chart's size is bounded whatever the scenario: thousands of routes,
+    /// services and edges with breakers, hundreds of faults at once and a
+    /// long schedule give charts [`style::WIDTH`] wide and at most
+    /// [`style::MAX_HEIGHT`] tall, and the SVGs say so.
+    #[test]
+    fn no_scenario_makes_a_chart_wider_or_taller_than_the_maximum() {
+        let services: Vec<String> = (0..2_000).map(|i| format!("service-{i}")).collect();
+        let services: Vec<&str> = services.iter().map(String::as_str).collect();
+        let mut run = resilient(4, 3);
+        let base = outcome(4, true, &services);
+        run.service_names = base.service_names;
+        run.service_workers = base.service_workers;
+        run.rows.retain(|r| r.kind != EntityKind::Service);
+        run.rows.extend(
+            base.rows
+                .into_iter()
+                .filter(|r| r.kind == EntityKind::Service)
+                .map(|mut r| {
+                    r.counts.calls = r.counts.requests / 2;
+                    r
+                }),
+        );
+        let routes = 3_000_u32;
+        run.route_names = (0..routes).map(|r| format!("route-{r}")).collect();
+        run.route_services = (0..routes).map(|r| r % 2_000).collect();
+        let template: Vec<_> = run
+            .rows
+            .iter()
+            .filter(|r| r.kind == EntityKind::Route)
+            .cloned()
+            .collect();
+        for r in 1..routes {
+            for row in &template {
+                let mut row = row.clone();
+                row.entity = r;
+                let c = &mut row.counts;
+                c.requests += u64::from(r % 97);
+                c.bulkhead_full = 1;
+                c.throttled = 1;
+                run.rows.push(row);
+            }
+        }
+        run.edges = (0..routes)
+            .map(|r| fixtures::edge(&format!("client->s{r}"), r % 2_000, true, 1))
+            .chain((0..1_500).map(|e| fixtures::edge(&format!("a->b{e}"), e % 2_000, false, 3)))
+            .collect();
+        run.breaker_transitions = vec![BTreeMap::new(); run.edges.len()];
+        let edge_rows: Vec<_> = run
+            .rows
+            .iter()
+            .filter(|r| r.kind == EntityKind::Edge)
+            .cloned()
+            .collect();
+        for e in 0..1_500 {
+            for row in &edge_rows {
+                let mut row = row.clone();
+                row.entity = routes + e;
+                run.rows.push(row);
+            }
+        }
+        for i in 0..300_u64 {
+            run.faults.push(FaultWindow {
+                kind: "latency",
+                target: format!("service-{i} +{i}ms"),
+                start: SimTime::from_nanos(1_000_000_000 + i),
+                end: Some(SimTime::from_nanos(3_000_000_000)),
+            });
+        }
+        let mut plan = Plan::unknown();
+        plan.changes = (0..200)
+            .map(|i| plan::LoadChange {
+                start: f64::from(i) * 0.01,
+                end: f64::from(i) * 0.01 + 0.005,
+                label: format!("load ×{i} for 5ms ({i}00/s)"),
+                step: i % 2 == 0,
+            })
+            .collect();
+        register_fonts();
+        let data = Data::new(&run, &plan);
+        let specs = data.charts();
+        let drawn: Vec<&str> = specs.iter().map(|s| s.name).collect();
+        assert_eq!(
+            drawn.len(),
+            7,
+            "every chart has something to draw: {drawn:?}"
+        );
+        for spec in &specs {
+            let (width, height) = spec.size(&data);
+            assert_eq!(width, style::WIDTH, "{}", spec.name);
+            assert!(height <= style::MAX_HEIGHT, "{}: {height} px", spec.name);
+            assert!(
+                spec.legend
+                    .iter()
+                    .any(|l| l.label.contains("faults not labelled")),
+                "{}",
+                spec.name
+            );
+        }
+        for (name, bytes) in render_plan(&run, &plan).unwrap() {
+            if let Some(stem) = name.strip_suffix(".svg") {
+                let text = String::from_utf8(bytes).unwrap();
+                let head = &text[..text.find('>').unwrap()];
+                let size = |attr: &str| -> u32 {
+                    let at = head.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+                    head[at..].split('"').next().unwrap().parse().unwrap()
+                };
+                assert_eq!(size("width"), style::WIDTH, "{stem}");
+                assert!(size("height") <= style::MAX_HEIGHT, "{stem}");
+            }
+        }
     }
 
     #[test]

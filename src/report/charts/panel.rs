@@ -1,6 +1,7 @@
 //! What a chart shows, before it is drawn: a [`Spec`] of [`Panel`]s (with
 //! their lines, stacked bands, reference line or state timeline lanes) and
-//! a legend, with the heights they take; and where the fault labels go.
+//! a legend, with the heights they take; and the strips above the panels
+//! (schedule changes and faults) with the lane of each label.
 
 use std::borrow::Cow;
 
@@ -9,14 +10,17 @@ use plotters::style::RGBColor;
 use super::CHARTS;
 use super::data::Data;
 use super::style::{
-    BAND_ROW_H, CAPTION_H, FAULT, FAULT_SIZE, LANE_H, LEGEND_ROW_H, LEGEND_SIZE, MAX_NAME,
-    STRIP_PAD, TEXT, TITLE_H, WIDTH, X_LABEL_AREA, fit, plot_left, plot_right, text_width,
+    BAND_ROW_H, CAPTION_H, FAULT, FAULT_SIZE, LANE_H, LEGEND_ROW_H, LEGEND_SIZE, LOAD, MAX_HEIGHT,
+    MAX_LANES, MAX_NAME, STRIP_PAD, TEXT, TITLE_H, WIDTH, X_LABEL_AREA, fit, plot_left, plot_right,
+    text_width,
 };
 
 pub(super) struct Line {
     pub(super) colour: RGBColor,
     pub(super) width: u32,
     pub(super) segments: Vec<Vec<(f64, f64)>>,
+    /// Drawn dashed: something planned (the offered rate), not measured.
+    pub(super) dashed: bool,
 }
 
 impl Line {
@@ -25,6 +29,14 @@ impl Line {
             colour,
             width,
             segments,
+            dashed: false,
+        }
+    }
+
+    pub(super) fn dashed(colour: RGBColor, width: u32, segments: Vec<Vec<(f64, f64)>>) -> Line {
+        Line {
+            dashed: true,
+            ..Line::new(colour, width, segments)
         }
     }
 }
@@ -124,9 +136,9 @@ pub(super) struct Legend {
 }
 
 impl Legend {
-    pub(super) fn line(label: &'static str, colour: RGBColor) -> Legend {
+    pub(super) fn line(label: impl Into<Cow<'static, str>>, colour: RGBColor) -> Legend {
         Legend {
-            label: Cow::Borrowed(label),
+            label: label.into(),
             colour,
             mark: Mark::Line,
         }
@@ -196,8 +208,11 @@ impl Spec {
                             .iter()
                             .any(|l| l.spans.iter().any(|s| s.2 == item.colour))
                 }
-                Mark::Line => p.lines.iter().any(|l| l.colour == item.colour),
-                Mark::Dashed => p.reference.is_some(),
+                Mark::Line => p.lines.iter().any(|l| l.colour == item.colour && !l.dashed),
+                Mark::Dashed => {
+                    p.reference.is_some()
+                        || p.lines.iter().any(|l| l.colour == item.colour && l.dashed)
+                }
                 Mark::Note => true,
             })
         });
@@ -221,7 +236,15 @@ impl Spec {
             colour: FAULT,
             mark: Mark::Area,
         };
+        static LOAD_LEGEND: Legend = Legend {
+            label: Cow::Borrowed("load change (spike, ramp; dashed: step)"),
+            colour: LOAD,
+            mark: Mark::Area,
+        };
         let mut items: Vec<&Legend> = self.legend.iter().collect();
+        if !data.load.is_empty() {
+            items.push(&LOAD_LEGEND);
+        }
         if !data.faults.is_empty() {
             items.push(&FAULT_LEGEND);
         }
@@ -246,53 +269,106 @@ impl Spec {
         self.panels.iter().map(|p| p.height(uniform)).collect()
     }
 
+    /// The image's size: [`WIDTH`] wide, and as tall as its header and
+    /// panels, which is at most [`MAX_HEIGHT`] because everything that can
+    /// grow with a scenario is capped (panels, lanes, legend items).
     pub(super) fn size(&self, data: &Data<'_>) -> (u32, u32) {
-        (
-            WIDTH,
-            self.header_height(data) + self.panel_heights().iter().sum::<u32>(),
-        )
+        let height = self.header_height(data) + self.panel_heights().iter().sum::<u32>();
+        debug_assert!(height <= MAX_HEIGHT, "{}: {height} px tall", self.name);
+        (WIDTH, height)
     }
 
     pub(super) fn header_height(&self, data: &Data<'_>) -> u32 {
         let legend = LEGEND_ROW_H * self.legend_rows(data).len() as u32;
-        let lanes = fault_lanes(data).1;
-        let strip = if lanes > 0 {
-            LANE_H * lanes as u32 + 2 * STRIP_PAD
-        } else {
-            0
-        };
-        TITLE_H + legend + strip + 6
+        let strips: u32 = strips(data).iter().map(Strip::height).sum();
+        TITLE_H + legend + strips + 6
     }
 }
 
-/// Fault labels and the lane of each, so that no two labels overlap; and the
-/// number of lanes.
-pub(super) fn fault_lanes(data: &Data<'_>) -> (Vec<(usize, String, usize)>, usize) {
+/// A strip above the panels, on their time axis: the workload's schedule
+/// changes (`load`) or the faults, one bar each, labels in lanes so that no
+/// two overlap.
+pub(super) struct Strip {
+    /// Written left of the strip.
+    pub(super) name: &'static str,
+    pub(super) colour: RGBColor,
+    /// (start, end, label, lane); the label is empty for a bar past
+    /// [`MAX_LANES`] lanes, drawn in the lane that frees up first.
+    pub(super) bars: Vec<(f64, f64, String, usize)>,
+    pub(super) lanes: usize,
+    /// Bars drawn without a label, for want of a lane.
+    pub(super) unlabelled: usize,
+}
+
+impl Strip {
+    pub(super) fn height(&self) -> u32 {
+        LANE_H * self.lanes as u32 + 2 * STRIP_PAD
+    }
+}
+
+/// The strips of a chart, top to bottom: schedule changes, then faults;
+/// a strip with nothing on the time axis is left out.
+pub(super) fn strips(data: &Data<'_>) -> Vec<Strip> {
+    let load: Vec<(f64, f64, &str)> = data
+        .load
+        .iter()
+        .map(|(start, end, label, _)| (*start, *end, label.as_str()))
+        .collect();
+    let faults: Vec<(f64, f64, &str)> = data
+        .faults
+        .iter()
+        .map(|(start, end, label)| (*start, *end, label.as_str()))
+        .collect();
+    [("load", LOAD, load), ("faults", FAULT, faults)]
+        .into_iter()
+        .filter(|(_, _, items)| !items.is_empty())
+        .map(|(name, colour, items)| lanes(name, colour, &items, data.x_max))
+        .collect()
+}
+
+/// Places `items` (start, end, label) in lanes: each in the first lane
+/// free from its label's left to its bar's or label's right, at most
+/// [`MAX_LANES`] lanes (thousands of faults at once must not make a chart
+/// thousands of lanes tall).
+fn lanes(name: &'static str, colour: RGBColor, items: &[(f64, f64, &str)], x_max: f64) -> Strip {
     let span = f64::from(plot_right() - plot_left());
-    let px = |x: f64| plot_left() + (x / data.x_max * span).round() as i32;
-    let mut order: Vec<usize> = (0..data.faults.len()).collect();
-    order.sort_by(|&a, &b| data.faults[a].0.total_cmp(&data.faults[b].0));
+    let px = |x: f64| plot_left() + (x / x_max * span).round() as i32;
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| items[a].0.total_cmp(&items[b].0));
     // Rightmost occupied pixel of each lane.
     let mut lanes: Vec<i32> = Vec::new();
-    let mut placed = Vec::new();
+    let mut bars = Vec::with_capacity(items.len());
+    let mut unlabelled = 0;
     for i in order {
-        let (start, end, label) = &data.faults[i];
+        let (start, end, label) = items[i];
         let label = fit(label, FAULT_SIZE, MAX_NAME, plot_right() - plot_left() - 8);
-        let left = px(*start);
+        let left = px(start);
         let text_left = label_left(left, text_width(&label, FAULT_SIZE));
         let from = left.min(text_left);
-        let to = px(*end).max(text_left + text_width(&label, FAULT_SIZE) + 4);
-        let lane = match lanes.iter().position(|&right| right + 6 < from) {
-            Some(l) => l,
-            None => {
+        let to = px(end).max(text_left + text_width(&label, FAULT_SIZE) + 4);
+        let free = lanes.iter().position(|&right| right + 6 < from);
+        let (lane, label, to) = match free {
+            Some(l) => (l, label, to),
+            None if lanes.len() < MAX_LANES => {
                 lanes.push(i32::MIN);
-                lanes.len() - 1
+                (lanes.len() - 1, label, to)
+            }
+            None => {
+                unlabelled += 1;
+                let first_free = (0..lanes.len()).min_by_key(|&l| lanes[l]).unwrap_or(0);
+                (first_free, String::new(), px(end))
             }
         };
-        lanes[lane] = to;
-        placed.push((i, label, lane));
+        lanes[lane] = lanes[lane].max(to);
+        bars.push((start, end, label, lane));
     }
-    (placed, lanes.len())
+    Strip {
+        name,
+        colour,
+        bars,
+        lanes: lanes.len(),
+        unlabelled,
+    }
 }
 
 /// Where a fault label starts: just right of the fault's start, moved left

@@ -20,6 +20,9 @@ pub(super) const YELLOW: RGBColor = RGBColor(240, 228, 66);
 pub(super) const PALE_GREEN: RGBColor = RGBColor(178, 224, 211);
 /// Fault shading and bars.
 pub(super) const FAULT: RGBColor = RGBColor(120, 120, 120);
+/// Schedule changes (spikes, steps, ramps): an ochre outside the data
+/// palette, so a change of load is never read as a series.
+pub(super) const LOAD: RGBColor = RGBColor(170, 120, 20);
 pub(super) const GRID: RGBColor = RGBColor(225, 225, 225);
 pub(super) const TEXT: RGBColor = RGBColor(30, 30, 30);
 pub(super) const NOTE: RGBColor = RGBColor(90, 90, 90);
@@ -40,7 +43,16 @@ pub(super) const BAND_ROW_H: u32 = 26;
 pub(super) const MAX_BANDS: u32 = 24;
 /// The most panels a chart of the resilience policies shows: the rest are
 /// named in a note.
-pub(super) const MAX_PANELS: usize = 24;
+pub(super) const MAX_PANELS: usize = 12;
+/// The most lanes of labels in a strip above the panels (faults, schedule
+/// changes); more at once are drawn as bars without labels, and counted in
+/// a note.
+pub(super) const MAX_LANES: usize = 6;
+/// The tallest a chart can be, whatever the scenario: the panels, lanes and
+/// legend items that can grow with it are all capped (12 panels of 240 px,
+/// 2 strips of 6 lanes, a legend of at most a dozen rows: about 3,600 px).
+/// Every chart is [`WIDTH`] wide.
+pub(super) const MAX_HEIGHT: u32 = 4_000;
 
 /// The most entities a chart of one panel per route or service shows on
 /// their own (the busiest); the rest are folded into one "other" panel.

@@ -8,10 +8,14 @@ use std::fmt::Write;
 use super::escape;
 use crate::report::charts;
 
+/// The charts section: one figure per chart of `files`. `schedule`: the
+/// workload has a rate schedule, whose changes the charts mark (the captions
+/// say how).
 pub(super) fn charts_section<'b>(
     out: &mut String,
     files: &[String],
     svg_text: impl Fn(&str) -> Option<&'b str>,
+    schedule: bool,
 ) {
     // One picture per chart: the SVG, else the PNG.
     let mut shown: Vec<&str> = Vec::new();
@@ -25,8 +29,8 @@ pub(super) fn charts_section<'b>(
         let svg = files.iter().find(|f| **f == format!("{stem}.svg"));
         let png = files.iter().find(|f| **f == format!("{stem}.png"));
         match (svg, png) {
-            (Some(svg), png) => figure(out, svg, svg_text(svg), png.map(String::as_str)),
-            (None, Some(png)) => figure(out, png, None, None),
+            (Some(svg), png) => figure(out, svg, svg_text(svg), png.map(String::as_str), schedule),
+            (None, Some(png)) => figure(out, png, None, None, schedule),
             (None, None) => continue,
         }
         shown.push(stem);
@@ -44,7 +48,7 @@ const CAPTIONS: &[(&str, &str)] = &[
     ),
     (
         "throughput",
-        "Successes should follow the offered rate; a gap that opens in a fault and stays open after it is a system that does not recover on its own (a metastable failure).",
+        "Successes (green) should follow the offered rate (dashed: the workload's rate and schedule; a closed loop has none, its users wait for replies); a gap that opens in a fault and stays open after it is a system that does not recover on its own (a metastable failure).",
     ),
     (
         "service_queues",
@@ -56,7 +60,7 @@ const CAPTIONS: &[(&str, &str)] = &[
     ),
     (
         "amplification",
-        "Above 1, a service receives more requests than its callers make calls: retries and hedges multiply the load, just when it struggles.",
+        "Only services called through a policy that retries or hedges. Above 1, a service receives more requests than its callers make calls: retries and hedges multiply the load, just when it struggles. Below 1 is not retrying: calls refused by the caller's breaker, bulkhead or limits, or lost on the network.",
     ),
     (
         "attempts",
@@ -68,7 +72,7 @@ const CAPTIONS: &[(&str, &str)] = &[
     ),
 ];
 
-fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>) {
+fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>, schedule: bool) {
     let title = charts::title_of(file).unwrap_or(file);
     let _ = writeln!(out, "<h2>{}</h2>\n<figure>", escape(title));
     match svg {
@@ -103,7 +107,13 @@ fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>) {
     if let Some((_, caption)) = CAPTIONS.iter().find(|(s, _)| *s == stem) {
         let _ = write!(out, "{caption} ");
     }
-    out.push_str("Shaded: fault windows.");
+    if schedule {
+        out.push_str(
+            "Shaded grey: fault windows; ochre: the workload's spikes and ramps, a dashed ochre line a step of its rate.",
+        );
+    } else {
+        out.push_str("Shaded: fault windows.");
+    }
     if let Some(png) = png {
         let _ = write!(out, " Also as <a href=\"{}\">PNG</a>.", escape(png));
     }

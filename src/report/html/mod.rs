@@ -62,35 +62,54 @@ pub fn reproduce_command(scenario_path: &str, seed: u64) -> String {
     format!("meshsim run {} --seed {seed}", shell_word(scenario_path))
 }
 
+/// The page's style. The main column never scrolls sideways at laptop width
+/// (1280 px) or wider, and nothing in it needs its own scrollbar
+/// (`tests/page_layout.rs` checks this in a headless browser): tables fit
+/// by tight cells and headers that wrap, and tighter still with 19 columns
+/// or more (a route table with retries, hedges and refusals); names and
+/// code wrap anywhere they must (a scenario name can be 235 characters
+/// without a space); the charts scale to the column, which widens on wide
+/// screens. `.scroll` stays as a last resort only: a route table with every
+/// optional column (24) and seven-digit counts still needs it below about
+/// 1,450 px.
 const STYLE: &str = "\
 :root { color-scheme: light; }
 body { font-family: system-ui, -apple-system, 'Segoe UI', 'DejaVu Sans', sans-serif;
-  margin: 0 auto; max-width: 1240px; padding: 1.5rem; color: #1e1e1e; line-height: 1.45; }
+  margin: 0 auto; max-width: 1240px; padding: 1.5rem; color: #1e1e1e; line-height: 1.45;
+  overflow-wrap: anywhere; }
 h1 { margin: 0 0 .25rem; font-size: 1.7rem; }
 h2 { margin: 2rem 0 .6rem; font-size: 1.25rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
 p.description { margin: .25rem 0 1rem; max-width: 60rem; }
-dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; margin: 0; }
+dl.facts { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: .15rem 1rem; margin: 0; }
 dl.facts dt { color: #555; }
 dl.facts dd { margin: 0; }
 .incomplete { color: #b00; font-weight: bold; }
 pre { background: #f4f4f4; border: 1px solid #ddd; padding: .6rem .8rem; overflow-x: auto;
   white-space: pre-wrap; }
 .scroll { overflow-x: auto; max-width: 100%; }
-table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .92rem; }
-th, td { padding: .25rem .45rem; border-bottom: 1px solid #e4e4e4; }
-th { background: #f4f4f4; text-align: right; vertical-align: bottom; font-size: .8rem;
-  min-width: 3.5rem; }
-td { text-align: right; white-space: nowrap; font-size: .82rem; }
+table { border-collapse: collapse; font-variant-numeric: tabular-nums; font-size: .92rem;
+  overflow-wrap: normal; }
+th, td { padding: .2rem .3rem; border-bottom: 1px solid #e4e4e4; }
+th { background: #f4f4f4; text-align: right; vertical-align: bottom; font-size: .75rem; }
+td { text-align: right; white-space: nowrap; font-size: .8rem; }
 th:first-child, td:first-child, td.text, th.text { text-align: left; }
-td.text { white-space: normal; font-size: .9rem; min-width: 8rem; }
+td.text { white-space: normal; font-size: .85rem; min-width: 5rem; overflow-wrap: anywhere; }
+table:has(th:nth-child(19)) th, table:has(th:nth-child(19)) td { padding: .15rem .22rem; }
+table:has(th:nth-child(19)) th { font-size: .7rem; }
+table:has(th:nth-child(19)) td { font-size: .72rem; }
+table:has(th:nth-child(21)) th, table:has(th:nth-child(21)) td { padding: .12rem .16rem; }
+table:has(th:nth-child(21)) th { font-size: .66rem; }
+table:has(th:nth-child(21)) td { font-size: .68rem; }
+@media (min-width: 1700px) { body { max-width: 1560px; } }
 ul.scenario { padding-left: 1.2rem; margin: .3rem 0; }
 ul.scenario li { margin: .15rem 0; }
 ul.scenario code, p code { font-size: .85rem; background: #f4f4f4; padding: 0 .2rem; }
 h3 { font-size: 1.05rem; margin: 1.2rem 0 .3rem; }
-.chart svg { width: 100%; height: auto; border: 1px solid #e4e4e4; }
+.chart svg { display: block; box-sizing: border-box; width: 100%; height: auto;
+  border: 1px solid #e4e4e4; }
 tbody tr:nth-child(even) { background: #fafafa; }
 figure { margin: 1.2rem 0 2rem; }
-figure img { width: 100%; height: auto; border: 1px solid #e4e4e4; }
+figure img { box-sizing: border-box; width: 100%; height: auto; border: 1px solid #e4e4e4; }
 figcaption { color: #555; font-size: .9rem; margin-top: .3rem; }
 p.note { color: #555; font-size: .9rem; margin: .3rem 0 0; }
 ";
@@ -176,17 +195,19 @@ fn build(
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
+    let schedule = scenario.is_some_and(|s| !s.workload.schedule.is_empty());
     match charts {
         Charts::Inline(files) => {
             let names: Vec<String> = files.iter().map(|(name, _)| name.clone()).collect();
-            charts_section(&mut out, &names, |name| {
+            let svg_text = |name: &str| {
                 files
                     .iter()
                     .find(|(n, _)| n == name)
                     .and_then(|(_, bytes)| std::str::from_utf8(bytes).ok())
-            });
+            };
+            charts_section(&mut out, &names, svg_text, schedule);
         }
-        Charts::Linked(names) => charts_section(&mut out, names, |_| None),
+        Charts::Linked(names) => charts_section(&mut out, names, |_| None, schedule),
     }
     out.push_str("</body>\n</html>\n");
     out

@@ -144,9 +144,9 @@ fn shows_each_chart_once_by_its_svg() {
 
 #[test]
 fn charts_of_a_nasty_run_escape_names_too() {
-    let (_, run) = nasty_run();
+    let (scenario, run) = nasty_run();
     assert!(run.faults[0].target.contains(NASTY));
-    let files = charts::render(&run).unwrap();
+    let files = charts::render(&run, scenario.scenario()).unwrap();
     assert!(!files.is_empty());
     let mut named = Vec::new();
     for (name, bytes) in files {
@@ -171,7 +171,7 @@ fn charts_of_a_nasty_run_escape_names_too() {
 fn the_page_inlines_its_charts_and_shows_the_scenario_escaped() {
     let (scenario, run) = nasty_run();
     let summary = Summary::new(&scenario, scenario.scenario().seed, &run);
-    let files = charts::render(&run).unwrap();
+    let files = charts::render(&run, scenario.scenario()).unwrap();
     let html = page(
         &summary,
         scenario.scenario(),
