@@ -92,23 +92,43 @@ fn normal_tables() -> &'static Ziggurat {
 /// A standard exponential variate (mean 1), by the ziggurat method: one
 /// 64-bit draw and a table look-up in about 99% of calls, a logarithm only
 /// in the rare tail and wedge cases.
-#[inline]
+///
+/// The common case is inlined into every caller and the rest kept out of
+/// line: with both in one body the compiler stopped inlining it once a
+/// second caller drew from the same generator type, and the call's
+/// prologue and epilogue doubled its cost.
+#[inline(always)]
 pub fn exp1<R: RngCore + ?Sized>(rng: &mut R) -> f64 {
     let z = exp_tables();
+    let bits = rng.next_u64();
+    let i = (bits & 0xff) as usize;
+    // The top 53 bits, independent of the 8 that chose the layer.
+    let u = (bits >> 11) as f64 * TWO_POW_MINUS_53;
+    let x = u * z.x[i];
+    if x < z.x[i + 1] {
+        return x;
+    }
+    exp1_rare(rng, z, i, x)
+}
+
+/// The rest of [`exp1`] after its first draw missed the rectangle of layer
+/// `i` (the draws are the same as in one loop).
+#[cold]
+#[inline(never)]
+fn exp1_rare<R: RngCore + ?Sized>(rng: &mut R, z: &Ziggurat, mut i: usize, mut x: f64) -> f64 {
     loop {
-        let bits = rng.next_u64();
-        let i = (bits & 0xff) as usize;
-        // The top 53 bits, independent of the 8 that chose the layer.
-        let u = (bits >> 11) as f64 * TWO_POW_MINUS_53;
-        let x = u * z.x[i];
-        if x < z.x[i + 1] {
-            return x;
-        }
         if i == 0 {
             // The tail beyond R is R plus another exponential.
             return EXP_R - libm::log(unit_open0(rng));
         }
         if z.f[i + 1] + (z.f[i] - z.f[i + 1]) * unit(rng) < exp_pdf(x) {
+            return x;
+        }
+        let bits = rng.next_u64();
+        i = (bits & 0xff) as usize;
+        let u = (bits >> 11) as f64 * TWO_POW_MINUS_53;
+        x = u * z.x[i];
+        if x < z.x[i + 1] {
             return x;
         }
     }

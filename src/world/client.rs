@@ -12,7 +12,7 @@
 //! `clients` runs exactly as before.
 
 use crate::kernel::dist::index;
-use crate::kernel::{ChaCha8Rng, DrawKey, Kernel, RngStreams, SimTime};
+use crate::kernel::{DrawKey, Kernel, KeyedStream, RngStreams, SimTime};
 use crate::metrics::RouteStats;
 use crate::scenario::{Compiled, Sampler};
 
@@ -32,13 +32,33 @@ pub(super) struct Client {
     /// Open-loop requests it has sent so far: the `n` of their draw keys.
     open_loop_sent: u64,
     /// Its open-loop arrival process, with that process's own stream.
-    arrivals: Option<(ArrivalProcess, ChaCha8Rng)>,
+    arrivals: Option<Arrivals>,
     /// Its closed-loop users.
     users: Option<ClientUsers>,
     /// Its name (for messages).
     name: String,
     /// Its credential class, by index into `Clients::credentials`.
     credential: u16,
+}
+
+/// A client's open-loop arrivals: the process, and its own keyed stream, from
+/// which the `n`-th arrival's draws come (keyed by `n`: however many draws
+/// thinning takes for one arrival, the next arrival's are its own).
+struct Arrivals {
+    process: ArrivalProcess,
+    stream: KeyedStream,
+    /// Arrivals scheduled so far: the key of the next one's draws.
+    scheduled: u64,
+}
+
+impl Arrivals {
+    /// The first arrival after `now`, or `None` if the rate stays zero.
+    #[inline]
+    fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
+        let mut rng = self.stream.rng(super::draws::arrival(self.scheduled));
+        self.scheduled += 1;
+        self.process.next_after(now, &mut rng)
+    }
 }
 
 /// A client's closed-loop users: a range of the users numbered over every
@@ -98,11 +118,10 @@ impl Clients {
                     picker: RoutePicker::new(&target.weights),
                     keys: ClientKeys::new(&target.name),
                     open_loop_sent: 0,
-                    arrivals: target.arrivals.as_ref().map(|a| {
-                        (
-                            ArrivalProcess::new(a, &target.schedule),
-                            streams.stream(&ClientKeys::arrival_stream(&target.name)),
-                        )
+                    arrivals: target.arrivals.as_ref().map(|a| Arrivals {
+                        process: ArrivalProcess::new(a, &target.schedule),
+                        stream: streams.keyed(&ClientKeys::arrival_stream(&target.name)),
+                        scheduled: 0,
                     }),
                     users,
                     name: target.name.clone(),
@@ -241,8 +260,8 @@ impl World<'_> {
     pub(super) fn start_clients(&mut self, kernel: &mut Kernel<Event>) {
         for client in 0..self.clients.len() as u32 {
             let c = self.clients.get_mut(client);
-            if let Some((process, rng)) = &mut c.arrivals
-                && let Some(first) = process.next_after(SimTime::ZERO, rng)
+            if let Some(arrivals) = &mut c.arrivals
+                && let Some(first) = arrivals.next_after(SimTime::ZERO)
             {
                 kernel.schedule_at(first, Event::Arrival(client));
             }
@@ -262,8 +281,8 @@ impl World<'_> {
     #[inline]
     pub(super) fn arrival(&mut self, kernel: &mut Kernel<Event>, client: u32) {
         self.send_request(kernel, client, None);
-        if let Some((process, rng)) = &mut self.clients.get_mut(client).arrivals
-            && let Some(next) = process.next_after(kernel.now(), rng)
+        if let Some(arrivals) = &mut self.clients.get_mut(client).arrivals
+            && let Some(next) = arrivals.next_after(kernel.now())
         {
             kernel.schedule_at(next, Event::Arrival(client));
         }
@@ -338,8 +357,7 @@ impl World<'_> {
         counts_outcome(&mut stats.window, outcome);
         if outcome == Status::Ok {
             let latency = now - sent;
-            stats.latency.record(latency);
-            stats.window_latency.record(latency);
+            stats.window_latency.record_with_total(&mut stats.latency, latency);
         }
         // Declared clients only: the implicit client's figures are the
         // routes', and this is one length check for it.
@@ -348,8 +366,7 @@ impl World<'_> {
             counts_outcome(&mut stats.window, outcome);
             if outcome == Status::Ok {
                 let latency = now - sent;
-                stats.latency.record(latency);
-                stats.window_latency.record(latency);
+                stats.window_latency.record_with_total(&mut stats.latency, latency);
             }
         }
         // Before its k-th request (k ≥ 1; the 0th is the start stagger).

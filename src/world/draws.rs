@@ -115,6 +115,8 @@ impl ClientKeys {
 }
 /// The root of instance boot keys.
 const BOOT: DrawKey = DrawKey::root(7);
+/// The root of a client's arrival keys (in the client's own stream).
+const ARRIVAL: DrawKey = DrawKey::root(8);
 
 /// Which message a network draw is for: each has its own loss and delay
 /// streams, so a loss fault does not shift any delay.
@@ -214,6 +216,13 @@ impl Draws {
     pub(super) fn throttle(&self, attempt: DrawKey) -> KeyedRng {
         self.throttle.rng(attempt)
     }
+}
+
+/// The key of the draws of a client's `n`-th arrival time (counted from 0,
+/// in its own arrival stream).
+#[inline]
+pub(super) fn arrival(n: u64) -> DrawKey {
+    ARRIVAL.child(n)
 }
 
 /// The key of the call at `index` of step `step` of a job.

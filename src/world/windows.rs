@@ -41,7 +41,7 @@ impl World<'_> {
                 queue_length: None,
                 breakers_open: self.edges[i].has_breaker().then_some(edge.breakers_open),
             });
-            stats.window_latency.reset();
+            stats.window_latency.close_window_into(&mut stats.latency);
         }
         for (i, stats) in self.service_stats.iter_mut().enumerate() {
             self.closing.rows.push(WindowRow {
@@ -56,7 +56,7 @@ impl World<'_> {
                 queue_length: Some(stats.in_queue.value()),
                 breakers_open: None,
             });
-            stats.window_latency.reset();
+            stats.window_latency.close_window_into(&mut stats.latency);
         }
         for (i, stats) in self.edge_stats.iter_mut().enumerate().skip(routes) {
             self.closing.rows.push(WindowRow {
@@ -85,7 +85,7 @@ impl World<'_> {
                 queue_length: None,
                 breakers_open: None,
             });
-            stats.window_latency.reset();
+            stats.window_latency.close_window_into(&mut stats.latency);
         }
         self.fold_window_counts();
         self.window_start = now;
