@@ -453,3 +453,67 @@ fn a_world_too_large_for_memory_is_refused_before_it_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("a size such as `8GiB`"));
 }
+
+/// Bug: a FIFO with no writer made `validate` block for ever. Now a FIFO is
+/// opened without waiting: with no writer it reads as empty (a located
+/// error, exit 2, at once); with a writer (`<(cat file)`) it is read whole.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fifo_without_a_writer_does_not_block() {
+    let dir = TempDir::new();
+    let fifo = dir.path().join("pipe.json");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: mkfifo is not available");
+        return;
+    }
+    let mut child = Command::new(BIN)
+        .args(["validate", "pipe.json"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start meshsim");
+    // It must end by itself; give it ten seconds before calling it a hang.
+    let mut waited = 0;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if waited >= 100 {
+            let _ = child.kill();
+            panic!("validate blocked on a FIFO without a writer");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    };
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pipe.json"), "{stderr}");
+    // With a writer, the scenario is read whole.
+    let writer = {
+        let fifo = fifo.clone();
+        let text = small();
+        std::thread::spawn(move || std::fs::write(fifo, text))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let out = meshsim(dir.path(), &["validate", "pipe.json"]);
+    writer.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+/// Bug: a dangling `--out` symbolic link gave a misleading "File exists".
+#[cfg(unix)]
+#[test]
+fn a_dangling_out_link_is_named_as_such() {
+    let dir = TempDir::with(&small());
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), dir.path().join("out"))
+        .expect("a symbolic link");
+    let out = meshsim(dir.path(), &["run", FILE, "--out", "out", "--quiet"]);
+    no_panic(&out);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("symbolic link to"), "{stderr}");
+    assert!(stderr.contains("which does not exist"), "{stderr}");
+}

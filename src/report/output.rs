@@ -142,7 +142,18 @@ impl Staging {
     /// the same file system). Fails if another run holds the lock.
     pub fn new(dir: &Path) -> io::Result<Staging> {
         // Refuse at once a target that cannot become a directory, rather
-        // than after a long run.
+        // than after a long run: a symbolic link to nothing would otherwise
+        // end in a misleading "File exists".
+        if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) && !dir.exists() {
+            let to =
+                fs::read_link(dir).map_or_else(|_| "?".to_string(), |t| t.display().to_string());
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "it is a symbolic link to {to}, which does not exist: create that directory, or remove the link"
+                ),
+            ));
+        }
         if dir.exists() && !dir.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,

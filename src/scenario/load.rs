@@ -40,7 +40,7 @@ const TOP_LEVEL: &[&str] = &[
 /// Reads, checks and compiles the scenario file at `path`.
 pub fn load(path: &std::path::Path) -> Result<Compiled, ScenarioError> {
     let file = path.display().to_string();
-    match std::fs::read(path) {
+    match read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(source) => parse(&source, &file),
             Err(e) => Err(single(
@@ -54,6 +54,38 @@ pub fn load(path: &std::path::Path) -> Result<Compiled, ScenarioError> {
         },
         Err(e) => Err(single(&file, None, format!("cannot read the file: {e}"))),
     }
+}
+
+/// Reads a scenario file. A FIFO (a named pipe, or `<(...)` in a shell) is
+/// opened without waiting for a writer: with none, it reads as empty
+/// instead of blocking for ever; with one, it is read to its end.
+fn read(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::io::Read;
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        use std::os::unix::io::AsRawFd;
+        if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+            let mut fifo = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?;
+            // SAFETY: `fifo` owns a valid descriptor for the whole call;
+            // F_GETFL/F_SETFL only read and set its status flags.
+            let blocking = unsafe {
+                let fd = fifo.as_raw_fd();
+                let flags = libc::fcntl(fd, libc::F_GETFL);
+                flags >= 0 && libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) >= 0
+            };
+            if !blocking {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut bytes = Vec::new();
+            fifo.read_to_end(&mut bytes)?;
+            return Ok(bytes);
+        }
+    }
+    std::fs::read(path)
 }
 
 fn single(file: &str, position: Option<(usize, usize)>, message: String) -> ScenarioError {

@@ -357,7 +357,9 @@ impl World<'_> {
         counts_outcome(&mut stats.window, outcome);
         if outcome == Status::Ok {
             let latency = now - sent;
-            stats.window_latency.record_with_total(&mut stats.latency, latency);
+            stats
+                .window_latency
+                .record_with_total(&mut stats.latency, latency);
         }
         // Declared clients only: the implicit client's figures are the
         // routes', and this is one length check for it.
@@ -366,7 +368,9 @@ impl World<'_> {
             counts_outcome(&mut stats.window, outcome);
             if outcome == Status::Ok {
                 let latency = now - sent;
-                stats.window_latency.record_with_total(&mut stats.latency, latency);
+                stats
+                    .window_latency
+                    .record_with_total(&mut stats.latency, latency);
             }
         }
         // Before its k-th request (k ≥ 1; the 0th is the start stagger).

@@ -150,7 +150,9 @@ impl World<'_> {
         stats.in_system.decrement(now);
         stats.departures += 1;
         stats.sojourn_ns += u128::from(sojourn.as_nanos());
-        stats.window_latency.record_with_total(&mut stats.latency, sojourn);
+        stats
+            .window_latency
+            .record_with_total(&mut stats.latency, sojourn);
         let counts = &mut stats.window;
         match (outcome, dependency) {
             (Status::Ok, _) => counts.successes += 1,
