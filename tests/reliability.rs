@@ -488,7 +488,12 @@ fn a_fifo_without_a_writer_does_not_block() {
         waited += 1;
     };
     let mut stderr = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("pipe.json"), "{stderr}");
     // With a writer, the scenario is read whole.
