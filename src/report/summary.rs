@@ -260,6 +260,73 @@ pub struct ServiceSummary {
     /// Its instances' lifecycle transitions, by `from->to` (e.g.
     /// `ready->crashed`, `crashed->starting`, `starting->ready`).
     pub instance_transitions: BTreeMap<String, u64>,
+    /// Its instances one by one, when its callers balance over them or
+    /// discover them (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstancesSummary>,
+}
+
+/// A service's instances one by one, as their callers saw them.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstancesSummary {
+    /// The most loaded instance's load ÷ the mean load over the instances
+    /// (1 is an even spread; 0 when nothing was sent). Load is the
+    /// time-average number of attempts in flight to the instance: a slow
+    /// instance given an equal share of requests is more loaded.
+    pub load_imbalance: f64,
+    /// The same ratio for the requests sent (shares of traffic).
+    pub request_imbalance: f64,
+    /// Per instance, in index order.
+    pub each: Vec<InstanceSummary>,
+}
+
+/// One instance in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Attempts its callers sent to it (lost ones included).
+    pub requests: u64,
+    /// Its share of the service's requests.
+    pub share: f64,
+    /// Attempts it answered with success.
+    pub successes: u64,
+    /// Attempts that ended otherwise (errors, refusals, timeouts, drops).
+    pub failures: u64,
+    /// Time-average attempts in flight to it.
+    pub load: f64,
+}
+
+fn max_over_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let n = values.clone().count().max(1) as f64;
+    let total: f64 = values.clone().sum();
+    let max = values.fold(0.0, f64::max);
+    if total > 0.0 {
+        round6(max / (total / n))
+    } else {
+        0.0
+    }
+}
+
+fn instances_summary(counts: &[crate::world::InstanceCounts], load: &[f64]) -> InstancesSummary {
+    let total: u64 = counts.iter().map(|c| c.requests).sum();
+    InstancesSummary {
+        load_imbalance: max_over_mean(load.iter().copied()),
+        request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
+        each: counts
+            .iter()
+            .zip(load)
+            .map(|(c, &load)| InstanceSummary {
+                requests: c.requests,
+                share: if total > 0 {
+                    round6(c.requests as f64 / total as f64)
+                } else {
+                    0.0
+                },
+                successes: c.successes,
+                failures: c.failures,
+                load: round6(load),
+            })
+            .collect(),
+    }
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -418,6 +485,15 @@ impl Summary {
                         .flatten()
                         .map(|((from, to), n)| (format!("{}->{}", from.name(), to.name()), *n))
                         .collect(),
+                    instances: run
+                        .instances
+                        .reported
+                        .get(i)
+                        .copied()
+                        .unwrap_or(false)
+                        .then(|| {
+                            instances_summary(&run.instances.counts[i], &run.instances.load[i])
+                        }),
                 };
                 (name.clone(), summary)
             })

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use super::diagnostic::JsonPath;
 use super::model::{
-    BackoffSpec, BudgetSpec, JitterKind, Policy, PolicyScope, RetryOutcome, WindowKind,
+    BackoffSpec, BalancerKind, BudgetSpec, JitterKind, Policy, PolicyScope, RetryOutcome,
+    WindowKind,
 };
 use crate::kernel::SimDuration;
 use crate::patterns::breaker::{
@@ -23,6 +24,9 @@ use crate::patterns::budget::{
     AdaptiveThrottle, AdaptiveThrottleConfig, GrpcRetryThrottle, RetryBudget, RetryBudgetConfig,
 };
 use crate::patterns::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::patterns::discovery::balance::{
+    BalancerConfig, MaglevConfig, P2cLoad, PeakEwmaConfig, RingHashConfig,
+};
 use crate::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
 use crate::patterns::rate_limit::{Rate, TokenBucket};
 use crate::patterns::retry::{Backoff, Jitter, RetryPolicy};
@@ -59,6 +63,7 @@ pub struct CompiledPolicy {
     hedger: Option<Hedger>,
     cancel_losers: bool,
     scope: PolicyScope,
+    balancer: Option<BalancerConfig>,
 }
 
 impl CompiledPolicy {
@@ -90,9 +95,14 @@ impl CompiledPolicy {
     pub fn has_limiter(&self) -> bool {
         self.limiter.is_some()
     }
+    /// The balancer of the edges it is on, if it sets one.
+    pub fn balancer(&self) -> Option<BalancerConfig> {
+        self.balancer
+    }
     /// Whether the policy keeps any state per scope unit.
     pub fn stateful(&self) -> bool {
-        self.limiter.is_some()
+        self.balancer.is_some()
+            || self.limiter.is_some()
             || self.breaker.is_some()
             || self.bulkhead.is_some()
             || self.rate_limit.is_some()
@@ -138,6 +148,22 @@ fn pattern_problem(
             piece.clone(),
             format!("the {}'s {} {}", error.pattern, error.field, error.reason),
         ),
+    }
+}
+
+/// The pattern's configuration of a balancer kind, with the pattern's
+/// defaults (Envoy's ring and Maglev table sizes, tower's peak-EWMA decay).
+pub fn balancer_config(kind: BalancerKind) -> BalancerConfig {
+    match kind {
+        BalancerKind::RoundRobin => BalancerConfig::RoundRobin,
+        BalancerKind::Random => BalancerConfig::Random,
+        BalancerKind::LeastOutstanding => BalancerConfig::LeastOutstanding,
+        BalancerKind::P2c => BalancerConfig::PowerOfTwo(P2cLoad::Outstanding),
+        BalancerKind::P2cPeakEwma => {
+            BalancerConfig::PowerOfTwo(P2cLoad::PeakEwma(PeakEwmaConfig::default()))
+        }
+        BalancerKind::RingHash => BalancerConfig::RingHash(RingHashConfig::default()),
+        BalancerKind::Maglev => BalancerConfig::Maglev(MaglevConfig::default()),
     }
 }
 
@@ -454,5 +480,6 @@ pub(super) fn compile_policy(
         hedger,
         cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
         scope: policy.scope,
+        balancer: policy.balancer.map(balancer_config),
     })
 }

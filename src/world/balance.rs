@@ -1,14 +1,14 @@
 //! Instance choice: which instance of a service a message goes to, and the
 //! job it becomes there.
 //!
-//! A [`Balancer`] is the small interface discovery builds on: it is told how
-//! many instances there are and picks one. Today there is one policy, round
-//! robin over every instance, up or down, as a client with a static list of
-//! hosts does: without discovery a caller does not know which instances are
-//! alive. Health-aware policies (least outstanding, power of two choices,
-//! ring hash) and the registry that feeds them come with the discovery
-//! issue, as more variants of the enum: a closed enum dispatched by `match`,
-//! like the events, so a pick costs no indirect call.
+//! Two paths. An edge whose policy sets no `balancer` uses its callee's
+//! shared [`Balancer`]: round robin over every instance, up or down, as a
+//! client with a static list of hosts does, one rotation per callee shared
+//! by all its callers (the behaviour of every scenario written before
+//! balancers were per edge, kept byte for byte, and the fast path: no view,
+//! no draw). An edge whose policy sets one (`balanced`) picks with the
+//! balancer of its scope unit, over the unit's view of the callee
+//! (`discovery.rs`, with the patterns' `discovery::Balancer`).
 
 use crate::kernel::{DrawKey, Kernel, SimTime};
 
@@ -67,11 +67,21 @@ impl World<'_> {
         deadline: Option<SimTime>,
         cancellable: bool,
     ) {
-        let model = &mut self.services[service as usize];
-        let instance = model.first_instance + model.balancer.pick(model.instances);
+        let Some(a) = self.attempts.get_mut(attempt) else {
+            return;
+        };
+        let (edge, unit) = (a.edge, a.unit);
+        let instance = if self.edges[edge as usize].balanced {
+            // The scope unit's own balancer, over the caller's view.
+            self.pick_balanced(kernel.now(), edge, unit, draw, request, service)
+        } else {
+            let model = &mut self.services[service as usize];
+            model.first_instance + model.balancer.pick(model.instances)
+        };
         if let Some(a) = self.attempts.get_mut(attempt) {
             a.instance = instance;
         }
+        self.count_sent(instance, kernel.now());
         let Some(delay) =
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)

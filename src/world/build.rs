@@ -14,6 +14,7 @@ use crate::scenario::{CallTarget, Compiled};
 
 use super::balance::Balancer;
 use super::behaviour::Behaviour;
+use super::discovery::Discovery;
 use super::draws::Draws;
 use super::faults;
 use super::lifecycle::InstanceState;
@@ -37,6 +38,7 @@ impl<'s> World<'s> {
         let service_names: Vec<&String> = scenario.services.keys().collect();
         let policy_names: Vec<&String> = scenario.policies.keys().collect();
         let policies: Vec<PolicyModel> = compiled.policies().iter().map(PolicyModel::new).collect();
+        let instances_of: Vec<u32> = scenario.services.values().map(|s| s.instances).collect();
         let mut edges: Vec<EdgeModel> = Vec::new();
         let mut infos: Vec<EdgeInfo> = Vec::new();
         let workload = &scenario.workload;
@@ -52,8 +54,13 @@ impl<'s> World<'s> {
                 policy,
                 attempt_timeout: model.and_then(|p| p.timeout),
                 give_up_after: target.give_up_after,
+                balanced: model.is_some_and(PolicyModel::has_balancer),
                 units: model
-                    .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
+                    .map(|p| {
+                        (0..p.units(1))
+                            .map(|_| p.new_state(instances_of[callee as usize]))
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
             infos.push(EdgeInfo {
@@ -117,8 +124,13 @@ impl<'s> World<'s> {
                                 policy,
                                 attempt_timeout,
                                 give_up_after: None,
+                                balanced: model.is_some_and(PolicyModel::has_balancer),
                                 units: model
-                                    .map(|p| (0..units).map(|_| p.new_state()).collect())
+                                    .map(|p| {
+                                        (0..units)
+                                            .map(|_| p.new_state(instances_of[callee as usize]))
+                                            .collect()
+                                    })
                                     .unwrap_or_default(),
                             });
                             infos.push(EdgeInfo {
@@ -212,6 +224,10 @@ impl<'s> World<'s> {
             })
             .collect();
         let faults = faults::effects(compiled.faults());
+        let mut balanced_callee = vec![false; services.len()];
+        for edge in edges.iter().filter(|e| e.balanced) {
+            balanced_callee[edge.callee as usize] = true;
+        }
         let world = World {
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
@@ -229,6 +245,7 @@ impl<'s> World<'s> {
             edges,
             picker: RoutePicker::new(&weights),
             draws: Draws::new(streams),
+            discovery: Discovery::new(streams, &instances_of, &balanced_callee),
             open_loop_sent: 0,
             arrivals: workload.arrivals.as_ref().map(|a| {
                 (

@@ -306,6 +306,8 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        self.balancer_done(edge, unit, a.instance, a.sent, now);
+        self.count_outcome(a.instance, now, Some(outcome == Status::Ok));
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = now.as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -379,6 +381,8 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+        self.count_outcome(a.instance, kernel.now(), None);
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = kernel.now().as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -477,6 +481,8 @@ impl World<'_> {
                 self.bump(a.edge, |c| c.dropped += 1);
             }
             let (edge, unit) = (a.edge, a.unit);
+            self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+            self.count_outcome(a.instance, kernel.now(), Some(false));
             if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
                 if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
                     breaker.release(permit, now);

@@ -184,7 +184,8 @@ impl World<'_> {
             if model.caller != Some(service) || model.units.is_empty() || !per_instance {
                 continue;
             }
-            let fresh = self.policies[policy as usize].new_state();
+            let hosts = self.services[model.callee as usize].instances;
+            let fresh = self.policies[policy as usize].new_state(hosts);
             let state = &mut model.units[unit as usize];
             debug_assert!(
                 state
@@ -205,6 +206,7 @@ impl World<'_> {
             state.limiter = fresh.limiter;
             state.rate_limit = fresh.rate_limit;
             state.hedger = fresh.hedger;
+            state.balancer = fresh.balancer;
             self.drain_breaker(edge as u32, unit);
         }
     }

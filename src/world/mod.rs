@@ -29,6 +29,7 @@ mod behaviour;
 mod build;
 mod calls;
 mod client;
+mod discovery;
 mod draws;
 mod events;
 mod faults;
@@ -62,6 +63,7 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
+pub use discovery::{InstanceCounts, InstancesOutcome};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
@@ -173,6 +175,8 @@ struct EdgeModel {
     give_up_after: Option<SimDuration>,
     /// Pattern state per scope unit (empty when the policy keeps none).
     units: Vec<EdgeState>,
+    /// Its scope units pick instances with balancers of their own.
+    balanced: bool,
 }
 
 struct Users {
@@ -195,6 +199,8 @@ pub struct World<'s> {
     picker: RoutePicker,
     /// The world's keyed streams.
     draws: Draws,
+    /// Service discovery and per-edge balancing (`discovery.rs`).
+    discovery: discovery::Discovery,
     /// Open-loop requests sent so far: the `n` of their draw keys.
     open_loop_sent: u64,
     arrivals: Option<(ArrivalProcess, ChaCha8Rng)>,
@@ -311,6 +317,8 @@ pub struct RunOutcome {
     pub network: NetworkStats,
     /// The fault timeline.
     pub faults: Vec<FaultWindow>,
+    /// Per-instance figures of the services balanced over or discovered.
+    pub instances: InstancesOutcome,
 }
 
 /// Builds the world for a compiled scenario, runs it with `seed` and returns
@@ -357,7 +365,31 @@ pub fn run_streaming(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
+    let instance_counts = world
+        .services
+        .iter()
+        .map(|s| {
+            let first = s.first_instance as usize;
+            world.discovery.counts[first..first + s.instances as usize].to_vec()
+        })
+        .collect();
+    let instance_load = world
+        .services
+        .iter()
+        .map(|s| {
+            let first = s.first_instance as usize;
+            world.discovery.outstanding[first..first + s.instances as usize]
+                .iter()
+                .map(|level| level.mean_until(end))
+                .collect()
+        })
+        .collect();
     let mut outcome = RunOutcome {
+        instances: InstancesOutcome {
+            reported: world.discovery.reported(),
+            counts: instance_counts,
+            load: instance_load,
+        },
         stop,
         stop_cause,
         end,

@@ -9,6 +9,7 @@
 use crate::kernel::{SimDuration, TimerId};
 use crate::patterns::breaker::Breaker;
 use crate::patterns::bulkhead::Bulkhead;
+use crate::patterns::discovery::{Balancer, BalancerConfig};
 use crate::patterns::hedge::Hedger;
 use crate::patterns::rate_limit::TokenBucket;
 use crate::patterns::retry::RetryPolicy;
@@ -37,6 +38,7 @@ pub struct PolicyModel {
     limiter: Option<Limiter>,
     rate_limit: Option<TokenBucket>,
     hedger: Option<Hedger>,
+    balancer: Option<BalancerConfig>,
 }
 
 impl PolicyModel {
@@ -54,7 +56,13 @@ impl PolicyModel {
             limiter: policy.fresh_limiter(),
             rate_limit: policy.fresh_rate_limit(),
             hedger: policy.fresh_hedger(),
+            balancer: policy.balancer(),
         }
+    }
+
+    /// Whether the policy picks instances with a balancer of its own.
+    pub fn has_balancer(&self) -> bool {
+        self.balancer.is_some()
     }
 
     /// Whether the policy has a circuit breaker.
@@ -62,10 +70,20 @@ impl PolicyModel {
         self.breaker.is_some()
     }
 
-    /// Fresh state for one scope unit, made from the validated prototypes
-    /// (so it cannot fail).
-    pub fn new_state(&self) -> EdgeState {
+    /// Fresh state for one scope unit of an edge to a callee with `hosts`
+    /// instances, made from the validated prototypes (so it cannot fail:
+    /// validation bounds `hosts` far below the balancers' `MAX_HOSTS`).
+    pub fn new_state(&self, hosts: u32) -> EdgeState {
         EdgeState {
+            balancer: self.balancer.map(|config| {
+                let mut balancer =
+                    Balancer::new(config, hosts).expect("instances are validated below MAX_HOSTS");
+                // The hashing balancers start over every instance: without
+                // discovery, the caller's view is its static list.
+                let all: Vec<u32> = (0..hosts).collect();
+                balancer.rebuild(&all);
+                Box::new(balancer)
+            }),
             breaker: self.breaker.as_ref().map(Breaker::fresh),
             bulkhead: self.bulkhead.as_ref().map(Bulkhead::fresh),
             bulkhead_timer: None,
@@ -100,4 +118,9 @@ pub struct EdgeState {
     pub rate_limit: Option<TokenBucket>,
     /// The hedging delay estimator.
     pub hedger: Option<Hedger>,
+    /// The unit's own load balancer over the callee's instances (host ids
+    /// are instance indices within the callee); none: the callee's shared
+    /// round robin.
+    /// Boxed: the enum is large, and most units have none.
+    pub balancer: Option<Box<Balancer>>,
 }

@@ -46,6 +46,49 @@ pub struct Policy {
     /// library does), or every instance of the calling service one (`service`).
     #[serde(default)]
     pub scope: PolicyScope,
+    /// How the caller picks an instance of the callee; without it, round
+    /// robin over every instance (one rotation per callee, shared by all
+    /// its callers, as before balancers were per edge). The balancer's
+    /// state belongs to the scope unit (calling instance or service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<BalancerKind>,
+}
+
+/// A load-balancing policy (see `patterns::discovery::balance`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancerKind {
+    /// Each instance of the caller's view in turn, from a random start.
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// The fewest requests in flight from this scope unit (a full scan).
+    LeastOutstanding,
+    /// Power of two choices: two at random, the one with fewer requests in
+    /// flight.
+    P2c,
+    /// Power of two choices by tower's peak-EWMA cost (latency estimate ×
+    /// requests in flight).
+    P2cPeakEwma,
+    /// Envoy's ring hash on the request key (routes with `keys`).
+    RingHash,
+    /// Envoy's Maglev table on the request key.
+    Maglev,
+}
+
+impl BalancerKind {
+    /// Its name in the scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            BalancerKind::RoundRobin => "round_robin",
+            BalancerKind::Random => "random",
+            BalancerKind::LeastOutstanding => "least_outstanding",
+            BalancerKind::P2c => "p2c",
+            BalancerKind::P2cPeakEwma => "p2c_peak_ewma",
+            BalancerKind::RingHash => "ring_hash",
+            BalancerKind::Maglev => "maglev",
+        }
+    }
 }
 
 /// Who shares a policy's state.

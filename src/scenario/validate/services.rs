@@ -67,14 +67,18 @@ impl Checker<'_> {
         for (i, step) in service.calls.iter().enumerate() {
             let step_path = path.key("calls").index(i);
             self.call_step(step_path.clone(), step);
+            let callee = |name: &str| self.scenario.services.get(name).map_or(1, |s| s.instances);
             if let Some(name) = &step.policy {
-                self.policy_memory(&step_path, service.instances, name);
+                let hosts = step.service.as_deref().map_or(1, callee);
+                self.policy_memory(&step_path, service.instances, hosts, name);
             }
             for (k, call) in step.parallel.iter().flatten().enumerate() {
                 if let Some(name) = &call.policy {
+                    let hosts = callee(&call.service);
                     self.policy_memory(
                         &step_path.key("parallel").index(k),
                         service.instances,
+                        hosts,
                         name,
                     );
                 }
