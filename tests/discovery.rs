@@ -121,3 +121,216 @@ fn a_hashing_balancer_sends_a_key_to_one_instance() {
         .collect();
     assert!(shares.contains(&1.0), "{shares:?}");
 }
+
+/// Two frontends call three backends (round robin over each caller's
+/// view); backend instance 0 crashes at 20 s for 40 s.
+fn failover(discovery: Value) -> Value {
+    json!({
+        "name": "failover", "duration": "70s", "seed": 1,
+        "policies": {"p": {"timeout": "300ms"}},
+        "services": {
+            "front": {"instances": 2, "concurrency": 64,
+                      "service_time": {"constant": "100us"},
+                      "calls": [{"service": "back", "policy": "p"}]},
+            "back": {"instances": 3, "concurrency": 8,
+                     "service_time": {"exponential": {"mean": "2ms"}},
+                     "discovery": discovery}
+        },
+        "network": {"latency": {"exponential": {"mean": "200us"}}},
+        "workload": {"arrivals": {"poisson": {"rate": 200}},
+                     "routes": [{"service": "front"}], "timeout": "2s"},
+        "faults": [{"at": "20s", "for": "40s", "crash": {"service": "back", "instance": 0}}]
+    })
+}
+
+fn the_crash(summary: &Value) -> &Value {
+    let crashes = instances(summary)["crashes"].as_array().expect("crashes");
+    assert_eq!(crashes.len(), 1, "{summary}");
+    &crashes[0]
+}
+
+#[test]
+fn detection_by_active_checks_is_bounded_by_checks_timeout_and_refresh() {
+    // interval × failures_before_critical + timeout + refresh, plus the
+    // network's round trips (well under 100 ms here).
+    let (interval, failures, timeout, refresh) = (3.0, 2.0, 0.5, 4.0);
+    let bound = interval * failures + timeout + refresh + 0.1;
+    let mut worst: f64 = 0.0;
+    for seed in 1..=12 {
+        let value = failover(json!({
+            "health_check": {"interval": "3s", "timeout": "500ms",
+                             "failures_before_critical": 2},
+            "refresh": "4s"
+        }));
+        let s = summary_with_seed(&value, seed);
+        let crash = the_crash(&s);
+        assert_eq!(crash["detected"], true, "seed {seed}: {crash}");
+        let detection = crash["detection_s"].as_f64().unwrap();
+        assert!(
+            detection <= bound,
+            "seed {seed}: detected after {detection} s, bound {bound} s"
+        );
+        // A detection takes at least one failed check's timeout... and the
+        // checks are not instantaneous.
+        assert!(detection >= timeout, "seed {seed}: {detection}");
+        worst = worst.max(detection);
+        // Once detected, the crashed instance gets nothing: its errors are
+        // bounded by what was sent before.
+        assert!(crash["errors"].as_u64().unwrap() > 0, "seed {seed}");
+    }
+    assert!(
+        worst > interval,
+        "the bound is not trivially loose: {worst}"
+    );
+}
+
+#[test]
+fn without_discovery_a_crash_is_never_detected() {
+    let mut value = failover(json!(null));
+    value["services"]["back"]
+        .as_object_mut()
+        .unwrap()
+        .remove("discovery");
+    value["policies"]["p"]["balancer"] = json!("round_robin");
+    let s = summary_with_seed(&value, 1);
+    let crash = the_crash(&s);
+    assert_eq!(crash["detected"], false, "{crash}");
+    assert!(crash["detection_s"].is_null());
+}
+
+#[test]
+fn heartbeats_detect_a_crash_after_the_lease_expires() {
+    for seed in 1..=6 {
+        let value = failover(json!({
+            "heartbeat": {"renewal_interval": "2s", "lease_duration": "6s",
+                          "eviction_interval": "2s", "self_preservation": false},
+            "refresh": "3s"
+        }));
+        let s = summary_with_seed(&value, seed);
+        let crash = the_crash(&s);
+        assert_eq!(crash["detected"], true, "seed {seed}: {crash}");
+        let detection = crash["detection_s"].as_f64().unwrap();
+        // lease + eviction interval + refresh, plus the network.
+        assert!(
+            detection <= 6.0 + 2.0 + 3.0 + 0.1,
+            "seed {seed}: {detection}"
+        );
+        // Not before the lease could expire: the last renewal came at most
+        // one renewal interval before the crash.
+        assert!(detection >= 6.0 - 2.0, "seed {seed}: {detection}");
+    }
+}
+
+#[test]
+fn self_preservation_stops_eviction_under_mass_heartbeat_loss() {
+    // The registry runs at `consul`'s node; from 20 s for 40 s a partition
+    // cuts it off from `back`: every renewal is lost, no instance crashed.
+    let mut value = failover(json!({
+        "registry": "consul",
+        "heartbeat": {"renewal_interval": "2s", "lease_duration": "6s",
+                      "eviction_interval": "2s"},
+        "refresh": "3s"
+    }));
+    value["services"]["consul"] = json!({"service_time": {"constant": "1ms"}});
+    value["faults"] = json!([{"at": "20s", "for": "40s",
+                              "partition": {"between": [["consul"], ["back"]]}}]);
+    let preserved = summary_with_seed(&value, 1);
+    let ok = |s: &Value| s["routes"]["front"]["successes"].as_u64().unwrap();
+    let failures = |s: &Value| {
+        s["routes"]["front"]["failures"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap_or(0))
+            .sum::<u64>()
+    };
+    assert_eq!(failures(&preserved), 0, "{preserved}");
+    // Without self-preservation the registry evicts every instance, the
+    // callers' views empty, and every call fails while it lasts.
+    value["services"]["back"]["discovery"]["heartbeat"]["self_preservation"] = json!(false);
+    let evicted = summary_with_seed(&value, 1);
+    assert!(
+        failures(&evicted) > 3000,
+        "evicted: {} failures",
+        failures(&evicted)
+    );
+    assert!(ok(&evicted) < ok(&preserved));
+}
+
+fn warning_paths(value: &Value) -> Vec<String> {
+    let compiled = scenario::parse(&value.to_string(), "discovery.json").expect("valid");
+    compiled
+        .warnings()
+        .iter()
+        .map(|w| w.path.to_string())
+        .collect()
+}
+
+#[test]
+fn discovery_misconfigurations_are_warnings() {
+    let checks = failover(json!({"health_check": {"interval": "2m"}, "refresh": "5s"}));
+    let paths = warning_paths(&checks);
+    assert!(
+        paths.contains(&"services.back.discovery.health_check.interval".to_string()),
+        "{paths:?}"
+    );
+    let leases = failover(json!({
+        "heartbeat": {"renewal_interval": "10s", "lease_duration": "10s"},
+        "refresh": "20s"
+    }));
+    let paths = warning_paths(&leases);
+    for expected in [
+        "services.back.discovery.heartbeat.renewal_interval",
+        "services.back.discovery.refresh",
+        "services.back.discovery.heartbeat.self_preservation",
+    ] {
+        assert!(
+            paths.contains(&expected.to_string()),
+            "{expected}: {paths:?}"
+        );
+    }
+    let quiet = failover(json!({
+        "heartbeat": {"renewal_interval": "2s", "lease_duration": "6s",
+                      "self_preservation": false},
+        "refresh": "3s"
+    }));
+    let paths = warning_paths(&quiet);
+    assert!(!paths.iter().any(|p| p.contains("discovery")), "{paths:?}");
+}
+
+#[test]
+fn bad_discovery_settings_are_located_errors() {
+    for (discovery, at) in [
+        (json!({"refresh": "5s"}), "services.back.discovery"),
+        (
+            json!({"health_check": {}, "heartbeat": {}}),
+            "services.back.discovery",
+        ),
+        (
+            json!({"health_check": {"interval": "0s"}}),
+            "services.back.discovery.health_check.interval",
+        ),
+        (
+            json!({"health_check": {"failures_before_critical": 0}}),
+            "services.back.discovery.health_check.failures_before_critical",
+        ),
+        (
+            json!({"heartbeat": {"renewal_percent_threshold": 2.0}}),
+            "services.back.discovery.heartbeat.renewal_percent_threshold",
+        ),
+        (
+            json!({"heartbeat": {}, "registry": "nowhere"}),
+            "services.back.discovery.registry",
+        ),
+        (
+            json!({"heartbeat": {}, "refresh": "0s"}),
+            "services.back.discovery.refresh",
+        ),
+    ] {
+        let value = failover(discovery.clone());
+        let errors = scenario::parse(&value.to_string(), "discovery.json")
+            .expect_err(&format!("{discovery} is refused"));
+        let text = errors.to_string();
+        assert!(text.contains(at), "{discovery}: {text}");
+    }
+}

@@ -278,6 +278,27 @@ pub struct InstancesSummary {
     pub request_imbalance: f64,
     /// Per instance, in index order.
     pub each: Vec<InstanceSummary>,
+    /// Every crash of one of its instances, in time order.
+    pub crashes: Vec<CrashSummary>,
+}
+
+/// One crash, and how long its callers took to stop sending to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrashSummary {
+    /// The instance (within the service).
+    pub instance: u32,
+    /// When it crashed, seconds.
+    pub at_s: f64,
+    /// When it restarted, seconds (none: still down at the end).
+    pub restarted_s: Option<f64>,
+    /// Whether its callers had stopped sending to it before it restarted
+    /// (or the run ended).
+    pub detected: bool,
+    /// From the crash to the last attempt sent to it, seconds; none when
+    /// not detected.
+    pub detection_s: Option<f64>,
+    /// Attempts to it that failed while it was down.
+    pub errors: u64,
 }
 
 /// One instance in summary.json.
@@ -306,9 +327,24 @@ fn max_over_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
     }
 }
 
-fn instances_summary(counts: &[crate::world::InstanceCounts], load: &[f64]) -> InstancesSummary {
+fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSummary {
+    let (counts, load) = (&run.instances.counts[service], &run.instances.load[service]);
     let total: u64 = counts.iter().map(|c| c.requests).sum();
     InstancesSummary {
+        crashes: run
+            .instances
+            .crashes
+            .iter()
+            .filter(|c| c.service as usize == service)
+            .map(|c| CrashSummary {
+                instance: c.instance,
+                at_s: secs(c.at),
+                restarted_s: c.restarted.map(secs),
+                detected: c.detected,
+                detection_s: c.detection_time().map(|d| round6(d.as_secs_f64())),
+                errors: c.errors,
+            })
+            .collect(),
         load_imbalance: max_over_mean(load.iter().copied()),
         request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
         each: counts
@@ -491,9 +527,7 @@ impl Summary {
                         .get(i)
                         .copied()
                         .unwrap_or(false)
-                        .then(|| {
-                            instances_summary(&run.instances.counts[i], &run.instances.load[i])
-                        }),
+                        .then(|| instances_summary(run, i)),
                 };
                 (name.clone(), summary)
             })

@@ -58,6 +58,7 @@ pub(super) fn warnings(scenario: &Scenario, policies: &[CompiledPolicy]) -> Vec<
     };
     lints.unbounded_waits();
     lints.overload();
+    lints.discovery();
     lints.policies();
     lints.out
 }
@@ -153,6 +154,78 @@ impl Lints<'_> {
     }
 
     /// (b) retries without a budget, and (c) policies nobody uses.
+    /// Discovery settings that cannot do what they seem to: checks that
+    /// never run twice, leases that expire between renewals, caches staler
+    /// than the lease, and self-preservation that keeps a single crash.
+    fn discovery(&mut self) {
+        let scenario = self.scenario;
+        let run = scenario.duration;
+        for (name, service) in &scenario.services {
+            let Some(d) = &service.discovery else {
+                continue;
+            };
+            let path = JsonPath::root().key("services").key(name).key("discovery");
+            if let Some(check) = &d.health_check
+                && check.interval >= run
+            {
+                self.warn(
+                    path.key("health_check").key("interval"),
+                    format!(
+                        "checks every {} in a run of {}: no instance is checked more than once, so a crash is never detected",
+                        check.interval, run
+                    ),
+                    "use an interval well below the run's duration",
+                );
+            }
+            if d.refresh >= run {
+                self.warn(
+                    path.key("refresh"),
+                    format!(
+                        "callers refresh their view every {} in a run of {}: they never learn of a change",
+                        d.refresh, run
+                    ),
+                    "use a refresh well below the run's duration",
+                );
+            }
+            let Some(beat) = &d.heartbeat else {
+                continue;
+            };
+            if beat.renewal_interval >= beat.lease_duration {
+                self.warn(
+                    path.key("heartbeat").key("renewal_interval"),
+                    format!(
+                        "renewals every {} for a lease of {}: every lease expires between renewals and live instances are evicted",
+                        beat.renewal_interval, beat.lease_duration
+                    ),
+                    "renew several times per lease (Eureka: every 30s for 90s)",
+                );
+            }
+            if d.refresh > beat.lease_duration {
+                self.warn(
+                    path.key("refresh"),
+                    format!(
+                        "callers refresh every {}, longer than the lease of {}: after an eviction they keep calling the dead instance for up to {} more",
+                        d.refresh, beat.lease_duration, d.refresh
+                    ),
+                    "refresh at most once per lease duration",
+                );
+            }
+            let n = f64::from(service.instances);
+            if beat.self_preservation && (n - 1.0) / n < beat.renewal_percent_threshold {
+                self.warn(
+                    path.key("heartbeat").key("self_preservation"),
+                    format!(
+                        "with {} instances one crash takes renewals to {:.0}%, below the threshold of {:.0}%: self-preservation stops evictions and the crashed instance stays registered",
+                        service.instances,
+                        100.0 * (n - 1.0) / n,
+                        100.0 * beat.renewal_percent_threshold
+                    ),
+                    "set \"self_preservation\": false, lower renewal_percent_threshold, or run more instances (Eureka's own advice for small fleets)",
+                );
+            }
+        }
+    }
+
     fn policies(&mut self) {
         let scenario = self.scenario;
         let mut used: BTreeSet<&str> = BTreeSet::new();

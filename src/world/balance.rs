@@ -10,11 +10,11 @@
 //! balancer of its scope unit, over the unit's view of the callee
 //! (`discovery.rs`, with the patterns' `discovery::Balancer`).
 
-use crate::kernel::{DrawKey, Kernel, SimTime};
+use crate::kernel::{DrawKey, Kernel, SimDuration, SimTime};
 
 use super::draws::Message;
 use super::slab::Key;
-use super::{Event, Job, JobState, World};
+use super::{Event, Job, JobState, Reply, Status, World};
 
 /// How a service's callers pick one of its instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -73,7 +73,22 @@ impl World<'_> {
         let (edge, unit) = (a.edge, a.unit);
         let instance = if self.edges[edge as usize].balanced {
             // The scope unit's own balancer, over the caller's view.
-            self.pick_balanced(kernel.now(), edge, unit, draw, request, service)
+            match self.pick_balanced(kernel.now(), edge, unit, draw, request, service) {
+                Some(instance) => instance,
+                None => {
+                    // No instance in the view: refused locally, as Envoy's
+                    // "no healthy upstream" 503 (at once, as an event, so
+                    // that the caller's stack is not re-entered).
+                    kernel.schedule_in(
+                        SimDuration::ZERO,
+                        Event::Reply {
+                            attempt,
+                            reply: Reply::of(Status::Unavailable),
+                        },
+                    );
+                    return;
+                }
+            }
         } else {
             let model = &mut self.services[service as usize];
             model.first_instance + model.balancer.pick(model.instances)
@@ -89,6 +104,7 @@ impl World<'_> {
             return; // Lost: only the attempt's timeout will tell.
         };
         let job = self.jobs.insert(Job {
+            probe: false,
             attempt,
             draw,
             request,

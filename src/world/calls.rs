@@ -154,7 +154,7 @@ impl World<'_> {
         let model = &self.edges[edge as usize];
         if model.policy.is_none() {
             return self.start_direct_call(
-                kernel, parent, request, draw, edge, caller, inherited, optional,
+                kernel, parent, request, draw, edge, unit, caller, inherited, optional,
             );
         }
         let policy = model.policy.map(|p| &self.policies[p as usize]);
@@ -513,6 +513,7 @@ impl World<'_> {
         request: Key,
         call: DrawKey,
         edge: u32,
+        unit: u32,
         caller: u32,
         inherited: Option<SimTime>,
         optional: bool,
@@ -539,7 +540,8 @@ impl World<'_> {
             owner: Owner::Direct { parent, optional },
             draw,
             edge,
-            unit: 0,
+            // Towards a discovered service, the calling instance's view.
+            unit,
             timer: None,
             sent: now,
             breaker: None,

@@ -19,10 +19,15 @@ use std::time::Duration;
 
 use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimTime};
 use crate::metrics::Level;
-use crate::patterns::discovery::mix64;
+use crate::patterns::discovery::{CachedView, CachedViewConfig, mix64};
 
 use super::World;
-use super::slab::Key;
+use super::draws::Message;
+use super::registry::{Probe, Registry, RegistryDraws};
+use super::slab::{Key, Slab};
+
+/// The root of a view refresh's network draws.
+const REFRESH: DrawKey = DrawKey::root(0xd15c_0005);
 
 /// What the callers saw of one instance: the attempts sent to it and how
 /// they ended (a success, or anything else: an error, a refusal, a timeout,
@@ -37,6 +42,45 @@ pub struct InstanceCounts {
     pub failures: u64,
 }
 
+/// At most this many crashes are followed per run (more are counted in
+/// `crashes_dropped`).
+pub const MAX_CRASHES_FOLLOWED: usize = 10_000;
+
+/// One crash of an instance of a reported service, and how long its
+/// callers kept sending to it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CrashDetection {
+    /// The service and the instance within it.
+    pub service: u32,
+    /// The instance, within its service.
+    pub instance: u32,
+    /// When it crashed.
+    pub at: SimTime,
+    /// When it restarted (none: it was still down at the end).
+    pub restarted: Option<SimTime>,
+    /// The last attempt sent to it while it was down (none: not one).
+    pub last_sent: Option<SimTime>,
+    /// Whether its callers had stopped sending to it by the time it
+    /// restarted or the run ended: no caller's view still held it.
+    pub detected: bool,
+    /// Attempts to it that failed while it was down.
+    pub errors: u64,
+}
+
+impl CrashDetection {
+    /// From the crash until the last caller stopped sending to it: the
+    /// last send while it was down (0 when none came); none when it was not
+    /// detected.
+    pub fn detection_time(&self) -> Option<crate::kernel::SimDuration> {
+        self.detected.then(|| {
+            self.last_sent
+                .map_or(crate::kernel::SimDuration::ZERO, |t| {
+                    t.saturating_since(self.at)
+                })
+        })
+    }
+}
+
 /// Per-instance figures of a run, per service (for reports).
 #[derive(Clone, Debug, Default)]
 pub struct InstancesOutcome {
@@ -48,6 +92,10 @@ pub struct InstancesOutcome {
     /// Each instance's load: the time-average number of attempts in flight
     /// to it (zeros for a service not reported).
     pub load: Vec<Vec<f64>>,
+    /// Every crash of an instance of a reported service, in time order.
+    pub crashes: Vec<CrashDetection>,
+    /// Crashes beyond [`MAX_CRASHES_FOLLOWED`], not followed.
+    pub crashes_dropped: u64,
 }
 
 /// The world's discovery state.
@@ -62,6 +110,23 @@ pub(super) struct Discovery {
     tracked: bool,
     /// The balancers' draws, keyed by attempt.
     pick: KeyedStream,
+    /// Per service: its registry, if it is discovered.
+    pub(super) registries: Vec<Option<Registry>>,
+    /// Checks in flight.
+    pub(super) probes: Slab<Probe>,
+    pub(super) registry_draws: RegistryDraws,
+    /// Per edge, per scope unit: the unit's cached view of the callee's
+    /// registry (empty for an edge to a service without discovery).
+    pub(super) views: Vec<Vec<UnitView>>,
+    /// Scratch for a refresh's members.
+    members: Vec<u32>,
+    /// Per instance: when an attempt was last sent to it, and the crash
+    /// being followed (an index into `crashes`) with its failures so far
+    /// when it crashed.
+    last_sent: Vec<Option<SimTime>>,
+    open_crash: Vec<Option<(usize, u64)>>,
+    pub(super) crashes: Vec<CrashDetection>,
+    pub(super) crashes_dropped: u64,
     /// Per service, its instances (indices within it) for callers with a
     /// balancer: their view without a registry. Empty for a service that
     /// no balanced edge calls.
@@ -69,9 +134,14 @@ pub(super) struct Discovery {
 }
 
 impl Discovery {
-    /// Discovery state for services of these sizes, `balanced[s]` saying
+    /// Discovery state for services of these sizes; `balanced[s]` says
     /// whether some balanced edge calls service `s`.
-    pub(super) fn new(streams: &RngStreams, instances: &[u32], balanced: &[bool]) -> Discovery {
+    pub(super) fn new(
+        streams: &RngStreams,
+        instances: &[u32],
+        balanced: &[bool],
+        registries: Vec<Option<Registry>>,
+    ) -> Discovery {
         let total: u32 = instances.iter().sum();
         Discovery {
             counts: vec![InstanceCounts::default(); total as usize],
@@ -84,13 +154,56 @@ impl Discovery {
                 .zip(balanced)
                 .map(|(&n, &b)| if b { (0..n).collect() } else { Vec::new() })
                 .collect(),
+            registries,
+            probes: Slab::default(),
+            registry_draws: RegistryDraws::new(streams),
+            views: Vec::new(),
+            members: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
+            last_sent: vec![None; total as usize],
+            open_crash: vec![None; total as usize],
+            crashes: Vec::new(),
+            crashes_dropped: 0,
         }
+    }
+}
+
+/// A scope unit's view of a discovered callee.
+pub(super) struct UnitView {
+    /// Its copy of the registry.
+    cache: CachedView,
+    /// The candidates of a pick (scratch).
+    candidates: Vec<u32>,
+    /// The callee's instances.
+    hosts: u32,
+}
+
+impl UnitView {
+    /// A fresh view (a new process: its first refresh is due at once).
+    pub(super) fn new(config: CachedViewConfig, hosts: u32, now: SimTime) -> UnitView {
+        UnitView {
+            cache: CachedView::new(config, hosts, now.as_nanos())
+                .expect("validated by the compile step"),
+            candidates: Vec::with_capacity(hosts as usize),
+            hosts,
+        }
+    }
+
+    /// Whether `host` is in the view.
+    pub(super) fn contains(&self, host: u32) -> bool {
+        self.cache.members().contains(&host)
+    }
+
+    /// The unit's process restarted at `now`: it knows nothing, and fetches
+    /// at its first pick.
+    pub(super) fn restart(&mut self, now: SimTime) {
+        let config = *self.cache.config();
+        *self = UnitView::new(config, self.hosts, now);
     }
 }
 
 impl Discovery {
     /// Per service, whether its instances are reported one by one: some
-    /// caller balances over it.
+    /// caller balances over it (every caller of a discovered service does).
     pub(super) fn reported(&self) -> Vec<bool> {
         self.static_views.iter().map(|v| !v.is_empty()).collect()
     }
@@ -107,6 +220,78 @@ impl World<'_> {
         self.discovery.counts[i].requests += 1;
         self.discovery.window[i].requests += 1;
         self.discovery.outstanding[i].increment(now);
+        self.discovery.last_sent[i] = Some(now);
+    }
+
+    /// `instance` crashed at `now` (its first active crash): followed if
+    /// its service is reported.
+    pub(super) fn crash_started(&mut self, instance: u32, now: SimTime) {
+        let service = self.instances[instance as usize].service;
+        if !self.discovery.tracked || self.discovery.static_views[service as usize].is_empty() {
+            return;
+        }
+        if self.discovery.crashes.len() >= MAX_CRASHES_FOLLOWED {
+            self.discovery.crashes_dropped += 1;
+            return;
+        }
+        let first = self.services[service as usize].first_instance;
+        self.discovery.open_crash[instance as usize] = Some((
+            self.discovery.crashes.len(),
+            self.discovery.counts[instance as usize].failures,
+        ));
+        self.discovery.crashes.push(CrashDetection {
+            service,
+            instance: instance - first,
+            at: now,
+            restarted: None,
+            last_sent: None,
+            detected: false,
+            errors: 0,
+        });
+    }
+
+    /// The crash followed for `instance` ends at `now`: it restarted
+    /// (`restarted`), or the run ended. Detected if no caller would send
+    /// to it any more.
+    pub(super) fn crash_ended(&mut self, instance: u32, now: SimTime, restarted: bool) {
+        let Some((index, failures)) = self.discovery.open_crash[instance as usize].take() else {
+            return;
+        };
+        let detected = !self.anyone_sends_to(instance);
+        let i = instance as usize;
+        let record = &mut self.discovery.crashes[index];
+        record.restarted = restarted.then_some(now);
+        record.last_sent = self.discovery.last_sent[i].filter(|&t| t >= record.at);
+        record.detected = detected;
+        record.errors = self.discovery.counts[i].failures - failures;
+    }
+
+    /// Closes the crashes still followed at the end of the run.
+    pub(super) fn close_crashes(&mut self, end: SimTime) {
+        for instance in 0..self.instances.len() as u32 {
+            self.crash_ended(instance, end, false);
+        }
+    }
+
+    /// Whether some caller would still send to `instance`: a caller without
+    /// a balancer calls every instance; one with a balancer, while its view
+    /// holds it.
+    fn anyone_sends_to(&self, instance: u32) -> bool {
+        let service = self.instances[instance as usize].service;
+        let host = instance - self.services[service as usize].first_instance;
+        self.edges.iter().enumerate().any(|(e, model)| {
+            if model.callee != service {
+                return false;
+            }
+            if !model.balanced {
+                return true;
+            }
+            let views = &self.discovery.views[e];
+            if views.is_empty() {
+                return true; // The static list: every instance.
+            }
+            views.iter().any(|v| v.contains(host))
+        })
     }
 
     /// An attempt sent to `instance` ended at `now`: a success, another
@@ -128,8 +313,9 @@ impl World<'_> {
     }
 
     /// The instance (a world index) the balancer of `unit` on `edge` picks
-    /// in `service` for the attempt keyed `draw` of `request`; the balancer
-    /// is told of the send.
+    /// in `service` for the attempt keyed `draw` of `request`, among the
+    /// unit's view; the balancer is told of the send. `None`: the view is
+    /// empty (no instance is known to be healthy).
     pub(super) fn pick_balanced(
         &mut self,
         now: SimTime,
@@ -138,23 +324,80 @@ impl World<'_> {
         draw: DrawKey,
         request: Key,
         service: u32,
-    ) -> u32 {
+    ) -> Option<u32> {
         let key = self
             .requests
             .get(request)
             .and_then(|context| context.key())
             .unwrap_or_else(|| mix64(draw.as_u64()));
-        let view = &self.discovery.static_views[service as usize];
-        let balancer = self.edges[edge as usize].units[unit as usize]
+        let discovered = !self.discovery.views[edge as usize].is_empty();
+        if discovered {
+            self.refresh_view(now, edge, unit, service);
+        }
+        let model = &mut self.edges[edge as usize];
+        let balancer = model.units[unit as usize]
             .balancer
             .as_mut()
             .expect("every unit of a balanced edge has a balancer");
+        let view: &[u32] = if discovered {
+            let view = &mut self.discovery.views[edge as usize][unit as usize];
+            view.candidates.clear();
+            view.candidates.extend_from_slice(view.cache.members());
+            &view.candidates
+        } else {
+            &self.discovery.static_views[service as usize]
+        };
         let mut rng = self.discovery.pick.rng(draw);
-        let host = balancer
-            .choose(view, key, now.as_nanos(), &mut rng)
-            .expect("the static view holds every instance");
+        let host = balancer.choose(view, key, now.as_nanos(), &mut rng)?;
         balancer.on_send(host);
-        self.services[service as usize].first_instance + host
+        Some(self.services[service as usize].first_instance + host)
+    }
+
+    /// Refreshes the view of `unit` on `edge` if it is due: a request to
+    /// the registry and its answer over the network (a refresh is about the
+    /// unit and its count, for the network's draws). Lost either way, it is
+    /// a timed-out fetch: the unit keeps its view and backs off. The view
+    /// changes at once when the fetch succeeds (the round trip's delay is
+    /// not waited for). A hashing balancer rebuilds its table when the
+    /// membership changed.
+    fn refresh_view(&mut self, now: SimTime, edge: u32, unit: u32, service: u32) {
+        let view = &mut self.discovery.views[edge as usize][unit as usize];
+        if !view.cache.due(now.as_nanos()) {
+            return;
+        }
+        let registry = self.discovery.registries[service as usize]
+            .as_ref()
+            .expect("a view is of a discovered service");
+        let model = &self.edges[edge as usize];
+        let node = model.caller.unwrap_or(self.client_node) as usize;
+        let (done, failed) = view.cache.counts();
+        let draw = REFRESH
+            .child(u64::from(edge))
+            .child(u64::from(unit))
+            .child(done + failed);
+        let there = self
+            .network
+            .transmit(node, registry.node as usize, Message::Request, draw);
+        let back = there.and_then(|_| {
+            self.network
+                .transmit(registry.node as usize, node, Message::Reply, draw)
+        });
+        if back.is_none() {
+            view.cache.refresh_timed_out(now.as_nanos());
+            return;
+        }
+        registry.members(&mut self.discovery.members);
+        let changed = view.cache.members() != self.discovery.members.as_slice();
+        view.cache
+            .refresh(now.as_nanos(), self.discovery.members.iter().copied())
+            .expect("a view holds every instance of its service");
+        if changed
+            && let Some(balancer) = self.edges[edge as usize].units[unit as usize]
+                .balancer
+                .as_mut()
+        {
+            balancer.rebuild(&self.discovery.members);
+        }
     }
 
     /// An attempt that `unit` of `edge` sent at `sent` to `instance` has

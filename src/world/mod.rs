@@ -36,6 +36,7 @@ mod faults;
 mod lifecycle;
 pub mod network;
 pub mod policy;
+mod registry;
 mod request;
 mod retry;
 mod service;
@@ -63,7 +64,7 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
-pub use discovery::{InstanceCounts, InstancesOutcome};
+pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
@@ -115,6 +116,10 @@ struct Job {
     /// Its caller cancelled it (a hedge that lost): dropped instead of
     /// started.
     cancelled: bool,
+    /// A registry's health check (`registry.rs`): `attempt` is then the
+    /// check's key, its work is the check's, and its reply goes to the
+    /// registry.
+    probe: bool,
 }
 
 struct Instance {
@@ -389,6 +394,8 @@ pub fn run_streaming(
             reported: world.discovery.reported(),
             counts: instance_counts,
             load: instance_load,
+            crashes: std::mem::take(&mut world.discovery.crashes),
+            crashes_dropped: world.discovery.crashes_dropped,
         },
         stop,
         stop_cause,
@@ -453,6 +460,12 @@ impl Model for World<'_> {
             Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),
             Event::Booted { instance, restart } => self.booted(kernel, instance, restart),
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
+            Event::CheckDue { instance, life } => self.check_due(kernel, instance, life),
+            Event::ProbeReply { probe, ok } => self.probe_done(kernel, probe, Some(ok)),
+            Event::ProbeTimeout(probe) => self.probe_done(kernel, probe, None),
+            Event::Heartbeat { instance, life } => self.heartbeat(kernel, instance, life),
+            Event::Renew(instance) => self.renew(kernel.now(), instance),
+            Event::Sweep(service) => self.sweep(kernel, service),
             Event::Window => {
                 self.close_window(kernel.now());
                 let next = kernel.now().saturating_add(self.window);

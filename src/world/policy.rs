@@ -70,20 +70,20 @@ impl PolicyModel {
         self.breaker.is_some()
     }
 
+    /// Who shares the state, and whether there is any to share.
+    pub fn scoped_units(&self, instances: u32) -> u32 {
+        match self.scope {
+            PolicyScope::Service => 1,
+            PolicyScope::Instance => instances,
+        }
+    }
+
     /// Fresh state for one scope unit of an edge to a callee with `hosts`
     /// instances, made from the validated prototypes (so it cannot fail:
     /// validation bounds `hosts` far below the balancers' `MAX_HOSTS`).
     pub fn new_state(&self, hosts: u32) -> EdgeState {
         EdgeState {
-            balancer: self.balancer.map(|config| {
-                let mut balancer =
-                    Balancer::new(config, hosts).expect("instances are validated below MAX_HOSTS");
-                // The hashing balancers start over every instance: without
-                // discovery, the caller's view is its static list.
-                let all: Vec<u32> = (0..hosts).collect();
-                balancer.rebuild(&all);
-                Box::new(balancer)
-            }),
+            balancer: self.balancer.map(|config| new_balancer(config, hosts)),
             breaker: self.breaker.as_ref().map(Breaker::fresh),
             bulkhead: self.bulkhead.as_ref().map(Bulkhead::fresh),
             bulkhead_timer: None,
@@ -99,6 +99,34 @@ impl PolicyModel {
         match (self.stateful, self.scope) {
             (false, _) | (_, PolicyScope::Service) => 1,
             (true, PolicyScope::Instance) => instances,
+        }
+    }
+}
+
+/// A balancer over `hosts` instances, its table (for the hashing ones)
+/// over every instance: the caller's static list, until a view says
+/// otherwise. Cannot fail: validation bounds instances far below the
+/// balancers' `MAX_HOSTS`.
+pub fn new_balancer(config: BalancerConfig, hosts: u32) -> Box<Balancer> {
+    let mut balancer =
+        Balancer::new(config, hosts).expect("instances are validated below MAX_HOSTS");
+    let all: Vec<u32> = (0..hosts).collect();
+    balancer.rebuild(&all);
+    Box::new(balancer)
+}
+
+impl EdgeState {
+    /// The state of a unit on an edge without a policy: nothing but,
+    /// towards a discovered service, a round robin over the unit's view.
+    pub fn bare(hosts: u32) -> EdgeState {
+        EdgeState {
+            breaker: None,
+            bulkhead: None,
+            bulkhead_timer: None,
+            limiter: None,
+            rate_limit: None,
+            hedger: None,
+            balancer: Some(new_balancer(BalancerConfig::RoundRobin, hosts)),
         }
     }
 }

@@ -108,6 +108,7 @@ impl World<'_> {
     /// Closes the last (possibly partial) window.
     pub fn finish(&mut self, now: SimTime) {
         self.close_window(now);
+        self.close_crashes(now);
     }
 }
 
