@@ -334,3 +334,89 @@ fn bad_discovery_settings_are_located_errors() {
         assert!(text.contains(at), "{discovery}: {text}");
     }
 }
+
+/// `failover` without discovery, each caller ejecting outliers with `od`
+/// (and `panic`), with instances 0 and (if `both`) 1 crashing at 20 s.
+fn ejecting(od: Value, panic: Option<f64>, both: bool) -> Value {
+    let mut value = failover(json!(null));
+    value["services"]["back"]
+        .as_object_mut()
+        .unwrap()
+        .remove("discovery");
+    value["policies"]["p"]["outlier_detection"] = od;
+    if let Some(panic) = panic {
+        value["policies"]["p"]["panic_threshold"] = json!(panic);
+    }
+    if both {
+        value["faults"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"at": "20s", "for": "40s", "crash": {"service": "back", "instance": 1}}));
+    }
+    value
+}
+
+fn crashes(summary: &Value) -> Vec<Value> {
+    instances(summary)["crashes"].as_array().unwrap().clone()
+}
+
+#[test]
+fn outlier_ejection_stops_traffic_to_a_crashed_instance_within_five_timeouts() {
+    for seed in 1..=4 {
+        let value = ejecting(json!({"max_ejection_percent": 50}), None, false);
+        let s = summary_with_seed(&value, seed);
+        let crash = &crashes(&s)[0];
+        assert_eq!(crash["detected"], true, "seed {seed}: {crash}");
+        // Five consecutive timeouts of 300 ms per calling instance, each
+        // of the two callers sending about 100 per second to three.
+        let detection = crash["detection_s"].as_f64().unwrap();
+        assert!(detection < 1.5, "seed {seed}: {detection}");
+        // Two callers, five failures each before they eject, plus the
+        // attempts already in flight.
+        assert!(
+            crash["errors"].as_u64().unwrap() < 100,
+            "seed {seed}: {crash}"
+        );
+    }
+}
+
+#[test]
+fn envoys_default_ten_percent_ejects_nothing_from_three_instances() {
+    let value = ejecting(json!({}), None, false);
+    let s = summary_with_seed(&value, 1);
+    assert_eq!(crashes(&s)[0]["detected"], false);
+    let paths = warning_paths(&value);
+    assert!(
+        paths.contains(&"policies.p.outlier_detection.max_ejection_percent".to_string()),
+        "{paths:?}"
+    );
+}
+
+#[test]
+fn the_panic_threshold_makes_ejection_do_nothing_with_two_of_three_ejected() {
+    let od = json!({"max_ejection_percent": 100});
+    // Two of three crashed: both ejected leaves 33% healthy, below the
+    // default panic threshold of 50%: the balancer uses all three.
+    let panicking = summary_with_seed(&ejecting(od.clone(), None, true), 1);
+    for crash in crashes(&panicking) {
+        assert_eq!(crash["detected"], false, "{crash}");
+    }
+    let paths = warning_paths(&ejecting(od.clone(), None, true));
+    assert!(
+        paths.contains(&"policies.p.panic_threshold".to_string()),
+        "{paths:?}"
+    );
+    // Without the panic threshold both are ejected and the survivor
+    // takes everything.
+    let strict = summary_with_seed(&ejecting(od, Some(0.0), true), 1);
+    for crash in crashes(&strict) {
+        assert_eq!(crash["detected"], true, "{crash}");
+    }
+    let errors = |s: &Value| s["routes"]["front"]["failures"]["error"].as_u64().unwrap();
+    assert!(
+        errors(&strict) * 10 < errors(&panicking),
+        "{} vs {}",
+        errors(&strict),
+        errors(&panicking)
+    );
+}

@@ -390,7 +390,7 @@ fn edge_units(
     (0..count)
         .map(|_| {
             let mut state = match policy {
-                Some(p) => p.new_state(hosts),
+                Some(p) => p.new_state(hosts, SimTime::ZERO),
                 None => EdgeState::bare(hosts),
             };
             if discovered && state.balancer.is_none() {

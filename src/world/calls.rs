@@ -307,6 +307,7 @@ impl World<'_> {
         }
         let (edge, unit) = (a.edge, a.unit);
         self.balancer_done(edge, unit, a.instance, a.sent, now);
+        self.outlier_result(edge, unit, a.instance, outcome, now);
         self.count_outcome(a.instance, now, Some(outcome == Status::Ok));
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = now.as_nanos();

@@ -19,12 +19,14 @@ use std::time::Duration;
 
 use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimTime};
 use crate::metrics::Level;
-use crate::patterns::discovery::{CachedView, CachedViewConfig, mix64};
+use crate::patterns::discovery::{
+    CachedView, CachedViewConfig, OutlierDetector, PanicThreshold, ResultClass, mix64,
+};
 
-use super::World;
 use super::draws::Message;
 use super::registry::{Probe, Registry, RegistryDraws};
 use super::slab::{Key, Slab};
+use super::{Status, World};
 
 /// The root of a view refresh's network draws.
 const REFRESH: DrawKey = DrawKey::root(0xd15c_0005);
@@ -118,8 +120,11 @@ pub(super) struct Discovery {
     /// Per edge, per scope unit: the unit's cached view of the callee's
     /// registry (empty for an edge to a service without discovery).
     pub(super) views: Vec<Vec<UnitView>>,
-    /// Scratch for a refresh's members.
+    /// Scratch for a refresh's members, and for a pick's candidates.
     members: Vec<u32>,
+    scratch: Vec<u32>,
+    /// Ejections by outlier detectors so far.
+    pub(super) ejections: u64,
     /// Per instance: when an attempt was last sent to it, and the crash
     /// being followed (an index into `crashes`) with its failures so far
     /// when it crashed.
@@ -159,6 +164,8 @@ impl Discovery {
             registry_draws: RegistryDraws::new(streams),
             views: Vec::new(),
             members: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
+            scratch: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
+            ejections: 0,
             last_sent: vec![None; total as usize],
             open_crash: vec![None; total as usize],
             crashes: Vec::new(),
@@ -171,8 +178,6 @@ impl Discovery {
 pub(super) struct UnitView {
     /// Its copy of the registry.
     cache: CachedView,
-    /// The candidates of a pick (scratch).
-    candidates: Vec<u32>,
     /// The callee's instances.
     hosts: u32,
 }
@@ -183,14 +188,8 @@ impl UnitView {
         UnitView {
             cache: CachedView::new(config, hosts, now.as_nanos())
                 .expect("validated by the compile step"),
-            candidates: Vec::with_capacity(hosts as usize),
             hosts,
         }
-    }
-
-    /// Whether `host` is in the view.
-    pub(super) fn contains(&self, host: u32) -> bool {
-        self.cache.members().contains(&host)
     }
 
     /// The unit's process restarted at `now`: it knows nothing, and fetches
@@ -287,10 +286,25 @@ impl World<'_> {
                 return true;
             }
             let views = &self.discovery.views[e];
-            if views.is_empty() {
-                return true; // The static list: every instance.
-            }
-            views.iter().any(|v| v.contains(host))
+            let panic = model
+                .policy
+                .map_or_else(PanicThreshold::default, |p| self.policies[p as usize].panic);
+            model.units.iter().enumerate().any(|(u, state)| {
+                let members = match views.get(u) {
+                    Some(view) => view.cache.members(),
+                    None => &self.discovery.static_views[service as usize],
+                };
+                if !members.contains(&host) {
+                    return false;
+                }
+                match &state.outlier {
+                    None => true,
+                    Some(detector) => {
+                        let healthy = members.iter().filter(|&&h| !detector.is_ejected(h)).count();
+                        !detector.is_ejected(host) || panic.in_panic(members.len(), healthy)
+                    }
+                }
+            })
         })
     }
 
@@ -335,18 +349,32 @@ impl World<'_> {
             self.refresh_view(now, edge, unit, service);
         }
         let model = &mut self.edges[edge as usize];
-        let balancer = model.units[unit as usize]
-            .balancer
-            .as_mut()
-            .expect("every unit of a balanced edge has a balancer");
-        let view: &[u32] = if discovered {
-            let view = &mut self.discovery.views[edge as usize][unit as usize];
-            view.candidates.clear();
-            view.candidates.extend_from_slice(view.cache.members());
-            &view.candidates
+        let panic = model
+            .policy
+            .map_or_else(PanicThreshold::default, |p| self.policies[p as usize].panic);
+        let state = &mut model.units[unit as usize];
+        let hosts: &[u32] = if discovered {
+            self.discovery.views[edge as usize][unit as usize]
+                .cache
+                .members()
         } else {
             &self.discovery.static_views[service as usize]
         };
+        // The balancer chooses among the healthy: the view minus the
+        // ejected, unless that is a panic.
+        let candidates = &mut self.discovery.scratch;
+        let view: &[u32] = match state.outlier.as_mut() {
+            Some(detector) => {
+                catch_up(detector, now);
+                panic.select(hosts, |h| !detector.is_ejected(h), candidates);
+                candidates
+            }
+            None => hosts,
+        };
+        let balancer = state
+            .balancer
+            .as_mut()
+            .expect("every unit of a balanced edge has a balancer");
         let mut rng = self.discovery.pick.rng(draw);
         let host = balancer.choose(view, key, now.as_nanos(), &mut rng)?;
         balancer.on_send(host);
@@ -391,12 +419,61 @@ impl World<'_> {
         view.cache
             .refresh(now.as_nanos(), self.discovery.members.iter().copied())
             .expect("a view holds every instance of its service");
-        if changed
-            && let Some(balancer) = self.edges[edge as usize].units[unit as usize]
-                .balancer
-                .as_mut()
-        {
+        if !changed {
+            return;
+        }
+        let state = &mut self.edges[edge as usize].units[unit as usize];
+        if let Some(balancer) = state.balancer.as_mut() {
             balancer.rebuild(&self.discovery.members);
+        }
+        if let Some(detector) = state.outlier.as_mut() {
+            // The detector's pool follows the view.
+            catch_up(detector, now);
+            let members = &self.discovery.members;
+            for host in 0..view.hosts {
+                match (members.contains(&host), detector.is_member(host)) {
+                    (true, false) => detector.add_host(host),
+                    (false, true) => detector.remove_host(host),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Feeds an attempt's outcome to the outlier detector of its unit, as
+    /// Envoy classifies it: a success or any non-5xx resets the counters;
+    /// an error (500) is a 5xx; a 503 or a 504 is a gateway error; the
+    /// caller's own timeout is a local-origin failure (a gateway error,
+    /// Envoy's default mapping).
+    pub(super) fn outlier_result(
+        &mut self,
+        edge: u32,
+        unit: u32,
+        instance: u32,
+        outcome: Status,
+        now: SimTime,
+    ) {
+        let model = &mut self.edges[edge as usize];
+        if !model.balanced || instance == u32::MAX {
+            return;
+        }
+        let first = self.services[model.callee as usize].first_instance;
+        let Some(detector) = model
+            .units
+            .get_mut(unit as usize)
+            .and_then(|u| u.outlier.as_mut())
+        else {
+            return;
+        };
+        let class = match outcome {
+            Status::Internal => ResultClass::ServerError,
+            Status::Unavailable | Status::GatewayTimeout => ResultClass::GatewayError,
+            Status::Timeout => ResultClass::LocalOriginFailure,
+            _ => ResultClass::Success,
+        };
+        catch_up(detector, now);
+        if detector.on_result(now.as_nanos(), instance - first, class) {
+            self.discovery.ejections += 1;
         }
     }
 
@@ -425,5 +502,16 @@ impl World<'_> {
             let rtt = Duration::from_nanos(now.saturating_since(sent).as_nanos());
             balancer.on_reply(instance - first, now.as_nanos(), rtt);
         }
+    }
+}
+
+/// Runs the detector's sweeps due by `now`, each at its own time, so that
+/// ejections end on Envoy's grid of intervals whatever the traffic; every
+/// use of a detector catches up first, so its time never goes backwards.
+fn catch_up(detector: &mut OutlierDetector, now: SimTime) {
+    let now = now.as_nanos();
+    while detector.next_tick_at() <= now {
+        let at = detector.next_tick_at();
+        let _ = detector.tick(at);
     }
 }

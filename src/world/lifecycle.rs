@@ -190,7 +190,7 @@ impl World<'_> {
             }
             let hosts = self.services[model.callee as usize].instances;
             let fresh = match model.policy {
-                Some(policy) => self.policies[policy as usize].new_state(hosts),
+                Some(policy) => self.policies[policy as usize].new_state(hosts, now),
                 None => EdgeState::bare(hosts),
             };
             let state = &mut model.units[unit as usize];
@@ -213,6 +213,7 @@ impl World<'_> {
             state.limiter = fresh.limiter;
             state.rate_limit = fresh.rate_limit;
             state.hedger = fresh.hedger;
+            state.outlier = fresh.outlier;
             if fresh.balancer.is_some() {
                 state.balancer = fresh.balancer;
             } else if state.balancer.is_some() {

@@ -6,10 +6,12 @@
 //! The composition order is fixed: deadline ∘ retry(budget) ∘ breaker ∘
 //! bulkhead ∘ per-attempt timeout ∘ call (see `patterns` for the reasons).
 
-use crate::kernel::{SimDuration, TimerId};
+use crate::kernel::{SimDuration, SimTime, TimerId};
 use crate::patterns::breaker::Breaker;
 use crate::patterns::bulkhead::Bulkhead;
-use crate::patterns::discovery::{Balancer, BalancerConfig};
+use crate::patterns::discovery::{
+    Balancer, BalancerConfig, OutlierConfig, OutlierDetector, PanicThreshold,
+};
 use crate::patterns::hedge::Hedger;
 use crate::patterns::rate_limit::TokenBucket;
 use crate::patterns::retry::RetryPolicy;
@@ -39,6 +41,9 @@ pub struct PolicyModel {
     rate_limit: Option<TokenBucket>,
     hedger: Option<Hedger>,
     balancer: Option<BalancerConfig>,
+    outlier: Option<OutlierConfig>,
+    /// The panic threshold of its balancers.
+    pub panic: PanicThreshold,
 }
 
 impl PolicyModel {
@@ -57,12 +62,15 @@ impl PolicyModel {
             rate_limit: policy.fresh_rate_limit(),
             hedger: policy.fresh_hedger(),
             balancer: policy.balancer(),
+            outlier: policy.outlier(),
+            panic: policy.panic(),
         }
     }
 
-    /// Whether the policy picks instances with a balancer of its own.
+    /// Whether the policy picks instances with a balancer of its own (an
+    /// outlier detector needs one: it acts through the balancer's choice).
     pub fn has_balancer(&self) -> bool {
-        self.balancer.is_some()
+        self.balancer.is_some() || self.outlier.is_some()
     }
 
     /// Whether the policy has a circuit breaker.
@@ -81,9 +89,19 @@ impl PolicyModel {
     /// Fresh state for one scope unit of an edge to a callee with `hosts`
     /// instances, made from the validated prototypes (so it cannot fail:
     /// validation bounds `hosts` far below the balancers' `MAX_HOSTS`).
-    pub fn new_state(&self, hosts: u32) -> EdgeState {
+    pub fn new_state(&self, hosts: u32, now: SimTime) -> EdgeState {
         EdgeState {
-            balancer: self.balancer.map(|config| new_balancer(config, hosts)),
+            balancer: self
+                .balancer
+                .or(self.outlier.map(|_| BalancerConfig::RoundRobin))
+                .map(|config| new_balancer(config, hosts)),
+            outlier: self.outlier.map(|config| {
+                let mut detector = OutlierDetector::new(config, hosts, now.as_nanos())
+                    .expect("validated by the compile step");
+                // Every instance is in the pool until a view says otherwise.
+                (0..hosts).for_each(|h| detector.add_host(h));
+                Box::new(detector)
+            }),
             breaker: self.breaker.as_ref().map(Breaker::fresh),
             bulkhead: self.bulkhead.as_ref().map(Bulkhead::fresh),
             bulkhead_timer: None,
@@ -127,6 +145,7 @@ impl EdgeState {
             rate_limit: None,
             hedger: None,
             balancer: Some(new_balancer(BalancerConfig::RoundRobin, hosts)),
+            outlier: None,
         }
     }
 }
@@ -151,4 +170,6 @@ pub struct EdgeState {
     /// round robin.
     /// Boxed: the enum is large, and most units have none.
     pub balancer: Option<Box<Balancer>>,
+    /// The unit's outlier detector over the callee's instances.
+    pub outlier: Option<Box<OutlierDetector>>,
 }
