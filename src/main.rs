@@ -381,8 +381,15 @@ fn run(
         }
     }
     let [routes, services, edges] = <[_; 3]>::try_from(writers).expect("three files");
+    let mut csv = report::timeseries::CsvRecorder::new(routes, services, edges);
+    if world::reports_instances(&compiled) {
+        match staging.create(report::timeseries::INSTANCES.name) {
+            Ok(f) => csv = csv.with_instances(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
     let mut streaming = Streaming {
-        csv: report::timeseries::CsvRecorder::new(routes, services, edges),
+        csv,
         console: &mut *console,
         dir: &dir,
         reported: false,

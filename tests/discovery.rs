@@ -420,3 +420,67 @@ fn the_panic_threshold_makes_ejection_do_nothing_with_two_of_three_ejected() {
         errors(&panicking)
     );
 }
+
+/// A writer into a buffer the test keeps.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_instances_series_shows_membership_and_adds_up_to_the_summary() {
+    use meshsim::report::timeseries::{CsvRecorder, INSTANCES};
+    let value = failover(json!({
+        "health_check": {"interval": "3s", "timeout": "500ms", "failures_before_critical": 2},
+        "refresh": "4s"
+    }));
+    let compiled = scenario::parse(&value.to_string(), "discovery.json").expect("valid");
+    assert!(world::reports_instances(&compiled));
+    let buffer = Shared::default();
+    let mut csv = CsvRecorder::new(Shared::default(), Shared::default(), Shared::default())
+        .with_instances(buffer.clone());
+    let run = world::run_streaming(&compiled, 1, None, &mut csv);
+    csv.finish().expect("no write error");
+    let text = String::from_utf8(buffer.0.borrow().clone()).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some(INSTANCES.header));
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    // 70 windows of 1 s, three instances of `back`.
+    assert_eq!(rows.len(), 70 * 3);
+    let (summary, _) = meshsim::report::files(&compiled, 1, &run);
+    let summary: Value = serde_json::from_str(&summary.to_json()).unwrap();
+    for instance in 0..3 {
+        let of: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r[3] == instance.to_string())
+            .collect();
+        let requests: u64 = of.iter().map(|r| r[4].parse::<u64>().unwrap()).sum();
+        assert_eq!(
+            requests,
+            instances(&summary)["each"][instance]["requests"]
+                .as_u64()
+                .unwrap(),
+            "instance {instance}"
+        );
+    }
+    // Instance 0 is down from 20 s to 60 s: deregistered (critical) and out
+    // of every caller's pool in the middle of it, back after.
+    let at = |t: usize, instance: usize| &rows[t * 3 + instance];
+    assert_eq!(at(10, 0)[8], "1");
+    assert_eq!(at(10, 0)[9], "2", "both callers choose it before the crash");
+    assert_eq!(at(40, 0)[8], "0", "critical during the crash");
+    assert_eq!(at(40, 0)[9], "0", "out of every pool");
+    assert_eq!(at(40, 0)[4], "0", "and sent nothing");
+    assert_eq!(at(68, 0)[8], "1", "passing again after the restart");
+    assert_eq!(at(68, 0)[9], "2");
+}

@@ -44,6 +44,40 @@ pub const EDGES: SeriesFile = SeriesFile {
     header: "t_start_s,t_end_s,edge,calls,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,attempts,retries,hedges,retries_denied,dropped,breakers_open_at_end",
 };
 
+/// `series/instances.csv`: each instance of a service whose callers balance
+/// over it or discover it: its traffic, and its pool membership. Written
+/// only for scenarios that have such a service.
+pub const INSTANCES: SeriesFile = SeriesFile {
+    name: "series/instances.csv",
+    header: "t_start_s,t_end_s,service,instance,requests,successes,failures,in_flight_at_end,registered_at_end,in_pools_at_end,ejected_by_at_end",
+};
+
+/// One CSV line (with its newline) of `series/instances.csv`, for `row` of
+/// the window `[start, end)`, its service named `service`.
+pub fn write_instance_row(
+    out: &mut String,
+    start: crate::kernel::SimTime,
+    end: crate::kernel::SimTime,
+    service: &str,
+    row: &crate::metrics::InstanceRow,
+) {
+    let _ = writeln!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(service),
+        row.instance,
+        row.requests,
+        row.successes,
+        row.failures,
+        row.in_flight,
+        u8::from(row.registered),
+        row.in_pools,
+        row.ejected_by,
+    );
+}
+
 /// Every time-series file, in the order of [`EntityKind`].
 pub const FILES: [SeriesFile; 3] = [ROUTES, SERVICES, EDGES];
 
@@ -122,6 +156,12 @@ impl<W: io::Write> CsvStream<W> {
         stream
     }
 
+    /// Appends one line, already formatted (with its newline).
+    pub fn line(&mut self, text: &str) {
+        self.put(text);
+        self.rows += 1;
+    }
+
     /// Appends one row.
     pub fn row(&mut self, name: &str, row: &WindowRow) {
         let mut line = std::mem::take(&mut self.line);
@@ -161,7 +201,10 @@ impl<W: io::Write> CsvStream<W> {
 pub struct CsvRecorder<W: io::Write> {
     /// In [`FILES`] order.
     streams: [CsvStream<W>; 3],
+    /// [`INSTANCES`], when the run has instances to report.
+    instances: Option<CsvStream<W>>,
     names: SeriesNames,
+    line: String,
 }
 
 impl<W: io::Write> CsvRecorder<W> {
@@ -174,8 +217,17 @@ impl<W: io::Write> CsvRecorder<W> {
                 CsvStream::new(services, SERVICES.header),
                 CsvStream::new(edges, EDGES.header),
             ],
+            instances: None,
             names: SeriesNames::default(),
+            line: String::new(),
         }
+    }
+
+    /// Also writes [`INSTANCES`] to `out` (its header at once).
+    #[must_use]
+    pub fn with_instances(mut self, out: W) -> Self {
+        self.instances = Some(CsvStream::new(out, INSTANCES.header));
+        self
     }
 
     /// The first write error, with the name of its file.
@@ -184,11 +236,20 @@ impl<W: io::Write> CsvRecorder<W> {
             .iter()
             .zip(&self.streams)
             .find_map(|(file, stream)| stream.error().map(|e| (file.name, e)))
+            .or_else(|| {
+                self.instances
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (INSTANCES.name, e)))
+            })
     }
 
     /// Flushes every file; returns each writer and its number of rows, in
     /// [`FILES`] order, or the first error with the name of its file.
+    /// [`INSTANCES`], if written, is flushed too (and its writer dropped).
     pub fn finish(self) -> Result<[(W, u64); 3], (&'static str, io::Error)> {
+        if let Some(instances) = self.instances {
+            instances.finish().map_err(|e| (INSTANCES.name, e))?;
+        }
         let [routes, services, edges] = self.streams;
         let finish =
             |file: SeriesFile, stream: CsvStream<W>| stream.finish().map_err(|e| (file.name, e));
@@ -213,6 +274,14 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 EntityKind::Edge => &mut self.streams[2],
             };
             stream.row(self.names.of(row), row);
+        }
+        if let Some(stream) = &mut self.instances {
+            for row in &window.instances {
+                self.line.clear();
+                let service = &self.names.services[row.service as usize];
+                write_instance_row(&mut self.line, window.start, window.end, service, row);
+                stream.line(&self.line);
+            }
         }
     }
 }

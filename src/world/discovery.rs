@@ -272,40 +272,84 @@ impl World<'_> {
         }
     }
 
+    /// The window's rows of the reported services' instances, into the
+    /// closing window; the instances' window counts start over.
+    pub(super) fn instance_rows(&mut self) {
+        if !self.discovery.tracked {
+            return;
+        }
+        for (service, model) in self.services.iter().enumerate() {
+            if self.discovery.static_views[service].is_empty() {
+                continue;
+            }
+            for host in 0..model.instances {
+                let i = (model.first_instance + host) as usize;
+                let counts = std::mem::take(&mut self.discovery.window[i]);
+                let (in_pools, ejected_by) = self.pools_holding(service as u32, host);
+                self.closing.instances.push(crate::metrics::InstanceRow {
+                    service: service as u32,
+                    instance: host,
+                    requests: counts.requests,
+                    successes: counts.successes,
+                    failures: counts.failures,
+                    in_flight: self.discovery.outstanding[i].value(),
+                    registered: self.discovery.registries[service]
+                        .as_ref()
+                        .is_none_or(|r| r.is_member(host)),
+                    in_pools,
+                    ejected_by,
+                });
+            }
+        }
+    }
+
+    /// How many callers' scope units would choose among `host` of
+    /// `service` now, and how many have it ejected. A unit of an edge
+    /// without a balancer counts as one holding every instance.
+    fn pools_holding(&self, service: u32, host: u32) -> (u32, u32) {
+        let (mut holding, mut ejecting) = (0, 0);
+        for (e, model) in self.edges.iter().enumerate() {
+            if model.callee != service {
+                continue;
+            }
+            if !model.balanced {
+                holding += 1;
+                continue;
+            }
+            let views = &self.discovery.views[e];
+            let panic = model
+                .policy
+                .map_or_else(PanicThreshold::default, |p| self.policies[p as usize].panic);
+            for (u, state) in model.units.iter().enumerate() {
+                let members = match views.get(u) {
+                    Some(view) => view.cache.members(),
+                    None => &self.discovery.static_views[service as usize],
+                };
+                let ejected = state.outlier.as_ref().is_some_and(|d| d.is_ejected(host));
+                ejecting += u32::from(ejected);
+                if !members.contains(&host) {
+                    continue;
+                }
+                let chosen = match &state.outlier {
+                    None => true,
+                    Some(detector) => {
+                        let healthy = members.iter().filter(|&&h| !detector.is_ejected(h)).count();
+                        !ejected || panic.in_panic(members.len(), healthy)
+                    }
+                };
+                holding += u32::from(chosen);
+            }
+        }
+        (holding, ejecting)
+    }
+
     /// Whether some caller would still send to `instance`: a caller without
     /// a balancer calls every instance; one with a balancer, while its view
     /// holds it.
     fn anyone_sends_to(&self, instance: u32) -> bool {
         let service = self.instances[instance as usize].service;
         let host = instance - self.services[service as usize].first_instance;
-        self.edges.iter().enumerate().any(|(e, model)| {
-            if model.callee != service {
-                return false;
-            }
-            if !model.balanced {
-                return true;
-            }
-            let views = &self.discovery.views[e];
-            let panic = model
-                .policy
-                .map_or_else(PanicThreshold::default, |p| self.policies[p as usize].panic);
-            model.units.iter().enumerate().any(|(u, state)| {
-                let members = match views.get(u) {
-                    Some(view) => view.cache.members(),
-                    None => &self.discovery.static_views[service as usize],
-                };
-                if !members.contains(&host) {
-                    return false;
-                }
-                match &state.outlier {
-                    None => true,
-                    Some(detector) => {
-                        let healthy = members.iter().filter(|&&h| !detector.is_ejected(h)).count();
-                        !detector.is_ejected(host) || panic.in_panic(members.len(), healthy)
-                    }
-                }
-            })
-        })
+        self.pools_holding(service, host).0 > 0
     }
 
     /// An attempt sent to `instance` ended at `now`: a success, another

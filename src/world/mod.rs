@@ -326,6 +326,17 @@ pub struct RunOutcome {
     pub instances: InstancesOutcome,
 }
 
+/// Whether a run of `compiled` reports instances one by one (in
+/// summary.json and `series/instances.csv`): some service has discovery,
+/// or some policy picks instances with a balancer of its own.
+pub fn reports_instances(compiled: &Compiled) -> bool {
+    compiled.discovery().iter().any(Option::is_some)
+        || compiled
+            .policies()
+            .iter()
+            .any(|p| p.balancer().is_some() || p.outlier().is_some())
+}
+
 /// Builds the world for a compiled scenario, runs it with `seed` and returns
 /// what it observed. `event_budget` overrides the scenario's.
 pub fn run(compiled: &Compiled, seed: u64, event_budget: Option<u64>) -> RunOutcome {

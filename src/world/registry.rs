@@ -142,6 +142,16 @@ impl Registry {
         }
     }
 
+    /// Whether instance `host` (within the service) is listed now.
+    pub(super) fn is_member(&self, host: u32) -> bool {
+        match &self.health {
+            Health::Checks { checks, .. } => checks[host as usize]
+                .as_ref()
+                .is_some_and(|c| c.status() == HealthStatus::Passing),
+            Health::Leases { registry, .. } => registry.is_registered(host),
+        }
+    }
+
     /// The work a check takes at an instance, if it has a distribution.
     pub(super) fn check_work(&self) -> Option<&Sampler> {
         match &self.health {

@@ -72,12 +72,14 @@ impl World<'_> {
                 breakers_open: self.edges[i].has_breaker().then_some(stats.breakers_open),
             });
         }
+        self.instance_rows();
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
         self.closing.end = end;
         self.sink.window(&self.closing);
         self.closing.rows.clear();
+        self.closing.instances.clear();
     }
 
     /// Whether anything was counted in the current window.
