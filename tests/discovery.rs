@@ -484,3 +484,78 @@ fn the_instances_series_shows_membership_and_adds_up_to_the_summary() {
     assert_eq!(at(68, 0)[8], "1", "passing again after the restart");
     assert_eq!(at(68, 0)[9], "2");
 }
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    const BALANCERS: [&str; 7] = [
+        "round_robin",
+        "random",
+        "least_outstanding",
+        "p2c",
+        "p2c_peak_ewma",
+        "ring_hash",
+        "maglev",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Whatever the balancer, the discovery and the faults: every
+        /// attempt a caller sends goes to an instance of the callee and is
+        /// counted once, each ends at most once, a run is reproducible,
+        /// and a crashed instance only ever takes traffic that its
+        /// callers could not yet know to avoid.
+        #[test]
+        fn every_attempt_is_placed_and_counted_once(
+            balancer in 0usize..7,
+            discovery in 0u8..3,
+            ejection in any::<bool>(),
+            slow in 1.0f64..5.0,
+            seed in 0u64..1000,
+        ) {
+            let mut value = heterogeneous(Some(BALANCERS[balancer]), slow, 400.0);
+            value["duration"] = json!("8s");
+            value["services"]["back"]["discovery"] = match discovery {
+                0 => json!(null),
+                1 => json!({"health_check": {"interval": "1s", "timeout": "200ms",
+                                             "failures_before_critical": 1},
+                            "refresh": "1s"}),
+                _ => json!({"heartbeat": {"renewal_interval": "500ms", "lease_duration": "2s",
+                                          "eviction_interval": "500ms",
+                                          "self_preservation": false},
+                            "refresh": "1s"}),
+            };
+            if discovery == 0 {
+                value["services"]["back"].as_object_mut().unwrap().remove("discovery");
+            }
+            if ejection {
+                value["policies"]["p"]["outlier_detection"] =
+                    json!({"max_ejection_percent": 50, "interval": "1s",
+                           "base_ejection_time": "1s"});
+            }
+            value["faults"] = json!([{"at": "2s", "for": "4s",
+                                      "crash": {"service": "back", "instance": 1}}]);
+            let s = summary_with_seed(&value, seed);
+            prop_assert_eq!(&s, &summary_with_seed(&value, seed), "reproducible");
+            let each = instances(&s)["each"].as_array().unwrap().clone();
+            prop_assert_eq!(each.len(), 3);
+            let sent: u64 = each.iter().map(|e| e["requests"].as_u64().unwrap()).sum();
+            // No loss on this network: every attempt sent reached its
+            // instance (checks are requests at the instance too), but for
+            // the few still on the wire when the run ended.
+            let reached = s["services"]["back"]["requests"].as_u64().unwrap();
+            prop_assert!(sent <= reached + 10, "{} sent, {} reached", sent, reached);
+            for e in &each {
+                let ended = e["successes"].as_u64().unwrap() + e["failures"].as_u64().unwrap();
+                prop_assert!(ended <= e["requests"].as_u64().unwrap(), "{}", e);
+            }
+            let crash = &instances(&s)["crashes"][0];
+            prop_assert_eq!(crash["instance"].as_u64(), Some(1));
+            if let Some(d) = crash["detection_s"].as_f64() {
+                prop_assert!(d <= 4.0, "{}", crash);
+            }
+        }
+    }
+}
