@@ -96,7 +96,7 @@ pub struct InstancesOutcome {
     pub load: Vec<Vec<f64>>,
     /// Every crash of an instance of a reported service, in time order.
     pub crashes: Vec<CrashDetection>,
-    /// Crashes beyond [`MAX_CRASHES_FOLLOWED`], not followed.
+    /// Crashes beyond the first 10,000 (`MAX_CRASHES_FOLLOWED`), not followed.
     pub crashes_dropped: u64,
 }
 
