@@ -52,6 +52,39 @@ impl Balancer {
 }
 
 impl World<'_> {
+    /// The instance an attempt goes to when some edge is balanced (out of
+    /// line, so that the plain path stays lean): its scope unit's balancer
+    /// over its view on a balanced edge, the callee's round robin on any
+    /// other. `None`: the view is empty, and the attempt is refused with
+    /// 503 at once, as Envoy's "no healthy upstream" (as an event, so that
+    /// the caller's stack is not re-entered).
+    #[inline(never)]
+    fn balanced_instance(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        attempt: Key,
+        draw: DrawKey,
+        request: Key,
+        service: u32,
+    ) -> Option<u32> {
+        let (edge, unit) = self.attempts.get(attempt).map(|a| (a.edge, a.unit))?;
+        if !self.edges[edge as usize].balanced {
+            let model = &mut self.services[service as usize];
+            return Some(model.first_instance + model.balancer.pick(model.instances));
+        }
+        let picked = self.pick_balanced(kernel.now(), edge, unit, draw, request, service);
+        if picked.is_none() {
+            kernel.schedule_in(
+                SimDuration::ZERO,
+                Event::Reply {
+                    attempt,
+                    reply: Reply::of(Status::Unavailable),
+                },
+            );
+        }
+        picked
+    }
+
     /// Sends a request message for `attempt` from node `caller` to the
     /// instance of `service` its balancer picks.
     /// A `cancellable` attempt remembers its job, for a cancellation to find.
@@ -67,27 +100,10 @@ impl World<'_> {
         deadline: Option<SimTime>,
         cancellable: bool,
     ) {
-        let Some(a) = self.attempts.get_mut(attempt) else {
-            return;
-        };
-        let (edge, unit) = (a.edge, a.unit);
-        let instance = if self.edges[edge as usize].balanced {
-            // The scope unit's own balancer, over the caller's view.
-            match self.pick_balanced(kernel.now(), edge, unit, draw, request, service) {
+        let instance = if self.discovery.tracked {
+            match self.balanced_instance(kernel, attempt, draw, request, service) {
                 Some(instance) => instance,
-                None => {
-                    // No instance in the view: refused locally, as Envoy's
-                    // "no healthy upstream" 503 (at once, as an event, so
-                    // that the caller's stack is not re-entered).
-                    kernel.schedule_in(
-                        SimDuration::ZERO,
-                        Event::Reply {
-                            attempt,
-                            reply: Reply::of(Status::Unavailable),
-                        },
-                    );
-                    return;
-                }
+                None => return, // Refused locally: no instance in the view.
             }
         } else {
             let model = &mut self.services[service as usize];

@@ -306,9 +306,11 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
-        self.balancer_done(edge, unit, a.instance, a.sent, now);
-        self.outlier_result(edge, unit, a.instance, outcome, now);
-        self.count_outcome(a.instance, now, Some(outcome == Status::Ok));
+        if self.discovery.tracked {
+            self.balancer_done(edge, unit, a.instance, a.sent, now);
+            self.outlier_result(edge, unit, a.instance, outcome, now);
+            self.count_outcome(a.instance, now, Some(outcome == Status::Ok));
+        }
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = now.as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -382,8 +384,10 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
-        self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
-        self.count_outcome(a.instance, kernel.now(), None);
+        if self.discovery.tracked {
+            self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+            self.count_outcome(a.instance, kernel.now(), None);
+        }
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = kernel.now().as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -482,8 +486,10 @@ impl World<'_> {
                 self.bump(a.edge, |c| c.dropped += 1);
             }
             let (edge, unit) = (a.edge, a.unit);
-            self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
-            self.count_outcome(a.instance, kernel.now(), Some(false));
+            if self.discovery.tracked {
+                self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+                self.count_outcome(a.instance, kernel.now(), Some(false));
+            }
             if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
                 if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
                     breaker.release(permit, now);

@@ -107,9 +107,10 @@ pub(super) struct Discovery {
     pub(super) window: Vec<InstanceCounts>,
     /// Per instance: attempts in flight to it, time-weighted (its load).
     pub(super) outstanding: Vec<Level>,
-    /// Whether any service is reported instance by instance (otherwise
-    /// nothing above is counted: the plain path does no extra work).
-    tracked: bool,
+    /// Whether any edge is balanced (otherwise nothing above is counted
+    /// and no balancer is told anything: the plain path does no extra
+    /// work, one predictable branch per attempt).
+    pub(super) tracked: bool,
     /// The balancers' draws, keyed by attempt.
     pick: KeyedStream,
     /// Per service: its registry, if it is discovered.

@@ -311,6 +311,7 @@ impl World<'_> {
 
     /// A check of `instance` is due: the registry sends it, and gives up
     /// after the check's timeout.
+    #[inline(never)]
     pub(super) fn check_due(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
         let now = kernel.now();
         let service = self.instances[instance as usize].service;
@@ -412,7 +413,10 @@ impl World<'_> {
         );
     }
 
-    /// A check job's reply leaves its instance for the registry.
+    /// A check job's reply leaves its instance for the registry. Cold and
+    /// out of line: it must not weigh on the reply path of real work.
+    #[cold]
+    #[inline(never)]
     pub(super) fn probe_reply(
         &mut self,
         kernel: &mut Kernel<Event>,

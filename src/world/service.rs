@@ -185,6 +185,7 @@ impl World<'_> {
 
     /// Sends the reply to `job` from a service to its caller's node (the
     /// caller may have given up on the attempt already).
+    #[inline]
     fn reply(&mut self, kernel: &mut Kernel<Event>, from_service: u32, job: &Job, outcome: Status) {
         if job.probe {
             return self.probe_reply(kernel, from_service, job, outcome == Status::Ok);
