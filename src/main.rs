@@ -401,6 +401,12 @@ fn run(
     if let Some(clients) = clients {
         csv = csv.with_clients(clients);
     }
+    if world::reports_instances(&compiled) {
+        match staging.create(report::timeseries::INSTANCES.name) {
+            Ok(f) => csv = csv.with_instances(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
     let mut streaming = Streaming {
         csv,
         console: &mut *console,

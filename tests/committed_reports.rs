@@ -77,7 +77,17 @@ fn committed_summaries_match_a_fresh_run() {
     for path in paths {
         let scenario = scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
         let seed = scenario.scenario().seed;
-        let outcome = world::run(&scenario, seed, None);
+        // The instances' series is streamed only (it is not kept for
+        // charts): record it while running.
+        let instances = Shared::default();
+        let mut csv = report::timeseries::CsvRecorder::new(
+            Shared::default(),
+            Shared::default(),
+            Shared::default(),
+        )
+        .with_instances(instances.clone());
+        let outcome = world::run_streaming(&scenario, seed, None, &mut csv);
+        csv.finish().expect("a buffer never fails");
         let (summary, _) = report::files(&scenario, seed, &outcome);
         let report = Path::new("reports").join(&scenario.scenario().name);
         let committed_path = report.join("summary.json");
@@ -103,6 +113,24 @@ fn committed_summaries_match_a_fresh_run() {
                 series == fresh,
                 "{}",
                 stale(&series_path, &report, &path, seed, &series, &fresh)
+            );
+        }
+        let instances_path = report.join(report::timeseries::INSTANCES.name);
+        if world::reports_instances(&scenario) {
+            let fresh = String::from_utf8(instances.0.borrow().clone()).expect("UTF-8");
+            let series = std::fs::read_to_string(&instances_path)
+                .unwrap_or_else(|e| panic!("{}: {e}", instances_path.display()));
+            assert!(
+                series == fresh,
+                "{} is stale: regenerate it with `cargo run --release -- run {}`",
+                instances_path.display(),
+                path.display()
+            );
+        } else {
+            assert!(
+                !instances_path.exists(),
+                "{}: this scenario reports no instances",
+                instances_path.display()
             );
         }
         assert!(
@@ -152,4 +180,18 @@ fn a_report_of_another_seed_is_named_as_such() {
     // A CSV has no seed: only the summary can say which seed wrote it.
     let message = stale(path, report, scenario, 1, "t,a\n1,2\n", "t,a\n1,3\n");
     assert!(message.contains("line 2 differs"), "{message}");
+}
+
+/// A writer into a buffer the test keeps.
+#[derive(Clone, Default)]
+struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

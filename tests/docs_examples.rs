@@ -131,6 +131,7 @@ const SERVICE: &[&str] = &[
     "service_time",
     "error_rate",
     "calls",
+    "discovery",
 ];
 const DISTRIBUTIONS: &[&str] = &[
     "constant",

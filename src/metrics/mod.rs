@@ -13,7 +13,7 @@ pub mod series;
 
 pub use histogram::{LatencyHistogram, LatencySummary, round3, round6};
 pub use level::Level;
-pub use recorder::{ClosedWindow, Recorder, SeriesNames, each_row};
+pub use recorder::{ClosedWindow, InstanceRow, Recorder, SeriesNames, each_row};
 
 use crate::kernel::SimTime;
 

@@ -56,6 +56,32 @@ impl SeriesNames {
     }
 }
 
+/// One instance of a balanced or discovered service in one window: what
+/// its callers sent it, and whether they could (its pool membership).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceRow {
+    /// The service's index.
+    pub service: u32,
+    /// The instance, within its service.
+    pub instance: u32,
+    /// Attempts sent to it in the window.
+    pub requests: u64,
+    /// Attempts to it that succeeded in the window.
+    pub successes: u64,
+    /// Attempts to it that ended otherwise in the window.
+    pub failures: u64,
+    /// Attempts in flight to it at window end.
+    pub in_flight: u64,
+    /// Whether the registry lists it at window end (always, without
+    /// discovery).
+    pub registered: bool,
+    /// Callers' scope units whose choice includes it at window end (their
+    /// view holds it, and it is not ejected, or they are in panic).
+    pub in_pools: u32,
+    /// Scope units whose outlier detector has it ejected at window end.
+    pub ejected_by: u32,
+}
+
 /// The rows of one closed window.
 #[derive(Clone, Debug, Default)]
 pub struct ClosedWindow {
@@ -67,6 +93,9 @@ pub struct ClosedWindow {
     /// edge, then per declared client, each kind in index order (so sorted
     /// by [`EntityKind`]).
     pub rows: Vec<WindowRow>,
+    /// One row per instance of each service whose callers balance over it
+    /// or discover it, in index order (empty when there is none).
+    pub instances: Vec<InstanceRow>,
 }
 
 impl ClosedWindow {

@@ -62,7 +62,11 @@ const _: () = assert!(crate::scenario::validate::MAX_NAME_BYTES + NAME_BYTES_ADD
 pub fn stale_candidates() -> Vec<String> {
     // `timeseries.csv`: the single time-series file of earlier versions,
     // replaced by `series/*.csv`.
-    let mut names = vec!["breakers.csv".to_string(), "timeseries.csv".to_string()];
+    let mut names = vec![
+        "breakers.csv".to_string(),
+        "timeseries.csv".to_string(),
+        super::timeseries::INSTANCES.name.to_string(),
+    ];
     for (stem, _) in super::charts::CHARTS {
         names.push(format!("charts/{stem}.svg"));
         names.push(format!("charts/{stem}.png"));

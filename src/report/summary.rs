@@ -287,6 +287,109 @@ pub struct ServiceSummary {
     /// Its instances' lifecycle transitions, by `from->to` (e.g.
     /// `ready->crashed`, `crashed->starting`, `starting->ready`).
     pub instance_transitions: BTreeMap<String, u64>,
+    /// Its instances one by one, when its callers balance over them or
+    /// discover them (left out otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instances: Option<InstancesSummary>,
+}
+
+/// A service's instances one by one, as their callers saw them.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstancesSummary {
+    /// The most loaded instance's load ÷ the mean load over the instances
+    /// (1 is an even spread; 0 when nothing was sent). Load is the
+    /// time-average number of attempts in flight to the instance: a slow
+    /// instance given an equal share of requests is more loaded.
+    pub load_imbalance: f64,
+    /// The same ratio for the requests sent (shares of traffic).
+    pub request_imbalance: f64,
+    /// Per instance, in index order.
+    pub each: Vec<InstanceSummary>,
+    /// Every crash of one of its instances, in time order.
+    pub crashes: Vec<CrashSummary>,
+}
+
+/// One crash, and how long its callers took to stop sending to it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrashSummary {
+    /// The instance (within the service).
+    pub instance: u32,
+    /// When it crashed, seconds.
+    pub at_s: f64,
+    /// When it restarted, seconds (none: still down at the end).
+    pub restarted_s: Option<f64>,
+    /// Whether its callers had stopped sending to it before it restarted
+    /// (or the run ended).
+    pub detected: bool,
+    /// From the crash to the last attempt sent to it, seconds; none when
+    /// not detected.
+    pub detection_s: Option<f64>,
+    /// Attempts to it that failed while it was down.
+    pub errors: u64,
+}
+
+/// One instance in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceSummary {
+    /// Attempts its callers sent to it (lost ones included).
+    pub requests: u64,
+    /// Its share of the service's requests.
+    pub share: f64,
+    /// Attempts it answered with success.
+    pub successes: u64,
+    /// Attempts that ended otherwise (errors, refusals, timeouts, drops).
+    pub failures: u64,
+    /// Time-average attempts in flight to it.
+    pub load: f64,
+}
+
+fn max_over_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
+    let n = values.clone().count().max(1) as f64;
+    let total: f64 = values.clone().sum();
+    let max = values.fold(0.0, f64::max);
+    if total > 0.0 {
+        round6(max / (total / n))
+    } else {
+        0.0
+    }
+}
+
+fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSummary {
+    let (counts, load) = (&run.instances.counts[service], &run.instances.load[service]);
+    let total: u64 = counts.iter().map(|c| c.requests).sum();
+    InstancesSummary {
+        crashes: run
+            .instances
+            .crashes
+            .iter()
+            .filter(|c| c.service as usize == service)
+            .map(|c| CrashSummary {
+                instance: c.instance,
+                at_s: secs(c.at),
+                restarted_s: c.restarted.map(secs),
+                detected: c.detected,
+                detection_s: c.detection_time().map(|d| round6(d.as_secs_f64())),
+                errors: c.errors,
+            })
+            .collect(),
+        load_imbalance: max_over_mean(load.iter().copied()),
+        request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
+        each: counts
+            .iter()
+            .zip(load)
+            .map(|(c, &load)| InstanceSummary {
+                requests: c.requests,
+                share: if total > 0 {
+                    round6(c.requests as f64 / total as f64)
+                } else {
+                    0.0
+                },
+                successes: c.successes,
+                failures: c.failures,
+                load: round6(load),
+            })
+            .collect(),
+    }
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -478,6 +581,13 @@ impl Summary {
                         .flatten()
                         .map(|((from, to), n)| (format!("{}->{}", from.name(), to.name()), *n))
                         .collect(),
+                    instances: run
+                        .instances
+                        .reported
+                        .get(i)
+                        .copied()
+                        .unwrap_or(false)
+                        .then(|| instances_summary(run, i)),
                 };
                 (name.clone(), summary)
             })

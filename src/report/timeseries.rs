@@ -52,7 +52,41 @@ pub const CLIENTS: SeriesFile = SeriesFile {
     header: "t_start_s,t_end_s,client,requests,successes,error,rejected,timeout,breaker_open,bulkhead_full,throttled,rate_limited,capped,latency_ms_p50,latency_ms_p99,in_flight_at_end",
 };
 
-/// The time-series files every run writes, in the order of [`EntityKind`].
+/// `series/instances.csv`: each instance of a service whose callers balance
+/// over it or discover it: its traffic, and its pool membership. Written
+/// only for scenarios that have such a service.
+pub const INSTANCES: SeriesFile = SeriesFile {
+    name: "series/instances.csv",
+    header: "t_start_s,t_end_s,service,instance,requests,successes,failures,in_flight_at_end,registered_at_end,in_pools_at_end,ejected_by_at_end",
+};
+
+/// One CSV line (with its newline) of `series/instances.csv`, for `row` of
+/// the window `[start, end)`, its service named `service`.
+pub fn write_instance_row(
+    out: &mut String,
+    start: crate::kernel::SimTime,
+    end: crate::kernel::SimTime,
+    service: &str,
+    row: &crate::metrics::InstanceRow,
+) {
+    let _ = writeln!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(service),
+        row.instance,
+        row.requests,
+        row.successes,
+        row.failures,
+        row.in_flight,
+        u8::from(row.registered),
+        row.in_pools,
+        row.ejected_by,
+    );
+}
+
+/// Every time-series file, in the order of [`EntityKind`].
 pub const FILES: [SeriesFile; 3] = [ROUTES, SERVICES, EDGES];
 
 /// Every time-series file a run may write, in the order of [`EntityKind`]:
@@ -144,6 +178,12 @@ impl<W: io::Write> CsvStream<W> {
         stream
     }
 
+    /// Appends one line, already formatted (with its newline).
+    pub fn line(&mut self, text: &str) {
+        self.put(text);
+        self.rows += 1;
+    }
+
     /// Appends one row.
     pub fn row(&mut self, name: &str, row: &WindowRow) {
         let mut line = std::mem::take(&mut self.line);
@@ -185,7 +225,10 @@ pub struct CsvRecorder<W: io::Write> {
     streams: [CsvStream<W>; 3],
     /// [`CLIENTS`], for a workload that declares `clients`.
     clients: Option<CsvStream<W>>,
+    /// [`INSTANCES`], when the run has instances to report.
+    instances: Option<CsvStream<W>>,
     names: SeriesNames,
+    line: String,
 }
 
 /// What [`CsvRecorder::finish`] returns: each writer with its number of
@@ -203,7 +246,9 @@ impl<W: io::Write> CsvRecorder<W> {
                 CsvStream::new(edges, EDGES.header),
             ],
             clients: None,
+            instances: None,
             names: SeriesNames::default(),
+            line: String::new(),
         }
     }
 
@@ -215,6 +260,13 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`INSTANCES`] to `out` (its header at once).
+    #[must_use]
+    pub fn with_instances(mut self, out: W) -> Self {
+        self.instances = Some(CsvStream::new(out, INSTANCES.header));
+        self
+    }
+
     /// The first write error, with the name of its file.
     pub fn error(&self) -> Option<(&'static str, &io::Error)> {
         FILES
@@ -222,11 +274,20 @@ impl<W: io::Write> CsvRecorder<W> {
             .zip(&self.streams)
             .chain(self.clients.iter().map(|c| (&CLIENTS, c)))
             .find_map(|(file, stream)| stream.error().map(|e| (file.name, e)))
+            .or_else(|| {
+                self.instances
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (INSTANCES.name, e)))
+            })
     }
 
     /// Flushes every file; returns each writer and its number of rows, or
-    /// the first error with the name of its file.
+    /// the first error with the name of its file. [`INSTANCES`], if written,
+    /// is flushed too (and its writer dropped).
     pub fn finish(self) -> Result<Finished<W>, (&'static str, io::Error)> {
+        if let Some(instances) = self.instances {
+            instances.finish().map_err(|e| (INSTANCES.name, e))?;
+        }
         let [routes, services, edges] = self.streams;
         let finish =
             |file: SeriesFile, stream: CsvStream<W>| stream.finish().map_err(|e| (file.name, e));
@@ -260,6 +321,14 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 },
             };
             stream.row(self.names.of(row), row);
+        }
+        if let Some(stream) = &mut self.instances {
+            for row in &window.instances {
+                self.line.clear();
+                let service = &self.names.services[row.service as usize];
+                write_instance_row(&mut self.line, window.start, window.end, service, row);
+                stream.line(&self.line);
+            }
         }
     }
 }

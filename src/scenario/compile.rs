@@ -10,6 +10,7 @@
 //! built, or every problem found, each with its JSON path.
 
 use super::diagnostic::{Diagnostic, JsonPath};
+use super::discovery::{CompiledDiscovery, compile_discovery};
 use super::model::{Arrivals, Call, RateChange, Scenario};
 use super::policy::{CompiledPolicy, Problems, compile_policy};
 use super::sampler::Samplers;
@@ -161,10 +162,16 @@ pub struct Compiled {
     links: Vec<(u32, u32)>,
     faults: Vec<FaultTarget>,
     samplers: Samplers,
+    discovery: Vec<Option<CompiledDiscovery>>,
     warnings: Vec<Warning>,
 }
 
 impl Compiled {
+    /// Each service's discovery, by index (none: callers use every instance).
+    pub fn discovery(&self) -> &[Option<CompiledDiscovery>] {
+        &self.discovery
+    }
+
     /// The scenario, as it was given.
     pub fn scenario(&self) -> &Scenario {
         &self.scenario
@@ -280,6 +287,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         return Err(diagnostics(resolver.problems));
     }
     let samplers = Samplers::compile(&scenario).map_err(diagnostics)?;
+    let discovery = compile_discovery(&scenario).map_err(diagnostics)?;
     let warnings = warnings(&scenario, &policies, &clients);
     Ok(Compiled {
         scenario,
@@ -291,6 +299,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         links,
         faults,
         samplers,
+        discovery,
         warnings,
     })
 }

@@ -9,6 +9,7 @@
 
 pub mod compile;
 pub mod diagnostic;
+pub mod discovery;
 mod duration;
 pub mod load;
 pub mod model;
@@ -20,6 +21,7 @@ pub mod warnings;
 
 pub use compile::{CallTarget, ClientTarget, Compiled, FaultTarget, RouteTarget, compile};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
+pub use discovery::{CompiledDiscovery, CompiledHealth};
 pub use load::{load, parse};
 pub use model::*;
 pub use policy::{CompiledPolicy, Limiter};

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use super::diagnostic::JsonPath;
 use super::model::{
-    BackoffSpec, BudgetSpec, JitterKind, Policy, PolicyScope, RetryOutcome, WindowKind,
+    BackoffSpec, BalancerKind, BudgetSpec, EjectionRule, JitterKind, Policy, PolicyScope,
+    RetryOutcome, WindowKind,
 };
 use crate::kernel::SimDuration;
 use crate::patterns::breaker::{
@@ -23,6 +24,11 @@ use crate::patterns::budget::{
     AdaptiveThrottle, AdaptiveThrottleConfig, GrpcRetryThrottle, RetryBudget, RetryBudgetConfig,
 };
 use crate::patterns::bulkhead::{Bulkhead, BulkheadConfig};
+use crate::patterns::discovery::balance::{
+    BalancerConfig, MaglevConfig, P2cLoad, PeakEwmaConfig, RingHashConfig,
+};
+use crate::patterns::discovery::outlier::{MaxEjectionRule, SuccessRateConfig};
+use crate::patterns::discovery::{OutlierConfig, PanicThreshold};
 use crate::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
 use crate::patterns::rate_limit::{Rate, TokenBucket};
 use crate::patterns::retry::{Backoff, Jitter, RetryPolicy};
@@ -59,6 +65,9 @@ pub struct CompiledPolicy {
     hedger: Option<Hedger>,
     cancel_losers: bool,
     scope: PolicyScope,
+    balancer: Option<BalancerConfig>,
+    outlier: Option<OutlierConfig>,
+    panic: PanicThreshold,
 }
 
 impl CompiledPolicy {
@@ -90,9 +99,23 @@ impl CompiledPolicy {
     pub fn has_limiter(&self) -> bool {
         self.limiter.is_some()
     }
+    /// The balancer of the edges it is on, if it sets one.
+    pub fn balancer(&self) -> Option<BalancerConfig> {
+        self.balancer
+    }
+    /// The outlier detection of the edges it is on, if any.
+    pub fn outlier(&self) -> Option<OutlierConfig> {
+        self.outlier
+    }
+    /// Its panic threshold (Envoy's 50% unless it sets one).
+    pub fn panic(&self) -> PanicThreshold {
+        self.panic
+    }
     /// Whether the policy keeps any state per scope unit.
     pub fn stateful(&self) -> bool {
-        self.limiter.is_some()
+        self.balancer.is_some()
+            || self.outlier.is_some()
+            || self.limiter.is_some()
             || self.breaker.is_some()
             || self.bulkhead.is_some()
             || self.rate_limit.is_some()
@@ -138,6 +161,22 @@ fn pattern_problem(
             piece.clone(),
             format!("the {}'s {} {}", error.pattern, error.field, error.reason),
         ),
+    }
+}
+
+/// The pattern's configuration of a balancer kind, with the pattern's
+/// defaults (Envoy's ring and Maglev table sizes, tower's peak-EWMA decay).
+pub fn balancer_config(kind: BalancerKind) -> BalancerConfig {
+    match kind {
+        BalancerKind::RoundRobin => BalancerConfig::RoundRobin,
+        BalancerKind::Random => BalancerConfig::Random,
+        BalancerKind::LeastOutstanding => BalancerConfig::LeastOutstanding,
+        BalancerKind::P2c => BalancerConfig::PowerOfTwo(P2cLoad::Outstanding),
+        BalancerKind::P2cPeakEwma => {
+            BalancerConfig::PowerOfTwo(P2cLoad::PeakEwma(PeakEwmaConfig::default()))
+        }
+        BalancerKind::RingHash => BalancerConfig::RingHash(RingHashConfig::default()),
+        BalancerKind::Maglev => BalancerConfig::Maglev(MaglevConfig::default()),
     }
 }
 
@@ -440,10 +479,70 @@ pub(super) fn compile_policy(
         })
         .ok()
     });
+    let outlier = policy.outlier_detection.as_ref().and_then(|o| {
+        let piece = path.key("outlier_detection");
+        if skip(&piece) {
+            return None;
+        }
+        let config = OutlierConfig {
+            interval: duration(o.interval),
+            base_ejection_time: duration(o.base_ejection_time),
+            max_ejection_time: duration(o.max_ejection_time),
+            max_ejection_percent: o.max_ejection_percent,
+            max_ejection_rule: match o.max_ejection_rule {
+                EjectionRule::AfterCount => MaxEjectionRule::AfterCount {
+                    always_eject_one_host: false,
+                },
+                EjectionRule::AfterCountOrOne => MaxEjectionRule::AfterCount {
+                    always_eject_one_host: true,
+                },
+                EjectionRule::BeforeCount => MaxEjectionRule::BeforeCount,
+            },
+            consecutive_5xx: o.consecutive_5xx,
+            consecutive_gateway_failure: o.consecutive_gateway_failure,
+            success_rate: o.success_rate.as_ref().map(|r| SuccessRateConfig {
+                minimum_hosts: r.minimum_hosts,
+                request_volume: r.request_volume,
+                // Envoy's factor is in thousandths.
+                stdev_factor: (r.stdev_factor * 1000.0).round().clamp(0.0, 1e9) as u32,
+            }),
+        };
+        match config.validate() {
+            Ok(()) => Some(config),
+            Err(e) => {
+                problems.push(pattern_problem(
+                    &piece,
+                    e,
+                    &[
+                        ("interval", "interval"),
+                        ("base_ejection_time", "base_ejection_time"),
+                        ("max_ejection_time", "max_ejection_time"),
+                        ("max_ejection_percent", "max_ejection_percent"),
+                        ("consecutive_5xx", "consecutive_5xx"),
+                        ("consecutive_gateway_failure", "consecutive_gateway_failure"),
+                    ],
+                ));
+                None
+            }
+        }
+    });
+    let panic = match policy.panic_threshold.map(PanicThreshold::new) {
+        None => PanicThreshold::default(),
+        Some(Ok(panic)) => panic,
+        Some(Err(e)) => {
+            problems.push((
+                path.key("panic_threshold"),
+                format!("panic_threshold {}", e.reason),
+            ));
+            PanicThreshold::default()
+        }
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(CompiledPolicy {
+        outlier,
+        panic,
         timeout: policy.timeout,
         deadline: policy.deadline,
         retry,
@@ -454,5 +553,6 @@ pub(super) fn compile_policy(
         hedger,
         cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
         scope: policy.scope,
+        balancer: policy.balancer.map(balancer_config),
     })
 }

@@ -199,6 +199,7 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
     // Edges and the pattern state of their scope units.
     let mut edges = 0u64;
     let mut unit_bytes = 0u64;
+    let instances_of: Vec<u32> = scenario.services.values().map(|s| s.instances).collect();
     for (i, s) in scenario.services.values().enumerate() {
         for call in compiled.calls(i).iter().flatten() {
             edges += 1;
@@ -209,14 +210,18 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
                 } else {
                     1
                 };
-                unit_bytes =
-                    unit_bytes.saturating_add(units.saturating_mul(unit_state_bytes(scenario, p)));
+                unit_bytes = unit_bytes.saturating_add(units.saturating_mul(unit_state_bytes(
+                    scenario,
+                    p,
+                    instances_of[call.service as usize],
+                )));
             }
         }
     }
     for route in compiled.routes() {
         if let Some(p) = route.policy {
-            unit_bytes = unit_bytes.saturating_add(unit_state_bytes(scenario, p));
+            let hosts = instances_of[route.service as usize];
+            unit_bytes = unit_bytes.saturating_add(unit_state_bytes(scenario, p, hosts));
         }
     }
     parts.push((
@@ -308,8 +313,9 @@ fn tree(compiled: &Compiled, service: usize, memo: &mut Vec<Option<u64>>) -> u64
 }
 
 /// A scope unit's pattern state for policy `p` (name order): its records,
-/// a breaker's window and a bulkhead's waiting queue.
-fn unit_state_bytes(scenario: &Scenario, p: u16) -> u64 {
+/// a breaker's window, a bulkhead's waiting queue, and a balancer's state
+/// over the callee's `hosts` instances (with a hashing balancer's table).
+fn unit_state_bytes(scenario: &Scenario, p: u16, hosts: u32) -> u64 {
     let Some(policy) = scenario.policies.values().nth(p as usize) else {
         return UNIT_BYTES;
     };
@@ -322,7 +328,14 @@ fn unit_state_bytes(scenario: &Scenario, p: u16) -> u64 {
         .as_ref()
         .and_then(|b| b.max_waiting)
         .map_or(0, |w| u64::from(w) * 32);
-    UNIT_BYTES + window + waiting
+    let hosts = u64::from(hosts);
+    let balancer = match policy.balancer {
+        None => 0,
+        Some(super::BalancerKind::RingHash) => hosts * 24 + 16 * hosts.max(1024),
+        Some(super::BalancerKind::Maglev) => hosts * 24 + 4 * 65_537,
+        Some(_) => hosts * 24,
+    };
+    UNIT_BYTES + window + waiting + balancer
 }
 
 #[cfg(test)]

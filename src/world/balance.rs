@@ -1,20 +1,20 @@
 //! Instance choice: which instance of a service a message goes to, and the
 //! job it becomes there.
 //!
-//! A [`Balancer`] is the small interface discovery builds on: it is told how
-//! many instances there are and picks one. Today there is one policy, round
-//! robin over every instance, up or down, as a client with a static list of
-//! hosts does: without discovery a caller does not know which instances are
-//! alive. Health-aware policies (least outstanding, power of two choices,
-//! ring hash) and the registry that feeds them come with the discovery
-//! issue, as more variants of the enum: a closed enum dispatched by `match`,
-//! like the events, so a pick costs no indirect call.
+//! Two paths. An edge whose policy sets no `balancer` uses its callee's
+//! shared [`Balancer`]: round robin over every instance, up or down, as a
+//! client with a static list of hosts does, one rotation per callee shared
+//! by all its callers (the behaviour of every scenario written before
+//! balancers were per edge, kept byte for byte, and the fast path: no view,
+//! no draw). An edge whose policy sets one (`balanced`) picks with the
+//! balancer of its scope unit, over the unit's view of the callee
+//! (`discovery.rs`, with the patterns' `discovery::Balancer`).
 
-use crate::kernel::{DrawKey, Kernel, SimTime};
+use crate::kernel::{DrawKey, Kernel, SimDuration, SimTime};
 
 use super::draws::Message;
 use super::slab::Key;
-use super::{Event, Job, JobState, World};
+use super::{Event, Job, JobState, Reply, Status, World};
 
 /// How a service's callers pick one of its instances.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +52,39 @@ impl Balancer {
 }
 
 impl World<'_> {
+    /// The instance an attempt goes to when some edge is balanced (out of
+    /// line, so that the plain path stays lean): its scope unit's balancer
+    /// over its view on a balanced edge, the callee's round robin on any
+    /// other. `None`: the view is empty, and the attempt is refused with
+    /// 503 at once, as Envoy's "no healthy upstream" (as an event, so that
+    /// the caller's stack is not re-entered).
+    #[inline(never)]
+    fn balanced_instance(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        attempt: Key,
+        draw: DrawKey,
+        request: Key,
+        service: u32,
+    ) -> Option<u32> {
+        let (edge, unit) = self.attempts.get(attempt).map(|a| (a.edge, a.unit))?;
+        if !self.edges[edge as usize].balanced {
+            let model = &mut self.services[service as usize];
+            return Some(model.first_instance + model.balancer.pick(model.instances));
+        }
+        let picked = self.pick_balanced(kernel.now(), edge, unit, draw, request, service);
+        if picked.is_none() {
+            kernel.schedule_in(
+                SimDuration::ZERO,
+                Event::Reply {
+                    attempt,
+                    reply: Reply::of(Status::Unavailable),
+                },
+            );
+        }
+        picked
+    }
+
     /// Sends a request message for `attempt` from node `caller` to the
     /// instance of `service` its balancer picks.
     /// A `cancellable` attempt remembers its job, for a cancellation to find.
@@ -67,11 +100,19 @@ impl World<'_> {
         deadline: Option<SimTime>,
         cancellable: bool,
     ) {
-        let model = &mut self.services[service as usize];
-        let instance = model.first_instance + model.balancer.pick(model.instances);
+        let instance = if self.discovery.tracked {
+            match self.balanced_instance(kernel, attempt, draw, request, service) {
+                Some(instance) => instance,
+                None => return, // Refused locally: no instance in the view.
+            }
+        } else {
+            let model = &mut self.services[service as usize];
+            model.first_instance + model.balancer.pick(model.instances)
+        };
         if let Some(a) = self.attempts.get_mut(attempt) {
             a.instance = instance;
         }
+        self.count_sent(instance, kernel.now());
         let Some(delay) =
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)
@@ -79,6 +120,7 @@ impl World<'_> {
             return; // Lost: only the attempt's timeout will tell.
         };
         let job = self.jobs.insert(Job {
+            probe: false,
             attempt,
             draw,
             request,

@@ -15,11 +15,13 @@ use crate::scenario::{CallTarget, Compiled};
 use super::balance::Balancer;
 use super::behaviour::Behaviour;
 use super::client::Clients;
+use super::discovery::{Discovery, UnitView};
 use super::draws::Draws;
 use super::faults;
 use super::lifecycle::InstanceState;
 use super::network::Network;
-use super::policy::PolicyModel;
+use super::policy::{EdgeState, PolicyModel};
+use super::registry::Registry;
 use super::slab::Slab;
 use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, World};
 
@@ -37,6 +39,8 @@ impl<'s> World<'s> {
         let service_names: Vec<&String> = scenario.services.keys().collect();
         let policy_names: Vec<&String> = scenario.policies.keys().collect();
         let policies: Vec<PolicyModel> = compiled.policies().iter().map(PolicyModel::new).collect();
+        let instances_of: Vec<u32> = scenario.services.values().map(|s| s.instances).collect();
+        let discovered: Vec<bool> = compiled.discovery().iter().map(Option::is_some).collect();
         let mut edges: Vec<EdgeModel> = Vec::new();
         let mut infos: Vec<EdgeInfo> = Vec::new();
         let workload = &scenario.workload;
@@ -52,9 +56,14 @@ impl<'s> World<'s> {
                 policy,
                 attempt_timeout: model.and_then(|p| p.timeout),
                 give_up_after: target.give_up_after,
-                units: model
-                    .map(|p| (0..p.units(1)).map(|_| p.new_state()).collect())
-                    .unwrap_or_default(),
+                balanced: model.is_some_and(PolicyModel::has_balancer)
+                    || discovered[callee as usize],
+                units: edge_units(
+                    model,
+                    1,
+                    instances_of[callee as usize],
+                    discovered[callee as usize],
+                ),
             });
             infos.push(EdgeInfo {
                 // Several routes may enter one service: name the route too.
@@ -110,16 +119,22 @@ impl<'s> World<'s> {
                                     n += 1;
                                 }
                             }
-                            let units = model.map_or(0, |p| p.units(s.instances));
+                            let states = edge_units(
+                                model,
+                                s.instances,
+                                instances_of[callee as usize],
+                                discovered[callee as usize],
+                            );
+                            let units = states.len() as u32;
                             edges.push(EdgeModel {
                                 caller: Some(caller),
                                 callee,
                                 policy,
                                 attempt_timeout,
                                 give_up_after: None,
-                                units: model
-                                    .map(|p| (0..units).map(|_| p.new_state()).collect())
-                                    .unwrap_or_default(),
+                                balanced: model.is_some_and(PolicyModel::has_balancer)
+                                    || discovered[callee as usize],
+                                units: states,
                             });
                             infos.push(EdgeInfo {
                                 name: edge_name,
@@ -211,6 +226,33 @@ impl<'s> World<'s> {
             })
             .collect();
         let faults = faults::effects(compiled.faults());
+        let mut balanced_callee = vec![false; services.len()];
+        for edge in edges.iter().filter(|e| e.balanced) {
+            balanced_callee[edge.callee as usize] = true;
+        }
+        let registries: Vec<Option<Registry>> = compiled
+            .discovery()
+            .iter()
+            .zip(&services)
+            .map(|(d, s)| {
+                d.as_ref()
+                    .map(|d| Registry::new(d, s.first_instance, s.instances))
+            })
+            .collect();
+        // Every scope unit of an edge to a discovered service has its own
+        // view of the registry.
+        let view_units: Vec<Vec<UnitView>> = edges
+            .iter()
+            .map(|e| match &compiled.discovery()[e.callee as usize] {
+                Some(d) => {
+                    let hosts = instances_of[e.callee as usize];
+                    (0..e.units.len())
+                        .map(|_| UnitView::new(d.cache, hosts, SimTime::ZERO))
+                        .collect()
+                }
+                None => Vec::new(),
+            })
+            .collect();
         let world = World {
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
@@ -228,6 +270,12 @@ impl<'s> World<'s> {
             edges,
             draws: Draws::new(streams),
             clients: Clients::new(compiled, streams),
+            discovery: {
+                let mut discovery =
+                    Discovery::new(streams, &instances_of, &balanced_callee, registries);
+                discovery.views = view_units;
+                discovery
+            },
             network,
             client_node,
             faults,
@@ -274,8 +322,10 @@ impl<'s> World<'s> {
         (world, infos)
     }
 
-    /// Schedules the first arrivals, the users, the faults and the windows.
+    /// Schedules the first arrivals, the users, the faults, the windows and
+    /// the registries' checks, heartbeats and sweeps.
     pub fn start(&mut self, kernel: &mut Kernel<Event>) {
+        self.start_registries(kernel);
         self.start_clients(kernel);
         for (i, (start, end)) in self.fault_times.iter().enumerate() {
             kernel.schedule_at(*start, Event::Fault(i as u32, true));
@@ -289,4 +339,36 @@ impl<'s> World<'s> {
             kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
         }
     }
+}
+
+/// The scope units of an edge from a caller with `callers` instances to a
+/// callee with `hosts`: as the policy says (none without one, one for a
+/// policy that keeps no state); towards a discovered service, a unit per
+/// scope unit of the policy's scope (per calling instance without a
+/// policy) whatever else it keeps, each with a balancer (round robin when
+/// the policy names none) for its view.
+fn edge_units(
+    policy: Option<&PolicyModel>,
+    callers: u32,
+    hosts: u32,
+    discovered: bool,
+) -> Vec<EdgeState> {
+    let count = match (policy, discovered) {
+        (None, false) => 0,
+        (None, true) => callers,
+        (Some(p), false) => p.units(callers),
+        (Some(p), true) => p.scoped_units(callers),
+    };
+    (0..count)
+        .map(|_| {
+            let mut state = match policy {
+                Some(p) => p.new_state(hosts, SimTime::ZERO),
+                None => EdgeState::bare(hosts),
+            };
+            if discovered && state.balancer.is_none() {
+                state.balancer = EdgeState::bare(hosts).balancer;
+            }
+            state
+        })
+        .collect()
 }

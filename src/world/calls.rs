@@ -154,7 +154,7 @@ impl World<'_> {
         let model = &self.edges[edge as usize];
         if model.policy.is_none() {
             return self.start_direct_call(
-                kernel, parent, request, draw, edge, caller, inherited, optional,
+                kernel, parent, request, draw, edge, unit, caller, inherited, optional,
             );
         }
         let policy = model.policy.map(|p| &self.policies[p as usize]);
@@ -306,6 +306,11 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        if self.discovery.tracked {
+            self.balancer_done(edge, unit, a.instance, a.sent, now);
+            self.outlier_result(edge, unit, a.instance, outcome, now);
+            self.count_outcome(a.instance, now, Some(outcome == Status::Ok));
+        }
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = now.as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -379,6 +384,10 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        if self.discovery.tracked {
+            self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+            self.count_outcome(a.instance, kernel.now(), None);
+        }
         if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
             let t = kernel.now().as_nanos();
             if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
@@ -477,6 +486,10 @@ impl World<'_> {
                 self.bump(a.edge, |c| c.dropped += 1);
             }
             let (edge, unit) = (a.edge, a.unit);
+            if self.discovery.tracked {
+                self.balancer_done(edge, unit, a.instance, a.sent, kernel.now());
+                self.count_outcome(a.instance, kernel.now(), Some(false));
+            }
             if let Some(units) = self.edges[edge as usize].units.get_mut(unit as usize) {
                 if let (Some(breaker), Some(permit)) = (&mut units.breaker, a.breaker) {
                     breaker.release(permit, now);
@@ -507,6 +520,7 @@ impl World<'_> {
         request: Key,
         call: DrawKey,
         edge: u32,
+        unit: u32,
         caller: u32,
         inherited: Option<SimTime>,
         optional: bool,
@@ -533,7 +547,8 @@ impl World<'_> {
             owner: Owner::Direct { parent, optional },
             draw,
             edge,
-            unit: 0,
+            // Towards a discovered service, the calling instance's view.
+            unit,
             timer: None,
             sent: now,
             breaker: None,

@@ -55,6 +55,36 @@ pub enum Event {
     },
     /// A fault starts (`true`) or ends (`false`).
     Fault(u32, bool),
+    /// The registry's next health check of an instance is due (its
+    /// `life`-th registration: a check of an older one is dropped).
+    CheckDue {
+        /// The instance.
+        instance: u32,
+        /// Which registration.
+        life: u32,
+    },
+    /// A health check's reply reaches the registry.
+    ProbeReply {
+        /// The check (in the registry's slab of checks in flight).
+        probe: Key,
+        /// Whether the instance answered with success.
+        ok: bool,
+    },
+    /// A health check's timeout expires.
+    ProbeTimeout(Key),
+    /// An instance's next heartbeat is due (its `life`-th start).
+    Heartbeat {
+        /// The instance.
+        instance: u32,
+        /// Which start: a heartbeat of a process that has crashed or
+        /// stopped since is dropped.
+        life: u32,
+    },
+    /// A heartbeat reaches the registry: the instance's lease is renewed
+    /// (or, if it has none, registered).
+    Renew(u32),
+    /// The registry of a service sweeps for expired leases.
+    Sweep(u32),
     /// A time-series window closes.
     Window,
 }

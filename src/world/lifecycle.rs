@@ -38,9 +38,10 @@
 //! | `Stopped` | is refused with 503 `Unavailable` |
 //! | `Crashed` | vanishes: no reply (the caller learns through its timeout) |
 
-use crate::kernel::{Kernel, SimTime};
+use crate::kernel::Kernel;
 use crate::scenario::PolicyScope;
 
+use super::policy::EdgeState;
 use super::{Event, World};
 
 /// Where an instance is in its lifecycle.
@@ -139,12 +140,12 @@ impl World<'_> {
             next = InstanceState::Ready;
             self.instances[index as usize].state = next;
             self.count_transition(service, InstanceState::Starting, next);
-            self.on_ready(kernel.now(), index);
+            self.on_ready(kernel, index);
         } else {
             self.instances[index as usize].state = next;
             self.count_transition(service, previous, next);
             if next == InstanceState::Ready && previous == InstanceState::Starting {
-                self.on_ready(kernel.now(), index);
+                self.on_ready(kernel, index);
             }
         }
     }
@@ -179,12 +180,19 @@ impl World<'_> {
         let now = kernel.now();
         for edge in 0..self.edges.len() {
             let model = &mut self.edges[edge];
-            let Some(policy) = model.policy else { continue };
-            let per_instance = self.policies[policy as usize].scope == PolicyScope::Instance;
+            // Without a policy, an edge has units only towards a
+            // discovered service, one per calling instance.
+            let per_instance = model
+                .policy
+                .is_none_or(|p| self.policies[p as usize].scope == PolicyScope::Instance);
             if model.caller != Some(service) || model.units.is_empty() || !per_instance {
                 continue;
             }
-            let fresh = self.policies[policy as usize].new_state();
+            let hosts = self.services[model.callee as usize].instances;
+            let fresh = match model.policy {
+                Some(policy) => self.policies[policy as usize].new_state(hosts, now),
+                None => EdgeState::bare(hosts),
+            };
             let state = &mut model.units[unit as usize];
             debug_assert!(
                 state
@@ -205,20 +213,33 @@ impl World<'_> {
             state.limiter = fresh.limiter;
             state.rate_limit = fresh.rate_limit;
             state.hedger = fresh.hedger;
+            state.outlier = fresh.outlier;
+            if fresh.balancer.is_some() {
+                state.balancer = fresh.balancer;
+            } else if state.balancer.is_some() {
+                // A discovered callee: the unit's round robin starts over.
+                state.balancer = EdgeState::bare(hosts).balancer;
+            }
+            // A new process fetches its view afresh.
+            if let Some(view) = self.discovery.views[edge].get_mut(unit as usize) {
+                view.restart(now);
+            }
             self.drain_breaker(edge as u32, unit);
         }
     }
 
-    /// The restart hook: an instance has become ready again. Nothing to do
-    /// yet; discovery registers the instance here, and stateful services
-    /// recover their durable state.
-    pub(super) fn on_ready(&mut self, _now: SimTime, index: u32) {
+    /// The restart hook: an instance has become ready again. A discovered
+    /// instance registers (`registry.rs`); stateful services will recover
+    /// their durable state here.
+    pub(super) fn on_ready(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         debug_assert_eq!(self.instances[index as usize].state, InstanceState::Ready);
+        self.register_instance(kernel, index);
     }
 
-    /// Starts a graceful stop of an instance.
+    /// Starts a graceful stop of an instance: a discovered one deregisters.
     pub(super) fn stop_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         self.instances[index as usize].stops += 1;
+        self.deregister_instance(kernel.now(), index);
         self.refresh_state(kernel, index);
     }
 
@@ -241,6 +262,9 @@ impl World<'_> {
             "recovered an instance that was not down"
         );
         instance.crashes -= 1;
+        if instance.crashes == 0 {
+            self.crash_ended(index, kernel.now(), true);
+        }
         self.refresh_state(kernel, index);
     }
 }

@@ -30,12 +30,14 @@ mod behaviour;
 mod build;
 mod calls;
 mod client;
+mod discovery;
 mod draws;
 mod events;
 mod faults;
 mod lifecycle;
 pub mod network;
 pub mod policy;
+mod registry;
 mod request;
 mod retry;
 mod service;
@@ -62,6 +64,7 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
+pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
@@ -112,6 +115,10 @@ struct Job {
     /// Its caller cancelled it (a hedge that lost): dropped instead of
     /// started.
     cancelled: bool,
+    /// A registry's health check (`registry.rs`): `attempt` is then the
+    /// check's key, its work is the check's, and its reply goes to the
+    /// registry.
+    probe: bool,
 }
 
 struct Instance {
@@ -172,6 +179,8 @@ struct EdgeModel {
     give_up_after: Option<SimDuration>,
     /// Pattern state per scope unit (empty when the policy keeps none).
     units: Vec<EdgeState>,
+    /// Its scope units pick instances with balancers of their own.
+    balanced: bool,
 }
 
 /// What the world hands each closed window to: the run's observer (see
@@ -189,6 +198,8 @@ pub struct World<'s> {
     /// Who sends requests: the clients, their arrivals, users and route
     /// mixes (see `client.rs`).
     clients: client::Clients,
+    /// Service discovery and per-edge balancing (`discovery.rs`).
+    discovery: discovery::Discovery,
     network: Network,
     client_node: u32,
     faults: Vec<(crate::scenario::FaultTarget, bool)>,
@@ -308,6 +319,19 @@ pub struct RunOutcome {
     pub network: NetworkStats,
     /// The fault timeline.
     pub faults: Vec<FaultWindow>,
+    /// Per-instance figures of the services balanced over or discovered.
+    pub instances: InstancesOutcome,
+}
+
+/// Whether a run of `compiled` reports instances one by one (in
+/// summary.json and `series/instances.csv`): some service has discovery,
+/// or some policy picks instances with a balancer of its own.
+pub fn reports_instances(compiled: &Compiled) -> bool {
+    compiled.discovery().iter().any(Option::is_some)
+        || compiled
+            .policies()
+            .iter()
+            .any(|p| p.balancer().is_some() || p.outlier().is_some())
 }
 
 /// Builds the world for a compiled scenario, runs it with `seed` and returns
@@ -356,7 +380,33 @@ pub fn run_streaming(
     };
     world.finish(end);
     let client_names = world.clients.declared_names();
+    let instance_counts = world
+        .services
+        .iter()
+        .map(|s| {
+            let first = s.first_instance as usize;
+            world.discovery.counts[first..first + s.instances as usize].to_vec()
+        })
+        .collect();
+    let instance_load = world
+        .services
+        .iter()
+        .map(|s| {
+            let first = s.first_instance as usize;
+            world.discovery.outstanding[first..first + s.instances as usize]
+                .iter()
+                .map(|level| level.mean_until(end))
+                .collect()
+        })
+        .collect();
     let mut outcome = RunOutcome {
+        instances: InstancesOutcome {
+            reported: world.discovery.reported(),
+            counts: instance_counts,
+            load: instance_load,
+            crashes: std::mem::take(&mut world.discovery.crashes),
+            crashes_dropped: world.discovery.crashes_dropped,
+        },
         stop,
         stop_cause,
         end,
@@ -415,6 +465,12 @@ impl Model for World<'_> {
             Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),
             Event::Booted { instance, restart } => self.booted(kernel, instance, restart),
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
+            Event::CheckDue { instance, life } => self.check_due(kernel, instance, life),
+            Event::ProbeReply { probe, ok } => self.probe_done(kernel, probe, Some(ok)),
+            Event::ProbeTimeout(probe) => self.probe_done(kernel, probe, None),
+            Event::Heartbeat { instance, life } => self.heartbeat(kernel, instance, life),
+            Event::Renew(instance) => self.renew(kernel.now(), instance),
+            Event::Sweep(service) => self.sweep(kernel, service),
             Event::Window => {
                 self.close_window(kernel.now());
                 if let Some(failure) = self.sink.failure() {

@@ -6,9 +6,12 @@
 //! The composition order is fixed: deadline ∘ retry(budget) ∘ breaker ∘
 //! bulkhead ∘ per-attempt timeout ∘ call (see `patterns` for the reasons).
 
-use crate::kernel::{SimDuration, TimerId};
+use crate::kernel::{SimDuration, SimTime, TimerId};
 use crate::patterns::breaker::Breaker;
 use crate::patterns::bulkhead::Bulkhead;
+use crate::patterns::discovery::{
+    Balancer, BalancerConfig, OutlierConfig, OutlierDetector, PanicThreshold,
+};
 use crate::patterns::hedge::Hedger;
 use crate::patterns::rate_limit::TokenBucket;
 use crate::patterns::retry::RetryPolicy;
@@ -37,6 +40,10 @@ pub struct PolicyModel {
     limiter: Option<Limiter>,
     rate_limit: Option<TokenBucket>,
     hedger: Option<Hedger>,
+    balancer: Option<BalancerConfig>,
+    outlier: Option<OutlierConfig>,
+    /// The panic threshold of its balancers.
+    pub panic: PanicThreshold,
 }
 
 impl PolicyModel {
@@ -54,7 +61,16 @@ impl PolicyModel {
             limiter: policy.fresh_limiter(),
             rate_limit: policy.fresh_rate_limit(),
             hedger: policy.fresh_hedger(),
+            balancer: policy.balancer(),
+            outlier: policy.outlier(),
+            panic: policy.panic(),
         }
+    }
+
+    /// Whether the policy picks instances with a balancer of its own (an
+    /// outlier detector needs one: it acts through the balancer's choice).
+    pub fn has_balancer(&self) -> bool {
+        self.balancer.is_some() || self.outlier.is_some()
     }
 
     /// Whether the policy has a circuit breaker.
@@ -62,10 +78,30 @@ impl PolicyModel {
         self.breaker.is_some()
     }
 
-    /// Fresh state for one scope unit, made from the validated prototypes
-    /// (so it cannot fail).
-    pub fn new_state(&self) -> EdgeState {
+    /// Who shares the state, and whether there is any to share.
+    pub fn scoped_units(&self, instances: u32) -> u32 {
+        match self.scope {
+            PolicyScope::Service => 1,
+            PolicyScope::Instance => instances,
+        }
+    }
+
+    /// Fresh state for one scope unit of an edge to a callee with `hosts`
+    /// instances, made from the validated prototypes (so it cannot fail:
+    /// validation bounds `hosts` far below the balancers' `MAX_HOSTS`).
+    pub fn new_state(&self, hosts: u32, now: SimTime) -> EdgeState {
         EdgeState {
+            balancer: self
+                .balancer
+                .or(self.outlier.map(|_| BalancerConfig::RoundRobin))
+                .map(|config| new_balancer(config, hosts)),
+            outlier: self.outlier.map(|config| {
+                let mut detector = OutlierDetector::new(config, hosts, now.as_nanos())
+                    .expect("validated by the compile step");
+                // Every instance is in the pool until a view says otherwise.
+                (0..hosts).for_each(|h| detector.add_host(h));
+                Box::new(detector)
+            }),
             breaker: self.breaker.as_ref().map(Breaker::fresh),
             bulkhead: self.bulkhead.as_ref().map(Bulkhead::fresh),
             bulkhead_timer: None,
@@ -85,6 +121,35 @@ impl PolicyModel {
     }
 }
 
+/// A balancer over `hosts` instances, its table (for the hashing ones)
+/// over every instance: the caller's static list, until a view says
+/// otherwise. Cannot fail: validation bounds instances far below the
+/// balancers' `MAX_HOSTS`.
+pub fn new_balancer(config: BalancerConfig, hosts: u32) -> Box<Balancer> {
+    let mut balancer =
+        Balancer::new(config, hosts).expect("instances are validated below MAX_HOSTS");
+    let all: Vec<u32> = (0..hosts).collect();
+    balancer.rebuild(&all);
+    Box::new(balancer)
+}
+
+impl EdgeState {
+    /// The state of a unit on an edge without a policy: nothing but,
+    /// towards a discovered service, a round robin over the unit's view.
+    pub fn bare(hosts: u32) -> EdgeState {
+        EdgeState {
+            breaker: None,
+            bulkhead: None,
+            bulkhead_timer: None,
+            limiter: None,
+            rate_limit: None,
+            hedger: None,
+            balancer: Some(new_balancer(BalancerConfig::RoundRobin, hosts)),
+            outlier: None,
+        }
+    }
+}
+
 /// The pattern state of one scope unit of an edge.
 #[derive(Debug)]
 pub struct EdgeState {
@@ -100,4 +165,11 @@ pub struct EdgeState {
     pub rate_limit: Option<TokenBucket>,
     /// The hedging delay estimator.
     pub hedger: Option<Hedger>,
+    /// The unit's own load balancer over the callee's instances (host ids
+    /// are instance indices within the callee); none: the callee's shared
+    /// round robin.
+    /// Boxed: the enum is large, and most units have none.
+    pub balancer: Option<Box<Balancer>>,
+    /// The unit's outlier detector over the callee's instances.
+    pub outlier: Option<Box<OutlierDetector>>,
 }

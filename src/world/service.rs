@@ -92,9 +92,19 @@ impl World<'_> {
             stats.busy.increment(now);
             stats.queue_wait.record(now - job.arrived);
             let model = &self.services[service];
-            let mut work = model
-                .service_time
-                .sample(&mut self.draws.service_time(job.draw));
+            let mut work = if job.probe {
+                // A check's own work (none: a worker for no time).
+                self.discovery.registries[service]
+                    .as_ref()
+                    .and_then(|r| r.check_work())
+                    .map_or(crate::kernel::SimDuration::ZERO, |w| {
+                        w.sample(&mut self.draws.service_time(job.draw))
+                    })
+            } else {
+                model
+                    .service_time
+                    .sample(&mut self.draws.service_time(job.draw))
+            };
             // The instance's own speed and the faults acting on it.
             if instance.slowdown != 1.0 {
                 work = work.mul_f64(instance.slowdown);
@@ -109,6 +119,10 @@ impl World<'_> {
         let Some(job) = self.jobs.get(job_key) else {
             return; // The instance crashed meanwhile.
         };
+        if job.probe {
+            // A check does no more than answer.
+            return self.finish_job(kernel, job_key, Status::Ok, false);
+        }
         let error_rate = self.instances[job.instance as usize].error_rate;
         // Keyed, so skipping the draw at rate 0 shifts nothing.
         if error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), error_rate) {
@@ -172,7 +186,11 @@ impl World<'_> {
 
     /// Sends the reply to `job` from a service to its caller's node (the
     /// caller may have given up on the attempt already).
+    #[inline]
     fn reply(&mut self, kernel: &mut Kernel<Event>, from_service: u32, job: &Job, outcome: Status) {
+        if job.probe {
+            return self.probe_reply(kernel, from_service, job, outcome == Status::Ok);
+        }
         let attempt = job.attempt;
         match self.network.transmit(
             from_service as usize,
@@ -204,6 +222,8 @@ impl World<'_> {
         if instance.crashes > 1 {
             return;
         }
+        self.crash_started(instance_index, now);
+        let instance = &mut self.instances[instance_index as usize];
         let service = instance.service as usize;
         let queued = instance.queue.len() as u64;
         instance.queue.clear();

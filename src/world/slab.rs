@@ -12,6 +12,15 @@ pub struct Key {
     generation: u32,
 }
 
+impl Key {
+    /// A key no slab ever hands out (it would need 2^32 live entries): for
+    /// a field that must hold a key and has none.
+    pub const DANGLING: Key = Key {
+        index: u32::MAX,
+        generation: u32::MAX,
+    };
+}
+
 struct Slot<T> {
     generation: u32,
     value: Option<T>,

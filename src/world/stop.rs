@@ -129,6 +129,24 @@ impl World<'_> {
             }
             Event::Fault(index, _) => format!("faults[{index}]"),
             Event::Window => "the time-series windows".to_string(),
+            Event::CheckDue { instance, .. }
+            | Event::Heartbeat { instance, .. }
+            | Event::Renew(instance) => {
+                let service = self.instances[instance as usize].service as usize;
+                let first = self.services[service].first_instance;
+                format!(
+                    "the registry of service `{}` (instance {})",
+                    self.service_names[service],
+                    instance - first
+                )
+            }
+            Event::ProbeReply { .. } | Event::ProbeTimeout(_) => {
+                "a registry's health check".to_string()
+            }
+            Event::Sweep(service) => format!(
+                "the registry of service `{}` (eviction sweep)",
+                self.service_names[service as usize]
+            ),
         }
     }
 }

@@ -87,12 +87,14 @@ impl World<'_> {
             });
             stats.window_latency.close_window_into(&mut stats.latency);
         }
+        self.instance_rows();
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
         self.closing.end = end;
         self.sink.window(&self.closing);
         self.closing.rows.clear();
+        self.closing.instances.clear();
     }
 
     /// Whether anything was counted in the current window.
@@ -124,6 +126,7 @@ impl World<'_> {
     /// Closes the last (possibly partial) window.
     pub fn finish(&mut self, now: SimTime) {
         self.close_window(now);
+        self.close_crashes(now);
     }
 }
 

@@ -73,6 +73,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         rows,
         rows_merged: 1,
         network: NetworkStats::default(),
+        instances: Default::default(),
         faults: vec![
             FaultWindow {
                 kind: "crash",

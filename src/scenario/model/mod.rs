@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::SimDuration;
 
+mod discovery;
 mod policy;
+pub use discovery::*;
 pub use policy::*;
 
 fn one() -> u32 {
@@ -120,6 +122,10 @@ pub struct Service {
     /// Downstream calls, made in order after the local work.
     #[serde(default)]
     pub calls: Vec<CallStep>,
+    /// How callers discover its instances and learn of their health:
+    /// without it, they call every instance, up or down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<DiscoverySpec>,
 }
 
 /// One step of a service's downstream calls: either a single call

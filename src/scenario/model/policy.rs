@@ -46,6 +46,152 @@ pub struct Policy {
     /// library does), or every instance of the calling service one (`service`).
     #[serde(default)]
     pub scope: PolicyScope,
+    /// How the caller picks an instance of the callee; without it, round
+    /// robin over every instance (one rotation per callee, shared by all
+    /// its callers, as before balancers were per edge). The balancer's
+    /// state belongs to the scope unit (calling instance or service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<BalancerKind>,
+    /// Envoy's outlier detection: eject instances that fail in a row from
+    /// the balancer's choice, for longer each time (per scope unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outlier_detection: Option<OutlierSpec>,
+    /// Envoy's panic threshold, in percent: when fewer of the view's
+    /// instances than this are healthy (not ejected), the balancer ignores
+    /// health and uses them all (0 disables; 50 by default).
+    #[schemars(range(min = 0.0, max = 100.0))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub panic_threshold: Option<f64>,
+}
+
+fn some_five() -> Option<u32> {
+    Some(5)
+}
+fn ten_percent() -> u32 {
+    10
+}
+fn ten_seconds() -> SimDuration {
+    SimDuration::from_secs(10)
+}
+fn thirty_seconds() -> SimDuration {
+    SimDuration::from_secs(30)
+}
+fn three_hundred_seconds() -> SimDuration {
+    SimDuration::from_secs(300)
+}
+
+/// Outlier detection (Envoy's `outlier_detection`, with its defaults).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OutlierSpec {
+    /// Consecutive 5xx (errors, 503s, gateway timeouts and the caller's
+    /// own attempt timeouts) that eject an instance; `null` disables.
+    #[schemars(range(min = 1))]
+    #[serde(default = "some_five")]
+    pub consecutive_5xx: Option<u32>,
+    /// Consecutive gateway failures (503, 504 and attempt timeouts) that
+    /// eject an instance; off unless given.
+    #[schemars(range(min = 1))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consecutive_gateway_failure: Option<u32>,
+    /// Success-rate ejection against the pool's mean; off unless given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_rate: Option<SuccessRateSpec>,
+    /// Time between ejection sweeps: un-ejections happen only then.
+    #[serde(default = "ten_seconds")]
+    pub interval: SimDuration,
+    /// An ejection lasts this long times the instance's ejection count.
+    #[serde(default = "thirty_seconds")]
+    pub base_ejection_time: SimDuration,
+    /// The longest ejection.
+    #[serde(default = "three_hundred_seconds")]
+    pub max_ejection_time: SimDuration,
+    /// The largest share of the view's instances ejected at once, percent.
+    #[schemars(range(min = 0, max = 100))]
+    #[serde(default = "ten_percent")]
+    pub max_ejection_percent: u32,
+    /// How `max_ejection_percent` is applied, as Envoy versions did.
+    #[serde(default)]
+    pub max_ejection_rule: EjectionRule,
+}
+
+/// Success-rate ejection settings (Envoy's `success_rate_*`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessRateSpec {
+    /// At least this many instances with enough requests.
+    #[serde(default = "five")]
+    pub minimum_hosts: u32,
+    /// Requests an instance needs in the interval to count.
+    #[serde(default = "hundred")]
+    pub request_volume: u32,
+    /// Eject below mean − factor × σ (Envoy: 1.9).
+    #[schemars(range(min = 0.0))]
+    #[serde(default = "one_point_nine")]
+    pub stdev_factor: f64,
+}
+
+fn five() -> u32 {
+    5
+}
+fn hundred() -> u32 {
+    100
+}
+fn one_point_nine() -> f64 {
+    1.9
+}
+
+/// How `max_ejection_percent` limits an ejection.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EjectionRule {
+    /// Envoy ≥ 1.28: the share after the ejection may not exceed the maximum
+    /// (with 10% a pool of fewer than 10 ejects nothing).
+    #[default]
+    AfterCount,
+    /// Envoy ≥ 1.31 with `always_eject_one_host`: as `after_count`, but one
+    /// ejection is always allowed when none is active.
+    AfterCountOrOne,
+    /// Envoy ≤ 1.26: the share before the ejection must be below the maximum,
+    /// so one more host than the maximum can go (3 of 3 with 67%).
+    BeforeCount,
+}
+
+/// A load-balancing policy (see `patterns::discovery::balance`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancerKind {
+    /// Each instance of the caller's view in turn, from a random start.
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+    /// The fewest requests in flight from this scope unit (a full scan).
+    LeastOutstanding,
+    /// Power of two choices: two at random, the one with fewer requests in
+    /// flight.
+    P2c,
+    /// Power of two choices by tower's peak-EWMA cost (latency estimate ×
+    /// requests in flight).
+    P2cPeakEwma,
+    /// Envoy's ring hash on the request key (routes with `keys`).
+    RingHash,
+    /// Envoy's Maglev table on the request key.
+    Maglev,
+}
+
+impl BalancerKind {
+    /// Its name in the scenario file.
+    pub fn name(self) -> &'static str {
+        match self {
+            BalancerKind::RoundRobin => "round_robin",
+            BalancerKind::Random => "random",
+            BalancerKind::LeastOutstanding => "least_outstanding",
+            BalancerKind::P2c => "p2c",
+            BalancerKind::P2cPeakEwma => "p2c_peak_ewma",
+            BalancerKind::RingHash => "ring_hash",
+            BalancerKind::Maglev => "maglev",
+        }
+    }
 }
 
 /// Who shares a policy's state.

@@ -11,7 +11,17 @@ use crate::scenario::model::*;
 impl Checker<'_> {
     /// The memory a policy's state takes per scope unit, roughly: breaker
     /// windows and bulkhead wait queues are allocated up front.
-    fn policy_bytes_per_unit(policy: &Policy) -> u64 {
+    /// A balancer keeps a few words per callee instance, and a hashing one
+    /// its table (Envoy's ring of at least 1024 points, 16 bytes each, or
+    /// its Maglev table of 65537 entries, 4 bytes each).
+    fn policy_bytes_per_unit(policy: &Policy, callee_instances: u32) -> u64 {
+        let hosts = u64::from(callee_instances);
+        let balancer = match policy.balancer {
+            None => 0,
+            Some(BalancerKind::RingHash) => hosts * 24 + 16 * hosts.max(1024),
+            Some(BalancerKind::Maglev) => hosts * 24 + 4 * 65_537,
+            Some(_) => hosts * 24,
+        };
         let breaker = policy
             .breaker
             .as_ref()
@@ -20,12 +30,18 @@ impl Checker<'_> {
             .bulkhead
             .as_ref()
             .map_or(0, |b| u64::from(b.max_waiting.unwrap_or(0)) * 32);
-        breaker + bulkhead
+        breaker + bulkhead + balancer
     }
 
     /// A policy on a call from a service with many instances is instantiated
     /// once per instance: bound the total so a scenario cannot exhaust memory.
-    pub(super) fn policy_memory(&mut self, path: &JsonPath, caller_instances: u32, name: &str) {
+    pub(super) fn policy_memory(
+        &mut self,
+        path: &JsonPath,
+        caller_instances: u32,
+        callee_instances: u32,
+        name: &str,
+    ) {
         let Some(policy) = self.scenario.policies.get(name) else {
             return;
         };
@@ -33,12 +49,12 @@ impl Checker<'_> {
             PolicyScope::Service => 1,
             PolicyScope::Instance => u64::from(caller_instances),
         };
-        let bytes = units * Self::policy_bytes_per_unit(policy);
+        let bytes = units * Self::policy_bytes_per_unit(policy, callee_instances);
         if bytes > MAX_POLICY_BYTES {
             self.problem(
                 path.key("policy"),
                 format!(
-                    "policy `{name}` would keep {} MiB of state across {units} calling instances (at most {} MiB): use a smaller breaker window or bulkhead queue, or `\"scope\": \"service\"`",
+                    "policy `{name}` would keep {} MiB of state across {units} calling instances (at most {} MiB): use a smaller breaker window or bulkhead queue, a balancer without a table, or `\"scope\": \"service\"`",
                     bytes >> 20,
                     MAX_POLICY_BYTES >> 20
                 ),

@@ -32,6 +32,9 @@ impl Checker<'_> {
             );
         }
         self.distribution(path.key("service_time"), &service.service_time);
+        if let Some(discovery) = &service.discovery {
+            self.discovery(path.key("discovery"), discovery);
+        }
         if let Some(boot) = &service.boot_time {
             self.distribution(path.key("boot_time"), boot);
         }
@@ -67,18 +70,47 @@ impl Checker<'_> {
         for (i, step) in service.calls.iter().enumerate() {
             let step_path = path.key("calls").index(i);
             self.call_step(step_path.clone(), step);
+            let callee = |name: &str| self.scenario.services.get(name).map_or(1, |s| s.instances);
             if let Some(name) = &step.policy {
-                self.policy_memory(&step_path, service.instances, name);
+                let hosts = step.service.as_deref().map_or(1, callee);
+                self.policy_memory(&step_path, service.instances, hosts, name);
             }
             for (k, call) in step.parallel.iter().flatten().enumerate() {
                 if let Some(name) = &call.policy {
+                    let hosts = callee(&call.service);
                     self.policy_memory(
                         &step_path.key("parallel").index(k),
                         service.instances,
+                        hosts,
                         name,
                     );
                 }
             }
+        }
+    }
+
+    /// A `discovery` section: a known registry service, exactly one health
+    /// mechanism, and a check's work a valid distribution (the durations
+    /// and thresholds are the patterns' to check, in the compile step).
+    fn discovery(&mut self, path: JsonPath, discovery: &DiscoverySpec) {
+        if let Some(registry) = &discovery.registry {
+            self.service_ref(path.key("registry"), registry);
+        }
+        match (&discovery.health_check, &discovery.heartbeat) {
+            (Some(check), None) => {
+                if let Some(work) = &check.service_time {
+                    self.distribution(path.key("health_check").key("service_time"), work);
+                }
+            }
+            (None, Some(_)) => {}
+            (Some(_), Some(_)) => self.problem(
+                path,
+                "discovery takes `health_check` or `heartbeat`, not both",
+            ),
+            (None, None) => self.problem(
+                path,
+                "discovery needs `health_check` (active checks) or `heartbeat` (TTL leases)",
+            ),
         }
     }
 

@@ -1,0 +1,520 @@
+//! The registry of a discovered service: which of its instances callers may
+//! learn of, kept by active health checks (Consul) or by TTL heartbeats
+//! (Eureka), with the patterns' [`HealthCheck`] and [`LeaseRegistry`].
+//!
+//! The registry runs at a network node (its `registry` service's, or the
+//! discovered service's own), and everything it learns crosses the network:
+//!
+//! - **Checks.** Every `interval` after the last check ended, the registry
+//!   sends a check to the instance. At the instance it is a job like any
+//!   other: it waits in the FIFO queue behind real work and needs a worker
+//!   for the check's `service_time` (none: no time), so an overloaded
+//!   instance fails its checks; a crashed one drops them; a draining or
+//!   stopped one, or one whose queue is full, refuses them (503, a failed
+//!   check). A check whose reply has not come back within `timeout` fails.
+//!   Instances present at the start are registered passing (a warm system);
+//!   one that registers again after a graceful stop starts critical, as
+//!   Consul's checks do, and waits for a passing check.
+//! - **Heartbeats.** Every `renewal_interval` a live instance sends a
+//!   one-way renewal; one that arrives renews the lease, or registers the
+//!   instance if it has none (the Eureka client re-registers on a 404). A
+//!   sweep every `eviction_interval` evicts expired leases, unless
+//!   self-preservation holds them. Partitions and loss drop renewals.
+//!
+//! Instances register when they become ready (at t = 0, and after every
+//! restart: the restart hook) and deregister when they stop gracefully (the
+//! `stop` fault; the deregistration is assumed to arrive); a crashed
+//! instance does not deregister, so only its checks or its lease tell.
+//!
+//! Draws: a check's first stagger is keyed by (instance, registration), an
+//! eviction sweep's choice by (service, sweep); network draws of checks,
+//! heartbeats and refreshes by their own roots. None shares a sequence.
+
+use crate::kernel::{DrawKey, Kernel, KeyedStream, RngStreams, SimDuration, SimTime};
+use crate::patterns::discovery::{HealthCheck, HealthStatus, LeaseRegistry};
+use crate::scenario::{CompiledDiscovery, CompiledHealth, Sampler};
+
+use super::draws::Message;
+use super::lifecycle::InstanceState;
+use super::slab::Key;
+use super::{Event, Job, JobState, World};
+
+/// Roots of the registry's draw keys.
+const CHECK: DrawKey = DrawKey::root(0xd15c_0001);
+const HEARTBEAT: DrawKey = DrawKey::root(0xd15c_0002);
+const SWEEP: DrawKey = DrawKey::root(0xd15c_0003);
+const STAGGER: DrawKey = DrawKey::root(0xd15c_0004);
+
+/// A check in flight.
+pub(super) struct Probe {
+    instance: u32,
+    /// The instance's check number.
+    n: u32,
+}
+
+/// How a registry learns of its instances' health.
+enum Health {
+    Checks {
+        /// Per instance (within the service): its check while registered.
+        checks: Vec<Option<HealthCheck>>,
+        /// Per instance: checks sent so far, and the one in flight.
+        sent: Vec<u32>,
+        in_flight: Vec<Option<u32>>,
+        /// Per instance: registrations so far (a check loop's `life`).
+        lives: Vec<u32>,
+        config: crate::patterns::discovery::HealthCheckConfig,
+        work: Option<Sampler>,
+    },
+    Leases {
+        registry: LeaseRegistry,
+        renewal: SimDuration,
+        sweep: SimDuration,
+        /// Sweeps so far, and heartbeats sent per instance (their keys).
+        sweeps: u64,
+        beats: Vec<u64>,
+    },
+}
+
+/// One discovered service's registry.
+pub(super) struct Registry {
+    /// The network node it runs at.
+    pub(super) node: u32,
+    first_instance: u32,
+    health: Health,
+    /// Renewals lost on the way, checks failed: for reports.
+    pub(super) failed_checks: u64,
+}
+
+impl Registry {
+    /// The registry of a service whose instances are
+    /// `first_instance..first_instance + instances`, all registered at t = 0.
+    pub(super) fn new(
+        discovery: &CompiledDiscovery,
+        first_instance: u32,
+        instances: u32,
+    ) -> Registry {
+        let health = match &discovery.health {
+            CompiledHealth::Checks { config, work } => Health::Checks {
+                checks: vec![None; instances as usize],
+                sent: vec![0; instances as usize],
+                in_flight: vec![None; instances as usize],
+                lives: vec![0; instances as usize],
+                config: *config,
+                work: work.clone(),
+            },
+            CompiledHealth::Leases(config) => Health::Leases {
+                registry: LeaseRegistry::new(*config, instances, 0)
+                    .expect("validated by the compile step"),
+                renewal: SimDuration::from_nanos(
+                    u64::try_from(config.renewal_interval.as_nanos()).unwrap_or(u64::MAX),
+                ),
+                sweep: SimDuration::from_nanos(
+                    u64::try_from(config.eviction_interval.as_nanos()).unwrap_or(u64::MAX),
+                ),
+                sweeps: 0,
+                beats: vec![0; instances as usize],
+            },
+        };
+        Registry {
+            node: discovery.registry,
+            first_instance,
+            health,
+            failed_checks: 0,
+        }
+    }
+
+    /// The instances (within the service) a caller's refresh learns of:
+    /// registered and passing, or holding a lease. Written into `out`.
+    pub(super) fn members(&self, out: &mut Vec<u32>) {
+        out.clear();
+        match &self.health {
+            Health::Checks { checks, .. } => out.extend(
+                checks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| {
+                        c.as_ref()
+                            .is_some_and(|c| c.status() == HealthStatus::Passing)
+                    })
+                    .map(|(i, _)| i as u32),
+            ),
+            Health::Leases { registry, .. } => out.extend(registry.members()),
+        }
+    }
+
+    /// Whether instance `host` (within the service) is listed now.
+    pub(super) fn is_member(&self, host: u32) -> bool {
+        match &self.health {
+            Health::Checks { checks, .. } => checks[host as usize]
+                .as_ref()
+                .is_some_and(|c| c.status() == HealthStatus::Passing),
+            Health::Leases { registry, .. } => registry.is_registered(host),
+        }
+    }
+
+    /// The work a check takes at an instance, if it has a distribution.
+    pub(super) fn check_work(&self) -> Option<&Sampler> {
+        match &self.health {
+            Health::Checks { work, .. } => work.as_ref(),
+            Health::Leases { .. } => None,
+        }
+    }
+}
+
+/// The registry's keyed streams.
+#[derive(Clone, Copy)]
+pub(super) struct RegistryDraws {
+    stagger: KeyedStream,
+    sweep: KeyedStream,
+}
+
+impl RegistryDraws {
+    pub(super) fn new(streams: &RngStreams) -> RegistryDraws {
+        RegistryDraws {
+            stagger: streams.keyed("discovery/stagger"),
+            sweep: streams.keyed("discovery/sweep"),
+        }
+    }
+}
+
+impl World<'_> {
+    fn registry_of(&self, instance: u32) -> Option<(u32, &Registry)> {
+        let service = self.instances[instance as usize].service;
+        self.discovery.registries[service as usize]
+            .as_ref()
+            .map(|r| (service, r))
+    }
+
+    /// Starts every registry: each instance registered, checks staggered
+    /// over their first interval (as Consul's agent does), heartbeats
+    /// staggered over their first renewal interval, and the sweeps.
+    pub(super) fn start_registries(&mut self, kernel: &mut Kernel<Event>) {
+        let draws = self.discovery.registry_draws;
+        for service in 0..self.services.len() {
+            let Some(registry) = &mut self.discovery.registries[service] else {
+                continue;
+            };
+            let first = registry.first_instance;
+            match &mut registry.health {
+                Health::Checks {
+                    checks,
+                    lives,
+                    config,
+                    ..
+                } => {
+                    for (host, check) in checks.iter_mut().enumerate() {
+                        let instance = first + host as u32;
+                        let mut rng = draws
+                            .stagger
+                            .rng(STAGGER.child(u64::from(instance)).child(0));
+                        let fresh = HealthCheck::staggered(*config, 0, &mut rng)
+                            .expect("validated by the compile step");
+                        let due = fresh.next_check_at().unwrap_or(0);
+                        *check = Some(fresh);
+                        lives[host] = 1;
+                        kernel.schedule_at(
+                            SimTime::from_nanos(due),
+                            Event::CheckDue { instance, life: 1 },
+                        );
+                    }
+                }
+                Health::Leases {
+                    registry,
+                    renewal,
+                    sweep,
+                    beats,
+                    ..
+                } => {
+                    for host in 0..beats.len() as u32 {
+                        let _ = registry.register(0, host);
+                        let instance = first + host;
+                        let mut rng = draws
+                            .stagger
+                            .rng(STAGGER.child(u64::from(instance)).child(0));
+                        let stagger = SimDuration::from_nanos(
+                            rand::RngCore::next_u64(&mut rng) % renewal.as_nanos().max(1),
+                        );
+                        kernel.schedule_in(stagger, Event::Heartbeat { instance, life: 0 });
+                    }
+                    kernel.schedule_in(*sweep, Event::Sweep(service as u32));
+                }
+            }
+        }
+    }
+
+    /// The restart hook's part: a ready instance registers (checks start
+    /// critical and begin at once; a heartbeat loop starts, whose first
+    /// renewal registers it).
+    pub(super) fn register_instance(&mut self, kernel: &mut Kernel<Event>, instance: u32) {
+        let life = self.instances[instance as usize].restarts;
+        let Some((_, registry)) = self.registry_of(instance) else {
+            return;
+        };
+        let host = (instance - registry.first_instance) as usize;
+        let service = self.instances[instance as usize].service as usize;
+        let now = kernel.now().as_nanos();
+        let registry = self.discovery.registries[service]
+            .as_mut()
+            .expect("found above");
+        match &mut registry.health {
+            Health::Checks {
+                checks,
+                lives,
+                config,
+                in_flight,
+                ..
+            } => {
+                if checks[host].is_some() {
+                    // Still registered (a crash does not deregister): its
+                    // checks went on, and will find it up again.
+                    return;
+                }
+                let fresh = HealthCheck::new(
+                    crate::patterns::discovery::HealthCheckConfig {
+                        initial_status: HealthStatus::Critical,
+                        ..*config
+                    },
+                    now,
+                )
+                .expect("validated by the compile step");
+                checks[host] = Some(fresh);
+                in_flight[host] = None;
+                lives[host] += 1;
+                let life = lives[host];
+                kernel.schedule_in(SimDuration::ZERO, Event::CheckDue { instance, life });
+            }
+            Health::Leases { .. } => {
+                kernel.schedule_in(SimDuration::ZERO, Event::Heartbeat { instance, life });
+            }
+        }
+    }
+
+    /// A graceful stop: the instance deregisters (assumed delivered).
+    pub(super) fn deregister_instance(&mut self, now: SimTime, instance: u32) {
+        let service = self.instances[instance as usize].service as usize;
+        let Some(registry) = self.discovery.registries[service].as_mut() else {
+            return;
+        };
+        let host = instance - registry.first_instance;
+        match &mut registry.health {
+            Health::Checks {
+                checks, in_flight, ..
+            } => {
+                checks[host as usize] = None;
+                in_flight[host as usize] = None;
+            }
+            Health::Leases { registry, .. } => {
+                let _ = registry.cancel(now.as_nanos(), host);
+            }
+        }
+    }
+
+    /// A check of `instance` is due: the registry sends it, and gives up
+    /// after the check's timeout.
+    #[inline(never)]
+    pub(super) fn check_due(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
+        let now = kernel.now();
+        let service = self.instances[instance as usize].service;
+        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
+            return;
+        };
+        let host = (instance - registry.first_instance) as usize;
+        let node = registry.node;
+        let Health::Checks {
+            checks,
+            sent,
+            in_flight,
+            lives,
+            ..
+        } = &mut registry.health
+        else {
+            return;
+        };
+        if lives[host] != life {
+            return; // A loop of an older registration.
+        }
+        let Some(check) = checks[host].as_mut() else {
+            return; // Deregistered: the loop ends.
+        };
+        let Some(deadline) = check.begin_check(now.as_nanos()) else {
+            return;
+        };
+        sent[host] += 1;
+        let n = sent[host];
+        in_flight[host] = Some(n);
+        let probe = self.discovery.probes.insert(Probe { instance, n });
+        kernel.schedule_at(SimTime::from_nanos(deadline), Event::ProbeTimeout(probe));
+        let draw = CHECK.child(u64::from(instance)).child(u64::from(n));
+        let Some(delay) =
+            self.network
+                .transmit(node as usize, service as usize, Message::Request, draw)
+        else {
+            return; // Lost: the timeout will tell.
+        };
+        let job = self.jobs.insert(Job {
+            attempt: probe,
+            draw,
+            request: Key::DANGLING,
+            caller: node,
+            instance,
+            deadline: SimTime::MAX,
+            arrived: SimTime::ZERO,
+            step: 0,
+            pending: 0,
+            state: JobState::InTransit,
+            cancelled: false,
+            probe: true,
+        });
+        if delay.is_zero() {
+            self.deliver(kernel, job);
+        } else {
+            kernel.schedule_in(delay, Event::Deliver(job));
+        }
+    }
+
+    /// A check ended: its reply came back (`ok` or not) or, `None`, its
+    /// timeout expired. The next check is due one interval later.
+    pub(super) fn probe_done(&mut self, kernel: &mut Kernel<Event>, probe: Key, ok: Option<bool>) {
+        let Some(Probe { instance, n }) = self.discovery.probes.remove(probe) else {
+            return; // Already ended (a late reply, or a timeout after it).
+        };
+        let now = kernel.now();
+        let service = self.instances[instance as usize].service as usize;
+        let Some(registry) = self.discovery.registries[service].as_mut() else {
+            return;
+        };
+        let host = (instance - registry.first_instance) as usize;
+        let Health::Checks {
+            checks,
+            in_flight,
+            lives,
+            ..
+        } = &mut registry.health
+        else {
+            return;
+        };
+        if in_flight[host] != Some(n) {
+            return;
+        }
+        in_flight[host] = None;
+        let Some(check) = checks[host].as_mut() else {
+            return;
+        };
+        let passed = ok == Some(true);
+        if !passed {
+            registry.failed_checks += 1;
+        }
+        check.on_result(now.as_nanos(), passed);
+        let next = check.next_check_at().unwrap_or(now.as_nanos());
+        let life = lives[host];
+        kernel.schedule_at(
+            SimTime::from_nanos(next),
+            Event::CheckDue { instance, life },
+        );
+    }
+
+    /// A check job's reply leaves its instance for the registry. Cold and
+    /// out of line: it must not weigh on the reply path of real work.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn probe_reply(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        from_service: u32,
+        job: &Job,
+        ok: bool,
+    ) {
+        let node = job.caller;
+        match self.network.transmit(
+            from_service as usize,
+            node as usize,
+            Message::Reply,
+            job.draw,
+        ) {
+            Some(delay) if delay.is_zero() => self.probe_done(kernel, job.attempt, Some(ok)),
+            Some(delay) => kernel.schedule_in(
+                delay,
+                Event::ProbeReply {
+                    probe: job.attempt,
+                    ok,
+                },
+            ),
+            None => {}
+        }
+    }
+
+    /// An instance's heartbeat is due: a live process sends its renewal,
+    /// and its next one a renewal interval later.
+    pub(super) fn heartbeat(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
+        let state = &self.instances[instance as usize];
+        if state.restarts != life
+            || matches!(
+                state.state,
+                InstanceState::Crashed | InstanceState::Stopped | InstanceState::Draining
+            )
+        {
+            return; // That process is gone: its loop ends.
+        }
+        let service = state.service;
+        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
+            return;
+        };
+        let host = (instance - registry.first_instance) as usize;
+        let node = registry.node;
+        let Health::Leases { renewal, beats, .. } = &mut registry.health else {
+            return;
+        };
+        beats[host] += 1;
+        let draw = HEARTBEAT.child(u64::from(instance)).child(beats[host]);
+        kernel.schedule_in(*renewal, Event::Heartbeat { instance, life });
+        match self
+            .network
+            .transmit(service as usize, node as usize, Message::Request, draw)
+        {
+            Some(delay) if delay.is_zero() => self.renew(kernel.now(), instance),
+            Some(delay) => kernel.schedule_in(delay, Event::Renew(instance)),
+            None => {
+                if let Some(r) = self.discovery.registries[service as usize].as_mut() {
+                    r.failed_checks += 1;
+                }
+            }
+        }
+    }
+
+    /// A renewal reached the registry.
+    pub(super) fn renew(&mut self, now: SimTime, instance: u32) {
+        let service = self.instances[instance as usize].service as usize;
+        let Some(registry) = self.discovery.registries[service].as_mut() else {
+            return;
+        };
+        let host = instance - registry.first_instance;
+        if let Health::Leases { registry, .. } = &mut registry.health
+            && !registry.renew(now.as_nanos(), host)
+        {
+            let _ = registry.register(now.as_nanos(), host);
+        }
+    }
+
+    /// An eviction sweep of a service's registry.
+    pub(super) fn sweep(&mut self, kernel: &mut Kernel<Event>, service: u32) {
+        let draws = self.discovery.registry_draws;
+        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
+            return;
+        };
+        let Health::Leases {
+            registry,
+            sweep,
+            sweeps,
+            ..
+        } = &mut registry.health
+        else {
+            return;
+        };
+        *sweeps += 1;
+        let mut rng = draws
+            .sweep
+            .rng(SWEEP.child(u64::from(service)).child(*sweeps));
+        let _ = registry.evict(kernel.now().as_nanos(), &mut rng);
+        kernel.schedule_in(*sweep, Event::Sweep(service));
+    }
+}
