@@ -220,6 +220,21 @@ impl std::str::FromStr for SimDuration {
     }
 }
 
+impl SimDuration {
+    /// The duration in seconds, exact (up to nine decimals, trailing zeros
+    /// dropped): `130s`, `0.25s`, `90s`. For messages that compare two
+    /// durations, which read badly in two units ("130s ... 2m").
+    pub fn in_seconds(self) -> String {
+        let (whole, nanos) = (self.0 / 1_000_000_000, self.0 % 1_000_000_000);
+        if nanos == 0 {
+            format!("{whole}s")
+        } else {
+            let frac = format!("{nanos:09}");
+            format!("{whole}.{}s", frac.trim_end_matches('0'))
+        }
+    }
+}
+
 impl fmt::Display for SimDuration {
     /// The shortest exact form in one unit: `250ms`, `1.5s`, `2m`, `0`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -313,6 +328,16 @@ mod tests {
             Ok(SimDuration(nanos)),
             "parsing {text:?}"
         );
+    }
+
+    #[test]
+    fn in_seconds_compares_two_durations_in_one_unit() {
+        let d = |text: &str| text.parse::<SimDuration>().unwrap();
+        assert_eq!(d("2m").in_seconds(), "120s");
+        assert_eq!(d("130s").in_seconds(), "130s");
+        assert_eq!(d("250ms").in_seconds(), "0.25s");
+        assert_eq!(d("1ns").in_seconds(), "0.000000001s");
+        assert_eq!(SimDuration::ZERO.in_seconds(), "0s");
     }
 
     #[test]

@@ -15,7 +15,8 @@ impl Checker<'_> {
                 path.key("at"),
                 format!(
                     "starts at {} but the run ends at {}",
-                    fault.at, self.scenario.duration
+                    fault.at.in_seconds(),
+                    self.scenario.duration.in_seconds()
                 ),
             );
         }
