@@ -53,209 +53,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::window::{ClosedWindow, CountWindow, FAILED, SLOW, Tally, TimeWindow};
+use super::window::{ClosedWindow, CountWindow, FAILED, SLOW, TimeWindow};
 use super::{ConfigError, Nanos, Outcome, nanos_of};
 
 mod config;
+mod mode;
 mod permit;
+mod state;
 
 pub use config::{
     BreakerConfig, MAX_TRANSITION_LOG, MAX_WINDOW_CALLS, MAX_WINDOW_SECONDS, OpenWait, RateRule,
     SlidingWindow, TripRule,
 };
 pub use permit::{Permit, Rejected};
+pub use state::{BreakerMetrics, BreakerState, Transition, TransitionReason};
 
-/// The breaker's state, as resilience4j names them.
-///
-/// ```
-/// use std::time::Instant;
-/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState};
-///
-/// let start = Instant::now();
-/// let mut breaker = Breaker::new(BreakerConfig::default())?;
-/// assert_eq!(breaker.state(), BreakerState::Closed);
-/// breaker.transition_to(BreakerState::ForcedOpen, start.elapsed().as_nanos() as u64);
-/// assert!(breaker.try_acquire(start.elapsed().as_nanos() as u64).is_err());
-/// # Ok::<(), meshsim_patterns::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BreakerState {
-    /// Calls flow and are measured.
-    Closed,
-    /// Calls are rejected until the wait in open elapses.
-    Open,
-    /// A limited number of probes decide between closed and open.
-    HalfOpen,
-    /// Every call is permitted and nothing is recorded (manual).
-    Disabled,
-    /// Every call is rejected (manual).
-    ForcedOpen,
-    /// Every call is permitted and recorded, and the breaker never opens (manual).
-    MetricsOnly,
-}
-
-/// Why a transition happened.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use meshsim_patterns::Outcome;
-/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, TransitionReason};
-///
-/// let start = Instant::now();
-/// let mut breaker = Breaker::new(BreakerConfig::consecutive_failures(1, Duration::from_secs(1)))?;
-/// let now = start.elapsed().as_nanos() as u64;
-/// let permit = breaker.try_acquire(now).unwrap();
-/// breaker.record(permit, Outcome::Timeout, Duration::ZERO, now);
-/// let transition = breaker.poll_transition().unwrap();
-/// assert_eq!(transition.reason, TransitionReason::ConsecutiveFailures);
-/// # Ok::<(), meshsim_patterns::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TransitionReason {
-    /// The failure rate reached its threshold (closed → open, or half-open → open).
-    FailureRateExceeded,
-    /// The slow-call rate reached its threshold.
-    SlowCallRateExceeded,
-    /// `fail_max` consecutive failures (consecutive mode).
-    ConsecutiveFailures,
-    /// The half-open probe failed (consecutive mode).
-    ProbeFailed,
-    /// The half-open probes came in below both thresholds.
-    ProbesSucceeded,
-    /// The wait in open elapsed (automatically, or lazily on a call).
-    WaitElapsed,
-    /// `max_wait_in_half_open` elapsed before the probes decided.
-    HalfOpenTimedOut,
-    /// [`Breaker::transition_to`] or [`Breaker::reset`].
-    Manual,
-}
-
-/// One state change, for a state timeline.
-///
-/// ```
-/// use std::time::Instant;
-/// use meshsim_patterns::breaker::{Breaker, BreakerConfig, BreakerState, Transition, TransitionReason};
-///
-/// let start = Instant::now();
-/// let mut breaker = Breaker::new(BreakerConfig::default())?;
-/// let now = start.elapsed().as_nanos() as u64;
-/// breaker.transition_to(BreakerState::Disabled, now);
-/// let expected = Transition {
-///     at: now,
-///     from: BreakerState::Closed,
-///     to: BreakerState::Disabled,
-///     reason: TransitionReason::Manual,
-/// };
-/// assert_eq!(breaker.poll_transition(), Some(expected));
-/// assert_eq!(breaker.poll_transition(), None);
-/// # Ok::<(), meshsim_patterns::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Transition {
-    /// When it happened: the `now` of the call that caused it.
-    pub at: Nanos,
-    /// The state left.
-    pub from: BreakerState,
-    /// The state entered.
-    pub to: BreakerState,
-    /// Why.
-    pub reason: TransitionReason,
-}
-
-/// A snapshot of what the breaker has measured.
-///
-/// ```
-/// use std::time::{Duration, Instant};
-/// use meshsim_patterns::Outcome;
-/// use meshsim_patterns::breaker::{Breaker, BreakerConfig};
-///
-/// let start = Instant::now();
-/// let mut breaker = Breaker::new(BreakerConfig::default())?;
-/// let now = start.elapsed().as_nanos() as u64;
-/// let permit = breaker.try_acquire(now).unwrap();
-/// breaker.record(permit, Outcome::Error, Duration::from_millis(3), now);
-/// let metrics = breaker.metrics(now);
-/// assert_eq!((metrics.calls, metrics.failed_calls), (1, 1));
-/// assert_eq!(metrics.failure_rate, None); // below minimum_number_of_calls (100)
-/// # Ok::<(), meshsim_patterns::ConfigError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct BreakerMetrics {
-    /// The state.
-    pub state: BreakerState,
-    /// Calls in the current window (the half-open window in half-open).
-    pub calls: u32,
-    /// Failed calls in it.
-    pub failed_calls: u32,
-    /// Slow calls in it (successful or failed).
-    pub slow_calls: u32,
-    /// Failure rate in percent, `None` below the minimum number of calls.
-    pub failure_rate: Option<f64>,
-    /// Slow-call rate in percent, `None` below the minimum number of calls.
-    pub slow_call_rate: Option<f64>,
-    /// Current run of consecutive failures (consecutive mode).
-    pub consecutive_failures: u32,
-    /// Calls refused since the breaker was created.
-    pub not_permitted_calls: u64,
-    /// Results recorded after a transition they did not cause (stale generation).
-    pub stale_results: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Verdict {
-    BelowMinimum,
-    Below,
-    Exceeded(TransitionReason),
-}
-
-#[derive(Clone, Debug)]
-enum Mode {
-    Rate {
-        rule: RateRule,
-        slow_nanos: Nanos,
-        closed: ClosedWindow,
-        closed_minimum: u32,
-        half_open: CountWindow,
-        half_open_minimum: u32,
-        /// In open: whether the breaker came from half-open, whose window then keeps
-        /// receiving stale results (as resilience4j's `OpenState` keeps the metrics of
-        /// the state it came from).
-        open_window_is_half_open: bool,
-    },
-    Consecutive {
-        fail_max: u32,
-        failures: u32,
-    },
-}
-
-impl Mode {
-    fn rates(tally: Tally, minimum: u32) -> (Option<f64>, Option<f64>) {
-        if tally.calls == 0 || tally.calls < minimum {
-            return (None, None);
-        }
-        let calls = f64::from(tally.calls);
-        (
-            Some(f64::from(tally.failed) * 100.0 / calls),
-            Some(f64::from(tally.slow) * 100.0 / calls),
-        )
-    }
-
-    /// resilience4j `CircuitBreakerMetrics.checkIfThresholdsExceeded`.
-    fn verdict(rule: &RateRule, tally: Tally, minimum: u32) -> Verdict {
-        match Mode::rates(tally, minimum) {
-            (Some(failure_rate), Some(slow_rate)) => {
-                if failure_rate >= rule.failure_rate_threshold {
-                    Verdict::Exceeded(TransitionReason::FailureRateExceeded)
-                } else if slow_rate >= rule.slow_call_rate_threshold {
-                    Verdict::Exceeded(TransitionReason::SlowCallRateExceeded)
-                } else {
-                    Verdict::Below
-                }
-            }
-            _ => Verdict::BelowMinimum,
-        }
-    }
-}
+use mode::{Mode, Verdict};
 
 /// A circuit breaker: resilience4j's state machine, or pybreaker's consecutive
 /// failures, driven by the `now` its owner passes in.
