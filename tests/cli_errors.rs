@@ -982,6 +982,28 @@ fn defaulted_values_point_at_their_object() {
 }
 
 #[test]
+fn problems_found_while_building_are_reported_with_the_others() {
+    // A route's path and keys and a distribution's sampler are checked while
+    // the scenario is built; they used to be reported only once every other
+    // problem was fixed, so a user met them one run too late.
+    check(
+        &Doc {
+            back: r#"    "back": {"instances": 0, "service_time": {"lognormal": {"median": "5ms", "p99": "1ms"}}}"#,
+            workload: r#"  "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "front", "path": "orders", "keys": 0}]}"#,
+            ..DOC
+        }
+        .text(),
+        &[
+            "error: scenario.json: 4 problems found",
+            "services.back.instances:",
+            "services.back.service_time.lognormal.p99: p99 (1ms) must be larger than the median (5ms)",
+            "workload.routes[0].path: a path starts with `/`",
+            "workload.routes[0].keys: keys must be between 1 and 4294967295",
+        ],
+    );
+}
+
+#[test]
 fn every_problem_is_reported_in_one_run() {
     // Meaning problems in two services, the network, the workload and two
     // faults: all of them at once, in file order.

@@ -268,9 +268,26 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         }
     }
     problems.append(&mut policy_problems);
-    if !problems.is_empty() {
+    // The checks that need a built object (a route's path and keys, a
+    // distribution's sampler, a registry's configuration) run whatever else
+    // was found, so that one pass reports every problem; a problem at or
+    // under a place already reported is an effect of it and is dropped.
+    let mut built = route_shape_problems(&scenario);
+    let samplers = Samplers::compile(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
+    let discovery = compile_discovery(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
+    built.retain(|(path, _)| {
+        !problems
+            .iter()
+            .any(|(p, _)| path.0.starts_with(&p.0) || p.0.starts_with(&path.0))
+    });
+    problems.append(&mut built);
+    let (Some(samplers), Some(discovery), true) = (samplers, discovery, problems.is_empty()) else {
         return Err(diagnostics(problems));
-    }
+    };
     let mut resolver = Resolver {
         scenario: &scenario,
         names: scenario.services.keys().map(String::as_str).collect(),
@@ -286,8 +303,6 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         // that a gap between the two is an error and never a panic.
         return Err(diagnostics(resolver.problems));
     }
-    let samplers = Samplers::compile(&scenario).map_err(diagnostics)?;
-    let discovery = compile_discovery(&scenario).map_err(diagnostics)?;
     let warnings = warnings(&scenario, &policies, &clients);
     Ok(Compiled {
         scenario,
@@ -302,6 +317,37 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         discovery,
         warnings,
     })
+}
+
+/// A route's `path` and `keys` out of their ranges.
+fn route_shape_problems(scenario: &Scenario) -> Problems {
+    let mut problems = Problems::new();
+    let routes = JsonPath::root().key("workload").key("routes");
+    for (i, route) in scenario.workload.routes.iter().enumerate() {
+        let route_path = routes.index(i);
+        if let Some(p) = &route.path
+            && (!p.starts_with('/')
+                || p.len() > MAX_PATH_BYTES
+                || p.chars().any(|c| c.is_control() || c.is_whitespace()))
+        {
+            problems.push((
+                route_path.key("path"),
+                format!(
+                    "a path starts with `/`, has no spaces or control characters and at most {MAX_PATH_BYTES} bytes, e.g. \"/v1/orders\""
+                ),
+            ));
+        }
+        if route
+            .keys
+            .is_some_and(|n| n == 0 || n > u64::from(u32::MAX))
+        {
+            problems.push((
+                route_path.key("keys"),
+                "keys must be between 1 and 4294967295".to_string(),
+            ));
+        }
+    }
+    problems
 }
 
 mod resolve;

@@ -59,24 +59,6 @@ impl Resolver<'_> {
             .enumerate()
             .map(|(i, route)| {
                 let route_path = path.index(i);
-                if let Some(p) = &route.path
-                    && (!p.starts_with('/')
-                        || p.len() > MAX_PATH_BYTES
-                        || p.chars().any(|c| c.is_control() || c.is_whitespace()))
-                {
-                    self.problems.push((
-                        route_path.key("path"),
-                        format!(
-                            "a path starts with `/`, has no spaces or control characters and at most {MAX_PATH_BYTES} bytes, e.g. \"/v1/orders\""
-                        ),
-                    ));
-                }
-                if route.keys.is_some_and(|n| n == 0 || n > u64::from(u32::MAX)) {
-                    self.problems.push((
-                        route_path.key("keys"),
-                        "keys must be between 1 and 4294967295".to_string(),
-                    ));
-                }
                 let policy_path = if route.policy.is_some() {
                     route_path.key("policy")
                 } else {
