@@ -316,13 +316,14 @@ fn retries_without_a_budget_and_a_budget_without_retries_are_warnings() {
 
 #[test]
 fn percents_written_as_fractions_are_warnings_in_every_percent_field() {
-    let s = with_policy(json!({
+    let mut s = with_policy(json!({
         "budget": {"tps": {"retry_percent": 0.2}},
         "retry": {"max_attempts": 2},
         "breaker": {"failure_rate_percent": 0.5, "slow_call_rate_percent": 0.25},
         "panic_threshold": 0.5,
         "hedge": {"percentile": 0.95}
     }));
+    s["requirements"] = json!([{"success": {"route": "front", "at_least_percent": 0.995}}]);
     let found = warnings(&s);
     assert_eq!(
         paths_of(&found),
@@ -332,6 +333,7 @@ fn percents_written_as_fractions_are_warnings_in_every_percent_field() {
             "policies.p.breaker.slow_call_rate_percent",
             "policies.p.panic_threshold",
             "policies.p.hedge.percentile",
+            "requirements[0].success.at_least_percent",
         ]
     );
     assert_eq!(
@@ -345,6 +347,10 @@ fn percents_written_as_fractions_are_warnings_in_every_percent_field() {
     assert_eq!(
         found[4].2,
         "percentile is a percent: 0.95 means 0.95%; for 95% write 95"
+    );
+    assert_eq!(
+        found[5].2,
+        "at_least_percent is a percent: 0.995 means 0.995%; for 99.5% write 99.5"
     );
     // 0, 1 and more are percents as meant.
     for policy in [

@@ -163,6 +163,7 @@ pub struct Compiled {
     faults: Vec<FaultTarget>,
     samplers: Samplers,
     discovery: Vec<Option<CompiledDiscovery>>,
+    requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
 
@@ -220,6 +221,10 @@ impl Compiled {
     /// Every distribution, compiled for sampling.
     pub fn samplers(&self) -> &Samplers {
         &self.samplers
+    }
+    /// The requirements the run must meet, in file order.
+    pub fn requirements(&self) -> &[CompiledRequirement] {
+        &self.requirements
     }
     /// What looks wrong but is not an error, in a fixed order.
     pub fn warnings(&self) -> &[Warning] {
@@ -281,6 +286,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let calls = resolver.calls();
     let links = resolver.links();
     let faults = resolver.faults();
+    let requirements = compile_requirements(&scenario, &mut resolver.problems);
     if !resolver.problems.is_empty() {
         // Validation resolves every name first: this is a second net, so
         // that a gap between the two is an error and never a panic.
@@ -300,11 +306,15 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         faults,
         samplers,
         discovery,
+        requirements,
         warnings,
     })
 }
 
+mod requirements;
 mod resolve;
+use requirements::compile_requirements;
+pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;
 
 #[cfg(test)]

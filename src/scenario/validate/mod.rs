@@ -4,17 +4,19 @@
 //!
 //! The entry point, the shared helpers and the bounds are here; each part of a
 //! scenario is checked in a file of its own: `services.rs` (and the call
-//! graph), `network.rs`, `workload.rs`, `policies.rs`, `faults.rs` and
-//! `distributions.rs`.
+//! graph), `network.rs`, `workload.rs`, `policies.rs`, `faults.rs`,
+//! `requirements.rs` and `distributions.rs`.
 
 mod distributions;
 mod faults;
 mod network;
 mod policies;
+mod requirements;
 mod services;
 mod workload;
 
 pub use distributions::parse_percentile_key;
+pub use requirements::{RUN_QUANTILES, WINDOW_QUANTILES};
 pub use services::callees;
 
 use super::diagnostic::{JsonPath, did_you_mean};
@@ -83,6 +85,9 @@ pub fn validate(scenario: &Scenario) -> Problems {
     }
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
+    }
+    for (i, requirement) in scenario.requirements.iter().enumerate() {
+        c.requirement(JsonPath::root().key("requirements").index(i), requirement);
     }
     c.problems
 }

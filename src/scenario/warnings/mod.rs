@@ -4,7 +4,8 @@
 //! (unless the CLI is given `--deny-warnings`); summary.json lists them.
 //!
 //! The checks run in a fixed order (waits, load, discovery, ejection, then
-//! policy by policy in name order, then the base rates), so the list is deterministic. One file per family:
+//! policy by policy in name order, then the base rates and the
+//! requirements), so the list is deterministic. One file per family:
 //! `waits.rs` (waits nothing bounds), `flow.rs` (the call graph's expected
 //! flow) and `load.rs` (overload along it), `discovery.rs` (discovery and
 //! outlier detection), `policies.rs` (retries, budgets, unused policies),
@@ -79,6 +80,7 @@ pub(super) fn warnings(
     lints.ejection();
     lints.policies();
     lints.fractions();
+    lints.requirement_percents();
     lints.out
 }
 

@@ -95,4 +95,19 @@ impl Lints<'_> {
             }
         }
     }
+
+    /// A required success rate below 1%: a fraction (0.995) meant as a
+    /// percent (99.5).
+    pub(super) fn requirement_percents(&mut self) {
+        for (i, r) in self.scenario.requirements.iter().enumerate() {
+            if let Some(s) = &r.success {
+                let at = JsonPath::root()
+                    .key("requirements")
+                    .index(i)
+                    .key("success")
+                    .key("at_least_percent");
+                self.percent(at, "at_least_percent", s.at_least_percent);
+            }
+        }
+    }
 }
