@@ -430,3 +430,36 @@ fn the_table_and_the_page_show_each_verdict() {
     assert!(page.contains("6.000–11.000 s: 80"), "{page}");
     assert!(!page.contains("<stays>"));
 }
+
+#[test]
+fn the_requirements_memory_is_bounded() {
+    // Eleven spans of a million windows each: 11 million windows to keep.
+    let mut s = scenario(json!([]));
+    s["duration"] = json!("1000000s");
+    s["faults"] = json!([]);
+    let span =
+        json!({"success": {"route": "checkout", "at_least_percent": 99, "over": "1000000s"}});
+    s["requirements"] = Value::Array(vec![span.clone(); 11]);
+    let found = match scenario::parse(&s.to_string(), "t.json") {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect(),
+    };
+    assert_eq!(
+        found,
+        [
+            "requirements: the sliding requirements keep 11000000 windows in all: at most 10000000 (each keeps its span's windows); use fewer or shorter spans, or a wider `window`"
+        ]
+    );
+    s["requirements"] = Value::Array(vec![span; 10]);
+    assert!(scenario::parse(&s.to_string(), "t.json").is_ok());
+    let whole = json!({"no_invariant_violated": true});
+    let found = errors(Value::Array(vec![whole; 1001]));
+    assert_eq!(
+        found,
+        ["requirements: 1001 requirements: at most 1000 are supported"]
+    );
+}

@@ -316,3 +316,133 @@ impl Recorder for Sliding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn tracker(windows: usize, at_least: bool, bound: f64) -> Tracker {
+        Tracker {
+            requirement: 0,
+            source: Source::Success(0),
+            windows,
+            grace: None,
+            at_least,
+            bound,
+            ring: VecDeque::new(),
+            judged: 0,
+            failed: 0,
+            worst: None,
+            first_failed: None,
+            partial: false,
+        }
+    }
+
+    fn slot(i: u64, numerator: f64, denominator: f64, excluded: bool) -> Slot {
+        Slot {
+            start: SimTime::from_nanos(i * 1_000_000_000),
+            end: SimTime::from_nanos((i + 1) * 1_000_000_000),
+            numerator,
+            denominator,
+            excluded,
+        }
+    }
+
+    #[test]
+    fn an_empty_or_wholly_excluded_span_is_not_judged() {
+        let mut t = tracker(2, true, 0.5);
+        t.push(slot(0, 0.0, 0.0, false));
+        t.push(slot(1, 0.0, 0.0, false));
+        t.push(slot(2, 5.0, 10.0, true));
+        assert_eq!(t.judged, 0, "nothing ended, or all of it excluded");
+        t.push(slot(3, 1.0, 4.0, false));
+        assert_eq!((t.judged, t.failed), (1, 1));
+        assert_eq!(t.first_failed.map(|m| m.value), Some(0.25));
+    }
+
+    #[test]
+    fn grace_covers_every_window_that_overlaps_it() {
+        let sliding = Sliding {
+            trackers: Vec::new(),
+            fault_starts: vec![10_000_000_000],
+        };
+        let window = |start: u64, end: u64| ClosedWindow {
+            start: SimTime::from_nanos(start * 1_000_000),
+            end: SimTime::from_nanos(end * 1_000_000),
+            ..ClosedWindow::default()
+        };
+        let grace = 2_500_000_000;
+        // [10 s, 12.5 s): windows 10–11, 11–12 and 12–13 overlap it.
+        let inside: Vec<bool> = [
+            (9_000, 10_000),
+            (10_000, 11_000),
+            (12_000, 13_000),
+            (13_000, 14_000),
+        ]
+        .iter()
+        .map(|&(s, e)| sliding.in_grace(grace, &window(s, e)))
+        .collect();
+        assert_eq!(inside, [false, true, true, false]);
+        // A zero-width last window at the fault's start is in it.
+        assert!(sliding.in_grace(grace, &window(10_000, 10_000)));
+        assert!(!sliding.in_grace(grace, &window(9_999, 9_999)));
+    }
+
+    #[test]
+    fn edges_are_matched_by_their_ends_whatever_their_policy() {
+        let names = SeriesNames {
+            edges: [
+                "client->api",
+                "api->db",
+                "api->db [fast]",
+                "api->db #2",
+                "api->dbx",
+                "xapi->db",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..SeriesNames::default()
+        };
+        assert_eq!(edges_between(&names, "api", "db"), [1, 2, 3]);
+    }
+
+    proptest! {
+        /// The ring judges exactly the spans a brute force over the whole
+        /// series finds, with the same failures and the same worst value,
+        /// and never holds more than its span's windows.
+        #[test]
+        fn sliding_spans_match_a_brute_force_over_the_whole_series(
+            windows in 1usize..6,
+            series in proptest::collection::vec((0u32..20, 0u32..20, any::<bool>()), 0..40),
+            bound in 0.0f64..1.0,
+        ) {
+            let slots: Vec<Slot> = series
+                .iter()
+                .enumerate()
+                .map(|(i, &(n, extra, excluded))| {
+                    slot(i as u64, f64::from(n), f64::from(n + extra), excluded && i % 3 == 0)
+                })
+                .collect();
+            let mut t = tracker(windows, true, bound);
+            for s in &slots {
+                t.push(*s);
+                prop_assert!(t.ring.len() <= windows);
+            }
+            let (mut judged, mut failed, mut worst) = (0u64, 0u64, None::<f64>);
+            for span in slots.windows(windows) {
+                let kept = span.iter().filter(|s| !s.excluded);
+                let n: f64 = kept.clone().map(|s| s.numerator).sum();
+                let d: f64 = kept.map(|s| s.denominator).sum();
+                if d > 0.0 {
+                    judged += 1;
+                    failed += u64::from(n / d < bound);
+                    worst = Some(worst.map_or(n / d, |w: f64| w.min(n / d)));
+                }
+            }
+            prop_assert_eq!(t.judged, judged);
+            prop_assert_eq!(t.failed, failed);
+            prop_assert_eq!(t.worst.map(|m| m.value), worst);
+        }
+    }
+}

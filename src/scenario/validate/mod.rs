@@ -16,7 +16,9 @@ mod services;
 mod workload;
 
 pub use distributions::parse_percentile_key;
-pub use requirements::{RUN_QUANTILES, WINDOW_QUANTILES};
+pub use requirements::{
+    MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
+};
 pub use services::callees;
 
 use super::diagnostic::{JsonPath, did_you_mean};
@@ -86,9 +88,7 @@ pub fn validate(scenario: &Scenario) -> Problems {
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
-    for (i, requirement) in scenario.requirements.iter().enumerate() {
-        c.requirement(JsonPath::root().key("requirements").index(i), requirement);
-    }
+    c.requirements();
     c.problems
 }
 

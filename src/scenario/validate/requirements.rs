@@ -13,13 +13,58 @@ use crate::kernel::SimDuration;
 use crate::scenario::diagnostic::JsonPath;
 use crate::scenario::model::*;
 
+/// Upper bound on the requirements of a scenario.
+pub const MAX_REQUIREMENTS: usize = 1000;
+/// Upper bound on the windows the sliding requirements keep, summed over
+/// them (a window is 40 bytes in a requirement's ring: 400 MB at most).
+pub const MAX_REQUIREMENT_WINDOWS: u64 = 10_000_000;
+
 /// The quantiles a whole-run latency requirement can name (summary.json's).
 pub const RUN_QUANTILES: [f64; 4] = [50.0, 90.0, 99.0, 99.9];
 /// The quantiles a per-window one can name (the time series' columns).
 pub const WINDOW_QUANTILES: [f64; 2] = [50.0, 99.0];
 
 impl Checker<'_> {
-    pub(super) fn requirement(&mut self, path: JsonPath, r: &Requirement) {
+    /// Every requirement, and the bounds on them all.
+    pub(super) fn requirements(&mut self) {
+        let s = self.scenario;
+        let path = JsonPath::root().key("requirements");
+        if s.requirements.len() > MAX_REQUIREMENTS {
+            self.problem(
+                path.clone(),
+                format!(
+                    "{} requirements: at most {MAX_REQUIREMENTS} are supported",
+                    s.requirements.len()
+                ),
+            );
+        }
+        for (i, requirement) in s.requirements.iter().enumerate() {
+            self.requirement(path.index(i), requirement);
+        }
+        let window = s.window.as_nanos().max(1);
+        let kept: u64 = s
+            .requirements
+            .iter()
+            .map(|r| {
+                let over = r
+                    .success
+                    .as_ref()
+                    .and_then(|x| x.over)
+                    .or(r.amplification.as_ref().and_then(|x| x.over));
+                over.map_or(0, |o| o.as_nanos() / window)
+            })
+            .fold(0u64, u64::saturating_add);
+        if kept > MAX_REQUIREMENT_WINDOWS {
+            self.problem(
+                path,
+                format!(
+                    "the sliding requirements keep {kept} windows in all: at most {MAX_REQUIREMENT_WINDOWS} (each keeps its span's windows); use fewer or shorter spans, or a wider `window`"
+                ),
+            );
+        }
+    }
+
+    fn requirement(&mut self, path: JsonPath, r: &Requirement) {
         if let Some(name) = &r.name
             && let Some(why) = bad_name(name)
         {
