@@ -107,11 +107,11 @@ pub(super) fn expected_attempts(policy: Option<&Policy>, fail: f64) -> f64 {
         && retry.retry_on.contains(&RetryOutcome::Error)
         && retry.max_attempts > 1
     {
-        let n = retry.max_attempts as i32;
+        let n = f64::from(retry.max_attempts);
         attempts = if fail >= 1.0 {
-            f64::from(retry.max_attempts)
+            n
         } else {
-            (1.0 - libm::pow(fail, f64::from(n))) / (1.0 - fail)
+            (1.0 - libm::pow(fail, n)) / (1.0 - fail)
         };
     }
     if let Some(hedge) = &policy.hedge
