@@ -1,7 +1,8 @@
 //! The `meshsim` command line: run, validate and describe scenarios.
 //!
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
-//! 1 a check failed (an invariant was violated; the run stopped there);
+//! 1 a check failed (an invariant was violated, and the run stopped there;
+//! or a requirement of the scenario was not met);
 //! 2 bad input or usage, or an output that cannot be written; 3 the run did
 //! not complete (it hit its event budget, or virtual time froze) or cannot
 //! start (its world could need more memory than `--max-memory`).
@@ -28,7 +29,8 @@ use meshsim::world;
 /// The exit codes of every command, printed by `--help`.
 const EXIT_CODES: &str = "Exit codes:
   0  success
-  1  a check failed: an invariant was violated (the run stops there)
+  1  a check failed: an invariant was violated (the run stops there), or
+     the run did not meet one of the scenario's requirements
   2  bad input or usage, or an output that cannot be written
   3  the run did not complete (event budget exhausted, or time froze), or
      cannot start: its world could need more memory than --max-memory
@@ -37,7 +39,8 @@ Scenario format, outputs and limits: docs/scenarios.md";
 
 /// Exit code 2: bad input or usage, or an output that cannot be written.
 const BAD_INPUT: u8 = 2;
-/// Exit code 1: a check failed (an invariant was violated).
+/// Exit code 1: a check failed (an invariant was violated, or a
+/// requirement was not met).
 const CHECK_FAILED: u8 = 1;
 /// Exit code 3: the run did not complete.
 const INCOMPLETE: u8 = 3;
@@ -413,11 +416,17 @@ fn run(
         dir: &dir,
         reported: false,
     };
+    let mut judge = report::requirements::Judge::new(&compiled);
     // Wall-clock time is measured here, in the CLI only, and printed to
     // stdout; it never reaches a report file.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let outcome = world::run_streaming(&compiled, seed, event_budget, &mut streaming);
+    let outcome = world::run_streaming(
+        &compiled,
+        seed,
+        event_budget,
+        &mut (&mut streaming, &mut judge),
+    );
     let wall = started.elapsed().as_secs_f64();
     let Streaming { csv, reported, .. } = streaming;
     if let Err((_, e)) = csv.finish() {
@@ -426,7 +435,7 @@ fn run(
         }
         return cannot_write(console, e);
     }
-    let (summary, mut files) = report::files(&compiled, seed, &outcome);
+    let (summary, mut files) = report::judged_files(&compiled, seed, &outcome, &mut judge);
     if charts {
         let pictures = match report::charts::render(&outcome, scenario) {
             Ok(pictures) => pictures,
@@ -462,6 +471,27 @@ fn run(
         wall,
         outcome.events as f64 / wall.max(1e-9) / 1e6
     ));
+    // The verdicts: all in the table; with --quiet the count only. Failures
+    // go to stderr whatever the flags, each with its window and value.
+    let failed: Vec<_> = summary.requirements.iter().filter(|r| !r.passed).collect();
+    if quiet && !summary.requirements.is_empty() {
+        console.out(&format!(
+            "requirements: {} of {} met\n",
+            summary.requirements.len() - failed.len(),
+            summary.requirements.len()
+        ));
+    }
+    for r in &failed {
+        console.err(&format!(
+            "error: requirement failed: {}: {}\n",
+            if r.name == r.requirement {
+                r.requirement.clone()
+            } else {
+                format!("{} ({})", r.name, r.requirement)
+            },
+            r.detail
+        ));
+    }
     if replaces_own_seed {
         console.out(&format!(
             "note: this replaced the report of the scenario's own seed {} in {}/ with one of --seed {seed}; `{}` puts it back (for a bundled scenario, so does `git checkout {}`)\n",
@@ -493,6 +523,9 @@ fn run(
         } else {
             INCOMPLETE
         };
+    }
+    if !failed.is_empty() {
+        return CHECK_FAILED;
     }
     0
 }

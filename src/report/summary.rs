@@ -63,6 +63,10 @@ pub struct Summary {
     /// Client requests refused at that bound (over every route): nonzero
     /// means requests piled up that never ended.
     pub requests_capped: u64,
+    /// The verdict on each of the scenario's `requirements`, in file order
+    /// (filled in by [`super::judged_files`]; absent when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<super::requirements::RequirementSummary>,
 }
 
 /// Why a run stopped early, in summary.json.
@@ -666,6 +670,7 @@ impl Summary {
                     fix: w.fix.clone(),
                 })
                 .collect(),
+            requirements: Vec::new(),
         }
     }
 

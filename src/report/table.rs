@@ -197,6 +197,10 @@ pub fn render(summary: &Summary) -> String {
         out.push('\n');
         aligned(&mut out, &rows);
     }
+    if !summary.requirements.is_empty() {
+        out.push('\n');
+        out.push_str(&super::requirements::render(&summary.requirements));
+    }
     out
 }
 

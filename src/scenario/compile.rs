@@ -163,6 +163,7 @@ pub struct Compiled {
     faults: Vec<FaultTarget>,
     samplers: Samplers,
     discovery: Vec<Option<CompiledDiscovery>>,
+    requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
 
@@ -220,6 +221,10 @@ impl Compiled {
     /// Every distribution, compiled for sampling.
     pub fn samplers(&self) -> &Samplers {
         &self.samplers
+    }
+    /// The requirements the run must meet, in file order.
+    pub fn requirements(&self) -> &[CompiledRequirement] {
+        &self.requirements
     }
     /// What looks wrong but is not an error, in a fixed order.
     pub fn warnings(&self) -> &[Warning] {
@@ -298,6 +303,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let calls = resolver.calls();
     let links = resolver.links();
     let faults = resolver.faults();
+    let requirements = compile_requirements(&scenario, &mut resolver.problems);
     if !resolver.problems.is_empty() {
         // Validation resolves every name first: this is a second net, so
         // that a gap between the two is an error and never a panic.
@@ -315,6 +321,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         faults,
         samplers,
         discovery,
+        requirements,
         warnings,
     })
 }
@@ -350,7 +357,10 @@ fn route_shape_problems(scenario: &Scenario) -> Problems {
     problems
 }
 
+mod requirements;
 mod resolve;
+use requirements::compile_requirements;
+pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;
 
 #[cfg(test)]
@@ -381,15 +391,6 @@ mod tests {
                 .map(|d| format!("{}: {}", d.path, d.message))
                 .collect(),
         }
-    }
-
-    fn warnings(scenario: Scenario) -> Vec<String> {
-        compile(scenario)
-            .expect("compiles")
-            .warnings()
-            .iter()
-            .map(|w| format!("{}: {} | fix: {}", w.path, w.message, w.fix))
-            .collect()
     }
 
     fn with_policy(mut s: Scenario, policy: Policy) -> Scenario {
@@ -519,74 +520,6 @@ mod tests {
         let _held = bulkhead.try_enter(0, ());
         assert_eq!(bulkhead.in_use(), 1);
         assert_eq!(compiled.fresh_bulkhead().unwrap().in_use(), 0);
-    }
-
-    #[test]
-    fn a_call_that_can_wait_forever_is_a_warning() {
-        let mut s = base();
-        s.services.get_mut("front").unwrap().calls[0].timeout = None;
-        s.workload.routes[0].timeout = None;
-        // Without a crash or a loss every reply comes: no warning.
-        assert!(warnings(s.clone()).is_empty());
-        s.network.loss = 0.01;
-        assert_eq!(
-            warnings(s),
-            [
-                "workload.routes[0]: route `front` has no timeout, and network.loss is 0.01: a lost message is never answered: a request to `front` that is never answered stays in flight until the end of the run | fix: add \"timeout\": \"1s\" to the route (or to the workload)",
-                "services.front.calls[0]: the call from `front` to `back` has no timeout, and network.loss is 0.01: a lost message is never answered: if `back` never answers, the call waits forever and holds one of the 1 workers of `front` | fix: add \"timeout\": \"1s\" to the call",
-            ]
-        );
-        // A policy's deadline bounds the wait too.
-        let mut s = with_policy(
-            base(),
-            Policy {
-                deadline: Some(SimDuration::from_secs(1)),
-                ..Policy::default()
-            },
-        );
-        s.workload.routes[0].timeout = None;
-        s.network.loss = 0.01;
-        assert!(warnings(s).is_empty());
-    }
-
-    #[test]
-    fn retries_without_a_budget_are_a_warning() {
-        let retry: RetrySpec = serde_json::from_str(r#"{"max_attempts": 4}"#).unwrap();
-        let s = with_policy(
-            base(),
-            Policy {
-                retry: Some(retry.clone()),
-                ..Policy::default()
-            },
-        );
-        assert_eq!(
-            warnings(s),
-            [
-                "policies.p.retry: policy `p` retries up to 4 attempts per call with no retry budget: when the callee fails, every call becomes 4 attempts and the load on it grows 4-fold, which can keep it down after the fault ends (a retry storm) | fix: add \"budget\": {\"tps\": {\"retry_percent\": 20}} to policy `p`"
-            ]
-        );
-        let budget: BudgetSpec = serde_json::from_str(r#"{"tps": {}}"#).unwrap();
-        let s = with_policy(
-            base(),
-            Policy {
-                retry: Some(retry),
-                budget: Some(budget),
-                ..Policy::default()
-            },
-        );
-        assert!(warnings(s).is_empty());
-    }
-
-    #[test]
-    fn an_unused_policy_is_a_warning() {
-        let mut s = base();
-        s.policies.insert("spare".into(), Policy::default());
-        assert_eq!(
-            warnings(s),
-            [
-                "policies.spare: policy `spare` is defined but no route or call uses it | fix: attach it with \"policy\": \"spare\" on a route or a call, or delete it"
-            ]
-        );
     }
 
     /// `base` with two routes (`front`, and `slow` into `back`) and these
@@ -728,46 +661,6 @@ mod tests {
         assert_eq!(
             errors(with_clients(serde_json::Value::Array(bound))),
             Vec::<String>::new()
-        );
-    }
-
-    #[test]
-    fn the_overload_warning_adds_up_every_clients_rate() {
-        // `a` sends 200/s to `slow`, `b` 200/s spread 1 : 3, so 150/s to
-        // `slow`: 350/s × 3 ms keep 1.05 of `back`'s one worker busy, where
-        // each alone stays below 1. Closed-loop `c` has no base rate.
-        let mut s = with_clients(serde_json::json!([
-            {"name": "a", "arrivals": {"poisson": {"rate": 200}}, "routes": {"slow": 1}},
-            {"name": "b", "arrivals": {"poisson": {"rate": 200}}},
-            {"name": "c", "users": {"count": 1000, "think_time": {"constant": "1ms"}}}
-        ]));
-        s.services.get_mut("back").unwrap().service_time =
-            Distribution::Constant(SimDuration::from_millis(3));
-        s.services.get_mut("front").unwrap().calls.clear();
-        let found = warnings(s);
-        assert_eq!(found.len(), 1, "{found:?}");
-        assert!(
-            found[0].starts_with("services.back: `back` is offered more work than it can do at the base rate: about 350.0 requests/s × 3.000 ms"),
-            "{found:?}"
-        );
-    }
-
-    #[test]
-    fn an_overloaded_service_is_a_warning() {
-        let mut s = base();
-        // 10/s to front, half of them call back (2 ms): ρ(back) = 0.01.
-        s.services.get_mut("front").unwrap().calls[0].probability = Some(0.5);
-        assert!(warnings(s.clone()).is_empty());
-        // 1000/s × 0.5 × 2 ms = 1 busy worker; 3 ms makes it 1.5.
-        s.workload.arrivals = Some(Arrivals::Poisson { rate: 1000.0 });
-        s.services.get_mut("back").unwrap().service_time = Distribution::Exponential {
-            mean: SimDuration::from_millis(3),
-        };
-        assert_eq!(
-            warnings(s),
-            [
-                "services.back: `back` is offered more work than it can do at the base rate: about 500.0 requests/s × 3.000 ms mean service time keep 1.50 workers busy, but it has 1 (1 instance(s) × 1 worker(s)); ρ = 1.50 > 1, so its queue grows until it rejects | fix: give `back` at least 2 workers (instances × concurrency), or lower the arrival rate"
-            ]
         );
     }
 }

@@ -17,7 +17,7 @@ use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
-use super::model::{Fault, Network, Policy, Scenario, Service, Workload};
+use super::model::{Fault, Network, Policy, Requirement, Scenario, Service, Workload};
 use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
@@ -35,6 +35,7 @@ const TOP_LEVEL: &[&str] = &[
     "network",
     "workload",
     "faults",
+    "requirements",
 ];
 
 /// Reads, checks and compiles the scenario file at `path`.
@@ -237,7 +238,7 @@ mod placeholder {
     use serde_json::json;
 
     use crate::kernel::SimDuration;
-    use crate::scenario::model::{Fault, Policy, Service, Workload};
+    use crate::scenario::model::{Fault, Policy, Requirement, Service, Workload};
     use crate::scenario::validate::MAX_INSTANCES;
 
     fn from<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
@@ -263,6 +264,11 @@ mod placeholder {
     /// (so that the faults after it keep their paths).
     pub(super) fn fault() -> Fault {
         from(json!({"at": "0s", "loss": {"rate": 0}}))
+    }
+
+    /// A requirement that refers to nothing.
+    pub(super) fn requirement() -> Requirement {
+        from(json!({"no_invariant_violated": true}))
     }
 
     /// A run as long as `window` allows (as many windows as a run may
@@ -608,6 +614,26 @@ impl Sections<'_> {
             }
             None => Vec::new(),
         };
+        let requirements = match object.get("requirements") {
+            Some(Value::Array(requirements)) => {
+                let mut out = Vec::with_capacity(requirements.len());
+                for (i, requirement) in requirements.iter().enumerate() {
+                    let path = root.key("requirements").index(i);
+                    let requirement = self.typed::<Requirement>(requirement, path.clone());
+                    out.push(self.or_unread(requirement, path, placeholder::requirement));
+                }
+                out
+            }
+            Some(_) => {
+                self.problem(
+                    root.key("requirements"),
+                    "expected an array of requirements".into(),
+                );
+                self.unread.add(root.key("requirements"));
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         Some(Scenario {
             name,
             description,
@@ -621,6 +647,7 @@ impl Sections<'_> {
             network,
             workload,
             faults,
+            requirements,
         })
     }
 }

@@ -19,7 +19,10 @@ pub mod size;
 pub mod validate;
 pub mod warnings;
 
-pub use compile::{CallTarget, ClientTarget, Compiled, FaultTarget, RouteTarget, compile};
+pub use compile::{
+    AmplificationTarget, CallTarget, ClientTarget, Compiled, CompiledRequirement, FaultTarget,
+    RequirementKind, RouteTarget, Span, compile,
+};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use discovery::{CompiledDiscovery, CompiledHealth};
 pub use load::{load, parse};

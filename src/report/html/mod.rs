@@ -9,10 +9,12 @@
 //! escape their own labels: see `charts_of_a_nasty_run_escape_names_too`).
 //!
 //! The page skeleton, its style and the public functions are here; the
-//! scenario section is in `scenario.rs`, the result tables in `tables.rs`, the
+//! scenario section is in `scenario.rs`, the verdicts on the scenario's
+//! requirements in `requirements.rs`, the result tables in `tables.rs`, the
 //! charts and their captions in `figures.rs`.
 
 mod figures;
+mod requirements;
 mod scenario;
 mod tables;
 
@@ -21,6 +23,7 @@ use std::fmt::Write;
 use super::summary::Summary;
 use crate::scenario::Scenario;
 use figures::charts_section;
+use requirements::requirements_section;
 use scenario::scenario_section;
 use tables::{clients, edges, faults, routes, services};
 
@@ -190,6 +193,7 @@ fn build(
     if let Some(scenario) = scenario {
         scenario_section(&mut out, scenario);
     }
+    requirements_section(&mut out, summary);
     routes(&mut out, summary);
     clients(&mut out, summary);
     services(&mut out, summary);

@@ -18,8 +18,10 @@ use crate::kernel::SimDuration;
 
 mod discovery;
 mod policy;
+mod requirements;
 pub use discovery::*;
 pub use policy::*;
+pub use requirements::*;
 
 fn one() -> u32 {
     1
@@ -81,6 +83,10 @@ pub struct Scenario {
     /// A timeline of failures.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// What the run must meet (success rates, latencies, amplification,
+    /// invariants): `meshsim run` exits with 1 when one fails.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requirements: Vec<Requirement>,
 }
 
 /// A service: identical instances, each a FIFO queue in front of workers.

@@ -4,17 +4,21 @@
 //!
 //! The entry point, the shared helpers and the bounds are here; each part of a
 //! scenario is checked in a file of its own: `services.rs` (and the call
-//! graph), `network.rs`, `workload.rs`, `policies.rs`, `faults.rs` and
-//! `distributions.rs`.
+//! graph), `network.rs`, `workload.rs`, `policies.rs`, `faults.rs`,
+//! `requirements.rs` and `distributions.rs`.
 
 mod distributions;
 mod faults;
 mod network;
 mod policies;
+mod requirements;
 mod services;
 mod workload;
 
 pub use distributions::parse_percentile_key;
+pub use requirements::{
+    MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
+};
 pub use services::callees;
 
 use super::diagnostic::{JsonPath, did_you_mean};
@@ -84,6 +88,7 @@ pub fn validate(scenario: &Scenario) -> Problems {
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
+    c.requirements();
     c.problems
 }
 
