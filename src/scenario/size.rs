@@ -26,7 +26,7 @@ use std::fmt;
 
 use crate::metrics::LatencyHistogram;
 
-use super::{Compiled, Scenario};
+use super::{Compiled, RequirementKind, Scenario};
 
 /// Bytes of one job at an instance, with its share of the event queue.
 pub const JOB_BYTES: u64 = 128;
@@ -49,6 +49,10 @@ pub const FAULT_BYTES: u64 = 256;
 pub const SERIES_ROW_BYTES: u64 = 256;
 /// Bytes of a scope unit's pattern state, without its windows and queues.
 pub const UNIT_BYTES: u64 = 1024;
+/// Bytes of one window kept by a sliding requirement's span: twice its
+/// record, as the ring may grow by doubling (checked against the judge's
+/// record by a test in `report::requirements`).
+pub const REQUIREMENT_WINDOW_BYTES: u64 = 96;
 
 /// The default limit on the estimate: 4 GiB (raise it with `--max-memory`).
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
@@ -250,6 +254,27 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         kept_rows.saturating_mul(SERIES_ROW_BYTES),
     ));
 
+    // The windows each sliding requirement keeps: its span, and never more
+    // than the run has.
+    let run_windows = (scenario.duration.as_nanos() / scenario.window.as_nanos().max(1)).max(1);
+    let spans: u64 = compiled
+        .requirements()
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RequirementKind::Success { span, .. }
+            | RequirementKind::Latency { span, .. }
+            | RequirementKind::Amplification { span, .. } => *span,
+            RequirementKind::NoInvariantViolated => None,
+        })
+        .map(|span| span.windows.min(run_windows))
+        .fold(0u64, u64::saturating_add);
+    if spans > 0 {
+        parts.push((
+            format!("{spans} windows kept by the requirements' spans"),
+            spans.saturating_mul(REQUIREMENT_WINDOW_BYTES),
+        ));
+    }
+
     // Requests in flight and their call trees.
     let cap = scenario
         .max_requests_in_flight
@@ -437,6 +462,27 @@ mod tests {
         scenario.max_requests_in_flight = Some(n + 1);
         let past = estimate(&scenario::compile(scenario).expect("valid"));
         assert!(past.total() > DEFAULT_LIMIT, "{past}");
+    }
+
+    #[test]
+    fn the_windows_of_the_requirements_spans_are_counted() {
+        // A 10 s span of 1 ms windows in a 100 s run keeps 10,000 windows;
+        // a span longer than the run keeps only the run's 100,000.
+        let c = compiled(
+            r#"{"name": "t", "duration": "100s", "window": "1ms",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s", "name": "r"}]},
+            "requirements": [{"success": {"route": "r", "at_least_percent": 99, "over": "10s"}},
+                             {"amplification": {"route": "r", "at_most": 2, "over": "100s"}}]}"#,
+        );
+        let e = estimate(&c);
+        let part = e
+            .parts
+            .iter()
+            .find(|p| p.0.contains("requirements' spans"))
+            .unwrap_or_else(|| panic!("{e}"));
+        assert_eq!(part.0, "110000 windows kept by the requirements' spans");
+        assert_eq!(part.1, 110_000 * REQUIREMENT_WINDOW_BYTES);
     }
 
     #[test]

@@ -322,6 +322,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The memory estimate counts each kept window at twice its record (a
+    /// ring past its first allocation grows by doubling).
+    #[test]
+    fn the_size_estimate_covers_a_kept_window() {
+        let slot = std::mem::size_of::<Slot>() as u64;
+        assert!(
+            2 * slot <= crate::scenario::size::REQUIREMENT_WINDOW_BYTES,
+            "Slot: {slot} bytes"
+        );
+    }
+
     fn tracker(windows: usize, at_least: bool, bound: f64) -> Tracker {
         Tracker {
             requirement: 0,
