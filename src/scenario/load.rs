@@ -17,7 +17,7 @@ use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
-use super::model::{Fault, Network, Policy, Scenario, Service, Workload};
+use super::model::{CompareSpec, Fault, Network, Policy, Scenario, Service, Workload};
 use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
@@ -35,6 +35,7 @@ const TOP_LEVEL: &[&str] = &[
     "network",
     "workload",
     "faults",
+    "compare",
 ];
 
 /// Reads, checks and compiles the scenario file at `path`.
@@ -608,7 +609,13 @@ impl Sections<'_> {
             }
             None => Vec::new(),
         };
+        let compare: Option<Option<CompareSpec>> = match object.get("compare") {
+            Some(v) => self.typed(v, root.key("compare")).map(Some),
+            None => Some(None),
+        };
+        let compare = self.or_unread(compare, root.key("compare"), || None);
         Some(Scenario {
+            compare,
             name,
             description,
             duration,

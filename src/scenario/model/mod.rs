@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::SimDuration;
 
+mod compare;
 mod discovery;
 mod policy;
+pub use compare::*;
 pub use discovery::*;
 pub use policy::*;
 
@@ -81,6 +83,10 @@ pub struct Scenario {
     /// A timeline of failures.
     #[serde(default)]
     pub faults: Vec<Fault>,
+    /// An experiment over this scenario, run by `meshsim compare FILE`
+    /// (`run` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareSpec>,
 }
 
 /// A service: identical instances, each a FIFO queue in front of workers.

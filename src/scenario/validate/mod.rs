@@ -84,6 +84,10 @@ pub fn validate(scenario: &Scenario) -> Problems {
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
+    if let Some(compare) = &scenario.compare {
+        c.problems
+            .extend(compare.problems(&JsonPath::root().key("compare")));
+    }
     c.problems
 }
 
