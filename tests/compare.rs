@@ -383,3 +383,70 @@ fn a_compare_section_runs_and_validate_checks_it() {
     );
     assert!(text.contains("empty segment"), "{text}");
 }
+
+/// The comparison committed in reports/retry-storm/compare/ (shown in the
+/// README) is what the code makes: every file is rebuilt from its
+/// compare.csv (the statistics are computed from the rounded values the CSV
+/// holds), and the first seed's rows of both variants are run again and
+/// must equal the committed ones. Regenerate it with the command in its
+/// compare.md.
+#[test]
+fn the_committed_comparison_is_reproducible() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/reports/retry-storm/compare"
+    ));
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).expect(name);
+    let md = read("compare.md");
+    let command = md
+        .lines()
+        .find_map(|l| l.strip_prefix("Reproduce: `"))
+        .and_then(|l| l.strip_suffix('`'))
+        .expect("compare.md names its command")
+        .to_string();
+    assert_eq!(
+        command,
+        "meshsim compare scenarios/retry-storm.json --vary policies.naive.retry.max_attempts=3,1 --seeds 20"
+    );
+    let (names, seeds, results) =
+        experiment::write::parse_csv(&read("compare.csv")).expect("a compare.csv");
+    assert_eq!(names, ["max_attempts=3", "max_attempts=1"]);
+    let rerun = |attempts: u32, seed: u64| {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/retry-storm.json"
+        ))
+        .unwrap();
+        let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        experiment::vary::set(
+            &mut value,
+            &scenario::json_schema(),
+            &VaryPath::parse("policies.naive.retry.max_attempts").unwrap(),
+            serde_json::json!(attempts),
+        )
+        .unwrap();
+        let compiled = scenario::parse(&value.to_string(), "retry-storm.json").unwrap();
+        experiment::runs::one_run(&compiled, seed)
+    };
+    assert_eq!(
+        rerun(3, seeds[0]),
+        results.rows[0][0],
+        "max_attempts=3, seed {}",
+        seeds[0]
+    );
+    assert_eq!(
+        rerun(1, seeds[0]),
+        results.rows[1][0],
+        "max_attempts=1, seed {}",
+        seeds[0]
+    );
+    let comparison =
+        experiment::Comparison::new("retry-storm".to_string(), names, seeds, results, command);
+    for (name, bytes) in comparison.files().expect("charts render") {
+        let committed = std::fs::read(dir.join(&name)).expect(&name);
+        assert!(
+            committed == bytes,
+            "reports/retry-storm/compare/{name} is stale: run the command in its compare.md"
+        );
+    }
+}

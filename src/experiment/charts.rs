@@ -309,12 +309,14 @@ fn pareto(c: &Comparison, title: &str) -> Result<String, String> {
             chart
                 .draw_series([Circle::new((px, py), 6, style)])
                 .map_err(err)?;
+            // The name beside the point, up and to the right of its marker.
             chart
-                .draw_series([Text::new(
-                    label(&c.names[v], MAX_LABEL),
-                    (px, py),
-                    font(13.0).color(&TEXT),
-                )])
+                .draw_series([EmptyElement::at((px, py))
+                    + Text::new(
+                        label(&c.names[v], MAX_LABEL),
+                        (10, -20),
+                        font(13.0).color(&TEXT),
+                    )])
                 .map_err(err)?;
         }
         chart

@@ -135,7 +135,11 @@ pub const METRICS: &[Metric] = &[
         extract: |s| {
             s.routes
                 .values()
-                .map(|r| r.requests - r.successes - r.in_flight_at_end)
+                .map(|r| {
+                    r.requests
+                        .saturating_sub(r.successes)
+                        .saturating_sub(r.in_flight_at_end)
+                })
                 .sum::<u64>() as f64
         },
     },
@@ -192,9 +196,15 @@ fn amplification(s: &Summary) -> f64 {
     }
 }
 
-/// The metrics of one run, in the order of [`METRICS`].
+/// The metrics of one run, in the order of [`METRICS`], rounded to six
+/// decimals: what compare.csv holds is exactly what the statistics are
+/// computed from, so the whole report is a function of compare.csv (a
+/// committed comparison is checked that way, without its runs).
 pub fn row(summary: &Summary) -> Vec<f64> {
-    METRICS.iter().map(|m| (m.extract)(summary)).collect()
+    METRICS
+        .iter()
+        .map(|m| libm::round((m.extract)(summary) * 1e6) / 1e6)
+        .collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::fmt::Write;
 
 use super::Comparison;
 use super::metrics::{Better, METRICS, Unit};
+use super::runs::{Results, RunRow};
 use super::stats::Interval;
 
 /// compare.csv: `variant,seed,completed` then one column per metric, a row
@@ -30,6 +31,94 @@ pub fn csv(c: &Comparison) -> String {
         }
     }
     out
+}
+
+/// The variant names, seeds and rows of a compare.csv that [`csv`] wrote:
+/// with them, [`crate::experiment::Comparison::new`] rebuilds the whole
+/// report (its rows are rounded as compare.csv writes them).
+pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<u64>, Results), String> {
+    let mut lines = text.lines();
+    let header = lines.next().ok_or("an empty compare.csv")?;
+    let expected = csv(&Comparison {
+        scenario: String::new(),
+        names: Vec::new(),
+        seeds: Vec::new(),
+        results: Results { rows: Vec::new() },
+        analysis: Vec::new(),
+        command: String::new(),
+    });
+    if header != expected.trim_end() {
+        return Err(format!(
+            "the header `{header}` is not `{}`",
+            expected.trim_end()
+        ));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut seeds: Vec<u64> = Vec::new();
+    let mut rows: Vec<Vec<RunRow>> = Vec::new();
+    for (n, line) in lines.enumerate() {
+        let bad = |what: &str| format!("line {}: {what}", n + 2);
+        let (name, rest) = if let Some(quoted) = line.strip_prefix('"') {
+            let mut name = String::new();
+            let mut chars = quoted.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                if c == '"' {
+                    if quoted[i + 1..].starts_with('"') {
+                        name.push('"');
+                        chars.next();
+                    } else {
+                        end = Some(i + 1);
+                        break;
+                    }
+                } else {
+                    name.push(c);
+                }
+            }
+            let end = end.ok_or_else(|| bad("an unclosed quote"))?;
+            (
+                name,
+                quoted[end..]
+                    .strip_prefix(',')
+                    .ok_or_else(|| bad("no comma after the name"))?,
+            )
+        } else {
+            let (name, rest) = line.split_once(',').ok_or_else(|| bad("no fields"))?;
+            (name.to_string(), rest)
+        };
+        let fields: Vec<&str> = rest.split(',').collect();
+        if fields.len() != 2 + METRICS.len() {
+            return Err(bad("the wrong number of fields"));
+        }
+        let seed: u64 = fields[0].parse().map_err(|_| bad("a bad seed"))?;
+        let completed = match fields[1] {
+            "true" => true,
+            "false" => false,
+            _ => return Err(bad("`completed` is not true or false")),
+        };
+        let values = fields[2..]
+            .iter()
+            .map(|f| f.parse::<f64>().map_err(|_| bad("a bad number")))
+            .collect::<Result<Vec<f64>, String>>()?;
+        if names.last() != Some(&name) {
+            names.push(name);
+            rows.push(Vec::new());
+        }
+        if names.len() == 1 {
+            seeds.push(seed);
+        }
+        let row = rows.last_mut().expect("a variant");
+        if seeds.get(row.len()) != Some(&seed) {
+            return Err(bad(
+                "seeds out of order: every variant runs the first's seeds",
+            ));
+        }
+        row.push(RunRow { values, completed });
+    }
+    if rows.iter().any(|r| r.len() != seeds.len()) {
+        return Err("a variant lacks some seeds".to_string());
+    }
+    Ok((names, seeds, Results { rows }))
 }
 
 /// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line
@@ -81,15 +170,22 @@ fn verdict(c: &Comparison, m: usize, v: usize) -> &'static str {
     }
 }
 
-/// On how many seeds variant `v` did strictly better than the baseline on
-/// metric `m`.
-fn seeds_better(c: &Comparison, m: usize, v: usize) -> usize {
+/// On how many seeds variant `v` did strictly better (`better`) or
+/// strictly worse than the baseline on metric `m`.
+fn seeds_counted(c: &Comparison, m: usize, v: usize, better: bool) -> usize {
     let (base, this) = (c.results.column(0, m), c.results.column(v, m));
     base.iter()
         .zip(&this)
-        .filter(|(b, t)| match METRICS[m].better {
-            Better::Higher => t > b,
-            Better::Lower => t < b,
+        .filter(|(b, t)| {
+            let higher = match METRICS[m].better {
+                Better::Higher => t > b,
+                Better::Lower => t < b,
+            };
+            let lower = match METRICS[m].better {
+                Better::Higher => t < b,
+                Better::Lower => t > b,
+            };
+            if better { higher } else { lower }
         })
         .count()
 }
@@ -137,13 +233,13 @@ fn conclusions(c: &Comparison) -> Vec<String> {
                 )
             } else {
                 format!(
-                    "`{}`: {}: {word} than the baseline by {}{} (95% CI {}; better on {} of {} seeds)",
+                    "`{}`: {}: {word} than the baseline by {}{} (95% CI {}; {word} on {} of {} seeds)",
                     c.names[v],
                     metric.title,
                     metric.unit.show(p.mean.abs()),
                     diff_unit(metric.unit),
                     interval(metric.unit, p),
-                    seeds_better(c, m, v),
+                    seeds_counted(c, m, v, word == "better"),
                     c.seeds.len()
                 )
             };
@@ -168,9 +264,9 @@ pub fn table(c: &Comparison) -> String {
         let a = &c.analysis[m];
         let _ = writeln!(
             out,
-            "\n{} ({}), {} is better",
+            "\n{}{}, {} is better",
             metric.title,
-            metric.unit.suffix().trim(),
+            unit_note(metric.unit),
             better(metric.better)
         );
         let _ = writeln!(
@@ -211,6 +307,14 @@ pub fn table(c: &Comparison) -> String {
     }
     out.push_str("\n* best mean; `narrower`: how many times narrower the paired interval is than Welch's unpaired one\n");
     out
+}
+
+/// ` (%)`, ` (ms)`...: the unit after a metric's title, if it has one.
+fn unit_note(unit: Unit) -> String {
+    match unit.suffix().trim() {
+        "" => String::new(),
+        suffix => format!(" ({suffix})"),
+    }
 }
 
 fn short(verdict: &str) -> &str {
@@ -255,9 +359,9 @@ pub fn markdown(c: &Comparison) -> String {
         let a = &c.analysis[m];
         let _ = writeln!(
             out,
-            "### {} ({}), {} is better\n",
+            "### {}{}, {} is better\n",
             metric.title,
-            metric.unit.suffix().trim(),
+            unit_note(metric.unit),
             better(metric.better)
         );
         out.push_str("| variant | mean | 95% CI | Δ vs baseline (paired) | 95% CI of Δ | Welch 95% CI of Δ | paired narrower by | verdict |\n");
@@ -345,9 +449,9 @@ pub fn html(c: &Comparison, charts: &[(String, String, String)]) -> String {
         let a = &c.analysis[m];
         let _ = writeln!(
             out,
-            "<h3>{} ({}), {} is better</h3>\n<table>\n<tr><th>variant</th><th>mean</th><th>95% CI</th><th>Δ vs baseline (paired)</th><th>95% CI of Δ</th><th>Welch 95% CI of Δ</th><th>paired narrower by</th><th>verdict</th></tr>",
+            "<h3>{}{}, {} is better</h3>\n<table>\n<tr><th>variant</th><th>mean</th><th>95% CI</th><th>Δ vs baseline (paired)</th><th>95% CI of Δ</th><th>Welch 95% CI of Δ</th><th>paired narrower by</th><th>verdict</th></tr>",
             esc(metric.title),
-            esc(metric.unit.suffix().trim()),
+            esc(&unit_note(metric.unit)),
             better(metric.better)
         );
         for (v, name) in c.names.iter().enumerate() {
