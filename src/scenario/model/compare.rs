@@ -248,6 +248,18 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any segments (dots, quotes, backslashes, `=` included) print as a
+        /// path that parses back to the same segments.
+        #[test]
+        fn a_printed_path_parses_back_to_its_segments(
+            segments in proptest::collection::vec("[a-z0-9._=\\\\\"]{1,6}", 1..5)
+        ) {
+            let path = VaryPath(segments.clone());
+            proptest::prop_assert_eq!(VaryPath::parse(&path.to_string()), Ok(path));
+        }
+    }
+
     #[test]
     fn the_section_is_checked() {
         let spec: CompareSpec = serde_json::from_value(serde_json::json!({
