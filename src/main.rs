@@ -114,7 +114,8 @@ enum Command {
         scenarios: Vec<PathBuf>,
         /// PATH=V1,V2,... sets a scenario field to each value in turn, e.g.
         /// policies.standard.retry.max_attempts=1,2,3, or PATH=[...] with a
-        /// JSON array; quote a segment with dots ("services.\"a.b\".instances").
+        /// JSON array; a segment with dots is quoted, as in
+        /// 'services."a.b".instances=1,2' (single quotes for the shell).
         /// Repeat it to vary several settings (every combination is run).
         #[arg(long, value_name = "PATH=VALUES")]
         vary: Vec<String>,

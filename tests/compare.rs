@@ -452,3 +452,37 @@ fn the_committed_comparison_is_reproducible() {
         );
     }
 }
+
+#[test]
+fn whole_files_are_compared_the_first_as_the_baseline() {
+    let dir = TempDir::new();
+    let a = dir.write("small-queue.json", LIGHT);
+    let b = dir.write(
+        "big-queue.json",
+        &LIGHT.replace("\"queue_capacity\": 1000", "\"queue_capacity\": 100000"),
+    );
+    let out = dir.path().join("out");
+    let o = meshsim(
+        dir.path(),
+        &[
+            "compare",
+            &a,
+            &b,
+            "--seeds",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = csv_rows(&out.join("compare.csv"));
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[0][0], "small-queue");
+    assert_eq!(rows[2][0], "big-queue");
+    assert_eq!(rows[0][1..], rows[2][1..], "the same world on seed 3");
+    refused(
+        &[&a, "--vary", "seed=1,2"],
+        &["--vary changes one scenario; with several files, each file is a variant"],
+    );
+}

@@ -220,111 +220,10 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     let section = baseline.scenario().compare.clone();
     let base_seed = baseline.scenario().seed;
     let name = baseline.scenario().name.clone();
-    let mut baseline = Some(baseline);
-    let mut command = format!("meshsim compare {}", shell_word(&file));
-    let mut variants: Vec<Variant> = Vec::new();
-    if args.scenarios.len() > 1 {
-        for path in &args.scenarios[1..] {
-            command.push(' ');
-            command.push_str(&shell_word(&path.display().to_string()));
-        }
-        let mut names = Vec::new();
-        for path in &args.scenarios {
-            let stem = path
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| path.display().to_string());
-            names.push(stem);
-        }
-        let unique = {
-            let mut sorted = names.clone();
-            sorted.sort();
-            sorted.dedup();
-            sorted.len() == names.len()
-        };
-        for (i, path) in args.scenarios.iter().enumerate() {
-            let name = if unique {
-                names[i].clone()
-            } else {
-                path.display().to_string()
-            };
-            let compiled = if let Some(baseline) = baseline.take() {
-                baseline
-            } else {
-                let other = path.display().to_string();
-                load(&read(path)?, &other, None, &seen, args.deny_warnings, sink)?
-            };
-            variants.push(Variant { name, compiled });
-        }
-    } else {
-        let vary: Vec<Vary> = if args.vary.is_empty() {
-            let spec = section.as_ref().filter(|s| !s.vary.is_empty()).ok_or_else(|| {
-                bad(format!(
-                    "error: nothing to compare in {file}: give --vary PATH=V1,V2,... (e.g. --vary policies.NAME.retry.max_attempts=1,3), several scenario files, or a `compare` section in the file"
-                ))
-            })?;
-            spec.vary
-                .iter()
-                .map(|(path, values)| {
-                    VaryPath::parse(path)
-                        .map(|path| Vary {
-                            path,
-                            values: values.clone(),
-                        })
-                        .map_err(|e| bad(format!("error: {file}: compare.vary: {e}")))
-                })
-                .collect::<Result<_, _>>()?
-        } else {
-            let mut parsed = Vec::new();
-            for text in &args.vary {
-                command.push_str(&format!(" --vary {}", shell_word(text)));
-                parsed.push(vary::parse_vary(text).map_err(|e| bad(format!("error: {e}")))?);
-            }
-            parsed
-        };
-        let combinations = combinations(&vary);
-        if let Some(problem) = scenario::too_many(
-            combinations.len() as u64,
-            u64::from(args.seeds.unwrap_or(2)),
-        ) {
-            return Err(bad(format!("error: {problem}")));
-        }
-        let value: Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("error: {file}: {e}")))?;
-        let schema = scenario::json_schema();
-        let names = setting_names(&vary);
-        for combination in &combinations {
-            let mut varied = value.clone();
-            let mut name = Vec::new();
-            for ((v, &i), setting) in vary.iter().zip(combination).zip(&names) {
-                vary::set(&mut varied, &schema, &v.path, v.values[i].clone())
-                    .map_err(|e| bad(format!("error: --vary {}: {e}", v.path)))?;
-                name.push(format!("{setting}={}", vary::shown(&v.values[i])));
-            }
-            let name = name.join(", ");
-            let varied_text = serde_json::to_string_pretty(&varied).expect("plain JSON");
-            let compiled = load(
-                &varied_text,
-                &file,
-                Some(&name),
-                &seen,
-                args.deny_warnings,
-                sink,
-            )?;
-            variants.push(Variant { name, compiled });
-        }
-    }
     let k = args
         .seeds
         .or(section.as_ref().map(|s| s.seeds))
         .unwrap_or(scenario::DEFAULT_SEEDS);
-    if args.seeds.is_some()
-        || section.is_none()
-        || args.scenarios.len() > 1
-        || !args.vary.is_empty()
-    {
-        command.push_str(&format!(" --seeds {k}"));
-    }
     if k < 2 {
         return Err(bad(format!(
             "error: --seeds {k}: a comparison needs at least 2 seeds for its confidence intervals (Student t with K − 1 degrees of freedom)\n  fix: --seeds 10 (more seeds, narrower intervals)"
@@ -335,6 +234,26 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
             "error: --seeds {k}: at most {} seeds",
             scenario::MAX_SEEDS
         )));
+    }
+    let mut command = format!("meshsim compare {}", shell_word(&file));
+    let variants = if args.scenarios.len() > 1 {
+        file_variants(args, baseline, &seen, &mut command, sink)?
+    } else {
+        drop(baseline);
+        let context = Baseline {
+            file: &file,
+            text: &text,
+            section: section.as_ref(),
+            seen: &seen,
+        };
+        varied_variants(args, &context, &mut command, sink)?
+    };
+    if args.seeds.is_some()
+        || section.is_none()
+        || args.scenarios.len() > 1
+        || !args.vary.is_empty()
+    {
+        command.push_str(&format!(" --seeds {k}"));
     }
     if let Some(problem) = scenario::too_many(variants.len() as u64, u64::from(k)) {
         return Err(bad(format!("error: {problem}")));
@@ -362,7 +281,6 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
             code: INCOMPLETE,
         });
     }
-    drop(baseline);
     let seeds: Vec<u64> = (0..u64::from(k))
         .map(|i| base_seed.wrapping_add(i))
         .collect();
@@ -436,6 +354,134 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
         return Ok(INCOMPLETE);
     }
     Ok(0)
+}
+
+/// The variants of `compare A.json B.json ...`: each file, named by its
+/// stem (by its path when two stems are the same); `baseline` is the first,
+/// already loaded.
+fn file_variants(
+    args: &Args,
+    baseline: Compiled,
+    seen: &[String],
+    command: &mut String,
+    sink: &mut dyn Sink,
+) -> Result<Vec<Variant>, Failure> {
+    let mut baseline = Some(baseline);
+    let mut variants = Vec::new();
+    for path in &args.scenarios[1..] {
+        command.push(' ');
+        command.push_str(&shell_word(&path.display().to_string()));
+    }
+    let mut names = Vec::new();
+    for path in &args.scenarios {
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        names.push(stem);
+    }
+    let unique = {
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        sorted.len() == names.len()
+    };
+    for (i, path) in args.scenarios.iter().enumerate() {
+        let name = if unique {
+            names[i].clone()
+        } else {
+            path.display().to_string()
+        };
+        let compiled = if let Some(baseline) = baseline.take() {
+            baseline
+        } else {
+            let other = path.display().to_string();
+            load(&read(path)?, &other, None, seen, args.deny_warnings, sink)?
+        };
+        variants.push(Variant { name, compiled });
+    }
+    Ok(variants)
+}
+
+/// What the variants of one scenario are made from.
+struct Baseline<'a> {
+    /// The file, as named.
+    file: &'a str,
+    /// Its text.
+    text: &'a str,
+    /// Its `compare` section.
+    section: Option<&'a scenario::CompareSpec>,
+    /// The warnings already printed for it.
+    seen: &'a [String],
+}
+
+/// The variants of `compare FILE --vary ...` (or of its `compare` section):
+/// every combination of the values, each set on the file's JSON and loaded.
+fn varied_variants(
+    args: &Args,
+    base: &Baseline<'_>,
+    command: &mut String,
+    sink: &mut dyn Sink,
+) -> Result<Vec<Variant>, Failure> {
+    let (file, section, seen) = (base.file, base.section, base.seen);
+    let mut variants = Vec::new();
+    let vary: Vec<Vary> = if args.vary.is_empty() {
+        let spec = section.as_ref().filter(|s| !s.vary.is_empty()).ok_or_else(|| {
+            bad(format!(
+                "error: nothing to compare in {file}: give --vary PATH=V1,V2,... (e.g. --vary policies.NAME.retry.max_attempts=1,3), several scenario files, or a `compare` section in the file"
+            ))
+        })?;
+        spec.vary
+            .iter()
+            .map(|(path, values)| {
+                VaryPath::parse(path)
+                    .map(|path| Vary {
+                        path,
+                        values: values.clone(),
+                    })
+                    .map_err(|e| bad(format!("error: {file}: compare.vary: {e}")))
+            })
+            .collect::<Result<_, _>>()?
+    } else {
+        let mut parsed = Vec::new();
+        for text in &args.vary {
+            command.push_str(&format!(" --vary {}", shell_word(text)));
+            parsed.push(vary::parse_vary(text).map_err(|e| bad(format!("error: {e}")))?);
+        }
+        parsed
+    };
+    let combinations = combinations(&vary);
+    if let Some(problem) = scenario::too_many(
+        combinations.len() as u64,
+        u64::from(args.seeds.unwrap_or(2)),
+    ) {
+        return Err(bad(format!("error: {problem}")));
+    }
+    let value: Value =
+        serde_json::from_str(base.text).map_err(|e| bad(format!("error: {file}: {e}")))?;
+    let schema = scenario::json_schema();
+    let names = setting_names(&vary);
+    for combination in &combinations {
+        let mut varied = value.clone();
+        let mut name = Vec::new();
+        for ((v, &i), setting) in vary.iter().zip(combination).zip(&names) {
+            vary::set(&mut varied, &schema, &v.path, v.values[i].clone())
+                .map_err(|e| bad(format!("error: --vary {}: {e}", v.path)))?;
+            name.push(format!("{setting}={}", vary::shown(&v.values[i])));
+        }
+        let name = name.join(", ");
+        let varied_text = serde_json::to_string_pretty(&varied).expect("plain JSON");
+        let compiled = load(
+            &varied_text,
+            &file,
+            Some(&name),
+            &seen,
+            args.deny_warnings,
+            sink,
+        )?;
+        variants.push(Variant { name, compiled });
+    }
+    Ok(variants)
 }
 
 #[cfg(test)]
