@@ -473,9 +473,9 @@ fn varied_variants(
         let varied_text = serde_json::to_string_pretty(&varied).expect("plain JSON");
         let compiled = load(
             &varied_text,
-            &file,
+            file,
             Some(&name),
-            &seen,
+            seen,
             args.deny_warnings,
             sink,
         )?;
