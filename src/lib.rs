@@ -5,6 +5,7 @@
 
 #![warn(missing_docs)]
 
+pub mod experiment;
 pub mod kernel;
 pub mod metrics;
 pub mod report;

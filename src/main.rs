@@ -1,4 +1,5 @@
-//! The `meshsim` command line: run, validate and describe scenarios.
+//! The `meshsim` command line: run, validate, compare and describe scenarios
+//! (`compare`'s own glue is in `meshsim::experiment::command`).
 //!
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
 //! 1 a check failed (an invariant was violated, and the run stopped there;
@@ -103,6 +104,46 @@ enum Command {
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
     },
+    /// Compare settings over seeds: run every variant of a scenario (each
+    /// combination of the --vary values, or each file given) on the same K
+    /// seeds, and write compare.csv, compare.md and index.html with 95%
+    /// confidence intervals, paired differences against the first variant
+    /// and charts [default directory: reports/<scenario name>/compare/].
+    #[command(after_help = EXIT_CODES)]
+    Compare {
+        /// The scenario (varied with --vary or by its `compare` section), or
+        /// several whole alternative files, the first the baseline.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// PATH=V1,V2,... sets a scenario field to each value in turn, e.g.
+        /// policies.standard.retry.max_attempts=1,2,3, or PATH=[...] with a
+        /// JSON array; a segment with dots is quoted, as in
+        /// 'services."a.b".instances=1,2' (single quotes for the shell).
+        /// Repeat it to vary several settings (every combination is run).
+        #[arg(long, value_name = "PATH=VALUES")]
+        vary: Vec<String>,
+        /// Seeds per variant, 2 or more (seed i is the scenario's seed + i)
+        /// [default: the `compare` section's, or 10].
+        #[arg(long)]
+        seeds: Option<u32>,
+        /// Runs at once [default: the number of cores]; the files written
+        /// are the same for any number.
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Where to write the comparison [default: reports/<scenario name>/compare/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No table and no progress bar: only the line of what was written.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Treat warnings as errors: refuse a variant that has any.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Refuse a comparison whose worlds run at once could need more
+        /// memory than this (--jobs of them).
+        #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
+        max_memory: u64,
+    },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
 }
@@ -172,6 +213,16 @@ impl Console {
     }
 }
 
+impl meshsim::experiment::command::Sink for Console {
+    fn out(&mut self, text: &str) {
+        Console::out(self, text);
+    }
+
+    fn err(&mut self, text: &str) {
+        Console::err(self, text);
+    }
+}
+
 fn main() -> ExitCode {
     let mut console = Console::new();
     let cli = match Cli::try_parse() {
@@ -235,6 +286,28 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Compare {
+            scenarios,
+            vary,
+            seeds,
+            jobs,
+            out,
+            quiet,
+            deny_warnings,
+            max_memory,
+        } => meshsim::experiment::command::compare(
+            meshsim::experiment::command::Args {
+                scenarios,
+                vary,
+                seeds,
+                jobs,
+                out,
+                quiet,
+                deny_warnings,
+                max_memory,
+            },
+            &mut console,
+        ),
         Command::Schema => {
             let schema = scenario::json_schema();
             console.out(&format!(

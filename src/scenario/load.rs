@@ -17,7 +17,9 @@ use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
-use super::model::{Fault, Network, Policy, Requirement, Scenario, Service, Workload};
+use super::model::{
+    CompareSpec, Fault, Network, Policy, Requirement, Scenario, Service, Workload,
+};
 use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.
@@ -36,6 +38,7 @@ const TOP_LEVEL: &[&str] = &[
     "workload",
     "faults",
     "requirements",
+    "compare",
 ];
 
 /// Reads, checks and compiles the scenario file at `path`.
@@ -634,7 +637,13 @@ impl Sections<'_> {
             }
             None => Vec::new(),
         };
+        let compare: Option<Option<CompareSpec>> = match object.get("compare") {
+            Some(v) => self.typed(v, root.key("compare")).map(Some),
+            None => Some(None),
+        };
+        let compare = self.or_unread(compare, root.key("compare"), || None);
         Some(Scenario {
+            compare,
             name,
             description,
             duration,

@@ -16,9 +16,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::SimDuration;
 
+mod compare;
 mod discovery;
 mod policy;
 mod requirements;
+pub use compare::*;
 pub use discovery::*;
 pub use policy::*;
 pub use requirements::*;
@@ -87,6 +89,10 @@ pub struct Scenario {
     /// invariants): `meshsim run` exits with 1 when one fails.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<Requirement>,
+    /// An experiment over this scenario, run by `meshsim compare FILE`
+    /// (`run` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<CompareSpec>,
 }
 
 /// A service: identical instances, each a FIFO queue in front of workers.

@@ -89,6 +89,10 @@ pub fn validate(scenario: &Scenario) -> Problems {
         c.fault(JsonPath::root().key("faults").index(i), fault);
     }
     c.requirements();
+    if let Some(compare) = &scenario.compare {
+        c.problems
+            .extend(compare.problems(&JsonPath::root().key("compare")));
+    }
     c.problems
 }
 

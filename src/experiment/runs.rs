@@ -1,0 +1,112 @@
+//! Running every variant on every seed, in parallel, keeping only each run's
+//! metrics.
+//!
+//! Threads, not a pool: `std::thread::scope` with one atomic index into the
+//! list of runs. Runs are coarse (milliseconds to seconds each) and
+//! independent, so the only scheduling that matters is "the next free
+//! thread takes the next run", which an atomic counter gives with no
+//! dependency; a work-stealing pool (rayon) would add a crate for nothing
+//! it can do better here. Each result is stored at its run's index
+//! (variant × seeds + seed), so the results, and every file made from them,
+//! are the same whatever the number of threads and whichever finishes
+//! first.
+//!
+//! Memory: a thread holds one world at a time and drops it after the run,
+//! keeping a row of [`super::metrics::METRICS`] values (a hundred bytes);
+//! the caller bounds the threads × the world's estimated size.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::report::Summary;
+use crate::scenario::Compiled;
+use crate::world;
+
+use super::metrics;
+
+/// One variant: a name and the compiled scenario it runs.
+pub struct Variant {
+    /// How tables and files name it (`max_attempts=1`, or a file's name).
+    pub name: String,
+    /// What it runs.
+    pub compiled: Compiled,
+}
+
+/// What one run leaves: its metrics and whether it completed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRow {
+    /// The values of [`metrics::METRICS`], in order.
+    pub values: Vec<f64>,
+    /// Whether the run covered its whole duration (summary.json's
+    /// `completed`).
+    pub completed: bool,
+}
+
+/// The rows of every run, indexed by variant then seed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Results {
+    /// `rows[v][s]`: variant `v` on seed number `s`.
+    pub rows: Vec<Vec<RunRow>>,
+}
+
+impl Results {
+    /// The values of metric `m` of variant `v`, seed by seed.
+    pub fn column(&self, v: usize, m: usize) -> Vec<f64> {
+        self.rows[v].iter().map(|r| r.values[m]).collect()
+    }
+}
+
+/// Runs each of `variants` on each of `seeds` with up to `jobs` threads
+/// (at least one), calling `done` after each run (from the thread that ran
+/// it: a progress bar). The results do not depend on `jobs`.
+pub fn run_all(
+    variants: &[Variant],
+    seeds: &[u64],
+    jobs: usize,
+    done: &(dyn Fn() + Sync),
+) -> Results {
+    let total = variants.len() * seeds.len();
+    let next = AtomicUsize::new(0);
+    let threads = jobs.clamp(1, total.max(1));
+    let mut slots: Vec<Option<RunRow>> = vec![None; total];
+    let finished: Vec<Vec<(usize, RunRow)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= total {
+                            break;
+                        }
+                        let (v, s) = (i / seeds.len(), i % seeds.len());
+                        mine.push((i, one_run(&variants[v].compiled, seeds[s])));
+                        done();
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("a run does not panic"))
+            .collect()
+    });
+    for (i, row) in finished.into_iter().flatten() {
+        slots[i] = Some(row);
+    }
+    let mut slots = slots.into_iter().map(|r| r.expect("every run ran"));
+    let rows = (0..variants.len())
+        .map(|_| slots.by_ref().take(seeds.len()).collect())
+        .collect();
+    Results { rows }
+}
+
+/// One run, summarised and reduced to its metrics.
+pub fn one_run(compiled: &Compiled, seed: u64) -> RunRow {
+    let outcome = world::run(compiled, seed, None);
+    let summary = Summary::new(compiled, seed, &outcome);
+    RunRow {
+        values: metrics::row(&summary),
+        completed: summary.completed,
+    }
+}
