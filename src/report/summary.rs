@@ -307,6 +307,37 @@ pub struct InstancesSummary {
     pub each: Vec<InstanceSummary>,
     /// Every crash of one of its instances, in time order.
     pub crashes: Vec<CrashSummary>,
+    /// What its registry did, for a service with `discovery`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySummary>,
+}
+
+/// A discovered service's registry, as it worked.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistrySummary {
+    /// Checks that failed, and renewals lost on the way.
+    pub checks_failed: u64,
+    /// Checks and renewals lost because the registry was down.
+    pub lost_in_outage: u64,
+    /// Callers' view refreshes that succeeded.
+    pub refreshes: u64,
+    /// Refreshes that failed (lost on the network, or the registry down).
+    pub refreshes_failed: u64,
+    /// Instances deregistered by the reaper (`deregister_critical_after`).
+    pub deregistrations: Vec<DeregistrationSummary>,
+    /// Deregistrations not listed (beyond 10,000).
+    pub deregistrations_dropped: u64,
+}
+
+/// One instance deregistered by the reaper.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeregistrationSummary {
+    /// The instance (within the service).
+    pub instance: u32,
+    /// When its check last became critical, seconds.
+    pub critical_since_s: f64,
+    /// When it was deregistered, seconds.
+    pub at_s: f64,
 }
 
 /// One crash, and how long its callers took to stop sending to it.
@@ -372,6 +403,24 @@ fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSummary {
                 errors: c.errors,
             })
             .collect(),
+        registry: run.instances.registries[service]
+            .as_ref()
+            .map(|r| RegistrySummary {
+                checks_failed: r.checks_failed,
+                lost_in_outage: r.lost_in_outage,
+                refreshes: r.refreshes,
+                refreshes_failed: r.refreshes_failed,
+                deregistrations: r
+                    .deregistrations
+                    .iter()
+                    .map(|d| DeregistrationSummary {
+                        instance: d.instance,
+                        critical_since_s: secs(d.critical_since),
+                        at_s: secs(d.at),
+                    })
+                    .collect(),
+                deregistrations_dropped: r.deregistrations_dropped,
+            }),
         load_imbalance: max_over_mean(load.iter().copied()),
         request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
         each: counts

@@ -21,7 +21,7 @@ pub mod warnings;
 
 pub use compile::{CallTarget, ClientTarget, Compiled, FaultTarget, RouteTarget, compile};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
-pub use discovery::{CompiledDiscovery, CompiledHealth};
+pub use discovery::{CompiledDiscovery, CompiledHealth, CompiledReadiness};
 pub use load::{load, parse};
 pub use model::*;
 pub use policy::{CompiledPolicy, Limiter};

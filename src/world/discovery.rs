@@ -30,6 +30,9 @@ use super::{Status, World};
 
 /// The root of a view refresh's network draws.
 const REFRESH: DrawKey = DrawKey::root(0xd15c_0005);
+/// The root of a view's stagger (stream `discovery/stagger`), keyed by
+/// edge, unit and process.
+const REFRESH_STAGGER: DrawKey = DrawKey::root(0xd15c_0006);
 
 /// What the callers saw of one instance: the attempts sent to it and how
 /// they ended (a success, or anything else: an error, a refusal, a timeout,
@@ -98,6 +101,8 @@ pub struct InstancesOutcome {
     pub crashes: Vec<CrashDetection>,
     /// Crashes beyond the first 10,000 (`MAX_CRASHES_FOLLOWED`), not followed.
     pub crashes_dropped: u64,
+    /// Per service: what its registry did (none: not discovered).
+    pub registries: Vec<Option<super::RegistryCounts>>,
 }
 
 /// The world's discovery state.
@@ -181,23 +186,48 @@ pub(super) struct UnitView {
     cache: CachedView,
     /// The callee's instances.
     hosts: u32,
+    /// Its edge and unit: its stagger's key.
+    edge: u32,
+    unit: u32,
 }
 
 impl UnitView {
-    /// A fresh view (a new process: its first refresh is due at once).
-    pub(super) fn new(config: CachedViewConfig, hosts: u32, now: SimTime) -> UnitView {
+    /// A fresh view of unit `unit` of `edge` in its `life`-th process: its
+    /// start-up fetch is due at once, its first periodic refresh a keyed
+    /// stagger within one interval after that (`CachedView::staggered`), so
+    /// that the units, which all start at the same instant here, do not all
+    /// refresh on one grid.
+    pub(super) fn new(
+        config: CachedViewConfig,
+        hosts: u32,
+        now: SimTime,
+        stagger: KeyedStream,
+        (edge, unit, life): (u32, u32, u32),
+    ) -> UnitView {
+        let key = REFRESH_STAGGER
+            .child(u64::from(edge))
+            .child(u64::from(unit))
+            .child(u64::from(life));
         UnitView {
-            cache: CachedView::new(config, hosts, now.as_nanos())
+            cache: CachedView::staggered(config, hosts, now.as_nanos(), &mut stagger.rng(key))
                 .expect("validated by the compile step"),
             hosts,
+            edge,
+            unit,
         }
     }
 
-    /// The unit's process restarted at `now`: it knows nothing, and fetches
-    /// at its first pick.
-    pub(super) fn restart(&mut self, now: SimTime) {
+    /// The unit's process restarted at `now` (its `life`-th): it knows
+    /// nothing, and fetches at its first pick.
+    pub(super) fn restart(&mut self, now: SimTime, stagger: KeyedStream, life: u32) {
         let config = *self.cache.config();
-        *self = UnitView::new(config, self.hosts, now);
+        *self = UnitView::new(
+            config,
+            self.hosts,
+            now,
+            stagger,
+            (self.edge, self.unit, life),
+        );
     }
 }
 
@@ -439,8 +469,14 @@ impl World<'_> {
             return;
         }
         let registry = self.discovery.registries[service as usize]
-            .as_ref()
+            .as_mut()
             .expect("a view is of a discovered service");
+        if registry.is_down() {
+            // Nobody answers: a timed-out fetch, the view kept.
+            view.cache.refresh_timed_out(now.as_nanos());
+            registry.counts.refreshes_failed += 1;
+            return;
+        }
         let model = &self.edges[edge as usize];
         let node = model.caller.unwrap_or(self.client_node) as usize;
         let (done, failed) = view.cache.counts();
@@ -457,8 +493,10 @@ impl World<'_> {
         });
         if back.is_none() {
             view.cache.refresh_timed_out(now.as_nanos());
+            registry.counts.refreshes_failed += 1;
             return;
         }
+        registry.counts.refreshes += 1;
         registry.members(&mut self.discovery.members);
         let changed = view.cache.members() != self.discovery.members.as_slice();
         view.cache

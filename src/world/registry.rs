@@ -24,7 +24,24 @@
 //! Instances register when they become ready (at t = 0, and after every
 //! restart: the restart hook) and deregister when they stop gracefully (the
 //! `stop` fault; the deregistration is assumed to arrive); a crashed
-//! instance does not deregister, so only its checks or its lease tell.
+//! instance does not deregister, so only its checks or its lease tell. With
+//! `deregister_critical_after`, Consul's reaper deregisters an instance
+//! whose check has been critical for longer than that (raised to a minute,
+//! at the reaper's passes every 30 s from the check's creation: the
+//! pattern's `deregister_at`); it registers again only at its next restart,
+//! as an agent-registered Consul service does.
+//!
+//! **An outage** (the `registry_outage` fault) stops the registry: it keeps
+//! what it knew (a Consul server's state is in Raft, Eureka's in memory of
+//! a process that is only unreachable) but answers nothing and does
+//! nothing. Callers' refreshes time out (they keep their last view and back
+//! off, `discovery.rs`); checks are not sent, and a check in flight is given
+//! up without a result (`HealthCheck::abandon_check`); renewals that arrive
+//! are lost; sweeps and the reaper skip their passes. So a crash during an
+//! outage is not seen until it ends. When it ends, every lease held is
+//! renewed at once (the registry that comes back gives what it recovers a
+//! fresh lease, rather than evicting instances for renewals it could not
+//! take), and checks resume at their next interval.
 //!
 //! Draws: a check's first stagger is keyed by (instance, registration), an
 //! eviction sweep's choice by (service, sweep); network draws of checks,
@@ -36,6 +53,7 @@ use crate::scenario::{CompiledDiscovery, CompiledHealth, Sampler};
 
 use super::draws::Message;
 use super::lifecycle::InstanceState;
+use super::readiness::Readiness;
 use super::slab::Key;
 use super::{Event, Job, JobState, World};
 
@@ -44,6 +62,39 @@ const CHECK: DrawKey = DrawKey::root(0xd15c_0001);
 const HEARTBEAT: DrawKey = DrawKey::root(0xd15c_0002);
 const SWEEP: DrawKey = DrawKey::root(0xd15c_0003);
 const STAGGER: DrawKey = DrawKey::root(0xd15c_0004);
+
+/// At most this many deregistrations are recorded per registry (more are
+/// counted in `deregistrations_dropped`).
+pub const MAX_DEREGISTRATIONS: usize = 10_000;
+
+/// An instance deregistered by the reaper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deregistration {
+    /// The instance, within its service.
+    pub instance: u32,
+    /// When its check last became critical.
+    pub critical_since: SimTime,
+    /// When the reaper deregistered it.
+    pub at: SimTime,
+}
+
+/// What a registry did, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryCounts {
+    /// Checks that failed, and renewals lost on the way.
+    pub checks_failed: u64,
+    /// Checks and renewals lost because the registry was down.
+    pub lost_in_outage: u64,
+    /// Callers' refreshes that succeeded, and that failed (lost on the
+    /// network, or the registry down).
+    pub refreshes: u64,
+    /// Refreshes that failed.
+    pub refreshes_failed: u64,
+    /// Instances deregistered by the reaper, in time order.
+    pub deregistrations: Vec<Deregistration>,
+    /// Deregistrations beyond [`MAX_DEREGISTRATIONS`], not recorded.
+    pub deregistrations_dropped: u64,
+}
 
 /// A check in flight.
 pub(super) struct Probe {
@@ -72,6 +123,9 @@ enum Health {
         /// Sweeps so far, and heartbeats sent per instance (their keys).
         sweeps: u64,
         beats: Vec<u64>,
+        /// Per instance: the status its last renewal carried, `UP` or not
+        /// (a not-ready instance's `DOWN`), which callers filter on.
+        up: Vec<bool>,
     },
 }
 
@@ -81,8 +135,12 @@ pub(super) struct Registry {
     pub(super) node: u32,
     first_instance: u32,
     health: Health,
-    /// Renewals lost on the way, checks failed: for reports.
-    pub(super) failed_checks: u64,
+    /// Its instances' readiness, if they report it.
+    pub(super) readiness: Option<Readiness>,
+    /// Active outages (overlapping faults compose): down while above 0.
+    outages: u32,
+    /// What it did, for reports.
+    pub(super) counts: RegistryCounts,
 }
 
 impl Registry {
@@ -113,14 +171,25 @@ impl Registry {
                 ),
                 sweeps: 0,
                 beats: vec![0; instances as usize],
+                up: vec![true; instances as usize],
             },
         };
         Registry {
             node: discovery.registry,
             first_instance,
             health,
-            failed_checks: 0,
+            readiness: discovery
+                .readiness
+                .as_ref()
+                .map(|r| Readiness::new(r, instances)),
+            outages: 0,
+            counts: RegistryCounts::default(),
         }
+    }
+
+    /// Whether the registry is down (an outage).
+    pub(super) fn is_down(&self) -> bool {
+        self.outages > 0
     }
 
     /// The instances (within the service) a caller's refresh learns of:
@@ -138,7 +207,9 @@ impl Registry {
                     })
                     .map(|(i, _)| i as u32),
             ),
-            Health::Leases { registry, .. } => out.extend(registry.members()),
+            Health::Leases { registry, up, .. } => {
+                out.extend(registry.members().filter(|&h| up[h as usize]))
+            }
         }
     }
 
@@ -148,7 +219,9 @@ impl Registry {
             Health::Checks { checks, .. } => checks[host as usize]
                 .as_ref()
                 .is_some_and(|c| c.status() == HealthStatus::Passing),
-            Health::Leases { registry, .. } => registry.is_registered(host),
+            Health::Leases { registry, up, .. } => {
+                registry.is_registered(host) && up[host as usize]
+            }
         }
     }
 
@@ -164,7 +237,7 @@ impl Registry {
 /// The registry's keyed streams.
 #[derive(Clone, Copy)]
 pub(super) struct RegistryDraws {
-    stagger: KeyedStream,
+    pub(super) stagger: KeyedStream,
     sweep: KeyedStream,
 }
 
@@ -239,6 +312,10 @@ impl World<'_> {
                     kernel.schedule_in(*sweep, Event::Sweep(service as u32));
                 }
             }
+            let (first, count) = (first, self.services[service].instances);
+            for instance in first..first + count {
+                self.start_readiness(kernel, instance);
+            }
         }
     }
 
@@ -253,6 +330,7 @@ impl World<'_> {
         let host = (instance - registry.first_instance) as usize;
         let service = self.instances[instance as usize].service as usize;
         let now = kernel.now().as_nanos();
+        self.start_readiness(kernel, instance);
         let registry = self.discovery.registries[service]
             .as_mut()
             .expect("found above");
@@ -320,11 +398,13 @@ impl World<'_> {
         };
         let host = (instance - registry.first_instance) as usize;
         let node = registry.node;
+        let down = registry.is_down();
         let Health::Checks {
             checks,
             sent,
             in_flight,
             lives,
+            config,
             ..
         } = &mut registry.health
         else {
@@ -336,6 +416,14 @@ impl World<'_> {
         let Some(check) = checks[host].as_mut() else {
             return; // Deregistered: the loop ends.
         };
+        if down {
+            // The registry is down: no check now, the loop waits an interval.
+            let interval = SimDuration::from_nanos(
+                u64::try_from(config.interval.as_nanos()).unwrap_or(u64::MAX),
+            );
+            kernel.schedule_in(interval, Event::CheckDue { instance, life });
+            return;
+        }
         let Some(deadline) = check.begin_check(now.as_nanos()) else {
             return;
         };
@@ -400,17 +488,108 @@ impl World<'_> {
         let Some(check) = checks[host].as_mut() else {
             return;
         };
-        let passed = ok == Some(true);
-        if !passed {
-            registry.failed_checks += 1;
-        }
-        check.on_result(now.as_nanos(), passed);
-        let next = check.next_check_at().unwrap_or(now.as_nanos());
         let life = lives[host];
+        if registry.outages > 0 {
+            // The registry is down: nobody is there to learn the result.
+            check.abandon_check(now.as_nanos());
+            registry.counts.lost_in_outage += 1;
+        } else {
+            let passed = ok == Some(true);
+            if !passed {
+                registry.counts.checks_failed += 1;
+            }
+            let was = check.status();
+            check.on_result(now.as_nanos(), passed);
+            if was != HealthStatus::Critical
+                && let Some(at) = check.deregister_at()
+            {
+                kernel.schedule_at(SimTime::from_nanos(at), Event::Reap { instance, life });
+            }
+        }
+        let next = check.next_check_at().unwrap_or(now.as_nanos());
         kernel.schedule_at(
             SimTime::from_nanos(next),
             Event::CheckDue { instance, life },
         );
+    }
+
+    /// The reaper's pass for `instance`'s check (its `life`-th
+    /// registration): deregistered if its check has been critical for
+    /// longer than the timeout. While the registry is down the reaper does
+    /// not run, and looks again one pass later.
+    pub(super) fn reap(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
+        let now = kernel.now();
+        let service = self.instances[instance as usize].service as usize;
+        let Some(registry) = self.discovery.registries[service].as_mut() else {
+            return;
+        };
+        let host = (instance - registry.first_instance) as usize;
+        let down = registry.outages > 0;
+        let Health::Checks {
+            checks,
+            in_flight,
+            lives,
+            ..
+        } = &mut registry.health
+        else {
+            return;
+        };
+        if lives[host] != life {
+            return;
+        }
+        let Some(check) = checks[host].as_ref() else {
+            return;
+        };
+        if down {
+            if check.deregister_at().is_some() {
+                let pass = SimDuration::from_nanos(
+                    u64::try_from(check.config().reap_interval.as_nanos()).unwrap_or(u64::MAX),
+                );
+                kernel.schedule_in(
+                    pass.max(SimDuration::from_nanos(1)),
+                    Event::Reap { instance, life },
+                );
+            }
+            return;
+        }
+        if !check.should_deregister(now.as_nanos()) {
+            return; // It passed since, or this pass is early.
+        }
+        let critical_since = SimTime::from_nanos(check.critical_since().unwrap_or(0));
+        checks[host] = None;
+        in_flight[host] = None;
+        if registry.counts.deregistrations.len() < MAX_DEREGISTRATIONS {
+            registry.counts.deregistrations.push(Deregistration {
+                instance: host as u32,
+                critical_since,
+                at: now,
+            });
+        } else {
+            registry.counts.deregistrations_dropped += 1;
+        }
+    }
+
+    /// A registry outage of `service`'s registry starts or ends. At the end,
+    /// every lease held is renewed (see the module documentation).
+    pub(super) fn registry_outage(&mut self, now: SimTime, service: u32, starts: bool) {
+        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
+            return;
+        };
+        if starts {
+            registry.outages += 1;
+            return;
+        }
+        debug_assert!(registry.outages > 0, "an outage ended that had not started");
+        registry.outages = registry.outages.saturating_sub(1);
+        if registry.outages > 0 {
+            return;
+        }
+        if let Health::Leases { registry, .. } = &mut registry.health {
+            let held: Vec<u32> = registry.members().collect();
+            for host in held {
+                let _ = registry.renew(now.as_nanos(), host);
+            }
+        }
     }
 
     /// A check job's reply leaves its instance for the registry. Cold and
@@ -424,6 +603,8 @@ impl World<'_> {
         job: &Job,
         ok: bool,
     ) {
+        // A not-ready instance's readiness endpoint answers 503.
+        let ok = ok && self.instances[job.instance as usize].state != InstanceState::NotReady;
         let node = job.caller;
         match self.network.transmit(
             from_service as usize,
@@ -456,6 +637,8 @@ impl World<'_> {
             return; // That process is gone: its loop ends.
         }
         let service = state.service;
+        // The renewal carries the instance's status: `DOWN` while not ready.
+        let up = state.state != InstanceState::NotReady;
         let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
             return;
         };
@@ -471,27 +654,33 @@ impl World<'_> {
             .network
             .transmit(service as usize, node as usize, Message::Request, draw)
         {
-            Some(delay) if delay.is_zero() => self.renew(kernel.now(), instance),
-            Some(delay) => kernel.schedule_in(delay, Event::Renew(instance)),
+            Some(delay) if delay.is_zero() => self.renew(kernel.now(), instance, up),
+            Some(delay) => kernel.schedule_in(delay, Event::Renew { instance, up }),
             None => {
                 if let Some(r) = self.discovery.registries[service as usize].as_mut() {
-                    r.failed_checks += 1;
+                    r.counts.checks_failed += 1;
                 }
             }
         }
     }
 
-    /// A renewal reached the registry.
-    pub(super) fn renew(&mut self, now: SimTime, instance: u32) {
+    /// A renewal reached the registry, carrying the instance's status (`up`:
+    /// ready). Lost while the registry is down.
+    pub(super) fn renew(&mut self, now: SimTime, instance: u32, ready: bool) {
         let service = self.instances[instance as usize].service as usize;
         let Some(registry) = self.discovery.registries[service].as_mut() else {
             return;
         };
+        if registry.outages > 0 {
+            registry.counts.lost_in_outage += 1;
+            return;
+        }
         let host = instance - registry.first_instance;
-        if let Health::Leases { registry, .. } = &mut registry.health
-            && !registry.renew(now.as_nanos(), host)
-        {
-            let _ = registry.register(now.as_nanos(), host);
+        if let Health::Leases { registry, up, .. } = &mut registry.health {
+            up[host as usize] = ready;
+            if !registry.renew(now.as_nanos(), host) {
+                let _ = registry.register(now.as_nanos(), host);
+            }
         }
     }
 
@@ -501,6 +690,7 @@ impl World<'_> {
         let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
             return;
         };
+        let down = registry.outages > 0;
         let Health::Leases {
             registry,
             sweep,
@@ -510,6 +700,11 @@ impl World<'_> {
         else {
             return;
         };
+        if down {
+            // No sweep while the registry is down; the next one is due.
+            kernel.schedule_in(*sweep, Event::Sweep(service));
+            return;
+        }
         *sweeps += 1;
         let mut rng = draws
             .sweep
