@@ -310,6 +310,24 @@ pub struct InstancesSummary {
     /// What its registry did, for a service with `discovery`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registry: Option<RegistrySummary>,
+    /// Per edge to it with a hashing balancer whose membership changed:
+    /// the share of keys that moved (left out when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_movement: Vec<KeyMovementSummary>,
+}
+
+/// How the keys of an edge's hashing balancers moved when their view of
+/// the instances changed, measured over 4,096 keys at each change.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyMovementSummary {
+    /// The edge.
+    pub edge: String,
+    /// Membership changes, over all its scope units.
+    pub changes: u64,
+    /// The mean share of keys that moved at a change.
+    pub moved_share_mean: f64,
+    /// The largest share that moved at one change.
+    pub moved_share_max: f64,
 }
 
 /// A discovered service's registry, as it worked.
@@ -421,6 +439,20 @@ fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSummary {
                     .collect(),
                 deregistrations_dropped: r.deregistrations_dropped,
             }),
+        key_movement: run
+            .instances
+            .key_movement
+            .iter()
+            .zip(&run.edges)
+            .filter(|(_, e)| e.callee as usize == service)
+            .filter_map(|(m, e)| m.map(|m| (m, e)))
+            .map(|(m, e)| KeyMovementSummary {
+                edge: e.name.clone(),
+                changes: m.changes,
+                moved_share_mean: round6(m.moved_share_sum / m.changes.max(1) as f64),
+                moved_share_max: round6(m.moved_share_max),
+            })
+            .collect(),
         load_imbalance: max_over_mean(load.iter().copied()),
         request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
         each: counts

@@ -278,6 +278,7 @@ impl<'s> World<'s> {
             discovery: {
                 let mut discovery =
                     Discovery::new(streams, &instances_of, &balanced_callee, registries);
+                discovery.key_movement = vec![None; view_units.len()];
                 discovery.views = view_units;
                 discovery
             },

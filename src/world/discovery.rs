@@ -47,6 +47,25 @@ pub struct InstanceCounts {
     pub failures: u64,
 }
 
+/// Request keys looked up in a hashing balancer's tables before and after a
+/// membership change, to measure the share that moved: the keys
+/// `0..KEY_SAMPLE` (request keys are such integers, hashed by the tables,
+/// so any range of them samples the hash space evenly). With 4,096 the
+/// share's binomial standard error is under 0.8 points.
+pub const KEY_SAMPLE: u64 = 4096;
+
+/// How a hashing balancer's keys moved when its membership changed, over
+/// the run, for one edge (every scope unit's rebuilds together).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KeyMovement {
+    /// Membership changes (rebuilds after a refresh changed the view).
+    pub changes: u64,
+    /// The sum of the shares of keys that moved, for the mean.
+    pub moved_share_sum: f64,
+    /// The largest share that moved at one change.
+    pub moved_share_max: f64,
+}
+
 /// At most this many crashes are followed per run (more are counted in
 /// `crashes_dropped`).
 pub const MAX_CRASHES_FOLLOWED: usize = 10_000;
@@ -103,6 +122,9 @@ pub struct InstancesOutcome {
     pub crashes_dropped: u64,
     /// Per service: what its registry did (none: not discovered).
     pub registries: Vec<Option<super::RegistryCounts>>,
+    /// Per edge: how its hashing balancers' keys moved (none: not a
+    /// hashing balancer, or its membership never changed).
+    pub key_movement: Vec<Option<KeyMovement>>,
 }
 
 /// The world's discovery state.
@@ -131,6 +153,8 @@ pub(super) struct Discovery {
     scratch: Vec<u32>,
     /// Ejections by outlier detectors so far.
     pub(super) ejections: u64,
+    /// Per edge: its hashing balancers' key movement (sized by `build.rs`).
+    pub(super) key_movement: Vec<Option<KeyMovement>>,
     /// Per instance: when an attempt was last sent to it, and the crash
     /// being followed (an index into `crashes`) with its failures so far
     /// when it crashed.
@@ -172,6 +196,7 @@ impl Discovery {
             members: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
             scratch: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
             ejections: 0,
+            key_movement: Vec::new(),
             last_sent: vec![None; total as usize],
             open_crash: vec![None; total as usize],
             crashes: Vec::new(),
@@ -497,6 +522,9 @@ impl World<'_> {
             return;
         }
         registry.counts.refreshes += 1;
+        // A process's first fetch fills an empty view: it placed no key yet,
+        // so its table's rebuild is not a change of membership to measure.
+        let first_fetch = view.cache.last_refresh_at().is_none();
         registry.members(&mut self.discovery.members);
         let changed = view.cache.members() != self.discovery.members.as_slice();
         view.cache
@@ -506,8 +534,15 @@ impl World<'_> {
             return;
         }
         let state = &mut self.edges[edge as usize].units[unit as usize];
-        if let Some(balancer) = state.balancer.as_mut() {
-            balancer.rebuild(&self.discovery.members);
+        let keys = if first_fetch { 0 } else { KEY_SAMPLE };
+        if let Some(balancer) = state.balancer.as_mut()
+            && let Some(moved) = balancer.rebuild_measured(&self.discovery.members, 0..keys)
+            && !first_fetch
+        {
+            let record = self.discovery.key_movement[edge as usize].get_or_insert_default();
+            record.changes += 1;
+            record.moved_share_sum += moved.moved_share();
+            record.moved_share_max = record.moved_share_max.max(moved.moved_share());
         }
         if let Some(detector) = state.outlier.as_mut() {
             // The detector's pool follows the view.

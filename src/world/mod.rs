@@ -65,7 +65,7 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
-pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome};
+pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE, KeyMovement};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
@@ -414,6 +414,7 @@ pub fn run_streaming(
                 .iter()
                 .map(|r| r.as_ref().map(|r| r.counts.clone()))
                 .collect(),
+            key_movement: std::mem::take(&mut world.discovery.key_movement),
         },
         stop,
         stop_cause,
