@@ -286,6 +286,38 @@ fn a_deregistered_instance_registers_again_when_it_restarts() {
     }
 }
 
+#[test]
+fn an_instance_that_registers_critical_and_never_passes_is_reaped_too() {
+    // Instance 0 stops at 10 s and restarts at 15 s: it registers again
+    // critical (Consul's initial status). From 12 s a partition cuts the
+    // registry (at `consul`'s node) off from `back`, so no check passes:
+    // the reaper counts its critical time from the registration itself.
+    let mut value = reaped(Some("1m"));
+    value["services"]["consul"] = json!({"service_time": {"constant": "1ms"}});
+    value["services"]["back"]["discovery"]["registry"] = json!("consul");
+    value["faults"] = json!([
+        {"at": "10s", "for": "5s", "stop": {"service": "back", "instance": 0}},
+        {"at": "12s", "partition": {"between": [["consul"], ["back"]]}}
+    ]);
+    let s = summary_with_seed(&value, 1);
+    let gone = back(&s)["instances"]["registry"]["deregistrations"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let zero: Vec<&Value> = gone.iter().filter(|d| d["instance"] == 0).collect();
+    assert_eq!(zero.len(), 1, "{gone:?}");
+    assert_eq!(zero[0]["critical_since_s"], 15.0, "{gone:?}");
+    // The reaper's passes are counted from each check's registration (15,
+    // 45, 75, 105 s here): the first more than a minute after 15 s.
+    assert_eq!(zero[0]["at_s"], 105.0, "{gone:?}");
+    // The two others, registered at 0 s, turned critical at their first
+    // failed checks after 12 s, and go at the pass of 90 s.
+    assert_eq!(gone.len(), 3, "{gone:?}");
+    for d in gone.iter().filter(|d| d["instance"] != 0) {
+        assert_eq!(d["at_s"], 90.0, "{d}");
+    }
+}
+
 /// Active checks every second (critical after two failures), refreshes
 /// every 2 s; the registry is down from 20 s to 40 s.
 fn outage(crash: bool) -> Value {

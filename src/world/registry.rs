@@ -355,11 +355,16 @@ impl World<'_> {
                     now,
                 )
                 .expect("validated by the compile step");
+                // Critical from the start: the reaper counts from now.
+                let reap = fresh.deregister_at();
                 checks[host] = Some(fresh);
                 in_flight[host] = None;
                 lives[host] += 1;
                 let life = lives[host];
                 kernel.schedule_in(SimDuration::ZERO, Event::CheckDue { instance, life });
+                if let Some(at) = reap {
+                    kernel.schedule_at(SimTime::from_nanos(at), Event::Reap { instance, life });
+                }
             }
             Health::Leases { .. } => {
                 kernel.schedule_in(SimDuration::ZERO, Event::Heartbeat { instance, life });
