@@ -245,7 +245,7 @@ impl World<'_> {
     }
 
     /// The restart hook: an instance has become ready again. A discovered
-    /// instance registers (`registry.rs`); stateful services will recover
+    /// instance registers (`registry/`); stateful services will recover
     /// their durable state here.
     pub(super) fn on_ready(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         debug_assert_eq!(self.instances[index as usize].state, InstanceState::Ready);

@@ -117,7 +117,7 @@ struct Job {
     /// Its caller cancelled it (a hedge that lost): dropped instead of
     /// started.
     cancelled: bool,
-    /// A registry's health check (`registry.rs`): `attempt` is then the
+    /// A registry's health check (`registry/checks.rs`): `attempt` is then the
     /// check's key, its work is the check's, and its reply goes to the
     /// registry.
     probe: bool,
