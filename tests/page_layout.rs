@@ -140,6 +140,49 @@ fn long_names() -> String {
     )
 }
 
+/// Routes that between them show every column of the route tables (issue
+/// 13: the one table of 24 columns scrolled sideways below about 1450 px):
+/// an open breaker, a full bulkhead, adaptive throttling, a rate limit,
+/// hedges and retries denied by a budget, against a backend that fails.
+fn every_route_column() -> String {
+    let policies = [
+        (
+            "breaker",
+            r#""breaker": {"consecutive_failures": 3, "wait_in_open": "500ms"}"#,
+        ),
+        ("bulkhead", r#""bulkhead": {"max_concurrent": 1}"#),
+        (
+            "throttle",
+            r#""retry": {"max_attempts": 3}, "budget": {"adaptive": {"k": 1.1, "window": "2s"}}"#,
+        ),
+        ("limit", r#""rate_limit": {"rate": 20, "burst": 2}"#),
+        ("hedge", r#""hedge": {"delay": "2ms"}"#),
+        (
+            "budget",
+            r#""retry": {"max_attempts": 3}, "budget": {"tps": {"retry_percent": 5, "min_retries_per_sec": 1}}"#,
+        ),
+    ];
+    let policy_json: Vec<String> = policies
+        .iter()
+        .map(|(name, body)| format!(r#""{name}": {{"timeout": "100ms", {body}}}"#))
+        .collect();
+    let routes: Vec<String> = policies
+        .iter()
+        .map(|(name, _)| {
+            format!(r#"{{"name": "via-{name}", "service": "db", "policy": "{name}"}}"#)
+        })
+        .collect();
+    format!(
+        r#"{{"name": "every-column", "duration": "3s",
+            "policies": {{{}}},
+            "services": {{"db": {{"concurrency": 2, "service_time": {{"exponential": {{"mean": "5ms"}}}},
+                                  "error_rate": 0.5}}}},
+            "workload": {{"arrivals": {{"poisson": {{"rate": 300}}}}, "routes": [{}]}}}}"#,
+        policy_json.join(","),
+        routes.join(",")
+    )
+}
+
 /// Runs `browser` on `url` at `width`, and returns the `data-layout` the
 /// probe wrote. Fails past a minute rather than hang.
 fn measure(browser: &Path, profile: &Path, url: &str, width: u32) -> String {
@@ -235,6 +278,7 @@ fn the_page_fits_the_main_column_at_1280_and_1920_px() {
     pages.sort();
     assert!(pages.len() >= 2, "the bundled scenarios are missing");
     pages.push(("long names".to_string(), long_names()));
+    pages.push(("every route column".to_string(), every_route_column()));
     let mut failures = Vec::new();
     for (i, (label, source)) in pages.iter().enumerate() {
         let html = page(source, label);
@@ -275,4 +319,37 @@ fn the_page_fits_the_main_column_at_1280_and_1920_px() {
         "the main column overflows:\n{}",
         failures.join("\n")
     );
+}
+
+/// The page of `every_route_column` has every optional column of the route
+/// tables, so the layout test above measures the widest tables there are
+/// (this part needs no browser).
+#[test]
+fn the_widest_route_tables_have_every_column() {
+    let html = page(&every_route_column(), "every-column.json");
+    let routes = &html[html.find("<h2>Routes</h2>").expect("a routes section")..];
+    // Up to the next section.
+    let routes = &routes[..routes[4..].find("<h2>").map_or(routes.len(), |i| i + 4)];
+    for column in [
+        "breaker open",
+        "bulkhead full",
+        "throttled",
+        "rate limited",
+        "hedges",
+        "retries denied",
+        "circuit breakers",
+    ] {
+        assert!(
+            routes.contains(&format!("<th>{column}</th>"))
+                || routes.contains(&format!("<th class=\"text\">{column}</th>")),
+            "no `{column}` column"
+        );
+    }
+    assert!(!routes.contains("Not shown, none in this run"), "{routes}");
+    // Two tables, neither of more than 13 columns.
+    assert_eq!(routes.matches("<table>").count(), 2);
+    for table in routes.split("<table>").skip(1) {
+        let header = &table[..table.find("</tr>").unwrap()];
+        assert!(header.matches("</th>").count() <= 13, "{header}");
+    }
 }

@@ -522,3 +522,90 @@ fn a_dangling_out_link_is_named_as_such() {
     assert!(stderr.contains("symbolic link to"), "{stderr}");
     assert!(stderr.contains("which does not exist"), "{stderr}");
 }
+
+/// Issue 12: a generated scenario of 20,000 routes. Each route keeps its
+/// own statistics (about 210 KiB of histograms and counters), so the
+/// estimate is past the default 4 GiB: `validate` and `run` refuse it
+/// before building the world (exit 3), naming the parts that add up, and
+/// write nothing.
+#[test]
+fn twenty_thousand_routes_are_refused_by_the_memory_estimate_with_its_parts() {
+    let routes: Vec<String> = (0..20_000)
+        .map(|i| format!(r#"{{"service": "s", "name": "r{i}"}}"#))
+        .collect();
+    let contents = format!(
+        r#"{{"name": "routes", "duration": "10s",
+            "services": {{"s": {{"service_time": {{"constant": "1ms"}}}}}},
+            "workload": {{"arrivals": {{"poisson": {{"rate": 1000}}}}, "routes": [{}]}}}}"#,
+        routes.join(",")
+    );
+    let dir = TempDir::with(&contents);
+    for args in [vec!["validate", FILE], vec!["run", FILE, "--out", "out"]] {
+        let out = meshsim(dir.path(), &args);
+        no_panic(&out);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
+        for part in [
+            "20000 routes × 210.6 KiB of statistics: 4.0 GiB",
+            "1000000 requests in flight",
+            "time series kept for charts",
+            "past the limit of 4.0 GiB",
+            "raise the limit with --max-memory",
+        ] {
+            assert!(stderr.contains(part), "{args:?}: {part}: {stderr}");
+        }
+        assert!(!dir.path().join("out").exists(), "nothing is written");
+    }
+}
+
+/// Issue 12: a full disk, end to end. Without root a test cannot mount a
+/// small filesystem, but an unprivileged user and mount namespace can
+/// (`unshare --user --map-root-user --mount`): a 100 KiB tmpfs holds a
+/// report without charts (28 KiB), not one with them (268 KiB). The run that fills it exits
+/// with 2 and says so, and the report already there is left as it was
+/// (the writer stages beside it and swaps only on success). Where
+/// namespaces are not allowed (some CI kernels) the test says it skipped.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_fails_the_run_and_keeps_the_previous_report() {
+    let dir = TempDir::with(&small());
+    let mount = dir.path().join("disk");
+    std::fs::create_dir(&mount).unwrap();
+    let script = format!(
+        "mount -t tmpfs -o size=100k tmpfs {mount} || exit 97
+         cd {mount}
+         {bin} run {file} --out out --quiet --no-charts || exit 98
+         sha=$(sha256sum out/summary.json)
+         {bin} run {file} --out out --quiet --seed 3
+         echo \"exit=$?\"
+         [ \"$(sha256sum out/summary.json)\" = \"$sha\" ] && echo same-report
+         ls -A",
+        mount = mount.display(),
+        bin = BIN,
+        file = dir.path().join(FILE).display(),
+    );
+    let out = Command::new("unshare")
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
+        .output();
+    let out = match out {
+        Ok(out) if out.status.code() != Some(97) && !text(&out.stderr).contains("unshare:") => out,
+        _ => {
+            eprintln!("skipped: no unprivileged mount namespace (unshare) here");
+            return;
+        }
+    };
+    no_panic(&out);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("exit=2"), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("error: cannot write the report to out: No space left on device"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("same-report"), "{stdout}");
+    // Nothing but the report: no staging directory or lock left behind.
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| !l.starts_with("exit=") && !l.starts_with("wrote ") && *l != "same-report")
+        .collect();
+    assert_eq!(listed, ["out"], "{stdout}");
+}

@@ -311,6 +311,55 @@ pub struct InstancesSummary {
     pub each: Vec<InstanceSummary>,
     /// Every crash of one of its instances, in time order.
     pub crashes: Vec<CrashSummary>,
+    /// What its registry did, for a service with `discovery`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistrySummary>,
+    /// Per edge to it with a hashing balancer whose membership changed:
+    /// the share of keys that moved (left out when there is none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub key_movement: Vec<KeyMovementSummary>,
+}
+
+/// How the keys of an edge's hashing balancers moved when their view of
+/// the instances changed, measured over 4,096 keys at each change.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyMovementSummary {
+    /// The edge.
+    pub edge: String,
+    /// Membership changes, over all its scope units.
+    pub changes: u64,
+    /// The mean share of keys that moved at a change.
+    pub moved_share_mean: f64,
+    /// The largest share that moved at one change.
+    pub moved_share_max: f64,
+}
+
+/// A discovered service's registry, as it worked.
+#[derive(Clone, Debug, Serialize)]
+pub struct RegistrySummary {
+    /// Checks that failed, and renewals lost on the way.
+    pub checks_failed: u64,
+    /// Checks and renewals lost because the registry was down.
+    pub lost_in_outage: u64,
+    /// Callers' view refreshes that succeeded.
+    pub refreshes: u64,
+    /// Refreshes that failed (lost on the network, or the registry down).
+    pub refreshes_failed: u64,
+    /// Instances deregistered by the reaper (`deregister_critical_after`).
+    pub deregistrations: Vec<DeregistrationSummary>,
+    /// Deregistrations not listed (beyond 10,000).
+    pub deregistrations_dropped: u64,
+}
+
+/// One instance deregistered by the reaper.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeregistrationSummary {
+    /// The instance (within the service).
+    pub instance: u32,
+    /// When its check last became critical, seconds.
+    pub critical_since_s: f64,
+    /// When it was deregistered, seconds.
+    pub at_s: f64,
 }
 
 /// One crash, and how long its callers took to stop sending to it.
@@ -374,6 +423,38 @@ fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSummary {
                 detected: c.detected,
                 detection_s: c.detection_time().map(|d| round6(d.as_secs_f64())),
                 errors: c.errors,
+            })
+            .collect(),
+        registry: run.instances.registries[service]
+            .as_ref()
+            .map(|r| RegistrySummary {
+                checks_failed: r.checks_failed,
+                lost_in_outage: r.lost_in_outage,
+                refreshes: r.refreshes,
+                refreshes_failed: r.refreshes_failed,
+                deregistrations: r
+                    .deregistrations
+                    .iter()
+                    .map(|d| DeregistrationSummary {
+                        instance: d.instance,
+                        critical_since_s: secs(d.critical_since),
+                        at_s: secs(d.at),
+                    })
+                    .collect(),
+                deregistrations_dropped: r.deregistrations_dropped,
+            }),
+        key_movement: run
+            .instances
+            .key_movement
+            .iter()
+            .zip(&run.edges)
+            .filter(|(_, e)| e.callee as usize == service)
+            .filter_map(|(m, e)| m.map(|m| (m, e)))
+            .map(|(m, e)| KeyMovementSummary {
+                edge: e.name.clone(),
+                changes: m.changes,
+                moved_share_mean: round6(m.moved_share_sum / m.changes.max(1) as f64),
+                moved_share_max: round6(m.moved_share_max),
             })
             .collect(),
         load_imbalance: max_over_mean(load.iter().copied()),

@@ -147,6 +147,11 @@ pub enum FaultTarget {
         /// The loss probability.
         rate: f64,
     },
+    /// A discovered service's registry stops answering.
+    RegistryOutage {
+        /// The discovered service.
+        service: u32,
+    },
 }
 
 /// A scenario that compiled: read-only, with its policies built, its names

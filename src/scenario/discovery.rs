@@ -9,11 +9,13 @@
 use std::time::Duration;
 
 use super::diagnostic::JsonPath;
-use super::model::{DiscoverySpec, Scenario};
+use super::model::{DiscoverySpec, ReadinessSpec, Scenario};
 use super::policy::Problems;
 use super::sampler::Sampler;
 use crate::kernel::SimDuration;
-use crate::patterns::discovery::{CachedViewConfig, HealthCheckConfig, HealthStatus, LeaseConfig};
+use crate::patterns::discovery::{
+    CachedViewConfig, HealthCheckConfig, HealthStatus, LeaseConfig, ReadinessConfig,
+};
 
 fn duration(d: SimDuration) -> Duration {
     Duration::from_nanos(d.as_nanos())
@@ -34,6 +36,18 @@ pub enum CompiledHealth {
     Leases(LeaseConfig),
 }
 
+/// When an instance reports itself not ready, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledReadiness {
+    /// The probe's period and thresholds (the pattern's configuration).
+    pub config: ReadinessConfig,
+    /// A probe fails while more than this many requests wait in the queue.
+    pub queue_above: Option<u32>,
+    /// A probe fails while one of these services (by index) has no
+    /// instance up.
+    pub dependencies: Vec<u32>,
+}
+
 /// A service's discovery, compiled.
 #[derive(Clone, Debug)]
 pub struct CompiledDiscovery {
@@ -43,6 +57,8 @@ pub struct CompiledDiscovery {
     pub health: CompiledHealth,
     /// The callers' cache.
     pub cache: CachedViewConfig,
+    /// The instances' readiness probe, if they have one.
+    pub readiness: Option<CompiledReadiness>,
 }
 
 /// The discovery of every service (by index), or every problem found.
@@ -104,6 +120,7 @@ fn compile_one(
                 success_before_passing: check.successes_before_passing,
                 failures_before_critical: check.failures_before_critical,
                 initial_status: HealthStatus::Passing,
+                deregister_critical_after: check.deregister_critical_after.map(duration),
                 ..HealthCheckConfig::consul(duration(check.interval))
             };
             if check.failures_before_critical == 0 {
@@ -120,7 +137,7 @@ fn compile_one(
             }
             if let Err(e) = config.validate() {
                 let field = match e.field {
-                    "interval" | "timeout" => e.field,
+                    "interval" | "timeout" | "deregister_critical_after" => e.field,
                     _ => "",
                 };
                 let at = if field.is_empty() {
@@ -172,9 +189,72 @@ fn compile_one(
             return None;
         }
     };
+    let readiness = spec
+        .readiness
+        .as_ref()
+        .and_then(|r| compile_readiness(&path.key("readiness"), r, own, names, problems));
     Some(CompiledDiscovery {
         registry,
         health,
         cache,
+        readiness,
+    })
+}
+
+fn compile_readiness(
+    path: &JsonPath,
+    spec: &ReadinessSpec,
+    own: u32,
+    names: &[&str],
+    problems: &mut Problems,
+) -> Option<CompiledReadiness> {
+    let config = ReadinessConfig {
+        period: duration(spec.interval),
+        failure_threshold: spec.failure_threshold,
+        success_threshold: spec.success_threshold,
+    };
+    let mut ok = true;
+    if let Err(e) = config.validate() {
+        let field = if e.field == "period" {
+            "interval"
+        } else {
+            e.field
+        };
+        problems.push((path.key(field), format!("{field} {}", e.reason)));
+        ok = false;
+    }
+    if spec.queue_above.is_none() && spec.dependencies.is_empty() {
+        problems.push((
+            path.clone(),
+            "readiness needs `queue_above` or `dependencies` (or both): what makes an \
+             instance not ready"
+                .into(),
+        ));
+        ok = false;
+    }
+    let mut dependencies = Vec::new();
+    for (i, name) in spec.dependencies.iter().enumerate() {
+        match names.binary_search(&name.as_str()) {
+            Ok(index) if index as u32 == own => {
+                problems.push((
+                    path.key("dependencies").index(i),
+                    format!("`{name}` is this service: a dependency is another service"),
+                ));
+                ok = false;
+            }
+            Ok(index) => dependencies.push(index as u32),
+            Err(_) => {
+                problems.push((
+                    path.key("dependencies").index(i),
+                    format!("unknown dependency service `{name}`"),
+                ));
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(CompiledReadiness {
+        config,
+        queue_above: spec.queue_above,
+        dependencies,
     })
 }

@@ -24,7 +24,7 @@ pub use compile::{
     RequirementKind, RouteTarget, Span, compile,
 };
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
-pub use discovery::{CompiledDiscovery, CompiledHealth};
+pub use discovery::{CompiledDiscovery, CompiledHealth, CompiledReadiness};
 pub use load::{load, parse};
 pub use model::*;
 pub use policy::{CompiledPolicy, Limiter};

@@ -241,13 +241,18 @@ impl<'s> World<'s> {
             .collect();
         // Every scope unit of an edge to a discovered service has its own
         // view of the registry.
+        let stagger = streams.keyed("discovery/stagger");
         let view_units: Vec<Vec<UnitView>> = edges
             .iter()
-            .map(|e| match &compiled.discovery()[e.callee as usize] {
+            .enumerate()
+            .map(|(edge, e)| match &compiled.discovery()[e.callee as usize] {
                 Some(d) => {
                     let hosts = instances_of[e.callee as usize];
-                    (0..e.units.len())
-                        .map(|_| UnitView::new(d.cache, hosts, SimTime::ZERO))
+                    (0..e.units.len() as u32)
+                        .map(|unit| {
+                            let key = (edge as u32, unit, 0);
+                            UnitView::new(d.cache, hosts, SimTime::ZERO, stagger, key)
+                        })
                         .collect()
                 }
                 None => Vec::new(),
@@ -273,6 +278,7 @@ impl<'s> World<'s> {
             discovery: {
                 let mut discovery =
                     Discovery::new(streams, &instances_of, &balanced_callee, registries);
+                discovery.key_movement = vec![None; view_units.len()];
                 discovery.views = view_units;
                 discovery
             },

@@ -30,6 +30,9 @@ use super::{Status, World};
 
 /// The root of a view refresh's network draws.
 const REFRESH: DrawKey = DrawKey::root(0xd15c_0005);
+/// The root of a view's stagger (stream `discovery/stagger`), keyed by
+/// edge, unit and process.
+const REFRESH_STAGGER: DrawKey = DrawKey::root(0xd15c_0006);
 
 /// What the callers saw of one instance: the attempts sent to it and how
 /// they ended (a success, or anything else: an error, a refusal, a timeout,
@@ -42,6 +45,25 @@ pub struct InstanceCounts {
     pub successes: u64,
     /// Attempts that ended otherwise.
     pub failures: u64,
+}
+
+/// Request keys looked up in a hashing balancer's tables before and after a
+/// membership change, to measure the share that moved: the keys
+/// `0..KEY_SAMPLE` (request keys are such integers, hashed by the tables,
+/// so any range of them samples the hash space evenly). With 4,096 the
+/// share's binomial standard error is under 0.8 points.
+pub const KEY_SAMPLE: u64 = 4096;
+
+/// How a hashing balancer's keys moved when its membership changed, over
+/// the run, for one edge (every scope unit's rebuilds together).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct KeyMovement {
+    /// Membership changes (rebuilds after a refresh changed the view).
+    pub changes: u64,
+    /// The sum of the shares of keys that moved, for the mean.
+    pub moved_share_sum: f64,
+    /// The largest share that moved at one change.
+    pub moved_share_max: f64,
 }
 
 /// At most this many crashes are followed per run (more are counted in
@@ -98,6 +120,11 @@ pub struct InstancesOutcome {
     pub crashes: Vec<CrashDetection>,
     /// Crashes beyond the first 10,000 (`MAX_CRASHES_FOLLOWED`), not followed.
     pub crashes_dropped: u64,
+    /// Per service: what its registry did (none: not discovered).
+    pub registries: Vec<Option<super::RegistryCounts>>,
+    /// Per edge: how its hashing balancers' keys moved (none: not a
+    /// hashing balancer, or its membership never changed).
+    pub key_movement: Vec<Option<KeyMovement>>,
 }
 
 /// The world's discovery state.
@@ -126,6 +153,8 @@ pub(super) struct Discovery {
     scratch: Vec<u32>,
     /// Ejections by outlier detectors so far.
     pub(super) ejections: u64,
+    /// Per edge: its hashing balancers' key movement (sized by `build.rs`).
+    pub(super) key_movement: Vec<Option<KeyMovement>>,
     /// Per instance: when an attempt was last sent to it, and the crash
     /// being followed (an index into `crashes`) with its failures so far
     /// when it crashed.
@@ -167,6 +196,7 @@ impl Discovery {
             members: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
             scratch: Vec::with_capacity(instances.iter().copied().max().unwrap_or(0) as usize),
             ejections: 0,
+            key_movement: Vec::new(),
             last_sent: vec![None; total as usize],
             open_crash: vec![None; total as usize],
             crashes: Vec::new(),
@@ -181,23 +211,48 @@ pub(super) struct UnitView {
     cache: CachedView,
     /// The callee's instances.
     hosts: u32,
+    /// Its edge and unit: its stagger's key.
+    edge: u32,
+    unit: u32,
 }
 
 impl UnitView {
-    /// A fresh view (a new process: its first refresh is due at once).
-    pub(super) fn new(config: CachedViewConfig, hosts: u32, now: SimTime) -> UnitView {
+    /// A fresh view of unit `unit` of `edge` in its `life`-th process: its
+    /// start-up fetch is due at once, its first periodic refresh a keyed
+    /// stagger within one interval after that (`CachedView::staggered`), so
+    /// that the units, which all start at the same instant here, do not all
+    /// refresh on one grid.
+    pub(super) fn new(
+        config: CachedViewConfig,
+        hosts: u32,
+        now: SimTime,
+        stagger: KeyedStream,
+        (edge, unit, life): (u32, u32, u32),
+    ) -> UnitView {
+        let key = REFRESH_STAGGER
+            .child(u64::from(edge))
+            .child(u64::from(unit))
+            .child(u64::from(life));
         UnitView {
-            cache: CachedView::new(config, hosts, now.as_nanos())
+            cache: CachedView::staggered(config, hosts, now.as_nanos(), &mut stagger.rng(key))
                 .expect("validated by the compile step"),
             hosts,
+            edge,
+            unit,
         }
     }
 
-    /// The unit's process restarted at `now`: it knows nothing, and fetches
-    /// at its first pick.
-    pub(super) fn restart(&mut self, now: SimTime) {
+    /// The unit's process restarted at `now` (its `life`-th): it knows
+    /// nothing, and fetches at its first pick.
+    pub(super) fn restart(&mut self, now: SimTime, stagger: KeyedStream, life: u32) {
         let config = *self.cache.config();
-        *self = UnitView::new(config, self.hosts, now);
+        *self = UnitView::new(
+            config,
+            self.hosts,
+            now,
+            stagger,
+            (self.edge, self.unit, life),
+        );
     }
 }
 
@@ -439,8 +494,14 @@ impl World<'_> {
             return;
         }
         let registry = self.discovery.registries[service as usize]
-            .as_ref()
+            .as_mut()
             .expect("a view is of a discovered service");
+        if registry.is_down() {
+            // Nobody answers: a timed-out fetch, the view kept.
+            view.cache.refresh_timed_out(now.as_nanos());
+            registry.counts.refreshes_failed += 1;
+            return;
+        }
         let model = &self.edges[edge as usize];
         let node = model.caller.unwrap_or(self.client_node) as usize;
         let (done, failed) = view.cache.counts();
@@ -457,8 +518,13 @@ impl World<'_> {
         });
         if back.is_none() {
             view.cache.refresh_timed_out(now.as_nanos());
+            registry.counts.refreshes_failed += 1;
             return;
         }
+        registry.counts.refreshes += 1;
+        // A process's first fetch fills an empty view: it placed no key yet,
+        // so its table's rebuild is not a change of membership to measure.
+        let first_fetch = view.cache.last_refresh_at().is_none();
         registry.members(&mut self.discovery.members);
         let changed = view.cache.members() != self.discovery.members.as_slice();
         view.cache
@@ -468,8 +534,15 @@ impl World<'_> {
             return;
         }
         let state = &mut self.edges[edge as usize].units[unit as usize];
-        if let Some(balancer) = state.balancer.as_mut() {
-            balancer.rebuild(&self.discovery.members);
+        let keys = if first_fetch { 0 } else { KEY_SAMPLE };
+        if let Some(balancer) = state.balancer.as_mut()
+            && let Some(moved) = balancer.rebuild_measured(&self.discovery.members, 0..keys)
+            && !first_fetch
+        {
+            let record = self.discovery.key_movement[edge as usize].get_or_insert_default();
+            record.changes += 1;
+            record.moved_share_sum += moved.moved_share();
+            record.moved_share_max = record.moved_share_max.max(moved.moved_share());
         }
         if let Some(detector) = state.outlier.as_mut() {
             // The detector's pool follows the view.

@@ -81,8 +81,28 @@ pub enum Event {
         life: u32,
     },
     /// A heartbeat reaches the registry: the instance's lease is renewed
-    /// (or, if it has none, registered).
-    Renew(u32),
+    /// (or, if it has none, registered), and its status recorded.
+    Renew {
+        /// The instance.
+        instance: u32,
+        /// The status it carries: `UP` (ready) or not.
+        up: bool,
+    },
+    /// The reaper's pass for an instance's critical check (its `life`-th
+    /// registration).
+    Reap {
+        /// The instance.
+        instance: u32,
+        /// Which registration.
+        life: u32,
+    },
+    /// An instance's next readiness probe is due (its `life`-th start).
+    ReadinessDue {
+        /// The instance.
+        instance: u32,
+        /// Which start: a probe of a process gone since is dropped.
+        life: u32,
+    },
     /// The registry of a service sweeps for expired leases.
     Sweep(u32),
     /// A time-series window closes.

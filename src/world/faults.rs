@@ -71,6 +71,8 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                     None => format!("all links loss {}", l.rate),
                 };
                 ("loss", target)
+            } else if let Some(r) = &f.registry_outage {
+                ("registry_outage", format!("{} registry", r.service))
             } else {
                 ("unknown", String::new())
             };
@@ -120,6 +122,9 @@ impl World<'_> {
             FaultTarget::LinkLatency { .. }
             | FaultTarget::Partition { .. }
             | FaultTarget::Loss { .. } => self.apply_network_faults(),
+            FaultTarget::RegistryOutage { service } => {
+                self.registry_outage(kernel.now(), service, starts)
+            }
         }
     }
 

@@ -10,7 +10,10 @@
 //! A restart (crashed or stopped → ready) is a new process. It passes
 //! through `Starting` for the service's `boot_time` (at once without one),
 //! then runs the restart hook ([`World::on_ready`]) where later issues
-//! register the instance or recover its log. A crash or a stop during the
+//! register the instance or recover its log. `Ready` and `NotReady` are the
+//! same process, alive, and move between each other at its readiness
+//! probes (`readiness.rs`): readiness is not liveness, and nothing restarts
+//! a not-ready instance. A crash or a stop during the
 //! boot abandons it. Instances present when the run starts are ready at
 //! once: a run begins with a warm system.
 //!
@@ -33,7 +36,7 @@
 //! |---|---|
 //! | `Ready` | is queued or served |
 //! | `Starting` | is refused with 503 `Unavailable`, as a port nobody listens on yet |
-//! | `NotReady` | (not produced yet: comes with the readiness checks of the discovery issue) |
+//! | `NotReady` | is queued or served: it is alive, only out of the pool (`readiness.rs`) |
 //! | `Draining` | is refused with 503 `Unavailable`; queued and in-service work finishes |
 //! | `Stopped` | is refused with 503 `Unavailable` |
 //! | `Crashed` | vanishes: no reply (the caller learns through its timeout) |
@@ -51,7 +54,8 @@ pub enum InstanceState {
     Starting,
     /// Serving.
     Ready,
-    /// Up but failing its readiness check (not produced yet).
+    /// Up, but reporting itself not ready (`readiness.rs`): it serves what
+    /// reaches it and leaves its callers' pools through the registry.
     NotReady,
     /// Stopping gracefully: refuses new work, finishes what it holds.
     Draining,
@@ -88,6 +92,12 @@ impl World<'_> {
     /// the transition; a restart (crashed or stopped → ready) boots first
     /// and then runs the restart hook.
     pub(super) fn refresh_state(&mut self, kernel: &mut Kernel<Event>, index: u32) {
+        // Readiness is the current process's: a crashed or stopped one that
+        // comes back is a new process, ready once booted.
+        let not_ready = matches!(
+            self.instances[index as usize].state,
+            InstanceState::Ready | InstanceState::NotReady
+        ) && self.reports_not_ready(index);
         let instance = &mut self.instances[index as usize];
         let mut next = if instance.crashes > 0 {
             InstanceState::Crashed
@@ -99,6 +109,8 @@ impl World<'_> {
             }
         } else if instance.booting {
             InstanceState::Starting
+        } else if not_ready {
+            InstanceState::NotReady
         } else {
             InstanceState::Ready
         };
@@ -221,15 +233,19 @@ impl World<'_> {
                 state.balancer = EdgeState::bare(hosts).balancer;
             }
             // A new process fetches its view afresh.
+            let (stagger, life) = (
+                self.discovery.registry_draws.stagger,
+                self.instances[index as usize].restarts,
+            );
             if let Some(view) = self.discovery.views[edge].get_mut(unit as usize) {
-                view.restart(now);
+                view.restart(now, stagger, life);
             }
             self.drain_breaker(edge as u32, unit);
         }
     }
 
     /// The restart hook: an instance has become ready again. A discovered
-    /// instance registers (`registry.rs`); stateful services will recover
+    /// instance registers (`registry/`); stateful services will recover
     /// their durable state here.
     pub(super) fn on_ready(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         debug_assert_eq!(self.instances[index as usize].state, InstanceState::Ready);

@@ -37,6 +37,7 @@ mod faults;
 mod lifecycle;
 pub mod network;
 pub mod policy;
+mod readiness;
 mod registry;
 mod request;
 mod retry;
@@ -64,13 +65,14 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
-pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome};
+pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE, KeyMovement};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
 pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
 use policy::{EdgeState, PolicyModel};
+pub use registry::{Deregistration, MAX_DEREGISTRATIONS, RegistryCounts};
 use request::RequestContext;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
@@ -115,7 +117,7 @@ struct Job {
     /// Its caller cancelled it (a hedge that lost): dropped instead of
     /// started.
     cancelled: bool,
-    /// A registry's health check (`registry.rs`): `attempt` is then the
+    /// A registry's health check (`registry/checks.rs`): `attempt` is then the
     /// check's key, its work is the check's, and its reply goes to the
     /// registry.
     probe: bool,
@@ -406,6 +408,13 @@ pub fn run_streaming(
             load: instance_load,
             crashes: std::mem::take(&mut world.discovery.crashes),
             crashes_dropped: world.discovery.crashes_dropped,
+            registries: world
+                .discovery
+                .registries
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.counts.clone()))
+                .collect(),
+            key_movement: std::mem::take(&mut world.discovery.key_movement),
         },
         stop,
         stop_cause,
@@ -469,7 +478,9 @@ impl Model for World<'_> {
             Event::ProbeReply { probe, ok } => self.probe_done(kernel, probe, Some(ok)),
             Event::ProbeTimeout(probe) => self.probe_done(kernel, probe, None),
             Event::Heartbeat { instance, life } => self.heartbeat(kernel, instance, life),
-            Event::Renew(instance) => self.renew(kernel.now(), instance),
+            Event::Renew { instance, up } => self.renew(kernel.now(), instance, up),
+            Event::Reap { instance, life } => self.reap(kernel, instance, life),
+            Event::ReadinessDue { instance, life } => self.readiness_due(kernel, instance, life),
             Event::Sweep(service) => self.sweep(kernel, service),
             Event::Window => {
                 self.close_window(kernel.now());

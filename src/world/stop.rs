@@ -131,7 +131,9 @@ impl World<'_> {
             Event::Window => "the time-series windows".to_string(),
             Event::CheckDue { instance, .. }
             | Event::Heartbeat { instance, .. }
-            | Event::Renew(instance) => {
+            | Event::Renew { instance, .. }
+            | Event::Reap { instance, .. }
+            | Event::ReadinessDue { instance, .. } => {
                 let service = self.instances[instance as usize].service as usize;
                 let first = self.services[service].first_instance;
                 format!(

@@ -23,6 +23,16 @@
 //! s), plus the server's read-only response cache (30 s, `responseCacheUpdateIntervalMs`,
 //! not modelled here: chain two views to model it), plus this refresh (30 s).
 //!
+//! # Stagger
+//!
+//! Clients that all start at once all refresh at once, on the same grid of intervals,
+//! so in a simulation every caller learns of a change at the same instants and
+//! detection times cluster on that grid. Real clients start at scattered moments.
+//! [`CachedView::staggered`] gives a view the phase such a client would have: the
+//! start-up fetch is at once, the first periodic refresh a random delay in
+//! `(0, interval]` after it, then every interval (Consul's agent staggers its checks
+//! the same way, `lib.RandomStagger`).
+//!
 //! # Bounds
 //!
 //! The view holds at most `capacity` members, in a buffer allocated at construction; a
@@ -120,6 +130,8 @@ pub struct CachedView {
     incoming: Vec<HostId>,
     capacity: u32,
     delay: Nanos,
+    /// The delay after the first successful fetch, if staggered.
+    first_delay: Option<Nanos>,
     next_refresh_at: Nanos,
     last_refresh_at: Option<Nanos>,
     refreshes: u64,
@@ -144,12 +156,44 @@ impl CachedView {
             incoming: Vec::with_capacity(capacity as usize),
             capacity,
             delay: interval,
+            first_delay: None,
             next_refresh_at: now,
             last_refresh_at: None,
             refreshes: 0,
             failures: 0,
             last_now: now,
         })
+    }
+
+    /// An empty view created at `now` whose start-up fetch is due at once and whose
+    /// first periodic refresh comes a uniform random delay in `(0, interval]` after
+    /// that fetch succeeds (see the module documentation), then every interval.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use meshsim_patterns::discovery::{CachedView, CachedViewConfig};
+    /// use rand::SeedableRng;
+    ///
+    /// let start = Instant::now();
+    /// let t0 = start.elapsed().as_nanos() as u64;
+    /// let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    /// let mut view = CachedView::staggered(CachedViewConfig::default(), 8, t0, &mut rng)?;
+    /// assert!(view.due(t0));
+    /// view.refresh(t0, [1, 2]).unwrap();
+    /// let first = view.next_refresh_at() - t0;
+    /// assert!(first > 0 && first <= 30_000_000_000);
+    /// view.refresh(view.next_refresh_at(), [1, 2]).unwrap();
+    /// # Ok::<(), meshsim_patterns::ConfigError>(())
+    /// ```
+    pub fn staggered(
+        config: CachedViewConfig,
+        capacity: u32,
+        now: Nanos,
+        rng: &mut impl rand::RngCore,
+    ) -> Result<CachedView, ConfigError> {
+        let mut view = CachedView::new(config, capacity, now)?;
+        view.first_delay = Some(crate::uniform_inclusive(rng, 1, view.interval));
+        Ok(view)
     }
 
     /// The configuration.
@@ -210,6 +254,9 @@ impl CachedView {
             self.incoming.push(member);
         }
         std::mem::swap(&mut self.members, &mut self.incoming);
+        if let Some(first) = self.first_delay.take() {
+            self.next_refresh_at = now.saturating_add(first);
+        }
         self.last_refresh_at = Some(now);
         self.refreshes += 1;
         Ok(())
@@ -288,6 +335,31 @@ mod tests {
         assert_eq!(view.next_refresh_at() - now, 30 * SEC);
         assert_eq!(view.members(), &[2]);
         assert_eq!(view.counts(), (2, 7));
+    }
+
+    #[test]
+    fn a_staggered_view_refreshes_first_within_one_interval_then_every_interval() {
+        use rand::SeedableRng;
+        let mut phases = [0u32; 4];
+        for seed in 0..200 {
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut view =
+                CachedView::staggered(CachedViewConfig::default(), 4, 5 * SEC, &mut rng).unwrap();
+            assert!(view.due(5 * SEC), "the start-up fetch is at once");
+            // A timed-out start-up fetch keeps the stagger for the first success.
+            view.refresh_timed_out(5 * SEC);
+            let now = view.next_refresh_at();
+            view.refresh(now, [1]).unwrap();
+            let first = view.next_refresh_at() - now;
+            assert!(first > 0 && first <= 30 * SEC, "seed {seed}: {first}");
+            phases[((first - 1) / (30 * SEC / 4)) as usize] += 1;
+            let next = view.next_refresh_at();
+            view.refresh(next, [1]).unwrap();
+            assert_eq!(view.next_refresh_at() - next, 30 * SEC);
+        }
+        // Uniform over the interval: each quarter gets 50 of 200 on average (a
+        // binomial standard deviation of 6.1); 25 is four deviations below.
+        assert!(phases.iter().all(|&n| n > 25), "{phases:?}");
     }
 
     #[test]

@@ -10,6 +10,9 @@
 //! - [`LeaseRegistry`] (`lease/`): **Eureka**'s server-side registry of TTL leases
 //!   (renewal, cancellation, the eviction sweep with its 15% cap, and
 //!   self-preservation), with Eureka's doubled-expiry quirk as an option.
+//! - [`ReadinessProbe`] (`readiness.rs`): **Kubernetes**' readiness probe (period,
+//!   failure and success thresholds): alive but not ready leaves the pool, and is
+//!   not restarted.
 //! - [`CachedView`] (`cache.rs`): a client's copy of the registry, refreshed every 30 s
 //!   as the **Eureka client** does, and kept as it is while the registry is unreachable.
 //! - [`PanicThreshold`] (`panic.rs`): **Envoy**'s rule that below 50% healthy hosts the
@@ -54,6 +57,7 @@ pub mod health;
 pub mod lease;
 pub mod outlier;
 pub mod panic;
+pub mod readiness;
 
 pub use balance::{Balancer, BalancerConfig};
 pub use cache::{CachedView, CachedViewConfig};
@@ -61,6 +65,7 @@ pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
 pub use outlier::{OutlierConfig, OutlierDetector, ResultClass};
 pub use panic::{PanicThreshold, Routing};
+pub use readiness::{ReadinessConfig, ReadinessProbe};
 
 /// A host (a service instance), as a small integer chosen by the owner. Per-host state
 /// lives in a `Vec` indexed by it, so ids are dense: below the capacity the owner gives

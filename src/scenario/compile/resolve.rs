@@ -292,6 +292,10 @@ impl Resolver<'_> {
                     }),
                     rate: l.rate,
                 }
+            } else if let Some(r) = &f.registry_outage {
+                FaultTarget::RegistryOutage {
+                    service: self.service(path.key("registry_outage").key("service"), &r.service),
+                }
             } else {
                 self.problems
                     .push((path, "a fault needs exactly one kind".into()));

@@ -59,6 +59,40 @@ pub struct DiscoverySpec {
     /// the Eureka client's default).
     #[serde(default = "thirty_seconds")]
     pub refresh: SimDuration,
+    /// When an instance that is alive reports itself not ready (Kubernetes'
+    /// readiness probe): it leaves the pool through its checks or
+    /// heartbeats, is not restarted, and rejoins when ready again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessSpec>,
+}
+
+/// Readiness, distinct from liveness: every `interval` each live instance
+/// asks itself whether it should get new traffic; after `failure_threshold`
+/// noes in a row it is not ready, after `success_threshold` yeses ready
+/// again (Kubernetes' `periodSeconds`, `failureThreshold`,
+/// `successThreshold`, with their defaults).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessSpec {
+    /// Time between readiness probes.
+    #[serde(default = "ten_seconds")]
+    pub interval: SimDuration,
+    /// Consecutive failed probes that make a ready instance not ready.
+    #[schemars(range(min = 1))]
+    #[serde(default = "three")]
+    pub failure_threshold: u32,
+    /// Consecutive passing probes that make a not-ready instance ready.
+    #[schemars(range(min = 1))]
+    #[serde(default = "one")]
+    pub success_threshold: u32,
+    /// A probe fails while more than this many requests wait in the
+    /// instance's queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_above: Option<u32>,
+    /// Required dependencies: a probe fails while one of these services has
+    /// no instance up (every one crashed, stopped, draining or booting).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<String>,
 }
 
 /// An active health check: a request from the registry to each instance
@@ -84,6 +118,12 @@ pub struct HealthCheckSpec {
     /// a check takes a worker for no time (it still waits in the queue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_time: Option<Distribution>,
+    /// Deregister an instance whose check has been critical for longer than
+    /// this (Consul's `deregister_critical_service_after`: raised to one
+    /// minute, and applied by a reaper every 30 s). It registers again only
+    /// when it restarts. Without it, never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deregister_critical_after: Option<SimDuration>,
 }
 
 /// TTL heartbeats: each instance renews its lease every `renewal_interval`;

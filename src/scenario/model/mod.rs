@@ -526,6 +526,18 @@ pub struct Fault {
     /// progress, and restarts when the fault ends.
     #[serde(default)]
     pub stop: Option<CrashFault>,
+    /// Take a discovered service's registry down: it stops answering, so
+    /// callers keep their last view, and checks and heartbeats are lost.
+    #[serde(default)]
+    pub registry_outage: Option<RegistryOutageFault>,
+}
+
+/// The registry of a discovered service, down.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryOutageFault {
+    /// The service whose registry fails (it has `discovery`).
+    pub service: String,
 }
 
 /// Which instances: one, or every instance of a service.

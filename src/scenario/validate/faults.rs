@@ -1,6 +1,7 @@
 //! The checks on faults: within the run, exactly one kind each (crash, latency,
-//! errors, partition, slowdown, loss, stop), on known services, instances and
-//! links, with valid rates, factors and groups.
+//! errors, partition, slowdown, loss, stop, registry_outage), on known
+//! services, instances and links, with valid rates, factors and groups; a
+//! registry outage on a service that has a registry.
 
 use std::collections::BTreeSet;
 
@@ -31,6 +32,7 @@ impl Checker<'_> {
             ("slowdown", fault.slowdown.is_some()),
             ("loss", fault.loss.is_some()),
             ("stop", fault.stop.is_some()),
+            ("registry_outage", fault.registry_outage.is_some()),
         ];
         let set: Vec<&str> = kinds
             .iter()
@@ -124,6 +126,21 @@ impl Checker<'_> {
                     format!(
                         "the factor must be a positive number, got {}",
                         num(slowdown.factor)
+                    ),
+                );
+            }
+        }
+        if let Some(outage) = &fault.registry_outage {
+            let p = path.key("registry_outage").key("service");
+            if self.service_ref(p.clone(), &outage.service)
+                && self.scenario.services[&outage.service].discovery.is_none()
+            {
+                self.problem(
+                    p,
+                    format!(
+                        "`{}` has no registry: give it `discovery`, or take down the \
+                         service the registry runs at with a `partition`",
+                        shown(&outage.service)
                     ),
                 );
             }

@@ -194,6 +194,51 @@ impl Balancer {
         }
     }
 
+    /// [`rebuild`](Self::rebuild), and for a hashing balancer how many of `keys`
+    /// moved to another host ([`Disruption::measure`] of the table before against the
+    /// table after); `None` for the others, which keep no table. Allocates a copy of
+    /// the table before, besides the rebuild's own allocation: for membership changes,
+    /// not for every request.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use meshsim_patterns::discovery::{Balancer, BalancerConfig};
+    /// use meshsim_patterns::discovery::balance::RingHashConfig;
+    ///
+    /// let start = Instant::now();
+    /// // A fixed-points ring: only the leaver's keys move.
+    /// let config = RingHashConfig { points_per_host: Some(100), ..RingHashConfig::default() };
+    /// let mut ring = Balancer::new(BalancerConfig::RingHash(config), 4)?;
+    /// ring.rebuild(&[0, 1, 2, 3]);
+    /// let moved = ring.rebuild_measured(&[0, 1, 3], 0..10_000).unwrap();
+    /// assert!((0.15..0.35).contains(&moved.moved_share())); // about 1/4: host 2's keys
+    /// assert_eq!(moved.moved_from_kept, 0);
+    /// let _now = start.elapsed().as_nanos() as u64;
+    /// # Ok::<(), meshsim_patterns::ConfigError>(())
+    /// ```
+    pub fn rebuild_measured(
+        &mut self,
+        members: &[HostId],
+        keys: impl IntoIterator<Item = u64>,
+    ) -> Option<Disruption> {
+        match self {
+            Balancer::RingHash(b) => {
+                let before = b.clone();
+                b.rebuild(members);
+                Some(Disruption::measure(&before, b, keys))
+            }
+            Balancer::Maglev(b) => {
+                let before = b.clone();
+                b.rebuild(members);
+                Some(Disruption::measure(&before, b, keys))
+            }
+            _ => {
+                self.rebuild(members);
+                None
+            }
+        }
+    }
+
     /// Requests in flight to `host`, for the policies that count them.
     pub fn outstanding(&self, host: HostId) -> Option<u32> {
         match self {

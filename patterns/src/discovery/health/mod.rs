@@ -295,6 +295,17 @@ impl HealthCheck {
         Some(now.saturating_add(self.timeout))
     }
 
+    /// The probe in flight is given up at `now` without a result: its owner could not
+    /// learn it (the agent or server that runs the check was down), so it counts
+    /// neither way, and the counters and the status stay as they were. The next
+    /// probe is due `interval` after `now`. A no-op without a probe in flight.
+    pub fn abandon_check(&mut self, now: Nanos) {
+        self.advance(now);
+        if self.in_flight_since.take().is_some() {
+            self.next_check_at = now.saturating_add(self.interval);
+        }
+    }
+
     /// The probe finished at `now`: passed, or failed (an error, a bad status, or the
     /// timeout, which the owner reports as a failure). Returns the new status. The
     /// next probe is due `interval` after `now`.

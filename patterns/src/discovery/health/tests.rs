@@ -119,6 +119,27 @@ fn probes_are_scheduled_an_interval_after_the_previous_one_finished() {
 }
 
 #[test]
+fn an_abandoned_probe_counts_neither_way_and_the_next_is_an_interval_later() {
+    let mut check = check(2, 1);
+    assert_eq!(check.on_result(SEC, false), HealthStatus::Critical); // the first decides
+    assert_eq!(check.on_result(2 * SEC, true), HealthStatus::Passing);
+    assert_eq!(check.on_result(3 * SEC, false), HealthStatus::Passing);
+    let at = check.next_check_at().unwrap();
+    assert!(check.begin_check(at).is_some());
+    check.abandon_check(at + SEC);
+    assert_eq!(check.next_check_at(), Some(at + SEC + 10 * SEC));
+    // The run of one failure goes on: the abandoned probe did not break it.
+    assert_eq!(
+        check.on_result(at + 11 * SEC, false),
+        HealthStatus::Critical
+    );
+    // Without a probe in flight it changes nothing.
+    let next = check.next_check_at();
+    check.abandon_check(at + 12 * SEC);
+    assert_eq!(check.next_check_at(), next);
+}
+
+#[test]
 fn the_first_probe_of_a_staggered_check_is_within_one_interval() {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut firsts = Vec::new();

@@ -24,7 +24,24 @@
 //! Instances register when they become ready (at t = 0, and after every
 //! restart: the restart hook) and deregister when they stop gracefully (the
 //! `stop` fault; the deregistration is assumed to arrive); a crashed
-//! instance does not deregister, so only its checks or its lease tell.
+//! instance does not deregister, so only its checks or its lease tell. With
+//! `deregister_critical_after`, Consul's reaper deregisters an instance
+//! whose check has been critical for longer than that (raised to a minute,
+//! at the reaper's passes every 30 s from the check's creation: the
+//! pattern's `deregister_at`); it registers again only at its next restart,
+//! as an agent-registered Consul service does.
+//!
+//! **An outage** (the `registry_outage` fault) stops the registry: it keeps
+//! what it knew (a Consul server's state is in Raft, Eureka's in memory of
+//! a process that is only unreachable) but answers nothing and does
+//! nothing. Callers' refreshes time out (they keep their last view and back
+//! off, `discovery.rs`); checks are not sent, and a check in flight is given
+//! up without a result (`HealthCheck::abandon_check`); renewals that arrive
+//! are lost; sweeps and the reaper skip their passes. So a crash during an
+//! outage is not seen until it ends. When it ends, every lease held is
+//! renewed at once (the registry that comes back gives what it recovers a
+//! fresh lease, rather than evicting instances for renewals it could not
+//! take), and checks resume at their next interval.
 //!
 //! Draws: a check's first stagger is keyed by (instance, registration), an
 //! eviction sweep's choice by (service, sweep); network draws of checks,
@@ -36,6 +53,10 @@ use crate::scenario::{CompiledDiscovery, CompiledHealth, Sampler};
 
 use super::draws::Message;
 use super::lifecycle::InstanceState;
+use super::readiness::Readiness;
+
+mod checks;
+mod leases;
 use super::slab::Key;
 use super::{Event, Job, JobState, World};
 
@@ -44,6 +65,39 @@ const CHECK: DrawKey = DrawKey::root(0xd15c_0001);
 const HEARTBEAT: DrawKey = DrawKey::root(0xd15c_0002);
 const SWEEP: DrawKey = DrawKey::root(0xd15c_0003);
 const STAGGER: DrawKey = DrawKey::root(0xd15c_0004);
+
+/// At most this many deregistrations are recorded per registry (more are
+/// counted in `deregistrations_dropped`).
+pub const MAX_DEREGISTRATIONS: usize = 10_000;
+
+/// An instance deregistered by the reaper.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deregistration {
+    /// The instance, within its service.
+    pub instance: u32,
+    /// When its check last became critical.
+    pub critical_since: SimTime,
+    /// When the reaper deregistered it.
+    pub at: SimTime,
+}
+
+/// What a registry did, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RegistryCounts {
+    /// Checks that failed, and renewals lost on the way.
+    pub checks_failed: u64,
+    /// Checks and renewals lost because the registry was down.
+    pub lost_in_outage: u64,
+    /// Callers' refreshes that succeeded, and that failed (lost on the
+    /// network, or the registry down).
+    pub refreshes: u64,
+    /// Refreshes that failed.
+    pub refreshes_failed: u64,
+    /// Instances deregistered by the reaper, in time order.
+    pub deregistrations: Vec<Deregistration>,
+    /// Deregistrations beyond [`MAX_DEREGISTRATIONS`], not recorded.
+    pub deregistrations_dropped: u64,
+}
 
 /// A check in flight.
 pub(super) struct Probe {
@@ -72,6 +126,9 @@ enum Health {
         /// Sweeps so far, and heartbeats sent per instance (their keys).
         sweeps: u64,
         beats: Vec<u64>,
+        /// Per instance: the status its last renewal carried, `UP` or not
+        /// (a not-ready instance's `DOWN`), which callers filter on.
+        up: Vec<bool>,
     },
 }
 
@@ -81,8 +138,12 @@ pub(super) struct Registry {
     pub(super) node: u32,
     first_instance: u32,
     health: Health,
-    /// Renewals lost on the way, checks failed: for reports.
-    pub(super) failed_checks: u64,
+    /// Its instances' readiness, if they report it.
+    pub(super) readiness: Option<Readiness>,
+    /// Active outages (overlapping faults compose): down while above 0.
+    outages: u32,
+    /// What it did, for reports.
+    pub(super) counts: RegistryCounts,
 }
 
 impl Registry {
@@ -113,14 +174,25 @@ impl Registry {
                 ),
                 sweeps: 0,
                 beats: vec![0; instances as usize],
+                up: vec![true; instances as usize],
             },
         };
         Registry {
             node: discovery.registry,
             first_instance,
             health,
-            failed_checks: 0,
+            readiness: discovery
+                .readiness
+                .as_ref()
+                .map(|r| Readiness::new(r, instances)),
+            outages: 0,
+            counts: RegistryCounts::default(),
         }
+    }
+
+    /// Whether the registry is down (an outage).
+    pub(super) fn is_down(&self) -> bool {
+        self.outages > 0
     }
 
     /// The instances (within the service) a caller's refresh learns of:
@@ -138,7 +210,9 @@ impl Registry {
                     })
                     .map(|(i, _)| i as u32),
             ),
-            Health::Leases { registry, .. } => out.extend(registry.members()),
+            Health::Leases { registry, up, .. } => {
+                out.extend(registry.members().filter(|&h| up[h as usize]))
+            }
         }
     }
 
@@ -148,7 +222,9 @@ impl Registry {
             Health::Checks { checks, .. } => checks[host as usize]
                 .as_ref()
                 .is_some_and(|c| c.status() == HealthStatus::Passing),
-            Health::Leases { registry, .. } => registry.is_registered(host),
+            Health::Leases { registry, up, .. } => {
+                registry.is_registered(host) && up[host as usize]
+            }
         }
     }
 
@@ -164,7 +240,7 @@ impl Registry {
 /// The registry's keyed streams.
 #[derive(Clone, Copy)]
 pub(super) struct RegistryDraws {
-    stagger: KeyedStream,
+    pub(super) stagger: KeyedStream,
     sweep: KeyedStream,
 }
 
@@ -239,6 +315,10 @@ impl World<'_> {
                     kernel.schedule_in(*sweep, Event::Sweep(service as u32));
                 }
             }
+            let (first, count) = (first, self.services[service].instances);
+            for instance in first..first + count {
+                self.start_readiness(kernel, instance);
+            }
         }
     }
 
@@ -253,6 +333,7 @@ impl World<'_> {
         let host = (instance - registry.first_instance) as usize;
         let service = self.instances[instance as usize].service as usize;
         let now = kernel.now().as_nanos();
+        self.start_readiness(kernel, instance);
         let registry = self.discovery.registries[service]
             .as_mut()
             .expect("found above");
@@ -277,11 +358,16 @@ impl World<'_> {
                     now,
                 )
                 .expect("validated by the compile step");
+                // Critical from the start: the reaper counts from now.
+                let reap = fresh.deregister_at();
                 checks[host] = Some(fresh);
                 in_flight[host] = None;
                 lives[host] += 1;
                 let life = lives[host];
                 kernel.schedule_in(SimDuration::ZERO, Event::CheckDue { instance, life });
+                if let Some(at) = reap {
+                    kernel.schedule_at(SimTime::from_nanos(at), Event::Reap { instance, life });
+                }
             }
             Health::Leases { .. } => {
                 kernel.schedule_in(SimDuration::ZERO, Event::Heartbeat { instance, life });
@@ -309,212 +395,26 @@ impl World<'_> {
         }
     }
 
-    /// A check of `instance` is due: the registry sends it, and gives up
-    /// after the check's timeout.
-    #[inline(never)]
-    pub(super) fn check_due(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
-        let now = kernel.now();
-        let service = self.instances[instance as usize].service;
+    /// A registry outage of `service`'s registry starts or ends. At the end,
+    /// every lease held is renewed (see the module documentation).
+    pub(super) fn registry_outage(&mut self, now: SimTime, service: u32, starts: bool) {
         let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
             return;
         };
-        let host = (instance - registry.first_instance) as usize;
-        let node = registry.node;
-        let Health::Checks {
-            checks,
-            sent,
-            in_flight,
-            lives,
-            ..
-        } = &mut registry.health
-        else {
-            return;
-        };
-        if lives[host] != life {
-            return; // A loop of an older registration.
-        }
-        let Some(check) = checks[host].as_mut() else {
-            return; // Deregistered: the loop ends.
-        };
-        let Some(deadline) = check.begin_check(now.as_nanos()) else {
-            return;
-        };
-        sent[host] += 1;
-        let n = sent[host];
-        in_flight[host] = Some(n);
-        let probe = self.discovery.probes.insert(Probe { instance, n });
-        kernel.schedule_at(SimTime::from_nanos(deadline), Event::ProbeTimeout(probe));
-        let draw = CHECK.child(u64::from(instance)).child(u64::from(n));
-        let Some(delay) =
-            self.network
-                .transmit(node as usize, service as usize, Message::Request, draw)
-        else {
-            return; // Lost: the timeout will tell.
-        };
-        let job = self.jobs.insert(Job {
-            attempt: probe,
-            draw,
-            request: Key::DANGLING,
-            caller: node,
-            instance,
-            deadline: SimTime::MAX,
-            arrived: SimTime::ZERO,
-            step: 0,
-            pending: 0,
-            state: JobState::InTransit,
-            cancelled: false,
-            probe: true,
-        });
-        if delay.is_zero() {
-            self.deliver(kernel, job);
-        } else {
-            kernel.schedule_in(delay, Event::Deliver(job));
-        }
-    }
-
-    /// A check ended: its reply came back (`ok` or not) or, `None`, its
-    /// timeout expired. The next check is due one interval later.
-    pub(super) fn probe_done(&mut self, kernel: &mut Kernel<Event>, probe: Key, ok: Option<bool>) {
-        let Some(Probe { instance, n }) = self.discovery.probes.remove(probe) else {
-            return; // Already ended (a late reply, or a timeout after it).
-        };
-        let now = kernel.now();
-        let service = self.instances[instance as usize].service as usize;
-        let Some(registry) = self.discovery.registries[service].as_mut() else {
-            return;
-        };
-        let host = (instance - registry.first_instance) as usize;
-        let Health::Checks {
-            checks,
-            in_flight,
-            lives,
-            ..
-        } = &mut registry.health
-        else {
-            return;
-        };
-        if in_flight[host] != Some(n) {
+        if starts {
+            registry.outages += 1;
             return;
         }
-        in_flight[host] = None;
-        let Some(check) = checks[host].as_mut() else {
+        debug_assert!(registry.outages > 0, "an outage ended that had not started");
+        registry.outages = registry.outages.saturating_sub(1);
+        if registry.outages > 0 {
             return;
-        };
-        let passed = ok == Some(true);
-        if !passed {
-            registry.failed_checks += 1;
         }
-        check.on_result(now.as_nanos(), passed);
-        let next = check.next_check_at().unwrap_or(now.as_nanos());
-        let life = lives[host];
-        kernel.schedule_at(
-            SimTime::from_nanos(next),
-            Event::CheckDue { instance, life },
-        );
-    }
-
-    /// A check job's reply leaves its instance for the registry. Cold and
-    /// out of line: it must not weigh on the reply path of real work.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn probe_reply(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        from_service: u32,
-        job: &Job,
-        ok: bool,
-    ) {
-        let node = job.caller;
-        match self.network.transmit(
-            from_service as usize,
-            node as usize,
-            Message::Reply,
-            job.draw,
-        ) {
-            Some(delay) if delay.is_zero() => self.probe_done(kernel, job.attempt, Some(ok)),
-            Some(delay) => kernel.schedule_in(
-                delay,
-                Event::ProbeReply {
-                    probe: job.attempt,
-                    ok,
-                },
-            ),
-            None => {}
-        }
-    }
-
-    /// An instance's heartbeat is due: a live process sends its renewal,
-    /// and its next one a renewal interval later.
-    pub(super) fn heartbeat(&mut self, kernel: &mut Kernel<Event>, instance: u32, life: u32) {
-        let state = &self.instances[instance as usize];
-        if state.restarts != life
-            || matches!(
-                state.state,
-                InstanceState::Crashed | InstanceState::Stopped | InstanceState::Draining
-            )
-        {
-            return; // That process is gone: its loop ends.
-        }
-        let service = state.service;
-        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
-            return;
-        };
-        let host = (instance - registry.first_instance) as usize;
-        let node = registry.node;
-        let Health::Leases { renewal, beats, .. } = &mut registry.health else {
-            return;
-        };
-        beats[host] += 1;
-        let draw = HEARTBEAT.child(u64::from(instance)).child(beats[host]);
-        kernel.schedule_in(*renewal, Event::Heartbeat { instance, life });
-        match self
-            .network
-            .transmit(service as usize, node as usize, Message::Request, draw)
-        {
-            Some(delay) if delay.is_zero() => self.renew(kernel.now(), instance),
-            Some(delay) => kernel.schedule_in(delay, Event::Renew(instance)),
-            None => {
-                if let Some(r) = self.discovery.registries[service as usize].as_mut() {
-                    r.failed_checks += 1;
-                }
+        if let Health::Leases { registry, .. } = &mut registry.health {
+            let held: Vec<u32> = registry.members().collect();
+            for host in held {
+                let _ = registry.renew(now.as_nanos(), host);
             }
         }
-    }
-
-    /// A renewal reached the registry.
-    pub(super) fn renew(&mut self, now: SimTime, instance: u32) {
-        let service = self.instances[instance as usize].service as usize;
-        let Some(registry) = self.discovery.registries[service].as_mut() else {
-            return;
-        };
-        let host = instance - registry.first_instance;
-        if let Health::Leases { registry, .. } = &mut registry.health
-            && !registry.renew(now.as_nanos(), host)
-        {
-            let _ = registry.register(now.as_nanos(), host);
-        }
-    }
-
-    /// An eviction sweep of a service's registry.
-    pub(super) fn sweep(&mut self, kernel: &mut Kernel<Event>, service: u32) {
-        let draws = self.discovery.registry_draws;
-        let Some(registry) = self.discovery.registries[service as usize].as_mut() else {
-            return;
-        };
-        let Health::Leases {
-            registry,
-            sweep,
-            sweeps,
-            ..
-        } = &mut registry.health
-        else {
-            return;
-        };
-        *sweeps += 1;
-        let mut rng = draws
-            .sweep
-            .rng(SWEEP.child(u64::from(service)).child(*sweeps));
-        let _ = registry.evict(kernel.now().as_nanos(), &mut rng);
-        kernel.schedule_in(*sweep, Event::Sweep(service));
     }
 }
