@@ -446,3 +446,41 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
         assert_eq!(paths(&value), *want, "{file}");
     }
 }
+
+#[test]
+fn readiness_on_a_shared_dependency_and_a_reaper_below_a_minute_are_warnings() {
+    let mut s = base();
+    s["duration"] = json!("300s");
+    s["services"]["back"]["instances"] = json!(3);
+    s["services"]["back"]["discovery"] = json!({
+        "health_check": {"interval": "1s", "deregister_critical_after": "30s"},
+        "refresh": "1s",
+        "readiness": {"dependencies": ["front"]}
+    });
+    let found = warnings(&s);
+    let paths = paths_of(&found);
+    assert_eq!(
+        paths,
+        [
+            "services.back.discovery.readiness.dependencies",
+            "services.back.discovery.health_check.deregister_critical_after",
+        ],
+        "{found:?}"
+    );
+    assert!(
+        found[0]
+            .1
+            .contains("every instance of `back` is not ready while `front` is down")
+    );
+    assert!(found[0].2.contains("queue_above"));
+    assert!(
+        found[1]
+            .1
+            .contains("deregister_critical_after 30s is raised to 1m")
+    );
+
+    // A probe of the instance's own queue and a reaper at a minute: silent.
+    s["services"]["back"]["discovery"]["readiness"] = json!({"queue_above": 50});
+    s["services"]["back"]["discovery"]["health_check"]["deregister_critical_after"] = json!("1m");
+    assert_eq!(warnings(&s), []);
+}

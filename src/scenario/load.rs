@@ -17,9 +17,7 @@ use super::diagnostic::{
     Diagnostic, JsonPath, ScenarioError, Segment, did_you_mean, duplicate_keys, line_column,
     locate_nearest,
 };
-use super::model::{
-    CompareSpec, Fault, Network, Policy, Requirement, Scenario, Service, Workload,
-};
+use super::model::{CompareSpec, Fault, Network, Policy, Requirement, Scenario, Service, Workload};
 use crate::kernel::SimDuration;
 
 /// The top-level members of a scenario file.

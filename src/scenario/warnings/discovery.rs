@@ -9,7 +9,9 @@ use crate::scenario::diagnostic::JsonPath;
 impl Lints<'_> {
     /// Discovery settings that cannot do what they seem to: checks that
     /// never run twice, leases that expire between renewals, caches staler
-    /// than the lease, and self-preservation that keeps a single crash.
+    /// than the lease, self-preservation that keeps a single crash, a
+    /// readiness probe on a shared dependency (it empties the pool), and a
+    /// reaper delay below Consul's minimum (raised silently otherwise).
     pub(super) fn discovery(&mut self) {
         let scenario = self.scenario;
         let run = scenario.duration;
@@ -38,6 +40,35 @@ impl Lints<'_> {
                         d.refresh, run
                     ),
                     "use a refresh well below the run's duration",
+                );
+            }
+            if let Some(readiness) = &d.readiness
+                && !readiness.dependencies.is_empty()
+            {
+                self.warn(
+                    path.key("readiness").key("dependencies"),
+                    format!(
+                        "every instance of `{name}` is not ready while {} is down: the whole pool leaves at once, and callers fail fast with no instance to call until it returns",
+                        readiness
+                            .dependencies
+                            .iter()
+                            .map(|d| format!("`{d}`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                    "probe only what is the instance's own (queue_above), and guard a shared dependency with a timeout and a breaker (Kubernetes: readiness probes should not check shared dependencies)",
+                );
+            }
+            if let Some(check) = &d.health_check
+                && let Some(after) = check.deregister_critical_after
+                && after < crate::kernel::SimDuration::from_secs(60)
+            {
+                self.warn(
+                    path.key("health_check").key("deregister_critical_after"),
+                    format!(
+                        "deregister_critical_after {after} is raised to 1m, Consul's minimum, and the reaper runs every 30s: a critical instance is deregistered 1m to 1m30s after it became critical"
+                    ),
+                    "write 1m or more, so the file says what happens",
                 );
             }
             let Some(beat) = &d.heartbeat else {
