@@ -306,6 +306,15 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        if outcome == Status::Ok {
+            // An edge without a policy has one attempt per call: its
+            // latency is the call's, recorded once.
+            let stats = &mut self.edge_stats[edge as usize];
+            match a.owner {
+                Owner::Call(_) => stats.latency.attempt.record(now - a.sent),
+                Owner::Direct { .. } => stats.latency.call.record(now - a.sent),
+            }
+        }
         if self.discovery.tracked {
             self.balancer_done(edge, unit, a.instance, a.sent, now);
             self.outlier_result(edge, unit, a.instance, outcome, now);
@@ -579,6 +588,14 @@ impl World<'_> {
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
         }
+        if outcome == Status::Ok {
+            // The whole call: from its start, retries and hedges included.
+            let started = SimTime::from_nanos(state.deadline.start());
+            self.edge_stats[state.edge as usize]
+                .latency
+                .call
+                .record(now - started);
+        }
         // Give up the wait for a bulkhead slot first: a slot that cancelling a
         // loser frees must not go to this call, which is gone.
         let waited = state.waiting.is_some();
@@ -625,7 +642,12 @@ impl World<'_> {
     ) {
         self.bump(edge, |c| counts_outcome(c, outcome));
         match parent {
-            Parent::Client { request } => self.client_done(kernel, request, outcome),
+            Parent::Client { request } => {
+                if self.phases.recording() {
+                    self.count_route_phase(request, outcome, kernel.now());
+                }
+                self.client_done(kernel, request, outcome)
+            }
             Parent::Job(job) => self.child_done(kernel, job, outcome, optional),
         }
     }

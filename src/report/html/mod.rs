@@ -13,6 +13,7 @@
 //! charts and their captions in `figures.rs`.
 
 mod figures;
+mod phases;
 mod scenario;
 mod tables;
 
@@ -195,6 +196,7 @@ fn build(
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
+    phases::phases_section(&mut out, summary);
     let schedule = scenario.is_some_and(|s| !s.workload.schedule.is_empty());
     match charts {
         Charts::Inline(files) => {
