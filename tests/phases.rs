@@ -26,6 +26,9 @@ fn overlapping() -> Value {
     })
 }
 
+/// A phase as (start s, end s, kind, faults, recovering).
+type Span<'a> = (f64, f64, &'a str, Vec<u32>, Vec<u32>);
+
 fn summary(value: &Value) -> Summary {
     let compiled = scenario::parse(&value.to_string(), "phases.json").expect("valid");
     let seed = compiled.scenario().seed;
@@ -36,7 +39,7 @@ fn summary(value: &Value) -> Summary {
 #[test]
 fn two_overlapping_faults_give_their_own_phases_with_exact_counts() {
     let s = summary(&overlapping());
-    let got: Vec<(f64, f64, &str, Vec<u32>, Vec<u32>)> = s
+    let got: Vec<Span> = s
         .phases
         .iter()
         .map(|p| {

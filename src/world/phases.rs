@@ -347,7 +347,10 @@ impl World<'_> {
 mod tests {
     use super::*;
 
-    fn phases(json: &str) -> Vec<(u64, u64, &'static str, Vec<u32>, Vec<u32>, Vec<u32>)> {
+    /// A phase as (start s, end s, kind, faults, recovering, load changes).
+    type Row = (u64, u64, &'static str, Vec<u32>, Vec<u32>, Vec<u32>);
+
+    fn phases(json: &str) -> Vec<Row> {
         let compiled = crate::scenario::parse(json, "phases.json").expect("valid");
         phases_of(compiled.scenario())
             .into_iter()
