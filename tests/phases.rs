@@ -200,7 +200,11 @@ fn the_table_and_the_page_show_the_phases() {
     let run = world::run(&compiled, 1, None);
     let s = Summary::new(&compiled, 1, &run);
     let table = report::table::render(&s);
-    assert!(table.contains("3 latency s +5ms"), "{table}");
+    assert!(
+        table.lines().any(|l| l.starts_with("  3  30.0-40.0 s ")
+            && l.ends_with("  latency s +5ms; after errors s error rate 1")),
+        "{table}"
+    );
     assert!(table.contains("route api"), "{table}");
     let page = report::html::page(&s, compiled.scenario(), "meshsim run phases.json", &[]);
     assert!(page.contains("<h2>Recovery and phases</h2>"), "{page}");

@@ -211,7 +211,8 @@ impl Default for EdgeStats {
 pub struct EdgeLatency {
     /// Latency of the whole call, of calls that succeeded: from the call's
     /// start to its end, retries, backoffs, hedges and bulkhead waits
-    /// included.
+    /// included. Empty on a route: its calls are its requests, whose
+    /// latency the route records.
     pub call: LatencyHistogram,
     /// Latency of the attempts answered with success, from the attempt's
     /// send to its reply. Empty on an edge without a policy: its one

@@ -524,12 +524,14 @@ fn edge_nobody(run: &RunOutcome, edge: usize) -> Option<u64> {
 }
 
 /// The latency of edge `edge`'s successful attempts: its calls' without a
-/// policy (one attempt each, recorded once).
+/// policy (one attempt each, recorded once), and for a route without a
+/// policy its requests'.
 fn attempt_latency(run: &RunOutcome, edge: usize) -> LatencySummary {
     let stats = &run.edge_stats[edge];
-    match run.edges[edge].policy {
-        Some(_) => stats.latency.attempt.summary(),
-        None => stats.latency.call.summary(),
+    match (&run.edges[edge].policy, run.edges[edge].is_route) {
+        (Some(_), _) => stats.latency.attempt.summary(),
+        (None, false) => stats.latency.call.summary(),
+        (None, true) => run.routes[edge].latency.summary(),
     }
 }
 

@@ -229,16 +229,33 @@ fn percentile(latency: &crate::metrics::LatencySummary, name: &str) -> String {
     format!("{value:.3}{}", if thin { "*" } else { "" })
 }
 
-/// The run by phase, when it has more than one: each phase's routes, then
-/// its services.
+/// The run by phase, when it has more than one: the phases listed with
+/// their spans and what they are, then a table of each phase's routes and
+/// services (labels can be long: a column of them would widen every row).
 fn phases(out: &mut String, summary: &Summary) {
     if summary.phases.len() < 2 {
         return;
     }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "phases (a request counts in the phase it was sent in):"
+    );
+    for (i, phase) in summary.phases.iter().enumerate() {
+        let span = format!("{:.1}-{:.1} s", phase.start_s, phase.end_s);
+        let _ = writeln!(
+            out,
+            "{i:>3}  {span:<15}  {}{}",
+            phase.label,
+            if phase.merged {
+                " (and every later phase)"
+            } else {
+                ""
+            }
+        );
+    }
     let mut rows = vec![vec![
         "phase".to_string(),
-        "from s".into(),
-        "to s".into(),
         "route/service".into(),
         "requests".into(),
         "ok %".into(),
@@ -247,28 +264,14 @@ fn phases(out: &mut String, summary: &Summary) {
         "p99 ms".into(),
     ]];
     for (i, phase) in summary.phases.iter().enumerate() {
-        let head = |first: bool| {
-            if first {
-                (
-                    format!("{i} {}", phase.label),
-                    format!("{:.1}", phase.start_s),
-                    format!("{:.1}", phase.end_s),
-                )
-            } else {
-                (String::new(), String::new(), String::new())
-            }
-        };
         let entities = phase
             .routes
             .iter()
             .map(|(n, o)| (format!("route {n}"), o))
             .chain(phase.services.iter().map(|(n, o)| (n.clone(), o)));
         for (k, (name, o)) in entities.enumerate() {
-            let (label, from, to) = head(k == 0);
             rows.push(vec![
-                label,
-                from,
-                to,
+                if k == 0 { i.to_string() } else { String::new() },
                 name,
                 o.requests.to_string(),
                 format!("{:.2}", o.success_ratio * 100.0),

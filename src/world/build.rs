@@ -259,9 +259,11 @@ impl<'s> World<'s> {
             services.len(),
         );
         let pair_edges = super::phases::pair_edges(&edges, services.len() as u32);
+        let late_possible = super::phases::late_possible(&edges, compiled.faults());
         let world = World {
             phases,
             pair_edges,
+            late_possible,
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
                 .collect(),

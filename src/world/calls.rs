@@ -308,11 +308,16 @@ impl World<'_> {
         let (edge, unit) = (a.edge, a.unit);
         if outcome == Status::Ok {
             // An edge without a policy has one attempt per call: its
-            // latency is the call's, recorded once.
+            // latency is the call's, recorded once; and a route's calls
+            // are its requests, whose latency the route records.
             let stats = &mut self.edge_stats[edge as usize];
             match a.owner {
                 Owner::Call(_) => stats.latency.attempt.record(now - a.sent),
-                Owner::Direct { .. } => stats.latency.call.record(now - a.sent),
+                Owner::Direct { parent, .. } => {
+                    if matches!(parent, Parent::Job(_)) {
+                        stats.latency.call.record(now - a.sent);
+                    }
+                }
             }
         }
         if self.discovery.tracked {
@@ -588,8 +593,9 @@ impl World<'_> {
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
         }
-        if outcome == Status::Ok {
-            // The whole call: from its start, retries and hedges included.
+        if outcome == Status::Ok && matches!(state.parent, Parent::Job(_)) {
+            // The whole call: from its start, retries and hedges included
+            // (a route's is its requests' latency, recorded by the route).
             let started = SimTime::from_nanos(state.deadline.start());
             self.edge_stats[state.edge as usize]
                 .latency

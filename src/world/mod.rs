@@ -252,6 +252,10 @@ pub struct World<'s> {
     /// pair, `u32::MAX` where several edges share it: where a late success
     /// is counted (a job knows its caller's node, not its edge).
     pair_edges: Vec<((u32, u32), u32)>,
+    /// Whether any caller can give up on an attempt before its reply (a
+    /// timeout, a give-up time, a policy, a crash): without, no success is
+    /// ever late and the check is skipped.
+    late_possible: bool,
 }
 
 /// An edge of the run, for reports.

@@ -37,9 +37,9 @@
 
 use crate::kernel::{SimDuration, SimTime};
 use crate::metrics::PhaseCounts;
-use crate::scenario::Scenario;
+use crate::scenario::{FaultTarget, Scenario};
 
-use super::calls::{Owner, counts_outcome};
+use super::calls::{Owner, Parent, counts_outcome};
 use super::slab::Key;
 use super::{EdgeModel, Job, JobState, Status, World};
 
@@ -183,6 +183,12 @@ pub(super) struct PhaseTracker {
     starts: Vec<SimTime>,
     routes: usize,
     services: usize,
+    /// More than one phase: outcomes are recorded by phase.
+    recording: bool,
+    /// The phase of the last lookup, and its span.
+    last: usize,
+    last_start: SimTime,
+    last_end: SimTime,
     /// Phase-major: phase `p`, route `r` at `p × routes + r`.
     pub(super) route_counts: Vec<PhaseCounts>,
     /// Phase-major, as `route_counts`.
@@ -199,6 +205,10 @@ impl PhaseTracker {
             starts: phases.iter().map(|p| p.start).collect(),
             routes,
             services,
+            recording,
+            last: 0,
+            last_start: SimTime::ZERO,
+            last_end: phases.get(1).map_or(SimTime::MAX, |p| p.start),
             route_counts: (0..n * routes).map(|_| PhaseCounts::default()).collect(),
             service_counts: (0..n * services).map(|_| PhaseCounts::default()).collect(),
         }
@@ -207,13 +217,22 @@ impl PhaseTracker {
     /// Whether outcomes are recorded by phase (more than one phase).
     #[inline]
     pub(super) fn recording(&self) -> bool {
-        !self.route_counts.is_empty() || !self.service_counts.is_empty()
+        self.recording
     }
 
-    /// The phase of instant `t`.
+    /// The phase of instant `t`: most lookups are of the phase of the last
+    /// one (a job's arrival, a request's send: recent times), so that one is
+    /// tried first, with a binary search otherwise.
     #[inline]
-    fn phase_of(&self, t: SimTime) -> usize {
-        self.starts.partition_point(|&s| s <= t).saturating_sub(1)
+    fn phase_of(&mut self, t: SimTime) -> usize {
+        if self.last_start <= t && t < self.last_end {
+            return self.last;
+        }
+        let phase = self.starts.partition_point(|&s| s <= t).saturating_sub(1);
+        self.last = phase;
+        self.last_start = self.starts[phase];
+        self.last_end = self.starts.get(phase + 1).copied().unwrap_or(SimTime::MAX);
+        phase
     }
 
     /// Route `route`'s counts for a request sent at `sent` (recording only).
@@ -233,8 +252,11 @@ impl PhaseTracker {
         }
     }
 
-    /// Applies `f` to service `service`'s counts for a request that arrived
-    /// at `arrived`, if recording.
+    /// Counts the end of a service's request that arrived at `arrived`:
+    /// one more request, and its outcome by `f`, if recording. (Counting
+    /// the request at its end rather than its arrival costs one phase
+    /// lookup per job instead of two; those still in the system at the end
+    /// are added by `count_in_flight_by_phase`.)
     #[inline]
     pub(super) fn count_service(
         &mut self,
@@ -243,7 +265,9 @@ impl PhaseTracker {
         f: impl FnOnce(&mut PhaseCounts),
     ) {
         if self.recording() {
-            f(self.service(service, arrived));
+            let counts = self.service(service, arrived);
+            counts.counts.requests += 1;
+            f(counts);
         }
     }
 
@@ -276,6 +300,19 @@ pub(super) fn pair_edges(edges: &[EdgeModel], client_node: u32) -> Vec<((u32, u3
     out
 }
 
+/// Whether a success can ever be late in a world of `edges` and `faults`:
+/// only if some caller can give up on an attempt before its reply, by a
+/// timeout, a give-up time or deadline, a policy (deadlines, hedges), or a
+/// crash that abandons its calls.
+pub(super) fn late_possible(edges: &[EdgeModel], faults: &[FaultTarget]) -> bool {
+    edges
+        .iter()
+        .any(|e| e.policy.is_some() || e.attempt_timeout.is_some() || e.give_up_after.is_some())
+        || faults
+            .iter()
+            .any(|f| matches!(f, FaultTarget::Crash { .. }))
+}
+
 impl World<'_> {
     /// Counts the end of a client request in the phase it was sent in.
     pub(super) fn count_route_phase(&mut self, request: Key, outcome: Status, now: SimTime) {
@@ -296,14 +333,20 @@ impl World<'_> {
     /// ended (a hedge won, the call gave up), or its client request ended.
     /// Returns the edge it was sent on, when that can be told.
     pub(super) fn late_success(&self, job: &Job) -> Option<Option<u32>> {
-        let request_gone = self.requests.get(job.request).is_none();
+        let request_gone = || self.requests.get(job.request).is_none();
         match self.attempts.get(job.attempt) {
             Some(a) => {
-                let call_gone = match a.owner {
-                    Owner::Call(call) => self.calls.get(call).is_none(),
-                    Owner::Direct { .. } => false,
+                let late = match a.owner {
+                    Owner::Call(call) => self.calls.get(call).is_none() || request_gone(),
+                    // A client's own attempt outlives neither its request
+                    // nor its timeout: live, it is waited for.
+                    Owner::Direct {
+                        parent: Parent::Client { .. },
+                        ..
+                    } => false,
+                    Owner::Direct { .. } => request_gone(),
                 };
-                (call_gone || request_gone).then_some(Some(a.edge))
+                late.then_some(Some(a.edge))
             }
             None => {
                 let service = self.instances[job.instance as usize].service;
@@ -338,7 +381,9 @@ impl World<'_> {
         for key in jobs {
             let job = self.jobs.get(key).expect("listed as live");
             let service = self.instances[job.instance as usize].service;
-            self.phases.service(service, job.arrived).in_flight_at_end += 1;
+            let counts = self.phases.service(service, job.arrived);
+            counts.counts.requests += 1;
+            counts.in_flight_at_end += 1;
         }
     }
 }

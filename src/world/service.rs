@@ -23,9 +23,9 @@ impl World<'_> {
         let model = &self.services[service as usize];
         let stats = &mut self.service_stats[service as usize];
         stats.window.requests += 1;
-        // By phase, every outcome is the arrival's (`phases.rs`).
+        // By phase, a request and its outcome count when it ends, in the
+        // phase of its arrival (`phases.rs`): one phase lookup per job.
         let phases = &mut self.phases;
-        phases.count_service(service, now, |p| p.counts.requests += 1);
         if instance.crashes > 0 {
             stats.window.dropped += 1;
             phases.count_service(service, now, |p| p.counts.dropped += 1);
@@ -168,7 +168,7 @@ impl World<'_> {
         let job = self.jobs.remove(job_key).expect("finishing a live job");
         // Work done for a caller that has given up: wasted.
         let late = match outcome {
-            Status::Ok if !job.probe => self.late_success(&job),
+            Status::Ok if self.late_possible && !job.probe => self.late_success(&job),
             _ => None,
         };
         if let Some(Some(edge)) = late {
