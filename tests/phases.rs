@@ -201,7 +201,7 @@ fn the_table_and_the_page_show_the_phases() {
     let s = Summary::new(&compiled, 1, &run);
     let table = report::table::render(&s);
     assert!(
-        table.lines().any(|l| l.starts_with("  3  30.0-40.0 s ")
+        table.lines().any(|l| l.starts_with("  4  30.0-40.0 s ")
             && l.ends_with("  latency s +5ms; after errors s error rate 1")),
         "{table}"
     );

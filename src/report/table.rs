@@ -230,7 +230,7 @@ fn percentile(latency: &crate::metrics::LatencySummary, name: &str) -> String {
 }
 
 /// The run by phase, when it has more than one: the phases listed with
-/// their spans and what they are, then a table of each phase's routes and
+/// their spans and what they are (numbered from 1, as faults are), then a table of each phase's routes and
 /// services (labels can be long: a column of them would widen every row).
 fn phases(out: &mut String, summary: &Summary) {
     if summary.phases.len() < 2 {
@@ -243,9 +243,10 @@ fn phases(out: &mut String, summary: &Summary) {
     );
     for (i, phase) in summary.phases.iter().enumerate() {
         let span = format!("{:.1}-{:.1} s", phase.start_s, phase.end_s);
+        let number = i + 1;
         let _ = writeln!(
             out,
-            "{i:>3}  {span:<15}  {}{}",
+            "{number:>3}  {span:<15}  {}{}",
             phase.label,
             if phase.merged {
                 " (and every later phase)"
@@ -271,7 +272,11 @@ fn phases(out: &mut String, summary: &Summary) {
             .chain(phase.services.iter().map(|(n, o)| (n.clone(), o)));
         for (k, (name, o)) in entities.enumerate() {
             rows.push(vec![
-                if k == 0 { i.to_string() } else { String::new() },
+                if k == 0 {
+                    (i + 1).to_string()
+                } else {
+                    String::new()
+                },
                 name,
                 o.requests.to_string(),
                 format!("{:.2}", o.success_ratio * 100.0),
