@@ -1263,7 +1263,7 @@ fn warnings_are_printed_but_not_fatal() {
         &std::fs::read_to_string(dir.path().join("out/summary.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(summary["format"], 2);
+    assert_eq!(summary["format"], meshsim::report::summary::SUMMARY_FORMAT);
     assert_eq!(
         summary["warnings"],
         serde_json::json!([{

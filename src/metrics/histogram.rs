@@ -55,6 +55,38 @@ pub struct LatencySummary {
     pub p999: f64,
     /// Exact maximum.
     pub max: f64,
+    /// The percentiles above computed from too few samples to be trusted
+    /// (`"p50"`, `"p90"`, `"p99"`, `"p999"`, in that order; empty when all
+    /// are sound): fewer than [`MIN_TAIL_SAMPLES`] values lie above the
+    /// quantile (see [`too_few_samples`]).
+    pub too_few_samples: Vec<&'static str>,
+}
+
+/// The fewest values above a quantile for its estimate to be reported as
+/// sound: 10. The q-quantile of n values is fixed by the n·(1 − q) largest
+/// of them; with fewer than 10 the estimate is one of a handful of order
+/// statistics, one more slow request moves it by a whole gap between
+/// values, and the distribution-free 95% interval for it (binomial, on the
+/// order statistics) reaches beyond the largest value seen. So p50 needs 20
+/// values, p90 100, p99 1,000 and p99.9 10,000 (the issue's "p99 from 80
+/// successes" is flagged; a p99 from 100 would be too).
+pub const MIN_TAIL_SAMPLES: u64 = 10;
+
+/// Whether the `per_mille`-th quantile (500 for p50, 999 for p99.9) of
+/// `count` values rests on fewer than [`MIN_TAIL_SAMPLES`] values above it
+/// (exact integer arithmetic: `count·(1 − q) < 10`).
+pub fn too_few_samples(count: u64, per_mille: u64) -> bool {
+    u128::from(count) * u128::from(1000 - per_mille.min(1000)) < u128::from(MIN_TAIL_SAMPLES) * 1000
+}
+
+/// The names of the reported percentiles of `count` values that rest on
+/// too few samples.
+pub fn thin_percentiles(count: u64) -> Vec<&'static str> {
+    [("p50", 500), ("p90", 900), ("p99", 990), ("p999", 999)]
+        .into_iter()
+        .filter(|&(_, q)| too_few_samples(count, q))
+        .map(|(name, _)| name)
+        .collect()
 }
 
 impl LatencyHistogram {
@@ -229,6 +261,7 @@ impl LatencyHistogram {
             p99: round3(self.quantile_ms(0.99)),
             p999: round3(self.quantile_ms(0.999)),
             max: round3(self.max_ns as f64 / 1e6),
+            too_few_samples: thin_percentiles(self.count),
         }
     }
 
@@ -273,7 +306,11 @@ mod tests {
         assert!((s.p99 - 990.0).abs() <= 1.0, "{s:?}");
         assert_eq!(s.max, 1000.0);
         h.reset();
-        assert_eq!(h.summary(), LatencySummary::default());
+        let empty = LatencySummary {
+            too_few_samples: thin_percentiles(0),
+            ..LatencySummary::default()
+        };
+        assert_eq!(h.summary(), empty);
         assert!(
             h.counts.iter().all(|c| *c == 0),
             "reset clears every bucket"
@@ -301,6 +338,23 @@ mod tests {
             assert_eq!(total.sum_ns(), total2.sum_ns());
             assert_eq!(window.count(), 0);
         }
+    }
+
+    #[test]
+    fn percentiles_from_too_few_samples_are_named() {
+        // The thresholds are exact: 20, 100, 1,000 and 10,000 values.
+        assert_eq!(thin_percentiles(0), ["p50", "p90", "p99", "p999"]);
+        assert_eq!(thin_percentiles(19), ["p50", "p90", "p99", "p999"]);
+        assert_eq!(thin_percentiles(20), ["p90", "p99", "p999"]);
+        assert_eq!(thin_percentiles(99), ["p90", "p99", "p999"]);
+        assert_eq!(thin_percentiles(100), ["p99", "p999"]);
+        assert_eq!(thin_percentiles(999), ["p99", "p999"]);
+        assert_eq!(thin_percentiles(1000), ["p999"]);
+        assert_eq!(thin_percentiles(10_000), Vec::<&str>::new());
+        assert!(
+            too_few_samples(80, 990),
+            "the issue's p99 from 80 successes"
+        );
     }
 
     #[test]

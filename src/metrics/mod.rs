@@ -9,9 +9,13 @@
 pub mod histogram;
 pub mod level;
 pub mod recorder;
+pub mod recovery;
 pub mod series;
 
-pub use histogram::{LatencyHistogram, LatencySummary, round3, round6};
+pub use histogram::{
+    LatencyHistogram, LatencySummary, MIN_TAIL_SAMPLES, round3, round6, thin_percentiles,
+    too_few_samples,
+};
 pub use level::Level;
 pub use recorder::{ClosedWindow, InstanceRow, Recorder, SeriesNames, each_row};
 
@@ -63,6 +67,12 @@ pub struct Counts {
     /// Refused at the bound on requests in flight (`max_requests_in_flight`;
     /// routes only).
     pub capped: u64,
+    /// Successes completed for a caller that had already given up (service
+    /// only; counted in `successes` too): the job finished after its
+    /// attempt had timed out or been cancelled, its call had ended (a
+    /// hedge won, the call gave up), or its client request had ended.
+    /// Wasted work: `successes − late_successes` is the goodput.
+    pub late_successes: u64,
 }
 
 impl Counts {
@@ -106,6 +116,7 @@ impl Counts {
             rate_limited,
             calls,
             capped,
+            late_successes,
         } = *other;
         self.requests += requests;
         self.successes += successes;
@@ -126,6 +137,7 @@ impl Counts {
         self.rate_limited += rate_limited;
         self.calls += calls;
         self.capped += capped;
+        self.late_successes += late_successes;
     }
 }
 
@@ -159,9 +171,9 @@ impl Default for RouteStats {
     }
 }
 
-/// What a service-to-service edge (a caller service, a callee, a policy)
-/// saw, summed over the calling instances.
-#[derive(Clone, Debug, Default)]
+/// What an edge (a route, or a caller service, a callee and a policy) saw,
+/// summed over the calling instances.
+#[derive(Clone, Debug)]
 pub struct EdgeStats {
     /// Since the start, up to the last closed window (the run's totals once
     /// it has finished).
@@ -171,6 +183,70 @@ pub struct EdgeStats {
     pub window: Counts,
     /// Breaker units currently open (or forced open).
     pub breakers_open: u64,
+    /// Latency of its successful calls and attempts, boxed: two histograms
+    /// would double the record every edge keeps inline.
+    pub latency: Box<EdgeLatency>,
+    /// Successes the callee completed for this edge's attempts after the
+    /// caller had given up on them (see [`Counts::late_successes`]).
+    pub completed_for_nobody: u64,
+}
+
+impl Default for EdgeStats {
+    fn default() -> Self {
+        EdgeStats {
+            total: Counts::default(),
+            window: Counts::default(),
+            breakers_open: 0,
+            latency: Box::new(EdgeLatency {
+                call: LatencyHistogram::new(3),
+                attempt: LatencyHistogram::new(3),
+            }),
+            completed_for_nobody: 0,
+        }
+    }
+}
+
+/// The latencies of an edge's successes.
+#[derive(Clone, Debug)]
+pub struct EdgeLatency {
+    /// Latency of the whole call, of calls that succeeded: from the call's
+    /// start to its end, retries, backoffs, hedges and bulkhead waits
+    /// included. Empty on a route: its calls are its requests, whose
+    /// latency the route records.
+    pub call: LatencyHistogram,
+    /// Latency of the attempts answered with success, from the attempt's
+    /// send to its reply. Empty on an edge without a policy: its one
+    /// attempt is its call (`call` is both), so the fast path of plain
+    /// scenarios records one histogram, not two.
+    pub attempt: LatencyHistogram,
+}
+
+/// What one route or one service saw in one phase of the run (see
+/// `world::phases`): its outcomes and the latency of its successes (a
+/// route's, end to end) or of its answered requests (a service's, from
+/// arrival to reply), attributed to the phase of the request's send time
+/// (a route) or arrival time (a service).
+#[derive(Clone, Debug)]
+pub struct PhaseCounts {
+    /// Outcomes, by the status vocabulary of [`Counts`].
+    pub counts: Counts,
+    /// Latency, at the precision of the windows' (2 significant digits,
+    /// 1%): a tenth of the memory of the totals' 3, as phases multiply
+    /// the histograms by routes and services.
+    pub latency: LatencyHistogram,
+    /// Sent (route) or arrived (service) in this phase and still in flight
+    /// when the run ended.
+    pub in_flight_at_end: u64,
+}
+
+impl Default for PhaseCounts {
+    fn default() -> Self {
+        PhaseCounts {
+            counts: Counts::default(),
+            latency: LatencyHistogram::new(2),
+            in_flight_at_end: 0,
+        }
+    }
 }
 
 /// One circuit-breaker transition.

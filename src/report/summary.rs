@@ -11,9 +11,14 @@ use crate::metrics::{Counts, LatencySummary, RouteStats, round3, round6};
 use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
+mod phases;
+pub use phases::{
+    BaselineSummary, FaultRecoverySummary, PhaseOutcome, PhaseSummary, RecoverySummary,
+};
+
 /// The format version of summary.json; bump it on every change of meaning
 /// (and say what changed in the changelog of docs/scenarios.md).
-pub const SUMMARY_FORMAT: u32 = 2;
+pub const SUMMARY_FORMAT: u32 = 3;
 
 /// The top level of summary.json.
 #[derive(Clone, Debug, Serialize)]
@@ -56,6 +61,14 @@ pub struct Summary {
     pub network: NetworkSummary,
     /// The fault timeline.
     pub faults: Vec<FaultSummary>,
+    /// The run split by phase of the fault timeline and the schedule, in
+    /// time order: one `steady` phase for a run without either.
+    pub phases: Vec<PhaseSummary>,
+    /// Each fault's time to recover, and how recovery is judged.
+    pub recovery: RecoverySummary,
+    /// Some measurable fault ended and the routes were not back within
+    /// tolerance of their baseline by the end of the run.
+    pub metastable: bool,
     /// The compile step's warnings about the scenario, in its order.
     pub warnings: Vec<WarningSummary>,
     /// The bound on client requests in flight at once.
@@ -134,6 +147,19 @@ pub struct Failures {
 }
 
 impl Failures {
+    /// The failures at a service.
+    fn service(c: &Counts) -> Failures {
+        Failures {
+            error: c.errors,
+            rejected: c.rejected,
+            dropped: Some(c.dropped),
+            dependency: Some(c.dependency),
+            expired: Some(c.expired),
+            cancelled: Some(c.cancelled),
+            ..Failures::default()
+        }
+    }
+
     /// The failures a caller (route or edge) sees.
     fn caller(c: &Counts) -> Failures {
         Failures {
@@ -195,6 +221,19 @@ pub struct EdgeSummary {
     pub failures: Failures,
     /// The attempts behind the calls.
     pub attempts: Attempts,
+    /// Calls started and not ended when the run ended.
+    pub in_flight_at_end: u64,
+    /// Latency of the whole calls that succeeded, from the call's start to
+    /// its end (retries, backoffs and hedges included), ms.
+    pub call_latency_ms: LatencySummary,
+    /// Latency of the attempts answered with success, ms (the calls' on an
+    /// edge without a policy: one attempt per call).
+    pub attempt_latency_ms: LatencySummary,
+    /// Successes the callee completed for this edge's attempts after the
+    /// caller had given up on them (wasted work); null when another edge
+    /// joins the same caller and callee (the callee cannot tell them apart:
+    /// the callee's `late_successes` counts them).
+    pub completed_for_nobody: Option<u64>,
     /// Circuit breakers on this edge, if the policy has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakers: Option<BreakerSummary>,
@@ -229,8 +268,20 @@ pub struct RouteSummary {
     pub success_ratio: f64,
     /// Successes per second of virtual time.
     pub goodput_per_sec: f64,
+    /// Successes the entry service produced for the route per second,
+    /// those its clients had given up on included: goodput +
+    /// completed_for_nobody per second (null when that is).
+    pub throughput_per_sec: Option<f64>,
+    /// Successes the entry service completed for this route's attempts
+    /// after the client had given up on them; null when another route
+    /// enters the same service (the service's `late_successes` counts
+    /// them).
+    pub completed_for_nobody: Option<u64>,
     /// End-to-end latency of successful requests, ms.
     pub latency_ms: LatencySummary,
+    /// Latency of the attempts answered with success, ms (the requests'
+    /// own without a policy: one attempt each).
+    pub attempt_latency_ms: LatencySummary,
     /// The attempts behind the requests.
     pub attempts: Attempts,
     /// The clients' circuit breaker on this route, if its policy has one.
@@ -267,6 +318,15 @@ pub struct ServiceSummary {
     pub requests: u64,
     /// Successful replies.
     pub successes: u64,
+    /// Of the successes, those completed after their caller had given up
+    /// (the attempt timed out or was cancelled, the call or the client
+    /// request had ended): work done for nobody.
+    pub late_successes: u64,
+    /// Successes per second of virtual time.
+    pub throughput_per_sec: f64,
+    /// Successes someone still waited for, per second: (successes −
+    /// late_successes) per second.
+    pub goodput_per_sec: f64,
     /// Failures by reason.
     pub failures: Failures,
     /// Time from arrival at an instance to the reply, of answered requests, ms.
@@ -538,6 +598,28 @@ fn success_ratio(stats: &RouteStats) -> f64 {
     }
 }
 
+/// The successes completed for nobody on edge `edge`, if they can be told
+/// apart from another edge's.
+fn edge_nobody(run: &RunOutcome, edge: usize) -> Option<u64> {
+    run.edge_attributable
+        .get(edge)
+        .copied()
+        .unwrap_or(false)
+        .then(|| run.edge_stats[edge].completed_for_nobody)
+}
+
+/// The latency of edge `edge`'s successful attempts: its calls' without a
+/// policy (one attempt each, recorded once), and for a route without a
+/// policy its requests'.
+fn attempt_latency(run: &RunOutcome, edge: usize) -> LatencySummary {
+    let stats = &run.edge_stats[edge];
+    match (&run.edges[edge].policy, run.edges[edge].is_route) {
+        (Some(_), _) => stats.latency.attempt.summary(),
+        (None, false) => stats.latency.call.summary(),
+        (None, true) => run.routes[edge].latency.summary(),
+    }
+}
+
 fn secs(t: SimTime) -> f64 {
     round6(t.as_secs_f64())
 }
@@ -561,6 +643,7 @@ impl Summary {
             .map(|(i, name)| {
                 let stats = &run.routes[i];
                 let c: Counts = stats.total;
+                let nobody = edge_nobody(run, i);
                 let summary = RouteSummary {
                     service: run.service_names[run.route_services[i] as usize].clone(),
                     requests: c.requests,
@@ -572,7 +655,10 @@ impl Summary {
                     in_flight_at_end: stats.in_flight,
                     success_ratio: success_ratio(stats),
                     goodput_per_sec: per_sec(c.successes),
+                    throughput_per_sec: nobody.map(|n| per_sec(c.successes + n)),
+                    completed_for_nobody: nobody,
                     latency_ms: stats.latency.summary(),
+                    attempt_latency_ms: attempt_latency(run, i),
                     attempts: Attempts::new(&run.edge_stats[i].total),
                     breakers: breaker_summary(run, i),
                 };
@@ -633,15 +719,10 @@ impl Summary {
                 let summary = ServiceSummary {
                     requests: c.requests,
                     successes: c.successes,
-                    failures: Failures {
-                        error: c.errors,
-                        rejected: c.rejected,
-                        dropped: Some(c.dropped),
-                        dependency: Some(c.dependency),
-                        expired: Some(c.expired),
-                        cancelled: Some(c.cancelled),
-                        ..Failures::default()
-                    },
+                    late_successes: c.late_successes,
+                    throughput_per_sec: per_sec(c.successes),
+                    goodput_per_sec: per_sec(c.successes - c.late_successes),
+                    failures: Failures::service(&c),
                     latency_ms: stats.latency.summary(),
                     queue_wait_ms: stats.queue_wait.summary(),
                     utilisation: round6(stats.busy.mean_until(run.end) / workers),
@@ -677,8 +758,12 @@ impl Summary {
                 (name.clone(), summary)
             })
             .collect();
+        let (recovery, metastable) = phases::recovery(run);
         Summary {
             format: SUMMARY_FORMAT,
+            phases: phases::phases(run),
+            recovery,
+            metastable,
             meshsim_version: env!("CARGO_PKG_VERSION"),
             scenario: scenario.name.clone(),
             seed,
@@ -719,6 +804,10 @@ impl Summary {
                             ..Failures::caller(c)
                         },
                         attempts: Attempts::new(c),
+                        in_flight_at_end: c.requests - c.successes - c.failures(),
+                        call_latency_ms: run.edge_stats[i].latency.call.summary(),
+                        attempt_latency_ms: attempt_latency(run, i),
+                        completed_for_nobody: edge_nobody(run, i),
                         breakers: breaker_summary(run, i),
                     };
                     (e.name.clone(), summary)

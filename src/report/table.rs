@@ -1,4 +1,7 @@
-//! The compact, aligned summary printed after a run.
+//! The compact, aligned summary printed after a run: routes, clients,
+//! services and edges, then the run by phase, each fault's recovery and the
+//! metastable flag. A percentile computed from too few samples (see
+//! `metrics::histogram::MIN_TAIL_SAMPLES`) is marked with `*`.
 
 use std::fmt::Write;
 
@@ -67,9 +70,9 @@ pub fn render(summary: &Summary) -> String {
             r.failures.timeout.unwrap_or(0).to_string(),
             refused(f).to_string(),
             format!("{:.2}", r.attempts.per_call),
-            format!("{:.3}", r.latency_ms.p50),
-            format!("{:.3}", r.latency_ms.p99),
-            format!("{:.3}", r.latency_ms.p999),
+            percentile(&r.latency_ms, "p50"),
+            percentile(&r.latency_ms, "p99"),
+            percentile(&r.latency_ms, "p999"),
             format!("{:.3}", r.latency_ms.max),
         ]);
     }
@@ -99,8 +102,8 @@ pub fn render(summary: &Summary) -> String {
                 f.rejected.to_string(),
                 f.timeout.unwrap_or(0).to_string(),
                 refused(f).to_string(),
-                format!("{:.3}", c.latency_ms.p50),
-                format!("{:.3}", c.latency_ms.p99),
+                percentile(&c.latency_ms, "p50"),
+                percentile(&c.latency_ms, "p99"),
             ]);
         }
         out.push('\n');
@@ -110,6 +113,7 @@ pub fn render(summary: &Summary) -> String {
         "service".to_string(),
         "requests".into(),
         "ok".into(),
+        "late".into(),
         "error".into(),
         "dependency".into(),
         "rejected".into(),
@@ -128,6 +132,7 @@ pub fn render(summary: &Summary) -> String {
             name.clone(),
             s.requests.to_string(),
             s.successes.to_string(),
+            s.late_successes.to_string(),
             s.failures.error.to_string(),
             s.failures.dependency.unwrap_or(0).to_string(),
             s.failures.rejected.to_string(),
@@ -138,8 +143,8 @@ pub fn render(summary: &Summary) -> String {
             format!("{:.1}", s.utilisation * 100.0),
             format!("{:.3}", s.mean_in_system),
             format!("{:.3}", s.mean_in_queue),
-            format!("{:.3}", s.latency_ms.p50),
-            format!("{:.3}", s.latency_ms.p99),
+            percentile(&s.latency_ms, "p50"),
+            percentile(&s.latency_ms, "p99"),
         ]);
     }
     out.push('\n');
@@ -158,6 +163,10 @@ pub fn render(summary: &Summary) -> String {
             "hedges".into(),
             "att/call".into(),
             "breaker trips".into(),
+            "in flight".into(),
+            "for nobody".into(),
+            "call p99 ms".into(),
+            "att p99 ms".into(),
         ]];
         for (name, e) in &summary.edges {
             let f = &e.failures;
@@ -192,16 +201,132 @@ pub fn render(summary: &Summary) -> String {
                 e.attempts.hedges.to_string(),
                 format!("{:.2}", e.attempts.per_call),
                 trips.to_string(),
+                e.in_flight_at_end.to_string(),
+                e.completed_for_nobody
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                percentile(&e.call_latency_ms, "p99"),
+                percentile(&e.attempt_latency_ms, "p99"),
             ]);
         }
         out.push('\n');
         aligned(&mut out, &rows);
     }
+    phases(&mut out, summary);
+    recovery(&mut out, summary);
     if !summary.requirements.is_empty() {
         out.push('\n');
         out.push_str(&super::requirements::render(&summary.requirements));
     }
     out
+}
+
+/// A percentile (`p50`, `p99`...) with 3 decimals, marked `*` when it rests
+/// on too few samples.
+fn percentile(latency: &crate::metrics::LatencySummary, name: &str) -> String {
+    let value = match name {
+        "p50" => latency.p50,
+        "p90" => latency.p90,
+        "p99" => latency.p99,
+        _ => latency.p999,
+    };
+    let thin = latency.too_few_samples.contains(&name);
+    format!("{value:.3}{}", if thin { "*" } else { "" })
+}
+
+/// The run by phase, when it has more than one: the phases listed with
+/// their spans and what they are (numbered from 1, as faults are), then a table of each phase's routes and
+/// services (labels can be long: a column of them would widen every row).
+fn phases(out: &mut String, summary: &Summary) {
+    if summary.phases.len() < 2 {
+        return;
+    }
+    out.push('\n');
+    let _ = writeln!(
+        out,
+        "phases (a request counts in the phase it was sent in):"
+    );
+    for (i, phase) in summary.phases.iter().enumerate() {
+        let span = format!("{:.1}-{:.1} s", phase.start_s, phase.end_s);
+        let number = i + 1;
+        let _ = writeln!(
+            out,
+            "{number:>3}  {span:<15}  {}{}",
+            phase.label,
+            if phase.merged {
+                " (and every later phase)"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut rows = vec![vec![
+        "phase".to_string(),
+        "route/service".into(),
+        "requests".into(),
+        "ok %".into(),
+        "late".into(),
+        "p50 ms".into(),
+        "p99 ms".into(),
+    ]];
+    for (i, phase) in summary.phases.iter().enumerate() {
+        let entities = phase
+            .routes
+            .iter()
+            .map(|(n, o)| (format!("route {n}"), o))
+            .chain(phase.services.iter().map(|(n, o)| (n.clone(), o)));
+        for (k, (name, o)) in entities.enumerate() {
+            rows.push(vec![
+                if k == 0 {
+                    (i + 1).to_string()
+                } else {
+                    String::new()
+                },
+                name,
+                o.requests.to_string(),
+                format!("{:.2}", o.success_ratio * 100.0),
+                o.late_successes
+                    .map_or_else(|| "-".to_string(), |n| n.to_string()),
+                percentile(&o.latency_ms, "p50"),
+                percentile(&o.latency_ms, "p99"),
+            ]);
+        }
+    }
+    out.push('\n');
+    aligned(out, &rows);
+}
+
+/// One line per fault: its time to recover, or why it has none; and the
+/// metastable flag, loud.
+fn recovery(out: &mut String, summary: &Summary) {
+    if summary.recovery.faults.is_empty() {
+        return;
+    }
+    out.push('\n');
+    for f in &summary.recovery.faults {
+        let what = match (f.status, f.time_to_recover_s, f.reason) {
+            ("recovered", Some(t), _) => format!("recovered {t:.1}s after it ended"),
+            ("not_recovered", _, _) => "NOT RECOVERED by the end of the run".to_string(),
+            (_, _, Some(reason)) => format!("not measurable ({})", reason.replace('_', " ")),
+            _ => f.status.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "fault #{} ({} {}): {what}",
+            f.fault + 1,
+            f.kind,
+            f.target
+        );
+    }
+    if summary.metastable {
+        let _ = writeln!(
+            out,
+            "METASTABLE: the system did not recover after a fault ended (back within {} point of its success ratio and {}% or {} ms of its p99 for {} windows)",
+            summary.recovery.success_tolerance * 100.0,
+            ((summary.recovery.p99_ratio - 1.0) * 100.0).round(),
+            summary.recovery.p99_floor_ms,
+            summary.recovery.windows
+        );
+    }
 }
 
 /// Calls refused locally: open breaker, full bulkhead, throttle, rate limit.

@@ -258,7 +258,17 @@ impl<'s> World<'s> {
                 None => Vec::new(),
             })
             .collect();
+        let phases = super::phases::PhaseTracker::new(
+            &super::phases::phases_of(scenario),
+            workload.routes.len(),
+            services.len(),
+        );
+        let pair_edges = super::phases::pair_edges(&edges, services.len() as u32);
+        let late_possible = super::phases::late_possible(&edges, compiled.faults());
         let world = World {
+            phases,
+            pair_edges,
+            late_possible,
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
                 .collect(),

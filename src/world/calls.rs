@@ -306,6 +306,20 @@ impl World<'_> {
             kernel.cancel(timer);
         }
         let (edge, unit) = (a.edge, a.unit);
+        if outcome == Status::Ok {
+            // An edge without a policy has one attempt per call: its
+            // latency is the call's, recorded once; and a route's calls
+            // are its requests, whose latency the route records.
+            let stats = &mut self.edge_stats[edge as usize];
+            match a.owner {
+                Owner::Call(_) => stats.latency.attempt.record(now - a.sent),
+                Owner::Direct { parent, .. } => {
+                    if matches!(parent, Parent::Job(_)) {
+                        stats.latency.call.record(now - a.sent);
+                    }
+                }
+            }
+        }
         if self.discovery.tracked {
             self.balancer_done(edge, unit, a.instance, a.sent, now);
             self.outlier_result(edge, unit, a.instance, outcome, now);
@@ -579,6 +593,15 @@ impl World<'_> {
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
         }
+        if outcome == Status::Ok && matches!(state.parent, Parent::Job(_)) {
+            // The whole call: from its start, retries and hedges included
+            // (a route's is its requests' latency, recorded by the route).
+            let started = SimTime::from_nanos(state.deadline.start());
+            self.edge_stats[state.edge as usize]
+                .latency
+                .call
+                .record(now - started);
+        }
         // Give up the wait for a bulkhead slot first: a slot that cancelling a
         // loser frees must not go to this call, which is gone.
         let waited = state.waiting.is_some();
@@ -625,7 +648,12 @@ impl World<'_> {
     ) {
         self.bump(edge, |c| counts_outcome(c, outcome));
         match parent {
-            Parent::Client { request } => self.client_done(kernel, request, outcome),
+            Parent::Client { request } => {
+                if self.phases.recording() {
+                    self.count_route_phase(request, outcome, kernel.now());
+                }
+                self.client_done(kernel, request, outcome)
+            }
             Parent::Job(job) => self.child_done(kernel, job, outcome, optional),
         }
     }

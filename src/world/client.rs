@@ -303,6 +303,7 @@ impl World<'_> {
             let stats = &mut self.route_stats[route as usize];
             stats.window.requests += 1;
             stats.window.capped += 1;
+            self.phases.count_route_capped(route, kernel.now());
             if let Some(stats) = self.clients.stats.get_mut(client as usize) {
                 stats.window.requests += 1;
                 stats.window.capped += 1;

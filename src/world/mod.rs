@@ -17,8 +17,9 @@
 //! policy timers), `retry.rs` (retries and hedges), `client.rs` (the
 //! clients: their arrivals, users and route mixes) and `balance.rs`
 //! (instance choice); the callee's side in
-//! `service.rs`; `faults.rs` (the fault timeline); `draws.rs` (what every
-//! random draw is keyed by).
+//! `service.rs`; `faults.rs` (the fault timeline); `phases.rs` (outcomes
+//! split by phase of the timeline); `draws.rs` (what every random draw is
+//! keyed by).
 //!
 //! **Architecture Invariant:** the world draws randomness only from its keyed
 //! streams (and the arrival process's own stream) and time only from the
@@ -36,6 +37,7 @@ mod events;
 mod faults;
 mod lifecycle;
 pub mod network;
+pub mod phases;
 pub mod policy;
 mod readiness;
 mod registry;
@@ -55,10 +57,11 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::kernel::{
     Control, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
+use crate::metrics::recovery::{FaultRecovery, RecoveryRecorder};
 use crate::metrics::series::BoundedSeries;
 use crate::metrics::{
-    BreakerEvent, ClosedWindow, EdgeStats, Recorder, RouteStats, SeriesNames, ServiceStats,
-    WindowRow,
+    BreakerEvent, ClosedWindow, EdgeStats, PhaseCounts, Recorder, RouteStats, SeriesNames,
+    ServiceStats, WindowRow,
 };
 use crate::scenario::Compiled;
 
@@ -71,6 +74,7 @@ pub use events::Event;
 pub use faults::FaultWindow;
 pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
+pub use phases::Phase;
 use policy::{EdgeState, PolicyModel};
 pub use registry::{Deregistration, MAX_DEREGISTRATIONS, RegistryCounts};
 use request::RequestContext;
@@ -244,6 +248,16 @@ pub struct World<'s> {
     duration: SimDuration,
     /// A violated invariant: the run stops after the current event.
     violation: Option<StopCause>,
+    /// Outcomes by phase of the fault timeline and schedule (`phases.rs`).
+    phases: phases::PhaseTracker,
+    /// The edge of each (caller node, callee service) pair, sorted by
+    /// pair, `u32::MAX` where several edges share it: where a late success
+    /// is counted (a job knows its caller's node, not its edge).
+    pair_edges: Vec<((u32, u32), u32)>,
+    /// Whether any caller can give up on an attempt before its reply (a
+    /// timeout, a give-up time, a policy, a crash): without, no success is
+    /// ever late and the check is skipped.
+    late_possible: bool,
 }
 
 /// An edge of the run, for reports.
@@ -323,6 +337,20 @@ pub struct RunOutcome {
     pub faults: Vec<FaultWindow>,
     /// Per-instance figures of the services balanced over or discovered.
     pub instances: InstancesOutcome,
+    /// The phases of the run, in time order (`phases::phases_of`).
+    pub phases: Vec<Phase>,
+    /// Per phase, per route (phase-major: phase `p`, route `r` at
+    /// `p × routes + r`); empty when the run has one phase (its figures
+    /// are the routes' totals).
+    pub route_phases: Vec<PhaseCounts>,
+    /// Per phase, per service, as `route_phases`.
+    pub service_phases: Vec<PhaseCounts>,
+    /// Per fault, in the scenario's order, what became of its aftermath
+    /// (`metrics::recovery`).
+    pub recovery: Vec<FaultRecovery>,
+    /// Per edge, whether its late successes can be told apart from other
+    /// edges' (it is the only edge between its caller and callee).
+    pub edge_attributable: Vec<bool>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -355,7 +383,9 @@ pub fn run_streaming(
     let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
     let mut kept = BoundedSeries::default();
-    let mut both = (&mut kept, recorder);
+    let fault_windows = faults::fault_windows(scenario);
+    let mut recovery = RecoveryRecorder::new(fault_windows.iter().map(|f| (f.start, f.end)));
+    let mut both = (&mut kept, (&mut recovery, recorder));
     let (mut world, edges) = World::new(compiled, &streams, &mut both);
     world.sink.start(&SeriesNames {
         routes: world.route_names.clone(),
@@ -381,6 +411,10 @@ pub fn run_streaming(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
+    world.count_in_flight_by_phase();
+    let edge_attributable = (0..world.edges.len() as u32)
+        .map(|e| world.pair_edges.iter().any(|&(_, edge)| edge == e))
+        .collect();
     let client_names = world.clients.declared_names();
     let instance_counts = world
         .services
@@ -449,8 +483,14 @@ pub fn run_streaming(
         rows: Vec::new(),
         rows_merged: 1,
         network: world.network.stats,
-        faults: faults::fault_windows(scenario),
+        faults: fault_windows,
+        phases: phases::phases_of(scenario),
+        route_phases: std::mem::take(&mut world.phases.route_counts),
+        service_phases: std::mem::take(&mut world.phases.service_counts),
+        recovery: Vec::new(),
+        edge_attributable,
     };
+    outcome.recovery = recovery.finish();
     (outcome.rows, outcome.rows_merged) = kept.finish();
     outcome
 }

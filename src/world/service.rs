@@ -23,20 +23,26 @@ impl World<'_> {
         let model = &self.services[service as usize];
         let stats = &mut self.service_stats[service as usize];
         stats.window.requests += 1;
+        // By phase, a request and its outcome count when it ends, in the
+        // phase of its arrival (`phases.rs`): one phase lookup per job.
+        let phases = &mut self.phases;
         if instance.crashes > 0 {
             stats.window.dropped += 1;
+            phases.count_service(service, now, |p| p.counts.dropped += 1);
             self.jobs.remove(job_key);
             return;
         }
         if job.cancelled {
             // The caller's cancellation overtook the request.
             stats.window.cancelled += 1;
+            phases.count_service(service, now, |p| p.counts.cancelled += 1);
             self.jobs.remove(job_key);
             return;
         }
         if instance.state.refuses() {
             // Draining or stopped: refused at once, as a closed listener is.
             stats.window.rejected += 1;
+            phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
             self.reply(kernel, service, &job, Status::Unavailable);
             return;
@@ -52,6 +58,7 @@ impl World<'_> {
             instance.queue.push_back(job_key);
         } else {
             stats.window.rejected += 1;
+            phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
             self.reply(kernel, service, &job, Status::Unavailable);
         }
@@ -73,6 +80,11 @@ impl World<'_> {
                 } else {
                     stats.window.cancelled += 1;
                 }
+                self.phases
+                    .count_service(service as u32, job.arrived, |p| match expired {
+                        true => p.counts.expired += 1,
+                        false => p.counts.cancelled += 1,
+                    });
                 stats.in_system.decrement(now);
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
@@ -154,6 +166,14 @@ impl World<'_> {
     ) {
         let now = kernel.now();
         let job = self.jobs.remove(job_key).expect("finishing a live job");
+        // Work done for a caller that has given up: wasted.
+        let late = match outcome {
+            Status::Ok if self.late_possible && !job.probe => self.late_success(&job),
+            _ => None,
+        };
+        if let Some(Some(edge)) = late {
+            self.edge_stats[edge as usize].completed_for_nobody += 1;
+        }
         let instance = &mut self.instances[job.instance as usize];
         let service = instance.service;
         instance.busy -= 1;
@@ -167,12 +187,19 @@ impl World<'_> {
         stats
             .window_latency
             .record_with_total(&mut stats.latency, sojourn);
-        let counts = &mut stats.window;
-        match (outcome, dependency) {
-            (Status::Ok, _) => counts.successes += 1,
+        let count = |counts: &mut crate::metrics::Counts| match (outcome, dependency) {
+            (Status::Ok, _) => {
+                counts.successes += 1;
+                counts.late_successes += u64::from(late.is_some());
+            }
             (_, true) => counts.dependency += 1,
             _ => counts.errors += 1,
-        }
+        };
+        count(&mut stats.window);
+        self.phases.count_service(service, job.arrived, |p| {
+            count(&mut p.counts);
+            p.latency.record(sojourn);
+        });
         if let Some(next) = next {
             stats.in_queue.decrement(now);
             self.start_job(kernel, next);
@@ -244,6 +271,8 @@ impl World<'_> {
         let stats = &mut self.service_stats[service];
         for key in doomed {
             let job = self.jobs.remove(key).expect("listed as live");
+            self.phases
+                .count_service(service as u32, job.arrived, |p| p.counts.dropped += 1);
             stats.departures += 1;
             stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
         }

@@ -88,6 +88,11 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
                 end: None,
             },
         ],
+        phases: Vec::new(),
+        route_phases: Vec::new(),
+        service_phases: Vec::new(),
+        recovery: Vec::new(),
+        edge_attributable: Vec::new(),
     }
 }
 

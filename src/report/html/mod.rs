@@ -15,6 +15,7 @@
 
 mod figures;
 mod requirements;
+mod phases;
 mod scenario;
 mod tables;
 
@@ -199,6 +200,7 @@ fn build(
     services(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
+    phases::phases_section(&mut out, summary);
     let schedule = scenario.is_some_and(|s| !s.workload.schedule.is_empty());
     match charts {
         Charts::Inline(files) => {
