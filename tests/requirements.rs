@@ -274,7 +274,7 @@ fn bad_requirements_are_located_errors() {
     );
     check(
         json!({}),
-        "requirements[0]: a requirement needs exactly one kind: success, latency, amplification, no_invariant_violated",
+        "requirements[0]: a requirement needs exactly one kind: success, latency, amplification, no_invariant_violated, time_to_recover, not_metastable",
     );
     // A typo in a field is a structural error with the allowed names.
     let found = errors(json!([{"succes": {}}]));
@@ -461,5 +461,81 @@ fn the_requirements_memory_is_bounded() {
     assert_eq!(
         found,
         ["requirements: 1001 requirements: at most 1000 are supported"]
+    );
+}
+
+#[test]
+fn time_to_recover_and_not_metastable_pass_when_the_errors_stop_at_once() {
+    // The errors end at 15 s and the next window, 15–16 s, is all
+    // successes again: recovered at once, the run is not metastable.
+    let v = verdicts(json!([
+        {"time_to_recover": {"at_most": "2s"}},
+        {"not_metastable": true}
+    ]));
+    assert_eq!(
+        v[0].requirement,
+        "every measurable fault recovers within 2s"
+    );
+    assert!(v[0].passed, "{v:?}");
+    assert_eq!(v[0].value, Some(0.0));
+    assert_eq!(v[0].bound, Some(2.0));
+    assert_eq!(
+        v[0].detail,
+        "longest: 0 s after fault 0 (errors: api error rate 1, at 10 s) ≤ 2 s"
+    );
+    assert!(v[1].passed, "{v:?}");
+    assert_eq!(
+        v[1].detail,
+        "every measurable fault recovered by the end of the run"
+    );
+}
+
+/// `file` from scenarios/ with `requirements`, run on its own seed.
+fn bundled_verdicts(file: &str, requirements: Value) -> Vec<RequirementSummary> {
+    let path = format!("{}/scenarios/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut value: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("bundled")).expect("json");
+    value["requirements"] = requirements;
+    let compiled = scenario::parse(&value.to_string(), file).expect("valid");
+    let seed = compiled.scenario().seed;
+    let mut judge = Judge::new(&compiled);
+    let outcome = world::run_streaming(&compiled, seed, None, &mut judge);
+    report::judged_files(&compiled, seed, &outcome, &mut judge)
+        .0
+        .requirements
+}
+
+#[test]
+fn the_retry_storm_fails_both_recovery_requirements_and_its_fix_meets_them() {
+    let requirements = json!([
+        {"time_to_recover": {"at_most": "20s"}},
+        {"not_metastable": true}
+    ]);
+    let storm = bundled_verdicts("retry-storm.json", requirements.clone());
+    assert!(!storm[0].passed, "{storm:?}");
+    assert!(storm[0].detail.contains("(metastable)"), "{storm:?}");
+    assert!(!storm[1].passed, "{storm:?}");
+    assert!(
+        storm[1].detail.starts_with("metastable: not recovered"),
+        "{storm:?}"
+    );
+    let fixed = bundled_verdicts("retry-storm-fixed.json", requirements);
+    assert!(fixed[0].passed, "{fixed:?}");
+    assert!(fixed[0].value.is_some_and(|t| t <= 20.0), "{fixed:?}");
+    assert!(fixed[1].passed, "{fixed:?}");
+}
+
+#[test]
+fn a_recovery_requirement_that_requires_nothing_is_refused() {
+    let found = errors(json!([
+        {"not_metastable": false},
+        {"time_to_recover": {"at_most": "0s"}}
+    ]));
+    assert_eq!(
+        found,
+        [
+            "requirements[0].not_metastable: `false` requires nothing: write `true`, or leave the requirement out",
+            "requirements[1].time_to_recover.at_most: a recovery takes at least one window: use a bound above zero",
+        ]
     );
 }

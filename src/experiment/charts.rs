@@ -84,6 +84,7 @@ fn unit_name(unit: Unit) -> &'static str {
         Unit::Ms => "ms",
         Unit::Ratio => "ratio",
         Unit::PerSec => "per second",
+        Unit::Seconds => "s",
         Unit::Count => "count per run",
     }
 }

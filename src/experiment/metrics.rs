@@ -1,7 +1,7 @@
 //! The key metrics a comparison reports, one line each: name, what it is,
 //! unit, which direction is better, and how it is read off a run's
-//! [`Summary`]. A new figure of summary.json (wasted work, time to recover,
-//! the metastable flag) is one more line of [`METRICS`].
+//! [`Summary`]. A new figure of summary.json is one more line of
+//! [`METRICS`].
 //!
 //! Figures over several routes are taken over all of them together where
 //! that is exact (counts, ratios of counts); a percentile cannot be merged
@@ -29,6 +29,8 @@ pub enum Unit {
     Ratio,
     /// Per second.
     PerSec,
+    /// Seconds.
+    Seconds,
     /// A whole number: written as an integer in compare.csv.
     Count,
 }
@@ -41,6 +43,7 @@ impl Unit {
             Unit::Ms => " ms",
             Unit::Ratio => "×",
             Unit::PerSec => "/s",
+            Unit::Seconds => " s",
             Unit::Count => "",
         }
     }
@@ -61,6 +64,7 @@ impl Unit {
             Unit::Ms => format!("{value:.2}"),
             Unit::Ratio => format!("{value:.3}"),
             Unit::PerSec => format!("{value:.1}"),
+            Unit::Seconds => format!("{value:.1}"),
             Unit::Count => format!("{value:.1}"),
         }
     }
@@ -166,7 +170,50 @@ pub const METRICS: &[Metric] = &[
             (routes + edges) as f64
         },
     },
+    Metric {
+        name: "late_successes",
+        title: "wasted work (successes for callers that had given up)",
+        unit: Unit::Count,
+        better: Better::Lower,
+        extract: |s| s.services.values().map(|v| v.late_successes).sum::<u64>() as f64,
+    },
+    Metric {
+        name: "time_to_recover_s",
+        title: "time to recover (longest, s; censored at the horizon)",
+        unit: Unit::Seconds,
+        better: Better::Lower,
+        extract: time_to_recover,
+    },
+    Metric {
+        name: "metastable",
+        title: "metastable runs",
+        unit: Unit::Percent,
+        better: Better::Lower,
+        extract: |s| if s.metastable { 1.0 } else { 0.0 },
+    },
 ];
+
+/// The longest time to recover of the run's faults, seconds: a recovered
+/// fault's own, and for a fault not recovered by the horizon (the run is
+/// metastable) the time from its end to the horizon, a lower bound of its
+/// real time (censored), so that a run that never recovers is never better
+/// than one that does. Faults that are not measurable count nothing, and a
+/// run with none measurable gives 0.
+fn time_to_recover(s: &Summary) -> f64 {
+    s.recovery
+        .faults
+        .iter()
+        .filter_map(|f| match f.status {
+            "recovered" => f.time_to_recover_s,
+            "not_recovered" => s
+                .faults
+                .get(f.fault)
+                .and_then(|fault| fault.end_s)
+                .map(|end| (s.duration_s - end).max(0.0)),
+            _ => None,
+        })
+        .fold(0.0, f64::max)
+}
 
 /// Successes ÷ finished requests, over every route (0 if none finished).
 fn success_rate(s: &Summary) -> f64 {

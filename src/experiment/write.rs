@@ -152,6 +152,7 @@ fn diff_unit(unit: Unit) -> &'static str {
         Unit::Percent => " points",
         Unit::Ms => " ms",
         Unit::PerSec => "/s",
+        Unit::Seconds => " s",
         Unit::Ratio | Unit::Count => "",
     }
 }

@@ -264,7 +264,9 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
             RequirementKind::Success { span, .. }
             | RequirementKind::Latency { span, .. }
             | RequirementKind::Amplification { span, .. } => *span,
-            RequirementKind::NoInvariantViolated => None,
+            RequirementKind::NoInvariantViolated
+            | RequirementKind::TimeToRecover { .. }
+            | RequirementKind::NotMetastable => None,
         })
         .map(|span| span.windows.min(run_windows))
         .fold(0u64, u64::saturating_add);

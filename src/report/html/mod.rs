@@ -14,8 +14,8 @@
 //! charts and their captions in `figures.rs`.
 
 mod figures;
-mod requirements;
 mod phases;
+mod requirements;
 mod scenario;
 mod tables;
 

@@ -22,7 +22,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::kernel::SimTime;
+use crate::kernel::{SimDuration, SimTime};
 use crate::metrics::{ClosedWindow, Recorder, SeriesNames, round6};
 use crate::scenario::{AmplificationTarget, Compiled, RequirementKind};
 
@@ -226,6 +226,31 @@ impl Judge {
                         Some((value, *at_most, "attempts/call", false))
                     }
                 }
+                RequirementKind::TimeToRecover { at_most } => {
+                    judge_recovery(&mut verdict, summary, *at_most);
+                    out.push(verdict);
+                    continue;
+                }
+                RequirementKind::NotMetastable => {
+                    verdict.passed = !summary.metastable;
+                    let unrecovered: Vec<String> = summary
+                        .recovery
+                        .faults
+                        .iter()
+                        .filter(|f| f.status == "not_recovered")
+                        .map(|f| fault_words(summary, f.fault))
+                        .collect();
+                    verdict.detail = if unrecovered.is_empty() {
+                        "every measurable fault recovered by the end of the run".to_string()
+                    } else {
+                        format!(
+                            "metastable: not recovered by the end of the run after {}",
+                            unrecovered.join(", ")
+                        )
+                    };
+                    out.push(verdict);
+                    continue;
+                }
                 RequirementKind::NoInvariantViolated => {
                     verdict.passed = summary.stop_reason != "stopped";
                     verdict.detail = match &summary.stop_cause {
@@ -319,6 +344,83 @@ impl Judge {
             out.push(verdict);
         }
         out
+    }
+}
+
+/// A fault in words: its index, kind, target and start ("fault 0 (crash:
+/// back, at 30 s)").
+fn fault_words(summary: &Summary, fault: usize) -> String {
+    match summary.faults.get(fault) {
+        Some(f) => format!(
+            "fault {fault} ({}: {}, at {} s)",
+            f.kind, f.target, f.start_s
+        ),
+        None => format!("fault {fault}"),
+    }
+}
+
+/// Every measurable fault recovered within `at_most`: the value is the
+/// longest time to recover, a fault not recovered counting from its end to
+/// the horizon (a lower bound of its real time), and the faults that cannot
+/// be measured are named.
+fn judge_recovery(verdict: &mut RequirementSummary, summary: &Summary, at_most: SimDuration) {
+    let bound = at_most.as_secs_f64();
+    verdict.unit = "s";
+    verdict.bound = Some(round6(bound));
+    let mut worst: Option<(f64, usize, bool)> = None;
+    let mut unmeasurable = Vec::new();
+    for f in &summary.recovery.faults {
+        let time = match f.status {
+            "recovered" => f.time_to_recover_s.map(|t| (t, true)),
+            "not_recovered" => summary
+                .faults
+                .get(f.fault)
+                .and_then(|fault| fault.end_s)
+                .map(|end| ((summary.duration_s - end).max(0.0), false)),
+            _ => {
+                unmeasurable.push(format!(
+                    "{} ({})",
+                    fault_words(summary, f.fault),
+                    f.reason.unwrap_or("not measurable").replace('_', " ")
+                ));
+                None
+            }
+        };
+        if let Some((t, recovered)) = time
+            && worst.is_none_or(|(w, _, r)| t > w || (t == w && r && !recovered))
+        {
+            worst = Some((t, f.fault, recovered));
+        }
+    }
+    let left_out = if unmeasurable.is_empty() {
+        String::new()
+    } else {
+        format!("; not measurable: {}", unmeasurable.join(", "))
+    };
+    match worst {
+        None => {
+            verdict.passed = true;
+            verdict.detail = format!("no fault whose recovery can be measured{left_out}");
+        }
+        Some((t, fault, recovered)) => {
+            verdict.value = Some(round6(t));
+            verdict.passed = recovered && t <= bound;
+            verdict.detail = if recovered {
+                format!(
+                    "longest: {} s after {} {} {} s{left_out}",
+                    round6(t),
+                    fault_words(summary, fault),
+                    if verdict.passed { "≤" } else { ">" },
+                    round6(bound)
+                )
+            } else {
+                format!(
+                    "not recovered {} s after {} ended, when the run did (metastable){left_out}",
+                    round6(t),
+                    fault_words(summary, fault)
+                )
+            };
+        }
     }
 }
 

@@ -241,7 +241,9 @@ impl Sliding {
                     false,
                     *at_most,
                 ),
-                RequirementKind::NoInvariantViolated => continue,
+                RequirementKind::NoInvariantViolated
+                | RequirementKind::TimeToRecover { .. }
+                | RequirementKind::NotMetastable => continue,
             };
             let Some(span) = span else {
                 continue;

@@ -38,6 +38,13 @@ pub enum RequirementKind {
     },
     /// The run did not stop on a violated invariant.
     NoInvariantViolated,
+    /// Every measurable fault recovered within `at_most` of its end.
+    TimeToRecover {
+        /// The longest time to recover allowed.
+        at_most: SimDuration,
+    },
+    /// No measurable fault was left unrecovered at the horizon.
+    NotMetastable,
 }
 
 /// What an amplification is measured on.
@@ -207,6 +214,13 @@ pub(super) fn compile_requirements(
                     span: span(window, a.over, a.except_after_fault),
                 },
             )
+        } else if let Some(t) = &r.time_to_recover {
+            (
+                format!("every measurable fault recovers within {}", t.at_most),
+                RequirementKind::TimeToRecover { at_most: t.at_most },
+            )
+        } else if r.not_metastable == Some(true) {
+            ("not metastable".to_string(), RequirementKind::NotMetastable)
         } else if r.no_invariant_violated == Some(true) {
             (
                 "no invariant violated".to_string(),

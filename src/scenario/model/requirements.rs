@@ -5,8 +5,7 @@
 //! `validate/requirements.rs`; compiled in `compile/requirements.rs`;
 //! judged in `report/requirements/`.
 //!
-//! Adding a kind (time to recover, not metastable) is a new optional field
-//! here, its check in `validate/requirements.rs`, its variant in
+//! Adding a kind is a new optional field here, its check in `validate/requirements.rs`, its variant in
 //! `compile/requirements.rs` and its judgement in `report/requirements/`.
 
 use schemars::JsonSchema;
@@ -37,6 +36,27 @@ pub struct Requirement {
     /// `true`: the run did not stop on a violated invariant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_invariant_violated: Option<bool>,
+    /// Every fault whose recovery can be measured recovers within a bound
+    /// of its end (see summary.json's `recovery`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_recover: Option<RecoveryRequirement>,
+    /// `true`: the run is not metastable (no measurable fault is left
+    /// unrecovered at the horizon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_metastable: Option<bool>,
+}
+
+/// Every measurable fault recovers within `at_most` of its end: its success
+/// rate and p99 are back near their pre-fault baseline for the windows that
+/// recovery needs (summary.json's `recovery` says how it is judged). A fault
+/// that is not recovered by the horizon fails; one that cannot be measured
+/// (it starts at 0, lasts to the horizon, ends near it, or another fault
+/// interrupts it) is left out and named.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RecoveryRequirement {
+    /// The longest time to recover allowed.
+    pub at_most: SimDuration,
 }
 
 /// A route's success rate: at least `at_least_percent`, over the whole run

@@ -75,6 +75,8 @@ impl Checker<'_> {
             ("latency", r.latency.is_some()),
             ("amplification", r.amplification.is_some()),
             ("no_invariant_violated", r.no_invariant_violated.is_some()),
+            ("time_to_recover", r.time_to_recover.is_some()),
+            ("not_metastable", r.not_metastable.is_some()),
         ];
         let set: Vec<&str> = kinds.iter().filter(|k| k.1).map(|k| k.0).collect();
         if set.len() != 1 {
@@ -88,6 +90,20 @@ impl Checker<'_> {
                 )
             };
             self.problem(path.clone(), message);
+        }
+        if r.not_metastable == Some(false) {
+            self.problem(
+                path.key("not_metastable"),
+                "`false` requires nothing: write `true`, or leave the requirement out",
+            );
+        }
+        if let Some(t) = &r.time_to_recover
+            && t.at_most.is_zero()
+        {
+            self.problem(
+                path.key("time_to_recover").key("at_most"),
+                "a recovery takes at least one window: use a bound above zero",
+            );
         }
         if r.no_invariant_violated == Some(false) {
             self.problem(
