@@ -486,3 +486,57 @@ fn whole_files_are_compared_the_first_as_the_baseline() {
         &["--vary changes one scenario; with several files, each file is a variant"],
     );
 }
+
+#[test]
+fn a_variant_that_fails_a_requirement_exits_1_and_the_report_names_it() {
+    // The light M/M/1 (ρ = 0.1, mean service 1 ms) has a p99 near 5 ms, under
+    // a bound of 10 ms; a server five times slower (ρ = 0.5) has one near
+    // 46 ms (the sojourn time's p99, ln(100) × 5 ms / 0.5), far above it.
+    let dir = TempDir::new();
+    let mut value: serde_json::Value = serde_json::from_str(LIGHT).unwrap();
+    value["requirements"] = serde_json::json!([
+        {"name": "fast", "latency": {"route": "server", "quantile": 99, "at_most": "10ms"}}
+    ]);
+    let file = dir.write("light.json", &value.to_string());
+    let out = dir.path().join("out");
+    let o = meshsim(
+        dir.path(),
+        &[
+            "compare",
+            &file,
+            "--vary",
+            "services.server.service_time.exponential.mean=\"1ms\",\"5ms\"",
+            "--seeds",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: mean=5ms: requirement fast FAILED on 3 of 3 seeds (3, 4, 5)"),
+        "{err}"
+    );
+    let md = std::fs::read_to_string(out.join("compare.md")).expect("the report is written");
+    assert!(md.contains("## Requirements"), "{md}");
+    assert!(
+        md.contains("every requirement (1) met on all 3 seeds"),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(out.join("compare.csv")).unwrap();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",failed_requirements")
+    );
+    // The fast variant's rows fail nothing; the slow one's fail requirement 0.
+    let last: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap())
+        .collect();
+    assert_eq!(last, ["", "", "", "0", "0", "0"], "{csv}");
+}

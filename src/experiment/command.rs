@@ -311,8 +311,19 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
+    let requirements: Vec<Vec<String>> = variants
+        .iter()
+        .map(|v| {
+            v.compiled
+                .requirements()
+                .iter()
+                .map(|r| r.name.clone())
+                .collect()
+        })
+        .collect();
     drop(variants);
-    let comparison = Comparison::new(name, names, seeds, results, command);
+    let comparison =
+        Comparison::new(name, names, seeds, results, command).with_requirements(requirements);
     let files = comparison
         .files()
         .map_err(|e| bad(format!("error: cannot render the charts: {e}")))?;
@@ -353,8 +364,22 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
         ));
         return Ok(INCOMPLETE);
     }
+    let failed: usize = comparison.failed_requirements().iter().map(Vec::len).sum();
+    if failed > 0 {
+        for line in super::write::requirement_lines(&comparison)
+            .iter()
+            .filter(|l| l.contains("FAILED"))
+        {
+            sink.err(&format!("error: {}\n", super::write::plain(line)));
+        }
+        return Ok(REQUIREMENT_FAILED);
+    }
     Ok(0)
 }
+
+/// The exit code of a comparison in which some variant failed a
+/// requirement on some seed (the CLI's "a check failed").
+const REQUIREMENT_FAILED: u8 = 1;
 
 /// The variants of `compare A.json B.json ...`: each file, named by its
 /// stem (by its path when two stems are the same); `baseline` is the first,

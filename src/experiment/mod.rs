@@ -43,6 +43,10 @@ pub struct Comparison {
     pub analysis: Vec<MetricAnalysis>,
     /// The command that reproduces it.
     pub command: String,
+    /// Per variant, the names of its scenario's requirements (what the
+    /// indices of [`RunRow::failed_requirements`] point to); empty when
+    /// they are not known (a report rebuilt from compare.csv alone).
+    pub requirements: Vec<Vec<String>>,
 }
 
 impl Comparison {
@@ -65,7 +69,45 @@ impl Comparison {
             results,
             analysis,
             command,
+            requirements: Vec::new(),
         }
+    }
+
+    /// The same, with each variant's requirement names (for the report's
+    /// verdicts).
+    pub fn with_requirements(mut self, requirements: Vec<Vec<String>>) -> Comparison {
+        self.requirements = requirements;
+        self
+    }
+
+    /// Per variant, the requirements failed on some seed: (requirement
+    /// name, the seeds it failed on), in the scenario's order.
+    pub fn failed_requirements(&self) -> Vec<Vec<(String, Vec<u64>)>> {
+        self.results
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(v, rows)| {
+                let mut failed: std::collections::BTreeMap<u16, Vec<u64>> = Default::default();
+                for (row, seed) in rows.iter().zip(&self.seeds) {
+                    for &r in &row.failed_requirements {
+                        failed.entry(r).or_default().push(*seed);
+                    }
+                }
+                failed
+                    .into_iter()
+                    .map(|(r, seeds)| {
+                        let name = self
+                            .requirements
+                            .get(v)
+                            .and_then(|names| names.get(usize::from(r)))
+                            .cloned()
+                            .unwrap_or_else(|| format!("requirement {r}"));
+                        (name, seeds)
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// The files of the report: compare.csv, compare.md, the charts and

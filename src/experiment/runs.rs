@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::report::Summary;
+use crate::report::requirements::Judge;
 use crate::scenario::Compiled;
 use crate::world;
 
@@ -39,6 +40,9 @@ pub struct RunRow {
     /// Whether the run covered its whole duration (summary.json's
     /// `completed`).
     pub completed: bool,
+    /// The scenario's requirements that the run failed, by index (at most
+    /// `MAX_REQUIREMENTS`, 1,000, so 16 bits hold one).
+    pub failed_requirements: Vec<u16>,
 }
 
 /// The rows of every run, indexed by variant then seed.
@@ -103,10 +107,19 @@ pub fn run_all(
 
 /// One run, summarised and reduced to its metrics.
 pub fn one_run(compiled: &Compiled, seed: u64) -> RunRow {
-    let outcome = world::run(compiled, seed, None);
+    let mut judge = Judge::new(compiled);
+    let outcome = world::run_streaming(compiled, seed, None, &mut judge);
     let summary = Summary::new(compiled, seed, &outcome);
+    let failed_requirements = judge
+        .verdicts(compiled, &summary)
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| !v.passed)
+        .map(|(i, _)| i as u16)
+        .collect();
     RunRow {
         values: metrics::row(&summary),
         completed: summary.completed,
+        failed_requirements,
     }
 }

@@ -18,7 +18,7 @@ pub fn csv(c: &Comparison) -> String {
         out.push(',');
         out.push_str(m.name);
     }
-    out.push('\n');
+    out.push_str(",failed_requirements\n");
     for (v, name) in c.names.iter().enumerate() {
         for (s, seed) in c.seeds.iter().enumerate() {
             let row = &c.results.rows[v][s];
@@ -27,6 +27,11 @@ pub fn csv(c: &Comparison) -> String {
                 out.push(',');
                 out.push_str(&m.unit.csv(*value));
             }
+            // The indices of the requirements it failed (in the scenario's
+            // order), separated by spaces: compare.md names them.
+            out.push(',');
+            let failed: Vec<String> = row.failed_requirements.iter().map(u16::to_string).collect();
+            out.push_str(&failed.join(" "));
             out.push('\n');
         }
     }
@@ -46,6 +51,7 @@ pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<u64>, Results), String>
         results: Results { rows: Vec::new() },
         analysis: Vec::new(),
         command: String::new(),
+        requirements: Vec::new(),
     });
     if header != expected.trim_end() {
         return Err(format!(
@@ -87,7 +93,7 @@ pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<u64>, Results), String>
             (name.to_string(), rest)
         };
         let fields: Vec<&str> = rest.split(',').collect();
-        if fields.len() != 2 + METRICS.len() {
+        if fields.len() != 3 + METRICS.len() {
             return Err(bad("the wrong number of fields"));
         }
         let seed: u64 = fields[0].parse().map_err(|_| bad("a bad seed"))?;
@@ -96,7 +102,11 @@ pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<u64>, Results), String>
             "false" => false,
             _ => return Err(bad("`completed` is not true or false")),
         };
-        let values = fields[2..]
+        let failed_requirements = fields[2 + METRICS.len()]
+            .split_whitespace()
+            .map(|i| i.parse::<u16>().map_err(|_| bad("a bad requirement index")))
+            .collect::<Result<Vec<u16>, String>>()?;
+        let values = fields[2..2 + METRICS.len()]
             .iter()
             .map(|f| f.parse::<f64>().map_err(|_| bad("a bad number")))
             .collect::<Result<Vec<f64>, String>>()?;
@@ -113,7 +123,11 @@ pub fn parse_csv(text: &str) -> Result<(Vec<String>, Vec<u64>, Results), String>
                 "seeds out of order: every variant runs the first's seeds",
             ));
         }
-        row.push(RunRow { values, completed });
+        row.push(RunRow {
+            values,
+            completed,
+            failed_requirements,
+        });
     }
     if rows.iter().any(|r| r.len() != seeds.len()) {
         return Err("a variant lacks some seeds".to_string());
@@ -216,6 +230,38 @@ fn header(c: &Comparison) -> String {
 }
 
 /// The conclusions in words, one line per variant and metric.
+/// The requirements' verdicts, a line per variant that has requirements:
+/// met on every seed, or which failed on how many seeds (the first five
+/// seeds named, so a line stays short).
+pub fn requirement_lines(c: &Comparison) -> Vec<String> {
+    let failed = c.failed_requirements();
+    let k = c.seeds.len();
+    let mut out = Vec::new();
+    for (v, name) in c.names.iter().enumerate() {
+        let stated = c.requirements.get(v).map_or(0, Vec::len);
+        if failed[v].is_empty() {
+            if stated > 0 {
+                out.push(format!(
+                    "`{name}`: every requirement ({stated}) met on all {k} seeds"
+                ));
+            }
+            continue;
+        }
+        for (requirement, seeds) in &failed[v] {
+            let mut shown: Vec<String> = seeds.iter().take(5).map(u64::to_string).collect();
+            if seeds.len() > 5 {
+                shown.push("…".to_string());
+            }
+            out.push(format!(
+                "`{name}`: requirement `{requirement}` FAILED on {} of {k} seeds ({})",
+                seeds.len(),
+                shown.join(", ")
+            ));
+        }
+    }
+    out
+}
+
 fn conclusions(c: &Comparison) -> Vec<String> {
     let mut out = Vec::new();
     for v in 1..c.names.len() {
@@ -307,6 +353,13 @@ pub fn table(c: &Comparison) -> String {
         }
     }
     out.push_str("\n* best mean; `narrower`: how many times narrower the paired interval is than Welch's unpaired one\n");
+    let verdicts = requirement_lines(c);
+    if !verdicts.is_empty() {
+        out.push_str("\nrequirements\n");
+        for line in verdicts {
+            let _ = writeln!(out, "  {}", plain(&line));
+        }
+    }
     out
 }
 
@@ -342,7 +395,7 @@ fn cut(name: &str, width: usize) -> String {
 }
 
 /// Markdown's backquotes taken out, for the terminal.
-fn plain(text: &str) -> String {
+pub(super) fn plain(text: &str) -> String {
     text.replace('`', "")
 }
 
@@ -354,6 +407,13 @@ pub fn markdown(c: &Comparison) -> String {
     let _ = writeln!(out, "## Conclusions\n");
     for line in conclusions(c) {
         let _ = writeln!(out, "- {line}");
+    }
+    let verdicts = requirement_lines(c);
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "\n## Requirements\n");
+        for line in verdicts {
+            let _ = writeln!(out, "- {line}");
+        }
     }
     let _ = writeln!(out, "\n## Metrics\n");
     for (m, metric) in METRICS.iter().enumerate() {
@@ -445,7 +505,16 @@ pub fn html(c: &Comparison, charts: &[(String, String, String)]) -> String {
     for line in conclusions(c) {
         let _ = writeln!(out, "<li>{}</li>", code(&line));
     }
-    let _ = writeln!(out, "</ul>\n<h2>Metrics</h2>");
+    let _ = writeln!(out, "</ul>");
+    let verdicts = requirement_lines(c);
+    if !verdicts.is_empty() {
+        let _ = writeln!(out, "<h2>Requirements</h2>\n<ul>");
+        for line in verdicts {
+            let _ = writeln!(out, "<li>{}</li>", code(&line));
+        }
+        let _ = writeln!(out, "</ul>");
+    }
+    let _ = writeln!(out, "<h2>Metrics</h2>");
     for (m, metric) in METRICS.iter().enumerate() {
         let a = &c.analysis[m];
         let _ = writeln!(
