@@ -360,7 +360,8 @@ pub fn table(c: &Comparison) -> String {
             let _ = writeln!(out, "  {}", plain(&line));
         }
     }
-    out
+    // Columns padded to their width leave spaces at the ends of lines.
+    out.lines().map(|l| format!("{}\n", l.trim_end())).collect()
 }
 
 /// ` (%)`, ` (ms)`...: the unit after a metric's title, if it has one.
