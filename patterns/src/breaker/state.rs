@@ -65,7 +65,8 @@ pub enum TransitionReason {
     WaitElapsed,
     /// `max_wait_in_half_open` elapsed before the probes decided.
     HalfOpenTimedOut,
-    /// [`Breaker::transition_to`] or [`Breaker::reset`].
+    /// [`Breaker::transition_to`](super::Breaker::transition_to) or
+    /// [`Breaker::reset`](super::Breaker::reset).
     Manual,
 }
 
