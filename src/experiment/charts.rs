@@ -17,13 +17,10 @@ use super::Comparison;
 use super::metrics::{Better, METRICS, Unit};
 
 // The palette of report/charts/style.rs (Okabe & Ito, colour-blind safe).
-const BLUE: RGBColor = RGBColor(0, 114, 178);
-const VERMILLION: RGBColor = RGBColor(213, 94, 0);
-const GREEN: RGBColor = RGBColor(0, 158, 115);
-const GRID: RGBColor = RGBColor(225, 225, 225);
-const TEXT: RGBColor = RGBColor(30, 30, 30);
+// The run report's palette (Okabe and Ito) and width, so both reports look
+// alike.
+use crate::report::charts::style::{BLUE, GREEN, GRID, TEXT, VERMILLION, WIDTH};
 const AXIS: RGBColor = RGBColor(120, 120, 120);
-const WIDTH: u32 = 1200;
 const HEIGHT: u32 = 440;
 /// Longest variant name on an axis, in characters.
 const MAX_LABEL: usize = 28;

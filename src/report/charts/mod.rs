@@ -29,7 +29,7 @@ mod drawing;
 mod fixtures;
 mod panel;
 mod plan;
-mod style;
+pub(crate) mod style;
 
 use std::fs;
 use std::io;

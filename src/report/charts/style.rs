@@ -10,9 +10,9 @@ use super::FAMILY;
 pub(super) const BLACK_OI: RGBColor = RGBColor(0, 0, 0);
 pub(super) const ORANGE: RGBColor = RGBColor(230, 159, 0);
 pub(super) const SKY_BLUE: RGBColor = RGBColor(86, 180, 233);
-pub(super) const GREEN: RGBColor = RGBColor(0, 158, 115);
-pub(super) const BLUE: RGBColor = RGBColor(0, 114, 178);
-pub(super) const VERMILLION: RGBColor = RGBColor(213, 94, 0);
+pub(crate) const GREEN: RGBColor = RGBColor(0, 158, 115);
+pub(crate) const BLUE: RGBColor = RGBColor(0, 114, 178);
+pub(crate) const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 pub(super) const PURPLE: RGBColor = RGBColor(204, 121, 167);
 pub(super) const YELLOW: RGBColor = RGBColor(240, 228, 66);
 /// A closed breaker: Okabe–Ito's bluish green, lightened, so that the
@@ -23,11 +23,11 @@ pub(super) const FAULT: RGBColor = RGBColor(120, 120, 120);
 /// Schedule changes (spikes, steps, ramps): an ochre outside the data
 /// palette, so a change of load is never read as a series.
 pub(super) const LOAD: RGBColor = RGBColor(170, 120, 20);
-pub(super) const GRID: RGBColor = RGBColor(225, 225, 225);
-pub(super) const TEXT: RGBColor = RGBColor(30, 30, 30);
+pub(crate) const GRID: RGBColor = RGBColor(225, 225, 225);
+pub(crate) const TEXT: RGBColor = RGBColor(30, 30, 30);
 pub(super) const NOTE: RGBColor = RGBColor(90, 90, 90);
 
-pub(super) const WIDTH: u32 = 1200;
+pub(crate) const WIDTH: u32 = 1200;
 pub(super) const MARGIN_LEFT: u32 = 12;
 pub(super) const MARGIN_RIGHT: u32 = 36;
 pub(super) const Y_LABEL_AREA: u32 = 84;
