@@ -21,11 +21,11 @@ use crate::kernel::SimDuration;
 /// clamped into the top bucket; the exact maximum is kept beside it).
 const HIGHEST_US: u64 = 3_600_000_000;
 
-/// A latency histogram.
-#[derive(Clone, Debug)]
-pub struct LatencyHistogram {
-    /// Counts per bucket, HdrHistogram's layout with a lowest value of 1.
-    counts: Box<[u64]>,
+/// A histogram's bucket layout: HdrHistogram's, with a lowest value of 1 µs
+/// and single-unit resolution up to 2 × 10^digits, rounded up to a power of
+/// two sub-buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
     /// `log2` of half the number of sub-buckets per bucket.
     half_magnitude: u32,
     /// `64 - log2(sub-buckets per bucket)`: turns a leading-zero count into
@@ -33,6 +33,75 @@ pub struct LatencyHistogram {
     leading_zero_base: u32,
     /// `sub-buckets per bucket - 1`: values below it are all in bucket 0.
     sub_bucket_mask: u64,
+}
+
+/// The layout of a window's histogram (2 significant digits).
+const WINDOW_LAYOUT: Layout = Layout::of(2);
+/// Its number of buckets.
+const WINDOW_LEN: usize = Layout::len_of(2);
+/// The layout of a run total's histogram (3 significant digits).
+const TOTAL_LAYOUT: Layout = Layout::of(3);
+/// Its number of buckets.
+const TOTAL_LEN: usize = Layout::len_of(3);
+
+impl Layout {
+    /// `ceil(log2(2 × 10^digits))`: the sub-buckets per bucket are 2 to it.
+    const fn magnitude(significant_digits: u8) -> u32 {
+        let largest = 2 * 10u64.pow(significant_digits as u32);
+        64 - (largest - 1).leading_zeros()
+    }
+
+    const fn of(significant_digits: u8) -> Layout {
+        let magnitude = Layout::magnitude(significant_digits);
+        Layout {
+            half_magnitude: magnitude - 1,
+            leading_zero_base: 64 - magnitude,
+            sub_bucket_mask: (1u64 << magnitude) - 1,
+        }
+    }
+
+    /// The number of buckets up to [`HIGHEST_US`].
+    const fn len_of(significant_digits: u8) -> usize {
+        let magnitude = Layout::magnitude(significant_digits);
+        let mut buckets = 1u32;
+        let mut untrackable = 1u64 << magnitude;
+        while untrackable <= HIGHEST_US {
+            untrackable <<= 1;
+            buckets += 1;
+        }
+        (buckets as usize + 1) << (magnitude - 1)
+    }
+
+    /// The bucket of a value in µs among `len`: its own, or [`HIGHEST_US`]'s
+    /// if it is past the last bucket (as HdrHistogram's saturating record
+    /// does).
+    #[inline(always)]
+    const fn index_of(self, us: u64, len: usize) -> usize {
+        let index = self.raw_index_of(if us == 0 { 1 } else { us });
+        if index < len {
+            index
+        } else {
+            self.raw_index_of(HIGHEST_US)
+        }
+    }
+
+    /// The bucket of a value in µs, which may be past the last one.
+    #[inline(always)]
+    const fn raw_index_of(self, us: u64) -> usize {
+        let bucket = self.leading_zero_base - (us | self.sub_bucket_mask).leading_zeros();
+        let sub_bucket = (us >> bucket) as usize;
+        ((bucket as usize + 1) << self.half_magnitude) + sub_bucket
+            - (1usize << self.half_magnitude)
+    }
+}
+
+/// A latency histogram.
+#[derive(Clone, Debug)]
+pub struct LatencyHistogram {
+    /// Counts per bucket, HdrHistogram's layout with a lowest value of 1.
+    counts: Box<[u64]>,
+    /// Where a value's bucket is.
+    layout: Layout,
     count: u64,
     sum_ns: u128,
     max_ns: u64,
@@ -101,23 +170,9 @@ impl LatencyHistogram {
             (1..=5).contains(&significant_digits),
             "1 to 5 significant digits"
         );
-        // Single-unit resolution up to 2 × 10^digits, rounded up to a power
-        // of two sub-buckets (HdrHistogram's rule).
-        let largest = 2 * 10u64.pow(u32::from(significant_digits));
-        let magnitude = 64 - (largest - 1).leading_zeros(); // ceil(log2(largest))
-        let sub_buckets = 1u64 << magnitude;
-        let mut buckets = 1u32;
-        let mut untrackable = sub_buckets;
-        while untrackable <= HIGHEST_US {
-            untrackable <<= 1;
-            buckets += 1;
-        }
-        let len = (buckets as usize + 1) << (magnitude - 1);
         LatencyHistogram {
-            counts: vec![0; len].into_boxed_slice(),
-            half_magnitude: magnitude - 1,
-            leading_zero_base: 64 - magnitude,
-            sub_bucket_mask: sub_buckets - 1,
+            counts: vec![0; Layout::len_of(significant_digits)].into_boxed_slice(),
+            layout: Layout::of(significant_digits),
             count: 0,
             sum_ns: 0,
             max_ns: 0,
@@ -134,27 +189,14 @@ impl LatencyHistogram {
     /// past the last bucket (as HdrHistogram's saturating record does).
     #[inline]
     fn index_of(&self, us: u64) -> usize {
-        let index = self.raw_index_of(us.max(1));
-        if index < self.counts.len() {
-            index
-        } else {
-            self.raw_index_of(HIGHEST_US)
-        }
-    }
-
-    /// The bucket of a value in µs, which may be past the last one.
-    #[inline]
-    fn raw_index_of(&self, us: u64) -> usize {
-        let bucket = self.leading_zero_base - (us | self.sub_bucket_mask).leading_zeros();
-        let sub_bucket = (us >> bucket) as usize;
-        ((bucket as usize + 1) << self.half_magnitude) + sub_bucket
-            - (1usize << self.half_magnitude)
+        self.layout.index_of(us, self.counts.len())
     }
 
     /// The lowest and the highest value (µs) counted in bucket `index`.
     fn range_of(&self, index: usize) -> (u64, u64) {
-        let half = 1usize << self.half_magnitude;
-        let (bucket, sub_bucket) = match (index >> self.half_magnitude).checked_sub(1) {
+        let half_magnitude = self.layout.half_magnitude;
+        let half = 1usize << half_magnitude;
+        let (bucket, sub_bucket) = match (index >> half_magnitude).checked_sub(1) {
             Some(bucket) => (bucket as u32, (index & (half - 1)) + half),
             None => (0, index & (half - 1)),
         };
@@ -173,21 +215,23 @@ impl LatencyHistogram {
         self.counts[index] += 1;
     }
 
-    /// Records one value in this window's histogram and in the run's
-    /// `total`, whose exact count, sum and maximum are only brought up to
-    /// date when the window closes ([`LatencyHistogram::close_window_into`]):
-    /// a request's path then does that bookkeeping once, not twice.
+    /// Records one value in this window's histogram (of 2 significant
+    /// digits) and in the run's `total` (of 3), whose exact count, sum and
+    /// maximum are only brought up to date when the window closes
+    /// ([`LatencyHistogram::close_window_into`]): a request's path then does
+    /// that bookkeeping once, not twice, and finds both buckets with the
+    /// layouts' constants folded in.
     #[inline(always)]
     pub fn record_with_total(&mut self, total: &mut LatencyHistogram, value: SimDuration) {
+        debug_assert!(self.layout == WINDOW_LAYOUT && self.counts.len() == WINDOW_LEN);
+        debug_assert!(total.layout == TOTAL_LAYOUT && total.counts.len() == TOTAL_LEN);
         let ns = value.as_nanos();
         self.count += 1;
         self.sum_ns += u128::from(ns);
         self.max_ns = self.max_ns.max(ns);
         let us = ns / 1_000;
-        let index = self.index_of(us);
-        self.counts[index] += 1;
-        let index = total.index_of(us);
-        total.counts[index] += 1;
+        self.counts[WINDOW_LAYOUT.index_of(us, WINDOW_LEN)] += 1;
+        total.counts[TOTAL_LAYOUT.index_of(us, TOTAL_LEN)] += 1;
     }
 
     /// Closes a window recorded with [`LatencyHistogram::record_with_total`]:
@@ -213,7 +257,8 @@ impl LatencyHistogram {
     /// last if the maximum is past it (it was counted lower, at
     /// [`HIGHEST_US`], but values below it may sit in buckets above that).
     fn top_index(&self) -> usize {
-        self.raw_index_of((self.max_ns / 1_000).max(1))
+        self.layout
+            .raw_index_of((self.max_ns / 1_000).max(1))
             .min(self.counts.len() - 1)
     }
 

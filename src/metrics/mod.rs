@@ -279,9 +279,11 @@ pub struct ServiceStats {
     pub window_latency: LatencyHistogram,
     /// Time spent waiting in the queue, of requests that started service.
     pub queue_wait: LatencyHistogram,
-    /// Requests in the system (queued or holding a worker).
-    pub in_system: Level,
     /// Requests waiting in queues.
+    ///
+    /// Requests in the system (queued or holding a worker) are
+    /// `in_queue + busy` at every instant, so their level is not kept apart
+    /// ([`ServiceStats::in_system`]): two level updates fewer per request.
     pub in_queue: Level,
     /// Busy workers.
     pub busy: Level,
@@ -292,6 +294,23 @@ pub struct ServiceStats {
     pub sojourn_ns: u128,
 }
 
+impl ServiceStats {
+    /// Requests in the system now: queued or holding a worker.
+    pub fn in_system(&self) -> u64 {
+        self.in_queue.value() + self.busy.value()
+    }
+
+    /// The time-average of requests in the system from zero to `now`
+    /// (Little's L): the sum of the queue's and the workers' exact integrals.
+    pub fn mean_in_system_until(&self, now: SimTime) -> f64 {
+        if now.as_nanos() == 0 {
+            return 0.0;
+        }
+        let area = self.in_queue.area_until(now) + self.busy.area_until(now);
+        area as f64 / now.as_nanos() as f64
+    }
+}
+
 impl Default for ServiceStats {
     fn default() -> Self {
         ServiceStats {
@@ -300,7 +319,6 @@ impl Default for ServiceStats {
             latency: LatencyHistogram::new(3),
             window_latency: LatencyHistogram::new(2),
             queue_wait: LatencyHistogram::new(3),
-            in_system: Level::default(),
             in_queue: Level::default(),
             busy: Level::default(),
             departures: 0,

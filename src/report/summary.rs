@@ -525,7 +525,7 @@ impl Summary {
             .map(|(i, name)| {
                 let stats = &run.services[i];
                 let c = stats.total;
-                let l = stats.in_system.mean_until(run.end);
+                let l = stats.mean_in_system_until(run.end);
                 let lambda = if elapsed > 0.0 {
                     stats.departures as f64 / elapsed
                 } else {

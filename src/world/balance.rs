@@ -101,18 +101,21 @@ impl World<'_> {
         cancellable: bool,
     ) {
         let instance = if self.discovery.tracked {
-            match self.balanced_instance(kernel, attempt, draw, request, service) {
-                Some(instance) => instance,
-                None => return, // Refused locally: no instance in the view.
+            let Some(instance) = self.balanced_instance(kernel, attempt, draw, request, service)
+            else {
+                return; // Refused locally: no instance in the view.
+            };
+            // Only the discovery figures read an attempt's instance: an
+            // untracked run spares the lookup on every attempt.
+            if let Some(a) = self.attempts.get_mut(attempt) {
+                a.instance = instance;
             }
+            self.count_sent(instance, kernel.now());
+            instance
         } else {
             let model = &mut self.services[service as usize];
             model.first_instance + model.balancer.pick(model.instances)
         };
-        if let Some(a) = self.attempts.get_mut(attempt) {
-            a.instance = instance;
-        }
-        self.count_sent(instance, kernel.now());
         let Some(delay) =
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)

@@ -85,7 +85,8 @@ pub(super) struct AttemptState {
     /// only for attempts that may be cancelled).
     pub(super) job: Option<Key>,
     /// The instance it was sent to (`u32::MAX` until it is sent), so that an
-    /// outcome can be attributed to a host.
+    /// outcome can be attributed to a host; set only when discovery figures
+    /// are tracked (`World::discovery.tracked`), the only readers.
     pub(super) instance: u32,
     /// A hedge (not a call's first attempt or a retry).
     pub(super) hedge: bool,

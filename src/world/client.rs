@@ -29,8 +29,8 @@ pub(super) struct Client {
     picker: RoutePicker,
     /// The roots of its draw keys.
     keys: ClientKeys,
-    /// Open-loop requests it has sent so far: the `n` of their draw keys.
-    open_loop_sent: u64,
+    /// The key of the open-loop request its scheduled arrival sends.
+    due: DrawKey,
     /// Its open-loop arrival process, with that process's own stream.
     arrivals: Option<Arrivals>,
     /// Its closed-loop users.
@@ -42,22 +42,31 @@ pub(super) struct Client {
 }
 
 /// A client's open-loop arrivals: the process, and its own keyed stream, from
-/// which the `n`-th arrival's draws come (keyed by `n`: however many draws
-/// thinning takes for one arrival, the next arrival's are its own).
+/// which the `n`-th arrival's draws come, keyed by the `n`-th request's key
+/// (however many draws thinning takes for one arrival, the next arrival's are
+/// its own). The key is derived once, when the arrival is scheduled, and the
+/// request sent at that arrival takes it from here: the stream, not the key,
+/// keeps the arrival's draws apart from the request's.
 struct Arrivals {
     process: ArrivalProcess,
     stream: KeyedStream,
-    /// Arrivals scheduled so far: the key of the next one's draws.
+    /// Arrivals scheduled so far: the `n` of the next one's key.
     scheduled: u64,
 }
 
 impl Arrivals {
-    /// The first arrival after `now`, or `None` if the rate stays zero.
+    /// The first arrival after `now`, or `None` if the rate stays zero; its
+    /// request's key goes to `due`.
     #[inline]
-    fn next_after(&mut self, now: SimTime) -> Option<SimTime> {
-        let mut rng = self.stream.rng(super::draws::arrival(self.scheduled));
+    fn next_after(
+        &mut self,
+        now: SimTime,
+        keys: &ClientKeys,
+        due: &mut DrawKey,
+    ) -> Option<SimTime> {
+        *due = keys.open_loop_request(self.scheduled);
         self.scheduled += 1;
-        self.process.next_after(now, &mut rng)
+        self.process.next_after(now, &mut self.stream.rng(*due))
     }
 }
 
@@ -117,7 +126,7 @@ impl Clients {
                 Client {
                     picker: RoutePicker::new(&target.weights),
                     keys: ClientKeys::new(&target.name),
-                    open_loop_sent: 0,
+                    due: DrawKey::root(0),
                     arrivals: target.arrivals.as_ref().map(|a| Arrivals {
                         process: ArrivalProcess::new(a, &target.schedule),
                         stream: streams.keyed(&ClientKeys::arrival_stream(&target.name)),
@@ -201,7 +210,8 @@ impl Clients {
     }
 
     /// The key of the next request of `client` (sent by `user`, for a
-    /// closed-loop one), counted; and the client, for its route pick.
+    /// closed-loop one, counted; an open-loop one's was derived when its
+    /// arrival was scheduled); and the client, for its route pick.
     #[inline]
     fn next_request(&mut self, client: u32, user: Option<u32>) -> (DrawKey, &Client) {
         match user {
@@ -214,9 +224,9 @@ impl Clients {
                 (c.keys.user_request(user - first, k), c)
             }
             None => {
-                let c = self.get_mut(client);
-                c.open_loop_sent += 1;
-                (c.keys.open_loop_request(c.open_loop_sent - 1), c)
+                // Open loop: the key its arrival was drawn with.
+                let c = self.get(client);
+                (c.due, c)
             }
         }
     }
@@ -261,7 +271,7 @@ impl World<'_> {
         for client in 0..self.clients.len() as u32 {
             let c = self.clients.get_mut(client);
             if let Some(arrivals) = &mut c.arrivals
-                && let Some(first) = arrivals.next_after(SimTime::ZERO)
+                && let Some(first) = arrivals.next_after(SimTime::ZERO, &c.keys, &mut c.due)
             {
                 kernel.schedule_at(first, Event::Arrival(client));
             }
@@ -281,8 +291,9 @@ impl World<'_> {
     #[inline]
     pub(super) fn arrival(&mut self, kernel: &mut Kernel<Event>, client: u32) {
         self.send_request(kernel, client, None);
-        if let Some(arrivals) = &mut self.clients.get_mut(client).arrivals
-            && let Some(next) = arrivals.next_after(kernel.now())
+        let c = self.clients.get_mut(client);
+        if let Some(arrivals) = &mut c.arrivals
+            && let Some(next) = arrivals.next_after(kernel.now(), &c.keys, &mut c.due)
         {
             kernel.schedule_at(next, Event::Arrival(client));
         }

@@ -8,7 +8,8 @@
 //! The keys are structural, built from the request's place in the call tree:
 //!
 //! ```text
-//! request   open loop: OPEN / n              (n-th arrival of the client)
+//! request   open loop: OPEN / n              (n-th arrival of the client;
+//!                                            its arrival time's key too)
 //!           closed loop: USERS / user / k    (k-th request of that user)
 //!           a named client's: CLIENT_OPEN / name / n, CLIENT_USERS / name / user / k
 //! call      a route's call: the request's key
@@ -37,12 +38,13 @@
 //! clients leaves every other client's draws unchanged (tested in
 //! `tests/clients.rs`).
 //!
-//! The open-loop arrival process is the one sequence left: each client's
-//! process draws from its own ChaCha8 stream (`workload/arrivals` for the implicit
-//! client and `default`, `workload/arrivals/<name>` for the others), which
-//! nothing else reads, so its n-th arrival time depends only on its rate
-//! schedule (thinning needs a variable number of draws per arrival, which a
-//! sequence gives for free).
+//! Each client's open-loop arrival process has a keyed stream of its own
+//! (`workload/arrivals` for the implicit client and `default`,
+//! `workload/arrivals/<name>` for the others), and its n-th arrival time is
+//! drawn with the key of the request that arrival sends (`OPEN / n`): the
+//! key is derived once for both, and the streams keep the draws apart.
+//! Thinning takes as many draws as it needs from that key's generator, so
+//! the n-th arrival depends only on n and the rate schedule.
 
 use crate::kernel::{DrawKey, KeyedRng, KeyedStream, RngStreams};
 
@@ -115,8 +117,7 @@ impl ClientKeys {
 }
 /// The root of instance boot keys.
 const BOOT: DrawKey = DrawKey::root(7);
-/// The root of a client's arrival keys (in the client's own stream).
-const ARRIVAL: DrawKey = DrawKey::root(8);
+// Root 8 keyed arrivals until they took their request's key: not reused.
 
 /// Which message a network draw is for: each has its own loss and delay
 /// streams, so a loss fault does not shift any delay.
@@ -216,13 +217,6 @@ impl Draws {
     pub(super) fn throttle(&self, attempt: DrawKey) -> KeyedRng {
         self.throttle.rng(attempt)
     }
-}
-
-/// The key of the draws of a client's `n`-th arrival time (counted from 0,
-/// in its own arrival stream).
-#[inline]
-pub(super) fn arrival(n: u64) -> DrawKey {
-    ARRIVAL.child(n)
 }
 
 /// The key of the call at `index` of step `step` of a job.

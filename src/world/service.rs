@@ -48,11 +48,9 @@ impl World<'_> {
             return;
         }
         if instance.busy < model.concurrency {
-            stats.in_system.increment(now);
             job.state = JobState::Busy;
             self.start_job(kernel, job_key);
         } else if instance.queue.len() < model.queue_capacity as usize {
-            stats.in_system.increment(now);
             stats.in_queue.increment(now);
             job.state = JobState::Queued;
             instance.queue.push_back(job_key);
@@ -85,7 +83,6 @@ impl World<'_> {
                         true => p.counts.expired += 1,
                         false => p.counts.cancelled += 1,
                     });
-                stats.in_system.decrement(now);
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
                 self.jobs.remove(job_key);
@@ -181,7 +178,6 @@ impl World<'_> {
         let stats = &mut self.service_stats[service as usize];
         let sojourn = now - job.arrived;
         stats.busy.decrement(now);
-        stats.in_system.decrement(now);
         stats.departures += 1;
         stats.sojourn_ns += u128::from(sojourn.as_nanos());
         stats
@@ -279,7 +275,6 @@ impl World<'_> {
         stats.window.dropped += queued + busy;
         stats.in_queue.subtract(now, queued);
         stats.busy.subtract(now, busy);
-        stats.in_system.subtract(now, queued + busy);
         self.refresh_state(kernel, instance_index);
     }
 }

@@ -52,7 +52,7 @@ impl World<'_> {
                 counts: stats.window,
                 latency_ms_p50: p(&stats.window_latency, 0.5),
                 latency_ms_p99: p(&stats.window_latency, 0.99),
-                in_flight: stats.in_system.value(),
+                in_flight: stats.in_system(),
                 queue_length: Some(stats.in_queue.value()),
                 breakers_open: None,
             });

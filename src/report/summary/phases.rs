@@ -157,7 +157,7 @@ pub(super) fn phases(run: &RunOutcome) -> Vec<PhaseSummary> {
                 }
                 false => {
                     let s = &run.services[i];
-                    let in_system = s.in_system.value();
+                    let in_system = s.in_system();
                     PhaseOutcome::service(&s.total, in_system, s.latency.summary())
                 }
             };
