@@ -9,9 +9,9 @@
 //! `behavior` the API server fills in (kubernetes `pkg/apis/autoscaling/v2/defaults.go`,
 //! `defaultHPAScaleUpRules` and `defaultHPAScaleDownRules`): scale-up with no
 //! stabilisation window, `selectPolicy: Max` of 4 pods and 100 % per 15 s; scale-down
-//! with a 300 s window (the controller's `--horizontal-pod-autoscaler-downscale-
-//! stabilization`, which fills an unset `stabilizationWindowSeconds`), `selectPolicy:
-//! Max` of 100 % per 15 s. The bounds that the API validation applies
+//! with a 300 s window (the controller's flag
+//! `--horizontal-pod-autoscaler-downscale-stabilization`, which fills an unset
+//! `stabilizationWindowSeconds`), `selectPolicy: Max` of 100 % per 15 s. The bounds that the API validation applies
 //! (`pkg/apis/autoscaling/validation/validation.go`) are applied here too: a policy's
 //! period in `(0, 1800 s]`, a window of at most 3600 s, a policy value above 0, at
 //! least one policy per direction.
