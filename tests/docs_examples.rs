@@ -132,6 +132,7 @@ const SERVICE: &[&str] = &[
     "error_rate",
     "calls",
     "discovery",
+    "autoscale",
 ];
 const DISTRIBUTIONS: &[&str] = &[
     "constant",

@@ -4,11 +4,12 @@
 //! microservice graph: a [circuit breaker](breaker), a [retry policy](retry),
 //! [retry limiters](budget), a [bulkhead], [rate limiters](rate_limit),
 //! [hedged requests](hedge) and [deadlines](deadline); and, for how a caller finds and
-//! picks its backends, [discovery, health checks and load balancing](discovery). Each
+//! picks its backends, [discovery, health checks and load balancing](discovery); and,
+//! for how many instances a service runs, a [horizontal autoscaler](autoscale). Each
 //! mirrors the semantics of a named production system (resilience4j, Polly, Hystrix,
 //! pybreaker, Brooker's backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE,
-//! governor, Consul, Eureka, Envoy), cited at the top of its file, so a simulated system
-//! behaves like the one its users run.
+//! governor, Consul, Eureka, Envoy, Kubernetes), cited at the top of its file, so a
+//! simulated system behaves like the one its users run.
 //!
 //! # The sans-IO contract
 //!
@@ -85,6 +86,7 @@
 
 #![warn(missing_docs)]
 
+pub mod autoscale;
 pub mod breaker;
 pub mod budget;
 pub mod bulkhead;

@@ -168,6 +168,7 @@ pub struct Compiled {
     faults: Vec<FaultTarget>,
     samplers: Samplers,
     discovery: Vec<Option<CompiledDiscovery>>,
+    autoscale: Vec<Option<CompiledAutoscale>>,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
@@ -176,6 +177,13 @@ impl Compiled {
     /// Each service's discovery, by index (none: callers use every instance).
     pub fn discovery(&self) -> &[Option<CompiledDiscovery>] {
         &self.discovery
+    }
+
+    /// Each service's autoscaler, by index (none: a fixed number of
+    /// instances). Every entry is `None` until the world runs autoscalers
+    /// (see `compile/autoscale.rs`).
+    pub fn autoscale(&self) -> &[Option<CompiledAutoscale>] {
+        &self.autoscale
     }
 
     /// The scenario, as it was given.
@@ -289,13 +297,18 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let discovery = compile_discovery(&scenario)
         .map_err(|mut found| built.append(&mut found))
         .ok();
+    let autoscale = compile_autoscale(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
     built.retain(|(path, _)| {
         !problems
             .iter()
             .any(|(p, _)| path.0.starts_with(&p.0) || p.0.starts_with(&path.0))
     });
     problems.append(&mut built);
-    let (Some(samplers), Some(discovery), true) = (samplers, discovery, problems.is_empty()) else {
+    let (Some(samplers), Some(discovery), Some(autoscale), true) =
+        (samplers, discovery, autoscale, problems.is_empty())
+    else {
         return Err(diagnostics(problems));
     };
     let mut resolver = Resolver {
@@ -326,6 +339,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         faults,
         samplers,
         discovery,
+        autoscale,
         requirements,
         warnings,
     })
@@ -362,8 +376,11 @@ fn route_shape_problems(scenario: &Scenario) -> Problems {
     problems
 }
 
+mod autoscale;
 mod requirements;
 mod resolve;
+use autoscale::compile_autoscale;
+pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;

@@ -16,10 +16,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::kernel::SimDuration;
 
+mod autoscale;
 mod compare;
 mod discovery;
 mod policy;
 mod requirements;
+pub use autoscale::*;
 pub use compare::*;
 pub use discovery::*;
 pub use policy::*;
@@ -138,6 +140,10 @@ pub struct Service {
     /// without it, they call every instance, up or down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery: Option<DiscoverySpec>,
+    /// A horizontal autoscaler that sets the number of running instances
+    /// between its bounds, as Kubernetes' does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleSpec>,
 }
 
 /// One step of a service's downstream calls: either a single call

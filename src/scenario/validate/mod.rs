@@ -4,9 +4,10 @@
 //!
 //! The entry point, the shared helpers and the bounds are here; each part of a
 //! scenario is checked in a file of its own: `services.rs` (and the call
-//! graph), `network.rs`, `workload.rs`, `policies.rs`, `faults.rs`,
-//! `requirements.rs` and `distributions.rs`.
+//! graph), `autoscale.rs`, `network.rs`, `workload.rs`, `policies.rs`,
+//! `faults.rs`, `requirements.rs` and `distributions.rs`.
 
+mod autoscale;
 mod distributions;
 mod faults;
 mod network;
@@ -74,6 +75,9 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.top_level();
     for (name, service) in &scenario.services {
         c.service(name, service);
+        if let Some(spec) = &service.autoscale {
+            c.autoscale(name, service, spec);
+        }
     }
     c.cycles();
     c.network();
