@@ -15,7 +15,7 @@
 //! text fitting; `data.rs` the run's rows as plain numbers and the series
 //! drawn from them; `plan.rs` what the scenario asked for (offered rate,
 //! schedule changes, which edges retry); `breakers.rs` the circuit-breaker
-//! state timelines; `builders.rs` turns the data into the description of
+//! state timelines; `builders/` turns the data into the description of
 //! each chart; `panel.rs` holds that description (panels, lines, bands,
 //! lanes, legend, strips); `drawing.rs` draws it with plotters, and
 //! `bearing.rs` places the glyphs of PNG text.
