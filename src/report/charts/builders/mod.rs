@@ -1,12 +1,14 @@
-//! The seven charts, each built from [`Data`] as a [`Spec`], one file per
+//! The eight charts, each built from [`Data`] as a [`Spec`], one file per
 //! family: `routes.rs` (route latency and throughput), `services.rs`
 //! (service queues and outcomes), `policies.rs` (retry amplification and
-//! the attempts behind the calls) and `breakers.rs` (circuit-breaker
-//! states). This file lists them in [`CHARTS`](super::CHARTS) order and
-//! holds what they share: the strips' notes, the captions of a route's, a
-//! service's or an edge's panel, and the busiest-and-other layout.
+//! the attempts behind the calls), `breakers.rs` (circuit-breaker states)
+//! and `instances.rs` (per-instance load, imbalance and pool). This file
+//! lists them in [`CHARTS`](super::CHARTS) order and holds what they
+//! share: the strips' notes, the captions of a route's, a service's or an
+//! edge's panel, and the busiest-and-other layout.
 
 mod breakers;
+mod instances;
 mod policies;
 mod routes;
 mod services;
@@ -26,6 +28,7 @@ impl Data<'_> {
             self.amplification(),
             self.attempts(),
             self.breakers(),
+            self.instances(),
         ]
         .into_iter()
         .flatten()
