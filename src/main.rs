@@ -482,6 +482,10 @@ fn run(
             Ok(f) => csv = csv.with_instances(io::BufWriter::new(f)),
             Err(e) => return cannot_write(console, e),
         }
+        match staging.create(report::timeseries::BALANCE.name) {
+            Ok(f) => csv = csv.with_balance(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
     }
     let mut streaming = Streaming {
         csv,

@@ -80,12 +80,14 @@ fn committed_summaries_match_a_fresh_run() {
         // The instances' series is streamed only (it is not kept for
         // charts): record it while running.
         let instances = Shared::default();
+        let balance = Shared::default();
         let mut csv = report::timeseries::CsvRecorder::new(
             Shared::default(),
             Shared::default(),
             Shared::default(),
         )
-        .with_instances(instances.clone());
+        .with_instances(instances.clone())
+        .with_balance(balance.clone());
         let outcome = world::run_streaming(&scenario, seed, None, &mut csv);
         csv.finish().expect("a buffer never fails");
         let (summary, _) = report::files(&scenario, seed, &outcome);
@@ -115,23 +117,28 @@ fn committed_summaries_match_a_fresh_run() {
                 stale(&series_path, &report, &path, seed, &series, &fresh)
             );
         }
-        let instances_path = report.join(report::timeseries::INSTANCES.name);
-        if world::reports_instances(&scenario) {
-            let fresh = String::from_utf8(instances.0.borrow().clone()).expect("UTF-8");
-            let series = std::fs::read_to_string(&instances_path)
-                .unwrap_or_else(|e| panic!("{}: {e}", instances_path.display()));
-            assert!(
-                series == fresh,
-                "{} is stale: regenerate it with `cargo run --release -- run {}`",
-                instances_path.display(),
-                path.display()
-            );
-        } else {
-            assert!(
-                !instances_path.exists(),
-                "{}: this scenario reports no instances",
-                instances_path.display()
-            );
+        for (file, written) in [
+            (report::timeseries::INSTANCES, &instances),
+            (report::timeseries::BALANCE, &balance),
+        ] {
+            let instances_path = report.join(file.name);
+            if world::reports_instances(&scenario) {
+                let fresh = String::from_utf8(written.0.borrow().clone()).expect("UTF-8");
+                let series = std::fs::read_to_string(&instances_path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", instances_path.display()));
+                assert!(
+                    series == fresh,
+                    "{} is stale: regenerate it with `cargo run --release -- run {}`",
+                    instances_path.display(),
+                    path.display()
+                );
+            } else {
+                assert!(
+                    !instances_path.exists(),
+                    "{}: this scenario reports no instances",
+                    instances_path.display()
+                );
+            }
         }
         assert!(
             !report.join("timeseries.csv").exists(),

@@ -7,6 +7,7 @@
 //! the behaviour of the world.
 
 pub mod histogram;
+pub mod instances;
 pub mod level;
 pub mod recorder;
 pub mod recovery;

@@ -66,6 +66,7 @@ pub fn stale_candidates() -> Vec<String> {
         "breakers.csv".to_string(),
         "timeseries.csv".to_string(),
         super::timeseries::INSTANCES.name.to_string(),
+        super::timeseries::BALANCE.name.to_string(),
     ];
     for (stem, _) in super::charts::CHARTS {
         names.push(format!("charts/{stem}.svg"));

@@ -16,7 +16,7 @@ mod phases;
 use instances::instances_summary;
 pub use instances::{
     CrashSummary, DeregistrationSummary, InstanceSummary, InstancesSummary, KeyMovementSummary,
-    RegistrySummary,
+    RegistrySummary, WindowImbalanceSummary,
 };
 pub use phases::{
     BaselineSummary, FaultRecoverySummary, PhaseOutcome, PhaseSummary, RecoverySummary,

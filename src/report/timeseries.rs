@@ -2,7 +2,10 @@
 //! `series/routes.csv`, `series/services.csv` and `series/edges.csv`, one
 //! row per window per entity (tidy data, ready for a dataframe or a
 //! spreadsheet), and `series/clients.csv` when the workload declares
-//! `clients`; and `breakers.csv`, every circuit-breaker transition.
+//! `clients`; `series/instances.csv` (per instance) and
+//! `series/balance.csv` (per service: imbalance and pool) when some
+//! service is balanced over or discovered; and `breakers.csv`, every
+//! circuit-breaker transition.
 //!
 //! Each file has only the columns of its kind, named as in summary.json,
 //! and every count is an integer in every row; only the latency
@@ -59,6 +62,47 @@ pub const INSTANCES: SeriesFile = SeriesFile {
     name: "series/instances.csv",
     header: "t_start_s,t_end_s,service,instance,requests,successes,failures,in_flight_at_end,registered_at_end,in_pools_at_end,ejected_by_at_end",
 };
+
+/// `series/balance.csv`: each service of [`INSTANCES`] as a whole, per
+/// window: how evenly its callers spread their attempts over its instances
+/// (the busiest's attempts ÷ the mean, see
+/// [`crate::metrics::instances::PoolRow`]) and how many instances were
+/// registered, in a pool and ejected. Its own file because its rows are
+/// per service, not per instance; written when [`INSTANCES`] is.
+pub const BALANCE: SeriesFile = SeriesFile {
+    name: "series/balance.csv",
+    header: "t_start_s,t_end_s,service,instances,requests,request_imbalance,registered_at_end,in_pool_at_end,ejected_at_end",
+};
+
+/// One CSV line (with its newline) of [`BALANCE`], for `pool` of the window
+/// `[start, end)`, its service named `service`. The imbalance is empty when
+/// no attempt was sent.
+pub fn write_pool_row(
+    out: &mut String,
+    start: crate::kernel::SimTime,
+    end: crate::kernel::SimTime,
+    service: &str,
+    pool: &crate::metrics::instances::PoolRow,
+) {
+    let _ = write!(
+        out,
+        "{:.6},{:.6},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(service),
+        pool.instances,
+        pool.requests,
+    );
+    out.push(',');
+    if let Some(v) = pool.imbalance {
+        let _ = write!(out, "{v:.6}");
+    }
+    let _ = writeln!(
+        out,
+        ",{},{},{}",
+        pool.registered, pool.in_pool, pool.ejected
+    );
+}
 
 /// One CSV line (with its newline) of `series/instances.csv`, for `row` of
 /// the window `[start, end)`, its service named `service`.
@@ -227,6 +271,8 @@ pub struct CsvRecorder<W: io::Write> {
     clients: Option<CsvStream<W>>,
     /// [`INSTANCES`], when the run has instances to report.
     instances: Option<CsvStream<W>>,
+    /// [`BALANCE`], likewise.
+    balance: Option<CsvStream<W>>,
     names: SeriesNames,
     line: String,
 }
@@ -247,6 +293,7 @@ impl<W: io::Write> CsvRecorder<W> {
             ],
             clients: None,
             instances: None,
+            balance: None,
             names: SeriesNames::default(),
             line: String::new(),
         }
@@ -267,6 +314,14 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`BALANCE`] to `out` (its header at once): for a run
+    /// that writes [`INSTANCES`].
+    #[must_use]
+    pub fn with_balance(mut self, out: W) -> Self {
+        self.balance = Some(CsvStream::new(out, BALANCE.header));
+        self
+    }
+
     /// The first write error, with the name of its file.
     pub fn error(&self) -> Option<(&'static str, &io::Error)> {
         FILES
@@ -279,14 +334,22 @@ impl<W: io::Write> CsvRecorder<W> {
                     .as_ref()
                     .and_then(|s| s.error().map(|e| (INSTANCES.name, e)))
             })
+            .or_else(|| {
+                self.balance
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (BALANCE.name, e)))
+            })
     }
 
     /// Flushes every file; returns each writer and its number of rows, or
-    /// the first error with the name of its file. [`INSTANCES`], if written,
-    /// is flushed too (and its writer dropped).
+    /// the first error with the name of its file. [`INSTANCES`] and
+    /// [`BALANCE`], if written, are flushed too (and their writers dropped).
     pub fn finish(self) -> Result<Finished<W>, (&'static str, io::Error)> {
         if let Some(instances) = self.instances {
             instances.finish().map_err(|e| (INSTANCES.name, e))?;
+        }
+        if let Some(balance) = self.balance {
+            balance.finish().map_err(|e| (BALANCE.name, e))?;
         }
         let [routes, services, edges] = self.streams;
         let finish =
@@ -327,6 +390,14 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 self.line.clear();
                 let service = &self.names.services[row.service as usize];
                 write_instance_row(&mut self.line, window.start, window.end, service, row);
+                stream.line(&self.line);
+            }
+        }
+        if let Some(stream) = &mut self.balance {
+            for pool in crate::metrics::instances::pool_rows(&window.instances) {
+                self.line.clear();
+                let service = &self.names.services[pool.service as usize];
+                write_pool_row(&mut self.line, window.start, window.end, service, &pool);
                 stream.line(&self.line);
             }
         }
@@ -502,6 +573,69 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A writer into a buffer the test keeps.
+    #[derive(Clone, Default)]
+    struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// One line per service per window, in the header's columns; the
+    /// imbalance empty in a window without attempts, a name quoted.
+    #[test]
+    fn the_balance_file_has_a_row_per_service_and_window() {
+        use crate::kernel::SimTime;
+        use crate::metrics::InstanceRow;
+        let row = |service, instance, requests, ejected_by| InstanceRow {
+            service,
+            instance,
+            requests,
+            registered: instance == 0,
+            in_pools: u32::from(ejected_by == 0),
+            ejected_by,
+            ..InstanceRow::default()
+        };
+        let balance = Shared::default();
+        let mut csv = CsvRecorder::new(Shared::default(), Shared::default(), Shared::default())
+            .with_instances(Shared::default())
+            .with_balance(balance.clone());
+        csv.start(&SeriesNames {
+            services: vec!["a".into(), "b,c".into()],
+            ..SeriesNames::default()
+        });
+        let second = SimTime::from_nanos(1_000_000_000);
+        csv.window(&ClosedWindow {
+            start: SimTime::ZERO,
+            end: second,
+            instances: vec![
+                row(0, 0, 3, 0),
+                row(0, 1, 1, 0),
+                row(1, 0, 0, 0),
+                row(1, 1, 0, 1),
+            ],
+            ..ClosedWindow::default()
+        });
+        assert!(csv.finish().is_ok());
+        let text = String::from_utf8(balance.0.borrow().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                BALANCE.header,
+                // 3 ÷ (4 / 2).
+                "0.000000,1.000000,a,2,4,1.500000,1,2,0",
+                "0.000000,1.000000,\"b,c\",2,0,,1,1,1",
+            ]
+        );
     }
 
     #[test]

@@ -125,6 +125,9 @@ pub struct InstancesOutcome {
     /// Per edge: how its hashing balancers' keys moved (none: not a
     /// hashing balancer, or its membership never changed).
     pub key_movement: Vec<Option<KeyMovement>>,
+    /// The instance rows kept for charts, and each service's imbalance
+    /// over every window (empty when no service is reported).
+    pub series: crate::metrics::instances::InstanceSeries,
 }
 
 /// The world's discovery state.

@@ -57,6 +57,7 @@ use std::collections::{BTreeMap, VecDeque};
 use crate::kernel::{
     Control, DrawKey, Kernel, Model, RngStreams, RunLimits, SimDuration, SimTime, StopReason,
 };
+use crate::metrics::instances::InstanceSeries;
 use crate::metrics::recovery::{FaultRecovery, RecoveryRecorder};
 use crate::metrics::series::BoundedSeries;
 use crate::metrics::{
@@ -383,9 +384,10 @@ pub fn run_streaming(
     let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
     let mut kept = BoundedSeries::default();
+    let mut kept_instances = InstanceSeries::default();
     let fault_windows = faults::fault_windows(scenario);
     let mut recovery = RecoveryRecorder::new(fault_windows.iter().map(|f| (f.start, f.end)));
-    let mut both = (&mut kept, (&mut recovery, recorder));
+    let mut both = ((&mut kept, &mut kept_instances), (&mut recovery, recorder));
     let (mut world, edges) = World::new(compiled, &streams, &mut both);
     world.sink.start(&SeriesNames {
         routes: world.route_names.clone(),
@@ -449,6 +451,7 @@ pub fn run_streaming(
                 .map(|r| r.as_ref().map(|r| r.counts.clone()))
                 .collect(),
             key_movement: std::mem::take(&mut world.discovery.key_movement),
+            series: InstanceSeries::default(),
         },
         stop,
         stop_cause,
@@ -492,6 +495,7 @@ pub fn run_streaming(
     };
     outcome.recovery = recovery.finish();
     (outcome.rows, outcome.rows_merged) = kept.finish();
+    outcome.instances.series = kept_instances.finish();
     outcome
 }
 

@@ -232,7 +232,9 @@ pub(super) fn total(windows: &[Window<'_>], count: impl Fn(&Counts) -> u64) -> u
     windows.iter().map(|w| count(&w.row.counts)).sum()
 }
 
-fn fault_span(f: &FaultWindow, x_max: f64) -> Option<(f64, f64, String)> {
+/// A fault's (start, end, label) on a time axis ending at `x_max`, if it
+/// starts within it.
+pub(super) fn fault_span(f: &FaultWindow, x_max: f64) -> Option<(f64, f64, String)> {
     let start = f.start.as_secs_f64();
     let end = f.end.map_or(x_max, |e| e.as_secs_f64()).min(x_max);
     if start >= x_max || end < start {

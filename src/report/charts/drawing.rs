@@ -238,7 +238,13 @@ pub(super) fn draw<DB: DrawingBackend>(
     for (panel, height) in spec.panels.iter().zip(spec.panel_heights()) {
         let (area, below) = rest.split_vertically(height);
         if panel.lanes.is_empty() {
-            draw_panel(&area, panel, spec.y_desc, data, target)?;
+            draw_panel(
+                &area,
+                panel,
+                panel.y_desc.unwrap_or(spec.y_desc),
+                data,
+                target,
+            )?;
         } else {
             draw_lanes(&area, panel, data, target)?;
         }
@@ -346,7 +352,7 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
     let labels = (panel.title.as_str(), data.time_desc.as_str(), y_desc);
     frame(outer, chart.plotting_area(), labels, target)?;
     let area = chart.plotting_area();
-    shade(area, data, (low, high))?;
+    shade(area, data, panel.faults.as_deref(), (low, high))?;
     for band in &panel.bands {
         for polygon in &band.polygons {
             area.draw(&Polygon::new(
@@ -383,11 +389,13 @@ fn panel_contents<DB: DrawingBackend, Y: Ranged<ValueType = f64> + ValueFormatte
     Ok(())
 }
 
-/// The fault windows and the schedule's spikes and ramps shaded across a
-/// plot from `low` to `high`, and its steps as dashed vertical lines.
+/// The fault windows (`faults`, else every fault of the run) and the
+/// schedule's spikes and ramps shaded across a plot from `low` to `high`,
+/// and its steps as dashed vertical lines.
 fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
     area: &DrawingArea<DB, Cartesian2d<RangedCoordf64, Y>>,
     data: &Data<'_>,
+    faults: Option<&[(f64, f64)]>,
     (low, high): (f64, f64),
 ) -> Result<(), String> {
     for (start, end, _, step) in &data.load {
@@ -407,7 +415,15 @@ fn shade<DB: DrawingBackend, Y: Ranged<ValueType = f64>>(
             .map_err(err)?;
         }
     }
-    for (start, end, _) in &data.faults {
+    let every: Vec<(f64, f64)>;
+    let faults = match faults {
+        Some(faults) => faults,
+        None => {
+            every = data.faults.iter().map(|(s, e, _)| (*s, *e)).collect();
+            &every
+        }
+    };
+    for (start, end) in faults {
         area.draw(&Rectangle::new(
             [(*start, low), (*end, high)],
             FAULT.mix(0.18).filled(),
@@ -489,7 +505,7 @@ fn draw_lanes<DB: DrawingBackend>(
     let labels = (panel.title.as_str(), data.time_desc.as_str(), "");
     frame(area, chart.plotting_area(), labels, target)?;
     let plot = chart.plotting_area();
-    shade(plot, data, (0.0, n))?;
+    shade(plot, data, panel.faults.as_deref(), (0.0, n))?;
     let (base_x, base_y) = area.get_base_pixel();
     let (px, _) = plot.get_pixel_range();
     let label_right = px.start - base_x - 8;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::super::output::Files;
 use super::plan::Plan;
 use crate::kernel::{SimTime, StopReason};
-use crate::metrics::{BreakerEvent, Counts, EntityKind, WindowRow};
+use crate::metrics::{BreakerEvent, Counts, EntityKind, InstanceRow, WindowRow};
 use crate::world::network::NetworkStats;
 use crate::world::{EdgeInfo, FaultWindow, RunOutcome};
 
@@ -187,5 +187,41 @@ pub(super) fn resilient(windows: u64, units: u32) -> RunOutcome {
     } else {
         run.breaker_transitions = vec![BTreeMap::new(); 2];
     }
+    run
+}
+
+/// `outcome` for `orders` and `payments` with `instances` instances of
+/// `orders` reported one by one: 10 attempts to each per window, except
+/// instance 0 (crashed from 1 s to 3 s by the first fault), which gets
+/// none in windows 1 and 2 and is out of every pool at the end of window 2;
+/// instance 1 is ejected by one caller at the end of window 3.
+pub(super) fn balanced(windows: u64, instances: u32) -> RunOutcome {
+    let mut run = outcome(windows, true, &["orders", "payments"]);
+    let mut series = crate::metrics::instances::InstanceSeries::default();
+    for w in 0..windows {
+        let rows: Vec<InstanceRow> = (0..instances)
+            .map(|i| {
+                let down = i == 0 && (1..3).contains(&w);
+                let gone = i == 0 && w == 2;
+                let ejected = i == 1 && w == 3;
+                InstanceRow {
+                    service: 0,
+                    instance: i,
+                    requests: if down { 0 } else { 10 },
+                    successes: if down { 0 } else { 10 },
+                    registered: !gone,
+                    in_pools: u32::from(!gone && !ejected),
+                    ejected_by: u32::from(ejected),
+                    ..InstanceRow::default()
+                }
+            })
+            .collect();
+        series.push_window(
+            SimTime::from_nanos(w * 1_000_000_000),
+            SimTime::from_nanos((w + 1) * 1_000_000_000),
+            &rows,
+        );
+    }
+    run.instances.series = series.finish();
     run
 }

@@ -1,8 +1,9 @@
 //! Charts of a run, as SVG and PNG: route latency, route throughput against
-//! the offered load and failures, service queues and service outcomes, and
+//! the offered load and failures, service queues and service outcomes,
 //! what the resilience policies did (retry amplification, attempts behind
-//! the calls, circuit breaker states) over virtual time, with the fault
-//! windows and the workload's schedule changes marked on every chart.
+//! the calls, circuit breaker states), and how a balanced service's load
+//! spread over its instances, over virtual time, with the fault windows and
+//! the workload's schedule changes marked on every chart.
 //!
 //! Text is drawn with the DejaVu Sans font bundled in `assets/fonts/` (see
 //! its licence there), so PNGs render the same on a machine without any
@@ -15,7 +16,7 @@
 //! text fitting; `data.rs` the run's rows as plain numbers and the series
 //! drawn from them; `plan.rs` what the scenario asked for (offered rate,
 //! schedule changes, which edges retry); `breakers.rs` the circuit-breaker
-//! state timelines; `builders.rs` turns the data into the description of
+//! state timelines; `builders/` turns the data into the description of
 //! each chart; `panel.rs` holds that description (panels, lines, bands,
 //! lanes, legend, strips); `drawing.rs` draws it with plotters, and
 //! `bearing.rs` places the glyphs of PNG text.
@@ -55,7 +56,7 @@ const FAMILY: &str = "sans-serif";
 
 /// The charts this module can draw, in the order they are returned: file
 /// stem under `charts/` and a title for reports.
-pub const CHARTS: [(&str, &str); 7] = [
+pub const CHARTS: [(&str, &str); 8] = [
     (
         "latency",
         "End-to-end latency of successful requests, per route",
@@ -78,6 +79,10 @@ pub const CHARTS: [(&str, &str); 7] = [
         "Attempts behind the calls of each route and edge",
     ),
     ("breakers", "Circuit-breaker states"),
+    (
+        "instances",
+        "Load per instance, its imbalance and the pool, with the instances' faults",
+    ),
 ];
 
 /// The title of a chart file such as `charts/latency.svg`, if it is one of

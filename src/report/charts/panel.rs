@@ -71,6 +71,12 @@ pub(super) struct Panel {
     /// Rows of a state timeline, top to bottom. A panel with lanes has no y
     /// scale: its bands and lines are not drawn.
     pub(super) lanes: Vec<Lane>,
+    /// The y axis description, when not the chart's.
+    pub(super) y_desc: Option<&'static str>,
+    /// The fault windows shaded (start, end, seconds), when not every
+    /// fault of the run: the per-instance chart shades only the faults of
+    /// the panel's service.
+    pub(super) faults: Option<Vec<(f64, f64)>>,
 }
 
 impl Panel {

@@ -6,7 +6,7 @@
 //! them).
 
 use crate::kernel::{SimDuration, SimTime};
-use crate::scenario::{Arrivals, RateChange, Scenario};
+use crate::scenario::{Arrivals, Fault, RateChange, Scenario};
 use crate::world::RunOutcome;
 use crate::world::workload::ArrivalProcess;
 
@@ -49,6 +49,21 @@ pub(super) struct Plan {
     /// caller sends a callee more requests than it makes calls. `None`:
     /// not known, every edge may.
     amplifies: Option<Vec<bool>>,
+    /// By fault index (as the run's `faults`): the service it acts on, and
+    /// the instance if only one (a crash, stop, slowdown, added latency or
+    /// error rate of a service or an instance, or its registry's outage);
+    /// `None` for the network's faults (partitions, loss, a link's
+    /// latency). Empty when not known.
+    pub(super) fault_targets: Vec<Option<FaultTarget>>,
+}
+
+/// What a fault acts on, for the per-instance chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct FaultTarget {
+    /// The service's index.
+    pub(super) service: u32,
+    /// One of its instances, or all of them.
+    pub(super) instance: Option<u32>,
 }
 
 impl Plan {
@@ -60,6 +75,7 @@ impl Plan {
             offered: Offered::Unknown,
             changes: Vec::new(),
             amplifies: None,
+            fault_targets: Vec::new(),
         }
     }
 
@@ -131,6 +147,11 @@ impl Plan {
             offered,
             changes,
             amplifies: Some(amplifies),
+            fault_targets: scenario
+                .faults
+                .iter()
+                .map(|f| fault_target(f, &run.service_names))
+                .collect(),
         }
     }
 
@@ -167,6 +188,26 @@ impl Plan {
             _ => 0.0,
         }
     }
+}
+
+/// The service (and instance) `fault` acts on, its name resolved among
+/// `services`; `None` for a fault of the network.
+fn fault_target(fault: &Fault, services: &[String]) -> Option<FaultTarget> {
+    let (service, instance) = if let Some(c) = fault.crash.as_ref().or(fault.stop.as_ref()) {
+        (&c.service, c.instance)
+    } else if let Some(s) = &fault.slowdown {
+        (&s.service, s.instance)
+    } else if let Some(e) = &fault.errors {
+        (&e.service, e.instance)
+    } else if let Some(l) = &fault.latency {
+        (l.service.as_ref()?, l.instance)
+    } else if let Some(r) = &fault.registry_outage {
+        (&r.service, None)
+    } else {
+        return None;
+    };
+    let service = services.iter().position(|s| s == service)? as u32;
+    Some(FaultTarget { service, instance })
 }
 
 fn at(secs: f64) -> SimTime {

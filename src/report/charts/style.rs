@@ -18,6 +18,9 @@ pub(super) const YELLOW: RGBColor = RGBColor(240, 228, 66);
 /// A closed breaker: Okabe–Ito's bluish green, lightened, so that the
 /// states that matter stand out.
 pub(super) const PALE_GREEN: RGBColor = RGBColor(178, 224, 211);
+/// Instances out of every caller's pool: a mid grey, darker than the
+/// fault shading.
+pub(super) const OUT_OF_POOL: RGBColor = RGBColor(165, 165, 165);
 /// Fault shading and bars.
 pub(super) const FAULT: RGBColor = RGBColor(120, 120, 120);
 /// Schedule changes (spikes, steps, ramps): an ochre outside the data

@@ -70,6 +70,10 @@ const CAPTIONS: &[(&str, &str)] = &[
         "breakers",
         "When each circuit breaker opened, probed (half-open) and closed again: an opening should follow a fault, and closing come soon after it ends.",
     ),
+    (
+        "instances",
+        "Per balanced or discovered service, each instance's share of the attempts (dashed: an even share), the imbalance (the busiest instance's attempts ÷ the mean; 1 is even) and how many instances its callers could choose (ejected in vermillion, out of every pool in grey). After a crash, look for how long the crashed instance keeps its share: that is the time its callers take to stop sending to it; a slow instance that keeps an even share under round robin is the gray failure that power of two choices or outlier ejection should move traffic away from. Only the faults of that service and its instances are shaded on its panels.",
+    ),
 ];
 
 fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>, schedule: bool) {

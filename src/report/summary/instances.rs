@@ -15,6 +15,10 @@ pub struct InstancesSummary {
     pub load_imbalance: f64,
     /// The same ratio for the requests sent (shares of traffic).
     pub request_imbalance: f64,
+    /// The same ratio window by window (`series/balance.csv`): its mean
+    /// and maximum over the windows in which attempts were sent to the
+    /// service (none when there was none).
+    pub request_imbalance_windows: Option<WindowImbalanceSummary>,
     /// Per instance, in index order.
     pub each: Vec<InstanceSummary>,
     /// Every crash of one of its instances, in time order.
@@ -26,6 +30,19 @@ pub struct InstancesSummary {
     /// the share of keys that moved (left out when there is none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub key_movement: Vec<KeyMovementSummary>,
+}
+
+/// A service's request imbalance over the run's windows.
+#[derive(Clone, Debug, Serialize)]
+pub struct WindowImbalanceSummary {
+    /// Windows in which attempts were sent to it.
+    pub windows: u64,
+    /// The mean of their imbalances.
+    pub mean: f64,
+    /// The largest.
+    pub max: f64,
+    /// The start of the first window with the largest, seconds.
+    pub max_at_s: f64,
 }
 
 /// How the keys of an edge's hashing balancers moved when their view of
@@ -167,6 +184,16 @@ pub(super) fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSu
             .collect(),
         load_imbalance: max_over_mean(load.iter().copied()),
         request_imbalance: max_over_mean(counts.iter().map(|c| c.requests as f64)),
+        request_imbalance_windows: run.instances.series.imbalance.get(service).and_then(
+            |over_time| {
+                Some(WindowImbalanceSummary {
+                    windows: over_time.windows,
+                    mean: round6(over_time.mean()?),
+                    max: round6(over_time.max),
+                    max_at_s: secs(over_time.max_at),
+                })
+            },
+        ),
         each: counts
             .iter()
             .zip(load)
