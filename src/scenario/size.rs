@@ -47,6 +47,8 @@ pub const NETWORK_PAIR_BYTES: u64 = 128;
 pub const FAULT_BYTES: u64 = 256;
 /// Bytes of one row of the time series kept for charts.
 pub const SERIES_ROW_BYTES: u64 = 256;
+/// Bytes of one instance row kept for the per-instance chart.
+pub const INSTANCE_ROW_BYTES: u64 = 64;
 /// Bytes of a scope unit's pattern state, without its windows and queues.
 pub const UNIT_BYTES: u64 = 1024;
 /// Bytes of one window kept by a sliding requirement's span: twice its
@@ -253,6 +255,16 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         "time series kept for charts".to_string(),
         kept_rows.saturating_mul(SERIES_ROW_BYTES),
     ));
+    // The instance rows kept for the per-instance chart: only when some edge
+    // is balanced (the world reports instances then), and never more than
+    // their budget.
+    if scenario.policies.values().any(|p| p.balancer.is_some()) {
+        parts.push((
+            "instance rows kept for charts".to_string(),
+            (crate::metrics::instances::INSTANCE_ROW_BUDGET as u64)
+                .saturating_mul(INSTANCE_ROW_BYTES),
+        ));
+    }
 
     // The windows each sliding requirement keeps: its span, and never more
     // than the run has.

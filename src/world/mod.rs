@@ -589,6 +589,11 @@ mod tests {
         assert!(have <= bound, "CALL_BYTES: {have} > {bound}");
         let (have, bound) = (slot(size_of::<RequestContext>()), REQUEST_BYTES);
         assert!(have <= bound, "REQUEST_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<crate::metrics::InstanceRow>() as u64,
+            INSTANCE_ROW_BYTES,
+        );
+        assert!(have <= bound, "an instance row: {have} > {bound}");
         let (have, bound) = (size_of::<Instance>() as u64 + 32, INSTANCE_BYTES);
         assert!(have <= bound, "INSTANCE_BYTES: {have} > {bound}");
         let (have, bound) = (
