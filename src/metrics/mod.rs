@@ -6,6 +6,7 @@
 //! **Architecture Invariant:** metrics observe; they never feed back into
 //! the behaviour of the world.
 
+pub mod autoscale;
 pub mod histogram;
 pub mod instances;
 pub mod level;

@@ -96,6 +96,9 @@ pub struct ClosedWindow {
     /// One row per instance of each service whose callers balance over it
     /// or discover it, in index order (empty when there is none).
     pub instances: Vec<InstanceRow>,
+    /// One row per autoscaled service, in index order (empty when there is
+    /// none).
+    pub autoscale: Vec<super::autoscale::AutoscaleRow>,
 }
 
 impl ClosedWindow {

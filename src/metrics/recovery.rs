@@ -326,6 +326,7 @@ mod tests {
                 breakers_open: None,
             }],
             instances: Vec::new(),
+            autoscale: Vec::new(),
         }
     }
 

@@ -152,6 +152,25 @@ pub enum FaultTarget {
         /// The discovered service.
         service: u32,
     },
+    /// At most `instances` instances of an autoscaled service may run.
+    ScaleLimit {
+        /// The autoscaled service.
+        service: u32,
+        /// The cap.
+        instances: u32,
+    },
+    /// An autoscaled service's metrics pipeline is down.
+    MetricsOutage {
+        /// The autoscaled service.
+        service: u32,
+    },
+    /// Boots of a service's instances take longer.
+    SlowBoot {
+        /// The service.
+        service: u32,
+        /// The boot time's multiplier (> 0).
+        factor: f64,
+    },
 }
 
 /// A scenario that compiled: read-only, with its policies built, its names
@@ -180,8 +199,7 @@ impl Compiled {
     }
 
     /// Each service's autoscaler, by index (none: a fixed number of
-    /// instances). Every entry is `None` until the world runs autoscalers
-    /// (see `compile/autoscale.rs`).
+    /// instances).
     pub fn autoscale(&self) -> &[Option<CompiledAutoscale>] {
         &self.autoscale
     }

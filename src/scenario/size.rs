@@ -189,9 +189,9 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
     let mut instances = 0u64;
     let mut held = 0u64;
     for s in scenario.services.values() {
-        instances += u64::from(s.instances);
+        instances += u64::from(s.slots());
         let per_instance = u64::from(s.concurrency) + u64::from(s.queue_capacity);
-        held = held.saturating_add(u64::from(s.instances).saturating_mul(per_instance));
+        held = held.saturating_add(u64::from(s.slots()).saturating_mul(per_instance));
     }
     parts.push((
         format!("{instances} instances"),
@@ -205,14 +205,14 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
     // Edges and the pattern state of their scope units.
     let mut edges = 0u64;
     let mut unit_bytes = 0u64;
-    let instances_of: Vec<u32> = scenario.services.values().map(|s| s.instances).collect();
+    let instances_of: Vec<u32> = scenario.services.values().map(|s| s.slots()).collect();
     for (i, s) in scenario.services.values().enumerate() {
         for call in compiled.calls(i).iter().flatten() {
             edges += 1;
             if let Some(p) = call.policy {
                 let policy = &compiled.policies()[p as usize];
                 let units = if policy.stateful() && policy.scope() == super::PolicyScope::Instance {
-                    u64::from(s.instances)
+                    u64::from(s.slots())
                 } else {
                     1
                 };

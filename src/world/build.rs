@@ -39,7 +39,9 @@ impl<'s> World<'s> {
         let service_names: Vec<&String> = scenario.services.keys().collect();
         let policy_names: Vec<&String> = scenario.policies.keys().collect();
         let policies: Vec<PolicyModel> = compiled.policies().iter().map(PolicyModel::new).collect();
-        let instances_of: Vec<u32> = scenario.services.values().map(|s| s.instances).collect();
+        // Every instance a service may run: an autoscaled one has all its
+        // slots, those beyond `instances` held stopped (`autoscale.rs`).
+        let instances_of: Vec<u32> = scenario.services.values().map(|s| s.slots()).collect();
         let discovered: Vec<bool> = compiled.discovery().iter().map(Option::is_some).collect();
         let mut edges: Vec<EdgeModel> = Vec::new();
         let mut infos: Vec<EdgeInfo> = Vec::new();
@@ -121,7 +123,7 @@ impl<'s> World<'s> {
                             }
                             let states = edge_units(
                                 model,
-                                s.instances,
+                                s.slots(),
                                 instances_of[callee as usize],
                                 discovered[callee as usize],
                             );
@@ -156,25 +158,34 @@ impl<'s> World<'s> {
                 }
                 steps.push(specs);
             }
+            let autoscaled = compiled.autoscale()[i].is_some();
             services.push(ServiceModel {
                 first_instance: instances.len() as u32,
-                instances: s.instances,
+                instances: s.slots(),
                 concurrency: s.concurrency,
                 queue_capacity: s.queue_capacity,
                 service_time: samplers.service_times[i].clone(),
                 base_error_rate: s.error_rate,
                 boot_time: samplers.boot_times[i].clone(),
+                boot_factor: 1.0,
                 transitions: BTreeMap::new(),
                 behaviour: Behaviour::Pipeline { steps },
                 balancer: Balancer::round_robin(),
             });
-            for n in 0..s.instances as usize {
+            for n in 0..s.slots() as usize {
                 let base_slowdown = s.instance_slowdown.get(n).copied().unwrap_or(1.0);
+                // A slot beyond the autoscaler's first count starts held:
+                // stopped, its one stop the controller's.
+                let held = n >= s.instances as usize;
                 instances.push(Instance {
                     service: caller,
-                    state: InstanceState::Ready,
+                    state: if held {
+                        InstanceState::Stopped
+                    } else {
+                        InstanceState::Ready
+                    },
                     crashes: 0,
-                    stops: 0,
+                    stops: u32::from(held),
                     booting: false,
                     restarts: 0,
                     busy: 0,
@@ -183,6 +194,7 @@ impl<'s> World<'s> {
                     slowdown: base_slowdown,
                     added_latency: SimDuration::ZERO,
                     error_rate: s.error_rate,
+                    meter: super::autoscale::Meter::new(autoscaled),
                 });
             }
         }
@@ -285,6 +297,15 @@ impl<'s> World<'s> {
             edges,
             draws: Draws::new(streams),
             clients: Clients::new(compiled, streams),
+            autoscalers: compiled
+                .autoscale()
+                .iter()
+                .zip(scenario.services.values())
+                .map(|(a, s)| {
+                    a.as_ref()
+                        .map(|a| super::autoscale::Autoscaler::new(a, s.slots(), s.instances))
+                })
+                .collect(),
             discovery: {
                 let mut discovery =
                     Discovery::new(streams, &instances_of, &balanced_callee, registries);
@@ -342,6 +363,7 @@ impl<'s> World<'s> {
     /// the registries' checks, heartbeats and sweeps.
     pub fn start(&mut self, kernel: &mut Kernel<Event>) {
         self.start_registries(kernel);
+        self.start_autoscalers(kernel);
         self.start_clients(kernel);
         for (i, (start, end)) in self.fault_times.iter().enumerate() {
             kernel.schedule_at(*start, Event::Fault(i as u32, true));

@@ -73,6 +73,15 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 ("loss", target)
             } else if let Some(r) = &f.registry_outage {
                 ("registry_outage", format!("{} registry", r.service))
+            } else if let Some(l) = &f.scale_limit {
+                (
+                    "scale_limit",
+                    format!("{} at most {} instance(s)", l.service, l.instances),
+                )
+            } else if let Some(m) = &f.metrics_outage {
+                ("metrics_outage", format!("{} metrics", m.service))
+            } else if let Some(b) = &f.slow_boot {
+                ("slow_boot", format!("{} boot x{}", b.service, b.factor))
             } else {
                 ("unknown", String::new())
             };
@@ -125,6 +134,10 @@ impl World<'_> {
             FaultTarget::RegistryOutage { service } => {
                 self.registry_outage(kernel.now(), service, starts)
             }
+            FaultTarget::ScaleLimit { service, .. } | FaultTarget::MetricsOutage { service } => {
+                self.autoscale_faults(kernel, service)
+            }
+            FaultTarget::SlowBoot { service, .. } => self.apply_boot_faults(service),
         }
     }
 
@@ -181,6 +194,20 @@ impl World<'_> {
             instance.added_latency = added_latency;
             instance.error_rate = instance_rate.or(service_rate).unwrap_or(base_error_rate);
         }
+    }
+
+    /// Recomputes the boot time's multiplier of `service`: the product of
+    /// its active slow boots.
+    fn apply_boot_faults(&mut self, service: u32) {
+        let mut factor = 1.0;
+        for (effect, active) in &self.faults {
+            if let (FaultTarget::SlowBoot { service: s, factor: f }, true) = (effect, active)
+                && *s == service
+            {
+                factor *= f;
+            }
+        }
+        self.services[service as usize].boot_factor = factor;
     }
 
     fn apply_network_faults(&mut self) {

@@ -92,6 +92,16 @@ impl World<'_> {
     /// the transition; a restart (crashed or stopped → ready) boots first
     /// and then runs the restart hook.
     pub(super) fn refresh_state(&mut self, kernel: &mut Kernel<Event>, index: u32) {
+        let before = self.instances[index as usize].state;
+        self.update_state(kernel, index);
+        let after = self.instances[index as usize].state;
+        let service = self.instances[index as usize].service as usize;
+        if after != before && self.autoscalers[service].is_some() {
+            self.autoscaled_transition(kernel, index, before, after);
+        }
+    }
+
+    fn update_state(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         // Readiness is the current process's: a crashed or stopped one that
         // comes back is a new process, ready once booted.
         let not_ready = matches!(
@@ -132,9 +142,15 @@ impl World<'_> {
             let restart = instance.restarts;
             self.count_transition(service, previous, InstanceState::Starting);
             self.reset_volatile(kernel, index);
+            let factor = self.services[service].boot_factor;
             let boot = self.services[service].boot_time.as_ref().map(|sampler| {
                 let mut rng = self.draws.boot(index, restart);
-                sampler.sample(&mut rng)
+                let boot = sampler.sample(&mut rng);
+                if factor == 1.0 {
+                    boot
+                } else {
+                    boot.mul_f64(factor)
+                }
             });
             if let Some(boot) = boot.filter(|b| !b.is_zero()) {
                 let instance = &mut self.instances[index as usize];

@@ -26,6 +26,7 @@
 //! kernel; the same scenario and seed give the same sequence of events, and
 //! a draw depends only on what it is about.
 
+mod autoscale;
 mod balance;
 mod behaviour;
 mod build;
@@ -150,6 +151,9 @@ struct Instance {
     slowdown: f64,
     added_latency: SimDuration,
     error_rate: f64,
+    /// Its busy workers and queue integrated over time (kept only for an
+    /// autoscaled service: `autoscale.rs`).
+    meter: autoscale::Meter,
 }
 
 struct CallSpec {
@@ -167,6 +171,8 @@ struct ServiceModel {
     base_error_rate: f64,
     /// How long a restarting instance boots (none: at once).
     boot_time: Option<Sampler>,
+    /// What active `slow_boot` faults multiply a boot by.
+    boot_factor: f64,
     /// Instance transitions, by (from, to).
     transitions: BTreeMap<(InstanceState, InstanceState), u64>,
     /// What it does after its local work.
@@ -207,6 +213,8 @@ pub struct World<'s> {
     clients: client::Clients,
     /// Service discovery and per-edge balancing (`discovery.rs`).
     discovery: discovery::Discovery,
+    /// Per service, its autoscaler (`autoscale.rs`; none: a fixed count).
+    autoscalers: Vec<Option<autoscale::Autoscaler>>,
     network: Network,
     client_node: u32,
     faults: Vec<(crate::scenario::FaultTarget, bool)>,
@@ -338,6 +346,8 @@ pub struct RunOutcome {
     pub faults: Vec<FaultWindow>,
     /// Per-instance figures of the services balanced over or discovered.
     pub instances: InstancesOutcome,
+    /// Per service, what its autoscaler did (none: not autoscaled).
+    pub autoscale: Vec<Option<crate::metrics::autoscale::AutoscaleOutcome>>,
     /// The phases of the run, in time order (`phases::phases_of`).
     pub phases: Vec<Phase>,
     /// Per phase, per route (phase-major: phase `p`, route `r` at
@@ -437,7 +447,9 @@ pub fn run_streaming(
                 .collect()
         })
         .collect();
+    let autoscale = world.autoscale_outcomes(end);
     let mut outcome = RunOutcome {
+        autoscale,
         instances: InstancesOutcome {
             reported: world.discovery.reported(),
             counts: instance_counts,
@@ -526,6 +538,8 @@ impl Model for World<'_> {
             Event::Reap { instance, life } => self.reap(kernel, instance, life),
             Event::ReadinessDue { instance, life } => self.readiness_due(kernel, instance, life),
             Event::Sweep(service) => self.sweep(kernel, service),
+            Event::AutoscaleSync(service) => self.autoscale_sync(kernel, service),
+            Event::AutoscaleMark(service) => self.autoscale_mark(kernel, service),
             Event::Window => {
                 self.close_window(kernel.now());
                 if let Some(failure) = self.sink.failure() {

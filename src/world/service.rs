@@ -53,6 +53,7 @@ impl World<'_> {
         } else if instance.queue.len() < model.queue_capacity as usize {
             stats.in_queue.increment(now);
             job.state = JobState::Queued;
+            instance.observe(now);
             instance.queue.push_back(job_key);
         } else {
             stats.window.rejected += 1;
@@ -86,6 +87,7 @@ impl World<'_> {
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
                 self.jobs.remove(job_key);
+                instance.observe(now);
                 match instance.queue.pop_front() {
                     Some(next) => {
                         stats.in_queue.decrement(now);
@@ -96,6 +98,7 @@ impl World<'_> {
                 }
             }
             job.state = JobState::Busy;
+            instance.observe(now);
             instance.busy += 1;
             debug_assert!(instance.busy <= self.services[service].concurrency);
             stats.busy.increment(now);
@@ -173,6 +176,7 @@ impl World<'_> {
         }
         let instance = &mut self.instances[job.instance as usize];
         let service = instance.service;
+        instance.observe(now);
         instance.busy -= 1;
         let next = instance.queue.pop_front();
         let stats = &mut self.service_stats[service as usize];
@@ -245,10 +249,15 @@ impl World<'_> {
         if instance.crashes > 1 {
             return;
         }
-        self.crash_started(instance_index, now);
+        if instance.state != super::InstanceState::Stopped {
+            // A stopped instance (one an autoscaler holds) has no process
+            // to lose: it is only kept down.
+            self.crash_started(instance_index, now);
+        }
         let instance = &mut self.instances[instance_index as usize];
         let service = instance.service as usize;
         let queued = instance.queue.len() as u64;
+        instance.observe(now);
         instance.queue.clear();
         let busy = u64::from(instance.busy);
         instance.busy = 0;

@@ -149,6 +149,10 @@ impl World<'_> {
                 "the registry of service `{}` (eviction sweep)",
                 self.service_names[service as usize]
             ),
+            Event::AutoscaleSync(service) | Event::AutoscaleMark(service) => format!(
+                "the autoscaler of service `{}`",
+                self.service_names[service as usize]
+            ),
         }
     }
 }

@@ -88,6 +88,7 @@ impl World<'_> {
             stats.window_latency.close_window_into(&mut stats.latency);
         }
         self.instance_rows();
+        self.autoscale_rows(start, end);
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
@@ -95,6 +96,7 @@ impl World<'_> {
         self.sink.window(&self.closing);
         self.closing.rows.clear();
         self.closing.instances.clear();
+        self.closing.autoscale.clear();
     }
 
     /// Whether anything was counted in the current window.

@@ -74,6 +74,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         rows_merged: 1,
         network: NetworkStats::default(),
         instances: Default::default(),
+        autoscale: vec![None; names.len()],
         faults: vec![
             FaultWindow {
                 kind: "crash",

@@ -4,12 +4,7 @@
 //! [`ConfigError`](crate::patterns::ConfigError) becomes a diagnostic at the
 //! scenario's field. Unset behaviour fields take Kubernetes' defaults field by
 //! field, as the API server's `copyHPAScalingRules` fills them in.
-//!
-//! **Not simulated yet.** The world does not run autoscalers (issue 16: the
-//! sync event, instances held stopped up to `max_instances`, scale-up
-//! through the restart hook, scale-down by draining). Until it does, a
-//! scenario with `autoscale` is refused after every other check, so that a
-//! half-wired feature cannot run as if it were not there.
+//! The world runs them (`world/autoscale.rs`).
 
 use std::time::Duration;
 
@@ -69,15 +64,12 @@ pub(in crate::scenario) fn compile_autoscale(
         };
         let path = JsonPath::root().key("services").key(name).key("autoscale");
         match compile_one(&path, spec) {
-            Ok(_) => problems.push((
-                path,
-                "autoscaling is checked but not simulated yet (issue 16): remove `autoscale` \
-                 to run this scenario"
-                    .into(),
-            )),
-            Err(problem) => problems.push(problem),
+            Ok(compiled) => out.push(Some(compiled)),
+            Err(problem) => {
+                problems.push(problem);
+                out.push(None);
+            }
         }
-        out.push(None);
     }
     if problems.is_empty() {
         Ok(out)

@@ -30,7 +30,7 @@ impl Resolver<'_> {
             .scenario
             .services
             .get(service)
-            .map_or(0, |s| s.instances);
+            .map_or(0, |s| s.slots());
         if instance.is_some_and(|i| i >= instances) {
             self.problems
                 .push((path, format!("`{service}` has no such instance")));
@@ -295,6 +295,20 @@ impl Resolver<'_> {
             } else if let Some(r) = &f.registry_outage {
                 FaultTarget::RegistryOutage {
                     service: self.service(path.key("registry_outage").key("service"), &r.service),
+                }
+            } else if let Some(l) = &f.scale_limit {
+                FaultTarget::ScaleLimit {
+                    service: self.service(path.key("scale_limit").key("service"), &l.service),
+                    instances: l.instances,
+                }
+            } else if let Some(m) = &f.metrics_outage {
+                FaultTarget::MetricsOutage {
+                    service: self.service(path.key("metrics_outage").key("service"), &m.service),
+                }
+            } else if let Some(b) = &f.slow_boot {
+                FaultTarget::SlowBoot {
+                    service: self.service(path.key("slow_boot").key("service"), &b.service),
+                    factor: b.factor,
                 }
             } else {
                 self.problems

@@ -146,6 +146,17 @@ pub struct Service {
     pub autoscale: Option<AutoscaleSpec>,
 }
 
+impl Service {
+    /// The instances it may ever run: `autoscale.max_instances` for an
+    /// autoscaled service (those beyond `instances` start stopped), else
+    /// `instances`. Everything sized per instance is sized by this.
+    pub fn slots(&self) -> u32 {
+        self.autoscale
+            .as_ref()
+            .map_or(self.instances, |a| a.max_instances.max(self.instances))
+    }
+}
+
 /// One step of a service's downstream calls: either a single call
 /// (`service`, ...) or a `parallel` group whose calls are made at once.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
@@ -536,6 +547,49 @@ pub struct Fault {
     /// callers keep their last view, and checks and heartbeats are lost.
     #[serde(default)]
     pub registry_outage: Option<RegistryOutageFault>,
+    /// Cap how many instances an autoscaled service may run (a quota, or a
+    /// cluster out of capacity): starts beyond it are refused and counted;
+    /// running instances are not stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_limit: Option<ScaleLimitFault>,
+    /// Take an autoscaled service's metrics pipeline down: its autoscaler
+    /// gets no samples and holds its last decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_outage: Option<MetricsOutageFault>,
+    /// Multiply the boot time of a service's instances that start while it
+    /// lasts (an image pull from a slow registry, a cold cache).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_boot: Option<SlowBootFault>,
+}
+
+/// At most `instances` instances of an autoscaled service may run.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleLimitFault {
+    /// The service (it has `autoscale`).
+    pub service: String,
+    /// The most instances that may run (starting, ready or crashed) while
+    /// the fault lasts; 0: no instance can start.
+    pub instances: u32,
+}
+
+/// The metrics pipeline of an autoscaled service, down.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsOutageFault {
+    /// The service (it has `autoscale`).
+    pub service: String,
+}
+
+/// Slower boots of a service's instances.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SlowBootFault {
+    /// The service (it has `boot_time`).
+    pub service: String,
+    /// The boot time's multiplier (above 0) for boots that start while the
+    /// fault lasts.
+    pub factor: f64,
 }
 
 /// The registry of a discovered service, down.

@@ -20,6 +20,9 @@ pub const MAX_TARGET_VALUE: f64 = 1e9;
 /// The lowest per-instance target of a count metric (the pattern counts in
 /// thousandths).
 pub const MIN_TARGET_VALUE: f64 = 0.001;
+/// A metric window may span fewer sync periods than this: the windows of
+/// that many syncs are open at once, each holding a sample per instance.
+pub const MAX_WINDOWS_PER_SYNC: u64 = 64;
 /// The longest metric window.
 pub const MAX_METRIC_WINDOW: SimDuration = SimDuration::from_secs(3600);
 
@@ -56,12 +59,31 @@ impl Checker<'_> {
                 ),
             );
         }
+        if service.discovery.is_none() {
+            self.problem(
+                path.clone(),
+                "an autoscaled service needs `discovery`: without a registry its callers \
+                 would call every instance it may run, started or not, and never learn of \
+                 new ones",
+            );
+        }
         self.positive_duration(path.key("sync_period"), spec.sync_period);
         self.positive_duration(path.key("metric_window"), spec.metric_window);
         if spec.metric_window > MAX_METRIC_WINDOW {
             self.problem(
                 path.key("metric_window"),
                 format!("must be at most {MAX_METRIC_WINDOW}"),
+            );
+        } else if !spec.sync_period.is_zero()
+            && spec.metric_window.as_nanos() / spec.sync_period.as_nanos().max(1)
+                >= MAX_WINDOWS_PER_SYNC
+        {
+            self.problem(
+                path.key("metric_window"),
+                format!(
+                    "must be shorter than {MAX_WINDOWS_PER_SYNC} sync periods (the metric's \
+                     windows overlap; each open one holds a sample of every instance)"
+                ),
             );
         }
         self.tolerance(path.key("tolerance"), spec.tolerance);

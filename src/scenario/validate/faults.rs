@@ -1,7 +1,8 @@
 //! The checks on faults: within the run, exactly one kind each (crash, latency,
 //! errors, partition, slowdown, loss, stop, registry_outage), on known
 //! services, instances and links, with valid rates, factors and groups; a
-//! registry outage on a service that has a registry.
+//! registry outage on a service that has a registry; a scale limit or a
+//! metrics outage on an autoscaled service, a slow boot on one that boots.
 
 use std::collections::BTreeSet;
 
@@ -33,6 +34,9 @@ impl Checker<'_> {
             ("loss", fault.loss.is_some()),
             ("stop", fault.stop.is_some()),
             ("registry_outage", fault.registry_outage.is_some()),
+            ("scale_limit", fault.scale_limit.is_some()),
+            ("metrics_outage", fault.metrics_outage.is_some()),
+            ("slow_boot", fault.slow_boot.is_some()),
         ];
         let set: Vec<&str> = kinds
             .iter()
@@ -141,6 +145,48 @@ impl Checker<'_> {
                         "`{}` has no registry: give it `discovery`, or take down the \
                          service the registry runs at with a `partition`",
                         shown(&outage.service)
+                    ),
+                );
+            }
+        }
+        let autoscaled = |checker: &mut Self, p: JsonPath, service: &str| {
+            if checker.service_ref(p.clone(), service)
+                && checker.scenario.services[service].autoscale.is_none()
+            {
+                checker.problem(
+                    p,
+                    format!(
+                        "`{}` has no autoscaler: give it `autoscale`",
+                        shown(service)
+                    ),
+                );
+            }
+        };
+        if let Some(limit) = &fault.scale_limit {
+            autoscaled(self, path.key("scale_limit").key("service"), &limit.service);
+        }
+        if let Some(outage) = &fault.metrics_outage {
+            autoscaled(self, path.key("metrics_outage").key("service"), &outage.service);
+        }
+        if let Some(slow) = &fault.slow_boot {
+            let p = path.key("slow_boot");
+            if self.service_ref(p.key("service"), &slow.service)
+                && self.scenario.services[&slow.service].boot_time.is_none()
+            {
+                self.problem(
+                    p.key("service"),
+                    format!(
+                        "`{}` boots at once: give it a `boot_time` to slow down",
+                        shown(&slow.service)
+                    ),
+                );
+            }
+            if !(slow.factor.is_finite() && slow.factor > 0.0) {
+                self.problem(
+                    p.key("factor"),
+                    format!(
+                        "the factor must be a positive number, got {}",
+                        num(slow.factor)
                     ),
                 );
             }

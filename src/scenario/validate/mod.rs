@@ -190,7 +190,7 @@ impl Checker<'_> {
         let Some(instance) = instance else {
             return;
         };
-        let instances = self.scenario.services[service].instances;
+        let instances = self.scenario.services[service].slots();
         if instance >= instances {
             self.problem(
                 path,

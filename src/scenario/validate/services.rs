@@ -40,13 +40,18 @@ impl Checker<'_> {
         }
         self.probability(path.key("error_rate"), service.error_rate);
         let slowdowns = &service.instance_slowdown;
-        if !slowdowns.is_empty() && slowdowns.len() != service.instances as usize {
+        if !slowdowns.is_empty() && slowdowns.len() != service.slots() as usize {
             self.problem(
                 path.key("instance_slowdown"),
                 format!(
-                    "one factor per instance: {} given for {} instance(s)",
+                    "one factor per instance{}: {} given for {} instance(s)",
+                    if service.autoscale.is_some() {
+                        " (up to `autoscale.max_instances`)"
+                    } else {
+                        ""
+                    },
                     slowdowns.len(),
-                    service.instances
+                    service.slots()
                 ),
             );
         }
@@ -70,17 +75,17 @@ impl Checker<'_> {
         for (i, step) in service.calls.iter().enumerate() {
             let step_path = path.key("calls").index(i);
             self.call_step(step_path.clone(), step);
-            let callee = |name: &str| self.scenario.services.get(name).map_or(1, |s| s.instances);
+            let callee = |name: &str| self.scenario.services.get(name).map_or(1, |s| s.slots());
             if let Some(name) = &step.policy {
                 let hosts = step.service.as_deref().map_or(1, callee);
-                self.policy_memory(&step_path, service.instances, hosts, name);
+                self.policy_memory(&step_path, service.slots(), hosts, name);
             }
             for (k, call) in step.parallel.iter().flatten().enumerate() {
                 if let Some(name) = &call.policy {
                     let hosts = callee(&call.service);
                     self.policy_memory(
                         &step_path.key("parallel").index(k),
-                        service.instances,
+                        service.slots(),
                         hosts,
                         name,
                     );

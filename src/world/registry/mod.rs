@@ -280,6 +280,10 @@ impl World<'_> {
                 } => {
                     for (host, check) in checks.iter_mut().enumerate() {
                         let instance = first + host as u32;
+                        if self.instances[instance as usize].state != InstanceState::Ready {
+                            // Held by an autoscaler: it registers when it starts.
+                            continue;
+                        }
                         let mut rng = draws
                             .stagger
                             .rng(STAGGER.child(u64::from(instance)).child(0));
@@ -302,8 +306,11 @@ impl World<'_> {
                     ..
                 } => {
                     for host in 0..beats.len() as u32 {
-                        let _ = registry.register(0, host);
                         let instance = first + host;
+                        if self.instances[instance as usize].state != InstanceState::Ready {
+                            continue;
+                        }
+                        let _ = registry.register(0, host);
                         let mut rng = draws
                             .stagger
                             .rng(STAGGER.child(u64::from(instance)).child(0));
@@ -317,7 +324,9 @@ impl World<'_> {
             }
             let (first, count) = (first, self.services[service].instances);
             for instance in first..first + count {
-                self.start_readiness(kernel, instance);
+                if self.instances[instance as usize].state == InstanceState::Ready {
+                    self.start_readiness(kernel, instance);
+                }
             }
         }
     }
