@@ -252,7 +252,8 @@ impl World<'_> {
     pub(super) fn autoscale_sync(&mut self, kernel: &mut Kernel<Event>, service: u32) {
         let now = kernel.now();
         let model = &self.services[service as usize];
-        let (first, slots, concurrency) = (model.first_instance, model.instances, model.concurrency);
+        let (first, slots, concurrency) =
+            (model.first_instance, model.instances, model.concurrency);
         let a = self.autoscalers[service as usize]
             .as_mut()
             .expect("a sync of an autoscaled service");
@@ -558,7 +559,13 @@ impl World<'_> {
         let (mut limit, mut down) = (None::<u32>, false);
         for (effect, active) in &self.faults {
             match (effect, active) {
-                (FaultTarget::ScaleLimit { service: s, instances }, true) if *s == service => {
+                (
+                    FaultTarget::ScaleLimit {
+                        service: s,
+                        instances,
+                    },
+                    true,
+                ) if *s == service => {
                     limit = Some(limit.map_or(*instances, |l| l.min(*instances)));
                 }
                 (FaultTarget::MetricsOutage { service: s }, true) if *s == service => down = true,

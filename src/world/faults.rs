@@ -201,7 +201,13 @@ impl World<'_> {
     fn apply_boot_faults(&mut self, service: u32) {
         let mut factor = 1.0;
         for (effect, active) in &self.faults {
-            if let (FaultTarget::SlowBoot { service: s, factor: f }, true) = (effect, active)
+            if let (
+                FaultTarget::SlowBoot {
+                    service: s,
+                    factor: f,
+                },
+                true,
+            ) = (effect, active)
                 && *s == service
             {
                 factor *= f;

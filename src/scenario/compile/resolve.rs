@@ -26,11 +26,7 @@ impl Resolver<'_> {
 
     /// An instance of `service`, checked against its count.
     fn instance(&mut self, path: JsonPath, service: &str, instance: Option<u32>) -> Option<u32> {
-        let instances = self
-            .scenario
-            .services
-            .get(service)
-            .map_or(0, |s| s.slots());
+        let instances = self.scenario.services.get(service).map_or(0, |s| s.slots());
         if instance.is_some_and(|i| i >= instances) {
             self.problems
                 .push((path, format!("`{service}` has no such instance")));

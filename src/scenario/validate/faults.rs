@@ -166,7 +166,11 @@ impl Checker<'_> {
             autoscaled(self, path.key("scale_limit").key("service"), &limit.service);
         }
         if let Some(outage) = &fault.metrics_outage {
-            autoscaled(self, path.key("metrics_outage").key("service"), &outage.service);
+            autoscaled(
+                self,
+                path.key("metrics_outage").key("service"),
+                &outage.service,
+            );
         }
         if let Some(slow) = &fault.slow_boot {
             let p = path.key("slow_boot");
