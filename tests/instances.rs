@@ -320,3 +320,36 @@ fn a_restart_starts_the_instances_own_policy_state_over() {
         1
     );
 }
+
+/// A regression: a restart reset the caller's per-instance policy state at
+/// the instance's own unit even when the policy keeps none (a timeout and
+/// a retry only: one shared unit), indexing past it for instance 1.
+#[test]
+fn a_caller_with_a_stateless_policy_restarts_any_instance() {
+    let value = json!({
+        "name": "restart", "duration": "3s", "seed": 1,
+        "policies": {"p": {"timeout": "100ms",
+                           "retry": {"max_attempts": 2, "retry_on": ["timeout"]}}},
+        "services": {
+            "front": {"instances": 3, "concurrency": 4, "service_time": {"constant": "1ms"},
+                      "calls": [{"service": "s", "policy": "p"}]},
+            "s": {"instances": 3, "concurrency": 4, "service_time": {"constant": "1ms"}}
+        },
+        "workload": {"arrivals": {"constant": {"rate": 100}},
+                     "routes": [{"service": "front", "timeout": "1s"}]},
+        "faults": [{"at": "1s", "for": "500ms", "crash": {"service": "front", "instance": 2}},
+                   {"at": "1s", "for": "500ms", "stop": {"service": "front", "instance": 1}}]
+    });
+    let s = summary(&value);
+    let front = &s["services"]["front"];
+    // Both came back: a crash and a stop, each ended by a restart.
+    assert_eq!(
+        front["instance_transitions"]["crashed->starting"], 1,
+        "{front}"
+    );
+    assert_eq!(
+        front["instance_transitions"]["stopped->starting"], 1,
+        "{front}"
+    );
+    assert!(front["successes"].as_u64().unwrap() > 250, "{front}");
+}

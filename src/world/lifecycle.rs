@@ -213,7 +213,10 @@ impl World<'_> {
             let per_instance = model
                 .policy
                 .is_none_or(|p| self.policies[p as usize].scope == PolicyScope::Instance);
-            if model.caller != Some(service) || model.units.is_empty() || !per_instance {
+            // A policy that keeps no state has one unit whatever its scope:
+            // nothing of it is this instance's own.
+            let own_units = model.units.len() == self.services[service as usize].instances as usize;
+            if model.caller != Some(service) || !own_units || !per_instance {
                 continue;
             }
             let hosts = self.services[model.callee as usize].instances;
