@@ -1,0 +1,84 @@
+//! An API gateway's decisions, sans-IO: which route a request takes, which backend of
+//! a split serves it, whether its credential lets it through, when a fan-out
+//! response is complete, and when the gateway sheds load.
+//!
+//! The gateway of meshsim's world is a simulated entity with its own instances,
+//! workers and queue; what it *decides* lives here, told the time and knowing
+//! nothing of the simulator, so the world runs this logic rather than re-deriving it
+//! (and a real gateway could run it too). One concept per file:
+//!
+//! - [`routes`]: a route table, by method and path prefix on segment boundaries,
+//!   longest prefix first (Envoy's `path_separated_prefix`, Kong's and AWS API
+//!   Gateway's most-specific-route rule).
+//!
+//! Per-client and per-route rate limits are the [`rate_limit`](crate::rate_limit)
+//! module's limiters, one per key, held by the world.
+//!
+//! # Order of the decisions
+//!
+//! The world applies them to each request in one fixed order, as Envoy's HTTP
+//! connection manager does (overload actions before any filter; the route resolved
+//! before the filters that read it; authentication before rate limiting, so that an
+//! unauthenticated flood cannot spend a client's quota; the cluster picked last, by
+//! the router):
+//!
+//! ```text
+//! shed (503) → route (404) → auth (401/403) → rate limit (429) → split → forward or aggregate
+//! ```
+//!
+//! Each step that refuses answers with a [`Status`] and the request goes no further.
+
+pub mod routes;
+
+/// A gateway's own refusals, named after the HTTP status it answers with.
+///
+/// ```
+/// use std::time::Instant;
+/// use meshsim_patterns::gateway::Status;
+///
+/// let start = Instant::now();
+/// assert_eq!(Status::Unauthorized.http_code(), 401);
+/// assert_eq!(Status::Unavailable.http_code(), 503);
+/// let _now = start.elapsed().as_nanos() as u64;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// 401: no credential, or one that is not valid (malformed, forged, expired).
+    Unauthorized,
+    /// 403: the request is denied (by default also Envoy `ext_authz`'s answer when
+    /// the auth service cannot be reached).
+    Forbidden,
+    /// 404: no route matches the request.
+    NotFound,
+    /// 503: the gateway sheds the request.
+    Unavailable,
+}
+
+impl Status {
+    /// The HTTP status code.
+    pub const fn http_code(self) -> u16 {
+        match self {
+            Status::Unauthorized => 401,
+            Status::Forbidden => 403,
+            Status::NotFound => 404,
+            Status::Unavailable => 503,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_codes() {
+        let codes = [
+            Status::Unauthorized,
+            Status::Forbidden,
+            Status::NotFound,
+            Status::Unavailable,
+        ]
+        .map(Status::http_code);
+        assert_eq!(codes, [401, 403, 404, 503]);
+    }
+}
