@@ -10,6 +10,9 @@
 //! - [`routes`]: a route table, by method and path prefix on segment boundaries,
 //!   longest prefix first (Envoy's `path_separated_prefix`, Kong's and AWS API
 //!   Gateway's most-specific-route rule).
+//! - [`split`]: a weighted split of a route between backends (canary, strangler fig),
+//!   per request or sticky by a key, re-weighted at runtime (Envoy's
+//!   `weighted_clusters` and runtime fractions).
 //!
 //! Per-client and per-route rate limits are the [`rate_limit`](crate::rate_limit)
 //! module's limiters, one per key, held by the world.
@@ -29,6 +32,7 @@
 //! Each step that refuses answers with a [`Status`] and the request goes no further.
 
 pub mod routes;
+pub mod split;
 
 /// A gateway's own refusals, named after the HTTP status it answers with.
 ///
@@ -66,9 +70,29 @@ impl Status {
     }
 }
 
+/// The SplitMix64 finalizer (Steele, Lea and Flood, "Fast splittable pseudorandom
+/// number generators", 2014): a fixed bijective mixer of 64-bit keys, so that a key
+/// lands in the same place on every run, platform and version. Its values are pinned
+/// by a test.
+pub(crate) const fn mix64(key: u64) -> u64 {
+    let mut z = key.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mix64_is_splitmix64_and_pinned() {
+        // SplitMix64 seeded with 0 outputs 0xE220A8397B1DCDAF first: its first output
+        // is the finalizer of 0 + γ, which is mix64(0).
+        assert_eq!(mix64(0), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(mix64(1), mix64(1));
+        assert_ne!(mix64(1), mix64(2));
+    }
 
     #[test]
     fn status_codes() {
