@@ -13,6 +13,9 @@
 //! - [`split`]: a weighted split of a route between backends (canary, strangler fig),
 //!   per request or sticky by a key, re-weighted at runtime (Envoy's
 //!   `weighted_clusters` and runtime fractions).
+//! - [`auth`]: credential checks, local or by a remote auth service with a token
+//!   cache, failing open or closed when that service is unreachable (Envoy's
+//!   `jwt_authn` and `ext_authz`, OAuth 2.0 token introspection).
 //!
 //! Per-client and per-route rate limits are the [`rate_limit`](crate::rate_limit)
 //! module's limiters, one per key, held by the world.
@@ -31,8 +34,10 @@
 //!
 //! Each step that refuses answers with a [`Status`] and the request goes no further.
 
+pub mod auth;
 pub mod routes;
 pub mod split;
+mod token_cache;
 
 /// A gateway's own refusals, named after the HTTP status it answers with.
 ///
@@ -50,7 +55,7 @@ pub enum Status {
     /// 401: no credential, or one that is not valid (malformed, forged, expired).
     Unauthorized,
     /// 403: the request is denied (by default also Envoy `ext_authz`'s answer when
-    /// the auth service cannot be reached).
+    /// the auth service cannot be reached, see [`auth::RemoteValidation`]).
     Forbidden,
     /// 404: no route matches the request.
     NotFound,
