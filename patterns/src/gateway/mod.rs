@@ -16,6 +16,8 @@
 //! - [`auth`]: credential checks, local or by a remote auth service with a token
 //!   cache, failing open or closed when that service is unreachable (Envoy's
 //!   `jwt_authn` and `ext_authz`, OAuth 2.0 token introspection).
+//! - [`aggregate`]: a fan-out response of critical and optional branches: success,
+//!   partial, or failed at once with the rest to cancel.
 //!
 //! Per-client and per-route rate limits are the [`rate_limit`](crate::rate_limit)
 //! module's limiters, one per key, held by the world.
@@ -34,6 +36,7 @@
 //!
 //! Each step that refuses answers with a [`Status`] and the request goes no further.
 
+pub mod aggregate;
 pub mod auth;
 pub mod routes;
 pub mod split;
