@@ -18,6 +18,8 @@
 //!   `jwt_authn` and `ext_authz`, OAuth 2.0 token introspection).
 //! - [`aggregate`]: a fan-out response of critical and optional branches: success,
 //!   partial, or failed at once with the rest to cancel.
+//! - [`shed`]: server-side load shedding by queue length (with hysteresis) and
+//!   concurrency, answered with 503.
 //!
 //! Per-client and per-route rate limits are the [`rate_limit`](crate::rate_limit)
 //! module's limiters, one per key, held by the world.
@@ -39,6 +41,7 @@
 pub mod aggregate;
 pub mod auth;
 pub mod routes;
+pub mod shed;
 pub mod split;
 mod token_cache;
 
