@@ -5,11 +5,13 @@
 //! [retry limiters](budget), a [bulkhead], [rate limiters](rate_limit),
 //! [hedged requests](hedge) and [deadlines](deadline); and, for how a caller finds and
 //! picks its backends, [discovery, health checks and load balancing](discovery); and,
-//! for how many instances a service runs, a [horizontal autoscaler](autoscale). Each
+//! for how many instances a service runs, a [horizontal autoscaler](autoscale); and, for
+//! the single entry point in front of it all, an [API gateway's decisions](gateway)
+//! (routing, canary splits, authentication, aggregation, load shedding). Each
 //! mirrors the semantics of a named production system (resilience4j, Polly, Hystrix,
 //! pybreaker, Brooker's backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE,
-//! governor, Consul, Eureka, Envoy, Kubernetes), cited at the top of its file, so a
-//! simulated system behaves like the one its users run.
+//! governor, Consul, Eureka, Envoy, Kubernetes, Kong, AWS API Gateway), cited at the
+//! top of its file, so a simulated system behaves like the one its users run.
 //!
 //! # The sans-IO contract
 //!
@@ -81,8 +83,8 @@
 //! Hedging and rate limiting sit beside this stack: a hedged attempt goes through the
 //! same breaker and bulkhead as any attempt (and gRPC's throttle also stops hedges). In
 //! meshsim a rate limiter on an edge limits the caller's outgoing attempts, checked
-//! after the retry budget and before the breaker; a gateway's limiter (a later issue)
-//! will guard the receiving side.
+//! after the retry budget and before the breaker; a gateway's limiter guards the
+//! receiving side, in the gateway's own order ([`gateway`]).
 
 #![warn(missing_docs)]
 
@@ -92,6 +94,7 @@ pub mod budget;
 pub mod bulkhead;
 pub mod deadline;
 pub mod discovery;
+pub mod gateway;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
