@@ -8,6 +8,9 @@
 //! kept for charts are merged in pairs past [`AUTOSCALE_ROW_BUDGET`], as
 //! the other series are (`series/autoscale.csv` has every window).
 
+use std::collections::BTreeMap;
+
+use super::{ClosedWindow, Recorder};
 use crate::kernel::{SimDuration, SimTime};
 
 /// At most this many syncs' decisions are kept per autoscaler (a day at
@@ -229,6 +232,38 @@ pub fn keep_row(
         *rows = halved;
         *merged = merged.saturating_mul(2);
         *pending = 0;
+    }
+}
+
+/// The recorder of the autoscale rows kept for charts, beside
+/// [`super::series::BoundedSeries`]: per autoscaled service, at most
+/// [`AUTOSCALE_ROW_BUDGET`] rows ([`keep_row`]). A run without an
+/// autoscaler keeps nothing.
+#[derive(Debug, Default)]
+pub struct AutoscaleSeries {
+    /// Per service: its rows, windows per row, windows in the last row.
+    kept: BTreeMap<u32, (Vec<(SimTime, SimTime, AutoscaleRow)>, u32, u32)>,
+}
+
+impl Recorder for AutoscaleSeries {
+    fn window(&mut self, window: &ClosedWindow) {
+        for row in &window.autoscale {
+            let (rows, merged, pending) = self
+                .kept
+                .entry(row.service)
+                .or_insert_with(|| (Vec::new(), 1, 0));
+            keep_row(rows, merged, pending, window.start, window.end, *row);
+        }
+    }
+}
+
+impl AutoscaleSeries {
+    /// The rows kept, per service, with the windows per row.
+    pub fn finish(self) -> BTreeMap<u32, (Vec<(SimTime, SimTime, AutoscaleRow)>, u32)> {
+        self.kept
+            .into_iter()
+            .map(|(service, (rows, merged, _))| (service, (rows, merged)))
+            .collect()
     }
 }
 

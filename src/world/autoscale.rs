@@ -55,7 +55,7 @@ use crate::kernel::{Kernel, SimDuration, SimTime};
 use crate::metrics::Level;
 use crate::metrics::autoscale::{
     AutoscaleOutcome, AutoscaleRow, CapacityEpisode, DecisionReason, MAX_DECISIONS, MAX_EPISODES,
-    ScaleDecision, keep_row,
+    ScaleDecision,
 };
 use crate::patterns::autoscale::{Hpa, Limit, Pod, Reason};
 use crate::scenario::FaultTarget;
@@ -72,45 +72,37 @@ pub(super) struct Areas {
     queued: u128,
 }
 
-/// The integrals of one instance, kept only for an autoscaled service's
-/// (`on`).
+/// The integrals of one instance (kept, in `World::meters`, only for
+/// the instances of autoscaled services: their `metered` flag).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Meter {
-    pub(super) on: bool,
     since: SimTime,
     areas: Areas,
 }
 
-impl Meter {
-    /// A meter switched on (`on`) or not, at zero.
-    pub(super) fn new(on: bool) -> Meter {
-        Meter {
-            on,
-            ..Meter::default()
-        }
+/// Brings instance `index`'s meter up to `now`, if it has one: to be
+/// called before its busy workers or its queue change. One predictable
+/// branch for an instance without.
+#[inline(always)]
+pub(super) fn observe(meters: &mut [Meter], index: u32, instance: &Instance, now: SimTime) {
+    if instance.metered {
+        advance(&mut meters[index as usize], instance, now);
     }
 }
 
-impl Instance {
-    /// Brings the instance's meter up to `now`: to be called before its
-    /// busy workers or its queue change.
-    #[inline]
-    pub(super) fn observe(&mut self, now: SimTime) {
-        if self.meter.on {
-            let dt = u128::from(now.saturating_since(self.meter.since).as_nanos());
-            self.meter.areas.busy += u128::from(self.busy) * dt;
-            self.meter.areas.queued += self.queue.len() as u128 * dt;
-            self.meter.since = now;
-        }
-    }
+#[cold]
+#[inline(never)]
+fn advance(meter: &mut Meter, instance: &Instance, now: SimTime) {
+    meter.areas = areas_at(meter, instance, now);
+    meter.since = now;
+}
 
-    /// Its integrals at `now` (not before its last change).
-    fn areas_at(&self, now: SimTime) -> Areas {
-        let dt = u128::from(now.saturating_since(self.meter.since).as_nanos());
-        Areas {
-            busy: self.meter.areas.busy + u128::from(self.busy) * dt,
-            queued: self.meter.areas.queued + self.queue.len() as u128 * dt,
-        }
+/// The integrals of `instance` at `now` (not before its last change).
+fn areas_at(meter: &Meter, instance: &Instance, now: SimTime) -> Areas {
+    let dt = u128::from(now.saturating_since(meter.since).as_nanos());
+    Areas {
+        busy: meter.areas.busy + u128::from(instance.busy) * dt,
+        queued: meter.areas.queued + instance.queue.len() as u128 * dt,
     }
 }
 
@@ -149,8 +141,6 @@ pub(super) struct Autoscaler {
     pods: Vec<Pod>,
     /// Inside `reconcile`: a stop that ends at once does not re-enter.
     reconciling: bool,
-    /// Rows kept for charts: windows per row, and windows in the last one.
-    pending_rows: u32,
     pub(super) outcome: AutoscaleOutcome,
 }
 
@@ -185,7 +175,6 @@ impl Autoscaler {
             running,
             pods: Vec::with_capacity(slots as usize),
             reconciling: false,
-            pending_rows: 0,
             outcome: AutoscaleOutcome {
                 min_instances: spec.config.min_replicas,
                 max_instances: spec.config.max_replicas,
@@ -230,7 +219,7 @@ impl World<'_> {
         let model = &self.services[service as usize];
         let slots = model.first_instance..model.first_instance + model.instances;
         let areas: Vec<Areas> = slots
-            .map(|i| self.instances[i as usize].areas_at(now))
+            .map(|i| areas_at(&self.meters[i as usize], &self.instances[i as usize], now))
             .collect();
         let a = self.autoscalers[service as usize]
             .as_mut()
@@ -292,7 +281,8 @@ impl World<'_> {
                     if span == 0 {
                         Pod::Missing { request }
                     } else {
-                        let areas = instance.areas_at(now);
+                        let areas =
+                            areas_at(&self.meters[(first + slot) as usize], instance, now);
                         let area = match a.metric {
                             AutoscaleMetric::Utilization => areas.busy - areas_then.busy,
                             AutoscaleMetric::InFlight => {
@@ -537,7 +527,11 @@ impl World<'_> {
         let service = self.instances[index as usize].service;
         let now = kernel.now();
         let slot = index - self.services[service as usize].first_instance;
-        let areas = self.instances[index as usize].areas_at(now);
+        let areas = areas_at(
+            &self.meters[index as usize],
+            &self.instances[index as usize],
+            now,
+        );
         let Some(a) = self.autoscalers[service as usize].as_mut() else {
             return;
         };
@@ -580,8 +574,9 @@ impl World<'_> {
     }
 
     /// The window's row of each autoscaled service, into the closing
-    /// window, and into the rows kept for charts.
-    pub(super) fn autoscale_rows(&mut self, start: SimTime, end: SimTime) {
+    /// window (the rows kept for charts are a recorder's,
+    /// `metrics::autoscale::AutoscaleSeries`).
+    pub(super) fn autoscale_rows(&mut self) {
         for service in 0..self.autoscalers.len() {
             let Some(a) = &self.autoscalers[service] else {
                 continue;
@@ -609,16 +604,6 @@ impl World<'_> {
                 }
             }
             self.closing.autoscale.push(row);
-            let a = self.autoscalers[service].as_mut().expect("above");
-            let out = &mut a.outcome;
-            keep_row(
-                &mut out.rows,
-                &mut out.rows_merged,
-                &mut a.pending_rows,
-                start,
-                end,
-                row,
-            );
         }
     }
 

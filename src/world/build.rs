@@ -194,7 +194,7 @@ impl<'s> World<'s> {
                     slowdown: base_slowdown,
                     added_latency: SimDuration::ZERO,
                     error_rate: s.error_rate,
-                    meter: super::autoscale::Meter::new(autoscaled),
+                    metered: autoscaled,
                 });
             }
         }
@@ -277,6 +277,11 @@ impl<'s> World<'s> {
         );
         let pair_edges = super::phases::pair_edges(&edges, services.len() as u32);
         let late_possible = super::phases::late_possible(&edges, compiled.faults());
+        let meters = if compiled.autoscale().iter().any(Option::is_some) {
+            vec![super::autoscale::Meter::default(); instances.len()]
+        } else {
+            Vec::new()
+        };
         let world = World {
             phases,
             pair_edges,
@@ -297,6 +302,7 @@ impl<'s> World<'s> {
             edges,
             draws: Draws::new(streams),
             clients: Clients::new(compiled, streams),
+            meters,
             autoscalers: compiled
                 .autoscale()
                 .iter()

@@ -151,9 +151,9 @@ struct Instance {
     slowdown: f64,
     added_latency: SimDuration,
     error_rate: f64,
-    /// Its busy workers and queue integrated over time (kept only for an
-    /// autoscaled service: `autoscale.rs`).
-    meter: autoscale::Meter,
+    /// Its busy workers and queue are integrated over time, in
+    /// `World::meters` (an autoscaled service's: `autoscale.rs`).
+    metered: bool,
 }
 
 struct CallSpec {
@@ -215,6 +215,9 @@ pub struct World<'s> {
     discovery: discovery::Discovery,
     /// Per service, its autoscaler (`autoscale.rs`; none: a fixed count).
     autoscalers: Vec<Option<autoscale::Autoscaler>>,
+    /// Per instance, its meter (empty without an autoscaler: only a
+    /// `metered` instance has one).
+    meters: Vec<autoscale::Meter>,
     network: Network,
     client_node: u32,
     faults: Vec<(crate::scenario::FaultTarget, bool)>,
@@ -395,9 +398,13 @@ pub fn run_streaming(
     let streams = RngStreams::new(seed);
     let mut kept = BoundedSeries::default();
     let mut kept_instances = InstanceSeries::default();
+    let mut kept_autoscale = crate::metrics::autoscale::AutoscaleSeries::default();
     let fault_windows = faults::fault_windows(scenario);
     let mut recovery = RecoveryRecorder::new(fault_windows.iter().map(|f| (f.start, f.end)));
-    let mut both = ((&mut kept, &mut kept_instances), (&mut recovery, recorder));
+    let mut both = (
+        ((&mut kept, &mut kept_instances), &mut kept_autoscale),
+        (&mut recovery, recorder),
+    );
     let (mut world, edges) = World::new(compiled, &streams, &mut both);
     world.sink.start(&SeriesNames {
         routes: world.route_names.clone(),
@@ -508,6 +515,11 @@ pub fn run_streaming(
     outcome.recovery = recovery.finish();
     (outcome.rows, outcome.rows_merged) = kept.finish();
     outcome.instances.series = kept_instances.finish();
+    for (service, (rows, merged)) in kept_autoscale.finish() {
+        if let Some(Some(a)) = outcome.autoscale.get_mut(service as usize) {
+            (a.rows, a.rows_merged) = (rows, merged);
+        }
+    }
     outcome
 }
 

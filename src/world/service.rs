@@ -5,6 +5,7 @@
 use crate::kernel::Kernel;
 use crate::kernel::dist::bernoulli;
 
+use super::autoscale::observe;
 use super::draws::Message;
 use super::slab::Key;
 use super::{Event, Job, JobState, Reply, Status, World};
@@ -53,7 +54,7 @@ impl World<'_> {
         } else if instance.queue.len() < model.queue_capacity as usize {
             stats.in_queue.increment(now);
             job.state = JobState::Queued;
-            instance.observe(now);
+            observe(&mut self.meters, instance_index, instance, now);
             instance.queue.push_back(job_key);
         } else {
             stats.window.rejected += 1;
@@ -86,8 +87,8 @@ impl World<'_> {
                     });
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
+                observe(&mut self.meters, job.instance, instance, now);
                 self.jobs.remove(job_key);
-                instance.observe(now);
                 match instance.queue.pop_front() {
                     Some(next) => {
                         stats.in_queue.decrement(now);
@@ -98,7 +99,7 @@ impl World<'_> {
                 }
             }
             job.state = JobState::Busy;
-            instance.observe(now);
+            observe(&mut self.meters, job.instance, instance, now);
             instance.busy += 1;
             debug_assert!(instance.busy <= self.services[service].concurrency);
             stats.busy.increment(now);
@@ -176,7 +177,7 @@ impl World<'_> {
         }
         let instance = &mut self.instances[job.instance as usize];
         let service = instance.service;
-        instance.observe(now);
+        observe(&mut self.meters, job.instance, instance, now);
         instance.busy -= 1;
         let next = instance.queue.pop_front();
         let stats = &mut self.service_stats[service as usize];
@@ -257,7 +258,7 @@ impl World<'_> {
         let instance = &mut self.instances[instance_index as usize];
         let service = instance.service as usize;
         let queued = instance.queue.len() as u64;
-        instance.observe(now);
+        observe(&mut self.meters, instance_index, instance, now);
         instance.queue.clear();
         let busy = u64::from(instance.busy);
         instance.busy = 0;

@@ -88,7 +88,7 @@ impl World<'_> {
             stats.window_latency.close_window_into(&mut stats.latency);
         }
         self.instance_rows();
-        self.autoscale_rows(start, end);
+        self.autoscale_rows();
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
