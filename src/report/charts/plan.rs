@@ -203,6 +203,12 @@ fn fault_target(fault: &Fault, services: &[String]) -> Option<FaultTarget> {
         (l.service.as_ref()?, l.instance)
     } else if let Some(r) = &fault.registry_outage {
         (&r.service, None)
+    } else if let Some(l) = &fault.scale_limit {
+        (&l.service, None)
+    } else if let Some(m) = &fault.metrics_outage {
+        (&m.service, None)
+    } else if let Some(b) = &fault.slow_boot {
+        (&b.service, None)
     } else {
         return None;
     };
