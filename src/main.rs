@@ -487,6 +487,12 @@ fn run(
             Err(e) => return cannot_write(console, e),
         }
     }
+    if report::timeseries::writes_autoscale(&compiled) {
+        match staging.create(report::timeseries::AUTOSCALE.name) {
+            Ok(f) => csv = csv.with_autoscale(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
     let mut streaming = Streaming {
         csv,
         console: &mut *console,

@@ -81,13 +81,15 @@ fn committed_summaries_match_a_fresh_run() {
         // charts): record it while running.
         let instances = Shared::default();
         let balance = Shared::default();
+        let autoscale = Shared::default();
         let mut csv = report::timeseries::CsvRecorder::new(
             Shared::default(),
             Shared::default(),
             Shared::default(),
         )
         .with_instances(instances.clone())
-        .with_balance(balance.clone());
+        .with_balance(balance.clone())
+        .with_autoscale(autoscale.clone());
         let outcome = world::run_streaming(&scenario, seed, None, &mut csv);
         csv.finish().expect("a buffer never fails");
         let (summary, _) = report::files(&scenario, seed, &outcome);
@@ -117,12 +119,19 @@ fn committed_summaries_match_a_fresh_run() {
                 stale(&series_path, &report, &path, seed, &series, &fresh)
             );
         }
-        for (file, written) in [
-            (report::timeseries::INSTANCES, &instances),
-            (report::timeseries::BALANCE, &balance),
+        let instances_reported = world::reports_instances(&scenario);
+        let autoscaled = report::timeseries::writes_autoscale(&scenario);
+        for (file, written, reported) in [
+            (
+                report::timeseries::INSTANCES,
+                &instances,
+                instances_reported,
+            ),
+            (report::timeseries::BALANCE, &balance, instances_reported),
+            (report::timeseries::AUTOSCALE, &autoscale, autoscaled),
         ] {
             let instances_path = report.join(file.name);
-            if world::reports_instances(&scenario) {
+            if reported {
                 let fresh = String::from_utf8(written.0.borrow().clone()).expect("UTF-8");
                 let series = std::fs::read_to_string(&instances_path)
                     .unwrap_or_else(|e| panic!("{}: {e}", instances_path.display()));
@@ -135,7 +144,7 @@ fn committed_summaries_match_a_fresh_run() {
             } else {
                 assert!(
                     !instances_path.exists(),
-                    "{}: this scenario reports no instances",
+                    "{}: this scenario writes no such file",
                     instances_path.display()
                 );
             }

@@ -79,9 +79,12 @@ fn every_scenario_field_is_documented() {
 
 #[test]
 fn every_timeseries_column_is_documented() {
-    // Every file a run may write, `series/clients.csv` included.
-    let columns: BTreeSet<String> = meshsim::report::timeseries::ALL_FILES
+    // Every file a run may write, `series/clients.csv` and the files of
+    // balanced, discovered and autoscaled services included.
+    use meshsim::report::timeseries::{ALL_FILES, AUTOSCALE, BALANCE, INSTANCES};
+    let columns: BTreeSet<String> = ALL_FILES
         .iter()
+        .chain([&INSTANCES, &BALANCE, &AUTOSCALE])
         .flat_map(|f| f.header.split(','))
         .map(String::from)
         .collect();
@@ -145,6 +148,23 @@ fn every_summary_field_is_documented() {
     names.extend(outcome.route_names.iter().cloned());
     summary_fields(&json, &names, &mut fields);
     for field in ["clients", "credential"] {
+        assert!(fields.contains(field), "the walk missed `{field}`");
+    }
+    // And an autoscaled service that scales, whose summary has an
+    // `autoscale` block with its `changes`.
+    let text = r#"{"name": "autoscaled", "duration": "40s",
+        "services": {"s": {"instances": 1, "concurrency": 1, "service_time": {"constant": "9ms"},
+                           "discovery": {"health_check": {"interval": "1s", "timeout": "500ms"}},
+                           "autoscale": {"target": {"utilization_percent": 50}, "max_instances": 3}}},
+        "workload": {"arrivals": {"poisson": {"rate": 100}}, "routes": [{"service": "s"}]}}"#;
+    let scenario = meshsim::scenario::parse(text, "autoscaled.json").expect("valid");
+    let outcome = meshsim::world::run(&scenario, 1, None);
+    let summary = meshsim::report::summary::Summary::new(&scenario, 1, &outcome);
+    let json: Value = serde_json::from_str(&summary.to_json()).expect("summary.json is JSON");
+    let mut names: BTreeSet<String> = ["s"].map(String::from).into();
+    names.extend(outcome.route_names.iter().cloned());
+    summary_fields(&json, &names, &mut fields);
+    for field in ["autoscale", "time_to_capacity", "recommendation"] {
         assert!(fields.contains(field), "the walk missed `{field}`");
     }
     for field in [

@@ -67,6 +67,7 @@ pub fn stale_candidates() -> Vec<String> {
         "timeseries.csv".to_string(),
         super::timeseries::INSTANCES.name.to_string(),
         super::timeseries::BALANCE.name.to_string(),
+        super::timeseries::AUTOSCALE.name.to_string(),
     ];
     for (stem, _) in super::charts::CHARTS {
         names.push(format!("charts/{stem}.svg"));

@@ -11,8 +11,11 @@ use crate::metrics::{Counts, LatencySummary, RouteStats, round3, round6};
 use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
+mod autoscale;
 mod instances;
 mod phases;
+pub use autoscale::{AutoscaleSummary, ScaleChangeSummary, TimeToCapacitySummary};
+use autoscale::{autoscale_summary, mean_instances};
 use instances::instances_summary;
 pub use instances::{
     CrashSummary, DeregistrationSummary, InstanceSummary, InstancesSummary, KeyMovementSummary,
@@ -339,7 +342,9 @@ pub struct ServiceSummary {
     pub latency_ms: LatencySummary,
     /// Time waiting in the queue of requests that started service, ms.
     pub queue_wait_ms: LatencySummary,
-    /// Busy workers ÷ all workers, time-averaged.
+    /// Busy workers ÷ all workers, time-averaged. For an autoscaled
+    /// service, all workers are its mean instances (`autoscale.mean_instances`)
+    /// × its concurrency, not its `max_instances` slots.
     pub utilisation: f64,
     /// Time-average number of requests in the system (queued or in service).
     pub mean_in_system: f64,
@@ -361,6 +366,10 @@ pub struct ServiceSummary {
     /// discover them (left out otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instances: Option<InstancesSummary>,
+    /// What its autoscaler did, for a service with `autoscale` (left out
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleSummary>,
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -541,7 +550,19 @@ impl Summary {
                 } else {
                     0.0
                 };
-                let workers = run.service_workers[i] as f64;
+                let autoscale = run.autoscale.get(i).and_then(Option::as_ref);
+                // An autoscaled service's workers are those of the instances
+                // it ran on average, not of all its slots
+                // (`service_workers` is `max_instances` × concurrency).
+                let busy = stats.busy.mean_until(run.end);
+                let utilisation = match autoscale {
+                    Some(outcome) => {
+                        let concurrency = scenario.services.get(name).map_or(0, |s| s.concurrency);
+                        let workers = mean_instances(outcome, elapsed) * f64::from(concurrency);
+                        if workers > 0.0 { busy / workers } else { 0.0 }
+                    }
+                    None => busy / run.service_workers[i] as f64,
+                };
                 let summary = ServiceSummary {
                     requests: c.requests,
                     successes: c.successes,
@@ -551,7 +572,7 @@ impl Summary {
                     failures: Failures::service(&c),
                     latency_ms: stats.latency.summary(),
                     queue_wait_ms: stats.queue_wait.summary(),
-                    utilisation: round6(stats.busy.mean_until(run.end) / workers),
+                    utilisation: round6(utilisation),
                     mean_in_system: round6(l),
                     mean_in_queue: round6(stats.in_queue.mean_until(run.end)),
                     littles_law: LittlesLaw {
@@ -580,6 +601,7 @@ impl Summary {
                         .copied()
                         .unwrap_or(false)
                         .then(|| instances_summary(run, i)),
+                    autoscale: autoscale.map(|outcome| autoscale_summary(outcome, elapsed)),
                 };
                 (name.clone(), summary)
             })

@@ -4,8 +4,9 @@
 //! spreadsheet), and `series/clients.csv` when the workload declares
 //! `clients`; `series/instances.csv` (per instance) and
 //! `series/balance.csv` (per service: imbalance and pool) when some
-//! service is balanced over or discovered; and `breakers.csv`, every
-//! circuit-breaker transition.
+//! service is balanced over or discovered; `series/autoscale.csv` (per
+//! autoscaled service: its instances and load) when some service is
+//! autoscaled; and `breakers.csv`, every circuit-breaker transition.
 //!
 //! Each file has only the columns of its kind, named as in summary.json,
 //! and every count is an integer in every row; only the latency
@@ -73,6 +74,51 @@ pub const BALANCE: SeriesFile = SeriesFile {
     name: "series/balance.csv",
     header: "t_start_s,t_end_s,service,instances,requests,request_imbalance,registered_at_end,in_pool_at_end,ejected_at_end",
 };
+
+/// `series/autoscale.csv`: each autoscaled service, per window: the count
+/// its autoscaler last decided, its instances by state at the window's end,
+/// the metric at the last sync (empty when none) and the requests that
+/// reached it in the window (the load). Written only for scenarios with an
+/// autoscaled service.
+pub const AUTOSCALE: SeriesFile = SeriesFile {
+    name: "series/autoscale.csv",
+    header: "t_start_s,t_end_s,service,desired,starting,ready,not_ready,down,draining,metric,requests",
+};
+
+/// Whether a run of `compiled` writes [`AUTOSCALE`]: some service has
+/// `autoscale`.
+pub fn writes_autoscale(compiled: &crate::scenario::Compiled) -> bool {
+    compiled.autoscale().iter().any(Option::is_some)
+}
+
+/// One CSV line (with its newline) of [`AUTOSCALE`], for `row` of the
+/// window `[start, end)`, its service named `service`. The metric is empty
+/// when there was none.
+pub fn write_autoscale_row(
+    out: &mut String,
+    start: crate::kernel::SimTime,
+    end: crate::kernel::SimTime,
+    service: &str,
+    row: &crate::metrics::autoscale::AutoscaleRow,
+) {
+    let _ = write!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{},{},",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(service),
+        row.desired,
+        row.starting,
+        row.ready,
+        row.not_ready,
+        row.down,
+        row.draining,
+    );
+    if let Some(v) = row.metric.filter(|v| v.is_finite()) {
+        let _ = write!(out, "{v:.6}");
+    }
+    let _ = writeln!(out, ",{}", row.requests);
+}
 
 /// One CSV line (with its newline) of [`BALANCE`], for `pool` of the window
 /// `[start, end)`, its service named `service`. The imbalance is empty when
@@ -273,6 +319,8 @@ pub struct CsvRecorder<W: io::Write> {
     instances: Option<CsvStream<W>>,
     /// [`BALANCE`], likewise.
     balance: Option<CsvStream<W>>,
+    /// [`AUTOSCALE`], when some service is autoscaled.
+    autoscale: Option<CsvStream<W>>,
     names: SeriesNames,
     line: String,
 }
@@ -294,6 +342,7 @@ impl<W: io::Write> CsvRecorder<W> {
             clients: None,
             instances: None,
             balance: None,
+            autoscale: None,
             names: SeriesNames::default(),
             line: String::new(),
         }
@@ -322,6 +371,14 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`AUTOSCALE`] to `out` (its header at once): for a run
+    /// with an autoscaled service ([`writes_autoscale`]).
+    #[must_use]
+    pub fn with_autoscale(mut self, out: W) -> Self {
+        self.autoscale = Some(CsvStream::new(out, AUTOSCALE.header));
+        self
+    }
+
     /// The first write error, with the name of its file.
     pub fn error(&self) -> Option<(&'static str, &io::Error)> {
         FILES
@@ -339,17 +396,26 @@ impl<W: io::Write> CsvRecorder<W> {
                     .as_ref()
                     .and_then(|s| s.error().map(|e| (BALANCE.name, e)))
             })
+            .or_else(|| {
+                self.autoscale
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (AUTOSCALE.name, e)))
+            })
     }
 
     /// Flushes every file; returns each writer and its number of rows, or
-    /// the first error with the name of its file. [`INSTANCES`] and
-    /// [`BALANCE`], if written, are flushed too (and their writers dropped).
+    /// the first error with the name of its file. [`INSTANCES`],
+    /// [`BALANCE`] and [`AUTOSCALE`], if written, are flushed too (and
+    /// their writers dropped).
     pub fn finish(self) -> Result<Finished<W>, (&'static str, io::Error)> {
         if let Some(instances) = self.instances {
             instances.finish().map_err(|e| (INSTANCES.name, e))?;
         }
         if let Some(balance) = self.balance {
             balance.finish().map_err(|e| (BALANCE.name, e))?;
+        }
+        if let Some(autoscale) = self.autoscale {
+            autoscale.finish().map_err(|e| (AUTOSCALE.name, e))?;
         }
         let [routes, services, edges] = self.streams;
         let finish =
@@ -398,6 +464,14 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 self.line.clear();
                 let service = &self.names.services[pool.service as usize];
                 write_pool_row(&mut self.line, window.start, window.end, service, &pool);
+                stream.line(&self.line);
+            }
+        }
+        if let Some(stream) = &mut self.autoscale {
+            for row in &window.autoscale {
+                self.line.clear();
+                let service = &self.names.services[row.service as usize];
+                write_autoscale_row(&mut self.line, window.start, window.end, service, row);
                 stream.line(&self.line);
             }
         }
@@ -636,6 +710,72 @@ mod tests {
                 "0.000000,1.000000,\"b,c\",2,0,,1,1,1",
             ]
         );
+    }
+
+    /// One line per autoscaled service per window, in the header's
+    /// columns; the metric empty before any sync measured it.
+    #[test]
+    fn the_autoscale_file_has_a_row_per_autoscaled_service_and_window() {
+        use crate::kernel::SimTime;
+        use crate::metrics::autoscale::AutoscaleRow;
+        let autoscale = Shared::default();
+        let mut csv = CsvRecorder::new(Shared::default(), Shared::default(), Shared::default())
+            .with_autoscale(autoscale.clone());
+        csv.start(&SeriesNames {
+            services: vec!["front".into(), "api".into()],
+            ..SeriesNames::default()
+        });
+        let second = |s: u64| SimTime::from_nanos(s * 1_000_000_000);
+        for (w, metric) in [(0, None), (1, Some(62.5))] {
+            csv.window(&ClosedWindow {
+                start: second(w),
+                end: second(w + 1),
+                autoscale: vec![AutoscaleRow {
+                    service: 1,
+                    desired: 3,
+                    starting: 1,
+                    ready: 2,
+                    not_ready: 0,
+                    down: 0,
+                    draining: u32::try_from(w).unwrap(),
+                    metric,
+                    requests: 40 + w,
+                }],
+                ..ClosedWindow::default()
+            });
+        }
+        assert!(csv.finish().is_ok());
+        let text = String::from_utf8(autoscale.0.borrow().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                AUTOSCALE.header,
+                "0.000000,1.000000,api,3,1,2,0,0,0,,40",
+                "1.000000,2.000000,api,3,1,2,0,0,1,62.500000,41",
+            ]
+        );
+        let columns = AUTOSCALE.header.split(',').count();
+        assert!(lines.iter().all(|l| l.split(',').count() == columns));
+    }
+
+    /// Without `with_autoscale`, autoscale rows are not written anywhere.
+    #[test]
+    fn autoscale_rows_need_their_file() {
+        use crate::metrics::autoscale::AutoscaleRow;
+        let services = Shared::default();
+        let mut csv = CsvRecorder::new(Shared::default(), services.clone(), Shared::default());
+        csv.start(&SeriesNames {
+            services: vec!["api".into()],
+            ..SeriesNames::default()
+        });
+        csv.window(&ClosedWindow {
+            autoscale: vec![AutoscaleRow::default()],
+            ..ClosedWindow::default()
+        });
+        let ([_, (_, service_rows), _], clients) = csv.finish().unwrap();
+        assert_eq!(service_rows, 0);
+        assert!(clients.is_none());
     }
 
     #[test]

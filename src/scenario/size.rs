@@ -12,7 +12,9 @@
 //! - per instance, its record and the jobs it may hold: its workers and a
 //!   full queue (`concurrency + queue_capacity`);
 //! - the network: a dense matrix over the services and the clients;
-//! - the faults, and the bounded copy of the time series kept for charts;
+//! - the faults, and the bounded copy of the time series kept for charts
+//!   (and, per autoscaled service, its autoscaler's rows, decisions and
+//!   shortfalls, each bounded);
 //! - the requests in flight: at most `max_requests_in_flight` (or the
 //!   closed-loop population, if smaller), each holding at most as many jobs,
 //!   attempts and calls as its call tree has at once: a service's own job,
@@ -36,8 +38,9 @@ pub const ATTEMPT_BYTES: u64 = 192;
 pub const CALL_BYTES: u64 = 256;
 /// Bytes of one client request's context.
 pub const REQUEST_BYTES: u64 = 64;
-/// Bytes of an instance's own record.
-pub const INSTANCE_BYTES: u64 = 128;
+/// Bytes of an instance's own record (192 since an instance carries its
+/// autoscaler's meter: 176 measured).
+pub const INSTANCE_BYTES: u64 = 192;
 /// Bytes of a service's, route's or edge's fixed records, without its
 /// histograms.
 pub const ENTITY_BYTES: u64 = 512;
@@ -49,6 +52,13 @@ pub const FAULT_BYTES: u64 = 256;
 pub const SERIES_ROW_BYTES: u64 = 256;
 /// Bytes of one instance row kept for the per-instance chart.
 pub const INSTANCE_ROW_BYTES: u64 = 64;
+/// Bytes of one autoscaler row kept for the autoscaling chart, with its
+/// window (`(SimTime, SimTime, AutoscaleRow)`).
+pub const AUTOSCALE_ROW_BYTES: u64 = 80;
+/// Bytes of one autoscaler decision kept for summary.json.
+pub const DECISION_BYTES: u64 = 64;
+/// Bytes of one shortfall of ready capacity kept for summary.json.
+pub const EPISODE_BYTES: u64 = 40;
 /// Bytes of a scope unit's pattern state, without its windows and queues.
 pub const UNIT_BYTES: u64 = 1024;
 /// Bytes of one window kept by a sliding requirement's span: twice its
@@ -263,6 +273,21 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
             "instance rows kept for charts".to_string(),
             (crate::metrics::instances::INSTANCE_ROW_BUDGET as u64)
                 .saturating_mul(INSTANCE_ROW_BYTES),
+        ));
+    }
+
+    // What each autoscaler keeps for reports: its rows for the chart, its
+    // decisions and its shortfalls, each up to its bound
+    // (`metrics::autoscale`).
+    let autoscaled = compiled.autoscale().iter().flatten().count() as u64;
+    if autoscaled > 0 {
+        use crate::metrics::autoscale::{AUTOSCALE_ROW_BUDGET, MAX_DECISIONS, MAX_EPISODES};
+        let per_autoscaler = (AUTOSCALE_ROW_BUDGET as u64 * AUTOSCALE_ROW_BYTES)
+            .saturating_add(MAX_DECISIONS as u64 * DECISION_BYTES)
+            .saturating_add(MAX_EPISODES as u64 * EPISODE_BYTES);
+        parts.push((
+            format!("{autoscaled} autoscalers' rows, decisions and shortfalls kept for reports"),
+            autoscaled.saturating_mul(per_autoscaler),
         ));
     }
 
@@ -497,6 +522,45 @@ mod tests {
             .unwrap_or_else(|| panic!("{e}"));
         assert_eq!(part.0, "110000 windows kept by the requirements' spans");
         assert_eq!(part.1, 110_000 * REQUIREMENT_WINDOW_BYTES);
+    }
+
+    #[test]
+    fn each_autoscaler_counts_what_it_keeps_for_reports() {
+        use crate::metrics::autoscale::{AUTOSCALE_ROW_BUDGET, MAX_DECISIONS, MAX_EPISODES};
+        let service = r#"{"service_time": {"constant": "1ms"},
+            "discovery": {"health_check": {"interval": "1s", "timeout": "500ms"}, "refresh": "1s"},
+            "autoscale": {"target": {"utilization_percent": 60}, "max_instances": 4}}"#;
+        let c = compiled(&format!(
+            r#"{{"name": "t", "duration": "10s",
+            "services": {{"a": {service}, "b": {service}, "c": {{"service_time": {{"constant": "1ms"}}}}}},
+            "workload": {{"arrivals": {{"poisson": {{"rate": 10}}}}, "routes": [{{"service": "a"}}]}}}}"#
+        ));
+        let e = estimate(&c);
+        let part = e
+            .parts
+            .iter()
+            .find(|p| p.0.contains("autoscalers"))
+            .unwrap_or_else(|| panic!("{e}"));
+        assert_eq!(
+            part.0,
+            "2 autoscalers' rows, decisions and shortfalls kept for reports"
+        );
+        let each = AUTOSCALE_ROW_BUDGET as u64 * AUTOSCALE_ROW_BYTES
+            + MAX_DECISIONS as u64 * DECISION_BYTES
+            + MAX_EPISODES as u64 * EPISODE_BYTES;
+        assert_eq!(part.1, 2 * each);
+        // Without autoscale, no such part.
+        let plain = compiled(
+            r#"{"name": "t", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]}}"#,
+        );
+        assert!(
+            !estimate(&plain)
+                .parts
+                .iter()
+                .any(|p| p.0.contains("autoscalers"))
+        );
     }
 
     #[test]

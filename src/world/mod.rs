@@ -636,5 +636,20 @@ mod tests {
         assert!(have <= bound, "SERIES_ROW_BYTES: {have} > {bound}");
         let (have, bound) = (size_of::<policy::EdgeState>() as u64, UNIT_BYTES);
         assert!(have <= bound, "UNIT_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<(SimTime, SimTime, crate::metrics::autoscale::AutoscaleRow)>() as u64,
+            AUTOSCALE_ROW_BYTES,
+        );
+        assert!(have <= bound, "AUTOSCALE_ROW_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<crate::metrics::autoscale::ScaleDecision>() as u64,
+            DECISION_BYTES,
+        );
+        assert!(have <= bound, "DECISION_BYTES: {have} > {bound}");
+        let (have, bound) = (
+            size_of::<crate::metrics::autoscale::CapacityEpisode>() as u64,
+            EPISODE_BYTES,
+        );
+        assert!(have <= bound, "EPISODE_BYTES: {have} > {bound}");
     }
 }

@@ -1,8 +1,9 @@
 //! Charts of a run, as SVG and PNG: route latency, route throughput against
 //! the offered load and failures, service queues and service outcomes,
 //! what the resilience policies did (retry amplification, attempts behind
-//! the calls, circuit breaker states), and how a balanced service's load
-//! spread over its instances, over virtual time, with the fault windows and
+//! the calls, circuit breaker states), how a balanced service's load
+//! spread over its instances, and what an autoscaled service ran, over
+//! virtual time, with the fault windows and
 //! the workload's schedule changes marked on every chart.
 //!
 //! Text is drawn with the DejaVu Sans font bundled in `assets/fonts/` (see
@@ -56,7 +57,7 @@ const FAMILY: &str = "sans-serif";
 
 /// The charts this module can draw, in the order they are returned: file
 /// stem under `charts/` and a title for reports.
-pub const CHARTS: [(&str, &str); 8] = [
+pub const CHARTS: [(&str, &str); 9] = [
     (
         "latency",
         "End-to-end latency of successful requests, per route",
@@ -82,6 +83,10 @@ pub const CHARTS: [(&str, &str); 8] = [
     (
         "instances",
         "Load per instance, its imbalance and the pool, with the instances' faults",
+    ),
+    (
+        "autoscale",
+        "Autoscaled instances: the count decided, the instances by state, and the load",
     ),
 ];
 

@@ -57,7 +57,7 @@ pub(super) struct Plan {
     pub(super) fault_targets: Vec<Option<FaultTarget>>,
 }
 
-/// What a fault acts on, for the per-instance chart.
+/// What a fault acts on, for the per-instance and autoscaling charts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct FaultTarget {
     /// The service's index.
@@ -203,6 +203,12 @@ fn fault_target(fault: &Fault, services: &[String]) -> Option<FaultTarget> {
         (l.service.as_ref()?, l.instance)
     } else if let Some(r) = &fault.registry_outage {
         (&r.service, None)
+    } else if let Some(l) = &fault.scale_limit {
+        (&l.service, None)
+    } else if let Some(m) = &fault.metrics_outage {
+        (&m.service, None)
+    } else if let Some(b) = &fault.slow_boot {
+        (&b.service, None)
     } else {
         return None;
     };
@@ -369,6 +375,33 @@ mod tests {
             // at most its slope × 1 ns.
             assert!((got.1 - want.1).abs() < 1e-3, "{line:?}");
         }
+    }
+
+    /// An autoscaler's faults act on its service (shaded on its panels of
+    /// the autoscaling and instance charts); a network fault on none.
+    #[test]
+    fn the_autoscalers_faults_target_their_service() {
+        let source = r#"{"name": "p", "duration": "10s",
+            "services": {
+              "a": {"service_time": {"constant": "1ms"}, "calls": [{"service": "b"}]},
+              "b": {"service_time": {"constant": "1ms"}, "boot_time": {"constant": "1s"},
+                    "discovery": {"health_check": {"interval": "1s", "timeout": "500ms"}},
+                    "autoscale": {"target": {"utilization_percent": 60}, "max_instances": 3}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "a"}]},
+            "faults": [
+              {"at": "1s", "for": "1s", "scale_limit": {"service": "b", "instances": 1}},
+              {"at": "2s", "for": "1s", "metrics_outage": {"service": "b"}},
+              {"at": "3s", "for": "1s", "slow_boot": {"service": "b", "factor": 3}},
+              {"at": "4s", "for": "1s", "loss": {"rate": 0.1}}
+            ]}"#;
+        let compiled = crate::scenario::parse(source, "p.json").unwrap_or_else(|e| panic!("{e}"));
+        let run = crate::world::run(&compiled, 1, Some(1));
+        let plan = Plan::new(compiled.scenario(), &run);
+        let b = Some(FaultTarget {
+            service: 1,
+            instance: None,
+        });
+        assert_eq!(plan.fault_targets, [b, b, b, None]);
     }
 
     #[test]

@@ -74,6 +74,10 @@ const CAPTIONS: &[(&str, &str)] = &[
         "instances",
         "Per balanced or discovered service, each instance's share of the attempts (dashed: an even share), the imbalance (the busiest instance's attempts ÷ the mean; 1 is even) and how many instances its callers could choose (ejected in vermillion, out of every pool in grey). After a crash, look for how long the crashed instance keeps its share: that is the time its callers take to stop sending to it; a slow instance that keeps an even share under round robin is the gray failure that power of two choices or outlier ejection should move traffic away from. Only the faults of that service and its instances are shaded on its panels.",
     ),
+    (
+        "autoscale",
+        "Per autoscaled service, the count its autoscaler decided (the black step) over the instances it ran at each window's end, by state (ready in green, starting in blue, draining in orange), and below it the load that drove the decisions. Look for the lag between a rise in load and the ready instances catching up with the decided count: the boot time and the sync period add up to it, and in that gap the instances that are ready carry the load alone. A count that rises and falls with every sync is flapping (a stabilization window damps it); one that stays flat in a shaded metrics outage or scale limit is the autoscaler blind or refused. Only the faults of that service and its instances are shaded on its panels.",
+    ),
 ];
 
 fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>, schedule: bool) {

@@ -10,9 +10,11 @@
 //!
 //! The page skeleton, its style and the public functions are here; the
 //! scenario section is in `scenario.rs`, the verdicts on the scenario's
-//! requirements in `requirements.rs`, the result tables in `tables.rs`, the
-//! charts and their captions in `figures.rs`.
+//! requirements in `requirements.rs`, the result tables in `tables.rs` (the
+//! autoscalers' in `autoscale.rs`), the charts and their captions in
+//! `figures.rs`.
 
+mod autoscale;
 mod figures;
 mod phases;
 mod requirements;
@@ -198,6 +200,7 @@ fn build(
     routes(&mut out, summary);
     clients(&mut out, summary);
     services(&mut out, summary);
+    autoscale::autoscaling(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
     phases::phases_section(&mut out, summary);

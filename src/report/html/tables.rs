@@ -55,7 +55,12 @@ fn table_without_zeros(
 
 /// Writes a table: `header` cells (the first left-aligned), then rows whose
 /// cells are already escaped; `text_columns` are left-aligned.
-fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], text_columns: &[usize]) {
+pub(super) fn table(
+    out: &mut String,
+    header: &[&str],
+    rows: &[Vec<String>],
+    text_columns: &[usize],
+) {
     out.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
     for (i, h) in header.iter().enumerate() {
         if text_columns.contains(&i) {

@@ -1,12 +1,14 @@
-//! The eight charts, each built from [`Data`] as a [`Spec`], one file per
+//! The nine charts, each built from [`Data`] as a [`Spec`], one file per
 //! family: `routes.rs` (route latency and throughput), `services.rs`
 //! (service queues and outcomes), `policies.rs` (retry amplification and
 //! the attempts behind the calls), `breakers.rs` (circuit-breaker states)
-//! and `instances.rs` (per-instance load, imbalance and pool). This file
+//! `instances.rs` (per-instance load, imbalance and pool) and
+//! `autoscale.rs` (an autoscaled service's instances and load). This file
 //! lists them in [`CHARTS`](super::CHARTS) order and holds what they
 //! share: the strips' notes, the captions of a route's, a service's or an
 //! edge's panel, and the busiest-and-other layout.
 
+mod autoscale;
 mod breakers;
 mod instances;
 mod policies;
@@ -29,6 +31,7 @@ impl Data<'_> {
             self.attempts(),
             self.breakers(),
             self.instances(),
+            self.autoscale(),
         ]
         .into_iter()
         .flatten()
