@@ -163,7 +163,7 @@ pub struct AutoscaleOutcome {
     /// Shortfalls not kept.
     pub episodes_dropped: u64,
     /// The rows kept for charts, one per window of `rows_merged` windows.
-    pub rows: Vec<(SimTime, SimTime, AutoscaleRow)>,
+    pub rows: KeptRows,
     /// Windows per kept row.
     pub rows_merged: u32,
 }
@@ -235,6 +235,9 @@ pub fn keep_row(
     }
 }
 
+/// Rows kept for charts, each with its window `[start, end)`.
+pub type KeptRows = Vec<(SimTime, SimTime, AutoscaleRow)>;
+
 /// The recorder of the autoscale rows kept for charts, beside
 /// [`super::series::BoundedSeries`]: per autoscaled service, at most
 /// [`AUTOSCALE_ROW_BUDGET`] rows ([`keep_row`]). A run without an
@@ -242,7 +245,7 @@ pub fn keep_row(
 #[derive(Debug, Default)]
 pub struct AutoscaleSeries {
     /// Per service: its rows, windows per row, windows in the last row.
-    kept: BTreeMap<u32, (Vec<(SimTime, SimTime, AutoscaleRow)>, u32, u32)>,
+    kept: BTreeMap<u32, (KeptRows, u32, u32)>,
 }
 
 impl Recorder for AutoscaleSeries {
@@ -259,7 +262,7 @@ impl Recorder for AutoscaleSeries {
 
 impl AutoscaleSeries {
     /// The rows kept, per service, with the windows per row.
-    pub fn finish(self) -> BTreeMap<u32, (Vec<(SimTime, SimTime, AutoscaleRow)>, u32)> {
+    pub fn finish(self) -> BTreeMap<u32, (KeptRows, u32)> {
         self.kept
             .into_iter()
             .map(|(service, (rows, merged, _))| (service, (rows, merged)))

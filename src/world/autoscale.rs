@@ -278,23 +278,24 @@ impl World<'_> {
                         (start, at_start)
                     };
                     let span = u128::from(now.saturating_since(from).as_nanos());
-                    if span == 0 {
-                        Pod::Missing { request }
-                    } else {
-                        let areas =
-                            areas_at(&self.meters[(first + slot) as usize], instance, now);
-                        let area = match a.metric {
-                            AutoscaleMetric::Utilization => areas.busy - areas_then.busy,
-                            AutoscaleMetric::InFlight => {
-                                (areas.busy + areas.queued) - (areas_then.busy + areas_then.queued)
-                            }
-                            AutoscaleMetric::QueueLength => areas.queued - areas_then.queued,
-                        };
-                        // The time-average, in thousandths.
-                        let usage = (area * 1000 / span).min(u128::from(u64::MAX)) as u64;
-                        total += usage as f64 / 1000.0;
-                        measured += 1;
-                        Pod::Ready { usage, request }
+                    let areas = areas_at(&self.meters[(first + slot) as usize], instance, now);
+                    let area = match a.metric {
+                        AutoscaleMetric::Utilization => areas.busy - areas_then.busy,
+                        AutoscaleMetric::InFlight => {
+                            (areas.busy + areas.queued) - (areas_then.busy + areas_then.queued)
+                        }
+                        AutoscaleMetric::QueueLength => areas.queued - areas_then.queued,
+                    };
+                    // The time-average, in thousandths; none over no time (ready
+                    // just now: Kubernetes' missing pod).
+                    match (area * 1000).checked_div(span) {
+                        None => Pod::Missing { request },
+                        Some(average) => {
+                            let usage = average.min(u128::from(u64::MAX)) as u64;
+                            total += usage as f64 / 1000.0;
+                            measured += 1;
+                            Pod::Ready { usage, request }
+                        }
                     }
                 }
                 _ => Pod::Unready { request },
