@@ -415,9 +415,10 @@ fn an_unused_policy_is_a_warning() {
 
 #[test]
 fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
-    // retry-storm's `naive` policy has no budget on purpose (it is the storm);
-    // every other bundled scenario is sound.
+    // retry-storm's `naive` policy and autoscale's `db` have no budget on
+    // purpose (they are the storms); every other bundled scenario is sound.
     let expected: &[(&str, &[&str])] = &[
+        ("autoscale.json", &["policies.db.retry"]),
         ("failover-ejection.json", &[]),
         ("failover-p2c.json", &[]),
         ("failover-static.json", &[]),

@@ -214,6 +214,7 @@ impl World<'_> {
 
     /// The metric window of one of `service`'s syncs starts: every slot's
     /// integrals are noted.
+    #[inline(never)]
     pub(super) fn autoscale_mark(&mut self, kernel: &mut Kernel<Event>, service: u32) {
         let now = kernel.now();
         let model = &self.services[service as usize];
@@ -238,6 +239,7 @@ impl World<'_> {
     /// A sync of `service`'s autoscaler: the metric of each instance it
     /// runs over the window, the decision, and the controller's
     /// reconciliation.
+    #[inline(never)]
     pub(super) fn autoscale_sync(&mut self, kernel: &mut Kernel<Event>, service: u32) {
         let now = kernel.now();
         let model = &self.services[service as usize];
@@ -518,6 +520,7 @@ impl World<'_> {
 
     /// The lifecycle's hook: instance `index` of an autoscaled service
     /// changed from `from` to `to`.
+    #[inline(never)]
     pub(super) fn autoscaled_transition(
         &mut self,
         kernel: &mut Kernel<Event>,
