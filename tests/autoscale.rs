@@ -311,7 +311,8 @@ fn each_sync_recommends_what_the_hpa_formula_gives() {
     }
 }
 
-/// Failures of route 0 in the phase that starts at `start`.
+/// Requests and failures of route 0 in the phase that starts at `start`
+/// (those still in flight at the end are not failures).
 fn failures_in_phase(run: &world::RunOutcome, start: SimTime) -> (u64, u64) {
     let phase = run
         .phases
@@ -319,8 +320,9 @@ fn failures_in_phase(run: &world::RunOutcome, start: SimTime) -> (u64, u64) {
         .position(|p| p.start == start)
         .expect("a phase starts there");
     let routes = run.routes.len();
-    let c = &run.route_phases[phase * routes].counts;
-    (c.requests, c.requests - c.successes)
+    let p = &run.route_phases[phase * routes];
+    let c = &p.counts;
+    (c.requests, c.requests - c.successes - p.in_flight_at_end)
 }
 
 #[test]
@@ -495,4 +497,46 @@ fn instance_seconds_are_the_instances_run_times_the_time() {
     assert_eq!(outcome.instance_seconds, 200.0);
     assert_eq!((outcome.scale_ups, outcome.scale_downs), (0, 0));
     assert_eq!(outcome.syncs, 7);
+}
+
+#[test]
+fn a_shutdown_delay_keeps_a_scale_down_from_refusing_requests() {
+    // The load drops at 200 s; 300 s later the autoscaler removes
+    // instances. Callers refresh their views every 2 s.
+    let with = |delay: Option<&str>| {
+        let mut value = scaled(
+            "800s",
+            json!({"exponential": {"mean": "20ms"}}),
+            "5s",
+            json!({"target": {"utilization_percent": 50}, "min_instances": 2,
+                   "max_instances": 20}),
+            1200.0,
+            json!([{"at": "200s", "rate": 150}]),
+        );
+        if let Some(delay) = delay {
+            value["services"]["api"]["shutdown_delay"] = json!(delay);
+        }
+        run(&value)
+    };
+    let (abrupt, abrupt_scaler) = with(None);
+    assert!(abrupt_scaler.scale_downs > 0, "{abrupt_scaler:?}");
+    let (requests, refused) = failures_in_phase(&abrupt, at(200));
+    assert!(
+        refused > 0,
+        "without a delay, draining instances still in views refuse: 0 of {requests}"
+    );
+    let (gentle, scaler) = with(Some("10s"));
+    assert!(scaler.scale_downs > 0, "{scaler:?}");
+    assert_eq!(failures_in_phase(&gentle, at(200)), (requests, 0));
+    // The same decisions, and the instances it removed were paid for
+    // while they lingered: 10 s each, less the drains the abrupt stops
+    // had (milliseconds: the gentle ones have nothing left to drain).
+    assert_eq!(scaler.stopped, abrupt_scaler.stopped);
+    let extra = scaler.instance_seconds - abrupt_scaler.instance_seconds;
+    let expected = 10.0 * scaler.stopped as f64;
+    assert!(
+        extra <= expected && extra > expected - 1.0,
+        "{extra} instance-seconds more, for {} stopped",
+        scaler.stopped
+    );
 }

@@ -353,3 +353,21 @@ fn a_caller_with_a_stateless_policy_restarts_any_instance() {
     );
     assert!(front["successes"].as_u64().unwrap() > 250, "{front}");
 }
+
+/// A stop that ends while the instance still drains: the drain finishes,
+/// then the process restarts (it does not go back to serving as the
+/// process that was stopping).
+#[test]
+fn a_stop_that_ends_during_its_drain_restarts_after_it() {
+    let mut value = base();
+    value["services"]["s"]["service_time"] = json!({"constant": "500ms"});
+    value["services"]["s"]["concurrency"] = json!(64);
+    value["faults"] =
+        json!([{"at": "1s", "for": "100ms", "stop": {"service": "s", "instance": 1}}]);
+    let s = summary(&value);
+    let t = &service(&s)["instance_transitions"];
+    assert_eq!(t["ready->draining"], 1, "{t}");
+    assert_eq!(t["draining->starting"], 1, "{t}");
+    assert_eq!(t["starting->ready"], 1, "{t}");
+    assert!(t.get("draining->ready").is_none(), "{t}");
+}

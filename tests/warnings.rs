@@ -416,9 +416,11 @@ fn an_unused_policy_is_a_warning() {
 #[test]
 fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
     // retry-storm's `naive` policy and autoscale's `db` have no budget on
-    // purpose (they are the storms); every other bundled scenario is sound.
+    // purpose (they are the storms), and autoscale's scale-down refuses
+    // requests on purpose (the README shows the fix); every other bundled
+    // scenario is sound.
     let expected: &[(&str, &[&str])] = &[
-        ("autoscale.json", &["policies.db.retry"]),
+        ("autoscale.json", &["services.api.shutdown_delay", "policies.db.retry"]),
         ("failover-ejection.json", &[]),
         ("failover-p2c.json", &[]),
         ("failover-static.json", &[]),
@@ -484,4 +486,31 @@ fn readiness_on_a_shared_dependency_and_a_reaper_below_a_minute_are_warnings() {
     s["services"]["back"]["discovery"]["readiness"] = json!({"queue_above": 50});
     s["services"]["back"]["discovery"]["health_check"]["deregister_critical_after"] = json!("1m");
     assert_eq!(warnings(&s), []);
+}
+
+#[test]
+fn a_graceful_stop_shorter_than_the_callers_refresh_is_a_warning() {
+    let mut s = base();
+    s["services"]["back"]["instances"] = json!(3);
+    s["services"]["back"]["discovery"] =
+        json!({"health_check": {"interval": "1s", "timeout": "500ms"}, "refresh": "2s"});
+    // Without stops, nothing to say.
+    assert!(!paths(&s).contains(&"services.back.shutdown_delay".to_string()));
+    s["faults"] = json!([{"at": "1s", "for": "2s", "stop": {"service": "back", "instance": 0}}]);
+    let found = warnings(&s);
+    let ours: Vec<_> = found
+        .iter()
+        .filter(|w| w.0 == "services.back.shutdown_delay")
+        .collect();
+    assert_eq!(ours.len(), 1, "{found:?}");
+    assert!(ours[0].1.contains("stops serving at once"), "{}", ours[0].1);
+    assert!(ours[0].2.contains("at least the refresh (2s)"), "{}", ours[0].2);
+    s["services"]["back"]["shutdown_delay"] = json!("1s");
+    let found = warnings(&s);
+    assert!(
+        found.iter().any(|w| w.1.contains("stops serving after 1s")),
+        "{found:?}"
+    );
+    s["services"]["back"]["shutdown_delay"] = json!("2s");
+    assert!(!paths(&s).contains(&"services.back.shutdown_delay".to_string()));
 }

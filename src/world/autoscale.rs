@@ -460,8 +460,10 @@ impl World<'_> {
         };
         let running = (0..slots)
             .filter(|&s| {
+                let instance = &self.instances[(first + s) as usize];
                 !a.held[s as usize]
-                    || self.instances[(first + s) as usize].state == InstanceState::Draining
+                    || instance.state == InstanceState::Draining
+                    || instance.lingering > 0
             })
             .count() as u64;
         let level = a.running.value();
@@ -542,7 +544,7 @@ impl World<'_> {
         if to == InstanceState::Ready && matches!(from, InstanceState::Starting) {
             a.ready_since[slot as usize] = (now, areas);
         }
-        if to == InstanceState::Stopped && from == InstanceState::Draining {
+        if to == InstanceState::Stopped && a.held[slot as usize] {
             // A slot is free: a scale-up may have waited for it.
             self.reconcile(kernel, service, false);
         }
@@ -596,7 +598,9 @@ impl World<'_> {
             for slot in 0..model.instances {
                 let state = self.instances[(model.first_instance + slot) as usize].state;
                 if a.held[slot as usize] {
-                    row.draining += u32::from(state == InstanceState::Draining);
+                    let lingering =
+                        self.instances[(model.first_instance + slot) as usize].lingering;
+                    row.draining += u32::from(state == InstanceState::Draining || lingering > 0);
                     continue;
                 }
                 match state {

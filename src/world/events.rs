@@ -105,6 +105,9 @@ pub enum Event {
     },
     /// The registry of a service sweeps for expired leases.
     Sweep(u32),
+    /// A graceful stop of an instance takes effect, its shutdown delay
+    /// over.
+    StopDue(u32),
     /// The autoscaler of a service (by index) syncs.
     AutoscaleSync(u32),
     /// The metric window of a coming sync of a service's autoscaler starts.

@@ -109,14 +109,16 @@ impl World<'_> {
             InstanceState::Ready | InstanceState::NotReady
         ) && self.reports_not_ready(index);
         let instance = &mut self.instances[index as usize];
+        let holds_work = instance.busy > 0 || !instance.queue.is_empty();
+        // A drain, once begun, finishes: a stop that ends meanwhile
+        // restarts the process after it (Draining → Starting).
+        let draining = instance.stops > 0 || instance.state == InstanceState::Draining;
         let mut next = if instance.crashes > 0 {
             InstanceState::Crashed
+        } else if draining && holds_work {
+            InstanceState::Draining
         } else if instance.stops > 0 {
-            if instance.busy > 0 || !instance.queue.is_empty() {
-                InstanceState::Draining
-            } else {
-                InstanceState::Stopped
-            }
+            InstanceState::Stopped
         } else if instance.booting {
             InstanceState::Starting
         } else if not_ready {
@@ -134,7 +136,10 @@ impl World<'_> {
         }
         let service = instance.service as usize;
         let restart = next == InstanceState::Ready
-            && matches!(previous, InstanceState::Crashed | InstanceState::Stopped);
+            && matches!(
+                previous,
+                InstanceState::Crashed | InstanceState::Stopped | InstanceState::Draining
+            );
         if restart {
             // A new process: what it held in memory is gone.
             let instance = &mut self.instances[index as usize];
@@ -271,20 +276,61 @@ impl World<'_> {
         self.register_instance(kernel, index);
     }
 
-    /// Starts a graceful stop of an instance: a discovered one deregisters.
+    /// Starts a graceful stop of an instance: a discovered one deregisters
+    /// at once; with the service's `shutdown_delay`, a serving instance
+    /// goes on serving for that long (Kubernetes' `preStop` sleep) before
+    /// it refuses new work and drains.
     pub(super) fn stop_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
-        self.instances[index as usize].stops += 1;
         self.deregister_instance(kernel.now(), index);
-        self.refresh_state(kernel, index);
+        let service = self.instances[index as usize].service as usize;
+        let instance = &mut self.instances[index as usize];
+        let serving = matches!(
+            instance.state,
+            InstanceState::Ready | InstanceState::NotReady
+        );
+        match self.services[service].shutdown_delay {
+            Some(delay) if serving => {
+                instance.lingering += 1;
+                kernel.schedule_in(delay, Event::StopDue(index));
+            }
+            _ => {
+                instance.stops += 1;
+                self.refresh_state(kernel, index);
+            }
+        }
     }
 
-    /// Ends a graceful stop of an instance.
+    /// The shutdown delay of a stop of `index` has passed: the stop takes
+    /// effect (refusing new work, draining); one that was ended meanwhile
+    /// ends now, and the process restarts after its drain.
+    pub(super) fn stop_due(&mut self, kernel: &mut Kernel<Event>, index: u32) {
+        let instance = &mut self.instances[index as usize];
+        debug_assert!(instance.lingering > 0, "a stop due that was not announced");
+        instance.lingering -= 1;
+        instance.stops += 1;
+        let ended = instance.early_resumes > 0;
+        if ended {
+            instance.early_resumes -= 1;
+        }
+        self.refresh_state(kernel, index);
+        if ended {
+            self.instances[index as usize].stops -= 1;
+            self.refresh_state(kernel, index);
+        }
+    }
+
+    /// Ends a graceful stop of an instance: one in effect, else one still
+    /// in its shutdown delay (which then runs its course and restarts).
     pub(super) fn resume_instance(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         let instance = &mut self.instances[index as usize];
-        debug_assert!(
-            instance.stops > 0,
-            "resumed an instance that was not stopped"
-        );
+        if instance.stops == 0 {
+            debug_assert!(
+                instance.lingering > instance.early_resumes,
+                "resumed an instance that was not stopped"
+            );
+            instance.early_resumes += 1;
+            return;
+        }
         instance.stops -= 1;
         self.refresh_state(kernel, index);
     }

@@ -137,6 +137,11 @@ struct Instance {
     crashes: u32,
     /// Active graceful stops of this instance.
     stops: u32,
+    /// Graceful stops announced but still in the service's
+    /// `shutdown_delay` (the instance deregistered, still serving), and
+    /// how many of them were ended meanwhile.
+    lingering: u32,
+    early_resumes: u32,
     /// Booting after a restart (until its `Booted` event).
     booting: bool,
     /// Restarts so far. Durable: it survives the restarts it counts, and
@@ -173,6 +178,8 @@ struct ServiceModel {
     boot_time: Option<Sampler>,
     /// What active `slow_boot` faults multiply a boot by.
     boot_factor: f64,
+    /// How long a stopping instance goes on serving after it deregisters.
+    shutdown_delay: Option<SimDuration>,
     /// Instance transitions, by (from, to).
     transitions: BTreeMap<(InstanceState, InstanceState), u64>,
     /// What it does after its local work.
@@ -552,6 +559,7 @@ impl Model for World<'_> {
             Event::Sweep(service) => self.sweep(kernel, service),
             Event::AutoscaleSync(service) => self.autoscale_sync(kernel, service),
             Event::AutoscaleMark(service) => self.autoscale_mark(kernel, service),
+            Event::StopDue(instance) => self.stop_due(kernel, instance),
             Event::Window => {
                 self.close_window(kernel.now());
                 if let Some(failure) = self.sink.failure() {

@@ -205,7 +205,7 @@ impl World<'_> {
             stats.in_queue.decrement(now);
             self.start_job(kernel, next);
         }
-        if self.instances[job.instance as usize].stops > 0 {
+        if self.instances[job.instance as usize].state == super::InstanceState::Draining {
             // A draining instance stops once its last job is done.
             self.refresh_state(kernel, job.instance);
         }

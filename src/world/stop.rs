@@ -118,11 +118,15 @@ impl World<'_> {
                 .get(call)
                 .map_or_else(|| "a call that has ended".to_string(), |c| edge(c.edge)),
             Event::PolicyWake { edge: e, unit } => format!("{} (scope unit {unit})", edge(e)),
-            Event::Booted { instance, .. } => {
+            Event::Booted { instance, .. } | Event::StopDue(instance) => {
                 let service = self.instances[instance as usize].service as usize;
                 let first = self.services[service].first_instance;
+                let what = match event {
+                    Event::StopDue(_) => "stopping",
+                    _ => "booting",
+                };
                 format!(
-                    "service `{}` instance {} (booting)",
+                    "service `{}` instance {} ({what})",
                     self.service_names[service],
                     instance - first
                 )

@@ -133,6 +133,12 @@ pub struct Service {
     /// are ready at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub boot_time: Option<Distribution>,
+    /// How long an instance goes on serving after a graceful stop (a
+    /// `stop` fault, or an autoscaler's scale-down) has deregistered it,
+    /// before it refuses new work and drains: Kubernetes' `preStop` sleep,
+    /// which lets callers' views drop it first. Without it, at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shutdown_delay: Option<SimDuration>,
     /// Downstream calls, made in order after the local work.
     #[serde(default)]
     pub calls: Vec<CallStep>,

@@ -10,8 +10,10 @@ impl Lints<'_> {
     /// Discovery settings that cannot do what they seem to: checks that
     /// never run twice, leases that expire between renewals, caches staler
     /// than the lease, self-preservation that keeps a single crash, a
-    /// readiness probe on a shared dependency (it empties the pool), and a
-    /// reaper delay below Consul's minimum (raised silently otherwise).
+    /// readiness probe on a shared dependency (it empties the pool), a
+    /// reaper delay below Consul's minimum (raised silently otherwise), and
+    /// graceful stops that refuse callers before their views drop the
+    /// instance (a shutdown delay shorter than the refresh).
     pub(super) fn discovery(&mut self) {
         let scenario = self.scenario;
         let run = scenario.duration;
@@ -20,6 +22,41 @@ impl Lints<'_> {
                 continue;
             };
             let path = JsonPath::root().key("services").key(name).key("discovery");
+            // A stopping instance deregisters at once; callers drop it at
+            // their next refresh. Until then, without a shutdown delay that
+            // covers it, it refuses them with 503 (Kubernetes' preStop).
+            let stops = service.autoscale.is_some()
+                || scenario
+                    .faults
+                    .iter()
+                    .any(|f| f.stop.as_ref().is_some_and(|s| s.service == *name));
+            let delay = service.shutdown_delay.unwrap_or_default();
+            if stops && delay < d.refresh {
+                let why = if service.autoscale.is_some() {
+                    "each scale-down"
+                } else {
+                    "each `stop`"
+                };
+                self.warn(
+                    JsonPath::root()
+                        .key("services")
+                        .key(name)
+                        .key("shutdown_delay"),
+                    format!(
+                        "{why} deregisters an instance of `{name}` that stops serving {}, while callers refresh their view every {}: until they do, it refuses them with 503",
+                        if delay.is_zero() {
+                            "at once".to_string()
+                        } else {
+                            format!("after {delay}")
+                        },
+                        d.refresh
+                    ),
+                    format!(
+                        "set \"shutdown_delay\" to at least the refresh ({}), as a Kubernetes preStop sleep does",
+                        d.refresh
+                    ),
+                );
+            }
             if let Some(check) = &d.health_check
                 && check.interval >= run
             {

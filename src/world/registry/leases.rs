@@ -15,12 +15,15 @@ impl World<'_> {
     ) {
         let state = &self.instances[instance as usize];
         if state.restarts != life
+            || state.lingering > 0
             || matches!(
                 state.state,
                 InstanceState::Crashed | InstanceState::Stopped | InstanceState::Draining
             )
         {
-            return; // That process is gone: its loop ends.
+            // That process is gone, or shutting down (it has deregistered,
+            // as the Eureka client does before it stops): its loop ends.
+            return;
         }
         let service = state.service;
         // The renewal carries the instance's status: `DOWN` while not ready.
