@@ -420,7 +420,10 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
     // requests on purpose (the README shows the fix); every other bundled
     // scenario is sound.
     let expected: &[(&str, &[&str])] = &[
-        ("autoscale.json", &["services.api.shutdown_delay", "policies.db.retry"]),
+        (
+            "autoscale.json",
+            &["services.api.shutdown_delay", "policies.db.retry"],
+        ),
         ("failover-ejection.json", &[]),
         ("failover-p2c.json", &[]),
         ("failover-static.json", &[]),
@@ -504,7 +507,11 @@ fn a_graceful_stop_shorter_than_the_callers_refresh_is_a_warning() {
         .collect();
     assert_eq!(ours.len(), 1, "{found:?}");
     assert!(ours[0].1.contains("stops serving at once"), "{}", ours[0].1);
-    assert!(ours[0].2.contains("at least the refresh (2s)"), "{}", ours[0].2);
+    assert!(
+        ours[0].2.contains("at least the refresh (2s)"),
+        "{}",
+        ours[0].2
+    );
     s["services"]["back"]["shutdown_delay"] = json!("1s");
     let found = warnings(&s);
     assert!(
