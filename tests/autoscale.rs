@@ -540,3 +540,137 @@ fn a_shutdown_delay_keeps_a_scale_down_from_refusing_requests() {
         scaler.stopped
     );
 }
+
+#[test]
+fn a_slow_boot_fault_stretches_the_time_to_capacity() {
+    // One step up at 30 s: the autoscaler asks for more at the next sync;
+    // boots take 10 s, or 40 s under the fault.
+    let with = |slow: bool| {
+        let mut value = scaled(
+            "200s",
+            json!({"exponential": {"mean": "20ms"}}),
+            "10s",
+            json!({"target": {"in_flight": 3}, "min_instances": 2, "max_instances": 20}),
+            100.0,
+            json!([{"at": "30s", "rate": 600}]),
+        );
+        if slow {
+            value["faults"] = json!([{"at": "0s", "slow_boot": {"service": "api", "factor": 4}}]);
+        }
+        run(&value).1
+    };
+    let first_shortfall = |o: &AutoscaleOutcome| {
+        o.episodes
+            .first()
+            .and_then(|e| e.duration())
+            .unwrap_or_else(|| panic!("a shortfall that ended: {o:?}"))
+            .as_secs_f64()
+    };
+    let (quick, slow) = (with(false), with(true));
+    let (quick_s, slow_s) = (first_shortfall(&quick), first_shortfall(&slow));
+    // Ready 10 s after the sync that asked: the boot, constant.
+    assert_eq!(quick_s, 10.0);
+    // At least the 40 s boot; longer, as the syncs meanwhile see the
+    // overload go on and ask for more, which boot as slowly.
+    assert!(slow_s >= 40.0, "{slow_s} s");
+    // 30 s more of one-second windows with fewer ready than decided.
+    let lost = |o: &AutoscaleOutcome| {
+        o.rows
+            .iter()
+            .filter(|(_, _, r)| r.ready < r.desired)
+            .count()
+    };
+    assert!(
+        lost(&slow) >= lost(&quick) + 30,
+        "{} vs {} short windows",
+        lost(&slow),
+        lost(&quick)
+    );
+}
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+
+        /// Whatever the load, the boots and the faults: the count decided
+        /// stays within the bounds, the controller never runs more
+        /// instances than decided (held ones still draining aside), nor
+        /// more than it has slots, nor more than a scale limit allows, and
+        /// the cost is never below what the rows show running.
+        #[test]
+        fn the_controller_keeps_within_what_was_decided(
+            rates in proptest::collection::vec(50.0f64..3000.0, 1..5),
+            boot_ms in 0u64..40_000,
+            max in 3u32..12,
+            limit in proptest::option::of(2u32..6),
+            outage in any::<bool>(),
+            crash in any::<bool>(),
+            delay in proptest::option::of(0u64..8),
+        ) {
+            let schedule: Vec<Value> = rates
+                .iter()
+                .enumerate()
+                .map(|(i, r)| json!({"at": format!("{}s", 20 + 40 * i), "rate": r}))
+                .collect();
+            let mut value = scaled(
+                "220s",
+                json!({"exponential": {"mean": "15ms"}}),
+                &format!("{boot_ms}ms"),
+                json!({"target": {"utilization_percent": 50}, "min_instances": 2,
+                       "max_instances": max, "sync_period": "10s", "metric_window": "20s",
+                       "scale_down": {"stabilization_window": "20s"}}),
+                200.0,
+                Value::Array(schedule),
+            );
+            let mut faults = Vec::new();
+            if let Some(n) = limit {
+                faults.push(json!({"at": "30s", "for": "60s",
+                                   "scale_limit": {"service": "api", "instances": n}}));
+            }
+            if outage {
+                faults.push(json!({"at": "100s", "for": "30s",
+                                   "metrics_outage": {"service": "api"}}));
+            }
+            if crash {
+                faults.push(json!({"at": "60s", "for": "15s",
+                                   "crash": {"service": "api", "instance": 1}}));
+            }
+            value["faults"] = Value::Array(faults);
+            if let Some(s) = delay {
+                value["services"]["api"]["shutdown_delay"] = json!(format!("{s}s"));
+            }
+            let (_, o) = run(&value);
+            let mut area = 0.0;
+            for (start, end, row) in &o.rows {
+                prop_assert!((2..=max).contains(&row.desired), "{row:?}");
+                let running = row.starting + row.ready + row.not_ready + row.down;
+                prop_assert!(running <= row.desired, "at {start:?}: {row:?}");
+                prop_assert!(running + row.draining <= max, "at {start:?}: {row:?}");
+                if let Some(n) = limit {
+                    // Within the limit's span (30 s to 90 s), no start
+                    // beyond it: what ran before it may exceed it.
+                    if *start >= at(30) && *end < at(90) && running > n {
+                        prop_assert!(
+                            o.rows.iter().any(|(s, _, r)| *s < at(30)
+                                && r.starting + r.ready + r.not_ready + r.down >= running),
+                            "{running} running under a limit of {n} at {start:?}"
+                        );
+                    }
+                }
+                area += f64::from(running) * (end.as_secs_f64() - start.as_secs_f64());
+            }
+            // Rows show the state at each window's end: a rough lower bound
+            // on the cost, loose enough for changes inside windows.
+            prop_assert!(o.instance_seconds + 1e-6 >= area * 0.8, "{} < {area}", o.instance_seconds);
+            for d in &o.decisions {
+                prop_assert!((2..=max).contains(&d.to), "{d:?}");
+                if d.reason == DecisionReason::NoMetric {
+                    prop_assert_eq!(d.to, d.from);
+                }
+            }
+        }
+    }
+}
