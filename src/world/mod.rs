@@ -17,9 +17,11 @@
 //! policy timers), `retry.rs` (retries and hedges), `client.rs` (the
 //! clients: their arrivals, users and route mixes) and `balance.rs`
 //! (instance choice); the callee's side in
-//! `service.rs`; `faults.rs` (the fault timeline); `phases.rs` (outcomes
-//! split by phase of the timeline); `draws.rs` (what every random draw is
-//! keyed by).
+//! `service.rs`; `lifecycle.rs` (an instance's states and restarts),
+//! `discovery.rs` and `registry/` (who callers can find), `autoscale.rs`
+//! (how many instances run); `faults.rs` (the fault timeline); `phases.rs`
+//! (outcomes split by phase of the timeline); `draws.rs` (what every random
+//! draw is keyed by).
 //!
 //! **Architecture Invariant:** the world draws randomness only from its keyed
 //! streams (and the arrival process's own stream) and time only from the
