@@ -91,6 +91,11 @@ enum Command {
         /// (an estimate made before the run, printed when it is refused).
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
+        /// Run the scenario twice (on two threads) and compare the runs
+        /// event by event instead of writing a report: exit 0 if every
+        /// event is the same, 1 with the first that differs.
+        #[arg(long, conflicts_with_all = ["out", "no_charts"])]
+        check_determinism: bool,
     },
     /// Check a scenario and report every problem and warning found.
     Validate {
@@ -251,6 +256,7 @@ fn main() -> ExitCode {
             no_charts,
             deny_warnings,
             max_memory,
+            check_determinism,
         } => run(
             &mut console,
             &scenario,
@@ -259,7 +265,7 @@ fn main() -> ExitCode {
             event_budget,
             quiet,
             !no_charts,
-            (deny_warnings, max_memory),
+            (deny_warnings, max_memory, check_determinism),
         ),
         Command::Validate {
             scenario,
@@ -428,7 +434,7 @@ fn run(
     event_budget: Option<u64>,
     quiet: bool,
     charts: bool,
-    (deny_warnings, max_memory): (bool, u64),
+    (deny_warnings, max_memory, check_determinism): (bool, u64, bool),
 ) -> u8 {
     let compiled = match load(console, path, deny_warnings, max_memory) {
         Ok(compiled) => compiled,
@@ -440,6 +446,25 @@ fn run(
         return BAD_INPUT;
     }
     let seed = seed.unwrap_or(scenario.seed);
+    if check_determinism {
+        use meshsim::experiment::determinism::{Check, check};
+        return match check(&compiled, seed, event_budget) {
+            Check::Identical { events } => {
+                console.out(&format!(
+                    "deterministic: scenario {}  seed {seed}  {events} events, the same in both runs\n",
+                    scenario.name
+                ));
+                0
+            }
+            Check::Diverged(divergence) => {
+                console.err(&format!(
+                    "not deterministic: scenario {}  seed {seed}: {divergence}\n",
+                    scenario.name
+                ));
+                CHECK_FAILED
+            }
+        };
+    }
     // A report of another seed replacing the default directory's is worth a
     // note: the bundled scenarios' reports are committed, and tests compare
     // them with a run of the scenario's own seed.

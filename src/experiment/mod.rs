@@ -10,7 +10,9 @@
 //! and Welch differences; `analysis.rs` the conclusions; `write.rs` the
 //! files (compare.csv, compare.md, index.html) and the printed table;
 //! `charts.rs` the SVG charts; `command.rs` the `compare` command itself
-//! (variants made and loaded, runs, report, printing).
+//! (variants made and loaded, runs, report, printing). Beside it,
+//! `determinism.rs`: `run --check-determinism`, two runs of one seed
+//! compared event by event.
 //!
 //! **Architecture Invariant:** everything written depends only on the
 //! variants, the seeds and the metrics: results are stored by (variant,
@@ -20,6 +22,7 @@
 pub mod analysis;
 pub mod charts;
 pub mod command;
+pub mod determinism;
 pub mod metrics;
 pub mod runs;
 pub mod stats;

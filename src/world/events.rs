@@ -11,7 +11,7 @@ use super::status::Reply;
 /// overlapping unaligned pieces, and reading those back just after writing
 /// them defeated store-to-load forwarding (two instructions of the run loop
 /// took a third of its time). With a 4-byte tag every piece is aligned.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 #[repr(u32)]
 pub enum Event {
     /// The next open-loop request of a client (by index) is due.

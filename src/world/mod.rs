@@ -403,6 +403,58 @@ pub fn run_streaming(
     event_budget: Option<u64>,
     recorder: &mut dyn Recorder,
 ) -> RunOutcome {
+    run_observed(compiled, seed, event_budget, recorder, &mut ())
+}
+
+/// Sees every event just before the world handles it: how
+/// `experiment::determinism` compares two runs event by event. A plain run's
+/// observer, `()`, is not there at all: the kernel drives the world directly.
+pub trait EventObserver {
+    /// Whether it looks at events at all: a run with an observer that does
+    /// not is the plain run.
+    const ACTIVE: bool = true;
+
+    /// `event` is about to be handled at `now`; `world` is as it was left by
+    /// the events before. `false` stops the run before it.
+    fn see(&mut self, now: SimTime, event: &Event, world: &World<'_>) -> bool;
+}
+
+impl EventObserver for () {
+    const ACTIVE: bool = false;
+
+    #[inline(always)]
+    fn see(&mut self, _: SimTime, _: &Event, _: &World<'_>) -> bool {
+        true
+    }
+}
+
+/// The world with its observer, as the kernel's model.
+struct Observed<'w, 's, O> {
+    world: &'w mut World<'s>,
+    observer: &'w mut O,
+}
+
+impl<O: EventObserver> Model for Observed<'_, '_, O> {
+    type Event = Event;
+
+    #[inline(always)]
+    fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) -> Control {
+        if !self.observer.see(kernel.now(), &event, self.world) {
+            return Control::Stop;
+        }
+        self.world.handle(kernel, event)
+    }
+}
+
+/// [`run_streaming`], showing every event to `observer` before the world
+/// handles it.
+pub fn run_observed<O: EventObserver>(
+    compiled: &Compiled,
+    seed: u64,
+    event_budget: Option<u64>,
+    recorder: &mut dyn Recorder,
+    observer: &mut O,
+) -> RunOutcome {
     let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
     let mut kept = BoundedSeries::default();
@@ -429,7 +481,17 @@ pub fn run_streaming(
             .unwrap_or(DEFAULT_EVENT_BUDGET),
         ..RunLimits::until(SimTime::ZERO + scenario.duration)
     };
-    let stop = kernel.run(&mut world, limits);
+    let stop = if O::ACTIVE {
+        kernel.run(
+            &mut Observed {
+                world: &mut world,
+                observer,
+            },
+            limits,
+        )
+    } else {
+        kernel.run(&mut world, limits)
+    };
     let stop_cause = world.stop_cause(&mut kernel, stop, limits.events_per_instant);
     // A run that went idle is still observed up to its horizon: time
     // averages, rates and the last window end there, whatever the window

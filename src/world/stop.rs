@@ -65,7 +65,7 @@ impl World<'_> {
     }
 
     /// What an event is about, for people.
-    fn entity_of(&self, event: Event) -> String {
+    pub(crate) fn entity_of(&self, event: Event) -> String {
         let job_at = |job| {
             self.jobs
                 .get(job)
