@@ -1347,3 +1347,23 @@ fn a_scenario_can_come_from_standard_input() {
         text(&output.stdout)
     );
 }
+
+#[test]
+fn more_faults_than_the_bound_are_refused_at_the_list() {
+    let faults: Vec<serde_json::Value> = (0..10_001)
+        .map(|_| serde_json::json!({"at": "1s", "for": "1s", "crash": {"service": "s"}}))
+        .collect();
+    let scenario = serde_json::json!({
+        "name": "many", "duration": "10s",
+        "services": {"s": {"service_time": {"constant": "1ms"}}},
+        "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]},
+        "faults": faults
+    });
+    let error = meshsim::scenario::parse(&scenario.to_string(), "many.json")
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("faults: 10001 faults: a scenario has at most 10000"),
+        "{error}"
+    );
+}

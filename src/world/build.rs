@@ -186,7 +186,7 @@ impl<'s> World<'s> {
                         InstanceState::Ready
                     },
                     crashes: 0,
-                    stops: u32::from(held),
+                    stops: u16::from(held),
                     lingering: 0,
                     early_resumes: 0,
                     booting: false,

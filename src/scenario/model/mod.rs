@@ -84,8 +84,9 @@ pub struct Scenario {
     pub network: Network,
     /// Who sends requests, how many, and where.
     pub workload: Workload,
-    /// A timeline of failures.
+    /// A timeline of failures: at most 10,000.
     #[serde(default)]
+    #[schemars(length(max = 10000))]
     pub faults: Vec<Fault>,
     /// What the run must meet (success rates, latencies, amplification,
     /// invariants): `meshsim run` exits with 1 when one fails.

@@ -51,6 +51,9 @@ pub const MAX_WINDOWS: u64 = 1_000_000;
 /// Upper bound on the call steps of a service and on the calls of one
 /// parallel group (the world counts them in 16 bits).
 pub const MAX_CALLS: usize = 10_000;
+/// Upper bound on the faults of a scenario (an instance counts the faults
+/// acting on it at once in 16 bits).
+pub const MAX_FAULTS: usize = 10_000;
 /// Upper bound on the length of the scenario name, in bytes. The name is
 /// the default report directory's, and the report is built beside it in
 /// `.NAME.partial-PID` (see `report::output`), which must fit in a file
@@ -88,6 +91,15 @@ pub fn validate(scenario: &Scenario) -> Problems {
             c.problem(path.clone(), format!("a policy name {why}"));
         }
         c.policy(path, policy);
+    }
+    if scenario.faults.len() > MAX_FAULTS {
+        c.problem(
+            JsonPath::root().key("faults"),
+            format!(
+                "{} faults: a scenario has at most {MAX_FAULTS}",
+                scenario.faults.len()
+            ),
+        );
     }
     for (i, fault) in scenario.faults.iter().enumerate() {
         c.fault(JsonPath::root().key("faults").index(i), fault);
