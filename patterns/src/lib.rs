@@ -101,8 +101,8 @@ pub mod gateway;
 pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
-pub mod saga;
 mod ring;
+pub mod saga;
 mod window;
 
 use std::fmt;

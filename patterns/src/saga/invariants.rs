@@ -98,7 +98,10 @@ impl fmt::Display for Violation {
                 saga,
                 step,
                 applied,
-            } => write!(f, "{saga} completed but step {step} took effect {applied} times"),
+            } => write!(
+                f,
+                "{saga} completed but step {step} took effect {applied} times"
+            ),
             Violation::NotUndone { saga, step, net } => {
                 write!(f, "{saga} compensated but step {step} stands at net {net}")
             }
@@ -117,7 +120,10 @@ impl fmt::Display for Violation {
                 "{saga}: step {earlier} was compensated before step {later}"
             ),
             Violation::UnreportedLeft { saga, step } => {
-                write!(f, "{saga} dead-lettered without reporting step {step}, which stands")
+                write!(
+                    f,
+                    "{saga} dead-lettered without reporting step {step}, which stands"
+                )
             }
             Violation::Conservation { expected, actual } => write!(
                 f,

@@ -39,6 +39,8 @@ mod log;
 mod orchestrator;
 mod plan;
 mod store;
+#[cfg(test)]
+mod tests;
 
 pub use invariants::{EffectKind, Violation, check_conservation, check_saga};
 pub use log::{Entry, MAX_SAGAS_IN_FLIGHT, Record, SagaId, SagaLog, recover};

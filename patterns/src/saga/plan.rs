@@ -124,13 +124,22 @@ impl SagaPlan {
                 );
             }
         }
-        if config.steps.iter().filter(|&&k| k == StepKind::Pivot).count() > 1 {
+        if config
+            .steps
+            .iter()
+            .filter(|&&k| k == StepKind::Pivot)
+            .count()
+            > 1
+        {
             return error("steps", "must have at most one pivot");
         }
         for (field, attempts) in [
             ("action_attempts_max", config.action_attempts_max),
             ("retriable_attempts_max", config.retriable_attempts_max),
-            ("compensation_attempts_max", config.compensation_attempts_max),
+            (
+                "compensation_attempts_max",
+                config.compensation_attempts_max,
+            ),
         ] {
             if attempts == 0 || attempts > MAX_ATTEMPTS {
                 return error(field, "must be in 1..=100");
