@@ -110,7 +110,7 @@ struct Slot {
 /// The durable log of an orchestrator's sagas (see the module documentation).
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Instant;
 /// use meshsim_patterns::saga::{recover, Command, Saga, SagaConfig, SagaLog, SagaPlan, StepKind, StepResult};
 ///
 /// let start = Instant::now();
@@ -259,6 +259,7 @@ impl SagaLog {
 /// replayed from its records, then every call it had in flight is settled as an
 /// unknown outcome (logged as [`Record::Recovered`]), so it resumes forward or backward
 /// as the log says. A saga that had ended but was not compacted says `Done` again.
+/// `now` must not be earlier than the log's last record (time never goes backwards).
 pub fn recover(log: &mut SagaLog, now: Nanos) -> Vec<Saga> {
     rebuild(log, now, |_| {})
 }

@@ -319,7 +319,8 @@ impl Saga {
     }
 
     /// Attempt `attempt` of step `step` ended with `result`. A stale report (not the
-    /// attempt in flight, or after the saga moved on) is a no-op and is not logged.
+    /// attempt in flight, or after the saga moved on) or one for a step the plan does
+    /// not have is a no-op and is not logged.
     pub fn handle_step_result(
         &mut self,
         log: &mut SagaLog,
@@ -328,6 +329,9 @@ impl Saga {
         attempt: u32,
         result: StepResult,
     ) {
+        if step >= self.plan.len() {
+            return;
+        }
         let record = Record::StepResult {
             step: step as u8,
             attempt,
@@ -348,6 +352,9 @@ impl Saga {
         attempt: u32,
         result: CompensationResult,
     ) {
+        if step >= self.plan.len() {
+            return;
+        }
         let record = Record::CompensationResult {
             step: step as u8,
             attempt,

@@ -37,7 +37,7 @@ pub enum StepKind {
 /// every count is bounded.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Instant;
 /// use meshsim_patterns::saga::{SagaConfig, SagaPlan, StepKind};
 ///
 /// let start = Instant::now();

@@ -132,7 +132,7 @@ enum Mark {
 /// A participant's keyed balances (see the module documentation).
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Instant;
 /// use meshsim_patterns::saga::{
 ///     Action, ActionReply, CompensationReply, Idempotence, Ledger, SagaConfig, SagaLog,
 ///     SagaPlan, Saga,

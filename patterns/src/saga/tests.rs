@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestError, TestRunner};
 
 use super::log::rebuild;
 use super::orchestrator::Defect;
@@ -96,6 +96,8 @@ fn stale_and_early_inputs_are_no_ops_and_not_logged() {
     saga.handle_step_result(&mut log, 1, 1, 1, StepResult::Applied);
     saga.handle_timeout(&mut log, 2);
     saga.handle_compensation_result(&mut log, 2, 0, 1, CompensationResult::Done);
+    // A step the plan does not have, even one that would truncate to step 0.
+    saga.handle_step_result(&mut log, 2, 256, 1, StepResult::Applied);
     assert_eq!(log.entries(saga.id()).unwrap().len(), 2);
     assert_eq!(saga.poll_timeout(), Some(10 * MS));
     assert!(commands(&mut saga).is_empty());
@@ -788,7 +790,12 @@ fn counterexample(defect: Option<Defect>, idempotence: Idempotence) -> String {
     });
     match result {
         Ok(()) => panic!("the property did not catch {defect:?} / {idempotence:?}"),
-        Err(error) => error.to_string(),
+        Err(TestError::Fail(reason, case)) => {
+            // The shrunk counterexample, for whoever reads a failing run.
+            eprintln!("{defect:?} / {idempotence:?}: {reason}; minimal case: {case:?}");
+            reason.to_string()
+        }
+        Err(TestError::Abort(reason)) => panic!("aborted: {reason}"),
     }
 }
 
