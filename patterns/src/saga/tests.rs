@@ -518,6 +518,7 @@ struct World<'a> {
     traces: BTreeMap<SagaId, Vec<(usize, EffectKind)>>,
     endings: BTreeMap<SagaId, Ending>,
     crashes: u32,
+    crashes_compensating: u32,
     late_delivered: u32,
     defect: Option<Defect>,
 }
@@ -542,6 +543,7 @@ impl<'a> World<'a> {
             traces: BTreeMap::new(),
             endings: BTreeMap::new(),
             crashes: 0,
+            crashes_compensating: 0,
             late_delivered: 0,
             defect,
         }
@@ -552,6 +554,9 @@ impl<'a> World<'a> {
             return false;
         }
         self.crashes += 1;
+        if self.sagas.iter().any(Saga::is_compensating) {
+            self.crashes_compensating += 1;
+        }
         // The orchestrator's memory and the replies addressed to it are lost; the log
         // and the requests already on their way to the ledgers are not.
         self.sagas.clear();
@@ -694,6 +699,10 @@ impl<'a> World<'a> {
             if !self.late.is_empty() && self.fates.next() < 64 {
                 let index = usize::from(self.fates.next()) % self.late.len();
                 self.deliver_late(index);
+            }
+            // A crash between events: calls in flight, or retries waiting on backoff.
+            if self.maybe_crash() {
+                continue;
             }
             let reply_at = self.inbox.iter().map(|r| r.0).min();
             let timer_at = self.sagas.iter().filter_map(Saga::poll_timeout).min();
@@ -840,7 +849,7 @@ fn the_harness_is_deterministic() {
 fn the_cases_reach_every_ending_and_crash_mid_compensation() {
     let mut runner = TestRunner::deterministic();
     let (mut completed, mut compensated, mut dead_lettered) = (0, 0, 0);
-    let (mut crashes, mut late, mut undone_steps) = (0, 0, 0);
+    let (mut crashes, mut crashes_compensating, mut late, mut undone_steps) = (0, 0, 0, 0);
     for _ in 0..1000 {
         let case = case().new_tree(&mut runner).unwrap().current();
         let mut world = World::new(&case, None, Idempotence::Keyed);
@@ -853,6 +862,7 @@ fn the_cases_reach_every_ending_and_crash_mid_compensation() {
             }
         }
         crashes += world.crashes;
+        crashes_compensating += world.crashes_compensating;
         late += world.late_delivered;
         undone_steps += world
             .traces
@@ -863,12 +873,13 @@ fn the_cases_reach_every_ending_and_crash_mid_compensation() {
     }
     eprintln!(
         "completed {completed}, compensated {compensated}, dead-lettered {dead_lettered}, \
-         crashes {crashes}, late arrivals {late}, undone steps {undone_steps}"
+         crashes {crashes} ({crashes_compensating} mid-compensation), late arrivals {late}, undone steps {undone_steps}"
     );
     assert!(completed > 100);
     assert!(compensated > 100);
     assert!(dead_lettered > 5);
     assert!(crashes > 300);
+    assert!(crashes_compensating > 50);
     assert!(late > 100);
     assert!(undone_steps > 300);
 }
