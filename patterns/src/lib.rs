@@ -7,10 +7,13 @@
 //! picks its backends, [discovery, health checks and load balancing](discovery); and,
 //! for how many instances a service runs, a [horizontal autoscaler](autoscale); and, for
 //! the single entry point in front of it all, an [API gateway's decisions](gateway)
-//! (routing, canary splits, authentication, aggregation, load shedding). Each
+//! (routing, canary splits, authentication, aggregation, load shedding); and, for a
+//! transaction across services, [sagas](saga) (an orchestrator with a durable log and
+//! crash recovery, idempotent participants, and the invariants they keep). Each
 //! mirrors the semantics of a named production system (resilience4j, Polly, Hystrix,
 //! pybreaker, Brooker's backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE,
-//! governor, Consul, Eureka, Envoy, Kubernetes, Kong, AWS API Gateway), cited at the
+//! governor, Consul, Eureka, Envoy, Kubernetes, Kong, AWS API Gateway, Garcia-Molina
+//! and Salem, Richardson, Temporal), cited at the
 //! top of its file, so a simulated system behaves like the one its users run.
 //!
 //! # The sans-IO contract
@@ -99,6 +102,7 @@ pub mod hedge;
 pub mod rate_limit;
 pub mod retry;
 mod ring;
+pub mod saga;
 mod window;
 
 use std::fmt;
