@@ -72,7 +72,10 @@ fn a_healthy_local_zone_keeps_at_least_99_percent_of_requests_in_zone() {
     let (_, s) = summary(&world(&["a", "b", "c"], 3, true, json!([])), 1);
     for z in ["a", "b", "c"] {
         let share = zone(&s, z)["cross_zone_share"].as_f64().unwrap();
-        assert!(share <= 0.01, "zone {z}: {share} of its requests crossed zones");
+        assert!(
+            share <= 0.01,
+            "zone {z}: {share} of its requests crossed zones"
+        );
         let requests = zone(&s, z)["requests_in"].as_u64().unwrap();
         // 200/s for 60 s from its own client: within 5% (sd ≈ 0.8%).
         assert!(requests.abs_diff(12_000) < 600, "zone {z}: {requests}");
@@ -124,11 +127,17 @@ fn in_a_zone_outage_traffic_spills_and_the_success_rate_recovers_after_detection
     let (run, s) = summary(&world(&["a", "c"], 2, false, outage.clone()), 4);
     assert!(success(&run, 0, 20) > 0.999, "{}", success(&run, 0, 20));
     let first = success(&run, 20, 21);
-    assert!(first < 0.9, "the outage fails calls before detection: {first}");
+    assert!(
+        first < 0.9,
+        "the outage fails calls before detection: {first}"
+    );
     let detected = success(&run, 25, 40);
     assert!(detected > 0.999, "after detection: {detected}");
     assert!(success(&run, 45, 60) > 0.999, "after the outage");
-    for crash in s["services"]["back"]["instances"]["crashes"].as_array().unwrap() {
+    for crash in s["services"]["back"]["instances"]["crashes"]
+        .as_array()
+        .unwrap()
+    {
         assert_eq!(crash["detected"], true, "{crash}");
         let seconds = crash["detection_s"].as_f64().unwrap();
         // Check interval + timeout + refresh, with a second to spare.

@@ -415,12 +415,12 @@ mod requirements;
 mod resolve;
 mod zones;
 use autoscale::compile_autoscale;
-pub use zones::{CompiledZones, MAX_ZONES, NO_ZONE, ZoneId};
-use zones::compile_zones;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;
+use zones::compile_zones;
+pub use zones::{CompiledZones, MAX_ZONES, NO_ZONE, ZoneId};
 
 #[cfg(test)]
 mod tests {

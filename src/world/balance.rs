@@ -133,9 +133,10 @@ impl World<'_> {
             model.first_instance + model.balancer.pick(model.instances)
         };
         let sent = match self.zones.as_deref_mut() {
-            None => self
-                .network
-                .transmit(caller as usize, service as usize, Message::Request, draw),
+            None => {
+                self.network
+                    .transmit(caller as usize, service as usize, Message::Request, draw)
+            }
             Some(zones) => {
                 let zone = zones.instance[instance as usize];
                 if zone != NO_ZONE {

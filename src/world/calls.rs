@@ -436,9 +436,10 @@ impl World<'_> {
             (job.0, job.1.caller, job.1.caller_zone, job.1.instance);
         let service = self.instances[instance as usize].service;
         let sent = match self.zones.as_deref() {
-            None => self
-                .network
-                .transmit(caller as usize, service as usize, Message::Cancel, a.draw),
+            None => {
+                self.network
+                    .transmit(caller as usize, service as usize, Message::Cancel, a.draw)
+            }
             Some(zones) => {
                 let zone = zones.instance[instance as usize];
                 self.transmit_zoned(

@@ -30,10 +30,10 @@ use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimDuration};
 use crate::patterns::discovery::ZoneRouter;
 use crate::scenario::{CompiledZones, NO_ZONE, Sampler, ZoneId};
 
+use super::World;
 use super::calls::{Owner, Parent};
 use super::draws::Message;
 use super::slab::Key;
-use super::World;
 
 /// What the callers sent to one zone's instances.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -332,8 +332,8 @@ mod tests {
         let mut router = ZoneRouter::new(off, &[1, 1, 1]);
         let healthy = [0, 1, 2, 3, 4, 5];
         assert!(
-            (0..100).all(|_| router.choose(0, &healthy, zone_of(zones), &mut rng)
-                == ZoneChoice::Any)
+            (0..100)
+                .all(|_| router.choose(0, &healthy, zone_of(zones), &mut rng) == ZoneChoice::Any)
         );
         assert!(ZoneAwareConfig::new(101, 6).is_err());
     }
@@ -376,7 +376,7 @@ mod tests {
     fn reference(local: &[u32], upstream: &[u32], at: usize, min: u32) -> (ZonePlan, Vec<u64>) {
         let sum = |v: &[u32]| v.iter().map(|&n| u64::from(n)).sum::<u64>();
         let (lt, ut) = (sum(local), sum(upstream));
-        let pct = |n: u32, t: u64| if t == 0 { 0 } else { 10000 * u64::from(n) / t };
+        let pct = |n: u32, t: u64| (10000 * u64::from(n)).checked_div(t).unwrap_or(0);
         if local.len() < 2 || upstream[at] == 0 || local[at] == 0 || ut < u64::from(min) {
             return (ZonePlan::NoLocalityRouting, vec![]);
         }

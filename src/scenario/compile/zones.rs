@@ -65,7 +65,13 @@ pub(super) fn compile_zones(scenario: &Scenario) -> Result<Option<CompiledZones>
     for service in scenario.services.values() {
         named.extend(service.zones.iter().map(String::as_str));
     }
-    named.extend(scenario.workload.routes.iter().filter_map(|r| r.zone.as_deref()));
+    named.extend(
+        scenario
+            .workload
+            .routes
+            .iter()
+            .filter_map(|r| r.zone.as_deref()),
+    );
     for client in scenario.workload.clients.iter().flatten() {
         named.extend(client.zone.as_deref());
     }
@@ -85,7 +91,11 @@ pub(super) fn compile_zones(scenario: &Scenario) -> Result<Option<CompiledZones>
         return Err(problems);
     }
     let names: Vec<String> = named.iter().map(|s| (*s).to_string()).collect();
-    let id = |name: &str| names.binary_search_by(|n| n.as_str().cmp(name)).unwrap_or(0) as ZoneId;
+    let id = |name: &str| {
+        names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .unwrap_or(0) as ZoneId
+    };
     let zones = names.len();
     let network = JsonPath::root().key("network").key("zones");
     let mut build = |path: JsonPath, d: &crate::scenario::model::Distribution| match Sampler::new(d)

@@ -35,7 +35,13 @@ impl Lints<'_> {
             }
         }
         let pairs = JsonPath::root().key("network").key("zones").key("pairs");
-        for (i, pair) in scenario.network.zones.iter().flat_map(|z| &z.pairs).enumerate() {
+        for (i, pair) in scenario
+            .network
+            .zones
+            .iter()
+            .flat_map(|z| &z.pairs)
+            .enumerate()
+        {
             named.push((pairs.index(i).key("from"), &pair.from));
             named.push((pairs.index(i).key("to"), &pair.to));
         }
