@@ -81,8 +81,8 @@ pub(super) struct Zones {
 }
 
 impl Zones {
-    /// The zones of a compiled scenario, for `instances` world instances
-    /// (`service_of[i]` and `index_in[i]` say whose and which).
+    /// The zones of a compiled scenario, for the world's instances given in
+    /// order as (service, index within it), and the routers per edge.
     pub(super) fn new(
         compiled: &CompiledZones,
         instances: impl Iterator<Item = (usize, u32)>,
@@ -93,9 +93,9 @@ impl Zones {
             .map(|(service, n)| compiled.of_instance(service, n))
             .collect();
         let count = compiled.names.len();
-        let widest = routers.iter().flatten().count().max(1);
         Zones {
-            scratch: Vec::with_capacity(instance.len().max(widest)),
+            // A pick's hosts are at most a service's instances.
+            scratch: Vec::with_capacity(instance.len()),
             instance,
             routes: compiled.routes.clone(),
             clients: compiled.clients.clone(),

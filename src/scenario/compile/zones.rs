@@ -83,6 +83,14 @@ pub(super) fn compile_zones(scenario: &Scenario) -> Result<Option<CompiledZones>
         named.extend(fault.zone_outage.as_ref().map(|o| o.zone.as_str()));
     }
     let mut problems = Problems::new();
+    if named.contains("") {
+        // The schema's `minLength`, for a scenario built in code.
+        problems.push((
+            JsonPath::root().key("services"),
+            "a zone name is not empty".to_string(),
+        ));
+        return Err(problems);
+    }
     if named.len() > MAX_ZONES {
         problems.push((
             JsonPath::root().key("services"),
