@@ -435,6 +435,7 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
         ("retry-storm.json", &["policies.naive.retry"]),
         ("shop.json", &[]),
         ("slow-dependency.json", &[]),
+        ("zones.json", &[]),
     ];
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<String> = std::fs::read_dir(&dir)

@@ -89,6 +89,23 @@ pub struct Summary {
     /// (filled in by [`super::judged_files`]; absent when there are none).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<super::requirements::RequirementSummary>,
+    /// Per zone: its instances and what was sent to them. Absent when no
+    /// service has zones, so such a file is as it always was.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub zones: BTreeMap<String, ZoneSummary>,
+}
+
+/// One zone in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneSummary {
+    /// Instances in it, of every service (an autoscaled service's slots
+    /// included).
+    pub instances: u32,
+    /// Attempts sent to an instance in it (every caller, every service).
+    pub requests_in: u64,
+    /// The share of those sent by a caller in another zone (a caller in no
+    /// zone is not counted as cross-zone).
+    pub cross_zone_share: f64,
 }
 
 /// Why a run stopped early, in summary.json.
@@ -689,6 +706,26 @@ impl Summary {
                 })
                 .collect(),
             requirements: Vec::new(),
+            zones: run.zones.as_ref().map_or_else(BTreeMap::new, |z| {
+                z.names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let counts = z.counts[i];
+                        let share = if counts.requests > 0 {
+                            round6(counts.cross_zone as f64 / counts.requests as f64)
+                        } else {
+                            0.0
+                        };
+                        let zone = ZoneSummary {
+                            instances: z.instances[i],
+                            requests_in: counts.requests,
+                            cross_zone_share: share,
+                        };
+                        (name.clone(), zone)
+                    })
+                    .collect()
+            }),
         }
     }
 

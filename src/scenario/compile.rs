@@ -164,6 +164,11 @@ pub enum FaultTarget {
         /// The autoscaled service.
         service: u32,
     },
+    /// A zone is down: its instances crashed, messages to and from it lost.
+    ZoneOutage {
+        /// The zone ([`NO_ZONE`] for one no service has: it hits nothing).
+        zone: ZoneId,
+    },
     /// Boots of a service's instances take longer.
     SlowBoot {
         /// The service.
@@ -188,11 +193,17 @@ pub struct Compiled {
     samplers: Samplers,
     discovery: Vec<Option<CompiledDiscovery>>,
     autoscale: Vec<Option<CompiledAutoscale>>,
+    zones: Option<CompiledZones>,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
 
 impl Compiled {
+    /// The zones (none when no service has zones: nothing is zoned).
+    pub fn zones(&self) -> Option<&CompiledZones> {
+        self.zones.as_ref()
+    }
+
     /// Each service's discovery, by index (none: callers use every instance).
     pub fn discovery(&self) -> &[Option<CompiledDiscovery>] {
         &self.discovery
@@ -318,20 +329,24 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let autoscale = compile_autoscale(&scenario)
         .map_err(|mut found| built.append(&mut found))
         .ok();
+    let zones = compile_zones(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
     built.retain(|(path, _)| {
         !problems
             .iter()
             .any(|(p, _)| path.0.starts_with(&p.0) || p.0.starts_with(&path.0))
     });
     problems.append(&mut built);
-    let (Some(samplers), Some(discovery), Some(autoscale), true) =
-        (samplers, discovery, autoscale, problems.is_empty())
+    let (Some(samplers), Some(discovery), Some(autoscale), Some(zones), true) =
+        (samplers, discovery, autoscale, zones, problems.is_empty())
     else {
         return Err(diagnostics(problems));
     };
     let mut resolver = Resolver {
         scenario: &scenario,
         names: scenario.services.keys().map(String::as_str).collect(),
+        zones: zones.as_ref().map_or(&[], |z| z.names.as_slice()),
         problems: Problems::new(),
     };
     let routes = resolver.routes();
@@ -345,7 +360,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         // that a gap between the two is an error and never a panic.
         return Err(diagnostics(resolver.problems));
     }
-    let warnings = warnings(&scenario, &policies, &clients);
+    let warnings = warnings(&scenario, &policies, &clients, zones.as_ref());
     Ok(Compiled {
         scenario,
         policies,
@@ -358,6 +373,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         samplers,
         discovery,
         autoscale,
+        zones,
         requirements,
         warnings,
     })
@@ -397,11 +413,14 @@ fn route_shape_problems(scenario: &Scenario) -> Problems {
 mod autoscale;
 mod requirements;
 mod resolve;
+mod zones;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;
+use zones::compile_zones;
+pub use zones::{CompiledZones, MAX_ZONES, NO_ZONE, ZoneId};
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,7 @@ use crate::patterns::discovery::balance::{
     BalancerConfig, MaglevConfig, P2cLoad, PeakEwmaConfig, RingHashConfig,
 };
 use crate::patterns::discovery::outlier::{MaxEjectionRule, SuccessRateConfig};
-use crate::patterns::discovery::{OutlierConfig, PanicThreshold};
+use crate::patterns::discovery::{OutlierConfig, PanicThreshold, ZoneAwareConfig};
 use crate::patterns::hedge::{HedgeConfig, HedgeDelay, Hedger};
 use crate::patterns::rate_limit::{Rate, TokenBucket};
 use crate::patterns::retry::{Backoff, Jitter, RetryPolicy};
@@ -68,9 +68,14 @@ pub struct CompiledPolicy {
     balancer: Option<BalancerConfig>,
     outlier: Option<OutlierConfig>,
     panic: PanicThreshold,
+    zone_aware: Option<ZoneAwareConfig>,
 }
 
 impl CompiledPolicy {
+    /// Its zone-aware routing, if it sets it.
+    pub fn zone_aware(&self) -> Option<ZoneAwareConfig> {
+        self.zone_aware
+    }
     /// Per-attempt timeout.
     pub fn timeout(&self) -> Option<SimDuration> {
         self.timeout
@@ -537,12 +542,36 @@ pub(super) fn compile_policy(
             PanicThreshold::default()
         }
     };
+    let mut balancer = policy.balancer.map(balancer_config);
+    let zone_aware = policy.zone_aware.and_then(|spec| {
+        let p = path.key("zone_aware");
+        if let Some(BalancerConfig::RingHash(_) | BalancerConfig::Maglev(_)) = balancer {
+            // As Envoy: its hashing balancers are not zone aware.
+            problems.push((
+                p,
+                "zone_aware works with round_robin, random, least_outstanding and p2c, not with a hashing balancer".to_string(),
+            ));
+            return None;
+        }
+        match ZoneAwareConfig::new(spec.routing_enabled, spec.min_cluster_size) {
+            Ok(config) => {
+                // Zone awareness picks within a balanced edge's pool.
+                balancer.get_or_insert(BalancerConfig::RoundRobin);
+                Some(config)
+            }
+            Err(e) => {
+                problems.push((p.key(e.field), format!("{} {}", e.field, e.reason)));
+                None
+            }
+        }
+    });
     if !problems.is_empty() {
         return Err(problems);
     }
     Ok(CompiledPolicy {
         outlier,
         panic,
+        zone_aware,
         timeout: policy.timeout,
         deadline: policy.deadline,
         retry,
@@ -553,6 +582,6 @@ pub(super) fn compile_policy(
         hedger,
         cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
         scope: policy.scope,
-        balancer: policy.balancer.map(balancer_config),
+        balancer,
     })
 }

@@ -11,6 +11,7 @@
 //! (`discovery.rs`, with the patterns' `discovery::Balancer`).
 
 use crate::kernel::{DrawKey, Kernel, SimDuration, SimTime};
+use crate::scenario::{NO_ZONE, ZoneId};
 
 use super::draws::Message;
 use super::slab::Key;
@@ -66,13 +67,21 @@ impl World<'_> {
         draw: DrawKey,
         request: Key,
         service: u32,
+        caller_zone: ZoneId,
     ) -> Option<u32> {
         let (edge, unit) = self.attempts.get(attempt).map(|a| (a.edge, a.unit))?;
         if !self.edges[edge as usize].balanced {
             let model = &mut self.services[service as usize];
             return Some(model.first_instance + model.balancer.pick(model.instances));
         }
-        let picked = self.pick_balanced(kernel.now(), edge, unit, draw, request, service);
+        let picked = self.pick_balanced(
+            kernel.now(),
+            (edge, unit),
+            draw,
+            request,
+            service,
+            caller_zone,
+        );
         if picked.is_none() {
             kernel.schedule_in(
                 SimDuration::ZERO,
@@ -100,8 +109,15 @@ impl World<'_> {
         deadline: Option<SimTime>,
         cancellable: bool,
     ) {
+        // One predictable branch in a world without zones.
+        let caller_zone = if self.zones.is_some() {
+            self.caller_zone(attempt, request)
+        } else {
+            NO_ZONE
+        };
         let instance = if self.discovery.tracked {
-            let Some(instance) = self.balanced_instance(kernel, attempt, draw, request, service)
+            let Some(instance) =
+                self.balanced_instance(kernel, attempt, draw, request, service, caller_zone)
             else {
                 return; // Refused locally: no instance in the view.
             };
@@ -116,10 +132,27 @@ impl World<'_> {
             let model = &mut self.services[service as usize];
             model.first_instance + model.balancer.pick(model.instances)
         };
-        let Some(delay) =
-            self.network
-                .transmit(caller as usize, service as usize, Message::Request, draw)
-        else {
+        let sent = match self.zones.as_deref_mut() {
+            None => {
+                self.network
+                    .transmit(caller as usize, service as usize, Message::Request, draw)
+            }
+            Some(zones) => {
+                let zone = zones.instance[instance as usize];
+                if zone != NO_ZONE {
+                    let counts = &mut zones.counts[usize::from(zone)];
+                    counts.requests += 1;
+                    counts.cross_zone += u64::from(caller_zone != NO_ZONE && caller_zone != zone);
+                }
+                self.transmit_zoned(
+                    (caller, caller_zone),
+                    (service, zone),
+                    Message::Request,
+                    draw,
+                )
+            }
+        };
+        let Some(delay) = sent else {
             return; // Lost: only the attempt's timeout will tell.
         };
         let job = self.jobs.insert(Job {
@@ -135,6 +168,7 @@ impl World<'_> {
             pending: 0,
             state: JobState::InTransit,
             cancelled: false,
+            caller_zone,
         });
         if cancellable && let Some(a) = self.attempts.get_mut(attempt) {
             a.job = Some(job);

@@ -285,7 +285,19 @@ impl<'s> World<'s> {
         } else {
             Vec::new()
         };
+        let zones = compiled.zones().map(|z| {
+            let routers = edges
+                .iter()
+                .map(|e| zone_router(&policies, e, z, &instances_of))
+                .collect();
+            let of = services
+                .iter()
+                .enumerate()
+                .flat_map(|(s, m)| (0..m.instances).map(move |n| (s, n)));
+            Box::new(super::zones::Zones::new(z, of, routers, streams))
+        });
         let world = World {
+            zones,
             phases,
             pair_edges,
             late_possible,
@@ -386,6 +398,34 @@ impl<'s> World<'s> {
             kernel.schedule_at(SimTime::ZERO + self.window, Event::Window);
         }
     }
+}
+
+/// The zone-aware router of an edge whose policy sets `zone_aware` into a
+/// zoned callee: its local cluster is the calling service's instances per
+/// zone or, for a route, the callee's own (clients in a zone are taken to be
+/// that zone's share of a fleet spread like the callee: with every instance
+/// healthy, every pick stays local).
+fn zone_router(
+    policies: &[PolicyModel],
+    edge: &EdgeModel,
+    zones: &crate::scenario::CompiledZones,
+    instances_of: &[u32],
+) -> Option<crate::patterns::discovery::ZoneRouter> {
+    let config = policies[edge.policy? as usize].zone_aware?;
+    if zones.services[edge.callee as usize].is_empty() {
+        return None;
+    }
+    let local = edge.caller.unwrap_or(edge.callee) as usize;
+    let mut per_zone = vec![0u32; zones.names.len()];
+    for n in 0..instances_of[local] {
+        let z = zones.of_instance(local, n);
+        if z != crate::scenario::NO_ZONE {
+            per_zone[usize::from(z)] += 1;
+        }
+    }
+    Some(crate::patterns::discovery::ZoneRouter::new(
+        config, &per_zone,
+    ))
 }
 
 /// The scope units of an edge from a caller with `callers` instances to a

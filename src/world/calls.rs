@@ -432,12 +432,25 @@ impl World<'_> {
         let Some(job) = a.job.and_then(|key| self.jobs.get(key).map(|j| (key, j))) else {
             return;
         };
-        let (key, caller) = (job.0, job.1.caller);
-        let service = self.instances[job.1.instance as usize].service;
-        match self
-            .network
-            .transmit(caller as usize, service as usize, Message::Cancel, a.draw)
-        {
+        let (key, caller, caller_zone, instance) =
+            (job.0, job.1.caller, job.1.caller_zone, job.1.instance);
+        let service = self.instances[instance as usize].service;
+        let sent = match self.zones.as_deref() {
+            None => {
+                self.network
+                    .transmit(caller as usize, service as usize, Message::Cancel, a.draw)
+            }
+            Some(zones) => {
+                let zone = zones.instance[instance as usize];
+                self.transmit_zoned(
+                    (caller, caller_zone),
+                    (service, zone),
+                    Message::Cancel,
+                    a.draw,
+                )
+            }
+        };
+        match sent {
             Some(delay) if delay.is_zero() => self.cancel_job(key),
             Some(delay) => kernel.schedule_in(delay, Event::Cancel(key)),
             None => {} // The cancellation was lost.

@@ -20,8 +20,10 @@ use std::time::Duration;
 use crate::kernel::{DrawKey, KeyedStream, RngStreams, SimTime};
 use crate::metrics::Level;
 use crate::patterns::discovery::{
-    CachedView, CachedViewConfig, OutlierDetector, PanicThreshold, ResultClass, mix64,
+    CachedView, CachedViewConfig, OutlierDetector, PanicThreshold, ResultClass, Routing, Zone,
+    mix64,
 };
+use crate::scenario::{NO_ZONE, ZoneId};
 
 use super::draws::Message;
 use super::registry::{Probe, Registry, RegistryDraws};
@@ -436,11 +438,11 @@ impl World<'_> {
     pub(super) fn pick_balanced(
         &mut self,
         now: SimTime,
-        edge: u32,
-        unit: u32,
+        (edge, unit): (u32, u32),
         draw: DrawKey,
         request: Key,
         service: u32,
+        caller_zone: ZoneId,
     ) -> Option<u32> {
         let key = self
             .requests
@@ -466,13 +468,37 @@ impl World<'_> {
         // The balancer chooses among the healthy: the view minus the
         // ejected, unless that is a panic.
         let candidates = &mut self.discovery.scratch;
-        let view: &[u32] = match state.outlier.as_mut() {
+        let (view, routing): (&[u32], Routing) = match state.outlier.as_mut() {
             Some(detector) => {
                 catch_up(detector, now);
-                panic.select(hosts, |h| !detector.is_ejected(h), candidates);
-                candidates
+                let routing = panic.select(hosts, |h| !detector.is_ejected(h), candidates);
+                (candidates, routing)
             }
-            None => hosts,
+            None => (hosts, Routing::Healthy),
+        };
+        let first = self.services[service as usize].first_instance;
+        // Zone awareness narrows the healthy view to one zone; in panic
+        // Envoy skips it (`hostSourceToUse` checks panic first).
+        let view: &[u32] = match self.zones.as_deref_mut() {
+            Some(zones) if caller_zone != NO_ZONE && routing == Routing::Healthy => {
+                match zones.routers[edge as usize].as_mut() {
+                    Some(router) => {
+                        let of = &zones.instance;
+                        let zone_of = |h: u32| Zone::from(of[(first + h) as usize]);
+                        let mut rng = zones.pick.rng(draw);
+                        router.select(
+                            Zone::from(caller_zone),
+                            view,
+                            zone_of,
+                            &mut rng,
+                            &mut zones.scratch,
+                        );
+                        &zones.scratch
+                    }
+                    None => view,
+                }
+            }
+            _ => view,
         };
         let balancer = state
             .balancer
@@ -481,7 +507,7 @@ impl World<'_> {
         let mut rng = self.discovery.pick.rng(draw);
         let host = balancer.choose(view, key, now.as_nanos(), &mut rng)?;
         balancer.on_send(host);
-        Some(self.services[service as usize].first_instance + host)
+        Some(first + host)
     }
 
     /// Refreshes the view of `unit` on `edge` if it is due: a request to

@@ -2,7 +2,7 @@
 //! and the network, and their windows for reports.
 
 use crate::kernel::{Kernel, SimDuration, SimTime};
-use crate::scenario::{FaultTarget, Scenario};
+use crate::scenario::{FaultTarget, NO_ZONE, Scenario, ZoneId};
 
 use super::{Event, World};
 
@@ -82,6 +82,8 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 ("metrics_outage", format!("{} metrics", m.service))
             } else if let Some(b) = &f.slow_boot {
                 ("slow_boot", format!("{} boot x{}", b.service, b.factor))
+            } else if let Some(z) = &f.zone_outage {
+                ("zone_outage", format!("zone {}", z.zone))
             } else {
                 ("unknown", String::new())
             };
@@ -138,6 +140,31 @@ impl World<'_> {
                 self.autoscale_faults(kernel, service)
             }
             FaultTarget::SlowBoot { service, .. } => self.apply_boot_faults(service),
+            FaultTarget::ZoneOutage { zone } => self.zone_outage(kernel, zone, starts),
+        }
+    }
+
+    /// An outage of `zone` starts or ends: its messages are lost meanwhile,
+    /// and every instance in it crashes, and recovers at the end, through
+    /// the lifecycle (a crash counted like any other; `NO_ZONE`, a zone no
+    /// service has, hits nothing).
+    fn zone_outage(&mut self, kernel: &mut Kernel<Event>, zone: ZoneId, starts: bool) {
+        let Some(zones) = self.zones.as_deref_mut() else {
+            return;
+        };
+        if zone == NO_ZONE {
+            return;
+        }
+        zones.outage(zone, starts);
+        let hit: Vec<u32> = (0..zones.instance.len() as u32)
+            .filter(|&i| zones.instance[i as usize] == zone)
+            .collect();
+        for i in hit {
+            if starts {
+                self.crash(kernel, i);
+            } else {
+                self.recover_instance(kernel, i);
+            }
         }
     }
 

@@ -54,6 +54,7 @@ mod stop;
 mod waiting;
 mod windows;
 pub mod workload;
+mod zones;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -85,6 +86,7 @@ use request::RequestContext;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
 pub use stop::StopCause;
+pub use zones::{ZoneCounts, ZonesOutcome};
 
 pub use crate::scenario::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 
@@ -129,6 +131,9 @@ struct Job {
     /// check's key, its work is the check's, and its reply goes to the
     /// registry.
     probe: bool,
+    /// The caller's zone, for the reply's latency (`zones.rs`; `NO_ZONE` in
+    /// a world without zones): the last spare byte of the 56.
+    caller_zone: crate::scenario::ZoneId,
 }
 
 struct Instance {
@@ -230,6 +235,8 @@ pub struct World<'s> {
     /// `metered` instance has one).
     meters: Vec<autoscale::Meter>,
     network: Network,
+    /// Zones (`zones.rs`): none when no service has zones.
+    zones: Option<Box<zones::Zones>>,
     client_node: u32,
     faults: Vec<(crate::scenario::FaultTarget, bool)>,
     /// When each fault starts and, if within reach, ends.
@@ -362,6 +369,8 @@ pub struct RunOutcome {
     pub instances: InstancesOutcome,
     /// Per service, what its autoscaler did (none: not autoscaled).
     pub autoscale: Vec<Option<crate::metrics::autoscale::AutoscaleOutcome>>,
+    /// The zones and what was sent to each (none: no service has zones).
+    pub zones: Option<ZonesOutcome>,
     /// The phases of the run, in time order (`phases::phases_of`).
     pub phases: Vec<Phase>,
     /// Per phase, per route (phase-major: phase `p`, route `r` at
@@ -528,8 +537,17 @@ pub fn run_observed<O: EventObserver>(
         })
         .collect();
     let autoscale = world.autoscale_outcomes(end);
+    let zones = world.zones.as_deref().map(|z| {
+        let services: Vec<(u32, u32)> = world
+            .services
+            .iter()
+            .map(|s| (s.first_instance, s.instances))
+            .collect();
+        z.outcome(&services)
+    });
     let mut outcome = RunOutcome {
         autoscale,
+        zones,
         instances: InstancesOutcome {
             reported: world.discovery.reported(),
             counts: instance_counts,

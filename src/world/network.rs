@@ -105,6 +105,37 @@ impl Network {
         if self.trivial {
             return Some(SimDuration::ZERO);
         }
+        self.send(from, to, message, key, None)
+    }
+
+    /// [`transmit`](Self::transmit), with the base latency drawn from
+    /// `latency` (a zone pair's sampler and stream) instead of the pair's
+    /// when one is given; loss, partitions and fault latency as for any
+    /// message.
+    pub fn transmit_with(
+        &mut self,
+        from: usize,
+        to: usize,
+        message: Message,
+        key: DrawKey,
+        latency: Option<(&Sampler, KeyedStream)>,
+    ) -> Option<SimDuration> {
+        self.stats.messages += 1;
+        if self.trivial && latency.is_none() {
+            return Some(SimDuration::ZERO);
+        }
+        self.send(from, to, message, key, latency)
+    }
+
+    #[inline]
+    fn send(
+        &mut self,
+        from: usize,
+        to: usize,
+        message: Message,
+        key: DrawKey,
+        latency: Option<(&Sampler, KeyedStream)>,
+    ) -> Option<SimDuration> {
         let pair = from * self.nodes + to;
         if self.blocked[pair] {
             self.stats.partitioned += 1;
@@ -119,12 +150,12 @@ impl Network {
                 return None;
             }
         }
-        let sampler = &self.samplers[self.pair_sampler[pair] as usize];
-        Some(
-            sampler
-                .sample(&mut self.delay[message as usize].rng(key))
-                .saturating_add(self.extra_latency[pair]),
-        )
+        let base = match latency {
+            Some((sampler, stream)) => sampler.sample(&mut stream.rng(key)),
+            None => self.samplers[self.pair_sampler[pair] as usize]
+                .sample(&mut self.delay[message as usize].rng(key)),
+        };
+        Some(base.saturating_add(self.extra_latency[pair]))
     }
 
     /// Clears every fault effect, before re-applying the active ones.

@@ -44,6 +44,8 @@ pub struct PolicyModel {
     outlier: Option<OutlierConfig>,
     /// The panic threshold of its balancers.
     pub panic: PanicThreshold,
+    /// Its zone-aware routing (`discovery.rs`), if it sets it.
+    pub zone_aware: Option<crate::patterns::discovery::ZoneAwareConfig>,
 }
 
 impl PolicyModel {
@@ -64,6 +66,7 @@ impl PolicyModel {
             balancer: policy.balancer(),
             outlier: policy.outlier(),
             panic: policy.panic(),
+            zone_aware: policy.zone_aware(),
         }
     }
 

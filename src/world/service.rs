@@ -220,12 +220,24 @@ impl World<'_> {
             return self.probe_reply(kernel, from_service, job, outcome == Status::Ok);
         }
         let attempt = job.attempt;
-        match self.network.transmit(
-            from_service as usize,
-            job.caller as usize,
-            Message::Reply,
-            job.draw,
-        ) {
+        let sent = match self.zones.as_deref() {
+            None => self.network.transmit(
+                from_service as usize,
+                job.caller as usize,
+                Message::Reply,
+                job.draw,
+            ),
+            Some(zones) => {
+                let zone = zones.instance[job.instance as usize];
+                self.transmit_zoned(
+                    (from_service, zone),
+                    (job.caller, job.caller_zone),
+                    Message::Reply,
+                    job.draw,
+                )
+            }
+        };
+        match sent {
             Some(delay) if delay.is_zero() => {
                 self.attempt_done(kernel, attempt, Reply::of(outcome))
             }

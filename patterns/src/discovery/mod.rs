@@ -20,6 +20,8 @@
 //! - [`Balancer`] (`balance/`): round robin, random, least outstanding, power of two
 //!   choices (with tower's **peak EWMA** as an option), **Envoy**'s ring hash and
 //!   Maglev.
+//! - [`ZoneRouter`] (`locality.rs`): **Envoy**'s zone-aware routing (prefer the local
+//!   zone, spill the residual in proportion to spare capacity, `min_cluster_size`).
 //! - [`OutlierDetector`] (`outlier/`): **Envoy**'s passive health checking (consecutive
 //!   5xx and gateway failures, success-rate ejection, ejection backoff and its decay,
 //!   `max_ejection_percent` as each Envoy version applied it).
@@ -55,6 +57,7 @@ pub mod balance;
 pub mod cache;
 pub mod health;
 pub mod lease;
+pub mod locality;
 pub mod outlier;
 pub mod panic;
 pub mod readiness;
@@ -63,6 +66,7 @@ pub use balance::{Balancer, BalancerConfig};
 pub use cache::{CachedView, CachedViewConfig};
 pub use health::{HealthCheck, HealthCheckConfig, HealthStatus};
 pub use lease::{LeaseConfig, LeaseRegistry};
+pub use locality::{Zone, ZoneAwareConfig, ZoneChoice, ZonePlan, ZoneRouter};
 pub use outlier::{OutlierConfig, OutlierDetector, ResultClass};
 pub use panic::{PanicThreshold, Routing};
 pub use readiness::{ReadinessConfig, ReadinessProbe};

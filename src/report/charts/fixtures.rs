@@ -75,6 +75,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         network: NetworkStats::default(),
         instances: Default::default(),
         autoscale: vec![None; names.len()],
+        zones: None,
         faults: vec![
             FaultWindow {
                 kind: "crash",

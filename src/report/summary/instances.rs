@@ -119,6 +119,9 @@ pub struct InstanceSummary {
     pub failures: u64,
     /// Time-average attempts in flight to it.
     pub load: f64,
+    /// The zone it runs in (absent for a service without zones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 fn max_over_mean(values: impl Iterator<Item = f64> + Clone) -> f64 {
@@ -197,7 +200,14 @@ pub(super) fn instances_summary(run: &RunOutcome, service: usize) -> InstancesSu
         each: counts
             .iter()
             .zip(load)
-            .map(|(c, &load)| InstanceSummary {
+            .enumerate()
+            .map(|(i, (c, &load))| InstanceSummary {
+                zone: run
+                    .zones
+                    .as_ref()
+                    .and_then(|z| z.of_instance[service].get(i))
+                    .filter(|z| !z.is_empty())
+                    .cloned(),
                 requests: c.requests,
                 share: if total > 0 {
                     round6(c.requests as f64 / total as f64)

@@ -9,6 +9,8 @@ pub(super) struct Resolver<'a> {
     pub(super) scenario: &'a Scenario,
     /// The service names, sorted (the order of the indices).
     pub(super) names: Vec<&'a str>,
+    /// The zone names, sorted (empty when no service has zones).
+    pub(super) zones: &'a [String],
     pub(super) problems: Problems,
 }
 
@@ -306,6 +308,13 @@ impl Resolver<'_> {
                     service: self.service(path.key("slow_boot").key("service"), &b.service),
                     factor: b.factor,
                 }
+            } else if let Some(z) = &f.zone_outage {
+                // A zone no service has hits nothing (and is warned about).
+                let zone = self
+                    .zones
+                    .binary_search(&z.zone)
+                    .map_or(super::zones::NO_ZONE, |i| i as super::zones::ZoneId);
+                FaultTarget::ZoneOutage { zone }
             } else {
                 self.problems
                     .push((path, "a fault needs exactly one kind".into()));

@@ -151,6 +151,11 @@ pub struct Service {
     /// between its bounds, as Kubernetes' does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleSpec>,
+    /// The zones its instances run in, spread round robin: instance `i` is
+    /// in `zones[i mod len]`. Empty (the default): no zone.
+    #[schemars(extend("items" = {"type": "string", "minLength": 1}))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<String>,
 }
 
 impl Service {
@@ -301,6 +306,39 @@ pub struct Network {
     /// Overrides for pairs of services, in both directions.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// Latency between zones: a message whose two ends are both in a zone
+    /// takes its zone pair's latency instead of its link's or the global
+    /// one (fault latency and loss still apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zones: Option<ZoneLatency>,
+}
+
+/// The one-way latency of messages between zones.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneLatency {
+    /// Between two ends in the same zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_zone: Option<Distribution>,
+    /// Between two ends in different zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_zone: Option<Distribution>,
+    /// Overrides for pairs of zones, in both directions (a pair of one zone
+    /// with itself overrides `same_zone` for it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pairs: Vec<ZonePair>,
+}
+
+/// The latency between two zones, in both directions.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZonePair {
+    /// One zone.
+    pub from: String,
+    /// The other zone.
+    pub to: String,
+    /// One-way latency between them.
+    pub latency: Distribution,
 }
 
 fn zero_latency() -> Distribution {
@@ -313,6 +351,7 @@ impl Default for Network {
             latency: zero_latency(),
             loss: 0.0,
             links: Vec::new(),
+            zones: None,
         }
     }
 }
@@ -399,6 +438,11 @@ pub struct Client {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub credential: Option<String>,
+    /// The zone this client's requests come from (one some service has);
+    /// overrides its routes' `zone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub zone: Option<String>,
 }
 
 /// An arrival process.
@@ -484,6 +528,12 @@ pub struct Route {
     #[schemars(range(min = 1, max = 4_294_967_295u64))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<u64>,
+    /// The zone its clients run in (one some service has): zone pair
+    /// latency and zone-aware routing apply to its requests. None by
+    /// default: the clients are in no zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub zone: Option<String>,
 }
 
 /// An HTTP method.
@@ -567,6 +617,20 @@ pub struct Fault {
     /// lasts (an image pull from a slow registry, a cold cache).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slow_boot: Option<SlowBootFault>,
+    /// Take a whole zone down: every instance in it (of every zoned
+    /// service) crashes, and messages to and from the zone are lost; the
+    /// instances restart when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_outage: Option<ZoneOutageFault>,
+}
+
+/// A zone, down.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneOutageFault {
+    /// The zone (one some service has).
+    #[schemars(length(min = 1))]
+    pub zone: String,
 }
 
 /// At most `instances` instances of an autoscaled service may run.

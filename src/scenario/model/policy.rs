@@ -62,6 +62,34 @@ pub struct Policy {
     #[schemars(range(min = 0.0, max = 100.0))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub panic_threshold: Option<f64>,
+    /// Envoy's zone-aware routing: a caller in a zone prefers the callee's
+    /// instances in its zone, and spills over when that zone has fewer
+    /// healthy instances than its share. It needs a balanced edge: without
+    /// a `balancer`, round robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone_aware: Option<ZoneAwareSpec>,
+}
+
+/// Zone-aware routing (Envoy's `zone_aware_lb_config`, with its defaults).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneAwareSpec {
+    /// The percentage of picks that are zone aware (the others use every
+    /// healthy instance).
+    #[schemars(range(min = 0, max = 100))]
+    #[serde(default = "hundred")]
+    pub routing_enabled: u32,
+    /// The fewest healthy instances in the caller's pool for zone
+    /// awareness to engage.
+    #[serde(default = "six")]
+    pub min_cluster_size: u32,
+}
+
+fn hundred() -> u32 {
+    100
+}
+fn six() -> u32 {
+    6
 }
 
 fn some_five() -> Option<u32> {
@@ -133,9 +161,6 @@ pub struct SuccessRateSpec {
 
 fn five() -> u32 {
     5
-}
-fn hundred() -> u32 {
-    100
 }
 fn one_point_nine() -> f64 {
     1.9

@@ -37,6 +37,7 @@ impl Checker<'_> {
             ("scale_limit", fault.scale_limit.is_some()),
             ("metrics_outage", fault.metrics_outage.is_some()),
             ("slow_boot", fault.slow_boot.is_some()),
+            ("zone_outage", fault.zone_outage.is_some()),
         ];
         let set: Vec<&str> = kinds
             .iter()

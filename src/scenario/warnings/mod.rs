@@ -10,7 +10,8 @@
 //! flow) and `load.rs` (overload along it), `discovery.rs` (discovery and
 //! outlier detection), `policies.rs` (retries, budgets, unused policies),
 //! `breakers.rs` (breakers that cannot open, and the retries around them),
-//! `values.rs` (percents and fractions in the wrong unit).
+//! `values.rs` (percents and fractions in the wrong unit), `zones.rs` (zones
+//! nothing is in, zone awareness that cannot engage).
 
 mod breakers;
 mod discovery;
@@ -19,6 +20,7 @@ mod load;
 mod policies;
 mod values;
 mod waits;
+mod zones;
 
 use super::compile::ClientTarget;
 use super::diagnostic::JsonPath;
@@ -67,6 +69,7 @@ pub(super) fn warnings(
     scenario: &Scenario,
     policies: &[CompiledPolicy],
     clients: &[ClientTarget],
+    zones: Option<&super::compile::CompiledZones>,
 ) -> Vec<Warning> {
     let mut lints = Lints {
         scenario,
@@ -81,6 +84,7 @@ pub(super) fn warnings(
     lints.policies();
     lints.fractions();
     lints.requirement_percents();
+    lints.zones(zones);
     lints.out
 }
 

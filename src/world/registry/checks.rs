@@ -64,6 +64,7 @@ impl World<'_> {
             return; // Lost: the timeout will tell.
         };
         let job = self.jobs.insert(Job {
+            caller_zone: crate::scenario::NO_ZONE,
             attempt: probe,
             draw,
             request: Key::DANGLING,
