@@ -94,6 +94,31 @@ impl World<'_> {
         picked
     }
 
+    /// A request's message in a world with zones: counted by zone, and sent
+    /// with its zone pair's latency.
+    #[inline(never)]
+    fn send_zoned(
+        &mut self,
+        instance: u32,
+        (caller, caller_zone): (u32, ZoneId),
+        service: u32,
+        draw: DrawKey,
+    ) -> Option<SimDuration> {
+        let zones = self.zones.as_deref_mut().expect("a zoned world");
+        let zone = zones.instance[instance as usize];
+        if zone != NO_ZONE {
+            let counts = &mut zones.counts[usize::from(zone)];
+            counts.requests += 1;
+            counts.cross_zone += u64::from(caller_zone != NO_ZONE && caller_zone != zone);
+        }
+        self.transmit_zoned(
+            (caller, caller_zone),
+            (service, zone),
+            Message::Request,
+            draw,
+        )
+    }
+
     /// Sends a request message for `attempt` from node `caller` to the
     /// instance of `service` its balancer picks.
     /// A `cancellable` attempt remembers its job, for a cancellation to find.
@@ -109,8 +134,10 @@ impl World<'_> {
         deadline: Option<SimTime>,
         cancellable: bool,
     ) {
-        // One predictable branch in a world without zones.
-        let caller_zone = if self.zones.is_some() {
+        // One predictable branch in a world without zones (its answer kept
+        // for the send below).
+        let zoned = self.zones.is_some();
+        let caller_zone = if zoned {
             self.caller_zone(attempt, request)
         } else {
             NO_ZONE
@@ -132,25 +159,11 @@ impl World<'_> {
             let model = &mut self.services[service as usize];
             model.first_instance + model.balancer.pick(model.instances)
         };
-        let sent = match self.zones.as_deref_mut() {
-            None => {
-                self.network
-                    .transmit(caller as usize, service as usize, Message::Request, draw)
-            }
-            Some(zones) => {
-                let zone = zones.instance[instance as usize];
-                if zone != NO_ZONE {
-                    let counts = &mut zones.counts[usize::from(zone)];
-                    counts.requests += 1;
-                    counts.cross_zone += u64::from(caller_zone != NO_ZONE && caller_zone != zone);
-                }
-                self.transmit_zoned(
-                    (caller, caller_zone),
-                    (service, zone),
-                    Message::Request,
-                    draw,
-                )
-            }
+        let sent = if zoned {
+            self.send_zoned(instance, (caller, caller_zone), service, draw)
+        } else {
+            self.network
+                .transmit(caller as usize, service as usize, Message::Request, draw)
         };
         let Some(delay) = sent else {
             return; // Lost: only the attempt's timeout will tell.
