@@ -90,6 +90,11 @@ fn committed_summaries_match_a_fresh_run() {
         .with_instances(instances.clone())
         .with_balance(balance.clone())
         .with_autoscale(autoscale.clone());
+        // A workload with declared clients streams their rows too (checked
+        // below through `to_csv`, as every series file is).
+        if scenario.scenario().workload.clients.is_some() {
+            csv = csv.with_clients(Shared::default());
+        }
         let outcome = world::run_streaming(&scenario, seed, None, &mut csv);
         csv.finish().expect("a buffer never fails");
         let (summary, _) = report::files(&scenario, seed, &outcome);
