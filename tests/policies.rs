@@ -1304,6 +1304,108 @@ fn rate_limit_caps_attempts_reaching_the_callee() {
     }
 }
 
+/// A service's own admission limit (`rate_limit` on the service, Envoy's
+/// local rate limit): a token bucket per instance of rate r and burst b
+/// admits at most b + r·t of any interval of length t, and refuses the rest
+/// with 429 before its queue; each of 2 instances has its own bucket.
+#[test]
+fn a_services_admission_limit_admits_at_most_burst_plus_rate_per_instance() {
+    const RATE: f64 = 50.0;
+    const BURST: f64 = 10.0;
+    const SECONDS: f64 = 10.0;
+    let s = scenario(json!({
+        "name": "admission-limit",
+        "duration": secs(SECONDS),
+        "window": "1s",
+        "services": {
+            "back": {"instances": 2, "concurrency": 1000, "service_time": {"constant": "1ms"},
+                     "rate_limit": {"rate": RATE, "burst": BURST as u32}}
+        },
+        "workload": {
+            "arrivals": {"poisson": {"rate": 300}},
+            "routes": [{"name": "api", "service": "back"}]
+        }
+    }));
+    let run = simulate(&s);
+    let back = run.service("back");
+    let api = run.route("api");
+    let admitted = back.requests - back.failures.rejected;
+    let upper = 2.0 * (BURST + RATE * SECONDS);
+    let lower = 2.0 * RATE * SECONDS * 0.98;
+    eprintln!(
+        "admission: {} requests, {admitted} admitted (allowed {lower:.0}–{upper:.0}), {} refused",
+        back.requests, back.failures.rejected
+    );
+    assert!((admitted as f64) <= upper && (admitted as f64) >= lower);
+    assert!(
+        back.failures.rejected > 1_000,
+        "300/s offered against 100/s"
+    );
+    // The caller sees every refusal as a rejection, and nothing else fails.
+    assert_eq!(api.failures.rejected, back.failures.rejected);
+    assert_eq!(caller_failures(&api.failures), back.failures.rejected);
+    for row in run.rows(EntityKind::Service, "back") {
+        let admitted = row.counts.requests - row.counts.rejected;
+        assert!(
+            admitted as f64 <= 2.0 * (BURST + RATE),
+            "{admitted} in one window"
+        );
+    }
+}
+
+/// A 429's retry-after against the backoff: a client retrying refusals after
+/// 1 ms hits the same empty bucket again, while one that honours the hint
+/// waits for the next token. Same seed, same arrivals (common random
+/// numbers): honouring the hint ends fewer than half as many requests
+/// refused, and sends fewer attempts into refusals. Not many fewer (measured
+/// 1,580 against 1,734 at 90/s offered to 100/s): every client refused in
+/// the same gap is told the same next-token instant, and they race for it,
+/// the herd that jitter on a retry-after would break.
+#[test]
+fn honouring_retry_after_cuts_the_429s_against_ignoring_it() {
+    let run_with = |honour: bool| {
+        simulate(&scenario(json!({
+            "name": format!("retry-after-{honour}"),
+            "duration": "20s",
+            "window": "1s",
+            "policies": {"retry": {"retry": {
+                "max_attempts": 4, "retry_on": ["rejected"],
+                "backoff": {"constant": "1ms"}, "jitter": "none",
+                "honour_retry_after": honour
+            }}},
+            "services": {
+                "back": {"concurrency": 1000, "service_time": {"constant": "1ms"},
+                         "rate_limit": {"rate": 100, "burst": 2}}
+            },
+            "workload": {
+                "arrivals": {"poisson": {"rate": 90}},
+                "routes": [{"name": "api", "service": "back", "policy": "retry"}]
+            }
+        })))
+    };
+    let (honoured, ignored) = (run_with(true), run_with(false));
+    let refusals = |run: &Run| run.service("back").failures.rejected;
+    let failed = |run: &Run| run.route("api").failures.rejected;
+    eprintln!(
+        "429s: honoured {} (requests failed {}), ignored {} (requests failed {})",
+        refusals(&honoured),
+        failed(&honoured),
+        refusals(&ignored),
+        failed(&ignored)
+    );
+    assert_eq!(
+        honoured.route("api").requests,
+        ignored.route("api").requests,
+        "common random numbers: the same arrivals"
+    );
+    assert!(refusals(&ignored) > 100, "the limit must bite");
+    assert!(refusals(&honoured) < refusals(&ignored));
+    assert!(
+        2 * failed(&honoured) < failed(&ignored),
+        "honouring retry-after must at least halve the requests refused"
+    );
+}
+
 // ----- 9. adaptive throttling -----------------------------------------------
 
 /// Google SRE adaptive throttling (K = 2, 10 s window) on a route to a

@@ -12,11 +12,12 @@
 use super::diagnostic::{Diagnostic, JsonPath};
 use super::discovery::{CompiledDiscovery, compile_discovery};
 use super::model::{Arrivals, Call, RateChange, Scenario};
-use super::policy::{CompiledPolicy, Problems, compile_policy};
+use super::policy::{CompiledPolicy, Problems, compile_policy, token_bucket};
 use super::sampler::Samplers;
 use super::validate::validate;
 use super::warnings::{Warning, warnings};
 use crate::kernel::SimDuration;
+use crate::patterns::rate_limit::TokenBucket;
 
 /// Upper bound on a route's path, in bytes.
 pub const MAX_PATH_BYTES: usize = 1024;
@@ -194,6 +195,8 @@ pub struct Compiled {
     discovery: Vec<Option<CompiledDiscovery>>,
     autoscale: Vec<Option<CompiledAutoscale>>,
     zones: Option<CompiledZones>,
+    /// Each service's admission limit, by index (none: no limit).
+    admission: Vec<Option<TokenBucket>>,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
@@ -202,6 +205,12 @@ impl Compiled {
     /// The zones (none when no service has zones: nothing is zoned).
     pub fn zones(&self) -> Option<&CompiledZones> {
         self.zones.as_ref()
+    }
+
+    /// Each service's admission limit (`rate_limit`), by index: the bucket
+    /// each of its instances starts with (none: no limit).
+    pub fn admission(&self) -> &[Option<TokenBucket>] {
+        &self.admission
     }
 
     /// Each service's discovery, by index (none: callers use every instance).
@@ -332,15 +341,23 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let zones = compile_zones(&scenario)
         .map_err(|mut found| built.append(&mut found))
         .ok();
+    let admission = compile_admission(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
     built.retain(|(path, _)| {
         !problems
             .iter()
             .any(|(p, _)| path.0.starts_with(&p.0) || p.0.starts_with(&path.0))
     });
     problems.append(&mut built);
-    let (Some(samplers), Some(discovery), Some(autoscale), Some(zones), true) =
-        (samplers, discovery, autoscale, zones, problems.is_empty())
-    else {
+    let (Some(samplers), Some(discovery), Some(autoscale), Some(zones), Some(admission), true) = (
+        samplers,
+        discovery,
+        autoscale,
+        zones,
+        admission,
+        problems.is_empty(),
+    ) else {
         return Err(diagnostics(problems));
     };
     let mut resolver = Resolver {
@@ -374,9 +391,33 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         discovery,
         autoscale,
         zones,
+        admission,
         requirements,
         warnings,
     })
+}
+
+/// Each service's admission limit (`rate_limit`), built by the pattern's
+/// own constructor: the prototype every instance's bucket starts from.
+fn compile_admission(scenario: &Scenario) -> Result<Vec<Option<TokenBucket>>, Problems> {
+    let mut problems = Problems::new();
+    let mut out = Vec::with_capacity(scenario.services.len());
+    for (name, service) in &scenario.services {
+        let Some(r) = &service.rate_limit else {
+            out.push(None);
+            continue;
+        };
+        let piece = JsonPath::root().key("services").key(name).key("rate_limit");
+        match token_bucket(r, &piece) {
+            Ok(bucket) => out.push(Some(bucket)),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// A route's `path` and `keys` out of their ranges.

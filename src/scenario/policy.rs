@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::diagnostic::JsonPath;
 use super::model::{
     BackoffSpec, BalancerKind, BudgetSpec, EjectionRule, JitterKind, Policy, PolicyScope,
-    RetryOutcome, WindowKind,
+    RateLimitSpec, RetryOutcome, WindowKind,
 };
 use crate::kernel::SimDuration;
 use crate::patterns::breaker::{
@@ -255,7 +255,7 @@ pub(super) fn compile_policy(
                 JitterKind::Equal => Jitter::Equal,
                 JitterKind::Decorrelated => Jitter::Decorrelated,
             },
-            honour_retry_after: true,
+            honour_retry_after: r.honour_retry_after,
         };
         let kind = backoff_kind(&r.backoff);
         let cap = format!("backoff.{kind}.cap");
@@ -428,24 +428,7 @@ pub(super) fn compile_policy(
         if skip(&piece) {
             return None;
         }
-        let per = SimDuration::from_nanos_f64(1e9 / r.rate).as_nanos().max(1);
-        let rate = Rate {
-            tokens: 1,
-            per: Duration::from_nanos(per),
-        };
-        TokenBucket::new(rate, u64::from(r.burst))
-            .map_err(|e| {
-                problems.push(pattern_problem(
-                    &piece,
-                    e,
-                    &[
-                        ("rate.tokens", "rate"),
-                        ("rate.per", "rate"),
-                        ("burst", "burst"),
-                    ],
-                ))
-            })
-            .ok()
+        token_bucket(r, &piece).map_err(|p| problems.push(p)).ok()
     });
     let hedger = policy.hedge.as_ref().and_then(|h| {
         let piece = path.key("hedge");
@@ -583,5 +566,30 @@ pub(super) fn compile_policy(
         cancel_losers: policy.hedge.as_ref().is_some_and(|h| h.cancel_losers),
         scope: policy.scope,
         balancer,
+    })
+}
+
+/// A token bucket of `r.rate` tokens a second and `r.burst`, built by the
+/// pattern's own constructor (a caller's outgoing limit, or a service's
+/// admission limit); its problem is at `piece`.
+pub(super) fn token_bucket(
+    r: &RateLimitSpec,
+    piece: &JsonPath,
+) -> Result<TokenBucket, (JsonPath, String)> {
+    let per = SimDuration::from_nanos_f64(1e9 / r.rate).as_nanos().max(1);
+    let rate = Rate {
+        tokens: 1,
+        per: Duration::from_nanos(per),
+    };
+    TokenBucket::new(rate, u64::from(r.burst)).map_err(|e| {
+        pattern_problem(
+            piece,
+            e,
+            &[
+                ("rate.tokens", "rate"),
+                ("rate.per", "rate"),
+                ("burst", "burst"),
+            ],
+        )
     })
 }

@@ -172,6 +172,7 @@ impl<'s> World<'s> {
                 transitions: BTreeMap::new(),
                 behaviour: Behaviour::Pipeline { steps },
                 balancer: Balancer::round_robin(),
+                admission: compiled.admission()[i],
             });
             for n in 0..s.slots() as usize {
                 let base_slowdown = s.instance_slowdown.get(n).copied().unwrap_or(1.0);
@@ -285,6 +286,14 @@ impl<'s> World<'s> {
         } else {
             Vec::new()
         };
+        let admission = if compiled.admission().iter().any(Option::is_some) {
+            instances
+                .iter()
+                .map(|i| compiled.admission()[i.service as usize])
+                .collect()
+        } else {
+            Vec::new()
+        };
         let zones = compiled.zones().map(|z| {
             let routers = edges
                 .iter()
@@ -318,6 +327,7 @@ impl<'s> World<'s> {
             draws: Draws::new(streams),
             clients: Clients::new(compiled, streams),
             meters,
+            admission,
             autoscalers: compiled
                 .autoscale()
                 .iter()

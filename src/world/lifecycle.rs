@@ -211,6 +211,11 @@ impl World<'_> {
         let service = self.instances[index as usize].service;
         let unit = index - self.services[service as usize].first_instance;
         let now = kernel.now();
+        if !self.admission.is_empty() {
+            // Its admission limiter is process memory: a new process starts
+            // with a full bucket.
+            self.admission[index as usize] = self.services[service as usize].admission;
+        }
         for edge in 0..self.edges.len() {
             let model = &mut self.edges[edge];
             // Without a policy, an edge has units only towards a

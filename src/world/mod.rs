@@ -68,6 +68,7 @@ use crate::metrics::{
     BreakerEvent, ClosedWindow, EdgeStats, PhaseCounts, Recorder, RouteStats, SeriesNames,
     ServiceStats, WindowRow,
 };
+use crate::patterns::rate_limit::TokenBucket;
 use crate::scenario::Compiled;
 
 use crate::scenario::Sampler;
@@ -194,6 +195,9 @@ struct ServiceModel {
     /// What it does after its local work.
     behaviour: Behaviour,
     balancer: Balancer,
+    /// Its admission limit's bucket as an instance starts it (full), or
+    /// none.
+    admission: Option<TokenBucket>,
 }
 
 /// A caller–callee pair with one policy: routes first, then service edges.
@@ -234,6 +238,9 @@ pub struct World<'s> {
     /// Per instance, its meter (empty without an autoscaler: only a
     /// `metered` instance has one).
     meters: Vec<autoscale::Meter>,
+    /// Per instance, its admission limit (`rate_limit`; empty when no
+    /// service has one, so the check is one length test).
+    admission: Vec<Option<TokenBucket>>,
     network: Network,
     /// Zones (`zones.rs`): none when no service has zones.
     zones: Option<Box<zones::Zones>>,

@@ -2,8 +2,8 @@
 //! that do their local work, then what the service's behaviour does with
 //! them (`behaviour.rs`), and the reply.
 
-use crate::kernel::Kernel;
 use crate::kernel::dist::bernoulli;
+use crate::kernel::{Kernel, SimDuration};
 
 use super::autoscale::observe;
 use super::draws::Message;
@@ -46,6 +46,20 @@ impl World<'_> {
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
             self.reply(kernel, service, &job, Status::Unavailable);
+            return;
+        }
+        if !self.admission.is_empty()
+            && let Some(bucket) = &mut self.admission[instance_index as usize]
+            && let Err(after) = bucket.try_acquire(now.as_nanos())
+        {
+            // Over its admission limit: 429 at once, with the wait until
+            // its next token, before the queue (Envoy's local rate limit).
+            stats.window.rejected += 1;
+            phases.count_service(service, now, |p| p.counts.rejected += 1);
+            let job = self.jobs.remove(job_key).expect("live");
+            let reply = Reply::of(Status::TooManyRequests)
+                .with_retry_after(SimDuration::from_nanos(after.0.as_nanos() as u64));
+            self.send_reply(kernel, service, &job, reply);
             return;
         }
         if instance.busy < model.concurrency {
@@ -216,8 +230,20 @@ impl World<'_> {
     /// caller may have given up on the attempt already).
     #[inline]
     fn reply(&mut self, kernel: &mut Kernel<Event>, from_service: u32, job: &Job, outcome: Status) {
+        self.send_reply(kernel, from_service, job, Reply::of(outcome));
+    }
+
+    /// Sends `reply` (a status with its hints) to `job`'s caller.
+    #[inline]
+    fn send_reply(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        from_service: u32,
+        job: &Job,
+        reply: Reply,
+    ) {
         if job.probe {
-            return self.probe_reply(kernel, from_service, job, outcome == Status::Ok);
+            return self.probe_reply(kernel, from_service, job, reply.status == Status::Ok);
         }
         let attempt = job.attempt;
         let sent = match self.zones.as_deref() {
@@ -238,16 +264,8 @@ impl World<'_> {
             }
         };
         match sent {
-            Some(delay) if delay.is_zero() => {
-                self.attempt_done(kernel, attempt, Reply::of(outcome))
-            }
-            Some(delay) => kernel.schedule_in(
-                delay,
-                Event::Reply {
-                    attempt,
-                    reply: Reply::of(outcome),
-                },
-            ),
+            Some(delay) if delay.is_zero() => self.attempt_done(kernel, attempt, reply),
+            Some(delay) => kernel.schedule_in(delay, Event::Reply { attempt, reply }),
             None => {}
         }
     }

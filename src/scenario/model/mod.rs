@@ -156,6 +156,12 @@ pub struct Service {
     #[schemars(extend("items" = {"type": "string", "minLength": 1}))]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<String>,
+    /// An admission limit on each instance, as Envoy's local rate limit
+    /// filter: a token bucket per instance, and a request that finds it
+    /// empty is answered 429 at once, with a retry-after of the time until
+    /// its next token. None (the default): no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 impl Service {

@@ -253,6 +253,16 @@ pub struct RetrySpec {
     /// How the delay is randomised: `none`, `full`, `equal`, `decorrelated`.
     #[serde(default)]
     pub jitter: JitterKind,
+    /// Whether a callee's retry-after hint (a 429's) replaces the backoff
+    /// before the next retry, as the AWS SDKs and gRPC do (`true`), or is
+    /// ignored (`false`: the backoff applies). A hint never moves a retry
+    /// past the call's deadline.
+    #[serde(default = "yes")]
+    pub honour_retry_after: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// An outcome a retry policy can retry.

@@ -38,6 +38,9 @@ impl Checker<'_> {
         if let Some(boot) = &service.boot_time {
             self.distribution(path.key("boot_time"), boot);
         }
+        if let Some(r) = &service.rate_limit {
+            self.rate(path.key("rate_limit").key("rate"), r.rate);
+        }
         self.probability(path.key("error_rate"), service.error_rate);
         let slowdowns = &service.instance_slowdown;
         if !slowdowns.is_empty() && slowdowns.len() != service.slots() as usize {
