@@ -12,10 +12,13 @@ use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
 mod autoscale;
+mod gateway;
 mod instances;
 mod phases;
 pub use autoscale::{AutoscaleSummary, ScaleChangeSummary, TimeToCapacitySummary};
 use autoscale::{autoscale_summary, mean_instances};
+pub use gateway::{BackendSummary, CredentialCheckSummary, GatewayRouteSummary, GatewaySummary};
+use gateway::{credential_check_summary, gateways_summary};
 use instances::instances_summary;
 pub use instances::{
     CrashSummary, DeregistrationSummary, InstanceSummary, InstancesSummary, KeyMovementSummary,
@@ -93,6 +96,13 @@ pub struct Summary {
     /// service has zones, so such a file is as it always was.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub zones: BTreeMap<String, ZoneSummary>,
+    /// Per gateway service: its routes' matches, refusals and backends.
+    /// Absent when no service is a gateway.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gateways: BTreeMap<String, GatewaySummary>,
+    /// The credential invariant, when some gateway checks credentials.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_check: Option<CredentialCheckSummary>,
 }
 
 /// One zone in summary.json.
@@ -706,6 +716,8 @@ impl Summary {
                 })
                 .collect(),
             requirements: Vec::new(),
+            gateways: gateways_summary(&run.gateways),
+            credential_check: run.credential_check.as_ref().map(credential_check_summary),
             zones: run.zones.as_ref().map_or_else(BTreeMap::new, |z| {
                 z.names
                     .iter()

@@ -11,7 +11,7 @@
 
 use super::diagnostic::{Diagnostic, JsonPath};
 use super::discovery::{CompiledDiscovery, compile_discovery};
-use super::model::{Arrivals, Call, RateChange, Scenario};
+use super::model::{Arrivals, Call, RateChange, Scenario, TokenKind};
 use super::policy::{CompiledPolicy, Problems, compile_policy, token_bucket};
 use super::sampler::Samplers;
 use super::validate::validate;
@@ -65,6 +65,8 @@ pub struct ClientTarget {
     pub weights: Vec<f64>,
     /// Its credential class, an index into [`Compiled::credentials`].
     pub credential: u16,
+    /// What is true of its token.
+    pub token: TokenKind,
 }
 
 /// One downstream call of a service, resolved (a single call is a group of
@@ -170,6 +172,15 @@ pub enum FaultTarget {
         /// The zone ([`NO_ZONE`] for one no service has: it hits nothing).
         zone: ZoneId,
     },
+    /// A gateway route's split re-weighted.
+    Split {
+        /// The gateway service.
+        service: u32,
+        /// The route, by index in the gateway's `routes`.
+        route: u16,
+        /// The new weight of each backend, in the route's order.
+        weights: Vec<u32>,
+    },
     /// Boots of a service's instances take longer.
     SlowBoot {
         /// The service.
@@ -189,6 +200,8 @@ pub struct Compiled {
     clients: Vec<ClientTarget>,
     credentials: Vec<String>,
     calls: Vec<Vec<Vec<CallTarget>>>,
+    /// Each service's gateway, by index (none: not a gateway).
+    gateways: Vec<Option<CompiledGateway>>,
     links: Vec<(u32, u32)>,
     faults: Vec<FaultTarget>,
     samplers: Samplers,
@@ -260,6 +273,15 @@ impl Compiled {
     /// a group of calls.
     pub fn calls(&self, service: usize) -> &[Vec<CallTarget>] {
         self.calls.get(service).map_or(&[], Vec::as_slice)
+    }
+    /// Each service's gateway, by index (none: not a gateway).
+    pub fn gateways(&self) -> &[Option<CompiledGateway>] {
+        &self.gateways
+    }
+    /// Whether some gateway checks credentials (then no request with a
+    /// missing or invalid token may reach a service that is not a gateway).
+    pub fn checks_credentials(&self) -> bool {
+        self.gateways.iter().flatten().any(|g| g.auth)
     }
     /// The ends of each network link, in file order.
     pub fn links(&self) -> &[(u32, u32)] {
@@ -369,6 +391,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let routes = resolver.routes();
     let (clients, credentials) = resolver.clients();
     let calls = resolver.calls();
+    let gateways = resolver.gateways(&credentials);
     let links = resolver.links();
     let faults = resolver.faults();
     let requirements = compile_requirements(&scenario, &mut resolver.problems);
@@ -385,6 +408,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         clients,
         credentials,
         calls,
+        gateways,
         links,
         faults,
         samplers,
@@ -452,11 +476,15 @@ fn route_shape_problems(scenario: &Scenario) -> Problems {
 }
 
 mod autoscale;
+mod gateway;
 mod requirements;
 mod resolve;
 mod zones;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
+pub use gateway::{
+    CompiledGateway, CompiledGatewayRoute, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES,
+};
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;

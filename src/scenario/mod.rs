@@ -23,6 +23,7 @@ pub use compile::{
     AmplificationTarget, CallTarget, ClientTarget, Compiled, CompiledRequirement, FaultTarget,
     RequirementKind, RouteTarget, Span, compile,
 };
+pub use compile::{CompiledGateway, CompiledGatewayRoute};
 pub use compile::{CompiledZones, MAX_ZONES, NO_ZONE, ZoneId};
 pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use discovery::{CompiledDiscovery, CompiledHealth, CompiledReadiness};

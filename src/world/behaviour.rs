@@ -21,16 +21,16 @@ use crate::kernel::{Kernel, SimTime};
 use super::calls::Parent;
 use super::draws;
 use super::slab::Key;
-use super::{CallSpec, Event, Status, World};
+use super::{Event, Status, World};
 
 /// What a service does after its local work.
 pub(super) enum Behaviour {
-    /// The call steps, in order; each step is a group of calls made in
-    /// parallel (a single call is a group of one).
-    Pipeline {
-        /// The steps.
-        steps: Vec<Vec<CallSpec>>,
-    },
+    /// The call steps, in order (`ServiceModel::steps`: outside the enum,
+    /// so that the hot path reads them without matching).
+    Pipeline,
+    /// An API gateway: route, check the credential, split, forward
+    /// (`gateway.rs`).
+    Gateway(Box<super::gateway::GatewayModel>),
 }
 
 impl World<'_> {
@@ -42,7 +42,8 @@ impl World<'_> {
         };
         let service = self.instances[job.instance as usize].service as usize;
         match self.services[service].behaviour {
-            Behaviour::Pipeline { .. } => self.run_steps(kernel, job_key),
+            Behaviour::Pipeline => self.run_steps(kernel, job_key),
+            Behaviour::Gateway(_) => self.gateway_request(kernel, job_key),
         }
     }
 
@@ -55,8 +56,7 @@ impl World<'_> {
             let deadline = (deadline != SimTime::MAX).then_some(deadline);
             let job_draw = job.draw;
             let service = self.instances[instance as usize].service;
-            let Behaviour::Pipeline { steps } = &self.services[service as usize].behaviour;
-            let Some(calls) = steps.get(step) else {
+            let Some(calls) = self.services[service as usize].steps.get(step) else {
                 self.finish_job(kernel, job_key, Status::Ok, false);
                 return;
             };
@@ -81,8 +81,7 @@ impl World<'_> {
                 if self.jobs.get(job_key).is_none() {
                     return;
                 }
-                let Behaviour::Pipeline { steps } = &self.services[service as usize].behaviour;
-                let spec = &steps[step][i as usize];
+                let spec = &self.services[service as usize].steps[step][i as usize];
                 let (edge, optional) = (spec.edge, spec.optional);
                 let key = draws::downstream_call(job_draw, step as u16, i);
                 self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, optional);
@@ -104,7 +103,8 @@ impl World<'_> {
         };
         let service = self.instances[job.instance as usize].service as usize;
         match self.services[service].behaviour {
-            Behaviour::Pipeline { .. } => self.step_call_done(kernel, job_key, outcome, optional),
+            Behaviour::Pipeline => self.step_call_done(kernel, job_key, outcome, optional),
+            Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, outcome),
         }
     }
 

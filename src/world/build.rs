@@ -18,6 +18,7 @@ use super::client::Clients;
 use super::discovery::{Discovery, UnitView};
 use super::draws::Draws;
 use super::faults;
+use super::gateway::{CredentialGuard, GatewayModel};
 use super::lifecycle::InstanceState;
 use super::network::Network;
 use super::policy::{EdgeState, PolicyModel};
@@ -90,7 +91,20 @@ impl<'s> World<'s> {
         for (i, (name, s)) in scenario.services.iter().enumerate() {
             let caller = i as u32;
             let mut steps = Vec::new();
-            for group in compiled.calls(i) {
+            // A gateway's routes' backends are its calls (it has no
+            // `calls`): one group per route, each backend an edge.
+            let gateway = compiled.gateways()[i].as_ref();
+            let groups = compiled.calls(i).iter().chain(
+                gateway
+                    .into_iter()
+                    .flat_map(|g| g.routes.iter().map(|r| &r.backends)),
+            );
+            let pipeline_steps = compiled.calls(i).len();
+            for (g, group) in groups.enumerate() {
+                // A gateway route's name tells its edges apart.
+                let route_name = g
+                    .checked_sub(pipeline_steps)
+                    .and_then(|r| gateway.map(|gw| gw.routes[r].name.as_str()));
                 let mut specs = Vec::new();
                 for &CallTarget {
                     service: callee,
@@ -113,6 +127,11 @@ impl<'s> World<'s> {
                             if infos.iter().any(|e| e.name == edge_name) || policy_name.is_some() {
                                 if let Some(p) = &policy_name {
                                     edge_name = format!("{edge_name} [{p}]");
+                                }
+                                if let Some(route) = route_name
+                                    && infos.iter().any(|e| e.name == edge_name)
+                                {
+                                    edge_name = format!("{edge_name} [route {route}]");
                                 }
                                 let base = edge_name.clone();
                                 let mut n = 2;
@@ -170,7 +189,17 @@ impl<'s> World<'s> {
                 boot_factor: 1.0,
                 shutdown_delay: s.shutdown_delay.filter(|d| !d.is_zero()),
                 transitions: BTreeMap::new(),
-                behaviour: Behaviour::Pipeline { steps },
+                behaviour: match gateway {
+                    None => Behaviour::Pipeline,
+                    Some(g) => {
+                        let edges = std::mem::take(&mut steps)
+                            .iter()
+                            .map(|s: &Vec<CallSpec>| s.iter().map(|c| c.edge).collect())
+                            .collect();
+                        Behaviour::Gateway(Box::new(GatewayModel::new(g, edges, &service_names)))
+                    }
+                },
+                steps,
                 balancer: Balancer::round_robin(),
                 admission: compiled.admission()[i],
             });
@@ -226,10 +255,7 @@ impl<'s> World<'s> {
             .routes
             .iter()
             .map(|r| {
-                let path = r
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| format!("/{}", r.name.as_deref().unwrap_or(&r.service)));
+                let path = r.request_path();
                 let index = match paths.iter().position(|p| *p == path) {
                     Some(i) => i,
                     None => {
@@ -237,8 +263,7 @@ impl<'s> World<'s> {
                         paths.len() - 1
                     }
                 };
-                let method = r.method.unwrap_or(crate::scenario::HttpMethod::Get);
-                (method, index as u32, r.keys)
+                (r.request_method(), index as u32, r.keys)
             })
             .collect();
         let faults = faults::effects(compiled.faults());
@@ -385,6 +410,7 @@ impl<'s> World<'s> {
             window: scenario.window,
             window_start: SimTime::ZERO,
             violation: None,
+            guard: CredentialGuard::new(compiled),
             duration: scenario.duration,
         };
         (world, infos)

@@ -39,6 +39,8 @@ pub(super) struct Client {
     name: String,
     /// Its credential class, by index into `Clients::credentials`.
     credential: u16,
+    /// What is true of its token.
+    token: crate::scenario::TokenKind,
 }
 
 /// A client's open-loop arrivals: the process, and its own keyed stream, from
@@ -135,6 +137,7 @@ impl Clients {
                     users,
                     name: target.name.clone(),
                     credential: target.credential,
+                    token: target.token,
                 }
             })
             .collect();
@@ -248,6 +251,13 @@ impl Clients {
             .get(usize::from(c.credential))
             .map_or("none", String::as_str);
         (&c.name, credential)
+    }
+
+    /// A client's credential class (an index into the compiled
+    /// credentials) and token.
+    pub(super) fn credential(&self, client: u16) -> (u16, crate::scenario::TokenKind) {
+        let c = self.get(u32::from(client));
+        (c.credential, c.token)
     }
 
     /// The name of the client of a closed-loop user, and the user's number

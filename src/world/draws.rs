@@ -151,6 +151,7 @@ pub(super) struct Draws {
     jitter: KeyedStream,
     throttle: KeyedStream,
     boot: KeyedStream,
+    split: KeyedStream,
 }
 
 impl Draws {
@@ -165,6 +166,7 @@ impl Draws {
             jitter: streams.keyed("policy/jitter"),
             throttle: streams.keyed("policy/throttle"),
             boot: streams.keyed("instance/boot"),
+            split: streams.keyed("gateway/split"),
         }
     }
 
@@ -214,6 +216,11 @@ impl Draws {
     }
 
     /// Adaptive throttling's decision on an attempt.
+    /// A gateway's split decision for `job` (its job at the gateway).
+    pub(super) fn split(&self, job: DrawKey) -> KeyedRng {
+        self.split.rng(job)
+    }
+
     pub(super) fn throttle(&self, attempt: DrawKey) -> KeyedRng {
         self.throttle.rng(attempt)
     }

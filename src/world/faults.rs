@@ -84,6 +84,13 @@ pub(super) fn fault_windows(scenario: &Scenario) -> Vec<FaultWindow> {
                 ("slow_boot", format!("{} boot x{}", b.service, b.factor))
             } else if let Some(z) = &f.zone_outage {
                 ("zone_outage", format!("zone {}", z.zone))
+            } else if let Some(s) = &f.split {
+                let weights: Vec<String> =
+                    s.weights.iter().map(|(b, w)| format!("{b} {w}")).collect();
+                (
+                    "split",
+                    format!("{} {}: {}", s.service, s.route, weights.join(", ")),
+                )
             } else {
                 ("unknown", String::new())
             };
@@ -141,6 +148,9 @@ impl World<'_> {
             }
             FaultTarget::SlowBoot { service, .. } => self.apply_boot_faults(service),
             FaultTarget::ZoneOutage { zone } => self.zone_outage(kernel, zone, starts),
+            FaultTarget::Split { service, route, .. } => {
+                self.apply_split_faults(kernel.now(), service, route)
+            }
         }
     }
 

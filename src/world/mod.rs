@@ -38,6 +38,7 @@ mod discovery;
 mod draws;
 mod events;
 mod faults;
+mod gateway;
 mod lifecycle;
 pub mod network;
 pub mod phases;
@@ -78,6 +79,7 @@ pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
+pub use gateway::{CredentialCheck, GatewayOutcome, GatewayRouteCounts};
 pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
 pub use phases::Phase;
@@ -192,6 +194,10 @@ struct ServiceModel {
     shutdown_delay: Option<SimDuration>,
     /// Instance transitions, by (from, to).
     transitions: BTreeMap<(InstanceState, InstanceState), u64>,
+    /// Its call steps, in order; each step is a group of calls made in
+    /// parallel (a single call is a group of one). Empty for a gateway,
+    /// whose calls are its routes'.
+    steps: Vec<Vec<CallSpec>>,
     /// What it does after its local work.
     behaviour: Behaviour,
     balancer: Balancer,
@@ -285,6 +291,9 @@ pub struct World<'s> {
     duration: SimDuration,
     /// A violated invariant: the run stops after the current event.
     violation: Option<StopCause>,
+    /// The credential invariant's check (`gateway.rs`; none when no
+    /// gateway checks credentials, so a delivery costs one branch).
+    guard: Option<Box<gateway::CredentialGuard>>,
     /// Outcomes by phase of the fault timeline and schedule (`phases.rs`).
     phases: phases::PhaseTracker,
     /// The edge of each (caller node, callee service) pair, sorted by
@@ -392,6 +401,11 @@ pub struct RunOutcome {
     /// Per edge, whether its late successes can be told apart from other
     /// edges' (it is the only edge between its caller and callee).
     pub edge_attributable: Vec<bool>,
+    /// What each gateway did (empty: no gateway).
+    pub gateways: Vec<GatewayOutcome>,
+    /// The credential invariant's counts, when some gateway checks
+    /// credentials.
+    pub credential_check: Option<CredentialCheck>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -552,7 +566,11 @@ pub fn run_observed<O: EventObserver>(
             .collect();
         z.outcome(&services)
     });
+    let gateways = world.gateway_outcomes();
+    let credential_check = world.credential_check();
     let mut outcome = RunOutcome {
+        gateways,
+        credential_check,
         autoscale,
         zones,
         instances: InstancesOutcome {

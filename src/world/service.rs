@@ -14,6 +14,9 @@ impl World<'_> {
     /// A request message reaches its instance.
     pub(super) fn deliver(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
         let now = kernel.now();
+        if self.guard.is_some() {
+            self.check_credential(now, job_key);
+        }
         let Some(job) = self.jobs.get_mut(job_key) else {
             return;
         };

@@ -16,17 +16,21 @@
 //! |---|---|---|---|
 //! | `Ok` | 200 | a job that finished its steps | `successes` |
 //! | `Internal` | 500 | the service's own error, or a failed required call | `errors` (`dependency` at the service) |
-//! | `Unavailable` | 503 | a full queue (load shed) | `rejected` |
+//! | `Unavailable` | 503 | a full queue (load shed), a stopping instance, a gateway's policy refusal | `rejected` |
 //! | `Timeout` | – | an attempt's timeout or the deadline | `timeouts` |
 //! | `BreakerOpen` | – | an open circuit breaker | `breaker_open` |
 //! | `BulkheadFull` | – | a full bulkhead, or a wait that ran out | `bulkhead_full` |
 //! | `Throttled` | – | adaptive throttling | `throttled` |
 //! | `RateLimited` | – | the caller's outgoing rate limit | `rate_limited` |
 //!
-//! `Unauthorized` (401), `Forbidden` (403), `NotFound` (404),
-//! `TooManyRequests` (429) and `GatewayTimeout` (504) are the gateway's and
-//! are not produced yet; until their issue adds their own counters they
-//! count as `errors`, `errors`, `errors`, `rejected` and `timeouts`.
+//! | `Unauthorized` | 401 | a gateway's credential check | `errors` |
+//! | `Forbidden` | 403 | a gateway route's `allow` | `errors` |
+//! | `NotFound` | 404 | a gateway without a matching route | `errors` |
+//! | `TooManyRequests` | 429 | a service's `rate_limit` | `rejected` |
+//! | `GatewayTimeout` | 504 | a gateway's timed-out call to its backend | `timeouts` |
+//!
+//! Until the status classes give each its own counter, the last five are
+//! grouped as the right-hand column says.
 
 use crate::kernel::SimDuration;
 use crate::patterns;
@@ -99,6 +103,40 @@ impl Status {
             | Status::Throttled
             | Status::RateLimited => return None,
         })
+    }
+
+    /// Its name in reports, e.g. `"too_many_requests"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Unauthorized => "unauthorized",
+            Status::Forbidden => "forbidden",
+            Status::NotFound => "not_found",
+            Status::TooManyRequests => "too_many_requests",
+            Status::Internal => "internal",
+            Status::Unavailable => "unavailable",
+            Status::GatewayTimeout => "gateway_timeout",
+            Status::Timeout => "timeout",
+            Status::BreakerOpen => "breaker_open",
+            Status::BulkheadFull => "bulkhead_full",
+            Status::Throttled => "throttled",
+            Status::RateLimited => "rate_limited",
+        }
+    }
+
+    /// What a gateway answers its own caller when its call to a backend
+    /// ended so: the backend's own answer passes through; its own timeout
+    /// is 504, and its own refusals (an open breaker, a full bulkhead, a
+    /// throttle or rate limit) are 503, as Envoy answers an overflow.
+    pub fn proxied(self) -> Status {
+        match self {
+            Status::Timeout => Status::GatewayTimeout,
+            Status::BreakerOpen
+            | Status::BulkheadFull
+            | Status::Throttled
+            | Status::RateLimited => Status::Unavailable,
+            answered => answered,
+        }
     }
 
     /// Whether the callee (or a gateway) answered, as opposed to the caller
@@ -179,6 +217,28 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_passes_answers_through_and_turns_its_own_outcomes_into_504_and_503() {
+        for status in Status::ALL {
+            let proxied = status.proxied();
+            assert!(proxied.is_reply(), "{status:?} proxied is on the wire");
+            if status.is_reply() {
+                assert_eq!(proxied, status, "an answer passes through");
+            }
+        }
+        assert_eq!(Status::Timeout.proxied(), Status::GatewayTimeout);
+        assert_eq!(Status::BreakerOpen.proxied(), Status::Unavailable);
+        assert_eq!(Status::RateLimited.proxied(), Status::Unavailable);
+    }
+
+    #[test]
+    fn every_status_has_its_own_name() {
+        let mut names: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Status::ALL.len());
+    }
 
     #[test]
     fn a_reply_is_four_bytes() {

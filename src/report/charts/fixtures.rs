@@ -95,6 +95,8 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         service_phases: Vec::new(),
         recovery: Vec::new(),
         edge_attributable: Vec::new(),
+        gateways: Vec::new(),
+        credential_check: None,
     }
 }
 

@@ -15,7 +15,7 @@ pub(super) struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn service(&mut self, path: JsonPath, name: &str) -> u32 {
+    pub(super) fn service(&mut self, path: JsonPath, name: &str) -> u32 {
         match self.names.binary_search(&name) {
             Ok(i) => i as u32,
             Err(_) => {
@@ -36,7 +36,7 @@ impl Resolver<'_> {
         instance
     }
 
-    fn policy(&mut self, path: JsonPath, name: Option<&str>) -> Option<u16> {
+    pub(super) fn policy(&mut self, path: JsonPath, name: Option<&str>) -> Option<u16> {
         let name = name?;
         match self.scenario.policies.keys().position(|n| n == name) {
             Some(i) if i <= MAX_POLICIES => Some(i as u16),
@@ -87,6 +87,7 @@ impl Resolver<'_> {
                 users: workload.users.as_ref().map(|u| u.count),
                 weights: route_weights,
                 credential: 0,
+                token: TokenKind::Missing,
             };
             return (vec![implicit], vec![NO_CREDENTIAL.to_string()]);
         };
@@ -123,6 +124,11 @@ impl Resolver<'_> {
                     }
                 };
                 let credential = client.credential.as_deref().unwrap_or(NO_CREDENTIAL);
+                let token = client.token.unwrap_or(if credential == NO_CREDENTIAL {
+                    TokenKind::Missing
+                } else {
+                    TokenKind::Valid
+                });
                 ClientTarget {
                     name: client.name.clone(),
                     arrivals: client.arrivals.clone(),
@@ -133,6 +139,7 @@ impl Resolver<'_> {
                         .iter()
                         .position(|c| c == credential)
                         .map_or(0, |c| c as u16),
+                    token,
                 }
             })
             .collect();
@@ -315,6 +322,34 @@ impl Resolver<'_> {
                     .binary_search(&z.zone)
                     .map_or(super::zones::NO_ZONE, |i| i as super::zones::ZoneId);
                 FaultTarget::ZoneOutage { zone }
+            } else if let Some(s) = &f.split {
+                let p = path.key("split");
+                let service = self.service(p.key("service"), &s.service);
+                let route = self
+                    .scenario
+                    .services
+                    .get(&s.service)
+                    .and_then(|g| g.gateway.as_ref())
+                    .and_then(|g| g.routes.iter().position(|r| r.name == s.route));
+                let Some(route) = route else {
+                    self.problems
+                        .push((p.key("route"), format!("no gateway route `{}`", s.route)));
+                    continue;
+                };
+                let backends = &self.scenario.services[&s.service]
+                    .gateway
+                    .as_ref()
+                    .expect("found above")
+                    .routes[route]
+                    .backends;
+                FaultTarget::Split {
+                    service,
+                    route: route as u16,
+                    weights: backends
+                        .iter()
+                        .map(|b| s.weights.get(&b.service).copied().unwrap_or(0))
+                        .collect(),
+                }
             } else {
                 self.problems
                     .push((path, "a fault needs exactly one kind".into()));

@@ -19,11 +19,13 @@ use crate::kernel::SimDuration;
 mod autoscale;
 mod compare;
 mod discovery;
+mod gateway;
 mod policy;
 mod requirements;
 pub use autoscale::*;
 pub use compare::*;
 pub use discovery::*;
+pub use gateway::*;
 pub use policy::*;
 pub use requirements::*;
 
@@ -162,6 +164,11 @@ pub struct Service {
     /// its next token. None (the default): no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Makes the service an API gateway: after its own work it routes each
+    /// request by method and path, checks its credential and forwards it to
+    /// a backend of the route's split. A gateway has no `calls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewaySpec>,
 }
 
 impl Service {
@@ -438,12 +445,17 @@ pub struct Client {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("additionalProperties" = {"type": "number", "format": "double", "minimum": 0}))]
     pub routes: Option<BTreeMap<String, f64>>,
-    /// The credential class its requests carry (e.g. `"anonymous"`,
-    /// `"user"`, `"admin"`); `"none"` by default. Nothing checks it yet:
-    /// the gateway will.
+    /// The credential class its requests carry (e.g. `"user"`,
+    /// `"admin"`): what a gateway route's `allow` lists; `"none"` by
+    /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub credential: Option<String>,
+    /// What is true of the token its requests carry, which a gateway's
+    /// `auth` checks: `missing` for the class `"none"`, else `valid` by
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenKind>,
     /// The zone this client's requests come from (one some service has);
     /// overrides its routes' `zone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -542,6 +554,25 @@ pub struct Route {
     pub zone: Option<String>,
 }
 
+impl Route {
+    /// The route's name: its `name`, else its service's.
+    pub fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.service)
+    }
+
+    /// The method of its requests: `method`, else `GET`.
+    pub fn request_method(&self) -> HttpMethod {
+        self.method.unwrap_or(HttpMethod::Get)
+    }
+
+    /// The path of its requests: `path`, else `/<route name>`.
+    pub fn request_path(&self) -> String {
+        self.path
+            .clone()
+            .unwrap_or_else(|| format!("/{}", self.name()))
+    }
+}
+
 /// An HTTP method.
 #[derive(
     Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq, PartialOrd, Ord, Hash,
@@ -628,6 +659,9 @@ pub struct Fault {
     /// instances restart when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_outage: Option<ZoneOutageFault>,
+    /// Re-weight a gateway route's split (a canary shifted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitFault>,
 }
 
 /// A zone, down.

@@ -38,6 +38,7 @@ impl Checker<'_> {
             ("metrics_outage", fault.metrics_outage.is_some()),
             ("slow_boot", fault.slow_boot.is_some()),
             ("zone_outage", fault.zone_outage.is_some()),
+            ("split", fault.split.is_some()),
         ];
         let set: Vec<&str> = kinds
             .iter()
@@ -55,6 +56,9 @@ impl Checker<'_> {
                 )
             };
             self.problem(path.clone(), message);
+        }
+        if let Some(split) = &fault.split {
+            self.split_fault(path.key("split"), split);
         }
         for (kind, target) in [("crash", &fault.crash), ("stop", &fault.stop)] {
             if let Some(target) = target {

@@ -10,6 +10,7 @@
 mod autoscale;
 mod distributions;
 mod faults;
+mod gateway;
 mod network;
 mod policies;
 mod requirements;
@@ -80,6 +81,9 @@ pub fn validate(scenario: &Scenario) -> Problems {
         c.service(name, service);
         if let Some(spec) = &service.autoscale {
             c.autoscale(name, service, spec);
+        }
+        if let Some(gateway) = &service.gateway {
+            c.gateway(name, service, gateway);
         }
     }
     c.cycles();

@@ -241,9 +241,20 @@ impl Checker<'_> {
     }
 }
 
-/// The services a service calls, in order, without repeats.
+/// The services a service calls (a gateway: its routes' backends), in
+/// order, without repeats.
 pub fn callees(service: &Service) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
+    for backend in service
+        .gateway
+        .iter()
+        .flat_map(|g| &g.routes)
+        .flat_map(|r| &r.backends)
+    {
+        if !out.contains(&backend.service.as_str()) {
+            out.push(&backend.service);
+        }
+    }
     for step in &service.calls {
         let names: Vec<&str> = match (&step.service, &step.parallel) {
             (Some(s), _) => vec![s.as_str()],

@@ -285,6 +285,7 @@ impl Checker<'_> {
             if let Some(weights) = &client.routes {
                 self.client_weights(client_path.key("routes"), weights, &routes);
             }
+            self.token(&client_path, client);
             if let Some(credential) = &client.credential
                 && let Some(why) = bad_name(credential)
             {

@@ -1,0 +1,120 @@
+//! The `gateways` block of summary.json (what each gateway's routes
+//! matched, refused and forwarded to each backend, and what each backend
+//! answered) and the `credential_check` block (the credential invariant:
+//! deliveries checked, and violations).
+
+use super::*;
+use crate::world::{CredentialCheck, GatewayOutcome, Status};
+
+/// A gateway in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct GatewaySummary {
+    /// Whether it checks credentials.
+    pub auth: bool,
+    /// Requests no route matched, answered 404.
+    pub not_found: u64,
+    /// Requests not forwarded because their client had already given up.
+    pub client_gone: u64,
+    /// Per route, by name.
+    pub routes: BTreeMap<String, GatewayRouteSummary>,
+}
+
+/// A gateway route in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct GatewayRouteSummary {
+    /// Requests it matched.
+    pub requests: u64,
+    /// Refused with 401 (a missing, invalid or expired credential).
+    pub unauthorized: u64,
+    /// Refused with 403 (a credential class the route does not allow).
+    pub forbidden: u64,
+    /// Per backend, by service name.
+    pub backends: BTreeMap<String, BackendSummary>,
+}
+
+/// A backend of a gateway route in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackendSummary {
+    /// Requests forwarded to it.
+    pub forwarded: u64,
+    /// Its share of the route's forwarded requests (0 when none was).
+    pub share: f64,
+    /// What the gateway answered for them, by status (statuses with a
+    /// count only): the backend's answer, its own timeout as
+    /// `gateway_timeout`, its policy's refusals as `unavailable`.
+    pub answered: BTreeMap<&'static str, u64>,
+}
+
+/// The credential invariant in summary.json: no request with a missing,
+/// invalid or expired token reaches a service that is not a gateway.
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialCheckSummary {
+    /// Deliveries to services that are not gateways, checked.
+    pub checked: u64,
+    /// Deliveries of orphan work (their client request had ended), which
+    /// carry no token to read.
+    pub unchecked: u64,
+    /// Deliveries that broke it (the run stopped on the first: see
+    /// `stop_cause`).
+    pub violations: u64,
+}
+
+pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, GatewaySummary> {
+    gateways
+        .iter()
+        .map(|g| {
+            let routes = g
+                .routes
+                .iter()
+                .map(|(name, backends, counts)| {
+                    let forwarded: u64 = counts.forwarded.iter().sum();
+                    let backends = backends
+                        .iter()
+                        .enumerate()
+                        .map(|(b, backend)| {
+                            let answered = Status::ALL
+                                .iter()
+                                .zip(&counts.answered[b])
+                                .filter(|(_, n)| **n > 0)
+                                .map(|(s, n)| (s.name(), *n))
+                                .collect();
+                            let share = if forwarded > 0 {
+                                round6(counts.forwarded[b] as f64 / forwarded as f64)
+                            } else {
+                                0.0
+                            };
+                            let summary = BackendSummary {
+                                forwarded: counts.forwarded[b],
+                                share,
+                                answered,
+                            };
+                            (backend.clone(), summary)
+                        })
+                        .collect();
+                    let route = GatewayRouteSummary {
+                        requests: counts.requests,
+                        unauthorized: counts.unauthorized,
+                        forbidden: counts.forbidden,
+                        backends,
+                    };
+                    (name.clone(), route)
+                })
+                .collect();
+            let summary = GatewaySummary {
+                auth: g.auth,
+                not_found: g.not_found,
+                client_gone: g.client_gone,
+                routes,
+            };
+            (g.service.clone(), summary)
+        })
+        .collect()
+}
+
+pub(super) fn credential_check_summary(check: &CredentialCheck) -> CredentialCheckSummary {
+    CredentialCheckSummary {
+        checked: check.checked,
+        unchecked: check.unchecked,
+        violations: check.violations,
+    }
+}

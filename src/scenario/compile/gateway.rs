@@ -1,0 +1,152 @@
+//! A service's `gateway` built into the patterns' objects: its route table
+//! (`patterns::gateway::routes`, which refuses a route no request can
+//! reach), each route's split (`patterns::gateway::split`) and backends as
+//! resolved calls, and, for every route of the workload, the gateway route
+//! its requests take, decided once here by the table itself (a route's
+//! requests all have one method and path).
+
+use super::*;
+use crate::patterns::gateway::routes::{Method, MethodMatch, Route, RouteTable};
+use crate::patterns::gateway::split::Split;
+use crate::scenario::model::{GatewaySpec, HttpMethod};
+
+/// The most routes a gateway has (the patterns' route table's bound).
+pub const MAX_GATEWAY_ROUTES: usize = crate::patterns::gateway::routes::MAX_ROUTES;
+/// The most backends a gateway route has (the patterns' split's bound).
+pub const MAX_GATEWAY_BACKENDS: usize = crate::patterns::gateway::split::MAX_BACKENDS;
+
+/// A gateway, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledGateway {
+    /// Its routes, in the file's order.
+    pub routes: Vec<CompiledGatewayRoute>,
+    /// Whether it checks credentials.
+    pub auth: bool,
+    /// For each route of the workload (file order), the gateway route its
+    /// requests take, by index; none: no route matches (404).
+    pub route_of: Vec<Option<u16>>,
+}
+
+/// A gateway route, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledGatewayRoute {
+    /// Its name.
+    pub name: String,
+    /// Its backends, as calls (policy and per-attempt timeout resolved).
+    pub backends: Vec<CallTarget>,
+    /// Its split between the backends, at the file's weights.
+    pub split: Split,
+    /// Assign by the request's key instead of at random.
+    pub sticky: bool,
+    /// By credential class (an index into [`Compiled::credentials`]),
+    /// whether the route admits it; none: every class.
+    pub allow: Option<Vec<bool>>,
+}
+
+fn method(m: HttpMethod) -> Method {
+    match m {
+        HttpMethod::Get => Method::Get,
+        HttpMethod::Post => Method::Post,
+        HttpMethod::Put => Method::Put,
+        HttpMethod::Patch => Method::Patch,
+        HttpMethod::Delete => Method::Delete,
+    }
+}
+
+impl Resolver<'_> {
+    /// Each service's gateway, compiled (none for a service that is not
+    /// one); `credentials` are the classes the clients use, sorted.
+    pub(super) fn gateways(&mut self, credentials: &[String]) -> Vec<Option<CompiledGateway>> {
+        let scenario = self.scenario;
+        scenario
+            .services
+            .iter()
+            .map(|(name, service)| {
+                let spec = service.gateway.as_ref()?;
+                let path = JsonPath::root().key("services").key(name).key("gateway");
+                self.gateway(&path, spec, credentials)
+            })
+            .collect()
+    }
+
+    fn gateway(
+        &mut self,
+        path: &JsonPath,
+        spec: &GatewaySpec,
+        credentials: &[String],
+    ) -> Option<CompiledGateway> {
+        let declared: Vec<Route<'_>> = spec
+            .routes
+            .iter()
+            .map(|r| Route {
+                method: r
+                    .method
+                    .map_or(MethodMatch::Any, |m| MethodMatch::Only(method(m))),
+                prefix: &r.prefix,
+            })
+            .collect();
+        let table = match RouteTable::new(&declared) {
+            Ok(table) => table,
+            Err(e) => {
+                self.problems
+                    .push((path.key("routes"), e.reason.to_string()));
+                return None;
+            }
+        };
+        let mut routes = Vec::with_capacity(spec.routes.len());
+        for (i, r) in spec.routes.iter().enumerate() {
+            let p = path.key("routes").index(i);
+            let policy = self.policy(p.key("policy"), r.policy.as_deref());
+            let backends = r
+                .backends
+                .iter()
+                .enumerate()
+                .map(|(k, b)| CallTarget {
+                    service: self.service(p.key("backends").index(k).key("service"), &b.service),
+                    policy,
+                    probability: 1.0,
+                    optional: false,
+                    timeout: r.timeout,
+                })
+                .collect();
+            let weights: Vec<u32> = r.backends.iter().map(|b| b.weight).collect();
+            let split = match Split::new(&weights) {
+                Ok(split) => split,
+                Err(e) => {
+                    self.problems
+                        .push((p.key("backends"), format!("weights {}", e.reason)));
+                    return None;
+                }
+            };
+            let allow = r.allow.as_ref().map(|classes| {
+                credentials
+                    .iter()
+                    .map(|c| classes.iter().any(|a| a == c))
+                    .collect()
+            });
+            routes.push(CompiledGatewayRoute {
+                name: r.name.clone(),
+                backends,
+                split,
+                sticky: r.sticky,
+                allow,
+            });
+        }
+        let route_of = self
+            .scenario
+            .workload
+            .routes
+            .iter()
+            .map(|r| {
+                table
+                    .route(method(r.request_method()), &r.request_path())
+                    .map(|id| id.0)
+            })
+            .collect();
+        Some(CompiledGateway {
+            routes,
+            auth: spec.auth.is_some(),
+            route_of,
+        })
+    }
+}

@@ -1,0 +1,131 @@
+//! A service's `gateway`, as serde types: its routes (method and path
+//! prefix, the backends of a weighted split, the calls' timeout and policy,
+//! the credential classes allowed) and its credential check (meaning in
+//! `docs/scenarios.md`, checks and the patterns' objects in
+//! `compile/gateway.rs`, run by `world/gateway.rs`).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::HttpMethod;
+use crate::kernel::SimDuration;
+
+fn one() -> u32 {
+    1
+}
+
+/// What a gateway service does with a request once its own work (its
+/// `service_time`) is done: it matches a route, checks the credential and
+/// forwards the request to one backend of the route's split, answering
+/// with what the backend answered. A gateway has no `calls`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    /// The routes, matched by method and path prefix: the longest matching
+    /// prefix wins, then the first declared. A request no route matches is
+    /// answered 404.
+    #[schemars(length(min = 1, max = crate::scenario::compile::MAX_GATEWAY_ROUTES))]
+    pub routes: Vec<GatewayRoute>,
+    /// The credential check; without it every request is forwarded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<GatewayAuth>,
+}
+
+/// A route of a gateway.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRoute {
+    /// The route's name in reports and faults; unique in its gateway.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The path prefix it matches, on segment boundaries: `/v1/orders`
+    /// matches `/v1/orders` and `/v1/orders/7`, not `/v1/ordersx`; `/`
+    /// matches every path.
+    pub prefix: String,
+    /// The method it matches; without it, every method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
+    /// The services it forwards to, each with its weight: one backend, or a
+    /// weighted split (a canary, a strangler fig).
+    #[schemars(length(min = 1, max = crate::scenario::compile::MAX_GATEWAY_BACKENDS))]
+    pub backends: Vec<Backend>,
+    /// Assign each request by its key (the route's `keys`, else its
+    /// closed-loop user, else its client) instead of at random, so a
+    /// customer stays on one side of the split while the weights hold.
+    #[serde(default)]
+    pub sticky: bool,
+    /// Give up on the backend's reply after this long (per attempt, as a
+    /// call's `timeout`), answering 504.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// The resilience policy of the calls to the backends, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The credential classes this route admits (needs `auth`); a valid
+    /// credential of another class is answered 403. Without it, every
+    /// class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
+}
+
+/// A backend of a gateway route.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Backend {
+    /// The service.
+    pub service: String,
+    /// Its share of the route's requests, relative to the other backends'
+    /// (0 or more, at least one positive).
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+/// A gateway's credential check. Today's is local (the gateway verifies a
+/// token itself, as a JWT filter does): a missing or invalid token, and an
+/// expired one, are answered 401.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayAuth {}
+
+/// What is true of the token a client's requests carry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// A genuine token within its lifetime.
+    Valid,
+    /// No token at all.
+    Missing,
+    /// A token that is not genuine: malformed, forged or revoked.
+    Invalid,
+    /// A genuine token past its expiry.
+    Expired,
+}
+
+impl TokenKind {
+    /// The name as written in a scenario.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Valid => "valid",
+            TokenKind::Missing => "missing",
+            TokenKind::Invalid => "invalid",
+            TokenKind::Expired => "expired",
+        }
+    }
+}
+
+/// A change of a gateway route's split on the fault timeline (a canary
+/// shifted from 5% to 50%); with `for`, the weights before it come back
+/// when it ends.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplitFault {
+    /// The gateway service.
+    pub service: String,
+    /// The route, by name.
+    pub route: String,
+    /// The new weight of each backend, by service name; a backend left out
+    /// gets 0; at least one positive.
+    pub weights: BTreeMap<String, u32>,
+}

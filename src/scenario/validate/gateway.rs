@@ -1,0 +1,209 @@
+//! The checks on gateways: a gateway makes no `calls`; its routes have
+//! unique names, a prefix the route table accepts, known backends (each
+//! once) with at least one positive weight, a known policy, and `allow`
+//! only with `auth`; a client's token agrees with its credential class; a
+//! `split` fault re-weights a route some gateway has.
+
+use std::collections::BTreeSet;
+
+use super::{Checker, bad_name, shown};
+use crate::scenario::compile::{MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES, MAX_PATH_BYTES};
+use crate::scenario::diagnostic::{JsonPath, did_you_mean};
+use crate::scenario::model::*;
+
+impl Checker<'_> {
+    pub(super) fn gateway(&mut self, name: &str, service: &Service, gateway: &GatewaySpec) {
+        let path = JsonPath::root().key("services").key(name).key("gateway");
+        if !service.calls.is_empty() {
+            self.problem(
+                JsonPath::root().key("services").key(name).key("calls"),
+                "a gateway makes no `calls`: its routes' `backends` are where it forwards",
+            );
+        }
+        if gateway.routes.is_empty() || gateway.routes.len() > MAX_GATEWAY_ROUTES {
+            self.problem(
+                path.key("routes"),
+                format!("a gateway has 1 to {MAX_GATEWAY_ROUTES} routes"),
+            );
+        }
+        let mut names = BTreeSet::new();
+        for (i, route) in gateway.routes.iter().enumerate() {
+            let p = path.key("routes").index(i);
+            if let Some(why) = bad_name(&route.name) {
+                self.problem(p.key("name"), format!("a route name {why}"));
+            } else if !names.insert(route.name.as_str()) {
+                self.problem(
+                    p.key("name"),
+                    format!(
+                        "a second route named `{}`: route names are unique in a gateway",
+                        shown(&route.name)
+                    ),
+                );
+            }
+            if let Some(why) = prefix_problem(&route.prefix) {
+                self.problem(p.key("prefix"), why);
+            }
+            if let Some(earlier) = gateway.routes[..i].iter().find(|e| {
+                e.prefix == route.prefix && (e.method.is_none() || e.method == route.method)
+            }) {
+                self.problem(
+                    p.clone(),
+                    format!(
+                        "route `{}` can never be taken: the earlier route `{}` has the same prefix and takes {}",
+                        shown(&route.name),
+                        shown(&earlier.name),
+                        match earlier.method {
+                            Some(m) => format!("every {} request", m.as_str()),
+                            None => "every method".to_string(),
+                        }
+                    ),
+                );
+            }
+            self.backends(&p, route);
+            self.policy_ref(&p, route.policy.as_deref(), route.timeout.is_some());
+            if let Some(timeout) = route.timeout {
+                self.positive_duration(p.key("timeout"), timeout);
+            }
+            if let Some(allow) = &route.allow {
+                if gateway.auth.is_none() {
+                    self.problem(
+                        p.key("allow"),
+                        "`allow` lists credential classes, which only a gateway with `auth` checks",
+                    );
+                }
+                if allow.is_empty() {
+                    self.problem(
+                        p.key("allow"),
+                        "`allow` lists at least one credential class (without it, every class is admitted)",
+                    );
+                }
+                for (k, class) in allow.iter().enumerate() {
+                    if let Some(why) = bad_name(class) {
+                        self.problem(p.key("allow").index(k), format!("a credential class {why}"));
+                    }
+                }
+            }
+        }
+    }
+
+    fn backends(&mut self, route_path: &JsonPath, route: &GatewayRoute) {
+        let p = route_path.key("backends");
+        if route.backends.is_empty() || route.backends.len() > MAX_GATEWAY_BACKENDS {
+            self.problem(
+                p.clone(),
+                format!("a route has 1 to {MAX_GATEWAY_BACKENDS} backends"),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for (k, backend) in route.backends.iter().enumerate() {
+            let b = p.index(k);
+            if self.service_ref(b.key("service"), &backend.service)
+                && !seen.insert(backend.service.as_str())
+            {
+                self.problem(
+                    b.key("service"),
+                    format!(
+                        "`{}` is already a backend of this route: give it one weight",
+                        shown(&backend.service)
+                    ),
+                );
+            }
+        }
+        if !route.backends.is_empty() && route.backends.iter().all(|b| b.weight == 0) {
+            self.problem(p, "at least one backend needs a positive `weight`");
+        }
+    }
+
+    /// A client's `token` and its credential class agree: a genuine token
+    /// (valid or expired) belongs to a class.
+    pub(super) fn token(&mut self, client_path: &JsonPath, client: &Client) {
+        let Some(token) = client.token else {
+            return;
+        };
+        let class = client
+            .credential
+            .as_deref()
+            .unwrap_or(crate::scenario::compile::NO_CREDENTIAL);
+        if matches!(token, TokenKind::Valid | TokenKind::Expired)
+            && class == crate::scenario::compile::NO_CREDENTIAL
+        {
+            self.problem(
+                client_path.key("token"),
+                format!(
+                    "a{} {} token belongs to a credential class: set `credential` (e.g. \"user\")",
+                    if token == TokenKind::Expired { "n" } else { "" },
+                    token.as_str()
+                ),
+            );
+        }
+    }
+
+    /// A `split` fault: a gateway's route, and weights for its backends.
+    pub(super) fn split_fault(&mut self, path: JsonPath, split: &SplitFault) {
+        if !self.service_ref(path.key("service"), &split.service) {
+            return;
+        }
+        let Some(gateway) = self.scenario.services[&split.service].gateway.as_ref() else {
+            self.problem(
+                path.key("service"),
+                format!(
+                    "`{}` is not a gateway: it has no routes to split",
+                    shown(&split.service)
+                ),
+            );
+            return;
+        };
+        let Some(route) = gateway.routes.iter().find(|r| r.name == split.route) else {
+            let hint = did_you_mean(&split.route, gateway.routes.iter().map(|r| r.name.as_str()))
+                .map(|s| format!("; did you mean `{}`?", shown(s)))
+                .unwrap_or_default();
+            let known: Vec<String> = gateway.routes.iter().map(|r| shown(&r.name)).collect();
+            self.problem(
+                path.key("route"),
+                format!(
+                    "`{}` has no route `{}`{hint} (routes: {})",
+                    shown(&split.service),
+                    shown(&split.route),
+                    known.join(", ")
+                ),
+            );
+            return;
+        };
+        for name in split.weights.keys() {
+            if !route.backends.iter().any(|b| b.service == *name) {
+                let known: Vec<String> = route.backends.iter().map(|b| shown(&b.service)).collect();
+                self.problem(
+                    path.key("weights").key(name),
+                    format!(
+                        "`{}` is not a backend of route `{}` (backends: {})",
+                        shown(name),
+                        shown(&split.route),
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        if split.weights.values().all(|w| *w == 0) {
+            self.problem(
+                path.key("weights"),
+                "at least one backend needs a positive weight",
+            );
+        }
+    }
+}
+
+/// Why `prefix` is not a route prefix, if it is not (the patterns' route
+/// table's rules, in the file's words).
+fn prefix_problem(prefix: &str) -> Option<String> {
+    let ok = prefix.starts_with('/')
+        && prefix.len() <= MAX_PATH_BYTES
+        && (prefix == "/" || !prefix.ends_with('/'))
+        && !prefix.contains("//")
+        && !prefix.contains(['?', '#'])
+        && !prefix.chars().any(|c| c.is_control() || c.is_whitespace());
+    (!ok).then(|| {
+        format!(
+            "a prefix starts with `/`, does not end with one (unless it is \"/\"), has no empty segment, `?`, `#`, spaces or control characters, and at most {MAX_PATH_BYTES} bytes, e.g. \"/v1/orders\""
+        )
+    })
+}
