@@ -552,7 +552,7 @@ fn clients_are_checked() {
             with(&format!(
                 r#"{{"name": "web", {POISSON}, "credentail": "user"}}"#
             )),
-            "scenario.json:8:116: workload.clients[0].credentail: unknown field `credentail`, expected one of `name`, `arrivals`, `schedule`, `users`, `routes`, `credential`, `token`, `zone`; did you mean `credential`?",
+            "scenario.json:8:116: workload.clients[0].credentail: unknown field `credentail`, expected one of `name`, `arrivals`, `schedule`, `users`, `routes`, `credential`, `token`, `token_expires_at`, `zone`; did you mean `credential`?",
         ),
     ];
     for (workload, expected) in &cases {

@@ -51,6 +51,11 @@ fn service_requests(outcome: &RunOutcome, name: &str) -> u64 {
     outcome.services[i].total.requests
 }
 
+fn client<'a>(outcome: &'a RunOutcome, name: &str) -> &'a meshsim::metrics::Counts {
+    let i = outcome.client_names.iter().position(|n| n == name).unwrap();
+    &outcome.clients[i].total
+}
+
 fn client_requests(outcome: &RunOutcome, name: &str) -> (u64, u64) {
     let i = outcome.client_names.iter().position(|n| n == name).unwrap();
     let c = &outcome.clients[i].total;
@@ -485,6 +490,124 @@ fn a_valid_token_belongs_to_a_credential_class() {
     );
 }
 
+/// A gateway of two instances validating tokens with an auth service,
+/// which crashes from 20 s to 40 s; users whose tokens are cached for
+/// `ttl` by each gateway instance.
+fn remote(fail_open: bool, ttl: &str) -> Value {
+    let gw = json!({"routes": [{"name": "orders", "prefix": "/orders", "timeout": "1s",
+                                "backends": [{"service": "orders"}]}],
+                    "auth": {"service": "auth", "timeout": "50ms", "cache_ttl": ttl,
+                             "cache_capacity": 1000, "fail_open": fail_open}});
+    let workload = json!({
+        "routes": [{"name": "orders", "service": "gateway", "path": "/orders"}],
+        "timeout": "2s",
+        "clients": [
+            {"name": "web", "credential": "user",
+             "users": {"count": 50, "think_time": {"constant": "200ms"}}},
+            {"name": "expiring", "credential": "user", "token_expires_at": "30s",
+             "users": {"count": 10, "think_time": {"constant": "200ms"}}},
+            {"name": "anonymous", "arrivals": {"poisson": {"rate": 20}}}
+        ]
+    });
+    let faults = json!([{"at": "20s", "for": "20s", "crash": {"service": "auth"}}]);
+    let mut s = scenario_with(gw, &["orders", "auth"], workload, faults);
+    s["duration"] = json!("60s");
+    s
+}
+
+#[test]
+fn the_token_cache_asks_the_auth_service_once_per_token_and_lifetime() {
+    let mut s = remote(false, "5s");
+    s["faults"] = json!([]);
+    let outcome = run(&s, 1);
+    let auth = gateway(&outcome, "gateway").auth.clone().expect("auth");
+    assert!(auth.remote);
+    // 60 tokens (one per user; anonymous requests have none to ask about),
+    // each asked about by each of the 2 gateway instances (a cache per
+    // instance, as Envoy's) when that instance's answer is older than 5 s:
+    // about 60 s / (5 s + the time until its next request there, 0.4 s on
+    // average) = 11 times, for the tokens that expire at 30 s too (asked
+    // about, refused, cached as inactive for 5 s: the same rhythm).
+    assert!(
+        (1200..=1500).contains(&auth.remote_checks),
+        "{}",
+        auth.remote_checks
+    );
+    // A user's request every 0.2 s or so, half of them at each instance:
+    // about 12 requests to an instance per answer it caches, one of which
+    // asked.
+    assert!(auth.cache_hits > 8 * auth.remote_checks, "{auth:?}");
+    assert_eq!(service_requests(&outcome, "auth"), auth.remote_checks);
+    assert_eq!(auth.forwarded_fail_open + auth.refused_on_error, 0);
+    // Expired tokens are refused once the auth service says so.
+    let (requests, successes) = client_requests(&outcome, "expiring");
+    let share = successes as f64 / requests as f64;
+    assert!((0.45..0.55).contains(&share), "{share}");
+}
+
+#[test]
+fn an_auth_outage_fails_closed_or_open_as_set_and_only_fail_open_forwards_expired_tokens() {
+    let closed = run(&remote(false, "5s"), 1);
+    let open = run(&remote(true, "5s"), 1);
+    for outcome in [&closed, &open] {
+        assert_eq!(outcome.stop_cause, None);
+        assert_eq!(outcome.credential_check.clone().unwrap().violations, 0);
+        assert_eq!(client_requests(outcome, "anonymous").1, 0);
+    }
+    let closed_auth = gateway(&closed, "gateway").auth.clone().unwrap();
+    let open_auth = gateway(&open, "gateway").auth.clone().unwrap();
+    // Closed: every token whose answer goes stale during the outage is
+    // refused 403 until the service is back; open: forwarded on the stale
+    // answer (`max_stale` unbounded), and nothing is refused.
+    assert!(closed_auth.refused_on_error > 1000, "{closed_auth:?}");
+    assert_eq!(closed_auth.forwarded_fail_open, 0);
+    assert_eq!(open_auth.refused_on_error, 0, "{open_auth:?}");
+    assert!(open_auth.forwarded_fail_open > 1000, "{open_auth:?}");
+    let web = client(&open, "web");
+    assert!(web.requests > 10_000);
+    assert_eq!(
+        web.errors + web.timeouts + web.rejected,
+        0,
+        "fail-open: the outage is invisible to cached tokens"
+    );
+    let closed_web = client(&closed, "web");
+    assert!(
+        closed_web.errors > 1000,
+        "fail-closed costs the valid users"
+    );
+    // The tokens that expire at 30 s, in the middle of the outage, reach
+    // the backend only under fail-open, on their stale answers, and the
+    // invariant counts them apart.
+    assert_eq!(
+        closed.credential_check.clone().unwrap().forwarded_fail_open,
+        0
+    );
+    let expired = open.credential_check.clone().unwrap().forwarded_fail_open;
+    assert!(expired > 100, "{expired}");
+}
+
+#[test]
+fn a_restarted_gateway_starts_with_an_empty_token_cache() {
+    // Answers cached for longer than the run: each instance asks about
+    // each of the 50 lasting tokens once, and about the 10 that expire at
+    // 30 s once more after they expire (a positive answer is never cached
+    // past its token's expiry).
+    let mut s = remote(false, "10m");
+    s["faults"] = json!([]);
+    let calm = gateway(&run(&s, 1), "gateway").auth.clone().unwrap();
+    assert_eq!(calm.remote_checks, 2 * (50 + 2 * 10), "{calm:?}");
+    // A crash of instance 0 empties its cache: it asks about every token
+    // again once it is back (the expiring ones before and after 30 s).
+    s["faults"] =
+        json!([{"at": "10s", "for": "1s", "crash": {"service": "gateway", "instance": 0}}]);
+    let restarted = gateway(&run(&s, 1), "gateway").auth.clone().unwrap();
+    assert_eq!(
+        restarted.remote_checks,
+        calm.remote_checks + 60,
+        "{restarted:?}"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 
@@ -499,6 +622,9 @@ proptest! {
         crash_for in 1u64..5,
         slow_backend in 0usize..2,
         shift in 0u32..100,
+        remote_auth in proptest::bool::ANY,
+        fail_open in proptest::bool::ANY,
+        expires in proptest::option::of(1u64..10),
         seed in 0u64..1000,
     ) {
         let kinds = ["valid", "missing", "invalid", "expired"];
@@ -511,10 +637,18 @@ proptest! {
                 if t != 1 {
                     c["credential"] = json!("user");
                 }
+                if let (0, Some(at)) = (t, expires) {
+                    c["token_expires_at"] = json!(format!("{at}s"));
+                }
                 c
             })
             .collect();
-        let gw = json!({"auth": {}, "routes": [
+        let auth = if remote_auth {
+            json!({"service": "auth", "timeout": "20ms", "cache_ttl": "1s", "fail_open": fail_open})
+        } else {
+            json!({})
+        };
+        let gw = json!({"auth": auth, "routes": [
             {"name": "orders", "prefix": "/orders", "timeout": "50ms",
              "backends": [{"service": "a", "weight": 50}, {"service": "b", "weight": 50}]},
             {"name": "rest", "prefix": "/", "backends": [{"service": "a"}]}
@@ -529,14 +663,18 @@ proptest! {
              "crash": {"service": "gateway", "instance": 0}},
             {"at": "2s", "for": "3s", "latency": {"service": backend, "add": "40ms"}},
             {"at": "3s", "split": {"service": "gateway", "route": "orders",
-                                   "weights": {"a": shift, "b": 100 - shift}}}
+                                   "weights": {"a": shift, "b": 100 - shift}}},
+            {"at": "4s", "for": "3s", "crash": {"service": "auth"}}
         ]);
-        let mut s = scenario_with(gw, &["a", "b"], workload, faults);
+        let mut s = scenario_with(gw, &["a", "b", "auth"], workload, faults);
         s["duration"] = json!("10s");
         let outcome = run(&s, seed);
         prop_assert!(outcome.stop_cause.is_none(), "{:?}", outcome.stop_cause);
         let check = outcome.credential_check.clone().unwrap();
         prop_assert_eq!(check.violations, 0);
+        if !(remote_auth && fail_open) {
+            prop_assert_eq!(check.forwarded_fail_open, 0);
+        }
         for (i, &t) in tokens.iter().enumerate() {
             let (requests, successes) = client_requests(&outcome, &format!("c{i}"));
             if t != 0 {

@@ -17,7 +17,9 @@ mod instances;
 mod phases;
 pub use autoscale::{AutoscaleSummary, ScaleChangeSummary, TimeToCapacitySummary};
 use autoscale::{autoscale_summary, mean_instances};
-pub use gateway::{BackendSummary, CredentialCheckSummary, GatewayRouteSummary, GatewaySummary};
+pub use gateway::{
+    AuthSummary, BackendSummary, CredentialCheckSummary, GatewayRouteSummary, GatewaySummary,
+};
 use gateway::{credential_check_summary, gateways_summary};
 use instances::instances_summary;
 pub use instances::{

@@ -67,6 +67,8 @@ pub struct ClientTarget {
     pub credential: u16,
     /// What is true of its token.
     pub token: TokenKind,
+    /// When its valid token expires (none: never in the run).
+    pub token_expires_at: Option<SimDuration>,
 }
 
 /// One downstream call of a service, resolved (a single call is a group of
@@ -281,7 +283,7 @@ impl Compiled {
     /// Whether some gateway checks credentials (then no request with a
     /// missing or invalid token may reach a service that is not a gateway).
     pub fn checks_credentials(&self) -> bool {
-        self.gateways.iter().flatten().any(|g| g.auth)
+        self.gateways.iter().flatten().any(|g| g.auth.is_some())
     }
     /// The ends of each network link, in file order.
     pub fn links(&self) -> &[(u32, u32)] {
@@ -483,7 +485,7 @@ mod zones;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 pub use gateway::{
-    CompiledGateway, CompiledGatewayRoute, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES,
+    CompiledAuth, CompiledGateway, CompiledGatewayRoute, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES,
 };
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};

@@ -94,17 +94,26 @@ impl<'s> World<'s> {
             // A gateway's routes' backends are its calls (it has no
             // `calls`): one group per route, each backend an edge.
             let gateway = compiled.gateways()[i].as_ref();
-            let groups = compiled.calls(i).iter().chain(
-                gateway
-                    .into_iter()
-                    .flat_map(|g| g.routes.iter().map(|r| &r.backends)),
-            );
+            // Under remote validation, the auth service's call is one group
+            // more, after the routes'.
+            let auth_call: Option<Vec<CallTarget>> = gateway
+                .and_then(|g| g.auth.as_ref()?.service.clone())
+                .map(|c| vec![c]);
+            let groups = compiled
+                .calls(i)
+                .iter()
+                .chain(
+                    gateway
+                        .into_iter()
+                        .flat_map(|g| g.routes.iter().map(|r| &r.backends)),
+                )
+                .chain(auth_call.iter());
             let pipeline_steps = compiled.calls(i).len();
             for (g, group) in groups.enumerate() {
                 // A gateway route's name tells its edges apart.
                 let route_name = g
                     .checked_sub(pipeline_steps)
-                    .and_then(|r| gateway.map(|gw| gw.routes[r].name.as_str()));
+                    .and_then(|r| Some(gateway?.routes.get(r)?.name.as_str()));
                 let mut specs = Vec::new();
                 for &CallTarget {
                     service: callee,
@@ -192,11 +201,18 @@ impl<'s> World<'s> {
                 behaviour: match gateway {
                     None => Behaviour::Pipeline,
                     Some(g) => {
-                        let edges = std::mem::take(&mut steps)
+                        let mut edges: Vec<Vec<u32>> = std::mem::take(&mut steps)
                             .iter()
                             .map(|s: &Vec<CallSpec>| s.iter().map(|c| c.edge).collect())
                             .collect();
-                        Behaviour::Gateway(Box::new(GatewayModel::new(g, edges, &service_names)))
+                        let auth_edge = auth_call.is_some().then(|| edges.pop().expect("auth")[0]);
+                        Behaviour::Gateway(Box::new(GatewayModel::new(
+                            g,
+                            edges,
+                            auth_edge,
+                            s.slots(),
+                            &service_names,
+                        )))
                     }
                 },
                 steps,

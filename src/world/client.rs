@@ -41,6 +41,8 @@ pub(super) struct Client {
     credential: u16,
     /// What is true of its token.
     token: crate::scenario::TokenKind,
+    /// When its valid token expires (`SimTime::MAX`: never).
+    token_expires_at: SimTime,
 }
 
 /// A client's open-loop arrivals: the process, and its own keyed stream, from
@@ -138,6 +140,9 @@ impl Clients {
                     name: target.name.clone(),
                     credential: target.credential,
                     token: target.token,
+                    token_expires_at: target
+                        .token_expires_at
+                        .map_or(SimTime::MAX, |d| SimTime::ZERO + d),
                 }
             })
             .collect();
@@ -254,10 +259,20 @@ impl Clients {
     }
 
     /// A client's credential class (an index into the compiled
-    /// credentials) and token.
-    pub(super) fn credential(&self, client: u16) -> (u16, crate::scenario::TokenKind) {
+    /// credentials), its token at `now` (a valid token past its expiry is
+    /// expired) and when a valid token expires (`SimTime::MAX`: never).
+    pub(super) fn credential(
+        &self,
+        client: u16,
+        now: SimTime,
+    ) -> (u16, crate::scenario::TokenKind, SimTime) {
+        use crate::scenario::TokenKind;
         let c = self.get(u32::from(client));
-        (c.credential, c.token)
+        let token = match c.token {
+            TokenKind::Valid if now >= c.token_expires_at => TokenKind::Expired,
+            token => token,
+        };
+        (c.credential, token, c.token_expires_at)
     }
 
     /// The name of the client of a closed-loop user, and the user's number

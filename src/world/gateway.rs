@@ -1,49 +1,86 @@
 //! The gateway behaviour: a service that, once its own work is done, runs
 //! the patterns' gateway decisions on each request in their fixed order
-//! (`patterns::gateway`): route (404) → credential (401) → the route's
-//! `allow` (403) → split → forward, and answers with what the backend
-//! answered ([`Status::proxied`]: its own timeout 504, its own refusals
-//! 503).
+//! (`patterns::gateway`): route (404) → credential (401; under remote
+//! validation a call to the auth service first, unless a fresh answer is
+//! cached) → the route's `allow` (403) → split → forward, and answers with
+//! what the backend answered ([`Status::proxied`]: its own timeout 504, its
+//! own refusals 503).
 //!
-//! A gateway job keeps its decision in the job's two counters: `step` is
-//! its route and `pending` its backend, from the forward to the backend's
-//! answer (a gateway makes one call per request).
+//! A gateway job keeps its progress in the job's two counters: `step` is
+//! its route and `pending` its backend from the forward to the backend's
+//! answer, or [`AWAITING_AUTH`] while the auth service is asked.
 //!
 //! The credential invariant is checked apart from the gateway that
 //! enforces it, where it matters: at every delivery to a service that is
-//! not a gateway, in a world where some gateway checks credentials
-//! ([`CredentialGuard`]). A request whose token is missing, invalid or
-//! expired there is a violation, and the run stops naming it: a gateway
-//! that forwarded it, or a route of the workload that bypasses the
-//! gateways.
+//! neither a gateway nor an auth service, in a world where some gateway
+//! checks credentials ([`CredentialGuard`]). A missing or invalid token
+//! there is a violation; so is an expired one, unless a gateway verified it
+//! while it was still valid or forwarded it fail-open (counted apart); the
+//! run stops naming the request: a gateway that forwarded it, or a route of
+//! the workload that bypasses the gateways.
 
 use crate::kernel::{Kernel, SimTime};
 use crate::patterns::gateway::Status as Refusal;
-use crate::patterns::gateway::auth::{Authenticator, Credential, Validation, Verdict};
+use crate::patterns::gateway::auth::{Authenticator, Credential, RemoteAnswer, Verdict};
 use crate::patterns::gateway::split::Split;
 use crate::scenario::{Compiled, CompiledGateway, TokenKind};
 
 use super::behaviour::Behaviour;
 use super::calls::Parent;
 use super::draws;
+use super::request::{ADMITTED_FAIL_OPEN, ADMITTED_VERIFIED, RequestContext};
 use super::slab::Key;
 use super::{Event, Status, World};
+
+/// A gateway job's `pending` while it waits for the auth service.
+const AWAITING_AUTH: u16 = u16::MAX;
 
 /// A gateway service's decisions and what it counted.
 pub(super) struct GatewayModel {
     /// Its routes, in the file's order.
     routes: Vec<GatewayRouteModel>,
     /// Its credential check (none: every request is forwarded).
-    auth: Option<Authenticator>,
+    auth: Option<AuthModel>,
     /// For each route of the workload, the gateway route its requests
     /// take (none: 404).
     route_of: Vec<Option<u16>>,
     /// Requests no route matched (404).
     not_found: u64,
     /// Requests whose client had already given up when the gateway came to
-    /// route them: not forwarded (a downstream reset, as Envoy propagates
-    /// a client's disconnect), answered 503 to nobody.
+    /// route them (or to forward them after the auth service answered):
+    /// not forwarded (a downstream reset, as Envoy propagates a client's
+    /// disconnect), answered 503 to nobody.
     client_gone: u64,
+}
+
+/// A gateway's credential check: one `Authenticator` per instance (its
+/// token cache is process memory, lost on a restart), and the edge to the
+/// auth service under remote validation.
+struct AuthModel {
+    /// Per instance (numbered within the service).
+    per_instance: Vec<Authenticator>,
+    /// What an instance starts with: an empty cache.
+    prototype: Authenticator,
+    /// The edge to the auth service (none: local validation).
+    edge: Option<u32>,
+    counts: AuthCounts,
+}
+
+/// What a gateway's credential check did, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuthCounts {
+    /// Whether the auth service validates tokens (else the gateway does).
+    pub remote: bool,
+    /// Calls made to the auth service.
+    pub remote_checks: u64,
+    /// Decisions a fresh cached answer made.
+    pub cache_hits: u64,
+    /// Requests forwarded on a stale cached answer while the auth service
+    /// could not be reached (fail-open).
+    pub forwarded_fail_open: u64,
+    /// Requests refused (403 or 503) because the auth service could not be
+    /// reached and nothing cached admitted them.
+    pub refused_on_error: u64,
 }
 
 /// A route of a gateway.
@@ -71,6 +108,8 @@ pub struct GatewayRouteCounts {
     pub unauthorized: u64,
     /// Refused with 403: the credential's class is not in `allow`.
     pub forbidden: u64,
+    /// Refused because the auth service could not be reached (403 or 503).
+    pub auth_unavailable: u64,
     /// Forwarded, per backend (the route's order).
     pub forwarded: Vec<u64>,
     /// What the forwarded requests were answered, per backend and status
@@ -89,44 +128,46 @@ pub struct GatewayOutcome {
     pub not_found: u64,
     /// Requests not forwarded because their client had given up.
     pub client_gone: u64,
-    /// Whether it checks credentials.
-    pub auth: bool,
+    /// Its credential check's counts, if it checks credentials.
+    pub auth: Option<AuthCounts>,
 }
 
 /// The run's check that no request with a missing, invalid or expired
-/// token reaches a service that is not a gateway.
+/// token reaches a service that is neither a gateway nor an auth service.
 pub(super) struct CredentialGuard {
-    /// Per service, whether it is a gateway (not checked).
-    gateway: Vec<bool>,
-    /// Deliveries checked.
-    checked: u64,
-    /// Deliveries whose client request had already ended: their token
-    /// cannot be read.
-    unchecked: u64,
-    /// Deliveries of a request whose token was not valid (the run stops
-    /// after the first one's event).
-    violations: u64,
+    /// Per service, whether it is a gateway or an auth service (not
+    /// checked: an auth service is asked about tokens that are not valid).
+    exempt: Vec<bool>,
+    counts: CredentialCheck,
 }
 
 /// The credential invariant as a run checked it, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CredentialCheck {
-    /// Deliveries to services that are not gateways, checked.
+    /// Deliveries to services that are neither gateways nor auth services,
+    /// checked.
     pub checked: u64,
     /// Deliveries of orphan work (the client request had ended), which
     /// carry no token to read.
     pub unchecked: u64,
-    /// Deliveries of a request whose token was missing, invalid or
-    /// expired: 0, or the run stopped on them.
+    /// Deliveries of an expired token that a gateway forwarded on a stale
+    /// cached answer (fail-open): allowed, counted apart.
+    pub forwarded_fail_open: u64,
+    /// Deliveries of a request whose token was missing or invalid, or
+    /// expired and never verified while valid nor forwarded fail-open: 0,
+    /// or the run stopped on them.
     pub violations: u64,
 }
 
 impl GatewayModel {
-    /// A gateway as compiled, its routes' backends on `edges` (per route,
-    /// per backend).
+    /// A gateway as compiled with `instances` instances: its routes'
+    /// backends on `edges` (per route, per backend), and its auth
+    /// service's call on `auth_edge`.
     pub(super) fn new(
         compiled: &CompiledGateway,
         edges: Vec<Vec<u32>>,
+        auth_edge: Option<u32>,
+        instances: u32,
         service_names: &[&String],
     ) -> GatewayModel {
         let routes = compiled
@@ -154,12 +195,25 @@ impl GatewayModel {
             .collect();
         GatewayModel {
             routes,
-            auth: compiled
-                .auth
-                .then(|| Authenticator::new(Validation::Local).expect("local validation")),
+            auth: compiled.auth.as_ref().map(|a| AuthModel {
+                per_instance: vec![a.authenticator.clone(); instances as usize],
+                prototype: a.authenticator.clone(),
+                edge: auth_edge,
+                counts: AuthCounts {
+                    remote: auth_edge.is_some(),
+                    ..AuthCounts::default()
+                },
+            }),
             route_of: compiled.route_of.clone(),
             not_found: 0,
             client_gone: 0,
+        }
+    }
+
+    /// A restarted instance starts with an empty token cache.
+    pub(super) fn restart(&mut self, unit: u32) {
+        if let Some(auth) = &mut self.auth {
+            auth.per_instance[unit as usize] = auth.prototype.clone();
         }
     }
 }
@@ -168,11 +222,20 @@ impl CredentialGuard {
     /// The guard of a world where some gateway checks credentials.
     pub(super) fn new(compiled: &Compiled) -> Option<Box<CredentialGuard>> {
         compiled.checks_credentials().then(|| {
+            let mut exempt: Vec<bool> = compiled.gateways().iter().map(Option::is_some).collect();
+            for auth in compiled
+                .gateways()
+                .iter()
+                .flatten()
+                .filter_map(|g| g.auth.as_ref())
+            {
+                if let Some(call) = &auth.service {
+                    exempt[call.service as usize] = true;
+                }
+            }
             Box::new(CredentialGuard {
-                gateway: compiled.gateways().iter().map(Option::is_some).collect(),
-                checked: 0,
-                unchecked: 0,
-                violations: 0,
+                exempt,
+                counts: CredentialCheck::default(),
             })
         })
     }
@@ -204,45 +267,133 @@ impl World<'_> {
         }
     }
 
+    /// The gateway of a service, if it is one.
+    pub(super) fn gateway_of(&mut self, service: u32) -> Option<&mut GatewayModel> {
+        match &mut self.services[service as usize].behaviour {
+            Behaviour::Gateway(g) => Some(g),
+            Behaviour::Pipeline => None,
+        }
+    }
+
     /// A gateway job's local work is done: route, check, split, forward.
     pub(super) fn gateway_request(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
         let now = kernel.now();
         let job = self.jobs.get(job_key).expect("a live job");
-        let (instance, deadline, job_draw) = (job.instance, job.deadline, job.draw);
+        let (instance, job_draw) = (job.instance, job.draw);
         let service = self.instances[instance as usize].service;
+        let unit = instance - self.services[service as usize].first_instance;
         let Some(context) = self.requests.get(job.request).copied() else {
             self.gateway_mut(service).client_gone += 1;
             return self.finish_job(kernel, job_key, Status::Unavailable, false);
         };
-        let (class, token) = self.clients.credential(context.client);
-        let draws = self.draws;
+        let (_, token, _) = self.clients.credential(context.client, now);
         let gateway = self.gateway_mut(service);
         let Some(route) = gateway.route_of[context.route as usize] else {
             gateway.not_found += 1;
             return self.finish_job(kernel, job_key, Status::NotFound, false);
         };
-        let r = route as usize;
-        gateway.routes[r].counts.requests += 1;
-        if let Some(auth) = &mut gateway.auth {
-            // The token's key is its client's: one token per client.
-            match auth.decide(now.as_nanos(), credential(token), u64::from(context.client)) {
-                Verdict::Forward | Verdict::ForwardFailOpen => {}
-                Verdict::Reject(status) => {
-                    gateway.routes[r].counts.unauthorized += 1;
-                    return self.finish_job(kernel, job_key, refusal(status), false);
-                }
-                Verdict::NeedRemote => unreachable!("local validation asks no one"),
+        gateway.routes[route as usize].counts.requests += 1;
+        let Some(auth) = &mut gateway.auth else {
+            return self.forward(kernel, job_key, service, route, &context);
+        };
+        let verdict = auth.per_instance[unit as usize].decide(
+            now.as_nanos(),
+            credential(token),
+            context.token_key(),
+        );
+        match verdict {
+            Verdict::NeedRemote => {
+                auth.counts.remote_checks += 1;
+                let edge = auth.edge.expect("remote validation has an auth edge");
+                let job = self.jobs.get_mut(job_key).expect("live");
+                job.step = route;
+                job.pending = AWAITING_AUTH;
+                let deadline = (job.deadline != SimTime::MAX).then_some(job.deadline);
+                // The auth call's draws are its own (step 1), apart from the
+                // backend call's (step 0).
+                let key = draws::downstream_call(job_draw, 1, 0);
+                self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
             }
-            if gateway.routes[r]
-                .allow
-                .as_ref()
-                .is_some_and(|allow| !allow[class as usize])
-            {
-                gateway.routes[r].counts.forbidden += 1;
-                return self.finish_job(kernel, job_key, Status::Forbidden, false);
+            verdict => {
+                if auth.edge.is_some() && verdict.forwards() {
+                    auth.counts.cache_hits += 1;
+                }
+                self.admitted(kernel, job_key, service, route, verdict);
             }
         }
-        let route_model = &gateway.routes[r];
+    }
+
+    /// The credential check's `verdict` on a gateway job: refuse it, or
+    /// check the route's `allow` and forward it.
+    fn admitted(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        verdict: Verdict,
+    ) {
+        let now = kernel.now();
+        let request = self.jobs.get(job_key).expect("a live job").request;
+        let Some(context) = self.requests.get_mut(request) else {
+            // The client gave up while the auth service was asked.
+            self.gateway_mut(service).client_gone += 1;
+            return self.finish_job(kernel, job_key, Status::Unavailable, false);
+        };
+        let flag = match verdict {
+            Verdict::Forward => ADMITTED_VERIFIED,
+            Verdict::ForwardFailOpen => ADMITTED_FAIL_OPEN,
+            Verdict::Reject(_) | Verdict::NeedRemote => 0,
+        };
+        context.admitted |= flag;
+        let context = *context;
+        let (class, _, _) = self.clients.credential(context.client, now);
+        let gateway = self.gateway_mut(service);
+        let counts = &mut gateway.routes[route as usize].counts;
+        match verdict {
+            Verdict::Forward | Verdict::ForwardFailOpen => {}
+            Verdict::Reject(Refusal::Unauthorized) => {
+                counts.unauthorized += 1;
+                return self.finish_job(kernel, job_key, Status::Unauthorized, false);
+            }
+            Verdict::Reject(status) => {
+                counts.auth_unavailable += 1;
+                if let Some(auth) = &mut gateway.auth {
+                    auth.counts.refused_on_error += 1;
+                }
+                return self.finish_job(kernel, job_key, refusal(status), false);
+            }
+            Verdict::NeedRemote => unreachable!("a verdict after the answer"),
+        }
+        if verdict == Verdict::ForwardFailOpen
+            && let Some(auth) = &mut gateway.auth
+        {
+            auth.counts.forwarded_fail_open += 1;
+        }
+        if gateway.routes[route as usize]
+            .allow
+            .as_ref()
+            .is_some_and(|allow| !allow[class as usize])
+        {
+            gateway.routes[route as usize].counts.forbidden += 1;
+            return self.finish_job(kernel, job_key, Status::Forbidden, false);
+        }
+        self.forward(kernel, job_key, service, route, &context);
+    }
+
+    /// Splits and forwards a gateway job to its route's backend.
+    fn forward(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        context: &RequestContext,
+    ) {
+        let job = self.jobs.get(job_key).expect("a live job");
+        let (deadline, job_draw) = (job.deadline, job.draw);
+        let draws = self.draws;
+        let route_model = &mut self.gateway_mut(service).routes[route as usize];
         let backend = if route_model.split.backends() == 1 {
             0
         } else if route_model.sticky {
@@ -257,7 +408,6 @@ impl World<'_> {
         } else {
             route_model.split.pick(&mut draws.split(job_draw))
         };
-        let route_model = &mut gateway.routes[r];
         route_model.counts.forwarded[backend] += 1;
         let edge = route_model.edges[backend];
         let job = self.jobs.get_mut(job_key).expect("live");
@@ -271,8 +421,8 @@ impl World<'_> {
         self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
     }
 
-    /// A gateway's call to a backend has ended: answer with what it
-    /// answered.
+    /// A gateway's call has ended: the auth service's answer (then the
+    /// check goes on), or the backend's (then the gateway answers with it).
     pub(super) fn gateway_answer(
         &mut self,
         kernel: &mut Kernel<Event>,
@@ -280,12 +430,51 @@ impl World<'_> {
         outcome: Status,
     ) {
         let job = self.jobs.get(job_key).expect("a live job");
-        let (route, backend) = (job.step as usize, job.pending as usize);
-        let service = self.instances[job.instance as usize].service;
+        let (route, pending, instance) = (job.step, job.pending, job.instance);
+        let service = self.instances[instance as usize].service;
+        if pending == AWAITING_AUTH {
+            return self.auth_answer(kernel, job_key, service, instance, route, outcome);
+        }
         let answer = outcome.proxied();
-        let counts = &mut self.gateway_mut(service).routes[route].counts;
-        counts.answered[backend][answer as usize] += 1;
+        let counts = &mut self.gateway_mut(service).routes[route as usize].counts;
+        counts.answered[pending as usize][answer as usize] += 1;
         self.finish_job(kernel, job_key, answer, answer != Status::Ok);
+    }
+
+    /// The auth service answered a gateway job's token check (or could not
+    /// be reached): what it says is the token's truth when the answer comes
+    /// back, active until the token's expiry or not active.
+    fn auth_answer(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        instance: u32,
+        route: u16,
+        outcome: Status,
+    ) {
+        let now = kernel.now();
+        let request = self.jobs.get(job_key).expect("a live job").request;
+        let Some(context) = self.requests.get(request).copied() else {
+            self.gateway_mut(service).client_gone += 1;
+            return self.finish_job(kernel, job_key, Status::Unavailable, false);
+        };
+        let (_, token, expires_at) = self.clients.credential(context.client, now);
+        let answer = match (outcome, token) {
+            (Status::Ok, TokenKind::Valid) => RemoteAnswer::Active {
+                expires_at: expires_at.as_nanos(),
+            },
+            (Status::Ok, _) => RemoteAnswer::Inactive,
+            _ => RemoteAnswer::Unreachable,
+        };
+        let unit = instance - self.services[service as usize].first_instance;
+        let auth = self.gateway_mut(service).auth.as_mut().expect("asked");
+        let verdict = auth.per_instance[unit as usize].handle_remote_answer(
+            now.as_nanos(),
+            context.token_key(),
+            answer,
+        );
+        self.admitted(kernel, job_key, service, route, verdict);
     }
 
     /// A `split` fault starts or ends: the route takes the weights of the
@@ -318,9 +507,10 @@ impl World<'_> {
     }
 
     /// The credential invariant, at the delivery of `job_key` to a service
-    /// that is not a gateway: its request's token is valid, or the run
-    /// stops naming the request. Out of line, so that the delivery of a
-    /// world without auth stays small enough to inline.
+    /// that is neither a gateway nor an auth service: its request's token is
+    /// valid, or was verified while valid, or was forwarded fail-open;
+    /// otherwise the run stops naming the request. Out of line, so that the
+    /// delivery of a world without auth stays small enough to inline.
     #[cold]
     #[inline(never)]
     pub(super) fn check_credential(&mut self, now: SimTime, job_key: Key) {
@@ -331,19 +521,31 @@ impl World<'_> {
             return;
         };
         let service = self.instances[job.instance as usize].service;
-        if job.probe || guard.gateway[service as usize] {
+        if job.probe || guard.exempt[service as usize] {
             return;
         }
         let Some(context) = self.requests.get(job.request).copied() else {
-            guard.unchecked += 1;
+            guard.counts.unchecked += 1;
             return;
         };
-        guard.checked += 1;
-        let (_, token) = self.clients.credential(context.client);
-        if token == TokenKind::Valid {
+        guard.counts.checked += 1;
+        let (_, token, expires_at) = self.clients.credential(context.client, now);
+        let fine = match token {
+            TokenKind::Valid => true,
+            TokenKind::Missing | TokenKind::Invalid => false,
+            // Expired on its way here, after a gateway verified it; or
+            // forwarded on a stale answer during an outage.
+            TokenKind::Expired => {
+                let fail_open = context.admitted & ADMITTED_FAIL_OPEN != 0;
+                guard.counts.forwarded_fail_open += u64::from(fail_open);
+                fail_open
+                    || (expires_at != SimTime::MAX && context.admitted & ADMITTED_VERIFIED != 0)
+            }
+        };
+        if fine {
             return;
         }
-        guard.violations += 1;
+        guard.counts.violations += 1;
         let (client, class) = self.clients.name_and_credential(context.client);
         let (method, path) = self.method_and_path(&context);
         let cause = format!(
@@ -380,7 +582,7 @@ impl World<'_> {
                         .collect(),
                     not_found: g.not_found,
                     client_gone: g.client_gone,
-                    auth: g.auth.is_some(),
+                    auth: g.auth.as_ref().map(|a| a.counts.clone()),
                 })
             })
             .collect()
@@ -388,10 +590,6 @@ impl World<'_> {
 
     /// The credential invariant's counts (none: no gateway checks them).
     pub(super) fn credential_check(&self) -> Option<CredentialCheck> {
-        self.guard.as_deref().map(|g| CredentialCheck {
-            checked: g.checked,
-            unchecked: g.unchecked,
-            violations: g.violations,
-        })
+        self.guard.as_deref().map(|g| g.counts.clone())
     }
 }

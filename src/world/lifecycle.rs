@@ -216,6 +216,10 @@ impl World<'_> {
             // with a full bucket.
             self.admission[index as usize] = self.services[service as usize].admission;
         }
+        if let Some(gateway) = self.gateway_of(service) {
+            // So is a gateway's token cache.
+            gateway.restart(unit);
+        }
         for edge in 0..self.edges.len() {
             let model = &mut self.edges[edge];
             // Without a policy, an edge has units only towards a

@@ -79,7 +79,7 @@ pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
-pub use gateway::{CredentialCheck, GatewayOutcome, GatewayRouteCounts};
+pub use gateway::{AuthCounts, CredentialCheck, GatewayOutcome, GatewayRouteCounts};
 pub use lifecycle::InstanceState;
 use network::{Network, NetworkStats};
 pub use phases::Phase;

@@ -39,7 +39,17 @@ pub(super) struct RequestContext {
     /// The client that sent it (an index into the world's clients; at most
     /// `MAX_CLIENTS`, 1024, fit in 16 bits).
     pub(super) client: u16,
+    /// How a gateway let its credential through (`ADMITTED_*`; 0: no
+    /// gateway has checked it).
+    pub(super) admitted: u8,
 }
+
+/// A gateway verified its token (locally, by the auth service, or by a
+/// fresh cached answer).
+pub(super) const ADMITTED_VERIFIED: u8 = 1;
+/// A gateway forwarded it on a stale cached answer while the auth service
+/// was unreachable (fail-open).
+pub(super) const ADMITTED_FAIL_OPEN: u8 = 2;
 
 const NO_KEY: u32 = u32::MAX;
 const NO_USER: u32 = u32::MAX;
@@ -64,6 +74,7 @@ impl RequestContext {
             user: user.unwrap_or(NO_USER),
             key: key.unwrap_or(NO_KEY),
             client,
+            admitted: 0,
         }
     }
 
@@ -75,6 +86,17 @@ impl RequestContext {
     /// The closed-loop user that sent it.
     pub(super) fn user(&self) -> Option<u32> {
         (self.user != NO_USER).then_some(self.user)
+    }
+
+    /// Who holds its token: its closed-loop user, else its key (a
+    /// customer), else its client alone; the client in the high bits.
+    pub(super) fn token_key(&self) -> u64 {
+        let holder = match (self.user(), self.key()) {
+            (Some(user), _) => 1 + u64::from(user),
+            (None, Some(key)) => (1 << 39) + key,
+            (None, None) => 0,
+        };
+        (u64::from(self.client) << 48) | holder
     }
 }
 

@@ -9,14 +9,32 @@ use crate::world::{CredentialCheck, GatewayOutcome, Status};
 /// A gateway in summary.json.
 #[derive(Clone, Debug, Serialize)]
 pub struct GatewaySummary {
-    /// Whether it checks credentials.
-    pub auth: bool,
+    /// Its credential check, if it has one.
+    pub auth: Option<AuthSummary>,
     /// Requests no route matched, answered 404.
     pub not_found: u64,
     /// Requests not forwarded because their client had already given up.
     pub client_gone: u64,
     /// Per route, by name.
     pub routes: BTreeMap<String, GatewayRouteSummary>,
+}
+
+/// A gateway's credential check in summary.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthSummary {
+    /// `local` (the gateway verifies tokens) or `remote` (the auth
+    /// service does, with a cache per gateway instance).
+    pub validation: &'static str,
+    /// Calls made to the auth service.
+    pub remote_checks: u64,
+    /// Decisions a fresh cached answer made.
+    pub cache_hits: u64,
+    /// Requests forwarded on a stale cached answer while the auth service
+    /// could not be reached (fail-open).
+    pub forwarded_fail_open: u64,
+    /// Requests refused because the auth service could not be reached and
+    /// nothing cached admitted them.
+    pub refused_on_error: u64,
 }
 
 /// A gateway route in summary.json.
@@ -28,6 +46,8 @@ pub struct GatewayRouteSummary {
     pub unauthorized: u64,
     /// Refused with 403 (a credential class the route does not allow).
     pub forbidden: u64,
+    /// Refused (403 or 503) because the auth service could not be reached.
+    pub auth_unavailable: u64,
     /// Per backend, by service name.
     pub backends: BTreeMap<String, BackendSummary>,
 }
@@ -54,6 +74,9 @@ pub struct CredentialCheckSummary {
     /// Deliveries of orphan work (their client request had ended), which
     /// carry no token to read.
     pub unchecked: u64,
+    /// Deliveries of an expired token forwarded fail-open: allowed,
+    /// counted apart.
+    pub forwarded_fail_open: u64,
     /// Deliveries that broke it (the run stopped on the first: see
     /// `stop_cause`).
     pub violations: u64,
@@ -95,13 +118,20 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                         requests: counts.requests,
                         unauthorized: counts.unauthorized,
                         forbidden: counts.forbidden,
+                        auth_unavailable: counts.auth_unavailable,
                         backends,
                     };
                     (name.clone(), route)
                 })
                 .collect();
             let summary = GatewaySummary {
-                auth: g.auth,
+                auth: g.auth.as_ref().map(|a| AuthSummary {
+                    validation: if a.remote { "remote" } else { "local" },
+                    remote_checks: a.remote_checks,
+                    cache_hits: a.cache_hits,
+                    forwarded_fail_open: a.forwarded_fail_open,
+                    refused_on_error: a.refused_on_error,
+                }),
                 not_found: g.not_found,
                 client_gone: g.client_gone,
                 routes,
@@ -115,6 +145,7 @@ pub(super) fn credential_check_summary(check: &CredentialCheck) -> CredentialChe
     CredentialCheckSummary {
         checked: check.checked,
         unchecked: check.unchecked,
+        forwarded_fail_open: check.forwarded_fail_open,
         violations: check.violations,
     }
 }

@@ -5,10 +5,14 @@
 //! its requests take, decided once here by the table itself (a route's
 //! requests all have one method and path).
 
+use std::time::Duration;
+
 use super::*;
+use crate::patterns::gateway::Status as Refusal;
+use crate::patterns::gateway::auth::{Authenticator, FailureMode, RemoteValidation, Validation};
 use crate::patterns::gateway::routes::{Method, MethodMatch, Route, RouteTable};
 use crate::patterns::gateway::split::Split;
-use crate::scenario::model::{GatewaySpec, HttpMethod};
+use crate::scenario::model::{GatewayAuth, GatewaySpec, HttpMethod};
 
 /// The most routes a gateway has (the patterns' route table's bound).
 pub const MAX_GATEWAY_ROUTES: usize = crate::patterns::gateway::routes::MAX_ROUTES;
@@ -20,11 +24,21 @@ pub const MAX_GATEWAY_BACKENDS: usize = crate::patterns::gateway::split::MAX_BAC
 pub struct CompiledGateway {
     /// Its routes, in the file's order.
     pub routes: Vec<CompiledGatewayRoute>,
-    /// Whether it checks credentials.
-    pub auth: bool,
+    /// Its credential check, if it has one.
+    pub auth: Option<CompiledAuth>,
     /// For each route of the workload (file order), the gateway route its
     /// requests take, by index; none: no route matches (404).
     pub route_of: Vec<Option<u16>>,
+}
+
+/// A gateway's credential check, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledAuth {
+    /// The patterns' check as each gateway instance starts it (an empty
+    /// cache).
+    pub authenticator: Authenticator,
+    /// The call to the auth service (none: local validation).
+    pub service: Option<CallTarget>,
 }
 
 /// A gateway route, compiled.
@@ -143,10 +157,62 @@ impl Resolver<'_> {
                     .map(|id| id.0)
             })
             .collect();
+        let auth = match &spec.auth {
+            None => None,
+            Some(a) => Some(self.auth(&path.key("auth"), a)?),
+        };
         Some(CompiledGateway {
             routes,
-            auth: spec.auth.is_some(),
+            auth,
             route_of,
+        })
+    }
+
+    fn auth(&mut self, path: &JsonPath, auth: &GatewayAuth) -> Option<CompiledAuth> {
+        let validation = match &auth.service {
+            None => Validation::Local,
+            Some(_) => {
+                let defaults = RemoteValidation::default();
+                Validation::Remote(RemoteValidation {
+                    cache_ttl: auth
+                        .cache_ttl
+                        .map_or(defaults.cache_ttl, |d| Duration::from_nanos(d.as_nanos())),
+                    cache_capacity: auth
+                        .cache_capacity
+                        .map_or(defaults.cache_capacity, |c| c as usize),
+                    failure_mode: if auth.fail_open {
+                        FailureMode::Open {
+                            max_stale: auth
+                                .max_stale
+                                .map_or(Duration::MAX, |d| Duration::from_nanos(d.as_nanos())),
+                        }
+                    } else {
+                        FailureMode::Closed
+                    },
+                    status_on_error: match auth.status_on_error {
+                        Some(503) => Refusal::Unavailable,
+                        _ => Refusal::Forbidden,
+                    },
+                })
+            }
+        };
+        let authenticator = match Authenticator::new(validation) {
+            Ok(a) => a,
+            Err(e) => {
+                self.problems.push((path.clone(), e.to_string()));
+                return None;
+            }
+        };
+        let service = auth.service.as_ref().map(|s| CallTarget {
+            service: self.service(path.key("service"), s),
+            policy: self.policy(path.key("policy"), auth.policy.as_deref()),
+            probability: 1.0,
+            optional: false,
+            timeout: auth.timeout,
+        });
+        Some(CompiledAuth {
+            authenticator,
+            service,
         })
     }
 }

@@ -88,6 +88,7 @@ impl Resolver<'_> {
                 weights: route_weights,
                 credential: 0,
                 token: TokenKind::Missing,
+                token_expires_at: None,
             };
             return (vec![implicit], vec![NO_CREDENTIAL.to_string()]);
         };
@@ -140,6 +141,7 @@ impl Resolver<'_> {
                         .position(|c| c == credential)
                         .map_or(0, |c| c as u16),
                     token,
+                    token_expires_at: client.token_expires_at,
                 }
             })
             .collect();

@@ -82,12 +82,46 @@ pub struct Backend {
     pub weight: u32,
 }
 
-/// A gateway's credential check. Today's is local (the gateway verifies a
-/// token itself, as a JWT filter does): a missing or invalid token, and an
-/// expired one, are answered 401.
+/// A gateway's credential check: local (`{}`: the gateway verifies a token
+/// itself, as a JWT filter does), or by an auth `service` over the network
+/// with a cache of its answers (token introspection, Envoy's `ext_authz`).
+/// Either way a missing, invalid or expired token is answered 401.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct GatewayAuth {}
+pub struct GatewayAuth {
+    /// The auth service that validates tokens; without it, validation is
+    /// local.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Give up on the auth service's answer after this long (per attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// The resilience policy of the calls to the auth service, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// How long an answer is used without asking again (never past the
+    /// token's own expiry); 30 s by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_ttl: Option<SimDuration>,
+    /// How many answers each gateway instance keeps (least recently used
+    /// evicted); 100 by default, as Envoy's JWT cache.
+    #[schemars(range(min = 1, max = 1_048_576))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_capacity: Option<u32>,
+    /// When the auth service cannot be reached, forward a token whose last
+    /// answer was active and is still cached (stale by at most
+    /// `max_stale`); false (the default): refuse it.
+    #[serde(default)]
+    pub fail_open: bool,
+    /// With `fail_open`: how long past its freshness a cached answer still
+    /// admits; without it, as long as it stays in the cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stale: Option<SimDuration>,
+    /// The answer when the auth service cannot be reached and nothing
+    /// cached admits the token: 403 (the default, Envoy's) or 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_on_error: Option<u16>,
+}
 
 /// What is true of the token a client's requests carry.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]

@@ -456,6 +456,10 @@ pub struct Client {
     /// default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<TokenKind>,
+    /// A `valid` token expires at this time of the run: expired from then
+    /// on. Without it, valid for the whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_expires_at: Option<SimDuration>,
     /// The zone this client's requests come from (one some service has);
     /// overrides its routes' `zone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -26,6 +26,9 @@ impl Checker<'_> {
                 format!("a gateway has 1 to {MAX_GATEWAY_ROUTES} routes"),
             );
         }
+        if let Some(auth) = &gateway.auth {
+            self.auth(name, &path.key("auth"), auth);
+        }
         let mut names = BTreeSet::new();
         for (i, route) in gateway.routes.iter().enumerate() {
             let p = path.key("routes").index(i);
@@ -86,6 +89,79 @@ impl Checker<'_> {
         }
     }
 
+    fn auth(&mut self, gateway: &str, path: &JsonPath, auth: &GatewayAuth) {
+        match &auth.service {
+            Some(service) => {
+                if self.service_ref(path.key("service"), service) {
+                    if service == gateway {
+                        self.problem(
+                            path.key("service"),
+                            "a gateway cannot be its own auth service",
+                        );
+                    } else if self.scenario.services[service].gateway.is_some() {
+                        self.problem(
+                            path.key("service"),
+                            format!(
+                                "`{}` is a gateway: an auth service answers, it does not route",
+                                shown(service)
+                            ),
+                        );
+                    }
+                }
+                self.policy_ref(path, auth.policy.as_deref(), auth.timeout.is_some());
+            }
+            None => {
+                let remote_only = [
+                    ("timeout", auth.timeout.is_some()),
+                    ("policy", auth.policy.is_some()),
+                    ("cache_ttl", auth.cache_ttl.is_some()),
+                    ("cache_capacity", auth.cache_capacity.is_some()),
+                    ("fail_open", auth.fail_open),
+                    ("max_stale", auth.max_stale.is_some()),
+                    ("status_on_error", auth.status_on_error.is_some()),
+                ];
+                for (field, set) in remote_only {
+                    if set {
+                        self.problem(
+                            path.key(field),
+                            format!(
+                                "`{field}` is about the auth service, and this check is local: name the auth `service`, or leave `{field}` out"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        for (field, d) in [("timeout", auth.timeout), ("cache_ttl", auth.cache_ttl)] {
+            if let Some(d) = d {
+                self.positive_duration(path.key(field), d);
+            }
+        }
+        if let Some(capacity) = auth.cache_capacity
+            && !(1..=1_048_576).contains(&capacity)
+        {
+            self.problem(
+                path.key("cache_capacity"),
+                "cache_capacity must be between 1 and 1048576",
+            );
+        }
+        if auth.max_stale.is_some() && !auth.fail_open && auth.service.is_some() {
+            self.problem(
+                path.key("max_stale"),
+                "`max_stale` bounds what `fail_open` forwards: set `\"fail_open\": true`, or leave it out",
+            );
+        }
+        if let Some(code) = auth.status_on_error
+            && code != 403
+            && code != 503
+        {
+            self.problem(
+                path.key("status_on_error"),
+                format!("status_on_error is 403 or 503, got {code}"),
+            );
+        }
+    }
+
     fn backends(&mut self, route_path: &JsonPath, route: &GatewayRoute) {
         let p = route_path.key("backends");
         if route.backends.is_empty() || route.backends.len() > MAX_GATEWAY_BACKENDS {
@@ -117,13 +193,25 @@ impl Checker<'_> {
     /// A client's `token` and its credential class agree: a genuine token
     /// (valid or expired) belongs to a class.
     pub(super) fn token(&mut self, client_path: &JsonPath, client: &Client) {
-        let Some(token) = client.token else {
-            return;
-        };
         let class = client
             .credential
             .as_deref()
             .unwrap_or(crate::scenario::compile::NO_CREDENTIAL);
+        let default = if class == crate::scenario::compile::NO_CREDENTIAL {
+            TokenKind::Missing
+        } else {
+            TokenKind::Valid
+        };
+        if client.token_expires_at.is_some() && client.token.unwrap_or(default) != TokenKind::Valid
+        {
+            self.problem(
+                client_path.key("token_expires_at"),
+                "`token_expires_at` is when a valid token expires: only for a client whose token is `valid`",
+            );
+        }
+        let Some(token) = client.token else {
+            return;
+        };
         if matches!(token, TokenKind::Valid | TokenKind::Expired)
             && class == crate::scenario::compile::NO_CREDENTIAL
         {

@@ -245,14 +245,19 @@ impl Checker<'_> {
 /// order, without repeats.
 pub fn callees(service: &Service) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
-    for backend in service
+    let auth = service
+        .gateway
+        .iter()
+        .filter_map(|g| g.auth.as_ref()?.service.as_deref());
+    let backends = service
         .gateway
         .iter()
         .flat_map(|g| &g.routes)
         .flat_map(|r| &r.backends)
-    {
-        if !out.contains(&backend.service.as_str()) {
-            out.push(&backend.service);
+        .map(|b| b.service.as_str());
+    for callee in auth.chain(backends) {
+        if !out.contains(&callee) {
+            out.push(callee);
         }
     }
     for step in &service.calls {
