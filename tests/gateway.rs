@@ -608,6 +608,158 @@ fn a_restarted_gateway_starts_with_an_empty_token_cache() {
     );
 }
 
+/// One route with a rate limit, its requests from `clients`.
+fn limited(limit: Value, clients: Value, instances: u32) -> Value {
+    let gw = json!({"routes": [{"name": "orders", "prefix": "/orders", "rate_limit": limit,
+                                "backends": [{"service": "orders"}]}]});
+    let workload = json!({
+        "routes": [{"name": "orders", "service": "gateway", "path": "/orders"}],
+        "clients": clients
+    });
+    let mut s = scenario_with(gw, &["orders"], workload, json!([]));
+    s["services"]["gateway"]["instances"] = json!(instances);
+    s["duration"] = json!("10s");
+    s
+}
+
+#[test]
+fn a_limiter_admits_at_most_its_burst_plus_its_rate_over_the_run_for_both_algorithms() {
+    for algorithm in ["token_bucket", "gcra"] {
+        let limit = json!({"rate": 100, "burst": 20, "per": "route", "algorithm": algorithm});
+        let clients = json!([{"name": "flood", "arrivals": {"constant": {"rate": 1000}}}]);
+        let outcome = run(&limited(limit, clients, 1), 1);
+        let r = route(gateway(&outcome, "gateway"), "orders");
+        let admitted = r.forwarded[0];
+        // Over the 10 s the gateway saw requests: at most b + r·t
+        // (a token bucket), and for GCRA 1 + (t + τ) / T = b + r·t with
+        // τ = (b - 1)·T; and at least r·t, as the flood never stops.
+        assert!(
+            (1000..=1020).contains(&admitted),
+            "{algorithm}: {admitted} admitted"
+        );
+        assert_eq!(r.rate_limited + admitted, r.requests, "{algorithm}");
+        // Each refusal is a 429 the client sees as rejected (the last may
+        // still be on its way back at the horizon).
+        let flood = client(&outcome, "flood");
+        assert!(
+            flood.rejected <= r.rate_limited && r.rate_limited <= flood.rejected + 2,
+            "{algorithm}: {} rejected, {} limited",
+            flood.rejected,
+            r.rate_limited
+        );
+    }
+}
+
+#[test]
+fn a_limit_per_client_is_per_client_and_per_gateway_instance() {
+    let limit = json!({"rate": 50, "burst": 10});
+    // Poisson, so that the round robin over the gateway's instances gives
+    // each client half of each instance (constant arrivals of equal rates
+    // would interleave a, b, a, b and each client would meet one instance).
+    let clients = json!([
+        {"name": "a", "arrivals": {"poisson": {"rate": 200}}},
+        {"name": "b", "arrivals": {"poisson": {"rate": 200}}}
+    ]);
+    let one = run(&limited(limit.clone(), clients.clone(), 1), 1);
+    let two = run(&limited(limit, clients, 2), 1);
+    for (outcome, instances) in [(&one, 1.0), (&two, 2.0)] {
+        for name in ["a", "b"] {
+            let c = client(outcome, name);
+            let admitted = (c.requests - c.rejected) as f64;
+            // Each client gets its own 50/s in each instance.
+            let bound = instances * (10.0 + 50.0 * 10.0);
+            assert!(
+                admitted <= bound && admitted >= 0.9 * instances * 500.0,
+                "{name} with {instances} instance(s): {admitted}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_burst_from_one_client_is_throttled_while_the_others_are_unaffected() {
+    let limit = json!({"rate": 100, "burst": 50});
+    let steady = |name: &str| {
+        json!({"name": name, "credential": "user",
+               "arrivals": {"poisson": {"rate": 60}}})
+    };
+    let burst = |spike: f64| {
+        json!({"name": "bursty", "arrivals": {"poisson": {"rate": 60}},
+               "schedule": [{"at": "3s", "rate": spike, "for": "4s"}]})
+    };
+    let calm = run(
+        &limited(
+            limit.clone(),
+            json!([steady("web"), steady("mobile"), burst(60.0)]),
+            1,
+        ),
+        1,
+    );
+    let stormy = run(
+        &limited(
+            limit,
+            json!([steady("web"), steady("mobile"), burst(3000.0)]),
+            1,
+        ),
+        1,
+    );
+    let bursty = client(&stormy, "bursty");
+    assert!(bursty.rejected > 8000, "{}", bursty.rejected);
+    assert_eq!(client(&calm, "bursty").rejected, 0);
+    for name in ["web", "mobile"] {
+        let (a, b) = (client(&calm, name), client(&stormy, name));
+        // Common random numbers: the same arrivals, and none refused.
+        assert_eq!(a.requests, b.requests, "{name}");
+        assert_eq!((a.rejected, b.rejected), (0, 0), "{name}");
+        assert_eq!(a.successes, b.successes, "{name}");
+    }
+}
+
+#[test]
+fn honouring_the_gateways_retry_after_cuts_its_429s() {
+    let policy = |honour: bool| {
+        json!({"retrying": {"retry": {"max_attempts": 4,
+                                      "backoff": {"exponential": {"base": "5ms", "multiplier": 2, "cap": "20ms"}},
+                                      "retry_on": ["rejected"], "honour_retry_after": honour}}})
+    };
+    // Three users who each want a request every 10 ms, and a limit of 20 a
+    // second per client: a retry 5 to 20 ms later finds the client's
+    // bucket still empty (a token every 50 ms), one at the retry-after
+    // finds its token.
+    let users = |name: &str| json!({"name": name, "users": {"count": 1, "think_time": {"constant": "10ms"}}});
+    let run_with = |honour: bool| {
+        let mut s = limited(
+            json!({"rate": 20, "burst": 1}),
+            json!([users("a"), users("b"), users("c")]),
+            1,
+        );
+        s["policies"] = policy(honour);
+        s["workload"]["policy"] = json!("retrying");
+        run(&s, 3)
+    };
+    let (honoured, ignored) = (run_with(true), run_with(false));
+    let limited = |o: &RunOutcome| route(gateway(o, "gateway"), "orders").rate_limited;
+    assert!(
+        (limited(&honoured) as f64) < 0.5 * limited(&ignored) as f64,
+        "429s: {} honoured against {} ignored",
+        limited(&honoured),
+        limited(&ignored)
+    );
+    // And the users get more done: fewer requests fail for want of a token.
+    let ok = |o: &RunOutcome| {
+        ["a", "b", "c"]
+            .iter()
+            .map(|c| client(o, c).successes)
+            .sum::<u64>()
+    };
+    assert!(
+        ok(&honoured) > ok(&ignored),
+        "{} against {}",
+        ok(&honoured),
+        ok(&ignored)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 

@@ -486,6 +486,7 @@ use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 pub use gateway::{
     CompiledAuth, CompiledGateway, CompiledGatewayRoute, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES,
+    RateLimiter,
 };
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};

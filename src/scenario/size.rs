@@ -38,6 +38,12 @@ pub const ATTEMPT_BYTES: u64 = 192;
 pub const CALL_BYTES: u64 = 256;
 /// Bytes of one client request's context.
 pub const REQUEST_BYTES: u64 = 64;
+/// Bytes of one gateway rate limiter.
+pub const LIMITER_BYTES: u64 = 128;
+/// Bytes of one cached token answer: its 32-byte slot (key, answer, LRU
+/// links) and up to four 4-byte index positions (the index is the next
+/// power of two at or above twice the capacity).
+pub const CACHED_TOKEN_BYTES: u64 = 64;
 /// Bytes of an instance's own record (192 since an instance carries its
 /// autoscaler's meter: 176 measured).
 pub const INSTANCE_BYTES: u64 = 192;
@@ -339,6 +345,44 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         cap.saturating_mul(per_request),
     ));
 
+    // Gateways: per instance, each route's rate limiters (one per client,
+    // or one) and the token cache (its capacity, allocated up front).
+    let mut gateway_bytes = 0u64;
+    for (i, s) in scenario.services.values().enumerate() {
+        let Some(g) = compiled.gateways().get(i).and_then(Option::as_ref) else {
+            continue;
+        };
+        let per_instance_limiters: u64 = g
+            .routes
+            .iter()
+            .filter_map(|r| r.rate_limit.map(|(_, per_client)| per_client))
+            .map(|per_client| {
+                if per_client {
+                    compiled.clients().len() as u64
+                } else {
+                    1
+                }
+            })
+            .sum();
+        let cache = s
+            .gateway
+            .as_ref()
+            .and_then(|g| g.auth.as_ref())
+            .filter(|a| a.service.is_some())
+            .map_or(0, |a| u64::from(a.cache_capacity.unwrap_or(100)));
+        let per_instance = per_instance_limiters
+            .saturating_mul(LIMITER_BYTES)
+            .saturating_add(cache.saturating_mul(CACHED_TOKEN_BYTES));
+        gateway_bytes =
+            gateway_bytes.saturating_add(per_instance.saturating_mul(u64::from(s.slots())));
+    }
+    if gateway_bytes > 0 {
+        parts.push((
+            "gateways' rate limiters and token caches".to_string(),
+            gateway_bytes,
+        ));
+    }
+
     parts.sort_by_key(|p| std::cmp::Reverse(p.1));
     SizeEstimate {
         parts,
@@ -358,6 +402,20 @@ fn tree(compiled: &Compiled, service: usize, memo: &mut Vec<Option<u64>>) -> u64
     // A guard against a cycle that validation let through: count nothing.
     memo[service] = Some(1);
     let mut widest = 0u64;
+    // A gateway holds one call at a time: the auth service's, then the
+    // backend's.
+    if let Some(g) = compiled.gateways().get(service).and_then(Option::as_ref) {
+        let auth = g.auth.as_ref().and_then(|a| a.service.as_ref());
+        for call in g.routes.iter().flat_map(|r| &r.backends).chain(auth) {
+            let copies = call
+                .policy
+                .and_then(|p| compiled.scenario().policies.values().nth(p as usize))
+                .and_then(|p| p.hedge.as_ref())
+                .map_or(1, |h| 1 + u64::from(h.max_hedges));
+            let below = tree(compiled, call.service as usize, memo);
+            widest = widest.max(copies.saturating_mul(below));
+        }
+    }
     for step in compiled.calls(service) {
         let mut width = 0u64;
         for call in step {

@@ -211,6 +211,7 @@ impl<'s> World<'s> {
                             edges,
                             auth_edge,
                             s.slots(),
+                            compiled.clients().len(),
                             &service_names,
                         )))
                     }

@@ -19,10 +19,12 @@
 //! run stops naming the request: a gateway that forwarded it, or a route of
 //! the workload that bypasses the gateways.
 
+use crate::kernel::SimDuration;
 use crate::kernel::{Kernel, SimTime};
 use crate::patterns::gateway::Status as Refusal;
 use crate::patterns::gateway::auth::{Authenticator, Credential, RemoteAnswer, Verdict};
 use crate::patterns::gateway::split::Split;
+use crate::scenario::compile::RateLimiter;
 use crate::scenario::{Compiled, CompiledGateway, TokenKind};
 
 use super::behaviour::Behaviour;
@@ -30,7 +32,7 @@ use super::calls::Parent;
 use super::draws;
 use super::request::{ADMITTED_FAIL_OPEN, ADMITTED_VERIFIED, RequestContext};
 use super::slab::Key;
-use super::{Event, Status, World};
+use super::{Event, Reply, Status, World};
 
 /// A gateway job's `pending` while it waits for the auth service.
 const AWAITING_AUTH: u16 = u16::MAX;
@@ -96,7 +98,18 @@ struct GatewayRouteModel {
     sticky: bool,
     /// By credential class, whether the route admits it (none: all).
     allow: Option<Vec<bool>>,
+    /// Its rate limit, if it has one.
+    limit: Option<RouteLimit>,
     counts: GatewayRouteCounts,
+}
+
+/// A gateway route's rate limiters: per instance, one per client (or one
+/// for the route), instance-major. Process memory: full again on a restart.
+struct RouteLimit {
+    limiters: Vec<RateLimiter>,
+    prototype: RateLimiter,
+    /// Limiters per instance: the clients, or 1.
+    keys: usize,
 }
 
 /// What a gateway route did, for reports.
@@ -110,6 +123,8 @@ pub struct GatewayRouteCounts {
     pub forbidden: u64,
     /// Refused because the auth service could not be reached (403 or 503).
     pub auth_unavailable: u64,
+    /// Refused with 429 by the route's rate limit.
+    pub rate_limited: u64,
     /// Forwarded, per backend (the route's order).
     pub forwarded: Vec<u64>,
     /// What the forwarded requests were answered, per backend and status
@@ -168,6 +183,7 @@ impl GatewayModel {
         edges: Vec<Vec<u32>>,
         auth_edge: Option<u32>,
         instances: u32,
+        clients: usize,
         service_names: &[&String],
     ) -> GatewayModel {
         let routes = compiled
@@ -191,6 +207,14 @@ impl GatewayModel {
                 base: r.split.weights().to_vec(),
                 sticky: r.sticky,
                 allow: r.allow.clone(),
+                limit: r.rate_limit.map(|(prototype, per_client)| {
+                    let keys = if per_client { clients } else { 1 };
+                    RouteLimit {
+                        limiters: vec![prototype; keys * instances as usize],
+                        prototype,
+                        keys,
+                    }
+                }),
             })
             .collect();
         GatewayModel {
@@ -210,10 +234,15 @@ impl GatewayModel {
         }
     }
 
-    /// A restarted instance starts with an empty token cache.
+    /// A restarted instance starts with an empty token cache and full rate
+    /// limiters.
     pub(super) fn restart(&mut self, unit: u32) {
         if let Some(auth) = &mut self.auth {
             auth.per_instance[unit as usize] = auth.prototype.clone();
+        }
+        for limit in self.routes.iter_mut().filter_map(|r| r.limit.as_mut()) {
+            let start = unit as usize * limit.keys;
+            limit.limiters[start..start + limit.keys].fill(limit.prototype);
         }
     }
 }
@@ -294,7 +323,7 @@ impl World<'_> {
         };
         gateway.routes[route as usize].counts.requests += 1;
         let Some(auth) = &mut gateway.auth else {
-            return self.forward(kernel, job_key, service, route, &context);
+            return self.limit(kernel, job_key, service, route, &context);
         };
         let verdict = auth.per_instance[unit as usize].decide(
             now.as_nanos(),
@@ -378,7 +407,38 @@ impl World<'_> {
             gateway.routes[route as usize].counts.forbidden += 1;
             return self.finish_job(kernel, job_key, Status::Forbidden, false);
         }
-        self.forward(kernel, job_key, service, route, &context);
+        self.limit(kernel, job_key, service, route, &context);
+    }
+
+    /// The route's rate limit (after authentication, so that requests
+    /// refused 401 or 403 spend no client's quota), then the forward.
+    fn limit(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        context: &RequestContext,
+    ) {
+        let instance = self.jobs.get(job_key).expect("a live job").instance;
+        let unit = (instance - self.services[service as usize].first_instance) as usize;
+        let now = kernel.now().as_nanos();
+        let route_model = &mut self.gateway_mut(service).routes[route as usize];
+        if let Some(limit) = &mut route_model.limit {
+            let key = if limit.keys == 1 {
+                0
+            } else {
+                usize::from(context.client)
+            };
+            if let Err(after) = limit.limiters[unit * limit.keys + key].try_acquire(now) {
+                route_model.counts.rate_limited += 1;
+                let wait =
+                    SimDuration::from_nanos(u64::try_from(after.0.as_nanos()).unwrap_or(u64::MAX));
+                let reply = Reply::of(Status::TooManyRequests).with_retry_after(wait);
+                return self.finish_job_with(kernel, job_key, reply, false);
+            }
+        }
+        self.forward(kernel, job_key, service, route, context);
     }
 
     /// Splits and forwards a gateway job to its route's backend.

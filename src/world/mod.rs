@@ -733,6 +733,11 @@ mod tests {
         let (have, bound) = (slot(size_of::<RequestContext>()), REQUEST_BYTES);
         assert!(have <= bound, "REQUEST_BYTES: {have} > {bound}");
         let (have, bound) = (
+            size_of::<crate::scenario::compile::RateLimiter>() as u64,
+            LIMITER_BYTES,
+        );
+        assert!(have <= bound, "LIMITER_BYTES: {have} > {bound}");
+        let (have, bound) = (
             size_of::<crate::metrics::InstanceRow>() as u64,
             INSTANCE_ROW_BYTES,
         );

@@ -88,15 +88,15 @@ impl RequestContext {
         (self.user != NO_USER).then_some(self.user)
     }
 
-    /// Who holds its token: its closed-loop user, else its key (a
-    /// customer), else its client alone; the client in the high bits.
+    /// Who holds its token: its closed-loop user (users are numbered over
+    /// every client, so a user's number is its token), else its client
+    /// alone (an open-loop client is one integration with one API key,
+    /// whatever customers its requests are about).
     pub(super) fn token_key(&self) -> u64 {
-        let holder = match (self.user(), self.key()) {
-            (Some(user), _) => 1 + u64::from(user),
-            (None, Some(key)) => (1 << 39) + key,
-            (None, None) => 0,
-        };
-        (u64::from(self.client) << 48) | holder
+        match self.user() {
+            Some(user) => u64::from(user),
+            None => (1 << 32) | u64::from(self.client),
+        }
     }
 }
 

@@ -182,6 +182,18 @@ impl World<'_> {
         outcome: Status,
         dependency: bool,
     ) {
+        self.finish_job_with(kernel, job_key, Reply::of(outcome), dependency);
+    }
+
+    /// Ends a job with `reply` (a status with a retry-after, say).
+    pub(super) fn finish_job_with(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        reply: Reply,
+        dependency: bool,
+    ) {
+        let outcome = reply.status;
         let now = kernel.now();
         let job = self.jobs.remove(job_key).expect("finishing a live job");
         // Work done for a caller that has given up: wasted.
@@ -210,6 +222,8 @@ impl World<'_> {
                 counts.successes += 1;
                 counts.late_successes += u64::from(late.is_some());
             }
+            // A gateway's rate limit: an admission refusal, as a service's.
+            (Status::TooManyRequests, false) => counts.rejected += 1,
             (_, true) => counts.dependency += 1,
             _ => counts.errors += 1,
         };
@@ -226,7 +240,7 @@ impl World<'_> {
             // A draining instance stops once its last job is done.
             self.refresh_state(kernel, job.instance);
         }
-        self.reply(kernel, service, &job, outcome);
+        self.send_reply(kernel, service, &job, reply);
     }
 
     /// Sends the reply to `job` from a service to its caller's node (the

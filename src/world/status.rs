@@ -26,7 +26,7 @@
 //! | `Unauthorized` | 401 | a gateway's credential check | `errors` |
 //! | `Forbidden` | 403 | a gateway route's `allow` | `errors` |
 //! | `NotFound` | 404 | a gateway without a matching route | `errors` |
-//! | `TooManyRequests` | 429 | a service's `rate_limit` | `rejected` |
+//! | `TooManyRequests` | 429 | a service's or a gateway route's `rate_limit` | `rejected` |
 //! | `GatewayTimeout` | 504 | a gateway's timed-out call to its backend | `timeouts` |
 //!
 //! Until the status classes give each its own counter, the last five are

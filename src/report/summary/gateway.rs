@@ -48,6 +48,8 @@ pub struct GatewayRouteSummary {
     pub forbidden: u64,
     /// Refused (403 or 503) because the auth service could not be reached.
     pub auth_unavailable: u64,
+    /// Refused with 429 by the route's rate limit.
+    pub rate_limited: u64,
     /// Per backend, by service name.
     pub backends: BTreeMap<String, BackendSummary>,
 }
@@ -119,6 +121,7 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                         unauthorized: counts.unauthorized,
                         forbidden: counts.forbidden,
                         auth_unavailable: counts.auth_unavailable,
+                        rate_limited: counts.rate_limited,
                         backends,
                     };
                     (name.clone(), route)

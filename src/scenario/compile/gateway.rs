@@ -12,7 +12,10 @@ use crate::patterns::gateway::Status as Refusal;
 use crate::patterns::gateway::auth::{Authenticator, FailureMode, RemoteValidation, Validation};
 use crate::patterns::gateway::routes::{Method, MethodMatch, Route, RouteTable};
 use crate::patterns::gateway::split::Split;
+use crate::patterns::rate_limit::{Gcra, RetryAfter};
 use crate::scenario::model::{GatewayAuth, GatewaySpec, HttpMethod};
+use crate::scenario::model::{LimitAlgorithm, LimitScope, RateLimitSpec};
+use crate::scenario::policy::token_bucket;
 
 /// The most routes a gateway has (the patterns' route table's bound).
 pub const MAX_GATEWAY_ROUTES: usize = crate::patterns::gateway::routes::MAX_ROUTES;
@@ -55,6 +58,27 @@ pub struct CompiledGatewayRoute {
     /// By credential class (an index into [`Compiled::credentials`]),
     /// whether the route admits it; none: every class.
     pub allow: Option<Vec<bool>>,
+    /// Its rate limit's prototype (full), and whether it is per client.
+    pub rate_limit: Option<(RateLimiter, bool)>,
+}
+
+/// A gateway route's rate limiter, as the patterns build it.
+#[derive(Clone, Copy, Debug)]
+pub enum RateLimiter {
+    /// A token bucket (Envoy's local rate limit).
+    TokenBucket(TokenBucket),
+    /// The generic cell rate algorithm.
+    Gcra(Gcra),
+}
+
+impl RateLimiter {
+    /// One request at `now`: admitted, or the wait until one would be.
+    pub fn try_acquire(&mut self, now: u64) -> Result<(), RetryAfter> {
+        match self {
+            RateLimiter::TokenBucket(b) => b.try_acquire(now),
+            RateLimiter::Gcra(g) => g.try_acquire(now),
+        }
+    }
 }
 
 fn method(m: HttpMethod) -> Method {
@@ -138,12 +162,42 @@ impl Resolver<'_> {
                     .map(|c| classes.iter().any(|a| a == c))
                     .collect()
             });
+            let rate_limit = match &r.rate_limit {
+                None => None,
+                Some(l) => {
+                    let piece = p.key("rate_limit");
+                    let built = match l.algorithm {
+                        LimitAlgorithm::TokenBucket => token_bucket(
+                            &RateLimitSpec {
+                                rate: l.rate,
+                                burst: l.burst,
+                            },
+                            &piece,
+                        )
+                        .map(RateLimiter::TokenBucket),
+                        LimitAlgorithm::Gcra => {
+                            let per = SimDuration::from_nanos_f64(1e9 / l.rate).as_nanos().max(1);
+                            Gcra::new(Duration::from_nanos(per), l.burst)
+                                .map(RateLimiter::Gcra)
+                                .map_err(|e| (piece.clone(), e.to_string()))
+                        }
+                    };
+                    match built {
+                        Ok(limiter) => Some((limiter, l.per == LimitScope::Client)),
+                        Err(problem) => {
+                            self.problems.push(problem);
+                            return None;
+                        }
+                    }
+                }
+            };
             routes.push(CompiledGatewayRoute {
                 name: r.name.clone(),
                 backends,
                 split,
                 sticky: r.sticky,
                 allow,
+                rate_limit,
             });
         }
         let route_of = self

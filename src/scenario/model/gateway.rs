@@ -68,6 +68,55 @@ pub struct GatewayRoute {
     /// class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
+    /// A rate limit on the route, in each gateway instance: per client (a
+    /// bucket for each client) or for the whole route. A request over it is
+    /// answered 429 with a retry-after of the wait until it would conform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<GatewayRateLimit>,
+}
+
+/// A gateway route's rate limit.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRateLimit {
+    /// Requests a second, sustained.
+    #[schemars(extend("exclusiveMinimum" = 0))]
+    pub rate: f64,
+    /// Requests at once above the rate (the bucket's size).
+    #[schemars(range(min = 1))]
+    pub burst: u32,
+    /// What is limited: each `client` on its own (the default), or the
+    /// whole `route`.
+    #[serde(default)]
+    pub per: LimitScope,
+    /// `token_bucket` (the default: Envoy's local rate limit) or `gcra`
+    /// (the generic cell rate algorithm, as the `governor` crate and
+    /// redis-cell implement it).
+    #[serde(default)]
+    pub algorithm: LimitAlgorithm,
+}
+
+/// What a gateway rate limit counts.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitScope {
+    /// Each client of the workload has its own bucket.
+    #[default]
+    Client,
+    /// One bucket for the route.
+    Route,
+}
+
+/// How a gateway rate limit decides.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitAlgorithm {
+    /// A token bucket refilled continuously.
+    #[default]
+    TokenBucket,
+    /// The generic cell rate algorithm (a virtual scheduling of
+    /// theoretical arrival times).
+    Gcra,
 }
 
 /// A backend of a gateway route.

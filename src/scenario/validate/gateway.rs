@@ -63,6 +63,12 @@ impl Checker<'_> {
                 );
             }
             self.backends(&p, route);
+            if let Some(limit) = &route.rate_limit {
+                self.rate(p.key("rate_limit").key("rate"), limit.rate);
+                if limit.burst == 0 {
+                    self.problem(p.key("rate_limit").key("burst"), "burst must be at least 1");
+                }
+            }
             self.policy_ref(&p, route.policy.as_deref(), route.timeout.is_some());
             if let Some(timeout) = route.timeout {
                 self.positive_duration(p.key("timeout"), timeout);
