@@ -414,6 +414,24 @@ fn an_unused_policy_is_a_warning() {
 }
 
 #[test]
+fn a_policy_used_only_by_a_gateway_is_used() {
+    let mut s = base();
+    s["policies"] = json!({"routed": {"timeout": "1s"}, "checked": {"timeout": "50ms"}});
+    let gateway = json!({"service_time": {"constant": "1ms"}, "gateway": {
+        "auth": {"service": "auth", "policy": "checked"},
+        "routes": [{"name": "all", "prefix": "/", "policy": "routed",
+                    "backends": [{"service": "backend"}]}]}});
+    s["services"]["gw"] = gateway;
+    s["services"]["auth"] = json!({"service_time": {"constant": "1ms"}});
+    s["services"]["backend"] = json!({"service_time": {"constant": "1ms"}});
+    let found: Vec<String> = warnings(&s).into_iter().map(|w| w.0).collect();
+    assert!(
+        !found.iter().any(|p| p.starts_with("policies.")),
+        "{found:?}"
+    );
+}
+
+#[test]
 fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
     // retry-storm's `naive` policy and autoscale's `db` have no budget on
     // purpose (they are the storms), and autoscale's scale-down refuses
@@ -429,6 +447,7 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
         ("failover-static.json", &[]),
         ("failover-ttl.json", &[]),
         ("failover.json", &[]),
+        ("gateway.json", &[]),
         ("hedging.json", &[]),
         ("mm1.json", &[]),
         ("retry-storm-fixed.json", &[]),

@@ -11,11 +11,12 @@
 //! The page skeleton, its style and the public functions are here; the
 //! scenario section is in `scenario.rs`, the verdicts on the scenario's
 //! requirements in `requirements.rs`, the result tables in `tables.rs` (the
-//! autoscalers' in `autoscale.rs`), the charts and their captions in
-//! `figures.rs`.
+//! autoscalers' in `autoscale.rs`, the gateways' in `gateway.rs`), the charts
+//! and their captions in `figures.rs`.
 
 mod autoscale;
 mod figures;
+mod gateway;
 mod phases;
 mod requirements;
 mod scenario;
@@ -201,6 +202,7 @@ fn build(
     clients(&mut out, summary);
     services(&mut out, summary);
     autoscale::autoscaling(&mut out, summary);
+    gateway::gateways(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
     phases::phases_section(&mut out, summary);

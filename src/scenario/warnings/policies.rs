@@ -29,6 +29,10 @@ impl Lints<'_> {
                     used.extend(call.policy.as_deref());
                 }
             }
+            if let Some(gateway) = &service.gateway {
+                used.extend(gateway.routes.iter().filter_map(|r| r.policy.as_deref()));
+                used.extend(gateway.auth.as_ref().and_then(|a| a.policy.as_deref()));
+            }
         }
         for ((name, spec), compiled) in scenario.policies.iter().zip(self.policies) {
             let path = JsonPath::root().key("policies").key(name);
