@@ -760,6 +760,107 @@ fn honouring_the_gateways_retry_after_cuts_its_429s() {
     );
 }
 
+/// A dashboard route fanning out to profile (10 ms), orders (30 ms) and an
+/// optional recommendations (20 ms, 40 ms timeout), with no network delay
+/// and room for everything: every time is exact.
+fn dashboard() -> Value {
+    json!({
+        "name": "dashboard", "duration": "20s", "seed": 1,
+        "services": {
+            "gateway": {"concurrency": 10000, "service_time": {"constant": "100us"},
+                        "gateway": {"routes": [{"name": "dashboard", "prefix": "/dashboard",
+                            "aggregate": [
+                                {"service": "profile", "timeout": "100ms"},
+                                {"service": "orders", "timeout": "100ms"},
+                                {"service": "recs", "optional": true, "timeout": "40ms"}]}]}},
+            "profile": {"concurrency": 10000, "service_time": {"constant": "10ms"}},
+            "orders": {"concurrency": 10000, "service_time": {"constant": "30ms"}},
+            "recs": {"concurrency": 10000, "service_time": {"constant": "20ms"}}
+        },
+        "workload": {"arrivals": {"poisson": {"rate": 100}},
+                     "routes": [{"name": "dashboard", "service": "gateway", "path": "/dashboard"}]}
+    })
+}
+
+fn route_stats<'a>(outcome: &'a RunOutcome, name: &str) -> &'a meshsim::metrics::RouteStats {
+    &outcome.routes[outcome.route_names.iter().position(|n| n == name).unwrap()]
+}
+
+#[test]
+fn an_aggregation_takes_as_long_as_its_slowest_branch_when_all_succeed() {
+    let outcome = run(&dashboard(), 1);
+    let r = route(gateway(&outcome, "gateway"), "dashboard");
+    assert!(r.aggregate);
+    assert_eq!((r.partial, r.aggregate_failed), (0, 0));
+    let latency = &route_stats(&outcome, "dashboard").latency;
+    // The gateway's 0.1 ms, then the slowest branch (orders, 30 ms).
+    assert!(latency.count() > 1900);
+    assert_eq!(latency.mean_ms(), 30.1, "every response at exactly 30.1 ms");
+    assert_eq!(latency.summary().max, 30.1);
+    assert_eq!(r.forwarded, [r.requests, r.requests, r.requests]);
+}
+
+#[test]
+fn a_slow_optional_branch_makes_the_response_partial_at_its_timeout() {
+    let mut s = dashboard();
+    s["faults"] = json!([{"at": "10s", "for": "5s", "slowdown": {"service": "recs", "factor": 4}}]);
+    let outcome = run(&s, 1);
+    let r = route(gateway(&outcome, "gateway"), "dashboard");
+    let recs = 2;
+    let timed_out = r.answered[recs][Status::GatewayTimeout as usize];
+    assert!(timed_out > 400, "{timed_out}");
+    assert_eq!(
+        r.partial, timed_out,
+        "every timed-out recommendation is a partial response"
+    );
+    assert_eq!(r.caused_partial, [0, 0, timed_out]);
+    assert_eq!(r.aggregate_failed, 0);
+    // Partial responses are still answers: the clients see no failure, and
+    // wait at most the optional branch's timeout past the gateway's work.
+    let stats = route_stats(&outcome, "dashboard");
+    assert_eq!(
+        stats.total.successes + stats.in_flight,
+        stats.total.requests
+    );
+    assert_eq!(stats.latency.summary().max, 40.1);
+}
+
+#[test]
+fn a_failed_critical_branch_fails_the_response_at_once() {
+    let mut s = dashboard();
+    s["services"]["profile"]["error_rate"] = json!(1.0);
+    let outcome = run(&s, 1);
+    let r = route(gateway(&outcome, "gateway"), "dashboard");
+    assert!(r.requests > 1900);
+    assert_eq!(
+        r.aggregate_failed,
+        r.requests - route_stats(&outcome, "dashboard").in_flight
+    );
+    assert_eq!(r.caused_failure[0], r.aggregate_failed);
+    // At profile's 10 ms, without waiting for orders' 30 ms.
+    let stats = route_stats(&outcome, "dashboard");
+    assert_eq!(stats.total.successes, 0);
+    let max = stats.latency.summary().max;
+    assert!(max <= 10.2, "{max}");
+}
+
+#[test]
+fn an_aggregation_route_is_checked_as_one() {
+    let mut s = dashboard();
+    s["services"]["gateway"]["gateway"]["routes"][0]["backends"] = json!([{"service": "orders"}]);
+    assert!(refused(&s).contains("not both"));
+    let mut s = dashboard();
+    s["services"]["gateway"]["gateway"]["routes"][0]["timeout"] = json!("1s");
+    assert!(refused(&s).contains("each branch of `aggregate` has its `timeout`"));
+    let mut s = dashboard();
+    s["services"]["gateway"]["gateway"]["routes"][0]["aggregate"][2]["service"] = json!("orders");
+    assert!(refused(&s).contains("already a branch"));
+    let mut s = dashboard();
+    s["faults"] = json!([{"at": "1s", "split": {"service": "gateway", "route": "dashboard",
+                                                "weights": {"orders": 1}}}]);
+    assert!(refused(&s).contains("is an aggregation"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
 

@@ -90,13 +90,15 @@ impl World<'_> {
         }
     }
 
-    /// A downstream call of a job has ended: the behaviour decides.
+    /// A downstream call of a job, on `edge`, has ended: the behaviour
+    /// decides.
     pub(super) fn child_done(
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
         outcome: Status,
         optional: bool,
+        edge: u32,
     ) {
         let Some(job) = self.jobs.get(job_key) else {
             return; // The job already failed or its instance crashed.
@@ -104,7 +106,7 @@ impl World<'_> {
         let service = self.instances[job.instance as usize].service as usize;
         match self.services[service].behaviour {
             Behaviour::Pipeline => self.step_call_done(kernel, job_key, outcome, optional),
-            Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, outcome),
+            Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, outcome, edge),
         }
     }
 

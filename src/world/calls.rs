@@ -668,7 +668,7 @@ impl World<'_> {
                 }
                 self.client_done(kernel, request, outcome)
             }
-            Parent::Job(job) => self.child_done(kernel, job, outcome, optional),
+            Parent::Job(job) => self.child_done(kernel, job, outcome, optional, edge),
         }
     }
 }

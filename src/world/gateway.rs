@@ -22,6 +22,9 @@
 use crate::kernel::SimDuration;
 use crate::kernel::{Kernel, SimTime};
 use crate::patterns::gateway::Status as Refusal;
+use crate::patterns::gateway::aggregate::{
+    Aggregation, AggregationPlan, BranchOutcome, Completion,
+};
 use crate::patterns::gateway::auth::{Authenticator, Credential, RemoteAnswer, Verdict};
 use crate::patterns::gateway::split::Split;
 use crate::scenario::compile::RateLimiter;
@@ -36,6 +39,8 @@ use super::{Event, Reply, Status, World};
 
 /// A gateway job's `pending` while it waits for the auth service.
 const AWAITING_AUTH: u16 = u16::MAX;
+/// A gateway job's `pending` while its aggregation's branches are out.
+const AGGREGATING: u16 = u16::MAX - 1;
 
 /// A gateway service's decisions and what it counted.
 pub(super) struct GatewayModel {
@@ -53,6 +58,9 @@ pub(super) struct GatewayModel {
     /// not forwarded (a downstream reset, as Envoy propagates a client's
     /// disconnect), answered 503 to nobody.
     client_gone: u64,
+    /// The aggregations in progress, by job: at most the jobs its instances
+    /// hold (those of a crashed instance are dropped when it restarts).
+    aggregations: std::collections::BTreeMap<Key, Aggregation>,
 }
 
 /// A gateway's credential check: one `Authenticator` per instance (its
@@ -93,6 +101,8 @@ struct GatewayRouteModel {
     /// The edge to each backend.
     edges: Vec<u32>,
     split: Split,
+    /// An aggregation route's plan (`edges` are its branches').
+    plan: Option<AggregationPlan>,
     /// The weights in the file, which a `split` fault's end restores.
     base: Vec<u32>,
     sticky: bool,
@@ -130,6 +140,18 @@ pub struct GatewayRouteCounts {
     /// What the forwarded requests were answered, per backend and status
     /// (`Status::ALL`'s order).
     pub answered: Vec<[u64; Status::ALL.len()]>,
+    /// Whether it is an aggregation (its backends are branches).
+    pub aggregate: bool,
+    /// Aggregations answered partial (an optional branch failed or timed
+    /// out).
+    pub partial: u64,
+    /// Aggregations failed by a critical branch.
+    pub aggregate_failed: u64,
+    /// Per branch: the partial responses it caused (it failed or timed out,
+    /// optional), and the failures (critical).
+    pub caused_partial: Vec<u64>,
+    /// Per branch: the aggregations its failure failed.
+    pub caused_failure: Vec<u64>,
 }
 
 /// What a gateway did in a run, for reports.
@@ -194,8 +216,12 @@ impl GatewayModel {
                 counts: GatewayRouteCounts {
                     forwarded: vec![0; edges.len()],
                     answered: vec![[0; Status::ALL.len()]; edges.len()],
+                    aggregate: r.aggregate.is_some(),
+                    caused_partial: vec![0; edges.len()],
+                    caused_failure: vec![0; edges.len()],
                     ..GatewayRouteCounts::default()
                 },
+                plan: r.aggregate,
                 name: r.name.clone(),
                 backends: r
                     .backends
@@ -231,7 +257,13 @@ impl GatewayModel {
             route_of: compiled.route_of.clone(),
             not_found: 0,
             client_gone: 0,
+            aggregations: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Drops the aggregations whose job is gone (a crash dropped it).
+    pub(super) fn forget_aggregations(&mut self, alive: impl Fn(Key) -> bool) {
+        self.aggregations.retain(|job, _| alive(*job));
     }
 
     /// A restarted instance starts with an empty token cache and full rate
@@ -293,14 +325,6 @@ impl World<'_> {
         match &mut self.services[service as usize].behaviour {
             Behaviour::Gateway(g) => g,
             Behaviour::Pipeline => unreachable!("a gateway job at a gateway"),
-        }
-    }
-
-    /// The gateway of a service, if it is one.
-    pub(super) fn gateway_of(&mut self, service: u32) -> Option<&mut GatewayModel> {
-        match &mut self.services[service as usize].behaviour {
-            Behaviour::Gateway(g) => Some(g),
-            Behaviour::Pipeline => None,
         }
     }
 
@@ -438,7 +462,89 @@ impl World<'_> {
                 return self.finish_job_with(kernel, job_key, reply, false);
             }
         }
+        if route_model.plan.is_some() {
+            return self.fan_out(kernel, job_key, service, route);
+        }
         self.forward(kernel, job_key, service, route, context);
+    }
+
+    /// Calls every branch of an aggregation route at once.
+    fn fan_out(&mut self, kernel: &mut Kernel<Event>, job_key: Key, service: u32, route: u16) {
+        let now = kernel.now();
+        let job = self.jobs.get_mut(job_key).expect("a live job");
+        job.step = route;
+        job.pending = AGGREGATING;
+        let (deadline, job_draw) = (job.deadline, job.draw);
+        let deadline = (deadline != SimTime::MAX).then_some(deadline);
+        let gateway = self.gateway_mut(service);
+        let route_model = &mut gateway.routes[route as usize];
+        let plan = route_model.plan.expect("an aggregation route");
+        for count in &mut route_model.counts.forwarded {
+            *count += 1;
+        }
+        gateway
+            .aggregations
+            .insert(job_key, plan.start(now.as_nanos()));
+        for branch in 0..plan.branches() {
+            // A branch that fails at once (a local refusal) may already
+            // have ended the aggregation.
+            if self.jobs.get(job_key).is_none() {
+                return;
+            }
+            let edge = self.gateway_mut(service).routes[route as usize].edges[branch];
+            let key = draws::downstream_call(job_draw, 0, branch as u16);
+            self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
+        }
+    }
+
+    /// A branch of an aggregating job has ended: the patterns' aggregation
+    /// decides whether the response is complete.
+    fn branch_answer(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        outcome: Status,
+        edge: u32,
+    ) {
+        let now = kernel.now().as_nanos();
+        let gateway = self.gateway_mut(service);
+        let route_model = &mut gateway.routes[route as usize];
+        let Some(branch) = route_model.edges.iter().position(|e| *e == edge) else {
+            return;
+        };
+        route_model.counts.answered[branch][outcome.proxied() as usize] += 1;
+        let reported = match outcome {
+            Status::Ok => BranchOutcome::Success,
+            Status::Timeout | Status::GatewayTimeout => BranchOutcome::TimedOut,
+            _ => BranchOutcome::Failed,
+        };
+        let Some(aggregation) = gateway.aggregations.get_mut(&job_key) else {
+            return;
+        };
+        let Some(completion) = aggregation.handle_outcome(now, branch, reported) else {
+            return;
+        };
+        gateway.aggregations.remove(&job_key);
+        let counts = &mut gateway.routes[route as usize].counts;
+        match completion {
+            Completion::Success => self.finish_job(kernel, job_key, Status::Ok, false),
+            Completion::Partial { failed, timed_out } => {
+                counts.partial += 1;
+                for b in failed.iter().chain(timed_out.iter()) {
+                    counts.caused_partial[b] += 1;
+                }
+                self.finish_job_with(kernel, job_key, Reply::of(Status::Ok).partial(), false);
+            }
+            Completion::Failed { branch, .. } => {
+                // The branches still out are abandoned: their answers find
+                // the job gone (as a pipeline's fail-fast leaves its calls).
+                counts.aggregate_failed += 1;
+                counts.caused_failure[branch] += 1;
+                self.finish_job(kernel, job_key, outcome.proxied(), true);
+            }
+        }
     }
 
     /// Splits and forwards a gateway job to its route's backend.
@@ -488,10 +594,14 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         job_key: Key,
         outcome: Status,
+        edge: u32,
     ) {
         let job = self.jobs.get(job_key).expect("a live job");
         let (route, pending, instance) = (job.step, job.pending, job.instance);
         let service = self.instances[instance as usize].service;
+        if pending == AGGREGATING {
+            return self.branch_answer(kernel, job_key, service, route, outcome, edge);
+        }
         if pending == AWAITING_AUTH {
             return self.auth_answer(kernel, job_key, service, instance, route, outcome);
         }

@@ -216,9 +216,13 @@ impl World<'_> {
             // with a full bucket.
             self.admission[index as usize] = self.services[service as usize].admission;
         }
-        if let Some(gateway) = self.gateway_of(service) {
-            // So is a gateway's token cache.
+        if let super::behaviour::Behaviour::Gateway(gateway) =
+            &mut self.services[service as usize].behaviour
+        {
+            // So is a gateway's token cache; and the aggregations of the
+            // jobs the crash dropped are forgotten.
             gateway.restart(unit);
+            gateway.forget_aggregations(|job| self.jobs.get(job).is_some());
         }
         for edge in 0..self.edges.len() {
             let model = &mut self.edges[edge];

@@ -50,6 +50,13 @@ pub struct GatewayRouteSummary {
     pub auth_unavailable: u64,
     /// Refused with 429 by the route's rate limit.
     pub rate_limited: u64,
+    /// For an aggregation route (its backends are its branches): responses
+    /// answered partial (an optional branch failed or timed out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<u64>,
+    /// For an aggregation route: responses failed by a critical branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate_failed: Option<u64>,
     /// Per backend, by service name.
     pub backends: BTreeMap<String, BackendSummary>,
 }
@@ -65,6 +72,13 @@ pub struct BackendSummary {
     /// count only): the backend's answer, its own timeout as
     /// `gateway_timeout`, its policy's refusals as `unavailable`.
     pub answered: BTreeMap<&'static str, u64>,
+    /// For a branch of an aggregation: the partial responses it caused
+    /// (optional) and the failed ones (critical).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caused_partial: Option<u64>,
+    /// For a branch of an aggregation: the responses its failure failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub caused_failure: Option<u64>,
 }
 
 /// The credential invariant in summary.json: no request with a missing,
@@ -103,15 +117,22 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                                 .filter(|(_, n)| **n > 0)
                                 .map(|(s, n)| (s.name(), *n))
                                 .collect();
-                            let share = if forwarded > 0 {
+                            // An aggregation calls every branch for each
+                            // request it fans out.
+                            let share = if counts.aggregate && counts.forwarded[b] > 0 {
+                                1.0
+                            } else if forwarded > 0 {
                                 round6(counts.forwarded[b] as f64 / forwarded as f64)
                             } else {
                                 0.0
                             };
+                            let aggregate = counts.aggregate;
                             let summary = BackendSummary {
                                 forwarded: counts.forwarded[b],
                                 share,
                                 answered,
+                                caused_partial: aggregate.then_some(counts.caused_partial[b]),
+                                caused_failure: aggregate.then_some(counts.caused_failure[b]),
                             };
                             (backend.clone(), summary)
                         })
@@ -122,6 +143,8 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                         forbidden: counts.forbidden,
                         auth_unavailable: counts.auth_unavailable,
                         rate_limited: counts.rate_limited,
+                        partial: counts.aggregate.then_some(counts.partial),
+                        aggregate_failed: counts.aggregate.then_some(counts.aggregate_failed),
                         backends,
                     };
                     (name.clone(), route)

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::patterns::gateway::Status as Refusal;
+use crate::patterns::gateway::aggregate::{AggregationPlan, Criticality};
 use crate::patterns::gateway::auth::{Authenticator, FailureMode, RemoteValidation, Validation};
 use crate::patterns::gateway::routes::{Method, MethodMatch, Route, RouteTable};
 use crate::patterns::gateway::split::Split;
@@ -51,8 +52,12 @@ pub struct CompiledGatewayRoute {
     pub name: String,
     /// Its backends, as calls (policy and per-attempt timeout resolved).
     pub backends: Vec<CallTarget>,
-    /// Its split between the backends, at the file's weights.
+    /// Its split between the backends, at the file's weights (a split of
+    /// one for an aggregation, never used).
     pub split: Split,
+    /// For an aggregation route, its plan: `backends` are then its
+    /// branches, all called at once.
+    pub aggregate: Option<AggregationPlan>,
     /// Assign by the request's key instead of at random.
     pub sticky: bool,
     /// By credential class (an index into [`Compiled::credentials`]),
@@ -147,7 +152,50 @@ impl Resolver<'_> {
                     timeout: r.timeout,
                 })
                 .collect();
-            let weights: Vec<u32> = r.backends.iter().map(|b| b.weight).collect();
+            let mut aggregate = None;
+            let mut backends = backends;
+            if !r.aggregate.is_empty() {
+                backends = r
+                    .aggregate
+                    .iter()
+                    .enumerate()
+                    .map(|(k, b)| CallTarget {
+                        service: self
+                            .service(p.key("aggregate").index(k).key("service"), &b.service),
+                        policy: self.policy(
+                            p.key("aggregate").index(k).key("policy"),
+                            b.policy.as_deref(),
+                        ),
+                        probability: 1.0,
+                        optional: b.optional,
+                        timeout: b.timeout,
+                    })
+                    .collect();
+                let criticality: Vec<Criticality> = r
+                    .aggregate
+                    .iter()
+                    .map(|b| {
+                        if b.optional {
+                            Criticality::Optional
+                        } else {
+                            Criticality::Critical
+                        }
+                    })
+                    .collect();
+                match AggregationPlan::new(&criticality) {
+                    Ok(plan) => aggregate = Some(plan),
+                    Err(e) => {
+                        self.problems
+                            .push((p.key("aggregate"), e.reason.to_string()));
+                        return None;
+                    }
+                }
+            }
+            let weights: Vec<u32> = if aggregate.is_some() {
+                vec![1]
+            } else {
+                r.backends.iter().map(|b| b.weight).collect()
+            };
             let split = match Split::new(&weights) {
                 Ok(split) => split,
                 Err(e) => {
@@ -195,6 +243,7 @@ impl Resolver<'_> {
                 name: r.name.clone(),
                 backends,
                 split,
+                aggregate,
                 sticky: r.sticky,
                 allow,
                 rate_limit,

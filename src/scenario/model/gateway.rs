@@ -48,9 +48,18 @@ pub struct GatewayRoute {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub method: Option<HttpMethod>,
     /// The services it forwards to, each with its weight: one backend, or a
-    /// weighted split (a canary, a strangler fig).
-    #[schemars(length(min = 1, max = crate::scenario::compile::MAX_GATEWAY_BACKENDS))]
+    /// weighted split (a canary, a strangler fig). Exactly one of
+    /// `backends` and `aggregate`.
+    #[schemars(length(max = crate::scenario::compile::MAX_GATEWAY_BACKENDS))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Backend>,
+    /// Fan out to several services at once and answer once every branch
+    /// has (API composition): a critical branch that fails fails the
+    /// response at once; an optional one is dropped and the response is
+    /// marked partial.
+    #[schemars(length(max = crate::scenario::compile::MAX_GATEWAY_BACKENDS))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aggregate: Vec<Branch>,
     /// Assign each request by its key (the route's `keys`, else its
     /// closed-loop user, else its client) instead of at random, so a
     /// customer stays on one side of the split while the weights hold.
@@ -117,6 +126,24 @@ pub enum LimitAlgorithm {
     /// The generic cell rate algorithm (a virtual scheduling of
     /// theoretical arrival times).
     Gcra,
+}
+
+/// A branch of an aggregation route.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Branch {
+    /// The service it calls.
+    pub service: String,
+    /// Its failure drops it from the response (marked partial) instead of
+    /// failing the response.
+    #[serde(default)]
+    pub optional: bool,
+    /// Give up on it after this long (per attempt, as a call's `timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// Its resilience policy, by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 /// A backend of a gateway route.

@@ -169,6 +169,22 @@ impl Checker<'_> {
     }
 
     fn backends(&mut self, route_path: &JsonPath, route: &GatewayRoute) {
+        match (route.backends.is_empty(), route.aggregate.is_empty()) {
+            (false, false) => {
+                return self.problem(
+                    route_path.clone(),
+                    "a route either forwards to `backends` or fans out to an `aggregate`, not both",
+                );
+            }
+            (true, false) => return self.aggregate(route_path, route),
+            (true, true) => {
+                return self.problem(
+                    route_path.clone(),
+                    "a route needs `backends` (where it forwards) or `aggregate` (the branches it fans out to)",
+                );
+            }
+            (false, true) => {}
+        }
         let p = route_path.key("backends");
         if route.backends.is_empty() || route.backends.len() > MAX_GATEWAY_BACKENDS {
             self.problem(
@@ -193,6 +209,49 @@ impl Checker<'_> {
         }
         if !route.backends.is_empty() && route.backends.iter().all(|b| b.weight == 0) {
             self.problem(p, "at least one backend needs a positive `weight`");
+        }
+    }
+
+    fn aggregate(&mut self, route_path: &JsonPath, route: &GatewayRoute) {
+        let p = route_path.key("aggregate");
+        if route.aggregate.len() > MAX_GATEWAY_BACKENDS {
+            self.problem(
+                p.clone(),
+                format!("an aggregation has 1 to {MAX_GATEWAY_BACKENDS} branches"),
+            );
+        }
+        for (field, set) in [
+            ("timeout", route.timeout.is_some()),
+            ("policy", route.policy.is_some()),
+            ("sticky", route.sticky),
+        ] {
+            if set {
+                self.problem(
+                    route_path.key(field),
+                    format!(
+                        "an aggregation route has no `{field}` of its own: each branch of `aggregate` has its `timeout` and `policy`"
+                    ),
+                );
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (k, branch) in route.aggregate.iter().enumerate() {
+            let b = p.index(k);
+            if self.service_ref(b.key("service"), &branch.service)
+                && !seen.insert(branch.service.as_str())
+            {
+                self.problem(
+                    b.key("service"),
+                    format!(
+                        "`{}` is already a branch of this aggregation: a service answers once",
+                        shown(&branch.service)
+                    ),
+                );
+            }
+            self.policy_ref(&b, branch.policy.as_deref(), branch.timeout.is_some());
+            if let Some(timeout) = branch.timeout {
+                self.positive_duration(b.key("timeout"), timeout);
+            }
         }
     }
 
@@ -263,6 +322,15 @@ impl Checker<'_> {
             );
             return;
         };
+        if route.backends.is_empty() {
+            return self.problem(
+                path.key("route"),
+                format!(
+                    "route `{}` is an aggregation: it has no split to re-weight",
+                    shown(&split.route)
+                ),
+            );
+        }
         for name in split.weights.keys() {
             if !route.backends.iter().any(|b| b.service == *name) {
                 let known: Vec<String> = route.backends.iter().map(|b| shown(&b.service)).collect();

@@ -249,12 +249,16 @@ pub fn callees(service: &Service) -> Vec<&str> {
         .gateway
         .iter()
         .filter_map(|g| g.auth.as_ref()?.service.as_deref());
-    let backends = service
-        .gateway
-        .iter()
-        .flat_map(|g| &g.routes)
+    let routes = service.gateway.iter().flat_map(|g| &g.routes);
+    let backends = routes
+        .clone()
         .flat_map(|r| &r.backends)
-        .map(|b| b.service.as_str());
+        .map(|b| b.service.as_str())
+        .chain(
+            routes
+                .flat_map(|r| &r.aggregate)
+                .map(|b| b.service.as_str()),
+        );
     for callee in auth.chain(backends) {
         if !out.contains(&callee) {
             out.push(callee);
