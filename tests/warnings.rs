@@ -541,3 +541,41 @@ fn a_graceful_stop_shorter_than_the_callers_refresh_is_a_warning() {
     s["services"]["back"]["shutdown_delay"] = json!("2s");
     assert!(!paths(&s).contains(&"services.back.shutdown_delay".to_string()));
 }
+
+#[test]
+fn a_route_around_the_gateway_with_tokens_that_will_not_pass_is_a_warning() {
+    let scenario = |anonymous_route: &str| {
+        json!({
+            "name": "t", "duration": "10s",
+            "services": {
+                "gw": {"service_time": {"constant": "1ms"}, "gateway": {"auth": {},
+                       "routes": [{"name": "all", "prefix": "/", "backends": [{"service": "back"}]}]}},
+                "back": {"service_time": {"constant": "1ms"}}
+            },
+            "workload": {
+                "timeout": "1s",
+                "routes": [{"name": "front-door", "service": "gw"},
+                           {"name": "side-door", "service": "back"}],
+                "clients": [
+                    {"name": "staff", "credential": "user", "arrivals": {"poisson": {"rate": 5}},
+                     "routes": {"side-door": 1}},
+                    {"name": "anonymous", "arrivals": {"poisson": {"rate": 5}},
+                     "routes": {anonymous_route: 1}}
+                ]
+            }
+        })
+    };
+    // Valid tokens on the side door: allowed (the invariant is about
+    // tokens, not paths); no token through the front door: refused 401.
+    assert_eq!(warnings(&scenario("front-door")), []);
+    let found = warnings(&scenario("side-door"));
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (path, message, fix) = &found[0];
+    assert_eq!(path, "workload.routes[1].service");
+    assert!(
+        message.contains("route `side-door` enters `back` directly")
+            && message.contains("client `anonymous` sends on it with no token"),
+        "{message}"
+    );
+    assert!(fix.contains("\"service\": \"gw\""), "{fix}");
+}

@@ -16,6 +16,7 @@
 mod breakers;
 mod discovery;
 mod flow;
+mod gateway;
 mod load;
 mod policies;
 mod values;
@@ -85,6 +86,7 @@ pub(super) fn warnings(
     lints.fractions();
     lints.requirement_percents();
     lints.zones(zones);
+    lints.gateway_bypass();
     lints.out
 }
 
