@@ -368,7 +368,10 @@ impl World<'_> {
                 self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
             }
             verdict => {
-                if auth.edge.is_some() && verdict.forwards() {
+                // Under remote validation, any decision made without asking
+                // is a fresh cached answer (active or not), unless there was
+                // no token to ask about.
+                if auth.edge.is_some() && token != TokenKind::Missing {
                     auth.counts.cache_hits += 1;
                 }
                 self.admitted(kernel, job_key, service, route, verdict);
