@@ -399,6 +399,35 @@ pub struct ServiceSummary {
     /// otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleSummary>,
+    /// What its load shedding did, for a service with `shed` (left out
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shed: Option<ShedSummary>,
+}
+
+/// A service's load shedding over the run (`Service::shed`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ShedSummary {
+    /// Shedding starts at this queue length (absent: only
+    /// `max_concurrency` sheds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_high: Option<u32>,
+    /// And stops once the queue has drained to this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_low: Option<u32>,
+    /// Requests in service past which it sheds too (absent: no cap).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Requests shed (answered 503 before the queue; counted in
+    /// `failures.rejected` too), by the queue trigger and by the
+    /// concurrency cap.
+    pub shed_queue: u64,
+    /// See `shed_queue`.
+    pub shed_concurrency: u64,
+    /// Times an instance's queue reached the high watermark.
+    pub episodes: u64,
+    /// Time spent shedding by the queue trigger, summed over the instances.
+    pub shedding_s: f64,
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -631,6 +660,21 @@ impl Summary {
                         .unwrap_or(false)
                         .then(|| instances_summary(run, i)),
                     autoscale: autoscale.map(|outcome| autoscale_summary(outcome, elapsed)),
+                    shed: run
+                        .shed
+                        .get(i)
+                        .and_then(Option::as_ref)
+                        .map(|s| ShedSummary {
+                            queue_high: (s.config.queue_high != u32::MAX)
+                                .then_some(s.config.queue_high),
+                            queue_low: (s.config.queue_high != u32::MAX)
+                                .then_some(s.config.queue_low),
+                            max_concurrency: s.config.max_concurrency,
+                            shed_queue: s.queue,
+                            shed_concurrency: s.concurrency,
+                            episodes: s.episodes,
+                            shedding_s: round6(s.shedding_ns as f64 / 1e9),
+                        }),
                 };
                 (name.clone(), summary)
             })

@@ -17,6 +17,7 @@ use super::sampler::Samplers;
 use super::validate::validate;
 use super::warnings::{Warning, warnings};
 use crate::kernel::SimDuration;
+use crate::patterns::gateway::shed::ShedConfig;
 use crate::patterns::rate_limit::TokenBucket;
 
 /// Upper bound on a route's path, in bytes.
@@ -212,6 +213,8 @@ pub struct Compiled {
     zones: Option<CompiledZones>,
     /// Each service's admission limit, by index (none: no limit).
     admission: Vec<Option<TokenBucket>>,
+    /// Each service's load shedding, by index (none: it does not shed).
+    shed: Vec<Option<ShedConfig>>,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
@@ -226,6 +229,12 @@ impl Compiled {
     /// each of its instances starts with (none: no limit).
     pub fn admission(&self) -> &[Option<TokenBucket>] {
         &self.admission
+    }
+
+    /// Each service's load shedding (`shed`), by index, as the patterns'
+    /// shedder takes it (none: it does not shed).
+    pub fn shed(&self) -> &[Option<ShedConfig>] {
+        &self.shed
     }
 
     /// Each service's discovery, by index (none: callers use every instance).
@@ -374,14 +383,22 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
             .any(|(p, _)| path.0.starts_with(&p.0) || p.0.starts_with(&path.0))
     });
     problems.append(&mut built);
-    let (Some(samplers), Some(discovery), Some(autoscale), Some(zones), Some(admission), true) = (
+    let (
+        Some(samplers),
+        Some(discovery),
+        Some(autoscale),
+        Some(zones),
+        Some((admission, shed)),
+        true,
+    ) = (
         samplers,
         discovery,
         autoscale,
         zones,
         admission,
         problems.is_empty(),
-    ) else {
+    )
+    else {
         return Err(diagnostics(problems));
     };
     let mut resolver = Resolver {
@@ -418,29 +435,51 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         autoscale,
         zones,
         admission,
+        shed,
         requirements,
         warnings,
     })
 }
 
 /// Each service's admission limit (`rate_limit`), built by the pattern's
-/// own constructor: the prototype every instance's bucket starts from.
-fn compile_admission(scenario: &Scenario) -> Result<Vec<Option<TokenBucket>>, Problems> {
+/// own constructor: the prototype every instance's bucket starts from; and
+/// its load shedding (`shed`), checked by the pattern's own validation.
+#[allow(clippy::type_complexity)]
+fn compile_admission(
+    scenario: &Scenario,
+) -> Result<(Vec<Option<TokenBucket>>, Vec<Option<ShedConfig>>), Problems> {
     let mut problems = Problems::new();
-    let mut out = Vec::with_capacity(scenario.services.len());
+    let mut buckets = Vec::with_capacity(scenario.services.len());
+    let mut shed = Vec::with_capacity(scenario.services.len());
     for (name, service) in &scenario.services {
+        let path = JsonPath::root().key("services").key(name);
+        shed.push(service.shed.as_ref().and_then(|s| {
+            // Without a high watermark, one the queue never reaches.
+            let high = s.queue_high.unwrap_or(u32::MAX);
+            let config = ShedConfig {
+                queue_high: high,
+                queue_low: s.queue_low.unwrap_or_else(|| high.saturating_sub(1)),
+                max_concurrency: s.max_concurrency,
+            };
+            match config.validate() {
+                Ok(()) => Some(config),
+                Err(e) => {
+                    problems.push((path.key("shed").key(e.field), e.reason.to_string()));
+                    None
+                }
+            }
+        }));
         let Some(r) = &service.rate_limit else {
-            out.push(None);
+            buckets.push(None);
             continue;
         };
-        let piece = JsonPath::root().key("services").key(name).key("rate_limit");
-        match token_bucket(r, &piece) {
-            Ok(bucket) => out.push(Some(bucket)),
+        match token_bucket(r, &path.key("rate_limit")) {
+            Ok(bucket) => buckets.push(Some(bucket)),
             Err(problem) => problems.push(problem),
         }
     }
     if problems.is_empty() {
-        Ok(out)
+        Ok((buckets, shed))
     } else {
         Err(problems)
     }

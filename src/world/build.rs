@@ -336,6 +336,10 @@ impl<'s> World<'s> {
         } else {
             Vec::new()
         };
+        let shed = super::shed::Shedders::new(
+            compiled,
+            &instances.iter().map(|i| i.service).collect::<Vec<_>>(),
+        );
         let zones = compiled.zones().map(|z| {
             let routers = edges
                 .iter()
@@ -428,6 +432,7 @@ impl<'s> World<'s> {
             window_start: SimTime::ZERO,
             violation: None,
             guard: CredentialGuard::new(compiled),
+            shed,
             duration: scenario.duration,
         };
         (world, infos)

@@ -216,6 +216,9 @@ impl World<'_> {
             // with a full bucket.
             self.admission[index as usize] = self.services[service as usize].admission;
         }
+        if let Some(shed) = &mut self.shed {
+            shed.restart(index);
+        }
         if let super::behaviour::Behaviour::Gateway(gateway) =
             &mut self.services[service as usize].behaviour
         {

@@ -48,6 +48,7 @@ mod registry;
 mod request;
 mod retry;
 mod service;
+mod shed;
 pub mod slab;
 mod stack;
 mod status;
@@ -86,6 +87,7 @@ pub use phases::Phase;
 use policy::{EdgeState, PolicyModel};
 pub use registry::{Deregistration, MAX_DEREGISTRATIONS, RegistryCounts};
 use request::RequestContext;
+pub use shed::ShedCounts;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
 pub use stop::StopCause;
@@ -247,6 +249,9 @@ pub struct World<'s> {
     /// Per instance, its admission limit (`rate_limit`; empty when no
     /// service has one, so the check is one length test).
     admission: Vec<Option<TokenBucket>>,
+    /// Load shedding (`shed.rs`): none when no service sheds, so the check
+    /// is one test.
+    shed: Option<Box<shed::Shedders>>,
     network: Network,
     /// Zones (`zones.rs`): none when no service has zones.
     zones: Option<Box<zones::Zones>>,
@@ -406,6 +411,8 @@ pub struct RunOutcome {
     /// The credential invariant's counts, when some gateway checks
     /// credentials.
     pub credential_check: Option<CredentialCheck>,
+    /// Per service, what its load shedding did (none: it does not shed).
+    pub shed: Vec<Option<ShedCounts>>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -568,9 +575,14 @@ pub fn run_observed<O: EventObserver>(
     });
     let gateways = world.gateway_outcomes();
     let credential_check = world.credential_check();
+    let shed = match &mut world.shed {
+        Some(shedders) => shedders.outcome(end),
+        None => vec![None; world.services.len()],
+    };
     let mut outcome = RunOutcome {
         gateways,
         credential_check,
+        shed,
         autoscale,
         zones,
         instances: InstancesOutcome {

@@ -65,6 +65,16 @@ impl World<'_> {
             self.send_reply(kernel, service, &job, reply);
             return;
         }
+        if let Some(shed) = &mut self.shed
+            && shed.sheds(instance_index, now, instance.queue.len(), instance.busy)
+        {
+            // Shed: 503 at once, before the queue, as a full queue refuses.
+            stats.window.rejected += 1;
+            phases.count_service(service, now, |p| p.counts.rejected += 1);
+            let job = self.jobs.remove(job_key).expect("live");
+            self.reply(kernel, service, &job, Status::Unavailable);
+            return;
+        }
         if instance.busy < model.concurrency {
             job.state = JobState::Busy;
             self.start_job(kernel, job_key);
@@ -73,6 +83,11 @@ impl World<'_> {
             job.state = JobState::Queued;
             observe(&mut self.meters, instance_index, instance, now);
             instance.queue.push_back(job_key);
+            if let Some(shed) = &mut self.shed {
+                // Shedding starts as the queue reaches its watermark, not
+                // at the next arrival.
+                shed.queue_length(instance_index, now, instance.queue.len());
+            }
         } else {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
@@ -87,7 +102,8 @@ impl World<'_> {
         let now = kernel.now();
         loop {
             let job = self.jobs.get_mut(job_key).expect("starting a live job");
-            let instance = &mut self.instances[job.instance as usize];
+            let instance_index = job.instance;
+            let instance = &mut self.instances[instance_index as usize];
             let service = instance.service as usize;
             let stats = &mut self.service_stats[service];
             let expired = now >= job.deadline;
@@ -106,7 +122,11 @@ impl World<'_> {
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
                 observe(&mut self.meters, job.instance, instance, now);
                 self.jobs.remove(job_key);
-                match instance.queue.pop_front() {
+                let next = instance.queue.pop_front();
+                if let Some(shed) = &mut self.shed {
+                    shed.queue_length(instance_index, now, instance.queue.len());
+                }
+                match next {
                     Some(next) => {
                         stats.in_queue.decrement(now);
                         job_key = next;
@@ -209,6 +229,11 @@ impl World<'_> {
         observe(&mut self.meters, job.instance, instance, now);
         instance.busy -= 1;
         let next = instance.queue.pop_front();
+        if next.is_some()
+            && let Some(shed) = &mut self.shed
+        {
+            shed.queue_length(job.instance, now, instance.queue.len());
+        }
         let stats = &mut self.service_stats[service as usize];
         let sojourn = now - job.arrived;
         stats.busy.decrement(now);
@@ -307,6 +332,10 @@ impl World<'_> {
         let queued = instance.queue.len() as u64;
         observe(&mut self.meters, instance_index, instance, now);
         instance.queue.clear();
+        if let Some(shed) = &mut self.shed {
+            shed.queue_length(instance_index, now, 0);
+        }
+        let instance = &mut self.instances[instance_index as usize];
         let busy = u64::from(instance.busy);
         instance.busy = 0;
         let doomed = self

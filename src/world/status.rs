@@ -16,7 +16,7 @@
 //! |---|---|---|---|
 //! | `Ok` | 200 | a job that finished its steps | `successes` |
 //! | `Internal` | 500 | the service's own error, or a failed required call | `errors` (`dependency` at the service) |
-//! | `Unavailable` | 503 | a full queue (load shed), a stopping instance, a gateway's policy refusal | `rejected` |
+//! | `Unavailable` | 503 | a full queue, a service's `shed`, a stopping instance, a gateway's policy refusal | `rejected` |
 //! | `Timeout` | – | an attempt's timeout or the deadline | `timeouts` |
 //! | `BreakerOpen` | – | an open circuit breaker | `breaker_open` |
 //! | `BulkheadFull` | – | a full bulkhead, or a wait that ran out | `bulkhead_full` |

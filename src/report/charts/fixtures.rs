@@ -97,6 +97,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         edge_attributable: Vec::new(),
         gateways: Vec::new(),
         credential_check: None,
+        shed: Vec::new(),
     }
 }
 

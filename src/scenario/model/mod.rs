@@ -166,6 +166,13 @@ pub struct Service {
     /// its next token. None (the default): no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimitSpec>,
+    /// Server-side load shedding on each instance: an arriving request is
+    /// answered 503 at once, before the queue, while the queue is past its
+    /// high watermark (until it drains to the low one) or while
+    /// `max_concurrency` requests are in service. None (the default): a
+    /// request is refused only by a full queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shed: Option<ShedSpec>,
     /// Makes the service an API gateway: after its own work it routes each
     /// request by method and path, checks its credential and forwards it to
     /// a backend of the route's split. A gateway has no `calls`.
@@ -182,6 +189,30 @@ impl Service {
             .as_ref()
             .map_or(self.instances, |a| a.max_instances.max(self.instances))
     }
+}
+
+/// When an instance sheds load (`Service::shed`), as Envoy's overload
+/// manager stops accepting requests past a watermark.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShedSpec {
+    /// Shedding starts when the queue holds this many requests or more; at
+    /// most `queue_capacity`. None: only `max_concurrency` sheds (one of
+    /// the two is needed).
+    #[schemars(range(min = 1))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_high: Option<u32>,
+    /// Shedding stops when the queue has drained to this many or fewer;
+    /// below `queue_high` (the default, `queue_high − 1`, is a plain
+    /// threshold). The gap keeps a queue that hovers at the threshold from
+    /// flapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_low: Option<u32>,
+    /// Also shed while this many requests are in service on the instance;
+    /// at most `concurrency`. None (the default): no cap but the workers.
+    #[schemars(range(min = 1))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
 }
 
 /// One step of a service's downstream calls: either a single call

@@ -11,6 +11,48 @@ use crate::scenario::diagnostic::JsonPath;
 use crate::scenario::model::*;
 
 impl Checker<'_> {
+    /// A service's load shedding: watermarks the queue can reach, and a cap
+    /// its workers can reach (past either it would never shed: a setting
+    /// that does nothing is a mistake, not a choice).
+    fn shed(&mut self, path: &JsonPath, shed: &ShedSpec, service: &Service) {
+        match shed.queue_high {
+            None if shed.max_concurrency.is_none() => self.problem(
+                path.clone(),
+                "shed needs a trigger: queue_high (a queue length), max_concurrency (requests in service), or both",
+            ),
+            None if shed.queue_low.is_some() => self.problem(
+                path.key("queue_low"),
+                "queue_low is where shedding by queue_high stops: it needs queue_high",
+            ),
+            None => {}
+            Some(high) if high == 0 || high > service.queue_capacity => self.problem(
+                path.key("queue_high"),
+                format!(
+                    "queue_high must be between 1 and the queue_capacity ({}): the queue never holds more",
+                    service.queue_capacity
+                ),
+            ),
+            Some(high) if shed.queue_low.is_some_and(|low| low >= high) => self.problem(
+                path.key("queue_low"),
+                format!(
+                    "queue_low must be below queue_high ({high}): shedding stops once the queue has drained to it"
+                ),
+            ),
+            Some(_) => {}
+        }
+        if let Some(max) = shed.max_concurrency
+            && (max == 0 || max > service.concurrency)
+        {
+            self.problem(
+                path.key("max_concurrency"),
+                format!(
+                    "max_concurrency must be between 1 and the concurrency ({}): no more are ever in service",
+                    service.concurrency
+                ),
+            );
+        }
+    }
+
     pub(super) fn service(&mut self, name: &str, service: &Service) {
         let path = JsonPath::root().key("services").key(name);
         if service.instances == 0 || service.instances > MAX_INSTANCES {
@@ -40,6 +82,9 @@ impl Checker<'_> {
         }
         if let Some(r) = &service.rate_limit {
             self.rate(path.key("rate_limit").key("rate"), r.rate);
+        }
+        if let Some(shed) = &service.shed {
+            self.shed(&path.key("shed"), shed, service);
         }
         self.probability(path.key("error_rate"), service.error_rate);
         let slowdowns = &service.instance_slowdown;
