@@ -512,6 +512,10 @@ fn run(
             Err(e) => return cannot_write(console, e),
         }
     }
+    match staging.create(report::timeseries::STATUSES.name) {
+        Ok(f) => csv = csv.with_statuses(io::BufWriter::new(f)),
+        Err(e) => return cannot_write(console, e),
+    }
     if report::timeseries::writes_autoscale(&compiled) {
         match staging.create(report::timeseries::AUTOSCALE.name) {
             Ok(f) => csv = csv.with_autoscale(io::BufWriter::new(f)),

@@ -305,7 +305,8 @@ fn the_implicit_client_writes_no_client_figures() {
         [
             "series/routes.csv",
             "series/services.csv",
-            "series/edges.csv"
+            "series/edges.csv",
+            "series/statuses.csv"
         ]
     );
 }

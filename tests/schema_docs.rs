@@ -81,10 +81,10 @@ fn every_scenario_field_is_documented() {
 fn every_timeseries_column_is_documented() {
     // Every file a run may write, `series/clients.csv` and the files of
     // balanced, discovered and autoscaled services included.
-    use meshsim::report::timeseries::{ALL_FILES, AUTOSCALE, BALANCE, INSTANCES};
+    use meshsim::report::timeseries::{ALL_FILES, AUTOSCALE, BALANCE, INSTANCES, STATUSES};
     let columns: BTreeSet<String> = ALL_FILES
         .iter()
-        .chain([&INSTANCES, &BALANCE, &AUTOSCALE])
+        .chain([&INSTANCES, &BALANCE, &AUTOSCALE, &STATUSES])
         .flat_map(|f| f.header.split(','))
         .map(String::from)
         .collect();

@@ -15,6 +15,7 @@ mod autoscale;
 mod gateway;
 mod instances;
 mod phases;
+mod statuses;
 pub use autoscale::{AutoscaleSummary, ScaleChangeSummary, TimeToCapacitySummary};
 use autoscale::{autoscale_summary, mean_instances};
 pub use gateway::{
@@ -29,6 +30,8 @@ pub use instances::{
 pub use phases::{
     BaselineSummary, FaultRecoverySummary, PhaseOutcome, PhaseSummary, RecoverySummary,
 };
+pub use statuses::StatusSummary;
+use statuses::{route_statuses, statuses};
 
 /// The format version of summary.json; bump it on every change of meaning
 /// (and say what changed in the changelog of docs/scenarios.md).
@@ -275,6 +278,9 @@ pub struct EdgeSummary {
     /// Circuit breakers on this edge, if the policy has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakers: Option<BreakerSummary>,
+    /// The calls that ended with a status, by status (only the statuses
+    /// seen); calls dropped with their caller have none.
+    pub statuses: Vec<StatusSummary>,
 }
 
 /// The circuit breakers of an edge (one per calling instance, or one per
@@ -325,13 +331,16 @@ pub struct RouteSummary {
     /// The clients' circuit breaker on this route, if its policy has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakers: Option<BreakerSummary>,
+    /// The requests that ended, by status, each with its latency (only the
+    /// statuses seen, in the vocabulary's order).
+    pub statuses: Vec<StatusSummary>,
 }
 
 /// A declared client in summary.json: what it saw, over every route it
 /// sends to.
 #[derive(Clone, Debug, Serialize)]
 pub struct ClientSummary {
-    /// Its credential class (not checked by anything yet).
+    /// Its credential class (a gateway route's `allow` checks it).
     pub credential: String,
     /// Requests sent.
     pub requests: u64,
@@ -347,6 +356,8 @@ pub struct ClientSummary {
     pub goodput_per_sec: f64,
     /// End-to-end latency of its successful requests, ms.
     pub latency_ms: LatencySummary,
+    /// The requests that ended, by status (only the statuses seen).
+    pub statuses: Vec<StatusSummary>,
 }
 
 /// A service in summary.json.
@@ -554,6 +565,7 @@ impl Summary {
                     attempt_latency_ms: attempt_latency(run, i),
                     attempts: Attempts::new(&run.edge_stats[i].total),
                     breakers: breaker_summary(run, i),
+                    statuses: route_statuses(stats),
                 };
                 (name.clone(), summary)
             })
@@ -581,6 +593,7 @@ impl Summary {
                     success_ratio: success_ratio(stats),
                     goodput_per_sec: per_sec(c.successes),
                     latency_ms: stats.latency.summary(),
+                    statuses: statuses(&c),
                 };
                 (name.clone(), summary)
             })
@@ -730,6 +743,7 @@ impl Summary {
                         attempt_latency_ms: attempt_latency(run, i),
                         completed_for_nobody: edge_nobody(run, i),
                         breakers: breaker_summary(run, i),
+                        statuses: statuses(c),
                     };
                     (e.name.clone(), summary)
                 })

@@ -78,6 +78,7 @@ pub fn render(summary: &Summary) -> String {
     }
     out.push('\n');
     aligned(&mut out, &rows);
+    statuses(&mut out, summary);
     if !summary.clients.is_empty() {
         let mut rows = vec![vec![
             "client".to_string(),
@@ -327,6 +328,56 @@ fn recovery(out: &mut String, summary: &Summary) {
             summary.recovery.windows
         );
     }
+}
+
+/// The routes' requests by status, when some route saw a status that the
+/// table above counts with others (401, 403 and 404 with the errors, 429
+/// with the rejections, 504 with the timeouts): a column per status seen.
+fn statuses(out: &mut String, summary: &Summary) {
+    const GROUPED: [&str; 5] = [
+        "unauthorized",
+        "forbidden",
+        "not_found",
+        "too_many_requests",
+        "gateway_timeout",
+    ];
+    let seen = |status: &str| {
+        summary
+            .routes
+            .values()
+            .any(|r| r.statuses.iter().any(|s| s.status == status))
+    };
+    if !GROUPED.iter().any(|s| seen(s)) {
+        return;
+    }
+    let columns: Vec<(&str, Option<u16>)> = crate::world::Status::ALL
+        .iter()
+        .filter(|s| seen(s.name()))
+        .map(|s| (s.name(), s.http_code()))
+        .collect();
+    let mut rows = vec![
+        std::iter::once("route by status".to_string())
+            .chain(columns.iter().map(|(name, http)| match http {
+                Some(code) => code.to_string(),
+                None => (*name).to_string(),
+            }))
+            .collect::<Vec<_>>(),
+    ];
+    for (name, r) in &summary.routes {
+        let count = |status: &str| {
+            r.statuses
+                .iter()
+                .find(|s| s.status == status)
+                .map_or(0, |s| s.count)
+        };
+        rows.push(
+            std::iter::once(name.clone())
+                .chain(columns.iter().map(|(status, _)| count(status).to_string()))
+                .collect(),
+        );
+    }
+    out.push('\n');
+    aligned(out, &rows);
 }
 
 /// Calls refused locally: open breaker, full bulkhead, throttle, rate limit.

@@ -6,7 +6,8 @@
 //! `series/balance.csv` (per service: imbalance and pool) when some
 //! service is balanced over or discovered; `series/autoscale.csv` (per
 //! autoscaled service: its instances and load) when some service is
-//! autoscaled; and `breakers.csv`, every circuit-breaker transition.
+//! autoscaled; `series/statuses.csv`, each route's requests by status; and
+//! `breakers.csv`, every circuit-breaker transition.
 //!
 //! Each file has only the columns of its kind, named as in summary.json,
 //! and every count is an integer in every row; only the latency
@@ -84,6 +85,32 @@ pub const AUTOSCALE: SeriesFile = SeriesFile {
     name: "series/autoscale.csv",
     header: "t_start_s,t_end_s,service,desired,starting,ready,not_ready,down,draining,metric,requests",
 };
+
+/// `series/statuses.csv`: the requests of each route that ended in the
+/// window, by [status](crate::world::Status) (its own file, so that the
+/// routes' file keeps its columns): a gateway's 401, 403, 404, 429 and 504
+/// apart from the 500s, 503s and timeouts they are counted with in
+/// [`ROUTES`]. Written for every run.
+pub const STATUSES: SeriesFile = SeriesFile {
+    name: "series/statuses.csv",
+    header: "t_start_s,t_end_s,route,ok,unauthorized,forbidden,not_found,too_many_requests,internal,unavailable,gateway_timeout,timeout,breaker_open,bulkhead_full,throttled,rate_limited",
+};
+
+/// One CSV line (with its newline) of [`STATUSES`], for the route row `row`
+/// of the route named `route`.
+pub fn write_statuses_row(out: &mut String, route: &str, row: &WindowRow) {
+    let _ = write!(
+        out,
+        "{:.6},{:.6},{}",
+        row.start.as_secs_f64(),
+        row.end.as_secs_f64(),
+        csv_field(route),
+    );
+    for n in row.counts.statuses() {
+        let _ = write!(out, ",{n}");
+    }
+    out.push('\n');
+}
 
 /// Whether a run of `compiled` writes [`AUTOSCALE`]: some service has
 /// `autoscale`.
@@ -226,7 +253,7 @@ fn float_cell(out: &mut String, value: Option<f64>) {
 }
 
 /// The text of every time-series file of the run, by name (in
-/// [`files_for`] order), from the rows kept in memory (every row, unless
+/// [`files_for`] order, then [`STATUSES`]), from the rows kept in memory (every row, unless
 /// the run had more windows than charts keep: see
 /// [`crate::metrics::series`]). The CLI streams the whole series instead,
 /// with [`CsvRecorder`].
@@ -236,12 +263,17 @@ pub fn to_csv(run: &RunOutcome) -> Vec<(&'static str, String)> {
         .iter()
         .map(|f| (f.name, format!("{}\n", f.header)))
         .collect();
+    let mut statuses = format!("{}\n", STATUSES.header);
     for row in &run.rows {
         let index = kinds.iter().position(|f| *f == file_of(row.kind));
         if let Some(index) = index {
             write_row(&mut files[index].1, entity_name(run, row), row);
         }
+        if row.kind == EntityKind::Route {
+            write_statuses_row(&mut statuses, entity_name(run, row), row);
+        }
     }
+    files.push((STATUSES.name, statuses));
     files
 }
 
@@ -321,6 +353,8 @@ pub struct CsvRecorder<W: io::Write> {
     balance: Option<CsvStream<W>>,
     /// [`AUTOSCALE`], when some service is autoscaled.
     autoscale: Option<CsvStream<W>>,
+    /// [`STATUSES`].
+    statuses: Option<CsvStream<W>>,
     names: SeriesNames,
     line: String,
 }
@@ -343,6 +377,7 @@ impl<W: io::Write> CsvRecorder<W> {
             instances: None,
             balance: None,
             autoscale: None,
+            statuses: None,
             names: SeriesNames::default(),
             line: String::new(),
         }
@@ -379,6 +414,13 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`STATUSES`] to `out` (its header at once).
+    #[must_use]
+    pub fn with_statuses(mut self, out: W) -> Self {
+        self.statuses = Some(CsvStream::new(out, STATUSES.header));
+        self
+    }
+
     /// The first write error, with the name of its file.
     pub fn error(&self) -> Option<(&'static str, &io::Error)> {
         FILES
@@ -401,6 +443,11 @@ impl<W: io::Write> CsvRecorder<W> {
                     .as_ref()
                     .and_then(|s| s.error().map(|e| (AUTOSCALE.name, e)))
             })
+            .or_else(|| {
+                self.statuses
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (STATUSES.name, e)))
+            })
     }
 
     /// Flushes every file; returns each writer and its number of rows, or
@@ -416,6 +463,9 @@ impl<W: io::Write> CsvRecorder<W> {
         }
         if let Some(autoscale) = self.autoscale {
             autoscale.finish().map_err(|e| (AUTOSCALE.name, e))?;
+        }
+        if let Some(statuses) = self.statuses {
+            statuses.finish().map_err(|e| (STATUSES.name, e))?;
         }
         let [routes, services, edges] = self.streams;
         let finish =
@@ -450,6 +500,13 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 },
             };
             stream.row(self.names.of(row), row);
+            if row.kind == EntityKind::Route
+                && let Some(stream) = &mut self.statuses
+            {
+                self.line.clear();
+                write_statuses_row(&mut self.line, self.names.of(row), row);
+                stream.line(&self.line);
+            }
         }
         if let Some(stream) = &mut self.instances {
             for row in &window.instances {
@@ -587,6 +644,13 @@ pub fn breakers_csv(run: &RunOutcome) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_statuses_columns_are_the_vocabulary_in_its_order() {
+        let names: Vec<&str> = crate::world::Status::ALL.iter().map(|s| s.name()).collect();
+        let header = format!("t_start_s,t_end_s,route,{}", names.join(","));
+        assert_eq!(STATUSES.header, header);
+    }
 
     /// Every line of every file has as many cells as its header, and every
     /// count cell is an integer.

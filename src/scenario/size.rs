@@ -55,7 +55,7 @@ pub const NETWORK_PAIR_BYTES: u64 = 128;
 /// Bytes of one fault, its window and its place in reports.
 pub const FAULT_BYTES: u64 = 256;
 /// Bytes of one row of the time series kept for charts.
-pub const SERIES_ROW_BYTES: u64 = 256;
+pub const SERIES_ROW_BYTES: u64 = 320;
 /// Bytes of one instance row kept for the per-instance chart.
 pub const INSTANCE_ROW_BYTES: u64 = 64;
 /// Bytes of one autoscaler row kept for the autoscaling chart, with its
@@ -199,6 +199,16 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
             bytes(entity)
         ),
         (services + routes).saturating_mul(entity),
+    ));
+    // Each route's latency by status: a histogram of 2 digits for each
+    // status but `Ok`, allocated at its first request (an upper bound).
+    let by_status = 12 * LatencyHistogram::bytes_for(2);
+    parts.push((
+        format!(
+            "{routes} routes × {} of latency by status (at most)",
+            bytes(by_status)
+        ),
+        routes.saturating_mul(by_status),
     ));
 
     // Instances and the jobs they can hold.

@@ -101,16 +101,35 @@ pub(super) enum Owner {
     Direct { parent: Parent, optional: bool },
 }
 
+/// Counts a call's outcome as its caller saw it: each status under its
+/// kind (`errors`, `rejected`, `timeouts`, ...), and the gateway's statuses
+/// also under their own counter, so that [`Counts::statuses`] has each.
 pub(super) fn counts_outcome(counts: &mut Counts, outcome: Status) {
     match outcome {
         Status::Ok => counts.successes += 1,
-        // The gateway's statuses count with their nearest kind until their
-        // issue gives them counters of their own (see `status.rs`).
-        Status::Internal | Status::Unauthorized | Status::Forbidden | Status::NotFound => {
-            counts.errors += 1
+        Status::Internal => counts.errors += 1,
+        Status::Unauthorized => {
+            counts.errors += 1;
+            counts.unauthorized += 1;
         }
-        Status::Unavailable | Status::TooManyRequests => counts.rejected += 1,
-        Status::Timeout | Status::GatewayTimeout => counts.timeouts += 1,
+        Status::Forbidden => {
+            counts.errors += 1;
+            counts.forbidden += 1;
+        }
+        Status::NotFound => {
+            counts.errors += 1;
+            counts.not_found += 1;
+        }
+        Status::Unavailable => counts.rejected += 1,
+        Status::TooManyRequests => {
+            counts.rejected += 1;
+            counts.too_many_requests += 1;
+        }
+        Status::Timeout => counts.timeouts += 1,
+        Status::GatewayTimeout => {
+            counts.timeouts += 1;
+            counts.gateway_timeout += 1;
+        }
         Status::BreakerOpen => counts.breaker_open += 1,
         Status::BulkheadFull => counts.bulkhead_full += 1,
         Status::Throttled => counts.throttled += 1,

@@ -397,6 +397,8 @@ impl World<'_> {
             stats
                 .window_latency
                 .record_with_total(&mut stats.latency, latency);
+        } else {
+            stats.record_failure_latency(outcome as usize, now - sent);
         }
         // Declared clients only: the implicit client's figures are the
         // routes', and this is one length check for it.

@@ -29,8 +29,9 @@
 //! | `TooManyRequests` | 429 | a service's or a gateway route's `rate_limit` | `rejected` |
 //! | `GatewayTimeout` | 504 | a gateway's timed-out call to its backend | `timeouts` |
 //!
-//! Until the status classes give each its own counter, the last five are
-//! grouped as the right-hand column says.
+//! The last five are counted with the kind the right-hand column says, and
+//! each also on its own (`Counts::unauthorized` ...), so that a caller's
+//! counts give every status (`Counts::statuses`).
 
 use crate::kernel::SimDuration;
 use crate::patterns;

@@ -15,6 +15,15 @@ pub(crate) const BLUE: RGBColor = RGBColor(0, 114, 178);
 pub(crate) const VERMILLION: RGBColor = RGBColor(213, 94, 0);
 pub(super) const PURPLE: RGBColor = RGBColor(204, 121, 167);
 pub(super) const YELLOW: RGBColor = RGBColor(240, 228, 66);
+/// The gateway's statuses, each a shade of the kind it is counted with
+/// (errors vermillion, rejections orange, timeouts purple), so that the
+/// split of a band reads as a split: 401 and 403 darker and lighter
+/// vermillion, 404 a brown, 429 a dark ochre, 504 a dark purple.
+pub(super) const UNAUTHORIZED: RGBColor = RGBColor(140, 45, 0);
+pub(super) const FORBIDDEN: RGBColor = RGBColor(240, 160, 120);
+pub(super) const NOT_FOUND: RGBColor = RGBColor(120, 85, 60);
+pub(super) const TOO_MANY: RGBColor = RGBColor(150, 95, 0);
+pub(super) const GATEWAY_TIMEOUT: RGBColor = RGBColor(120, 50, 100);
 /// A closed breaker: Okabe–Ito's bluish green, lightened, so that the
 /// states that matter stand out.
 pub(super) const PALE_GREEN: RGBColor = RGBColor(178, 224, 211);

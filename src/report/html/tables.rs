@@ -235,6 +235,39 @@ pub(super) fn routes(out: &mut String, s: &Summary) {
     out.push_str("<h3>Attempts and latency</h3>\n");
     // Hedges, denied retries and breakers: only when some route has them.
     table_without_zeros(out, &header, &latency, &[0, 11], &[3, 4, 11]);
+    statuses(out, s);
+}
+
+/// Each route's requests by status, with their latency: one row per route
+/// and status seen (the routes' `statuses` in summary.json).
+fn statuses(out: &mut String, s: &Summary) {
+    let mut rows = Vec::new();
+    for (name, r) in &s.routes {
+        let ended: u64 = r.statuses.iter().map(|st| st.count).sum();
+        for st in &r.statuses {
+            let mut row = vec![
+                escape(name),
+                escape(st.status),
+                st.http.map_or("–".to_string(), |c| c.to_string()),
+                st.count.to_string(),
+                format!("{:.2}", 100.0 * st.count as f64 / ended.max(1) as f64),
+            ];
+            match &st.latency_ms {
+                Some(l) => row.extend([ms(l.p50), ms(l.p99), ms(l.max)]),
+                None => row.extend(["–".to_string(), "–".to_string(), "–".to_string()]),
+            }
+            rows.push(row);
+        }
+    }
+    out.push_str("<h3>By status</h3>\n");
+    table(
+        out,
+        &[
+            "route", "status", "HTTP", "requests", "share %", "p50 ms", "p99 ms", "max ms",
+        ],
+        &rows,
+        &[0, 1],
+    );
 }
 
 /// The declared clients (nothing for a workload without `clients`).

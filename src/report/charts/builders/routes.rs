@@ -4,7 +4,10 @@
 use super::super::data::{Busiest, Data, midpoints, stack, steps};
 use super::super::panel::{Legend, Line, Panel, Spec};
 use super::super::plan::Offered;
-use super::super::style::{BLACK_OI, BLUE, GREEN, ORANGE, PURPLE, SKY_BLUE, VERMILLION, YELLOW};
+use super::super::style::{
+    BLACK_OI, BLUE, FORBIDDEN, GATEWAY_TIMEOUT, GREEN, NOT_FOUND, ORANGE, PURPLE, SKY_BLUE,
+    TOO_MANY, UNAUTHORIZED, VERMILLION, YELLOW,
+};
 use super::{shown, with_other};
 
 impl Data<'_> {
@@ -72,10 +75,17 @@ impl Data<'_> {
                     log: false,
                     bands: stack(
                         windows,
+                        // By status: the gateway's beside the kind they
+                        // are counted with (`Counts::statuses`).
                         &[
-                            (VERMILLION, |r| r.counts.errors),
-                            (ORANGE, |r| r.counts.rejected),
-                            (PURPLE, |r| r.counts.timeouts),
+                            (VERMILLION, |r| r.counts.internal()),
+                            (UNAUTHORIZED, |r| r.counts.unauthorized),
+                            (FORBIDDEN, |r| r.counts.forbidden),
+                            (NOT_FOUND, |r| r.counts.not_found),
+                            (ORANGE, |r| r.counts.unavailable()),
+                            (TOO_MANY, |r| r.counts.too_many_requests),
+                            (PURPLE, |r| r.counts.timeout()),
+                            (GATEWAY_TIMEOUT, |r| r.counts.gateway_timeout),
                             (SKY_BLUE, |r| r.counts.breaker_open),
                             (BLUE, |r| r.counts.bulkhead_full),
                             (YELLOW, |r| r.counts.throttled),
@@ -91,8 +101,13 @@ impl Data<'_> {
             Legend::dashed("offered/s (the workload's rate)", BLACK_OI),
             Legend::line("successes/s", GREEN),
             Legend::area("errors/s", VERMILLION),
+            Legend::area("401 unauthorized/s", UNAUTHORIZED),
+            Legend::area("403 forbidden/s", FORBIDDEN),
+            Legend::area("404 not found/s", NOT_FOUND),
             Legend::area("rejected/s", ORANGE),
+            Legend::area("429 too many requests/s", TOO_MANY),
             Legend::area("timeouts/s", PURPLE),
+            Legend::area("504 gateway timeout/s", GATEWAY_TIMEOUT),
             Legend::area("breaker open/s", SKY_BLUE),
             Legend::area("bulkhead full/s", BLUE),
             Legend::area("throttled/s", YELLOW),
