@@ -546,9 +546,9 @@ fn twenty_thousand_routes_are_refused_by_the_memory_estimate_with_its_parts() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {stderr}");
         for part in [
-            "20000 routes × 210.6 KiB of statistics: 4.0 GiB",
+            "20000 routes × 210.8 KiB of statistics: 4.0 GiB",
+            "40000 statuses over 20000 routes × 26.1 KiB of latency by status",
             "1000000 requests in flight",
-            "time series kept for charts",
             "past the limit of 4.0 GiB",
             "raise the limit with --max-memory",
         ] {

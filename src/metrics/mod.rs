@@ -88,6 +88,9 @@ pub struct Counts {
     /// Of `timeouts`, the 504 answers: a gateway's backend did not answer in
     /// time.
     pub gateway_timeout: u64,
+    /// Of `successes`, those answered degraded: a fallback on the way
+    /// answered for a failed call (routes and clients only).
+    pub degraded: u64,
 }
 
 impl Counts {
@@ -176,6 +179,7 @@ impl Counts {
             not_found,
             too_many_requests,
             gateway_timeout,
+            degraded,
         } = *other;
         self.requests += requests;
         self.successes += successes;
@@ -202,6 +206,7 @@ impl Counts {
         self.not_found += not_found;
         self.too_many_requests += too_many_requests;
         self.gateway_timeout += gateway_timeout;
+        self.degraded += degraded;
     }
 }
 
@@ -273,6 +278,21 @@ pub struct EdgeStats {
     /// Successes the callee completed for this edge's attempts after the
     /// caller had given up on them (see [`Counts::late_successes`]).
     pub completed_for_nobody: u64,
+    /// What its policy's fallback did (all 0 without one).
+    pub fallback: FallbackCounts,
+}
+
+/// What an edge's fallback did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FallbackCounts {
+    /// Calls that failed with a status the fallback covers.
+    pub triggered: u64,
+    /// Of those, answered by the fallback: a degraded success for the
+    /// caller (the edge still counts the call's failure).
+    pub served: u64,
+    /// Of those, not saved: the cached answer was missing or too old, or
+    /// the fallback call failed too.
+    pub failed: u64,
 }
 
 impl Default for EdgeStats {
@@ -286,6 +306,7 @@ impl Default for EdgeStats {
                 attempt: LatencyHistogram::new(3),
             }),
             completed_for_nobody: 0,
+            fallback: FallbackCounts::default(),
         }
     }
 }

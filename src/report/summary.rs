@@ -281,6 +281,27 @@ pub struct EdgeSummary {
     /// The calls that ended with a status, by status (only the statuses
     /// seen); calls dropped with their caller have none.
     pub statuses: Vec<StatusSummary>,
+    /// What its policy's fallback did, for an edge whose policy has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackSummary>,
+}
+
+/// What an edge's fallback did.
+#[derive(Clone, Debug, Serialize)]
+pub struct FallbackSummary {
+    /// `service` (a call to another service), `static` or `cached`.
+    pub answer: &'static str,
+    /// The edge the fallback calls are made on (for `service`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub edge: Option<String>,
+    /// Calls that failed with a status the fallback covers.
+    pub triggered: u64,
+    /// Of those, answered by the fallback: degraded successes for the
+    /// caller (the edge's own counts keep the failure).
+    pub served: u64,
+    /// Of those, not saved: no cached answer fresh enough, or the fallback
+    /// call failed too.
+    pub failed: u64,
 }
 
 /// The circuit breakers of an edge (one per calling instance, or one per
@@ -334,6 +355,12 @@ pub struct RouteSummary {
     /// The requests that ended, by status, each with its latency (only the
     /// statuses seen, in the vocabulary's order).
     pub statuses: Vec<StatusSummary>,
+    /// Of the successes, those answered degraded: a fallback answered for
+    /// a failed call on the way.
+    pub degraded: u64,
+    /// What the route's policy's fallback did, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackSummary>,
 }
 
 /// A declared client in summary.json: what it saw, over every route it
@@ -358,6 +385,8 @@ pub struct ClientSummary {
     pub latency_ms: LatencySummary,
     /// The requests that ended, by status (only the statuses seen).
     pub statuses: Vec<StatusSummary>,
+    /// Of the successes, those answered degraded.
+    pub degraded: u64,
 }
 
 /// A service in summary.json.
@@ -566,6 +595,8 @@ impl Summary {
                     attempts: Attempts::new(&run.edge_stats[i].total),
                     breakers: breaker_summary(run, i),
                     statuses: route_statuses(stats),
+                    degraded: c.degraded,
+                    fallback: fallback_summary(run, compiled, i),
                 };
                 (name.clone(), summary)
             })
@@ -594,6 +625,7 @@ impl Summary {
                     goodput_per_sec: per_sec(c.successes),
                     latency_ms: stats.latency.summary(),
                     statuses: statuses(&c),
+                    degraded: c.degraded,
                 };
                 (name.clone(), summary)
             })
@@ -744,6 +776,7 @@ impl Summary {
                         completed_for_nobody: edge_nobody(run, i),
                         breakers: breaker_summary(run, i),
                         statuses: statuses(c),
+                        fallback: fallback_summary(run, compiled, i),
                     };
                     (e.name.clone(), summary)
                 })
@@ -807,4 +840,29 @@ impl Summary {
         text.push('\n');
         text
     }
+}
+
+/// What the fallback of edge `edge` did, if its policy has one.
+fn fallback_summary(run: &RunOutcome, compiled: &Compiled, edge: usize) -> Option<FallbackSummary> {
+    let policy = compiled
+        .scenario()
+        .policies
+        .get(run.edges[edge].policy.as_ref()?)?;
+    let fallback = policy.fallback.as_ref()?;
+    let counts = run.edge_stats[edge].fallback;
+    Some(FallbackSummary {
+        answer: match (&fallback.service, fallback.cached) {
+            (Some(_), _) => "service",
+            (None, Some(_)) => "cached",
+            (None, None) => "static",
+        },
+        edge: run
+            .edges
+            .iter()
+            .find(|e| e.fallback_of == Some(edge as u32))
+            .map(|e| e.name.clone()),
+        triggered: counts.triggered,
+        served: counts.served,
+        failed: counts.failed,
+    })
 }

@@ -79,6 +79,7 @@ pub fn render(summary: &Summary) -> String {
     out.push('\n');
     aligned(&mut out, &rows);
     statuses(&mut out, summary);
+    degraded(&mut out, summary);
     if !summary.clients.is_empty() {
         let mut rows = vec![vec![
             "client".to_string(),
@@ -328,6 +329,33 @@ fn recovery(out: &mut String, summary: &Summary) {
             summary.recovery.windows
         );
     }
+}
+
+/// The routes' degraded successes (a fallback answered), when some route
+/// had one.
+fn degraded(out: &mut String, summary: &Summary) {
+    if summary.routes.values().all(|r| r.degraded == 0) {
+        return;
+    }
+    let mut rows = vec![vec![
+        "route".to_string(),
+        "ok".into(),
+        "degraded".into(),
+        "of ok %".into(),
+    ]];
+    for (name, r) in &summary.routes {
+        rows.push(vec![
+            name.clone(),
+            r.successes.to_string(),
+            r.degraded.to_string(),
+            format!(
+                "{:.2}",
+                100.0 * r.degraded as f64 / r.successes.max(1) as f64
+            ),
+        ]);
+    }
+    out.push_str("\ndegraded successes: a fallback answered for a failed call on the way\n");
+    aligned(out, &rows);
 }
 
 /// The routes' requests by status, when some route saw a status that the

@@ -12,7 +12,9 @@
 use super::diagnostic::{Diagnostic, JsonPath};
 use super::discovery::{CompiledDiscovery, compile_discovery};
 use super::model::{Arrivals, Call, RateChange, Scenario, TokenKind};
-use super::policy::{CompiledPolicy, Problems, compile_policy, token_bucket};
+use super::policy::{
+    CompiledFallback, CompiledPolicy, FallbackAnswer, Problems, compile_policy, token_bucket,
+};
 use super::sampler::Samplers;
 use super::validate::validate;
 use super::warnings::{Warning, warnings};
@@ -407,6 +409,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         zones: zones.as_ref().map_or(&[], |z| z.names.as_slice()),
         problems: Problems::new(),
     };
+    resolver.fallbacks(&mut policies);
     let routes = resolver.routes();
     let (clients, credentials) = resolver.clients();
     let calls = resolver.calls();

@@ -29,7 +29,7 @@ pub use diagnostic::{Diagnostic, JsonPath, ScenarioError};
 pub use discovery::{CompiledDiscovery, CompiledHealth, CompiledReadiness};
 pub use load::{load, parse};
 pub use model::*;
-pub use policy::{CompiledPolicy, Limiter};
+pub use policy::{CompiledFallback, CompiledPolicy, FallbackAnswer, Limiter};
 pub use sampler::{Sampler, Samplers};
 pub use warnings::Warning;
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::diagnostic::JsonPath;
 use super::model::{
-    BackoffSpec, BalancerKind, BudgetSpec, EjectionRule, JitterKind, Policy, PolicyScope,
-    RateLimitSpec, RetryOutcome, WindowKind,
+    BackoffSpec, BalancerKind, BudgetSpec, EjectionRule, FallbackOn, JitterKind, Policy,
+    PolicyScope, RateLimitSpec, RetryOutcome, WindowKind,
 };
 use crate::kernel::SimDuration;
 use crate::patterns::breaker::{
@@ -69,9 +69,71 @@ pub struct CompiledPolicy {
     outlier: Option<OutlierConfig>,
     panic: PanicThreshold,
     zone_aware: Option<ZoneAwareConfig>,
+    /// Set once names are resolved (`compile`).
+    pub(super) fallback: Option<CompiledFallback>,
+}
+
+/// A policy's fallback, its names resolved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompiledFallback {
+    /// What it answers.
+    pub answer: FallbackAnswer,
+    /// The failures that fall back: bit `i` for [`FallbackOn`] number `i`
+    /// in declaration order.
+    pub on: u16,
+}
+
+/// What a fallback answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FallbackAnswer {
+    /// A static, degraded success at once.
+    Static,
+    /// The last good answer of the calling scope unit, if no older than
+    /// this; else the failure stands.
+    Cached(SimDuration),
+    /// A call to another service, with its own policy and timeout.
+    Call {
+        /// The service called.
+        service: u32,
+        /// Its policy (which has no fallback).
+        policy: Option<u16>,
+        /// Its per-attempt timeout, if the fallback sets one.
+        timeout: Option<SimDuration>,
+    },
+}
+
+impl CompiledFallback {
+    /// Whether a failure `on` falls back.
+    pub fn falls_back(&self, on: FallbackOn) -> bool {
+        self.on & (1 << on as u16) != 0
+    }
+
+    /// The mask of `on`, or of the default (every failure but 401, 403 and
+    /// 404) without it.
+    pub fn mask(on: Option<&[FallbackOn]>) -> u16 {
+        use FallbackOn::*;
+        const DEFAULT: [FallbackOn; 9] = [
+            TooManyRequests,
+            Internal,
+            Unavailable,
+            GatewayTimeout,
+            Timeout,
+            BreakerOpen,
+            BulkheadFull,
+            Throttled,
+            RateLimited,
+        ];
+        on.unwrap_or(&DEFAULT)
+            .iter()
+            .fold(0, |mask, o| mask | (1 << *o as u16))
+    }
 }
 
 impl CompiledPolicy {
+    /// Its fallback, if it has one.
+    pub fn fallback(&self) -> Option<&CompiledFallback> {
+        self.fallback.as_ref()
+    }
     /// Its zone-aware routing, if it sets it.
     pub fn zone_aware(&self) -> Option<ZoneAwareConfig> {
         self.zone_aware
@@ -125,6 +187,7 @@ impl CompiledPolicy {
             || self.bulkhead.is_some()
             || self.rate_limit.is_some()
             || self.hedger.is_some()
+            || policy_caches(self.fallback.as_ref())
     }
     /// A closed breaker for one more scope unit.
     pub fn fresh_breaker(&self) -> Option<Breaker> {
@@ -552,6 +615,7 @@ pub(super) fn compile_policy(
         return Err(problems);
     }
     Ok(CompiledPolicy {
+        fallback: None,
         outlier,
         panic,
         zone_aware,
@@ -592,4 +656,15 @@ pub(super) fn token_bucket(
             ],
         )
     })
+}
+
+/// Whether a fallback keeps the last good answer's time per scope unit.
+fn policy_caches(fallback: Option<&CompiledFallback>) -> bool {
+    matches!(
+        fallback,
+        Some(CompiledFallback {
+            answer: FallbackAnswer::Cached(_),
+            ..
+        })
+    )
 }

@@ -49,7 +49,7 @@ pub const CACHED_TOKEN_BYTES: u64 = 64;
 pub const INSTANCE_BYTES: u64 = 192;
 /// Bytes of a service's, route's or edge's fixed records, without its
 /// histograms.
-pub const ENTITY_BYTES: u64 = 512;
+pub const ENTITY_BYTES: u64 = 640;
 /// Bytes of one cell of the network's dense matrices.
 pub const NETWORK_PAIR_BYTES: u64 = 128;
 /// Bytes of one fault, its window and its place in reports.
@@ -184,6 +184,40 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     })
 }
 
+/// The statuses but `Ok` that route `r` can end with: 500 and 503 always;
+/// its own timeout with a `timeout` or a policy's timeout or deadline;
+/// its policy's local refusals (and its fallback call's); 429 when some
+/// service limits its rate; and every gateway status when some service is
+/// a gateway.
+fn route_statuses(scenario: &crate::scenario::Scenario, r: usize) -> u64 {
+    let workload = &scenario.workload;
+    let route = &workload.routes[r];
+    let policy = route
+        .policy
+        .as_ref()
+        .or(workload.policy.as_ref())
+        .and_then(|p| scenario.policies.get(p));
+    // A fallback call's own refusals end the route's requests too.
+    let fallback = policy
+        .and_then(|p| p.fallback.as_ref()?.policy.as_ref())
+        .and_then(|p| scenario.policies.get(p));
+    let either = |has: fn(&crate::scenario::Policy) -> bool| {
+        policy.is_some_and(has) || fallback.is_some_and(has)
+    };
+    let gateways = scenario.services.values().any(|s| s.gateway.is_some());
+    let limited = scenario.services.values().any(|s| s.rate_limit.is_some());
+    let own = [
+        route.timeout.or(workload.timeout).is_some()
+            || either(|p| p.timeout.is_some() || p.deadline.is_some()),
+        either(|p| p.breaker.is_some()),
+        either(|p| p.bulkhead.is_some()),
+        either(|p| p.budget.is_some()),
+        either(|p| p.rate_limit.is_some()),
+    ];
+    let gateway = if gateways { 5 } else { u64::from(limited) };
+    2 + own.iter().filter(|o| **o).count() as u64 + gateway
+}
+
 /// The world's size for `compiled`.
 pub fn estimate(compiled: &Compiled) -> SizeEstimate {
     let scenario = compiled.scenario();
@@ -201,14 +235,16 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         (services + routes).saturating_mul(entity),
     ));
     // Each route's latency by status: a histogram of 2 digits for each
-    // status but `Ok`, allocated at its first request (an upper bound).
-    let by_status = 12 * LatencyHistogram::bytes_for(2);
+    // status but `Ok` that it can end with, allocated at its first request.
+    let statuses: u64 = (0..scenario.workload.routes.len())
+        .map(|r| route_statuses(scenario, r))
+        .sum();
     parts.push((
         format!(
-            "{routes} routes × {} of latency by status (at most)",
-            bytes(by_status)
+            "{statuses} statuses over {routes} routes × {} of latency by status (at most)",
+            bytes(LatencyHistogram::bytes_for(2))
         ),
-        routes.saturating_mul(by_status),
+        statuses.saturating_mul(LatencyHistogram::bytes_for(2)),
     ));
 
     // Instances and the jobs they can hold.
@@ -477,6 +513,27 @@ mod tests {
 
     fn compiled(json: &str) -> Compiled {
         scenario::parse(json, "size.json").expect("valid")
+    }
+
+    #[test]
+    fn a_route_is_sized_for_the_statuses_it_can_end_with() {
+        let with = |route: &str, extra: &str| {
+            let c = compiled(&format!(
+                r#"{{"name": "s", "duration": "1s",
+                    "services": {{"a": {{"service_time": {{"constant": "1ms"}}}}{extra}}},
+                    "policies": {{"p": {{"timeout": "10ms", "breaker": {{}}}}}},
+                    "workload": {{"arrivals": {{"poisson": {{"rate": 1}}}}, "routes": [{route}]}}}}"#
+            ));
+            route_statuses(c.scenario(), 0)
+        };
+        // 500 and 503, then its own timeout, then its breaker.
+        assert_eq!(with(r#"{"service": "a"}"#, ""), 2);
+        assert_eq!(with(r#"{"service": "a", "timeout": "1s"}"#, ""), 3);
+        assert_eq!(with(r#"{"service": "a", "policy": "p"}"#, ""), 4);
+        // A gateway anywhere: its five statuses.
+        let gateway = r#", "g": {"service_time": {"constant": "1ms"},
+            "gateway": {"routes": [{"name": "r", "prefix": "/", "backends": [{"service": "a"}]}]}}"#;
+        assert_eq!(with(r#"{"service": "g"}"#, gateway), 7);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use crate::kernel::{Kernel, RngStreams, SimDuration, SimTime};
 use crate::metrics::{ClosedWindow, EdgeStats, RouteStats, ServiceStats};
-use crate::scenario::{CallTarget, Compiled};
+use crate::scenario::{CallTarget, Compiled, FallbackAnswer};
 
 use super::balance::Balancer;
 use super::behaviour::Behaviour;
@@ -24,7 +24,10 @@ use super::network::Network;
 use super::policy::{EdgeState, PolicyModel};
 use super::registry::Registry;
 use super::slab::Slab;
-use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, World};
+use super::{
+    CallSpec, EdgeFallback, EdgeInfo, EdgeModel, Event, FallbackTo, Instance, RowSink,
+    ServiceModel, World,
+};
 
 impl<'s> World<'s> {
     /// Builds the world of a compiled scenario; also returns the edges for
@@ -67,6 +70,8 @@ impl<'s> World<'s> {
                     instances_of[callee as usize],
                     discovered[callee as usize],
                 ),
+                fallback: None,
+                fallback_of: None,
             });
             infos.push(EdgeInfo {
                 // Several routes may enter one service: name the route too.
@@ -80,6 +85,7 @@ impl<'s> World<'s> {
                 is_route: true,
                 has_breaker: model.is_some_and(|p| p.has_breaker()),
                 units: model.map_or(0, |p| p.units(1)),
+                fallback_of: None,
             });
         }
         // Service edges: one per (caller, callee, policy), shared by every
@@ -165,6 +171,8 @@ impl<'s> World<'s> {
                                 balanced: model.is_some_and(PolicyModel::has_balancer)
                                     || discovered[callee as usize],
                                 units: states,
+                                fallback: None,
+                                fallback_of: None,
                             });
                             infos.push(EdgeInfo {
                                 name: edge_name,
@@ -173,6 +181,7 @@ impl<'s> World<'s> {
                                 is_route: false,
                                 has_breaker: model.is_some_and(|p| p.has_breaker()),
                                 units,
+                                fallback_of: None,
                             });
                             edge_of.insert(key, edge);
                             edge
@@ -248,6 +257,15 @@ impl<'s> World<'s> {
                 });
             }
         }
+        fallback_edges(
+            &mut edges,
+            &mut infos,
+            &policies,
+            &policy_names,
+            &service_names,
+            &instances_of,
+            &discovered,
+        );
         let client_node = services.len() as u32;
         let links: Vec<_> = scenario
             .network
@@ -492,6 +510,84 @@ fn zone_router(
 /// scope unit of the policy's scope (per calling instance without a
 /// policy) whatever else it keeps, each with a balancer (round robin when
 /// the policy names none) for its view.
+/// Gives each edge whose policy has a fallback its [`EdgeFallback`], and
+/// each fallback that calls a service an edge of its own, after every other
+/// edge (from the same caller, with the fallback's policy and timeout; one
+/// per edge that falls back, so that its calls' ends can be told as that
+/// edge's).
+fn fallback_edges(
+    edges: &mut Vec<EdgeModel>,
+    infos: &mut Vec<EdgeInfo>,
+    policies: &[PolicyModel],
+    policy_names: &[&String],
+    service_names: &[&String],
+    instances_of: &[u32],
+    discovered: &[bool],
+) {
+    for e in 0..edges.len() {
+        let Some(fallback) = edges[e].policy.and_then(|p| policies[p as usize].fallback) else {
+            continue;
+        };
+        let to = match fallback.answer {
+            FallbackAnswer::Static => FallbackTo::Static,
+            FallbackAnswer::Cached(age) => FallbackTo::Cached(age),
+            FallbackAnswer::Call {
+                service,
+                policy,
+                timeout,
+            } => {
+                let caller = edges[e].caller;
+                let model = policy.map(|p| &policies[p as usize]);
+                let callers = caller.map_or(1, |c| instances_of[c as usize]);
+                let units = edge_units(
+                    model,
+                    callers,
+                    instances_of[service as usize],
+                    discovered[service as usize],
+                );
+                let edge = edges.len() as u32;
+                let from = caller.map_or("client", |c| service_names[c as usize].as_str());
+                let base = format!(
+                    "{from}->{} [fallback for {}]",
+                    service_names[service as usize], service_names[edges[e].callee as usize]
+                );
+                let mut name = base.clone();
+                let mut n = 2;
+                while infos.iter().any(|i| i.name == name) {
+                    name = format!("{base} #{n}");
+                    n += 1;
+                }
+                infos.push(EdgeInfo {
+                    name,
+                    callee: service,
+                    policy: policy.map(|p| policy_names[p as usize].clone()),
+                    is_route: false,
+                    has_breaker: model.is_some_and(|p| p.has_breaker()),
+                    units: units.len() as u32,
+                    fallback_of: Some(e as u32),
+                });
+                edges.push(EdgeModel {
+                    caller,
+                    callee: service,
+                    policy,
+                    attempt_timeout: timeout.or(model.and_then(|p| p.timeout)),
+                    give_up_after: None,
+                    balanced: model.is_some_and(PolicyModel::has_balancer)
+                        || discovered[service as usize],
+                    units,
+                    fallback: None,
+                    fallback_of: Some(e as u32),
+                });
+                FallbackTo::Call(edge)
+            }
+        };
+        edges[e].fallback = Some(EdgeFallback {
+            to,
+            on: fallback.on,
+        });
+    }
+}
+
 fn edge_units(
     policy: Option<&PolicyModel>,
     callers: u32,

@@ -21,7 +21,7 @@ use super::draws::{self, AttemptKind, Message};
 use super::policy::{EdgeState, Limiter};
 use super::retry::Hedging;
 use super::slab::Key;
-use super::{Event, Reply, Status, World};
+use super::{EdgeFallback, Event, FallbackTo, Reply, Status, World};
 
 /// Who made a call.
 #[derive(Clone, Copy, Debug)]
@@ -616,7 +616,7 @@ impl World<'_> {
     /// Ends a call and tells its parent.
     pub(super) fn finish_call(&mut self, kernel: &mut Kernel<Event>, call: Key, outcome: Status) {
         let now = kernel.now();
-        let Some(state) = self.calls.remove(call) else {
+        let Some(mut state) = self.calls.remove(call) else {
             return;
         };
         let hedge_timer = state.hedging.as_ref().and_then(|h| h.timer);
@@ -625,6 +625,15 @@ impl World<'_> {
         }
         if let Some(retry) = state.retry {
             self.retries.remove(retry);
+        }
+        if outcome == Status::Ok
+            && let Some(EdgeFallback {
+                to: FallbackTo::Cached(_),
+                ..
+            }) = self.edges[state.edge as usize].fallback
+            && let Some(unit) = self.unit_state(state.edge, state.unit)
+        {
+            unit.last_success = Some(now);
         }
         if outcome == Status::Ok && matches!(state.parent, Parent::Job(_)) {
             // The whole call: from its start, retries and hedges included
@@ -638,7 +647,7 @@ impl World<'_> {
         // Give up the wait for a bulkhead slot first: a slot that cancelling a
         // loser frees must not go to this call, which is gone.
         let waited = state.waiting.is_some();
-        if let Some((ticket, permit, _)) = state.waiting.map(|w| *w)
+        if let Some((ticket, permit, _)) = state.waiting.take().map(|w| *w)
             && let Some(units) = self.edges[state.edge as usize]
                 .units
                 .get_mut(state.unit as usize)
@@ -662,7 +671,12 @@ impl World<'_> {
                 self.cancel_attempt(kernel, attempt);
             }
         }
-        self.end_call(kernel, state.edge, state.parent, state.optional, outcome);
+        match self.edges[state.edge as usize].fallback {
+            Some(fallback) if outcome != Status::Ok && fallback.covers(outcome) => {
+                self.fall_back(kernel, &state, fallback.to, outcome);
+            }
+            _ => self.end_call(kernel, state.edge, state.parent, state.optional, outcome),
+        }
         if waited {
             // Cancelling the wait ran the bulkhead's housekeeping: hand out
             // what it decided for the other waiters.
@@ -670,7 +684,74 @@ impl World<'_> {
         }
     }
 
-    /// Counts a call's outcome on its edge and tells its parent.
+    /// A call on an edge with a fallback failed with a status it covers:
+    /// its failure is counted on its edge, and its parent is told what the
+    /// fallback answers (a degraded success, or the failure when the cached
+    /// answer is missing or too old) or, for a fallback call, told when that
+    /// call ends (`end_call`).
+    #[cold]
+    fn fall_back(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        state: &CallState,
+        to: FallbackTo,
+        outcome: Status,
+    ) {
+        let edge = state.edge;
+        self.bump(edge, |c| counts_outcome(c, outcome));
+        self.edge_stats[edge as usize].fallback.triggered += 1;
+        let now = kernel.now();
+        let served = match to {
+            FallbackTo::Static => true,
+            FallbackTo::Cached(age) => self
+                .unit_state(edge, state.unit)
+                .and_then(|u| u.last_success)
+                .is_some_and(|at| now.saturating_since(at) <= age),
+            FallbackTo::Call(fallback) => {
+                // With the time left of the failed call: its give-up
+                // deadline travels with the fallback call.
+                let left = (state.deadline.at() != Nanos::MAX)
+                    .then(|| SimTime::from_nanos(state.deadline.at()));
+                let inherited = min_time(state.propagated, left);
+                let key = draws::fallback(state.draw);
+                return self.start_call(
+                    kernel,
+                    state.parent,
+                    key,
+                    fallback,
+                    inherited,
+                    state.optional,
+                );
+            }
+        };
+        let stats = &mut self.edge_stats[edge as usize].fallback;
+        if served {
+            stats.served += 1;
+            self.mark_degraded(state.parent);
+            self.tell_parent(kernel, edge, state.parent, state.optional, Status::Ok);
+        } else {
+            stats.failed += 1;
+            self.tell_parent(kernel, edge, state.parent, state.optional, outcome);
+        }
+    }
+
+    /// Marks the client request of `parent` as answered degraded (nothing
+    /// for orphan work, whose request has ended).
+    fn mark_degraded(&mut self, parent: Parent) {
+        let request = match parent {
+            Parent::Client { request } => request,
+            Parent::Job(job) => match self.jobs.get(job) {
+                Some(job) => job.request,
+                None => return,
+            },
+        };
+        if let Some(context) = self.requests.get_mut(request) {
+            context.degraded = true;
+        }
+    }
+
+    /// Counts a call's outcome on its edge and tells its parent; a
+    /// fallback call's end is told as the end of the call it stood in for.
     pub(super) fn end_call(
         &mut self,
         kernel: &mut Kernel<Event>,
@@ -680,6 +761,31 @@ impl World<'_> {
         outcome: Status,
     ) {
         self.bump(edge, |c| counts_outcome(c, outcome));
+        let edge = match self.edges[edge as usize].fallback_of {
+            None => edge,
+            Some(of) => {
+                let stats = &mut self.edge_stats[of as usize].fallback;
+                if outcome == Status::Ok {
+                    stats.served += 1;
+                    self.mark_degraded(parent);
+                } else {
+                    stats.failed += 1;
+                }
+                of
+            }
+        };
+        self.tell_parent(kernel, edge, parent, optional, outcome);
+    }
+
+    /// Tells the parent of a call on `edge` how it ended.
+    fn tell_parent(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        edge: u32,
+        parent: Parent,
+        optional: bool,
+        outcome: Status,
+    ) {
         match parent {
             Parent::Client { request } => {
                 if self.phases.recording() {
@@ -689,6 +795,16 @@ impl World<'_> {
             }
             Parent::Job(job) => self.child_done(kernel, job, outcome, optional, edge),
         }
+    }
+}
+
+impl super::EdgeFallback {
+    /// Whether a call that ended with `outcome` (not `Ok`) falls back: the
+    /// fallback's `on` lists its status (`FallbackOn` is the vocabulary
+    /// without `Ok`, in the same order).
+    fn covers(&self, outcome: Status) -> bool {
+        let index = outcome as u16 - 1;
+        self.on & (1 << index) != 0
     }
 }
 

@@ -389,9 +389,11 @@ impl World<'_> {
             context.user(),
             context.sent,
         );
+        let degraded = u64::from(context.degraded && outcome == Status::Ok);
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;
         counts_outcome(&mut stats.window, outcome);
+        stats.window.degraded += degraded;
         if outcome == Status::Ok {
             let latency = now - sent;
             stats
@@ -405,6 +407,7 @@ impl World<'_> {
         if let Some(stats) = self.clients.stats.get_mut(client as usize) {
             stats.in_flight -= 1;
             counts_outcome(&mut stats.window, outcome);
+            stats.window.degraded += degraded;
             if outcome == Status::Ok {
                 let latency = now - sent;
                 stats

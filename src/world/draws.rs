@@ -232,6 +232,13 @@ pub(super) fn downstream_call(job: DrawKey, step: u16, index: u16) -> DrawKey {
     job.child((u64::from(step) << 16) | u64::from(index))
 }
 
+/// The key of the fallback call of a call (beside its attempts', whose
+/// kinds are below 3).
+#[inline]
+pub(super) fn fallback(call: DrawKey) -> DrawKey {
+    call.child(3 << 32)
+}
+
 /// The key of attempt `n` of its kind (retries and hedges count from 1).
 #[inline]
 pub(super) fn attempt(call: DrawKey, kind: AttemptKind, n: u16) -> DrawKey {

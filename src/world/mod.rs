@@ -222,6 +222,31 @@ struct EdgeModel {
     units: Vec<EdgeState>,
     /// Its scope units pick instances with balancers of their own.
     balanced: bool,
+    /// Its policy's fallback, if it has one.
+    fallback: Option<EdgeFallback>,
+    /// The edge whose fallback calls are made on this one (none: an
+    /// ordinary edge): its calls' ends are told to their parent as ends of
+    /// that edge's call.
+    fallback_of: Option<u32>,
+}
+
+/// An edge's fallback (`calls.rs`).
+#[derive(Clone, Copy, Debug)]
+struct EdgeFallback {
+    to: FallbackTo,
+    /// The statuses that fall back: bit `i` for `FallbackOn` number `i`.
+    on: u16,
+}
+
+/// What an edge's fallback answers.
+#[derive(Clone, Copy, Debug)]
+enum FallbackTo {
+    /// A degraded success at once.
+    Static,
+    /// The last good answer of the calling unit, if no older than this.
+    Cached(SimDuration),
+    /// A call on this edge (a fallback edge).
+    Call(u32),
 }
 
 /// What the world hands each closed window to: the run's observer (see
@@ -327,6 +352,9 @@ pub struct EdgeInfo {
     pub has_breaker: bool,
     /// Scope units (breakers) on this edge.
     pub units: u32,
+    /// The edge whose fallback calls this one carries (none: an ordinary
+    /// edge).
+    pub fallback_of: Option<u32>,
 }
 
 /// Everything a finished run produced: the input to reports.

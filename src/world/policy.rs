@@ -46,6 +46,8 @@ pub struct PolicyModel {
     pub panic: PanicThreshold,
     /// Its zone-aware routing (`discovery.rs`), if it sets it.
     pub zone_aware: Option<crate::patterns::discovery::ZoneAwareConfig>,
+    /// Its fallback, if it has one.
+    pub fallback: Option<crate::scenario::CompiledFallback>,
 }
 
 impl PolicyModel {
@@ -67,6 +69,7 @@ impl PolicyModel {
             outlier: policy.outlier(),
             panic: policy.panic(),
             zone_aware: policy.zone_aware(),
+            fallback: policy.fallback().copied(),
         }
     }
 
@@ -111,6 +114,7 @@ impl PolicyModel {
             limiter: self.limiter.clone(),
             rate_limit: self.rate_limit,
             hedger: self.hedger.clone(),
+            last_success: None,
         }
     }
 
@@ -149,6 +153,7 @@ impl EdgeState {
             hedger: None,
             balancer: Some(new_balancer(BalancerConfig::RoundRobin, hosts)),
             outlier: None,
+            last_success: None,
         }
     }
 }
@@ -175,4 +180,7 @@ pub struct EdgeState {
     pub balancer: Option<Box<Balancer>>,
     /// The unit's outlier detector over the callee's instances.
     pub outlier: Option<Box<OutlierDetector>>,
+    /// When the unit's last call on the edge succeeded: the age of the
+    /// answer a `cached` fallback would give.
+    pub last_success: Option<SimTime>,
 }

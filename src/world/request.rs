@@ -42,6 +42,9 @@ pub(super) struct RequestContext {
     /// How a gateway let its credential through (`ADMITTED_*`; 0: no
     /// gateway has checked it).
     pub(super) admitted: u8,
+    /// A fallback answered for some failed call on its way: a success is
+    /// a degraded one.
+    pub(super) degraded: bool,
 }
 
 /// A gateway verified its token (locally, by the auth service, or by a
@@ -75,6 +78,7 @@ impl RequestContext {
             key: key.unwrap_or(NO_KEY),
             client,
             admitted: 0,
+            degraded: false,
         }
     }
 

@@ -220,6 +220,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_fallback_names_the_failures_in_the_vocabulary_order() {
+        // `EdgeFallback::covers` reads bit `status - 1` of the mask built
+        // over `FallbackOn`'s declaration order.
+        use crate::scenario::{CompiledFallback, FallbackAnswer, FallbackOn};
+        for (i, status) in Status::ALL.iter().enumerate().skip(1) {
+            let on: FallbackOn = serde_json::from_value(serde_json::json!(status.name()))
+                .unwrap_or_else(|e| panic!("{}: {e}", status.name()));
+            assert_eq!(on as usize, i - 1, "{}", status.name());
+            let fallback = CompiledFallback {
+                answer: FallbackAnswer::Static,
+                on: CompiledFallback::mask(Some(&[on])),
+            };
+            assert!(fallback.falls_back(on));
+        }
+    }
+
+    #[test]
     fn a_gateway_passes_answers_through_and_turns_its_own_outcomes_into_504_and_503() {
         for status in Status::ALL {
             let proxied = status.proxied();

@@ -119,6 +119,7 @@ pub(super) fn edge(name: &str, callee: u32, is_route: bool, units: u32) -> EdgeI
         is_route,
         has_breaker: units > 0,
         units: units.max(1),
+        fallback_of: None,
     }
 }
 

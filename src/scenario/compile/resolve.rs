@@ -48,6 +48,29 @@ impl Resolver<'_> {
         }
     }
 
+    /// Each policy's fallback, its service and policy resolved.
+    pub(super) fn fallbacks(&mut self, policies: &mut [CompiledPolicy]) {
+        for ((name, policy), compiled) in self.scenario.policies.iter().zip(policies) {
+            let Some(f) = &policy.fallback else {
+                continue;
+            };
+            let path = JsonPath::root().key("policies").key(name).key("fallback");
+            let answer = match (&f.service, f.cached) {
+                (Some(service), _) => FallbackAnswer::Call {
+                    service: self.service(path.key("service"), service),
+                    policy: self.policy(path.key("policy"), f.policy.as_deref()),
+                    timeout: f.timeout,
+                },
+                (None, Some(age)) => FallbackAnswer::Cached(age),
+                (None, None) => FallbackAnswer::Static,
+            };
+            compiled.fallback = Some(CompiledFallback {
+                answer,
+                on: CompiledFallback::mask(f.on.as_deref()),
+            });
+        }
+    }
+
     pub(super) fn routes(&mut self) -> Vec<RouteTarget> {
         let workload = &self.scenario.workload;
         let path = JsonPath::root().key("workload").key("routes");

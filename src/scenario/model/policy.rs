@@ -68,6 +68,74 @@ pub struct Policy {
     /// a `balancer`, round robin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone_aware: Option<ZoneAwareSpec>,
+    /// What a call does when it has failed after the whole stack (its
+    /// retries spent, its breaker open...), as Hystrix, resilience4j and
+    /// Polly offer: call another service, or answer a degraded success
+    /// (static, or the last good answer while it is fresh enough). The
+    /// caller sees a success; the call's edge still counts its failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackSpec>,
+}
+
+/// A policy's fallback: exactly one of `service`, `static` and `cached`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackSpec {
+    /// Call this service instead (the global recommendations instead of the
+    /// personal ones): a call of its own, through `policy`, with the time
+    /// left of the failed call's deadline. Its success is a degraded one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// The policy of the call to `service`; it must have no `fallback` of
+    /// its own (one level of fallback, so a chain always ends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// A per-attempt timeout for the call to `service` (else its policy's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// Answer a static, degraded success at once (a default value, an empty
+    /// list): `true`.
+    #[serde(default, rename = "static", skip_serializing_if = "Option::is_none")]
+    pub static_answer: Option<bool>,
+    /// Answer the last good answer, if the calling scope unit had a success
+    /// on this edge no longer ago than this (a cache of the last response);
+    /// otherwise the failure stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached: Option<SimDuration>,
+    /// The failures that fall back. The default: every failure but the
+    /// request's own 401, 403 and 404, which a fallback would only hide.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<Vec<FallbackOn>>,
+}
+
+/// A failure a fallback can answer: a status of the vocabulary.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FallbackOn {
+    /// 401.
+    Unauthorized,
+    /// 403.
+    Forbidden,
+    /// 404.
+    NotFound,
+    /// 429.
+    TooManyRequests,
+    /// 500.
+    Internal,
+    /// 503.
+    Unavailable,
+    /// 504.
+    GatewayTimeout,
+    /// The caller's own timeout or deadline.
+    Timeout,
+    /// An open circuit breaker.
+    BreakerOpen,
+    /// A full bulkhead.
+    BulkheadFull,
+    /// Adaptive throttling.
+    Throttled,
+    /// The outgoing rate limit.
+    RateLimited,
 }
 
 /// Zone-aware routing (Envoy's `zone_aware_lb_config`, with its defaults).

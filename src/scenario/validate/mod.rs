@@ -21,7 +21,7 @@ pub use distributions::parse_percentile_key;
 pub use requirements::{
     MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
 };
-pub use services::callees;
+pub use services::{callees, policies_used};
 
 use super::diagnostic::{JsonPath, did_you_mean};
 use super::model::*;

@@ -109,7 +109,81 @@ impl Checker<'_> {
         }
     }
 
+    /// A policy's fallback: exactly one answer; a `policy` and a `timeout`
+    /// only for a call to a `service`, whose policy has no fallback itself.
+    fn fallback(&mut self, path: &JsonPath, fallback: &FallbackSpec) {
+        let answers = [
+            fallback.service.is_some(),
+            fallback.static_answer.is_some(),
+            fallback.cached.is_some(),
+        ];
+        match answers.iter().filter(|a| **a).count() {
+            0 => self.problem(
+                path.clone(),
+                "a fallback needs its answer: `service` (call another service), `static` (true: a default answer) or `cached` (the last good answer, no older than a duration)",
+            ),
+            1 => {}
+            _ => self.problem(
+                path.clone(),
+                "a fallback has one answer: `service`, `static` or `cached`, not several",
+            ),
+        }
+        if fallback.static_answer == Some(false) {
+            self.problem(
+                path.key("static"),
+                "`static` is `true` (a default answer) or left out",
+            );
+        }
+        if let Some(age) = fallback.cached {
+            self.positive_duration(path.key("cached"), age);
+        }
+        if fallback.service.is_none() {
+            for (field, set) in [
+                ("policy", fallback.policy.is_some()),
+                ("timeout", fallback.timeout.is_some()),
+            ] {
+                if set {
+                    self.problem(
+                        path.key(field),
+                        format!("`{field}` is for a fallback call to a `service`"),
+                    );
+                }
+            }
+        }
+        if let Some(service) = &fallback.service {
+            self.service_ref(path.key("service"), service);
+            if let Some(t) = fallback.timeout {
+                self.positive_duration(path.key("timeout"), t);
+            }
+            self.policy_ref(path, fallback.policy.as_deref(), fallback.timeout.is_some());
+            if let Some(name) = &fallback.policy
+                && self
+                    .scenario
+                    .policies
+                    .get(name)
+                    .is_some_and(|p| p.fallback.is_some())
+            {
+                self.problem(
+                    path.key("policy"),
+                    format!(
+                        "the fallback call's policy `{}` has a fallback of its own: one level only, so that a chain of fallbacks always ends",
+                        shown(name)
+                    ),
+                );
+            }
+        }
+        if fallback.on.as_ref().is_some_and(Vec::is_empty) {
+            self.problem(
+                path.key("on"),
+                "`on` lists the failures that fall back: leave it out for the default",
+            );
+        }
+    }
+
     pub(super) fn policy(&mut self, path: JsonPath, policy: &Policy) {
+        if let Some(fallback) = &policy.fallback {
+            self.fallback(&path.key("fallback"), fallback);
+        }
         if let Some(t) = policy.timeout {
             self.positive_duration(path.key("timeout"), t);
         }

@@ -237,7 +237,24 @@ impl Checker<'_> {
             .scenario
             .services
             .iter()
-            .map(|(name, s)| (name.as_str(), callees(s)))
+            .map(|(name, s)| {
+                // A call's fallback to another service is a call too.
+                let mut out = callees(s);
+                for fallback in policies_used(s).into_iter().filter_map(|p| {
+                    self.scenario
+                        .policies
+                        .get(p)?
+                        .fallback
+                        .as_ref()?
+                        .service
+                        .as_deref()
+                }) {
+                    if !out.contains(&fallback) {
+                        out.push(fallback);
+                    }
+                }
+                (name.as_str(), out)
+            })
             .collect();
         // Iterative DFS with colours: 0 new, 1 on the stack, 2 done.
         let mut colour: BTreeMap<&str, u8> = graph.keys().map(|k| (*k, 0)).collect();
@@ -284,6 +301,26 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// The policies of a service's calls (a gateway's: its routes', its
+/// branches' and its auth calls'), in order, with repeats.
+pub fn policies_used(service: &Service) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for step in &service.calls {
+        out.extend(step.policy.as_deref());
+        for call in step.parallel.iter().flatten() {
+            out.extend(call.policy.as_deref());
+        }
+    }
+    if let Some(g) = &service.gateway {
+        out.extend(g.auth.iter().filter_map(|a| a.policy.as_deref()));
+        for route in &g.routes {
+            out.extend(route.policy.as_deref());
+            out.extend(route.aggregate.iter().filter_map(|b| b.policy.as_deref()));
+        }
+    }
+    out
 }
 
 /// The services a service calls (a gateway: its routes' backends), in

@@ -23,17 +23,23 @@ impl Lints<'_> {
         used.extend(workload.policy.as_deref());
         used.extend(workload.routes.iter().filter_map(|r| r.policy.as_deref()));
         for service in scenario.services.values() {
-            for step in &service.calls {
-                used.extend(step.policy.as_deref());
-                for call in step.parallel.iter().flatten() {
-                    used.extend(call.policy.as_deref());
-                }
-            }
-            if let Some(gateway) = &service.gateway {
-                used.extend(gateway.routes.iter().filter_map(|r| r.policy.as_deref()));
-                used.extend(gateway.auth.as_ref().and_then(|a| a.policy.as_deref()));
-            }
+            // Calls, a gateway's routes, aggregation branches and auth calls.
+            used.extend(crate::scenario::validate::policies_used(service));
         }
+        // A used policy's fallback call's policy is used too.
+        let fallbacks: Vec<&str> = used
+            .iter()
+            .filter_map(|p| {
+                scenario
+                    .policies
+                    .get(*p)?
+                    .fallback
+                    .as_ref()?
+                    .policy
+                    .as_deref()
+            })
+            .collect();
+        used.extend(fallbacks);
         for ((name, spec), compiled) in scenario.policies.iter().zip(self.policies) {
             let path = JsonPath::root().key("policies").key(name);
             if let Some(retry) = &spec.retry

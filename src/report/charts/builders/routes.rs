@@ -67,6 +67,13 @@ impl Data<'_> {
                     2,
                     vec![steps(windows, |w| w.rate(w.row.counts.successes))],
                 )];
+                if windows.iter().any(|w| w.row.counts.degraded > 0) {
+                    lines.push(Line::dashed(
+                        GREEN,
+                        2,
+                        vec![steps(windows, |w| w.rate(w.row.counts.degraded))],
+                    ));
+                }
                 if let Some(offered) = self.plan.offered_line(share, self.x_max) {
                     lines.push(Line::dashed(BLACK_OI, 2, vec![offered]));
                 }
@@ -100,6 +107,7 @@ impl Data<'_> {
         let mut legend = vec![
             Legend::dashed("offered/s (the workload's rate)", BLACK_OI),
             Legend::line("successes/s", GREEN),
+            Legend::dashed("of which degraded/s (a fallback answered)", GREEN),
             Legend::area("errors/s", VERMILLION),
             Legend::area("401 unauthorized/s", UNAUTHORIZED),
             Legend::area("403 forbidden/s", FORBIDDEN),
