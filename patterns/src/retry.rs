@@ -188,6 +188,12 @@ pub struct RetryPolicy {
     pub jitter: Jitter,
     /// Wait for a server's retry-after, when it gives one, instead of the backoff.
     pub honour_retry_after: bool,
+    /// When honouring a retry-after, wait it plus a uniform draw in
+    /// `[0, retry_after_jitter]`: the clients a shared limiter refused in
+    /// one gap are all told the same instant, and without a spread they
+    /// all come back at it and all but one are refused again (a herd).
+    /// Zero: the hint exactly.
+    pub retry_after_jitter: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -202,6 +208,7 @@ impl Default for RetryPolicy {
             },
             jitter: Jitter::Full,
             honour_retry_after: true,
+            retry_after_jitter: Duration::ZERO,
         }
     }
 }
@@ -361,7 +368,15 @@ impl RetryState {
         }
         let retry_index = self.attempts - 1;
         let delay = match retry_after {
-            Some(after) if self.policy.honour_retry_after => nanos_of(after),
+            Some(after) if self.policy.honour_retry_after => {
+                let spread = nanos_of(self.policy.retry_after_jitter);
+                let extra = if spread > 0 {
+                    uniform_inclusive(rng, 0, spread)
+                } else {
+                    0
+                };
+                nanos_of(after).saturating_add(extra)
+            }
             _ => self.backoff(retry_index, rng),
         };
         self.attempts += 1;
@@ -480,6 +495,33 @@ mod tests {
             ..policy
         };
         assert_eq!(delays(&policy, Outcome::BreakerOpen, 0), [25]);
+    }
+
+    #[test]
+    fn a_spread_retry_after_waits_the_hint_plus_at_most_the_spread() {
+        let policy = RetryPolicy {
+            max_attempts: 1000,
+            retry_on: OutcomeSet::of(&[Outcome::Rejected]),
+            retry_after_jitter: Duration::from_millis(20),
+            ..RetryPolicy::default()
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut retry = RetryState::new(&policy);
+        let hint = Some(Duration::from_millis(10));
+        let delays: Vec<Duration> = (0..500)
+            .map(|_| retry.next_delay(Outcome::Rejected, hint, &mut rng).unwrap())
+            .collect();
+        let (lo, hi) = (Duration::from_millis(10), Duration::from_millis(30));
+        assert!(delays.iter().all(|d| (lo..=hi).contains(d)), "{delays:?}");
+        // Spread over the whole range: some in each quarter of it.
+        for q in 0..4u64 {
+            let start = lo + Duration::from_millis(5 * q);
+            let end = start + Duration::from_millis(5);
+            assert!(
+                delays.iter().any(|d| (start..end).contains(d)),
+                "quarter {q}"
+            );
+        }
     }
 
     #[test]

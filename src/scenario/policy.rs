@@ -319,6 +319,7 @@ pub(super) fn compile_policy(
                 JitterKind::Decorrelated => Jitter::Decorrelated,
             },
             honour_retry_after: r.honour_retry_after,
+            retry_after_jitter: r.retry_after_jitter.map_or(Duration::ZERO, Into::into),
         };
         let kind = backoff_kind(&r.backoff);
         let cap = format!("backoff.{kind}.cap");

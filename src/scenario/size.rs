@@ -35,7 +35,7 @@ pub const JOB_BYTES: u64 = 128;
 /// Bytes of one attempt record, with its timer's share of the event queue.
 pub const ATTEMPT_BYTES: u64 = 192;
 /// Bytes of one call record with its retry state.
-pub const CALL_BYTES: u64 = 256;
+pub const CALL_BYTES: u64 = 272;
 /// Bytes of one client request's context.
 pub const REQUEST_BYTES: u64 = 64;
 /// Bytes of one gateway rate limiter.

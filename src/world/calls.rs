@@ -778,6 +778,7 @@ impl World<'_> {
     }
 
     /// Tells the parent of a call on `edge` how it ended.
+    #[inline(always)]
     fn tell_parent(
         &mut self,
         kernel: &mut Kernel<Event>,

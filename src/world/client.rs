@@ -372,6 +372,7 @@ impl World<'_> {
 
     /// A client request has ended: its context goes, and work still on its
     /// behalf downstream becomes orphan work.
+    #[inline(always)]
     pub(super) fn client_done(
         &mut self,
         kernel: &mut Kernel<Event>,

@@ -327,6 +327,12 @@ pub struct RetrySpec {
     /// past the call's deadline.
     #[serde(default = "yes")]
     pub honour_retry_after: bool,
+    /// When honouring a retry-after, wait it plus a uniform draw up to
+    /// this: clients that a shared limiter refused together then come back
+    /// spread out instead of as a herd. None (the default): the hint
+    /// exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_jitter: Option<SimDuration>,
 }
 
 fn yes() -> bool {

@@ -195,6 +195,12 @@ impl Checker<'_> {
             if !(1..=MAX_ATTEMPTS).contains(&retry.max_attempts) {
                 self.problem(p.key("max_attempts"), format!("max_attempts must be between 1 and {MAX_ATTEMPTS} (the first attempt included)"));
             }
+            if retry.retry_after_jitter.is_some() && !retry.honour_retry_after {
+                self.problem(
+                    p.key("retry_after_jitter"),
+                    "retry_after_jitter spreads the wait for an honoured retry-after: it needs honour_retry_after",
+                );
+            }
             match &retry.backoff {
                 BackoffSpec::Constant(_) => {}
                 BackoffSpec::Linear { initial, cap, .. } => {
