@@ -178,6 +178,55 @@ fn overload_at_the_issues_37_fold_is_a_warning_with_the_workers_needed() {
     );
 }
 
+/// A gateway in front of `orders` (4 workers of 10 ms: 400/s) and a 9:1
+/// canary split with `orders-v2` (1 worker of 10 ms: 100/s), the workload
+/// at 1000/s through it: `orders` gets 900/s and the canary 100/s.
+fn behind_a_gateway(limit: Option<Value>) -> Value {
+    let mut route = json!({"name": "orders", "prefix": "/orders",
+                           "backends": [{"service": "orders", "weight": 9},
+                                        {"service": "orders-v2", "weight": 1}]});
+    if let Some(limit) = limit {
+        route["rate_limit"] = limit;
+    }
+    json!({
+        "name": "t", "duration": "10s",
+        "services": {
+            "gateway": {"instances": 2, "concurrency": 100, "service_time": {"constant": "100us"},
+                        "gateway": {"routes": [route]}},
+            "orders": {"concurrency": 4, "service_time": {"exponential": {"mean": "10ms"}}},
+            "orders-v2": {"concurrency": 2, "service_time": {"exponential": {"mean": "10ms"}}}
+        },
+        "workload": {"arrivals": {"poisson": {"rate": 1000}},
+                     "routes": [{"service": "gateway", "path": "/orders", "timeout": "1s"}]}
+    })
+}
+
+#[test]
+fn overload_behind_a_gateway_follows_its_routes_splits_and_rate_limits() {
+    let found = warnings(&behind_a_gateway(None));
+    let overload: Vec<_> = found
+        .iter()
+        .filter(|w| w.1.contains("is offered more work"))
+        .collect();
+    assert_eq!(overload.len(), 1, "{found:?}");
+    assert_eq!(overload[0].0, "services.orders");
+    assert!(
+        overload[0].1.contains("about 900.0 requests/s") && overload[0].1.contains("ρ = 2.25 > 1"),
+        "{}",
+        overload[0].1
+    );
+    // The canary's 100/s keep 1 of its 2 workers busy: no warning.
+    // A route limit of 150/s in each of the 2 gateway instances lets
+    // 300/s through: 270/s to orders, ρ = 0.68.
+    let limited = warnings(&behind_a_gateway(Some(
+        json!({"rate": 150, "burst": 10, "per": "route"}),
+    )));
+    assert!(
+        !limited.iter().any(|w| w.1.contains("is offered more work")),
+        "{limited:?}"
+    );
+}
+
 #[test]
 fn a_count_window_smaller_than_minimum_calls_is_capped() {
     let found = warnings(&with_policy(

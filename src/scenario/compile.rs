@@ -422,7 +422,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         // that a gap between the two is an error and never a panic.
         return Err(diagnostics(resolver.problems));
     }
-    let warnings = warnings(&scenario, &policies, &clients, zones.as_ref());
+    let warnings = warnings(&scenario, &policies, &clients, &gateways, zones.as_ref());
     Ok(Compiled {
         scenario,
         policies,

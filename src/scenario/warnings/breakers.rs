@@ -112,7 +112,7 @@ impl Lints<'_> {
                 if has_closed_loop(self.clients) {
                     return;
                 }
-                let flow = Flow::new(self.scenario, self.clients, peak_rate);
+                let flow = Flow::new(self.scenario, self.clients, self.gateways, peak_rate);
                 let services: Vec<_> = self.scenario.services.values().collect();
                 // The busiest breaker of this policy: attempts per second per
                 // scope unit (a calling instance, or the calling service).

@@ -23,8 +23,8 @@
 //! a per-attempt timeout. Queueing is left out, so it is an estimate from
 //! below of what the workers really spend.
 
-use super::super::compile::ClientTarget;
-use super::super::model::{Distribution, Policy, RetryOutcome, Scenario};
+use super::super::compile::{ClientTarget, CompiledGateway};
+use super::super::model::{Distribution, GatewaySpec, LimitScope, Policy, RetryOutcome, Scenario};
 use super::super::validate::parse_percentile_key;
 use crate::kernel::SimDuration;
 
@@ -199,6 +199,7 @@ impl Flow {
     pub(super) fn new(
         scenario: &Scenario,
         clients: &[ClientTarget],
+        gateways: &[Option<CompiledGateway>],
         rate: impl Fn(&ClientTarget) -> Option<f64>,
     ) -> Flow {
         let names: Vec<&str> = scenario.services.keys().map(String::as_str).collect();
@@ -208,22 +209,28 @@ impl Flow {
         let mut arrivals = vec![0.0_f64; names.len()];
         let mut edges = Vec::new();
         let workload = &scenario.workload;
+        // Requests a route sends a gateway, per (gateway, route, client).
+        let mut at_gateways: Vec<(usize, usize, usize, f64)> = Vec::new();
         for (r, route) in workload.routes.iter().enumerate() {
             let Some(callee) = index(&route.service) else {
                 continue;
             };
+            let name = route.policy.as_deref().or(workload.policy.as_deref());
+            let attempts = expected_attempts(policy(name), services[callee].error_rate);
             let mut calls = 0.0;
-            for client in clients {
+            for (c, client) in clients.iter().enumerate() {
                 let Some(rate) = rate(client) else {
                     continue;
                 };
                 let total: f64 = client.weights.iter().sum();
                 if total > 0.0 {
-                    calls += rate * client.weights.get(r).copied().unwrap_or(0.0) / total;
+                    let sent = rate * client.weights.get(r).copied().unwrap_or(0.0) / total;
+                    calls += sent;
+                    if gateways.get(callee).is_some_and(Option::is_some) {
+                        at_gateways.push((callee, r, c, sent * attempts));
+                    }
                 }
             }
-            let name = route.policy.as_deref().or(workload.policy.as_deref());
-            let attempts = expected_attempts(policy(name), services[callee].error_rate);
             arrivals[callee] += calls * attempts;
             edges.push(EdgeFlow {
                 caller: None,
@@ -235,8 +242,30 @@ impl Flow {
         let order = callers_first(scenario);
         // Edges of each service, found in name order, filled in call order.
         let mut by_service: Vec<Vec<EdgeFlow>> = vec![Vec::new(); names.len()];
+        // Per gateway, the requests each of its routes forwards a second.
+        let mut forwarded: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         for &s in &order {
             let service = services[s];
+            if let (Some(spec), Some(Some(compiled))) = (&service.gateway, gateways.get(s)) {
+                forwarded[s] = gateway_forwards(spec, compiled, service, s, &at_gateways);
+                for (route, &sent) in spec.routes.iter().zip(&forwarded[s]) {
+                    for (target, share, name) in backends_of(route) {
+                        let Some(callee) = index(target) else {
+                            continue;
+                        };
+                        let calls = sent * share;
+                        let attempts = expected_attempts(policy(name), services[callee].error_rate);
+                        arrivals[callee] += calls * attempts;
+                        by_service[s].push(EdgeFlow {
+                            caller: Some(s),
+                            policy: name.map(str::to_string),
+                            calls,
+                            attempts,
+                        });
+                    }
+                }
+                continue;
+            }
             let reach = arrivals[s] * (1.0 - service.error_rate);
             for group in steps(service) {
                 for (target, p, _, name) in group {
@@ -272,6 +301,42 @@ impl Flow {
                 continue;
             };
             let mut waits = 0.0;
+            if let Some(spec) = &service.gateway {
+                // A forwarded request holds the gateway's worker until the
+                // backend answers (an aggregation: its slowest branch), or
+                // the route's timeout; a refused one only for its own work.
+                for (route, &sent) in spec.routes.iter().zip(&forwarded[s]) {
+                    if arrivals[s] <= 0.0 {
+                        break;
+                    }
+                    let mut wait = 0.0_f64;
+                    for (target, share, name) in backends_of(route) {
+                        let Some(callee) = index(target) else {
+                            continue;
+                        };
+                        let p_policy = policy(name);
+                        let attempts = expected_attempts(p_policy, services[callee].error_rate);
+                        let timeout = route
+                            .aggregate
+                            .iter()
+                            .find(|b| b.service == target)
+                            .and_then(|b| b.timeout)
+                            .or(route.timeout)
+                            .or(p_policy.and_then(|p| p.timeout));
+                        let mut each =
+                            holding[callee].unwrap_or(0.0) + round_trip(names[s], target);
+                        if let Some(cap) = timeout {
+                            each = each.min(cap.as_secs_f64());
+                        }
+                        if route.aggregate.is_empty() {
+                            wait += share * attempts * each;
+                        } else {
+                            wait = wait.max(attempts * each);
+                        }
+                    }
+                    waits += sent / arrivals[s] * wait;
+                }
+            }
             for group in steps(service) {
                 let mut longest = 0.0_f64;
                 for (target, p, timeout, name) in group {
@@ -301,6 +366,74 @@ impl Flow {
 
 /// Whether any client is closed-loop (its rate is not known before the
 /// run, so a flow leaves it out and is a lower bound).
+/// A gateway route's calls: each backend with its share of the route's
+/// requests (an aggregation: every branch, each with all of them) and the
+/// policy of the call.
+fn backends_of(route: &super::super::model::GatewayRoute) -> Vec<(&str, f64, Option<&str>)> {
+    if route.aggregate.is_empty() {
+        let total: f64 = route.backends.iter().map(|b| f64::from(b.weight)).sum();
+        route
+            .backends
+            .iter()
+            .filter(|_| total > 0.0)
+            .map(|b| {
+                (
+                    b.service.as_str(),
+                    f64::from(b.weight) / total,
+                    route.policy.as_deref(),
+                )
+            })
+            .collect()
+    } else {
+        route
+            .aggregate
+            .iter()
+            .map(|b| (b.service.as_str(), 1.0, b.policy.as_deref()))
+            .collect()
+    }
+}
+
+/// The requests each route of gateway `s` forwards a second: those the
+/// workload's routes send it directly (`at_gateways`), routed as the
+/// gateway routes them, less its own errors, and no more than each route's
+/// rate limit admits (its rate in each instance: per client, or for the
+/// route). Refusals for credentials are not known before the run and not
+/// taken off: an upper bound. Requests reaching the gateway from another
+/// service are left out.
+fn gateway_forwards(
+    spec: &GatewaySpec,
+    compiled: &CompiledGateway,
+    service: &super::super::model::Service,
+    s: usize,
+    at_gateways: &[(usize, usize, usize, f64)],
+) -> Vec<f64> {
+    let mut per_client: Vec<std::collections::BTreeMap<usize, f64>> =
+        vec![std::collections::BTreeMap::new(); spec.routes.len()];
+    for &(g, r, c, sent) in at_gateways {
+        if g != s {
+            continue;
+        }
+        if let Some(Some(route)) = compiled.route_of.get(r) {
+            *per_client[*route as usize].entry(c).or_default() += sent * (1.0 - service.error_rate);
+        }
+    }
+    let instances = f64::from(service.instances);
+    spec.routes
+        .iter()
+        .zip(per_client)
+        .map(|(route, clients)| match &route.rate_limit {
+            None => clients.values().sum(),
+            Some(limit) => {
+                let cap = limit.rate * instances;
+                match limit.per {
+                    LimitScope::Client => clients.values().map(|v| v.min(cap)).sum(),
+                    LimitScope::Route => clients.values().sum::<f64>().min(cap),
+                }
+            }
+        })
+        .collect()
+}
+
 pub(super) fn has_closed_loop(clients: &[ClientTarget]) -> bool {
     clients.iter().any(|c| c.arrivals.is_none())
 }

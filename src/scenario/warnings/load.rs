@@ -18,7 +18,7 @@ impl Lints<'_> {
         if !self.clients.iter().any(|c| c.arrivals.is_some()) {
             return;
         }
-        let flow = Flow::new(scenario, self.clients, base_rate);
+        let flow = Flow::new(scenario, self.clients, self.gateways, base_rate);
         for (i, (name, service)) in scenario.services.iter().enumerate() {
             let Some(hold) = flow.holding[i] else {
                 continue;

@@ -61,6 +61,8 @@ struct Lints<'a> {
     scenario: &'a Scenario,
     policies: &'a [CompiledPolicy],
     clients: &'a [ClientTarget],
+    /// Each service's gateway, by index (for the expected flow through it).
+    gateways: &'a [Option<super::compile::CompiledGateway>],
     out: Vec<Warning>,
 }
 
@@ -70,12 +72,14 @@ pub(super) fn warnings(
     scenario: &Scenario,
     policies: &[CompiledPolicy],
     clients: &[ClientTarget],
+    gateways: &[Option<super::compile::CompiledGateway>],
     zones: Option<&super::compile::CompiledZones>,
 ) -> Vec<Warning> {
     let mut lints = Lints {
         scenario,
         policies,
         clients,
+        gateways,
         out: Vec::new(),
     };
     lints.unbounded_waits();
