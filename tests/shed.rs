@@ -236,3 +236,48 @@ fn settings_that_never_shed_are_refused() {
         assert!(error.contains("services.server.shed"), "{shed}: {error}");
     }
 }
+
+#[test]
+fn a_gateway_sheds_before_it_routes_and_its_backends_see_only_what_it_admits() {
+    // A gateway of 2 workers, each held 2 ms a request (its own 1 ms and
+    // the backend's 1 ms, which it waits for): 1,000/s. Offered 3,000/s,
+    // it sheds at a queue of 20: what it sheds never reaches a route, and
+    // what it admits is all forwarded.
+    let value = json!({
+        "name": "shed-gateway", "duration": "10s", "window": "1s",
+        "services": {
+            "gateway": {"concurrency": 2, "queue_capacity": 1000,
+                        "service_time": {"constant": "1ms"},
+                        "shed": {"queue_high": 20, "queue_low": 10},
+                        "gateway": {"routes": [{"name": "orders", "prefix": "/orders",
+                                                "backends": [{"service": "orders"}]}]}},
+            "orders": {"concurrency": 1000, "service_time": {"constant": "1ms"}}
+        },
+        "workload": {"arrivals": {"poisson": {"rate": 3000}},
+                     "routes": [{"service": "gateway", "path": "/orders", "timeout": "1s"}]}
+    });
+    let compiled =
+        scenario::parse(&value.to_string(), "shed.json").unwrap_or_else(|e| panic!("{e}"));
+    let outcome = world::run(&compiled, 1, None);
+    let summary = Summary::new(&compiled, 1, &outcome);
+    let gateway = &summary.services["gateway"];
+    let shed = gateway.shed.as_ref().unwrap();
+    // Two thirds of the offered load are shed (about 2,000/s of 3,000/s).
+    let share = shed.shed_queue as f64 / gateway.requests as f64;
+    assert!((share - 2.0 / 3.0).abs() < 0.01, "shed {share:.4}");
+    let routed = outcome.gateways[0].routes[0].2.requests;
+    // Every request not shed was routed (a few still queued at the end).
+    assert!(gateway.requests - shed.shed_queue - routed <= 25);
+    assert_eq!(
+        summary.services["orders"].requests,
+        outcome.gateways[0].routes[0].2.forwarded[0]
+    );
+    // The client sees them as 503s.
+    let route = &summary.routes["gateway"];
+    let unavailable = route
+        .statuses
+        .iter()
+        .find(|s| s.status == "unavailable")
+        .map_or(0, |s| s.count);
+    assert_eq!(unavailable, shed.shed_queue);
+}
