@@ -984,3 +984,41 @@ fn a_spread_retry_after_breaks_the_herd_at_a_shared_limiter() {
         "failed: spread {spread:?}, backoff {backoff:?}, exact {exact:?}"
     );
 }
+
+/// A backend's own rate limit answers 429 with a retry-after; the gateway
+/// passes it back with the hint, as a proxy passes the header through, so
+/// a client that honours it waits for the backend's next token. Were the
+/// hint dropped at the gateway, honouring it or not would be the same run.
+#[test]
+fn a_backends_retry_after_is_passed_back_through_the_gateway() {
+    let run_with = |honour: bool| {
+        let gw = json!({"routes": [{"name": "orders", "prefix": "/orders",
+                                    "backends": [{"service": "orders"}]}]});
+        let workload = json!({
+            "routes": [{"name": "orders", "service": "gateway", "path": "/orders"}],
+            "clients": [{"name": "a", "users": {"count": 3, "think_time": {"constant": "10ms"}}}],
+            "policy": "retrying"
+        });
+        let mut s = scenario_with(gw, &["orders"], workload, json!([]));
+        s["duration"] = json!("10s");
+        s["services"]["orders"]["rate_limit"] = json!({"rate": 50, "burst": 1});
+        s["policies"] = json!({"retrying": {"retry": {"max_attempts": 4, "retry_on": ["rejected"],
+            "backoff": {"exponential": {"base": "5ms", "multiplier": 2, "cap": "20ms"}},
+            "honour_retry_after": honour}}});
+        let outcome = run(&s, 2);
+        let i = outcome
+            .service_names
+            .iter()
+            .position(|n| n == "orders")
+            .unwrap();
+        (
+            outcome.services[i].total.rejected,
+            outcome.routes[0].total.successes,
+        )
+    };
+    let (honoured, ignored) = (run_with(true), run_with(false));
+    assert!(
+        (honoured.0 as f64) < 0.7 * ignored.0 as f64,
+        "429s at orders: {honoured:?} honoured against {ignored:?} ignored"
+    );
+}

@@ -21,7 +21,7 @@ use crate::kernel::{Kernel, SimTime};
 use super::calls::Parent;
 use super::draws;
 use super::slab::Key;
-use super::{Event, Status, World};
+use super::{Event, Reply, Status, World};
 
 /// What a service does after its local work.
 pub(super) enum Behaviour {
@@ -96,7 +96,7 @@ impl World<'_> {
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
-        outcome: Status,
+        reply: Reply,
         optional: bool,
         edge: u32,
     ) {
@@ -105,8 +105,8 @@ impl World<'_> {
         };
         let service = self.instances[job.instance as usize].service as usize;
         match self.services[service].behaviour {
-            Behaviour::Pipeline => self.step_call_done(kernel, job_key, outcome, optional),
-            Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, outcome, edge),
+            Behaviour::Pipeline => self.step_call_done(kernel, job_key, reply.status, optional),
+            Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, reply, edge),
         }
     }
 

@@ -68,6 +68,9 @@ pub(super) struct CallState {
     pub(super) optional: bool,
     /// The outcome of the last failed attempt.
     pub(super) last: Status,
+    /// Its reply, with its retry-after hint if it had one (4 bytes: the
+    /// record stays within 128).
+    pub(super) hint: Reply,
 }
 
 /// One message sent for a call.
@@ -205,6 +208,7 @@ impl World<'_> {
             waiting: None,
             optional,
             last: Status::Internal,
+            hint: Reply::of(Status::Internal),
         });
         self.bump(edge, |c| c.requests += 1);
         let service = &mut self.service_stats[callee as usize];
@@ -387,7 +391,7 @@ impl World<'_> {
         let call = match a.owner {
             Owner::Call(call) => call,
             Owner::Direct { parent, optional } => {
-                return self.end_call(kernel, edge, parent, optional, outcome);
+                return self.end_call(kernel, edge, parent, optional, reply);
             }
         };
         let Some(state) = self.calls.get_mut(call) else {
@@ -583,7 +587,7 @@ impl World<'_> {
             // The inherited deadline has passed: nothing is sent, as on the
             // general path.
             self.bump(edge, |c| c.requests += 1);
-            return self.end_call(kernel, edge, parent, optional, Status::Timeout);
+            return self.end_call(kernel, edge, parent, optional, Reply::of(Status::Timeout));
         }
         self.bump(edge, |c| {
             c.requests += 1;
@@ -675,7 +679,16 @@ impl World<'_> {
             Some(fallback) if outcome != Status::Ok && fallback.covers(outcome) => {
                 self.fall_back(kernel, &state, fallback.to, outcome);
             }
-            _ => self.end_call(kernel, state.edge, state.parent, state.optional, outcome),
+            _ => {
+                // A refusal's retry-after travels on, so that a gateway can
+                // pass it back to its client.
+                let reply = if outcome == state.hint.status {
+                    state.hint
+                } else {
+                    Reply::of(outcome)
+                };
+                self.end_call(kernel, state.edge, state.parent, state.optional, reply)
+            }
         }
         if waited {
             // Cancelling the wait ran the bulkhead's housekeeping: hand out
@@ -728,10 +741,22 @@ impl World<'_> {
         if served {
             stats.served += 1;
             self.mark_degraded(state.parent);
-            self.tell_parent(kernel, edge, state.parent, state.optional, Status::Ok);
+            self.tell_parent(
+                kernel,
+                edge,
+                state.parent,
+                state.optional,
+                Reply::of(Status::Ok),
+            );
         } else {
             stats.failed += 1;
-            self.tell_parent(kernel, edge, state.parent, state.optional, outcome);
+            self.tell_parent(
+                kernel,
+                edge,
+                state.parent,
+                state.optional,
+                Reply::of(outcome),
+            );
         }
     }
 
@@ -758,8 +783,9 @@ impl World<'_> {
         edge: u32,
         parent: Parent,
         optional: bool,
-        outcome: Status,
+        reply: Reply,
     ) {
+        let outcome = reply.status;
         self.bump(edge, |c| counts_outcome(c, outcome));
         let edge = match self.edges[edge as usize].fallback_of {
             None => edge,
@@ -774,7 +800,7 @@ impl World<'_> {
                 of
             }
         };
-        self.tell_parent(kernel, edge, parent, optional, outcome);
+        self.tell_parent(kernel, edge, parent, optional, reply);
     }
 
     /// Tells the parent of a call on `edge` how it ended.
@@ -785,8 +811,9 @@ impl World<'_> {
         edge: u32,
         parent: Parent,
         optional: bool,
-        outcome: Status,
+        reply: Reply,
     ) {
+        let outcome = reply.status;
         match parent {
             Parent::Client { request } => {
                 if self.phases.recording() {
@@ -794,7 +821,7 @@ impl World<'_> {
                 }
                 self.client_done(kernel, request, outcome)
             }
-            Parent::Job(job) => self.child_done(kernel, job, outcome, optional, edge),
+            Parent::Job(job) => self.child_done(kernel, job, reply, optional, edge),
         }
     }
 }

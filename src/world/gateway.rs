@@ -596,9 +596,10 @@ impl World<'_> {
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
-        outcome: Status,
+        reply: Reply,
         edge: u32,
     ) {
+        let outcome = reply.status;
         let job = self.jobs.get(job_key).expect("a live job");
         let (route, pending, instance) = (job.step, job.pending, job.instance);
         let service = self.instances[instance as usize].service;
@@ -611,7 +612,13 @@ impl World<'_> {
         let answer = outcome.proxied();
         let counts = &mut self.gateway_mut(service).routes[route as usize].counts;
         counts.answered[pending as usize][answer as usize] += 1;
-        self.finish_job(kernel, job_key, answer, answer != Status::Ok);
+        // A backend's 429 goes back with its retry-after, as a proxy passes
+        // the header through.
+        let mut back = Reply::of(answer);
+        if let (Status::TooManyRequests, Some(after)) = (answer, reply.retry_after()) {
+            back = back.with_retry_after(after);
+        }
+        self.finish_job_with(kernel, job_key, back, answer != Status::Ok);
     }
 
     /// The auth service answered a gateway job's token check (or could not

@@ -8,7 +8,7 @@ use crate::patterns::hedge::HedgedCall;
 use super::calls::next_attempt;
 use super::draws::AttemptKind;
 use super::slab::Key;
-use super::{Event, Status, World};
+use super::{Event, Reply, Status, World};
 
 /// A hedging call's own state.
 pub(super) struct Hedging {
@@ -35,6 +35,10 @@ impl World<'_> {
             return;
         };
         state.last = outcome;
+        state.hint = match retry_after {
+            Some(after) => Reply::of(outcome).with_retry_after(after),
+            None => Reply::of(outcome),
+        };
         if state.live > 0 || state.waiting.is_some() {
             return;
         }
