@@ -15,9 +15,15 @@ mod autoscale;
 mod gateway;
 mod instances;
 mod phases;
+mod shed;
 mod statuses;
+pub use shed::ShedSummary;
+use shed::shed_summary;
+mod fallback;
 pub use autoscale::{AutoscaleSummary, ScaleChangeSummary, TimeToCapacitySummary};
 use autoscale::{autoscale_summary, mean_instances};
+pub use fallback::FallbackSummary;
+use fallback::fallback_summary;
 pub use gateway::{
     AuthSummary, BackendSummary, CredentialCheckSummary, GatewayRouteSummary, GatewaySummary,
 };
@@ -286,24 +292,6 @@ pub struct EdgeSummary {
     pub fallback: Option<FallbackSummary>,
 }
 
-/// What an edge's fallback did.
-#[derive(Clone, Debug, Serialize)]
-pub struct FallbackSummary {
-    /// `service` (a call to another service), `static` or `cached`.
-    pub answer: &'static str,
-    /// The edge the fallback calls are made on (for `service`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub edge: Option<String>,
-    /// Calls that failed with a status the fallback covers.
-    pub triggered: u64,
-    /// Of those, answered by the fallback: degraded successes for the
-    /// caller (the edge's own counts keep the failure).
-    pub served: u64,
-    /// Of those, not saved: no cached answer fresh enough, or the fallback
-    /// call failed too.
-    pub failed: u64,
-}
-
 /// The circuit breakers of an edge (one per calling instance, or one per
 /// calling service).
 #[derive(Clone, Debug, Serialize)]
@@ -443,31 +431,6 @@ pub struct ServiceSummary {
     /// otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shed: Option<ShedSummary>,
-}
-
-/// A service's load shedding over the run (`Service::shed`).
-#[derive(Clone, Debug, Serialize)]
-pub struct ShedSummary {
-    /// Shedding starts at this queue length (absent: only
-    /// `max_concurrency` sheds).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_high: Option<u32>,
-    /// And stops once the queue has drained to this.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub queue_low: Option<u32>,
-    /// Requests in service past which it sheds too (absent: no cap).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_concurrency: Option<u32>,
-    /// Requests shed (answered 503 before the queue; counted in
-    /// `failures.rejected` too), by the queue trigger and by the
-    /// concurrency cap.
-    pub shed_queue: u64,
-    /// See `shed_queue`.
-    pub shed_concurrency: u64,
-    /// Times an instance's queue reached the high watermark.
-    pub episodes: u64,
-    /// Time spent shedding by the queue trigger, summed over the instances.
-    pub shedding_s: f64,
 }
 
 /// L = λW for one service: L the time-average number in the system, λ the
@@ -705,21 +668,7 @@ impl Summary {
                         .unwrap_or(false)
                         .then(|| instances_summary(run, i)),
                     autoscale: autoscale.map(|outcome| autoscale_summary(outcome, elapsed)),
-                    shed: run
-                        .shed
-                        .get(i)
-                        .and_then(Option::as_ref)
-                        .map(|s| ShedSummary {
-                            queue_high: (s.config.queue_high != u32::MAX)
-                                .then_some(s.config.queue_high),
-                            queue_low: (s.config.queue_high != u32::MAX)
-                                .then_some(s.config.queue_low),
-                            max_concurrency: s.config.max_concurrency,
-                            shed_queue: s.queue,
-                            shed_concurrency: s.concurrency,
-                            episodes: s.episodes,
-                            shedding_s: round6(s.shedding_ns as f64 / 1e9),
-                        }),
+                    shed: run.shed.get(i).and_then(Option::as_ref).map(shed_summary),
                 };
                 (name.clone(), summary)
             })
@@ -840,29 +789,4 @@ impl Summary {
         text.push('\n');
         text
     }
-}
-
-/// What the fallback of edge `edge` did, if its policy has one.
-fn fallback_summary(run: &RunOutcome, compiled: &Compiled, edge: usize) -> Option<FallbackSummary> {
-    let policy = compiled
-        .scenario()
-        .policies
-        .get(run.edges[edge].policy.as_ref()?)?;
-    let fallback = policy.fallback.as_ref()?;
-    let counts = run.edge_stats[edge].fallback;
-    Some(FallbackSummary {
-        answer: match (&fallback.service, fallback.cached) {
-            (Some(_), _) => "service",
-            (None, Some(_)) => "cached",
-            (None, None) => "static",
-        },
-        edge: run
-            .edges
-            .iter()
-            .find(|e| e.fallback_of == Some(edge as u32))
-            .map(|e| e.name.clone()),
-        triggered: counts.triggered,
-        served: counts.served,
-        failed: counts.failed,
-    })
 }

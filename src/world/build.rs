@@ -17,6 +17,7 @@ use super::behaviour::Behaviour;
 use super::client::Clients;
 use super::discovery::{Discovery, UnitView};
 use super::draws::Draws;
+use super::fallback::{EdgeFallback, FallbackTo};
 use super::faults;
 use super::gateway::{CredentialGuard, GatewayModel};
 use super::lifecycle::InstanceState;
@@ -24,10 +25,7 @@ use super::network::Network;
 use super::policy::{EdgeState, PolicyModel};
 use super::registry::Registry;
 use super::slab::Slab;
-use super::{
-    CallSpec, EdgeFallback, EdgeInfo, EdgeModel, Event, FallbackTo, Instance, RowSink,
-    ServiceModel, World,
-};
+use super::{CallSpec, EdgeInfo, EdgeModel, Event, Instance, RowSink, ServiceModel, World};
 
 impl<'s> World<'s> {
     /// Builds the world of a compiled scenario; also returns the edges for

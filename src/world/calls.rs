@@ -18,10 +18,11 @@ use crate::patterns::deadline::Deadline;
 use crate::patterns::retry::RetryState;
 
 use super::draws::{self, AttemptKind, Message};
+use super::fallback::{EdgeFallback, FallbackTo};
 use super::policy::{EdgeState, Limiter};
 use super::retry::Hedging;
 use super::slab::Key;
-use super::{EdgeFallback, Event, FallbackTo, Reply, Status, World};
+use super::{Event, Reply, Status, World};
 
 /// Who made a call.
 #[derive(Clone, Copy, Debug)]
@@ -104,41 +105,7 @@ pub(super) enum Owner {
     Direct { parent: Parent, optional: bool },
 }
 
-/// Counts a call's outcome as its caller saw it: each status under its
-/// kind (`errors`, `rejected`, `timeouts`, ...), and the gateway's statuses
-/// also under their own counter, so that [`Counts::statuses`] has each.
-pub(super) fn counts_outcome(counts: &mut Counts, outcome: Status) {
-    match outcome {
-        Status::Ok => counts.successes += 1,
-        Status::Internal => counts.errors += 1,
-        Status::Unauthorized => {
-            counts.errors += 1;
-            counts.unauthorized += 1;
-        }
-        Status::Forbidden => {
-            counts.errors += 1;
-            counts.forbidden += 1;
-        }
-        Status::NotFound => {
-            counts.errors += 1;
-            counts.not_found += 1;
-        }
-        Status::Unavailable => counts.rejected += 1,
-        Status::TooManyRequests => {
-            counts.rejected += 1;
-            counts.too_many_requests += 1;
-        }
-        Status::Timeout => counts.timeouts += 1,
-        Status::GatewayTimeout => {
-            counts.timeouts += 1;
-            counts.gateway_timeout += 1;
-        }
-        Status::BreakerOpen => counts.breaker_open += 1,
-        Status::BulkheadFull => counts.bulkhead_full += 1,
-        Status::Throttled => counts.throttled += 1,
-        Status::RateLimited => counts.rate_limited += 1,
-    }
-}
+pub(super) use super::status::counts_outcome;
 
 impl World<'_> {
     pub(super) fn bump(&mut self, edge: u32, f: impl Fn(&mut Counts)) {
@@ -697,84 +664,6 @@ impl World<'_> {
         }
     }
 
-    /// A call on an edge with a fallback failed with a status it covers:
-    /// its failure is counted on its edge, and its parent is told what the
-    /// fallback answers (a degraded success, or the failure when the cached
-    /// answer is missing or too old) or, for a fallback call, told when that
-    /// call ends (`end_call`).
-    #[cold]
-    fn fall_back(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        state: &CallState,
-        to: FallbackTo,
-        outcome: Status,
-    ) {
-        let edge = state.edge;
-        self.bump(edge, |c| counts_outcome(c, outcome));
-        self.edge_stats[edge as usize].fallback.triggered += 1;
-        let now = kernel.now();
-        let served = match to {
-            FallbackTo::Static => true,
-            FallbackTo::Cached(age) => self
-                .unit_state(edge, state.unit)
-                .and_then(|u| u.last_success)
-                .is_some_and(|at| now.saturating_since(at) <= age),
-            FallbackTo::Call(fallback) => {
-                // With the time left of the failed call: its give-up
-                // deadline travels with the fallback call.
-                let left = (state.deadline.at() != Nanos::MAX)
-                    .then(|| SimTime::from_nanos(state.deadline.at()));
-                let inherited = min_time(state.propagated, left);
-                let key = draws::fallback(state.draw);
-                return self.start_call(
-                    kernel,
-                    state.parent,
-                    key,
-                    fallback,
-                    inherited,
-                    state.optional,
-                );
-            }
-        };
-        let stats = &mut self.edge_stats[edge as usize].fallback;
-        if served {
-            stats.served += 1;
-            self.mark_degraded(state.parent);
-            self.tell_parent(
-                kernel,
-                edge,
-                state.parent,
-                state.optional,
-                Reply::of(Status::Ok),
-            );
-        } else {
-            stats.failed += 1;
-            self.tell_parent(
-                kernel,
-                edge,
-                state.parent,
-                state.optional,
-                Reply::of(outcome),
-            );
-        }
-    }
-
-    /// Marks the client request of `parent` as answered degraded (nothing
-    /// for orphan work, whose request has ended).
-    fn mark_degraded(&mut self, parent: Parent) {
-        let request = match parent {
-            Parent::Client { request } => request,
-            Parent::Job(job) => match self.jobs.get(job) {
-                Some(job) => job.request,
-                None => return,
-            },
-        };
-        if let Some(context) = self.requests.get_mut(request) {
-            context.degraded = true;
-        }
-    }
-
     /// Counts a call's outcome on its edge and tells its parent; a
     /// fallback call's end is told as the end of the call it stood in for.
     pub(super) fn end_call(
@@ -790,13 +679,7 @@ impl World<'_> {
         let edge = match self.edges[edge as usize].fallback_of {
             None => edge,
             Some(of) => {
-                let stats = &mut self.edge_stats[of as usize].fallback;
-                if outcome == Status::Ok {
-                    stats.served += 1;
-                    self.mark_degraded(parent);
-                } else {
-                    stats.failed += 1;
-                }
+                self.fallback_ended(of, parent, outcome == Status::Ok);
                 of
             }
         };
@@ -805,7 +688,7 @@ impl World<'_> {
 
     /// Tells the parent of a call on `edge` how it ended.
     #[inline(always)]
-    fn tell_parent(
+    pub(super) fn tell_parent(
         &mut self,
         kernel: &mut Kernel<Event>,
         edge: u32,
@@ -823,16 +706,6 @@ impl World<'_> {
             }
             Parent::Job(job) => self.child_done(kernel, job, reply, optional, edge),
         }
-    }
-}
-
-impl super::EdgeFallback {
-    /// Whether a call that ended with `outcome` (not `Ok`) falls back: the
-    /// fallback's `on` lists its status (`FallbackOn` is the vocabulary
-    /// without `Ok`, in the same order).
-    fn covers(&self, outcome: Status) -> bool {
-        let index = outcome as u16 - 1;
-        self.on & (1 << index) != 0
     }
 }
 

@@ -37,6 +37,7 @@ mod client;
 mod discovery;
 mod draws;
 mod events;
+mod fallback;
 mod faults;
 mod gateway;
 mod lifecycle;
@@ -223,30 +224,11 @@ struct EdgeModel {
     /// Its scope units pick instances with balancers of their own.
     balanced: bool,
     /// Its policy's fallback, if it has one.
-    fallback: Option<EdgeFallback>,
+    fallback: Option<fallback::EdgeFallback>,
     /// The edge whose fallback calls are made on this one (none: an
     /// ordinary edge): its calls' ends are told to their parent as ends of
     /// that edge's call.
     fallback_of: Option<u32>,
-}
-
-/// An edge's fallback (`calls.rs`).
-#[derive(Clone, Copy, Debug)]
-struct EdgeFallback {
-    to: FallbackTo,
-    /// The statuses that fall back: bit `i` for `FallbackOn` number `i`.
-    on: u16,
-}
-
-/// What an edge's fallback answers.
-#[derive(Clone, Copy, Debug)]
-enum FallbackTo {
-    /// A degraded success at once.
-    Static,
-    /// The last good answer of the calling unit, if no older than this.
-    Cached(SimDuration),
-    /// A call on this edge (a fallback edge).
-    Call(u32),
 }
 
 /// What the world hands each closed window to: the run's observer (see

@@ -215,6 +215,42 @@ impl Reply {
     }
 }
 
+/// Counts a call's outcome as its caller saw it: each status under its
+/// kind (`errors`, `rejected`, `timeouts`, ...), and the gateway's statuses
+/// also under their own counter, so that [`Counts::statuses`](crate::metrics::Counts::statuses) has each.
+pub(super) fn counts_outcome(counts: &mut crate::metrics::Counts, outcome: Status) {
+    match outcome {
+        Status::Ok => counts.successes += 1,
+        Status::Internal => counts.errors += 1,
+        Status::Unauthorized => {
+            counts.errors += 1;
+            counts.unauthorized += 1;
+        }
+        Status::Forbidden => {
+            counts.errors += 1;
+            counts.forbidden += 1;
+        }
+        Status::NotFound => {
+            counts.errors += 1;
+            counts.not_found += 1;
+        }
+        Status::Unavailable => counts.rejected += 1,
+        Status::TooManyRequests => {
+            counts.rejected += 1;
+            counts.too_many_requests += 1;
+        }
+        Status::Timeout => counts.timeouts += 1,
+        Status::GatewayTimeout => {
+            counts.timeouts += 1;
+            counts.gateway_timeout += 1;
+        }
+        Status::BreakerOpen => counts.breaker_open += 1,
+        Status::BulkheadFull => counts.bulkhead_full += 1,
+        Status::Throttled => counts.throttled += 1,
+        Status::RateLimited => counts.rate_limited += 1,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

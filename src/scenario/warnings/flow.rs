@@ -246,42 +246,40 @@ impl Flow {
         let mut forwarded: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         for &s in &order {
             let service = services[s];
-            if let (Some(spec), Some(Some(compiled))) = (&service.gateway, gateways.get(s)) {
-                forwarded[s] = gateway_forwards(spec, compiled, service, s, &at_gateways);
-                for (route, &sent) in spec.routes.iter().zip(&forwarded[s]) {
-                    for (target, share, name) in backends_of(route) {
-                        let Some(callee) = index(target) else {
-                            continue;
-                        };
-                        let calls = sent * share;
-                        let attempts = expected_attempts(policy(name), services[callee].error_rate);
-                        arrivals[callee] += calls * attempts;
-                        by_service[s].push(EdgeFlow {
-                            caller: Some(s),
-                            policy: name.map(str::to_string),
-                            calls,
-                            attempts,
-                        });
-                    }
-                }
-                continue;
-            }
-            let reach = arrivals[s] * (1.0 - service.error_rate);
-            for group in steps(service) {
-                for (target, p, _, name) in group {
-                    let Some(callee) = index(target) else {
-                        continue;
-                    };
-                    let calls = reach * p;
-                    let attempts = expected_attempts(policy(name), services[callee].error_rate);
-                    arrivals[callee] += calls * attempts;
-                    by_service[s].push(EdgeFlow {
-                        caller: Some(s),
-                        policy: name.map(str::to_string),
-                        calls,
-                        attempts,
-                    });
-                }
+            // Its calls a second, by callee and policy: a gateway's
+            // forwards by route and backend, else its steps' calls.
+            let calls: Vec<(&str, f64, Option<&str>)> =
+                if let (Some(spec), Some(Some(compiled))) = (&service.gateway, gateways.get(s)) {
+                    forwarded[s] = gateway_forwards(spec, compiled, service, s, &at_gateways);
+                    spec.routes
+                        .iter()
+                        .zip(&forwarded[s])
+                        .flat_map(|(route, &sent)| {
+                            backends_of(route)
+                                .into_iter()
+                                .map(move |(target, share, name)| (target, sent * share, name))
+                        })
+                        .collect()
+                } else {
+                    let reach = arrivals[s] * (1.0 - service.error_rate);
+                    steps(service)
+                        .into_iter()
+                        .flatten()
+                        .map(|(target, p, _, name)| (target, reach * p, name))
+                        .collect()
+                };
+            for (target, calls, name) in calls {
+                let Some(callee) = index(target) else {
+                    continue;
+                };
+                let attempts = expected_attempts(policy(name), services[callee].error_rate);
+                arrivals[callee] += calls * attempts;
+                by_service[s].push(EdgeFlow {
+                    caller: Some(s),
+                    policy: name.map(str::to_string),
+                    calls,
+                    attempts,
+                });
             }
         }
         edges.extend(by_service.into_iter().flatten());
