@@ -26,8 +26,9 @@ pub use fallback::FallbackSummary;
 use fallback::fallback_summary;
 pub use gateway::{
     AuthSummary, BackendSummary, CredentialCheckSummary, GatewayRouteSummary, GatewaySummary,
+    GlobalLimitSummary, LimitRouteSummary, LimitServiceSummary,
 };
-use gateway::{credential_check_summary, gateways_summary};
+use gateway::{credential_check_summary, gateways_summary, limit_services_summary};
 use instances::instances_summary;
 pub use instances::{
     CrashSummary, DeregistrationSummary, InstanceSummary, InstancesSummary, KeyMovementSummary,
@@ -114,6 +115,10 @@ pub struct Summary {
     /// The credential invariant, when some gateway checks credentials.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_check: Option<CredentialCheckSummary>,
+    /// Per rate limit service (a gateway route's global `rate_limit`):
+    /// the checks it decided. Absent when no limit is global.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rate_limit_services: BTreeMap<String, LimitServiceSummary>,
 }
 
 /// One zone in summary.json.
@@ -760,6 +765,7 @@ impl Summary {
             requirements: Vec::new(),
             gateways: gateways_summary(&run.gateways),
             credential_check: run.credential_check.as_ref().map(credential_check_summary),
+            rate_limit_services: limit_services_summary(&run.limiters),
             zones: run.zones.as_ref().map_or_else(BTreeMap::new, |z| {
                 z.names
                     .iter()

@@ -485,8 +485,8 @@ use admission::compile_admission;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 pub use gateway::{
-    CompiledAuth, CompiledGateway, CompiledGatewayRoute, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES,
-    RateLimiter,
+    CompiledAuth, CompiledGateway, CompiledGatewayRoute, CompiledRouteLimit, DEFAULT_LIMIT_TIMEOUT,
+    GlobalLimit, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES, RateLimiter,
 };
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};

@@ -398,18 +398,27 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         let Some(g) = compiled.gateways().get(i).and_then(Option::as_ref) else {
             continue;
         };
-        let per_instance_limiters: u64 = g
-            .routes
-            .iter()
-            .filter_map(|r| r.rate_limit.map(|(_, per_client)| per_client))
-            .map(|per_client| {
-                if per_client {
-                    compiled.clients().len() as u64
-                } else {
-                    1
-                }
-            })
+        let buckets = |r: &crate::scenario::compile::CompiledRouteLimit| {
+            if r.per_client {
+                compiled.clients().len() as u64
+            } else {
+                1
+            }
+        };
+        let limits = g.routes.iter().filter_map(|r| r.rate_limit.as_ref());
+        let per_instance_limiters: u64 = limits
+            .clone()
+            .filter(|r| r.global.is_none())
+            .map(buckets)
             .sum();
+        // A global limit's buckets are its rate limit service's, once.
+        gateway_bytes = gateway_bytes.saturating_add(
+            limits
+                .filter(|r| r.global.is_some())
+                .map(buckets)
+                .sum::<u64>()
+                .saturating_mul(LIMITER_BYTES),
+        );
         let cache = s
             .gateway
             .as_ref()

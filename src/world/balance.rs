@@ -168,6 +168,12 @@ impl World<'_> {
         let Some(delay) = sent else {
             return; // Lost: only the attempt's timeout will tell.
         };
+        // A check sent to a rate limit service carries its descriptor.
+        let (step, pending) = if self.limiters {
+            self.limit_descriptor(attempt, request, service)
+        } else {
+            (0, 0)
+        };
         let job = self.jobs.insert(Job {
             probe: false,
             attempt,
@@ -177,8 +183,8 @@ impl World<'_> {
             instance,
             deadline: deadline.unwrap_or(SimTime::MAX),
             arrived: SimTime::ZERO,
-            step: 0,
-            pending: 0,
+            step,
+            pending,
             state: JobState::InTransit,
             cancelled: false,
             caller_zone,

@@ -31,6 +31,9 @@ pub(super) enum Behaviour {
     /// An API gateway: route, check the credential, split, forward
     /// (`gateway.rs`).
     Gateway(Box<super::gateway::GatewayModel>),
+    /// A rate limit service: answer a gateway's check from the shared
+    /// bucket of its descriptor (`limiter.rs`).
+    Limiter(Box<super::limiter::LimiterModel>),
 }
 
 impl World<'_> {
@@ -44,6 +47,7 @@ impl World<'_> {
         match self.services[service].behaviour {
             Behaviour::Pipeline => self.run_steps(kernel, job_key),
             Behaviour::Gateway(_) => self.gateway_request(kernel, job_key),
+            Behaviour::Limiter(_) => self.limit_check(kernel, job_key),
         }
     }
 
@@ -107,6 +111,7 @@ impl World<'_> {
         match self.services[service].behaviour {
             Behaviour::Pipeline => self.step_call_done(kernel, job_key, reply.status, optional),
             Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, reply, edge),
+            Behaviour::Limiter(_) => unreachable!("a rate limit service calls nothing"),
         }
     }
 

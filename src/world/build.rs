@@ -21,6 +21,7 @@ use super::fallback::{EdgeFallback, FallbackTo};
 use super::faults;
 use super::gateway::{CredentialGuard, GatewayModel};
 use super::lifecycle::InstanceState;
+use super::limiter::LimiterModel;
 use super::network::Network;
 use super::policy::{EdgeState, PolicyModel};
 use super::registry::Registry;
@@ -103,6 +104,13 @@ impl<'s> World<'s> {
             let auth_call: Option<Vec<CallTarget>> = gateway
                 .and_then(|g| g.auth.as_ref()?.service.clone())
                 .map(|c| vec![c]);
+            // Under a global rate limit, each such route's call to its rate
+            // limit service is one group more, after the auth call's.
+            let limit_calls: Vec<Vec<CallTarget>> = gateway
+                .iter()
+                .flat_map(|g| &g.routes)
+                .filter_map(|r| Some(vec![r.rate_limit.as_ref()?.global.as_ref()?.call.clone()]))
+                .collect();
             let groups = compiled
                 .calls(i)
                 .iter()
@@ -111,7 +119,8 @@ impl<'s> World<'s> {
                         .into_iter()
                         .flat_map(|g| g.routes.iter().map(|r| &r.backends)),
                 )
-                .chain(auth_call.iter());
+                .chain(auth_call.iter())
+                .chain(limit_calls.iter());
             let pipeline_steps = compiled.calls(i).len();
             for (g, group) in groups.enumerate() {
                 // A gateway route's name tells its edges apart.
@@ -206,17 +215,26 @@ impl<'s> World<'s> {
                 shutdown_delay: s.shutdown_delay.filter(|d| !d.is_zero()),
                 transitions: BTreeMap::new(),
                 behaviour: match gateway {
-                    None => Behaviour::Pipeline,
+                    None => match LimiterModel::new(compiled, caller) {
+                        Some(limiter) => Behaviour::Limiter(Box::new(limiter)),
+                        None => Behaviour::Pipeline,
+                    },
                     Some(g) => {
                         let mut edges: Vec<Vec<u32>> = std::mem::take(&mut steps)
                             .iter()
                             .map(|s: &Vec<CallSpec>| s.iter().map(|c| c.edge).collect())
+                            .collect();
+                        let limit_edges: Vec<u32> = edges
+                            .split_off(edges.len() - limit_calls.len())
+                            .into_iter()
+                            .map(|group| group[0])
                             .collect();
                         let auth_edge = auth_call.is_some().then(|| edges.pop().expect("auth")[0]);
                         Behaviour::Gateway(Box::new(GatewayModel::new(
                             g,
                             edges,
                             auth_edge,
+                            limit_edges,
                             s.slots(),
                             compiled.clients().len(),
                             &service_names,
@@ -367,11 +385,15 @@ impl<'s> World<'s> {
                 .flat_map(|(s, m)| (0..m.instances).map(move |n| (s, n)));
             Box::new(super::zones::Zones::new(z, of, routers, streams))
         });
+        let limiters = services
+            .iter()
+            .any(|s| matches!(s.behaviour, Behaviour::Limiter(_)));
         let world = World {
             zones,
             phases,
             pair_edges,
             late_possible,
+            limiters,
             service_stats: (0..services.len())
                 .map(|_| ServiceStats::default())
                 .collect(),

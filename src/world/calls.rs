@@ -369,6 +369,8 @@ impl World<'_> {
             hedging.attempts.retain(|a| *a != attempt);
         }
         if outcome == Status::Ok {
+            // The answer's flags (partial, over the limit) travel on.
+            state.hint = reply;
             self.finish_call(kernel, call, Status::Ok);
         } else {
             self.after_attempt(kernel, call, outcome, reply.retry_after());

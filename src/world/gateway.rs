@@ -2,13 +2,15 @@
 //! the patterns' gateway decisions on each request in their fixed order
 //! (`patterns::gateway`): route (404) → credential (401; under remote
 //! validation a call to the auth service first, unless a fresh answer is
-//! cached) → the route's `allow` (403) → split → forward, and answers with
-//! what the backend answered ([`Status::proxied`]: its own timeout 504, its
-//! own refusals 503).
+//! cached) → the route's `allow` (403) → rate limit (429: its buckets in
+//! each instance, or a check with its rate limit service, `limiter.rs`) →
+//! split → forward, and answers with what the backend answered
+//! ([`Status::proxied`]: its own timeout 504, its own refusals 503).
 //!
 //! A gateway job keeps its progress in the job's two counters: `step` is
 //! its route and `pending` its backend from the forward to the backend's
-//! answer, or [`AWAITING_AUTH`] while the auth service is asked.
+//! answer, or [`AWAITING_AUTH`] while the auth service is asked,
+//! [`AWAITING_LIMIT`] while the rate limit service is.
 //!
 //! The credential invariant is checked apart from the gateway that
 //! enforces it, where it matters: at every delivery to a service that is
@@ -41,6 +43,8 @@ use super::{Event, Reply, Status, World};
 const AWAITING_AUTH: u16 = u16::MAX;
 /// A gateway job's `pending` while its aggregation's branches are out.
 const AGGREGATING: u16 = u16::MAX - 1;
+/// A gateway job's `pending` while the rate limit service is asked.
+const AWAITING_LIMIT: u16 = u16::MAX - 2;
 
 /// A gateway service's decisions and what it counted.
 pub(super) struct GatewayModel {
@@ -108,9 +112,39 @@ struct GatewayRouteModel {
     sticky: bool,
     /// By credential class, whether the route admits it (none: all).
     allow: Option<Vec<bool>>,
-    /// Its rate limit, if it has one.
+    /// Its local rate limit, if it has one.
     limit: Option<RouteLimit>,
+    /// Its global rate limit, if it has one.
+    global_limit: Option<GlobalRouteLimit>,
     counts: GatewayRouteCounts,
+}
+
+/// A gateway route's global rate limit: the edge of its checks, and the
+/// answer when the rate limit service cannot give one.
+struct GlobalRouteLimit {
+    edge: u32,
+    /// Under `failure_mode_deny`: the refusal (else: forward).
+    deny: Option<Status>,
+}
+
+/// What a gateway route's global rate limit did, for reports (Envoy's
+/// counters of its rate limit filter).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GlobalLimitCounts {
+    /// The rate limit service.
+    pub service: String,
+    /// Checks the route made (calls, each with its policy's attempts).
+    pub checks: u64,
+    /// Answered under the limit.
+    pub ok: u64,
+    /// Answered over the limit: refused with 429.
+    pub over_limit: u64,
+    /// Ended without an answer (an error, a timeout, a refusal).
+    pub error: u64,
+    /// Of `error`: forwarded (`failure_mode_deny` false).
+    pub failure_mode_allowed: u64,
+    /// Of `error`: refused with `status_on_error` (`failure_mode_deny`).
+    pub failure_mode_denied: u64,
 }
 
 /// A gateway route's rate limiters: per instance, one per client (or one
@@ -133,8 +167,10 @@ pub struct GatewayRouteCounts {
     pub forbidden: u64,
     /// Refused because the auth service could not be reached (403 or 503).
     pub auth_unavailable: u64,
-    /// Refused with 429 by the route's rate limit.
+    /// Refused with 429 by the route's rate limit (local or global).
     pub rate_limited: u64,
+    /// Its global rate limit's counts, if it has one.
+    pub global_limit: Option<GlobalLimitCounts>,
     /// Forwarded, per backend (the route's order).
     pub forwarded: Vec<u64>,
     /// What the forwarded requests were answered, per backend and status
@@ -198,51 +234,77 @@ pub struct CredentialCheck {
 
 impl GatewayModel {
     /// A gateway as compiled with `instances` instances: its routes'
-    /// backends on `edges` (per route, per backend), and its auth
-    /// service's call on `auth_edge`.
+    /// backends on `edges` (per route, per backend), its auth service's
+    /// call on `auth_edge`, and its global rate limits' checks on
+    /// `limit_edges` (one per route that has one, in route order).
     pub(super) fn new(
         compiled: &CompiledGateway,
         edges: Vec<Vec<u32>>,
         auth_edge: Option<u32>,
+        limit_edges: Vec<u32>,
         instances: u32,
         clients: usize,
         service_names: &[&String],
     ) -> GatewayModel {
-        let routes = compiled
-            .routes
-            .iter()
-            .zip(edges)
-            .map(|(r, edges)| GatewayRouteModel {
-                counts: GatewayRouteCounts {
-                    forwarded: vec![0; edges.len()],
-                    answered: vec![[0; Status::ALL.len()]; edges.len()],
-                    aggregate: r.aggregate.is_some(),
-                    caused_partial: vec![0; edges.len()],
-                    caused_failure: vec![0; edges.len()],
-                    ..GatewayRouteCounts::default()
-                },
-                plan: r.aggregate,
-                name: r.name.clone(),
-                backends: r
-                    .backends
-                    .iter()
-                    .map(|b| service_names[b.service as usize].clone())
-                    .collect(),
-                edges,
-                split: r.split,
-                base: r.split.weights().to_vec(),
-                sticky: r.sticky,
-                allow: r.allow.clone(),
-                limit: r.rate_limit.map(|(prototype, per_client)| {
-                    let keys = if per_client { clients } else { 1 };
-                    RouteLimit {
-                        limiters: vec![prototype; keys * instances as usize],
-                        prototype,
-                        keys,
-                    }
-                }),
-            })
-            .collect();
+        let mut limit_edges = limit_edges.into_iter();
+        let routes =
+            compiled
+                .routes
+                .iter()
+                .zip(edges)
+                .map(|(r, edges)| GatewayRouteModel {
+                    global_limit: r
+                        .rate_limit
+                        .as_ref()
+                        .and_then(|l| l.global.as_ref())
+                        .map(|g| GlobalRouteLimit {
+                            edge: limit_edges.next().expect("an edge per global limit"),
+                            deny: g.deny_on_error.then_some(if g.status_on_error == 503 {
+                                Status::Unavailable
+                            } else {
+                                Status::Internal
+                            }),
+                        }),
+                    counts: GatewayRouteCounts {
+                        global_limit: r.rate_limit.as_ref().and_then(|l| l.global.as_ref()).map(
+                            |g| GlobalLimitCounts {
+                                service: service_names[g.call.service as usize].clone(),
+                                ..GlobalLimitCounts::default()
+                            },
+                        ),
+                        forwarded: vec![0; edges.len()],
+                        answered: vec![[0; Status::ALL.len()]; edges.len()],
+                        aggregate: r.aggregate.is_some(),
+                        caused_partial: vec![0; edges.len()],
+                        caused_failure: vec![0; edges.len()],
+                        ..GatewayRouteCounts::default()
+                    },
+                    plan: r.aggregate,
+                    name: r.name.clone(),
+                    backends: r
+                        .backends
+                        .iter()
+                        .map(|b| service_names[b.service as usize].clone())
+                        .collect(),
+                    edges,
+                    split: r.split,
+                    base: r.split.weights().to_vec(),
+                    sticky: r.sticky,
+                    allow: r.allow.clone(),
+                    limit: r
+                        .rate_limit
+                        .as_ref()
+                        .filter(|l| l.global.is_none())
+                        .map(|l| {
+                            let keys = if l.per_client { clients } else { 1 };
+                            RouteLimit {
+                                limiters: vec![l.prototype; keys * instances as usize],
+                                prototype: l.prototype,
+                                keys,
+                            }
+                        }),
+                })
+                .collect();
         GatewayModel {
             routes,
             auth: compiled.auth.as_ref().map(|a| AuthModel {
@@ -259,6 +321,11 @@ impl GatewayModel {
             client_gone: 0,
             aggregations: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// The name of route `route`.
+    pub(super) fn route_name(&self, route: u16) -> &str {
+        &self.routes[route as usize].name
     }
 
     /// Drops the aggregations whose job is gone (a crash dropped it).
@@ -324,7 +391,9 @@ impl World<'_> {
     fn gateway_mut(&mut self, service: u32) -> &mut GatewayModel {
         match &mut self.services[service as usize].behaviour {
             Behaviour::Gateway(g) => g,
-            Behaviour::Pipeline => unreachable!("a gateway job at a gateway"),
+            Behaviour::Pipeline | Behaviour::Limiter(_) => {
+                unreachable!("a gateway job at a gateway")
+            }
         }
     }
 
@@ -438,8 +507,38 @@ impl World<'_> {
     }
 
     /// The route's rate limit (after authentication, so that requests
-    /// refused 401 or 403 spend no client's quota), then the forward.
+    /// refused 401 or 403 spend no client's quota), then the forward. A
+    /// global limit asks the rate limit service and goes on when it answers
+    /// ([`World::limit_answer`]).
     fn limit(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        context: &RequestContext,
+    ) {
+        let route_model = &mut self.gateway_mut(service).routes[route as usize];
+        if let Some(global) = &route_model.global_limit {
+            let edge = global.edge;
+            if let Some(counts) = &mut route_model.counts.global_limit {
+                counts.checks += 1;
+            }
+            let job = self.jobs.get_mut(job_key).expect("live");
+            job.step = route;
+            job.pending = AWAITING_LIMIT;
+            let deadline = (job.deadline != SimTime::MAX).then_some(job.deadline);
+            // The check's draws are its own (step 2), apart from the auth
+            // call's and the backend's.
+            let key = draws::downstream_call(job.draw, 2, 0);
+            self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
+            return;
+        }
+        self.admit(kernel, job_key, service, route, context);
+    }
+
+    /// The route's local rate limit, if it has one; then the forward.
+    fn admit(
         &mut self,
         kernel: &mut Kernel<Event>,
         job_key: Key,
@@ -609,6 +708,9 @@ impl World<'_> {
         if pending == AWAITING_AUTH {
             return self.auth_answer(kernel, job_key, service, instance, route, outcome);
         }
+        if pending == AWAITING_LIMIT {
+            return self.limit_answer(kernel, job_key, service, route, reply);
+        }
         let answer = outcome.proxied();
         let counts = &mut self.gateway_mut(service).routes[route as usize].counts;
         counts.answered[pending as usize][answer as usize] += 1;
@@ -619,6 +721,51 @@ impl World<'_> {
             back = back.with_retry_after(after);
         }
         self.finish_job_with(kernel, job_key, back, answer != Status::Ok);
+    }
+
+    /// The rate limit service answered a gateway job's check (or could not
+    /// be reached): over the limit, 429 with its retry-after; under it, or
+    /// unreachable under `failure_mode_deny` false, the forward; else the
+    /// refusal.
+    fn limit_answer(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        service: u32,
+        route: u16,
+        reply: Reply,
+    ) {
+        let request = self.jobs.get(job_key).expect("a live job").request;
+        let route_model = &mut self.gateway_mut(service).routes[route as usize];
+        let deny = route_model.global_limit.as_ref().and_then(|g| g.deny);
+        let counts = &mut route_model.counts;
+        let global = counts.global_limit.as_mut().expect("a global limit");
+        match reply.status {
+            Status::Ok if reply.is_over_limit() => {
+                global.over_limit += 1;
+                counts.rate_limited += 1;
+                let mut back = Reply::of(Status::TooManyRequests);
+                if let Some(after) = reply.retry_after() {
+                    back = back.with_retry_after(after);
+                }
+                return self.finish_job_with(kernel, job_key, back, false);
+            }
+            Status::Ok => global.ok += 1,
+            _ => {
+                global.error += 1;
+                if let Some(refusal) = deny {
+                    global.failure_mode_denied += 1;
+                    return self.finish_job(kernel, job_key, refusal, false);
+                }
+                global.failure_mode_allowed += 1;
+            }
+        }
+        let Some(context) = self.requests.get(request).copied() else {
+            // The client gave up while the rate limit service was asked.
+            self.gateway_mut(service).client_gone += 1;
+            return self.finish_job(kernel, job_key, Status::Unavailable, false);
+        };
+        self.admit(kernel, job_key, service, route, &context);
     }
 
     /// The auth service answered a gateway job's token check (or could not

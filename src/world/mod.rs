@@ -41,6 +41,7 @@ mod fallback;
 mod faults;
 mod gateway;
 mod lifecycle;
+mod limiter;
 pub mod network;
 pub mod phases;
 pub mod policy;
@@ -81,8 +82,11 @@ pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
-pub use gateway::{AuthCounts, CredentialCheck, GatewayOutcome, GatewayRouteCounts};
+pub use gateway::{
+    AuthCounts, CredentialCheck, GatewayOutcome, GatewayRouteCounts, GlobalLimitCounts,
+};
 pub use lifecycle::InstanceState;
+pub use limiter::LimiterOutcome;
 use network::{Network, NetworkStats};
 pub use phases::Phase;
 use policy::{EdgeState, PolicyModel};
@@ -316,6 +320,9 @@ pub struct World<'s> {
     /// timeout, a give-up time, a policy, a crash): without, no success is
     /// ever late and the check is skipped.
     late_possible: bool,
+    /// Whether some service is a rate limit service, whose jobs carry the
+    /// descriptor of their check (`limiter.rs`).
+    limiters: bool,
 }
 
 /// An edge of the run, for reports.
@@ -423,6 +430,8 @@ pub struct RunOutcome {
     pub credential_check: Option<CredentialCheck>,
     /// Per service, what its load shedding did (none: it does not shed).
     pub shed: Vec<Option<ShedCounts>>,
+    /// What each rate limit service decided (empty: none).
+    pub limiters: Vec<LimiterOutcome>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -584,6 +593,7 @@ pub fn run_observed<O: EventObserver>(
         z.outcome(&services)
     });
     let gateways = world.gateway_outcomes();
+    let limiters = world.limiter_outcomes();
     let credential_check = world.credential_check();
     let shed = match &mut world.shed {
         Some(shedders) => shedders.outcome(end),
@@ -591,6 +601,7 @@ pub fn run_observed<O: EventObserver>(
     };
     let mut outcome = RunOutcome {
         gateways,
+        limiters,
         credential_check,
         shed,
         autoscale,

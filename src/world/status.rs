@@ -167,13 +167,19 @@ impl Status {
     }
 }
 
+/// A [`Reply`] flag: some parts of an aggregated answer are missing.
+const PARTIAL: u8 = 1;
+/// A [`Reply`] flag: a rate limit service says the request is over its
+/// limit.
+const OVER_LIMIT: u8 = 2;
+
 /// A reply as it travels back: 4 bytes, so that a reply event stays 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// What it says.
     pub status: Status,
-    /// Some parts of an aggregated answer are missing.
-    pub partial: bool,
+    /// [`PARTIAL`] and [`OVER_LIMIT`].
+    flags: u8,
     /// A retry-after hint in milliseconds (0: none), saturating at 65.535 s.
     retry_after_ms: u16,
 }
@@ -183,7 +189,7 @@ impl Reply {
     pub const fn of(status: Status) -> Reply {
         Reply {
             status,
-            partial: false,
+            flags: 0,
             retry_after_ms: 0,
         }
     }
@@ -204,9 +210,30 @@ impl Reply {
     #[must_use]
     pub fn partial(self) -> Reply {
         Reply {
-            partial: true,
+            flags: self.flags | PARTIAL,
             ..self
         }
+    }
+
+    /// Some parts of an aggregated answer are missing.
+    pub fn is_partial(self) -> bool {
+        self.flags & PARTIAL != 0
+    }
+
+    /// This reply, a rate limit service's verdict that the request is over
+    /// its limit (a successful call's answer: the call neither failed nor
+    /// is retried; the gateway refuses the request with 429).
+    #[must_use]
+    pub fn over_limit(self) -> Reply {
+        Reply {
+            flags: self.flags | OVER_LIMIT,
+            ..self
+        }
+    }
+
+    /// A rate limit service's verdict: over the limit.
+    pub fn is_over_limit(self) -> bool {
+        self.flags & OVER_LIMIT != 0
     }
 
     /// The retry-after hint, if the reply carries one.
@@ -300,15 +327,17 @@ mod tests {
     }
 
     #[test]
-    fn replies_carry_a_retry_after_and_a_partial_flag() {
+    fn replies_carry_a_retry_after_and_their_flags() {
         let plain = Reply::of(Status::TooManyRequests);
         assert_eq!(plain.retry_after(), None);
-        assert!(!plain.partial);
+        assert!(!plain.is_partial() && !plain.is_over_limit());
         let hinted = plain.with_retry_after(SimDuration::from_micros(1_500));
         assert_eq!(hinted.retry_after(), Some(SimDuration::from_millis(2)));
         let capped = plain.with_retry_after(SimDuration::from_secs(3_600));
         assert_eq!(capped.retry_after(), Some(SimDuration::from_millis(65_535)));
-        assert!(Reply::of(Status::Ok).partial().partial);
+        let both = Reply::of(Status::Ok).partial().over_limit();
+        assert!(both.is_partial() && both.is_over_limit());
+        assert!(!Reply::of(Status::Ok).over_limit().is_partial());
     }
 
     #[test]

@@ -98,6 +98,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         gateways: Vec::new(),
         credential_check: None,
         shed: Vec::new(),
+        limiters: Vec::new(),
     }
 }
 

@@ -59,6 +59,22 @@ pub(super) fn gateways(out: &mut String, s: &Summary) {
             "<p>{} not routed (404); {} not forwarded because the client had given up.</p>",
             g.not_found, g.client_gone
         );
+        for (route, r) in &g.routes {
+            if let Some(l) = &r.global_limit {
+                let _ = writeln!(
+                    out,
+                    "<p>The rate limit of route {}, kept by {}: {} checks, {} under the limit, {} over it (429), {} without an answer ({} forwarded, {} refused).</p>",
+                    escape(route),
+                    escape(&l.service),
+                    l.checks,
+                    l.ok,
+                    l.over_limit,
+                    l.error,
+                    l.failure_mode_allowed,
+                    l.failure_mode_denied
+                );
+            }
+        }
         if let Some(a) = &g.auth {
             let _ = writeln!(
                 out,
@@ -74,6 +90,17 @@ pub(super) fn gateways(out: &mut String, s: &Summary) {
                 a.refused_on_error
             );
         }
+    }
+    for (name, l) in &s.rate_limit_services {
+        let _ = writeln!(
+            out,
+            "<p>Rate limit service {}: {} buckets, {} checks decided ({} over the limit), {} answered without a bucket.</p>",
+            escape(name),
+            l.buckets,
+            l.checks,
+            l.over_limit,
+            l.unkeyed
+        );
     }
     if let Some(c) = &s.credential_check {
         let _ = writeln!(

@@ -4,7 +4,7 @@
 //! deliveries checked, and violations).
 
 use super::*;
-use crate::world::{CredentialCheck, GatewayOutcome, Status};
+use crate::world::{CredentialCheck, GatewayOutcome, LimiterOutcome, Status};
 
 /// A gateway in summary.json.
 #[derive(Clone, Debug, Serialize)]
@@ -48,8 +48,13 @@ pub struct GatewayRouteSummary {
     pub forbidden: u64,
     /// Refused (403 or 503) because the auth service could not be reached.
     pub auth_unavailable: u64,
-    /// Refused with 429 by the route's rate limit.
+    /// Refused with 429 by the route's rate limit (local, or global: its
+    /// `global_limit.over_limit`).
     pub rate_limited: u64,
+    /// Its global rate limit's checks, when the limit is kept by a rate
+    /// limit service.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global_limit: Option<GlobalLimitSummary>,
     /// For an aggregation route (its backends are its branches): responses
     /// answered partial (an optional branch failed or timed out).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -59,6 +64,55 @@ pub struct GatewayRouteSummary {
     pub aggregate_failed: Option<u64>,
     /// Per backend, by service name.
     pub backends: BTreeMap<String, BackendSummary>,
+}
+
+/// A gateway route's global rate limit in summary.json (the counters of
+/// Envoy's rate limit filter).
+#[derive(Clone, Debug, Serialize)]
+pub struct GlobalLimitSummary {
+    /// The rate limit service.
+    pub service: String,
+    /// Checks made (calls, each with its policy's attempts).
+    pub checks: u64,
+    /// Answered under the limit: forwarded.
+    pub ok: u64,
+    /// Answered over the limit: refused with 429 and the service's
+    /// retry-after.
+    pub over_limit: u64,
+    /// Ended without an answer: an error, a timeout or a refusal.
+    pub error: u64,
+    /// Of `error`: forwarded anyway (`failure_mode_deny` false).
+    pub failure_mode_allowed: u64,
+    /// Of `error`: refused with `status_on_error` (`failure_mode_deny`).
+    pub failure_mode_denied: u64,
+}
+
+/// A rate limit service in summary.json: what it decided, per gateway
+/// route whose limit it keeps.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitServiceSummary {
+    /// Buckets it keeps (a route's: one per client, or one).
+    pub buckets: u64,
+    /// Checks it decided: every one it served, including those whose
+    /// gateway had stopped waiting (each spends a token).
+    pub checks: u64,
+    /// Of `checks`: over the limit.
+    pub over_limit: u64,
+    /// Checks answered without a bucket: sent after their client had given
+    /// up, with no client to charge.
+    pub unkeyed: u64,
+    /// Per gateway route, as `gateway/route`: its checks and how many were
+    /// over the limit.
+    pub routes: BTreeMap<String, LimitRouteSummary>,
+}
+
+/// A gateway route's checks at its rate limit service.
+#[derive(Clone, Debug, Serialize)]
+pub struct LimitRouteSummary {
+    /// Checks decided.
+    pub checks: u64,
+    /// Of them, over the limit.
+    pub over_limit: u64,
 }
 
 /// A backend of a gateway route in summary.json.
@@ -143,6 +197,15 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                         forbidden: counts.forbidden,
                         auth_unavailable: counts.auth_unavailable,
                         rate_limited: counts.rate_limited,
+                        global_limit: counts.global_limit.as_ref().map(|g| GlobalLimitSummary {
+                            service: g.service.clone(),
+                            checks: g.checks,
+                            ok: g.ok,
+                            over_limit: g.over_limit,
+                            error: g.error,
+                            failure_mode_allowed: g.failure_mode_allowed,
+                            failure_mode_denied: g.failure_mode_denied,
+                        }),
                         partial: counts.aggregate.then_some(counts.partial),
                         aggregate_failed: counts.aggregate.then_some(counts.aggregate_failed),
                         backends,
@@ -163,6 +226,35 @@ pub(super) fn gateways_summary(gateways: &[GatewayOutcome]) -> BTreeMap<String, 
                 routes,
             };
             (g.service.clone(), summary)
+        })
+        .collect()
+}
+
+pub(super) fn limit_services_summary(
+    limiters: &[LimiterOutcome],
+) -> BTreeMap<String, LimitServiceSummary> {
+    limiters
+        .iter()
+        .map(|l| {
+            let routes: BTreeMap<String, LimitRouteSummary> = l
+                .routes
+                .iter()
+                .map(|(gateway, route, checks, over_limit)| {
+                    let summary = LimitRouteSummary {
+                        checks: *checks,
+                        over_limit: *over_limit,
+                    };
+                    (format!("{gateway}/{route}"), summary)
+                })
+                .collect();
+            let summary = LimitServiceSummary {
+                buckets: l.buckets,
+                checks: routes.values().map(|r| r.checks).sum(),
+                over_limit: routes.values().map(|r| r.over_limit).sum(),
+                unkeyed: l.unkeyed,
+                routes,
+            };
+            (l.service.clone(), summary)
         })
         .collect()
 }

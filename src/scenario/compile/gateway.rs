@@ -63,9 +63,37 @@ pub struct CompiledGatewayRoute {
     /// By credential class (an index into [`Compiled::credentials`]),
     /// whether the route admits it; none: every class.
     pub allow: Option<Vec<bool>>,
-    /// Its rate limit's prototype (full), and whether it is per client.
-    pub rate_limit: Option<(RateLimiter, bool)>,
+    /// Its rate limit, if it has one.
+    pub rate_limit: Option<CompiledRouteLimit>,
 }
+
+/// A gateway route's rate limit, compiled.
+#[derive(Clone, Debug)]
+pub struct CompiledRouteLimit {
+    /// A bucket as it starts (full).
+    pub prototype: RateLimiter,
+    /// A bucket per client (else one for the route).
+    pub per_client: bool,
+    /// Kept by a rate limit service (none: in each gateway instance).
+    pub global: Option<GlobalLimit>,
+}
+
+/// The call a global rate limit makes for each request, and what it does
+/// when the rate limit service cannot answer.
+#[derive(Clone, Debug)]
+pub struct GlobalLimit {
+    /// The call to the rate limit service (its per-attempt timeout 20 ms
+    /// unless the file or the policy sets one).
+    pub call: CallTarget,
+    /// Refuse when the service cannot answer (else forward).
+    pub deny_on_error: bool,
+    /// The refusal's status under `deny_on_error`: 500 or 503.
+    pub status_on_error: u16,
+}
+
+/// The rate limit service's answer time the gateway waits for by default
+/// (Envoy's `timeout` of its rate limit filter).
+pub const DEFAULT_LIMIT_TIMEOUT: SimDuration = SimDuration::from_millis(20);
 
 /// A gateway route's rate limiter, as the patterns build it.
 #[derive(Clone, Copy, Debug)]
@@ -230,8 +258,35 @@ impl Resolver<'_> {
                                 .map_err(|e| (piece.clone(), e.to_string()))
                         }
                     };
+                    let global = l.service.as_ref().map(|service| {
+                        let policy = self.policy(piece.key("policy"), l.policy.as_deref());
+                        let policy_timeout = l
+                            .policy
+                            .as_ref()
+                            .and_then(|p| self.scenario.policies.get(p))
+                            .and_then(|p| p.timeout);
+                        GlobalLimit {
+                            call: CallTarget {
+                                service: self.service(piece.key("service"), service),
+                                policy,
+                                probability: 1.0,
+                                optional: false,
+                                timeout: l.timeout.or(if policy_timeout.is_some() {
+                                    None
+                                } else {
+                                    Some(DEFAULT_LIMIT_TIMEOUT)
+                                }),
+                            },
+                            deny_on_error: l.failure_mode_deny,
+                            status_on_error: l.status_on_error.unwrap_or(500),
+                        }
+                    });
                     match built {
-                        Ok(limiter) => Some((limiter, l.per == LimitScope::Client)),
+                        Ok(prototype) => Some(CompiledRouteLimit {
+                            prototype,
+                            per_client: l.per == LimitScope::Client,
+                            global,
+                        }),
                         Err(problem) => {
                             self.problems.push(problem);
                             return None;

@@ -77,8 +77,9 @@ pub struct GatewayRoute {
     /// class.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow: Option<Vec<String>>,
-    /// A rate limit on the route, in each gateway instance: per client (a
-    /// bucket for each client) or for the whole route. A request over it is
+    /// A rate limit on the route: per client (a bucket for each client) or
+    /// for the whole route; in each gateway instance (local), or shared by
+    /// all of them in a rate limit `service` (global). A request over it is
     /// answered 429 with a retry-after of the wait until it would conform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<GatewayRateLimit>,
@@ -103,6 +104,31 @@ pub struct GatewayRateLimit {
     /// redis-cell implement it).
     #[serde(default)]
     pub algorithm: LimitAlgorithm,
+    /// The rate limit service that keeps the buckets, shared by every
+    /// instance of every gateway that names it (Envoy's global rate limit):
+    /// each request is checked by a call to it, after the credential
+    /// check. Without it the limit is local: a bucket per gateway
+    /// instance, so N instances admit N times the rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Give up on the rate limit service's answer after this long (per
+    /// attempt); 20 ms by default, as Envoy's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<SimDuration>,
+    /// The resilience policy of the calls to the rate limit service, by
+    /// name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// When the rate limit service cannot be reached (an error, a
+    /// timeout, a refusal), refuse the request with `status_on_error`;
+    /// false (the default, Envoy's): forward it, counted as allowed on
+    /// failure.
+    #[serde(default)]
+    pub failure_mode_deny: bool,
+    /// With `failure_mode_deny`: the answer, 500 (the default, Envoy's) or
+    /// 503.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_on_error: Option<u16>,
 }
 
 /// What a gateway rate limit counts.

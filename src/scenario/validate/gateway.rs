@@ -64,10 +64,7 @@ impl Checker<'_> {
             }
             self.backends(&p, route);
             if let Some(limit) = &route.rate_limit {
-                self.rate(p.key("rate_limit").key("rate"), limit.rate);
-                if limit.burst == 0 {
-                    self.problem(p.key("rate_limit").key("burst"), "burst must be at least 1");
-                }
+                self.route_limit(name, &p.key("rate_limit"), limit);
             }
             self.policy_ref(&p, route.policy.as_deref(), route.timeout.is_some());
             if let Some(timeout) = route.timeout {
@@ -91,6 +88,133 @@ impl Checker<'_> {
                         self.problem(p.key("allow").index(k), format!("a credential class {why}"));
                     }
                 }
+            }
+        }
+    }
+
+    /// A route's rate limit: a rate and a burst; a rate limit `service`
+    /// that is neither this gateway nor another one and makes no calls
+    /// (its answers come from its buckets); the fields about that service
+    /// only with it.
+    fn route_limit(&mut self, gateway: &str, path: &JsonPath, limit: &GatewayRateLimit) {
+        self.rate(path.key("rate"), limit.rate);
+        if limit.burst == 0 {
+            self.problem(path.key("burst"), "burst must be at least 1");
+        }
+        match &limit.service {
+            Some(service) => {
+                if self.service_ref(path.key("service"), service) {
+                    let callee = &self.scenario.services[service];
+                    if service == gateway {
+                        self.problem(
+                            path.key("service"),
+                            "a gateway cannot be its own rate limit service",
+                        );
+                    } else if callee.gateway.is_some() {
+                        self.problem(
+                            path.key("service"),
+                            format!(
+                                "`{}` is a gateway: a rate limit service answers from its buckets, it does not route",
+                                shown(service)
+                            ),
+                        );
+                    } else if !callee.calls.is_empty() {
+                        self.problem(
+                            path.key("service"),
+                            format!(
+                                "`{}` makes `calls`: a rate limit service answers from its buckets once its own work is done, and calls nothing",
+                                shown(service)
+                            ),
+                        );
+                    }
+                }
+                self.policy_ref(path, limit.policy.as_deref(), limit.timeout.is_some());
+                if let Some(timeout) = limit.timeout {
+                    self.positive_duration(path.key("timeout"), timeout);
+                }
+            }
+            None => {
+                for (field, set) in [
+                    ("timeout", limit.timeout.is_some()),
+                    ("policy", limit.policy.is_some()),
+                    ("failure_mode_deny", limit.failure_mode_deny),
+                    ("status_on_error", limit.status_on_error.is_some()),
+                ] {
+                    if set {
+                        self.problem(
+                            path.key(field),
+                            format!(
+                                "`{field}` is about the rate limit service, and this limit is local to each gateway instance: name the rate limit `service`, or leave `{field}` out"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(code) = limit.status_on_error {
+            if code != 500 && code != 503 {
+                self.problem(
+                    path.key("status_on_error"),
+                    format!("status_on_error is 500 or 503, got {code}"),
+                );
+            } else if !limit.failure_mode_deny && limit.service.is_some() {
+                self.problem(
+                    path.key("status_on_error"),
+                    "`status_on_error` is the answer when `failure_mode_deny` refuses: set `\"failure_mode_deny\": true`, or leave it out",
+                );
+            }
+        }
+    }
+
+    /// A rate limit service answers only the gateways' checks: it is no
+    /// route's target, no service's callee, no gateway's backend, branch or
+    /// auth service, and no fallback (its answer to any other request would
+    /// be a verdict about a bucket the request has none in).
+    pub(super) fn limit_services_only_limit(&mut self) {
+        let scenario = self.scenario;
+        let limiters: BTreeSet<&str> = scenario
+            .services
+            .values()
+            .filter_map(|s| s.gateway.as_ref())
+            .flat_map(|g| &g.routes)
+            .filter_map(|r| r.rate_limit.as_ref()?.service.as_deref())
+            .collect();
+        if limiters.is_empty() {
+            return;
+        }
+        let refuse = |c: &mut Self, path: JsonPath, name: &str| {
+            c.problem(
+                path,
+                format!(
+                    "`{}` is a rate limit service (a gateway route's `rate_limit.service`): it answers only the gateways' rate limit checks, so nothing else can call it",
+                    shown(name)
+                ),
+            );
+        };
+        for (i, route) in scenario.workload.routes.iter().enumerate() {
+            if limiters.contains(route.service.as_str()) {
+                let path = JsonPath::root().key("workload").key("routes").index(i);
+                refuse(self, path.key("service"), &route.service);
+            }
+        }
+        for (name, service) in &scenario.services {
+            let path = JsonPath::root().key("services").key(name);
+            let callees = super::callees_but_limits(service);
+            if let Some(callee) = callees.into_iter().find(|c| limiters.contains(c)) {
+                let at = if service.gateway.is_some() {
+                    path.key("gateway")
+                } else {
+                    path.key("calls")
+                };
+                refuse(self, at, callee);
+            }
+        }
+        for (name, policy) in &scenario.policies {
+            if let Some(service) = policy.fallback.as_ref().and_then(|f| f.service.as_deref())
+                && limiters.contains(service)
+            {
+                let path = JsonPath::root().key("policies").key(name).key("fallback");
+                refuse(self, path.key("service"), service);
             }
         }
     }

@@ -21,6 +21,7 @@ pub use distributions::parse_percentile_key;
 pub use requirements::{
     MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
 };
+use services::callees_but_limits;
 pub use services::{callees, policies_used};
 
 use super::diagnostic::{JsonPath, did_you_mean};
@@ -86,6 +87,7 @@ pub fn validate(scenario: &Scenario) -> Problems {
             c.gateway(name, service, gateway);
         }
     }
+    c.limit_services_only_limit();
     c.cycles();
     c.network();
     c.workload();

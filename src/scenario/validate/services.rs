@@ -317,15 +317,33 @@ pub fn policies_used(service: &Service) -> Vec<&str> {
         out.extend(g.auth.iter().filter_map(|a| a.policy.as_deref()));
         for route in &g.routes {
             out.extend(route.policy.as_deref());
+            out.extend(route.rate_limit.as_ref().and_then(|l| l.policy.as_deref()));
             out.extend(route.aggregate.iter().filter_map(|b| b.policy.as_deref()));
         }
     }
     out
 }
 
-/// The services a service calls (a gateway: its routes' backends), in
-/// order, without repeats.
+/// The services a service calls (a gateway: its auth service, its routes'
+/// backends and its rate limit services), in order, without repeats.
 pub fn callees(service: &Service) -> Vec<&str> {
+    let mut out = callees_but_limits(service);
+    let limits = service
+        .gateway
+        .iter()
+        .flat_map(|g| &g.routes)
+        .filter_map(|r| r.rate_limit.as_ref()?.service.as_deref());
+    for callee in limits {
+        if !out.contains(&callee) {
+            out.push(callee);
+        }
+    }
+    out
+}
+
+/// The services a service calls but its gateway routes' rate limit
+/// services, in order, without repeats.
+pub(super) fn callees_but_limits(service: &Service) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let auth = service
         .gateway

@@ -244,20 +244,31 @@ impl Flow {
         let mut by_service: Vec<Vec<EdgeFlow>> = vec![Vec::new(); names.len()];
         // Per gateway, the requests each of its routes forwards a second.
         let mut forwarded: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+        // Per gateway, the requests each of its routes takes a second (a
+        // global rate limit checks each of them).
+        let mut taken: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
         for &s in &order {
             let service = services[s];
             // Its calls a second, by callee and policy: a gateway's
             // forwards by route and backend, else its steps' calls.
             let calls: Vec<(&str, f64, Option<&str>)> =
                 if let (Some(spec), Some(Some(compiled))) = (&service.gateway, gateways.get(s)) {
-                    forwarded[s] = gateway_forwards(spec, compiled, service, s, &at_gateways);
+                    let routed = gateway_forwards(spec, compiled, service, s, &at_gateways);
+                    forwarded[s] = routed.iter().map(|(_, sent)| *sent).collect();
+                    taken[s] = routed.iter().map(|(checked, _)| *checked).collect();
                     spec.routes
                         .iter()
-                        .zip(&forwarded[s])
-                        .flat_map(|(route, &sent)| {
+                        .zip(routed)
+                        .flat_map(|(route, (checked, sent))| {
+                            // A global limit checks every request the route
+                            // takes, and forwards what it admits.
+                            let check = route.rate_limit.as_ref().and_then(|l| {
+                                Some((l.service.as_deref()?, checked, l.policy.as_deref()))
+                            });
                             backends_of(route)
                                 .into_iter()
                                 .map(move |(target, share, name)| (target, sent * share, name))
+                                .chain(check)
                         })
                         .collect()
                 } else {
@@ -334,6 +345,31 @@ impl Flow {
                     }
                     waits += sent / arrivals[s] * wait;
                 }
+                // A global rate limit holds the worker of every request the
+                // route takes for its check, or the check's timeout.
+                for (route, &checked) in spec.routes.iter().zip(&taken[s]) {
+                    let Some(limit) = &route.rate_limit else {
+                        continue;
+                    };
+                    let Some(target) = limit.service.as_deref() else {
+                        continue;
+                    };
+                    let Some(callee) = index(target) else {
+                        continue;
+                    };
+                    if arrivals[s] <= 0.0 {
+                        break;
+                    }
+                    let p_policy = policy(limit.policy.as_deref());
+                    let attempts = expected_attempts(p_policy, services[callee].error_rate);
+                    let timeout = limit
+                        .timeout
+                        .or(p_policy.and_then(|p| p.timeout))
+                        .unwrap_or(crate::scenario::compile::DEFAULT_LIMIT_TIMEOUT);
+                    let each = (holding[callee].unwrap_or(0.0) + round_trip(names[s], target))
+                        .min(timeout.as_secs_f64());
+                    waits += checked / arrivals[s] * attempts * each;
+                }
             }
             for group in steps(service) {
                 let mut longest = 0.0_f64;
@@ -391,20 +427,20 @@ fn backends_of(route: &super::super::model::GatewayRoute) -> Vec<(&str, f64, Opt
     }
 }
 
-/// The requests each route of gateway `s` forwards a second: those the
-/// workload's routes send it directly (`at_gateways`), routed as the
-/// gateway routes them, less its own errors, and no more than each route's
-/// rate limit admits (its rate in each instance: per client, or for the
-/// route). Refusals for credentials are not known before the run and not
-/// taken off: an upper bound. Requests reaching the gateway from another
-/// service are left out.
+/// The requests each route of gateway `s` takes and forwards a second:
+/// those the workload's routes send it directly (`at_gateways`), routed as
+/// the gateway routes them, less its own errors; forwarded, no more than
+/// each route's rate limit admits (its rate in each instance, or once for a
+/// global limit: per client, or for the route). Refusals for credentials
+/// are not known before the run and not taken off: an upper bound.
+/// Requests reaching the gateway from another service are left out.
 fn gateway_forwards(
     spec: &GatewaySpec,
     compiled: &CompiledGateway,
     service: &super::super::model::Service,
     s: usize,
     at_gateways: &[(usize, usize, usize, f64)],
-) -> Vec<f64> {
+) -> Vec<(f64, f64)> {
     let mut per_client: Vec<std::collections::BTreeMap<usize, f64>> =
         vec![std::collections::BTreeMap::new(); spec.routes.len()];
     for &(g, r, c, sent) in at_gateways {
@@ -419,15 +455,23 @@ fn gateway_forwards(
     spec.routes
         .iter()
         .zip(per_client)
-        .map(|(route, clients)| match &route.rate_limit {
-            None => clients.values().sum(),
-            Some(limit) => {
-                let cap = limit.rate * instances;
-                match limit.per {
-                    LimitScope::Client => clients.values().map(|v| v.min(cap)).sum(),
-                    LimitScope::Route => clients.values().sum::<f64>().min(cap),
+        .map(|(route, clients)| {
+            let taken: f64 = clients.values().sum();
+            let forwarded = match &route.rate_limit {
+                None => taken,
+                Some(limit) => {
+                    let cap = if limit.service.is_some() {
+                        limit.rate
+                    } else {
+                        limit.rate * instances
+                    };
+                    match limit.per {
+                        LimitScope::Client => clients.values().map(|v| v.min(cap)).sum(),
+                        LimitScope::Route => taken.min(cap),
+                    }
                 }
-            }
+            };
+            (taken, forwarded)
         })
         .collect()
 }
