@@ -228,6 +228,55 @@ fn overload_behind_a_gateway_follows_its_routes_splits_and_rate_limits() {
 }
 
 #[test]
+fn a_global_rate_limit_admits_its_rate_once_and_loads_its_rate_limit_service() {
+    // A global limit of 400/s lets 400/s through, whatever the gateway's
+    // instances: 360/s to orders (4 workers of 10 ms), ρ = 0.9, no warning
+    // at ρ > 1; a local one of 400/s in each of the 2 instances would let
+    // 800/s through.
+    let with = |limit: Value, checker: Value| {
+        let mut s = behind_a_gateway(Some(limit));
+        s["services"]["ratelimit"] = checker;
+        s
+    };
+    let quick = json!({"concurrency": 8, "service_time": {"constant": "1ms"}});
+    let global = warnings(&with(
+        json!({"rate": 400, "burst": 10, "per": "route", "service": "ratelimit"}),
+        quick.clone(),
+    ));
+    assert!(
+        !global.iter().any(|w| w.1.contains("is offered more work")),
+        "{global:?}"
+    );
+    let local = warnings(&with(
+        json!({"rate": 400, "burst": 10, "per": "route"}),
+        quick,
+    ));
+    assert!(
+        local
+            .iter()
+            .any(|w| w.0 == "services.orders" && w.1.contains("about 720.0 requests/s")),
+        "{local:?}"
+    );
+    // Every request the route takes is checked: 1000/s on 1 worker of
+    // 2 ms, ρ = 2.
+    let slow = json!({"concurrency": 1, "service_time": {"constant": "2ms"}});
+    let overloaded = warnings(&with(
+        json!({"rate": 400, "burst": 10, "per": "route", "service": "ratelimit"}),
+        slow,
+    ));
+    let checker: Vec<_> = overloaded
+        .iter()
+        .filter(|w| w.0 == "services.ratelimit")
+        .collect();
+    assert_eq!(checker.len(), 1, "{overloaded:?}");
+    assert!(
+        checker[0].1.contains("about 1000.0 requests/s") && checker[0].1.contains("ρ = 2.00 > 1"),
+        "{}",
+        checker[0].1
+    );
+}
+
+#[test]
 fn a_count_window_smaller_than_minimum_calls_is_capped() {
     let found = warnings(&with_policy(
         json!({"breaker": {"window_size": 20, "minimum_calls": 50}}),
@@ -497,6 +546,7 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
         ("failover-ttl.json", &[]),
         ("failover.json", &[]),
         ("gateway.json", &[]),
+        ("global-limit.json", &[]),
         ("hedging.json", &[]),
         ("mm1.json", &[]),
         ("retry-storm-fixed.json", &[]),
