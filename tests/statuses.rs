@@ -164,6 +164,40 @@ fn each_status_is_counted_apart_and_they_add_up() {
 }
 
 #[test]
+fn a_service_counts_its_own_answers_by_status() {
+    let (summary, _, outcome) = run(&scenario());
+    let g = &outcome.gateways[0];
+    let gateway_route = |name: &str| &g.routes.iter().find(|(n, _, _)| n == name).unwrap().2;
+    let gateway = &summary.services["gateway"];
+    // The gateway's own refusals, each under its status, exactly as the
+    // gateway counted them (the service counts a job when it ends).
+    assert_eq!(
+        count(&gateway.statuses, "unauthorized"),
+        gateway_route("orders").unauthorized
+    );
+    assert_eq!(
+        count(&gateway.statuses, "too_many_requests"),
+        gateway_route("orders").rate_limited
+    );
+    assert_eq!(count(&gateway.statuses, "not_found"), g.not_found);
+    // Under the kinds they were always counted with: a 401 or a 404 is an
+    // error, a 429 a refusal; a backend's failure passed on is the
+    // gateway's `dependency`, not one of its own answers.
+    let f = &gateway.failures;
+    assert_eq!(
+        count(&gateway.statuses, "unauthorized") + count(&gateway.statuses, "not_found"),
+        f.error
+    );
+    assert_eq!(count(&gateway.statuses, "too_many_requests"), f.rejected);
+    assert!(f.dependency.unwrap() > 100, "the 504s: {f:?}");
+    assert_eq!(count(&gateway.statuses, "gateway_timeout"), 0);
+    // A plain service's own errors are `internal`.
+    let flaky = &summary.services["flaky"];
+    assert_eq!(count(&flaky.statuses, "internal"), flaky.failures.error);
+    assert_eq!(count(&flaky.statuses, "ok"), flaky.successes);
+}
+
+#[test]
 fn the_latency_of_a_status_is_that_of_its_requests() {
     let (summary, _, _) = run(&scenario());
     let latency = |route: &str, status: &str| {

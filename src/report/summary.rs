@@ -400,6 +400,12 @@ pub struct ServiceSummary {
     pub goodput_per_sec: f64,
     /// Failures by reason.
     pub failures: Failures,
+    /// Its own answers, by status (only the statuses seen): a queue or
+    /// admission refusal is `unavailable` or `too_many_requests`, its own
+    /// error `internal`, a gateway's refusals their own statuses. A failure
+    /// passed on from a dependency is `failures.dependency`, and work
+    /// dropped, expired or cancelled is not an answer.
+    pub statuses: Vec<StatusSummary>,
     /// Time from arrival at an instance to the reply, of answered requests, ms.
     pub latency_ms: LatencySummary,
     /// Time waiting in the queue of requests that started service, ms.
@@ -641,6 +647,7 @@ impl Summary {
                     throughput_per_sec: per_sec(c.successes),
                     goodput_per_sec: per_sec(c.successes - c.late_successes),
                     failures: Failures::service(&c),
+                    statuses: statuses(&c),
                     latency_ms: stats.latency.summary(),
                     queue_wait_ms: stats.queue_wait.summary(),
                     utilisation: round6(utilisation),

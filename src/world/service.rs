@@ -8,6 +8,7 @@ use crate::kernel::{Kernel, SimDuration};
 use super::autoscale::observe;
 use super::draws::Message;
 use super::slab::Key;
+use super::status::counts_outcome;
 use super::{Event, Job, JobState, Reply, Status, World};
 
 impl World<'_> {
@@ -58,7 +59,11 @@ impl World<'_> {
             // Over its admission limit: 429 at once, with the wait until
             // its next token, before the queue (Envoy's local rate limit).
             stats.window.rejected += 1;
-            phases.count_service(service, now, |p| p.counts.rejected += 1);
+            stats.window.too_many_requests += 1;
+            phases.count_service(service, now, |p| {
+                p.counts.rejected += 1;
+                p.counts.too_many_requests += 1;
+            });
             let job = self.jobs.remove(job_key).expect("live");
             let reply = Reply::of(Status::TooManyRequests)
                 .with_retry_after(SimDuration::from_nanos(after.0.as_nanos() as u64));
@@ -247,10 +252,11 @@ impl World<'_> {
                 counts.successes += 1;
                 counts.late_successes += u64::from(late.is_some());
             }
-            // A gateway's rate limit: an admission refusal, as a service's.
-            (Status::TooManyRequests, false) => counts.rejected += 1,
             (_, true) => counts.dependency += 1,
-            _ => counts.errors += 1,
+            // Its own answer, by the status vocabulary: a gateway's 401, 403
+            // and 404 are errors and its 429 a refusal, each with its
+            // sub-count, as its callers count them.
+            _ => counts_outcome(counts, outcome),
         };
         count(&mut stats.window);
         self.phases.count_service(service, job.arrived, |p| {
