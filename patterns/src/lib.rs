@@ -9,11 +9,13 @@
 //! the single entry point in front of it all, an [API gateway's decisions](gateway)
 //! (routing, canary splits, authentication, aggregation, load shedding); and, for a
 //! transaction across services, [sagas](saga) (an orchestrator with a durable log and
-//! crash recovery, idempotent participants, and the invariants they keep). Each
+//! crash recovery, idempotent participants, and the invariants they keep); and, for
+//! events between services, [messaging] (Kafka's partitioner and range
+//! assignor, an idempotent consumer's dedupe window). Each
 //! mirrors the semantics of a named production system (resilience4j, Polly, Hystrix,
 //! pybreaker, Brooker's backoff, gRPC A6, the AWS SDKs, Finagle/tower, Google SRE,
 //! governor, Consul, Eureka, Envoy, Kubernetes, Kong, AWS API Gateway, Garcia-Molina
-//! and Salem, Richardson, Temporal), cited at the
+//! and Salem, Richardson, Temporal, Kafka), cited at the
 //! top of its file, so a simulated system behaves like the one its users run.
 //!
 //! # The sans-IO contract
@@ -99,6 +101,7 @@ pub mod deadline;
 pub mod discovery;
 pub mod gateway;
 pub mod hedge;
+pub mod messaging;
 pub mod rate_limit;
 pub mod retry;
 mod ring;
