@@ -87,7 +87,7 @@ fn four_gateway_instances_admit_the_global_rate_once_and_the_local_rate_four_tim
     assert_eq!(service.unkeyed, 0);
     assert!(service.checks >= answered && service.checks <= counts.checks);
     assert!(service.over_limit >= counts.over_limit);
-    assert_eq!(service.routes["gateway/orders"].checks, service.checks);
+    assert_eq!(service.routes["gateway"]["orders"].checks, service.checks);
     // The 429s reach the client.
     let statuses = &global.routes["gateway"].statuses;
     let too_many = statuses
@@ -217,6 +217,28 @@ fn a_policy_on_the_check_retries_a_failed_check() {
 }
 
 #[test]
+fn a_rate_limit_service_is_not_a_backend_for_the_credential_invariant() {
+    // An outer gateway without auth checks its global limit before an inner
+    // gateway with auth: the check carries an anonymous request to the rate
+    // limit service, which holds no data, and the run goes on; the inner
+    // gateway answers 401.
+    let mut value = limited(json!({"rate": 1000, "burst": 10, "service": "ratelimit"}));
+    value["services"]["gateway"]["gateway"]["routes"][0]["backends"] =
+        json!([{"service": "inner"}]);
+    value["services"]["inner"] = json!({"concurrency": 64, "service_time": {"constant": "100us"},
+        "gateway": {"auth": {}, "routes": [{"name": "all", "prefix": "/",
+                                            "backends": [{"service": "orders"}]}]}});
+    let s = summary(&value, 1);
+    assert!(s.completed, "stopped: {:?}", s.stop_cause);
+    let check = s
+        .credential_check
+        .as_ref()
+        .expect("inner checks credentials");
+    assert_eq!((check.violations, check.checked), (0, 0));
+    assert!(s.gateways["inner"].routes["all"].unauthorized > 10_000);
+}
+
+#[test]
 fn the_same_seed_gives_the_same_summary() {
     let value = with_outage(json!({"rate": 100, "burst": 10, "service": "ratelimit"}));
     let a = serde_json::to_string(&summary(&value, 4)).expect("json");
@@ -253,7 +275,32 @@ fn a_misused_rate_limit_service_is_refused_with_its_path() {
     let mut backend = base.clone();
     backend["services"]["gateway"]["gateway"]["routes"][0]["backends"] =
         json!([{"service": "ratelimit"}]);
-    assert!(refused(&backend).contains("services.gateway.gateway"));
+    let e = refused(&backend);
+    assert!(
+        e.contains("services.gateway.gateway.routes[0].backends[0].service"),
+        "{e}"
+    );
+
+    let mut callee = base.clone();
+    callee["services"]["orders"]["calls"] = json!([{"parallel": [{"service": "ratelimit"}]}]);
+    let e = refused(&callee);
+    assert!(
+        e.contains("services.orders.calls[0].parallel[0].service"),
+        "{e}"
+    );
+
+    // A check's policy may not hedge (each copy spends a token) nor fall
+    // back (a failed check is failure_mode_deny's to answer).
+    for (policy, why) in [
+        (json!({"hedge": {"delay": "1ms"}}), "hedges"),
+        (json!({"fallback": {"static": true}}), "has a `fallback`"),
+    ] {
+        let mut checked = limited(json!({"rate": 100, "burst": 10, "service": "ratelimit",
+                                         "policy": "checks"}));
+        checked["policies"] = json!({"checks": policy});
+        let e = refused(&checked);
+        assert!(e.contains("rate_limit.policy") && e.contains(why), "{e}");
+    }
 
     let local = limited(json!({"rate": 100, "burst": 10, "failure_mode_deny": true}));
     let e = refused(&local);

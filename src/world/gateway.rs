@@ -14,7 +14,7 @@
 //!
 //! The credential invariant is checked apart from the gateway that
 //! enforces it, where it matters: at every delivery to a service that is
-//! neither a gateway nor an auth service, in a world where some gateway
+//! neither a gateway, an auth service nor a rate limit service, in a world where some gateway
 //! checks credentials ([`CredentialGuard`]). A missing or invalid token
 //! there is a violation; so is an expired one, unless a gateway verified it
 //! while it was still valid or forwarded it fail-open (counted apart); the
@@ -133,7 +133,8 @@ struct GlobalRouteLimit {
 pub struct GlobalLimitCounts {
     /// The rate limit service.
     pub service: String,
-    /// Checks the route made (calls, each with its policy's attempts).
+    /// Checks the route made: one per request it took (a retried check is
+    /// one).
     pub checks: u64,
     /// Answered under the limit.
     pub ok: u64,
@@ -206,7 +207,8 @@ pub struct GatewayOutcome {
 }
 
 /// The run's check that no request with a missing, invalid or expired
-/// token reaches a service that is neither a gateway nor an auth service.
+/// token reaches a service that is neither a gateway, an auth service nor a
+/// rate limit service.
 pub(super) struct CredentialGuard {
     /// Per service, whether it is a gateway or an auth service (not
     /// checked: an auth service is asked about tokens that are not valid).
@@ -217,7 +219,8 @@ pub(super) struct CredentialGuard {
 /// The credential invariant as a run checked it, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CredentialCheck {
-    /// Deliveries to services that are neither gateways nor auth services,
+    /// Deliveries to services that are neither gateways, auth services nor
+    /// rate limit services,
     /// checked.
     pub checked: u64,
     /// Deliveries of orphan work (the client request had ended), which
@@ -360,6 +363,17 @@ impl CredentialGuard {
                 if let Some(call) = &auth.service {
                     exempt[call.service as usize] = true;
                 }
+            }
+            // A rate limit service is asked about requests before any
+            // credential check downstream has seen them: it holds no data.
+            for limit in compiled
+                .gateways()
+                .iter()
+                .flatten()
+                .flat_map(|g| &g.routes)
+                .filter_map(|r| r.rate_limit.as_ref()?.global.as_ref())
+            {
+                exempt[limit.call.service as usize] = true;
             }
             Box::new(CredentialGuard {
                 exempt,
@@ -834,7 +848,8 @@ impl World<'_> {
     }
 
     /// The credential invariant, at the delivery of `job_key` to a service
-    /// that is neither a gateway nor an auth service: its request's token is
+    /// that is neither a gateway, an auth service nor a rate limit service:
+    /// its request's token is
     /// valid, or was verified while valid, or was forwarded fail-open;
     /// otherwise the run stops naming the request. Out of line, so that the
     /// delivery of a world without auth stays small enough to inline.

@@ -16,9 +16,9 @@
 //! ([`World::limit_descriptor`]): the gateway's job says the route, the
 //! request's context the client. A check whose gateway gave up on it (its
 //! timeout fired) is still decided when it is served and still spends a
-//! token, as a real limiter's counter does; one sent after its client had
-//! gone (a retry of an orphan) has no client to charge and is answered
-//! without a bucket, counted apart.
+//! token, as a real limiter's counter does; a per-client check sent after
+//! its client had gone (a retry of an orphan) has no client to charge and is
+//! answered without a bucket, counted apart (a per-route one is charged).
 
 use crate::kernel::{Kernel, SimDuration};
 use crate::scenario::Compiled;
@@ -64,8 +64,8 @@ pub struct LimiterOutcome {
     pub routes: Vec<(String, String, u64, u64)>,
     /// Buckets it keeps.
     pub buckets: u64,
-    /// Checks answered "ok" without a bucket, because they were sent after
-    /// their client had given up (no client to charge).
+    /// Per-client checks answered "ok" without a bucket, because they were
+    /// sent after their client had given up (no client to charge).
     pub unkeyed: u64,
 }
 

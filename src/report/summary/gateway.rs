@@ -72,7 +72,9 @@ pub struct GatewayRouteSummary {
 pub struct GlobalLimitSummary {
     /// The rate limit service.
     pub service: String,
-    /// Checks made (calls, each with its policy's attempts).
+    /// Checks made: one per request the route took (a retried check is
+    /// one; the rate limit service's `checks` counts each attempt it
+    /// decided).
     pub checks: u64,
     /// Answered under the limit: forwarded.
     pub ok: u64,
@@ -98,12 +100,12 @@ pub struct LimitServiceSummary {
     pub checks: u64,
     /// Of `checks`: over the limit.
     pub over_limit: u64,
-    /// Checks answered without a bucket: sent after their client had given
-    /// up, with no client to charge.
+    /// Per-client checks answered without a bucket: sent after their client
+    /// had given up, with no client to charge.
     pub unkeyed: u64,
-    /// Per gateway route, as `gateway/route`: its checks and how many were
-    /// over the limit.
-    pub routes: BTreeMap<String, LimitRouteSummary>,
+    /// Per gateway, per route: its checks and how many were over the
+    /// limit.
+    pub routes: BTreeMap<String, BTreeMap<String, LimitRouteSummary>>,
 }
 
 /// A gateway route's checks at its rate limit service.
@@ -236,21 +238,21 @@ pub(super) fn limit_services_summary(
     limiters
         .iter()
         .map(|l| {
-            let routes: BTreeMap<String, LimitRouteSummary> = l
-                .routes
-                .iter()
-                .map(|(gateway, route, checks, over_limit)| {
-                    let summary = LimitRouteSummary {
-                        checks: *checks,
-                        over_limit: *over_limit,
-                    };
-                    (format!("{gateway}/{route}"), summary)
-                })
-                .collect();
+            let mut routes: BTreeMap<String, BTreeMap<String, LimitRouteSummary>> = BTreeMap::new();
+            for (gateway, route, checks, over_limit) in &l.routes {
+                let summary = LimitRouteSummary {
+                    checks: *checks,
+                    over_limit: *over_limit,
+                };
+                routes
+                    .entry(gateway.clone())
+                    .or_default()
+                    .insert(route.clone(), summary);
+            }
             let summary = LimitServiceSummary {
                 buckets: l.buckets,
-                checks: routes.values().map(|r| r.checks).sum(),
-                over_limit: routes.values().map(|r| r.over_limit).sum(),
+                checks: l.routes.iter().map(|r| r.2).sum(),
+                over_limit: l.routes.iter().map(|r| r.3).sum(),
                 unkeyed: l.unkeyed,
                 routes,
             };

@@ -129,6 +129,28 @@ impl Checker<'_> {
                     }
                 }
                 self.policy_ref(path, limit.policy.as_deref(), limit.timeout.is_some());
+                if let Some(name) = &limit.policy
+                    && let Some(policy) = self.scenario.policies.get(name)
+                {
+                    if policy.hedge.is_some() {
+                        self.problem(
+                            path.key("policy"),
+                            format!(
+                                "policy `{}` hedges: each copy of a check would spend a token of the bucket, cutting the limit (Envoy does not hedge its rate limit calls); give the checks a policy without `hedge`",
+                                shown(name)
+                            ),
+                        );
+                    }
+                    if policy.fallback.is_some() {
+                        self.problem(
+                            path.key("policy"),
+                            format!(
+                                "policy `{}` has a `fallback`: a failed check would be answered by it instead of by `failure_mode_deny`; give the checks a policy without `fallback`",
+                                shown(name)
+                            ),
+                        );
+                    }
+                }
                 if let Some(timeout) = limit.timeout {
                     self.positive_duration(path.key("timeout"), timeout);
                 }
@@ -199,14 +221,10 @@ impl Checker<'_> {
         }
         for (name, service) in &scenario.services {
             let path = JsonPath::root().key("services").key(name);
-            let callees = super::callees_but_limits(service);
-            if let Some(callee) = callees.into_iter().find(|c| limiters.contains(c)) {
-                let at = if service.gateway.is_some() {
-                    path.key("gateway")
-                } else {
-                    path.key("calls")
-                };
-                refuse(self, at, callee);
+            for (at, callee) in call_sites(&path, service) {
+                if limiters.contains(callee) {
+                    refuse(self, at, callee);
+                }
             }
         }
         for (name, policy) in &scenario.policies {
@@ -476,6 +494,47 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// Every place `service` names a service it calls but its routes' rate
+/// limit services: its `calls` (single or parallel) and, for a gateway, its
+/// auth service, backends and branches, each with its path.
+fn call_sites<'a>(path: &JsonPath, service: &'a Service) -> Vec<(JsonPath, &'a str)> {
+    let mut out = Vec::new();
+    for (i, step) in service.calls.iter().enumerate() {
+        let p = path.key("calls").index(i);
+        if let Some(callee) = &step.service {
+            out.push((p.key("service"), callee.as_str()));
+        }
+        for (k, call) in step.parallel.iter().flatten().enumerate() {
+            out.push((
+                p.key("parallel").index(k).key("service"),
+                call.service.as_str(),
+            ));
+        }
+    }
+    if let Some(g) = &service.gateway {
+        let p = path.key("gateway");
+        if let Some(auth) = g.auth.as_ref().and_then(|a| a.service.as_deref()) {
+            out.push((p.key("auth").key("service"), auth));
+        }
+        for (i, route) in g.routes.iter().enumerate() {
+            let r = p.key("routes").index(i);
+            for (k, b) in route.backends.iter().enumerate() {
+                out.push((
+                    r.key("backends").index(k).key("service"),
+                    b.service.as_str(),
+                ));
+            }
+            for (k, b) in route.aggregate.iter().enumerate() {
+                out.push((
+                    r.key("aggregate").index(k).key("service"),
+                    b.service.as_str(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// Why `prefix` is not a route prefix, if it is not (the patterns' route

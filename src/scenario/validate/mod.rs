@@ -21,7 +21,6 @@ pub use distributions::parse_percentile_key;
 pub use requirements::{
     MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
 };
-use services::callees_but_limits;
 pub use services::{callees, policies_used};
 
 use super::diagnostic::{JsonPath, did_you_mean};

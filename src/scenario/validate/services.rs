@@ -343,7 +343,7 @@ pub fn callees(service: &Service) -> Vec<&str> {
 
 /// The services a service calls but its gateway routes' rate limit
 /// services, in order, without repeats.
-pub(super) fn callees_but_limits(service: &Service) -> Vec<&str> {
+fn callees_but_limits(service: &Service) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     let auth = service
         .gateway
