@@ -160,6 +160,34 @@ fn a_cached_answer_is_served_only_while_it_is_fresh() {
 }
 
 #[test]
+fn a_cached_answer_per_key_is_served_only_for_keys_answered_before() {
+    // `recs` fails from 5 s to the end, and every answer stays fresh (20 s).
+    // The requests carry 1,000 keys, uniformly, at 200/s: by 5 s a key has
+    // been answered with probability 1 − e^(−200 × 5 / 1000) = 63.2%.
+    let run = |fallback: Value| {
+        let mut value = scenario_with(
+            json!({"timeout": "50ms", "fallback": fallback}),
+            json!([{"at": "5s", "crash": {"service": "recs"}}]),
+        );
+        value["workload"]["routes"][0]["keys"] = json!(1000);
+        let s = summary(&value);
+        let f = edge(&s, "web->recs [recs-calls]").fallback.clone().unwrap();
+        assert_eq!(f.served + f.failed, f.triggered);
+        assert!(f.triggered > 2_800, "{f:?}");
+        f.served as f64 / f.triggered as f64
+    };
+    // One answer per unit serves every failure.
+    assert_eq!(run(json!({"cached": "20s"})), 1.0);
+    // Per key, only the keys answered before: 63.2% (the failures are
+    // about 3,000 requests, sd of the share about 0.9 points).
+    let per_key = run(json!({"cached": "20s", "cache_keys": 1000}));
+    assert!((per_key - 0.632).abs() < 0.03, "{per_key}");
+    // With room for 100 keys, only the last 100 answered: 10%.
+    let small = run(json!({"cached": "20s", "cache_keys": 100}));
+    assert!((small - 0.10).abs() < 0.02, "{small}");
+}
+
+#[test]
 fn on_limits_what_falls_back() {
     // Only an open breaker falls back: the timeouts before it opens fail,
     // the refusals while it is open are served.
@@ -276,6 +304,14 @@ fn fallbacks_that_cannot_work_are_refused() {
         ),
         (json!({"static": true, "on": []}), "`on` lists the failures"),
         (json!({"service": "web"}), "the call graph has a cycle"),
+        (
+            json!({"static": true, "cache_keys": 10}),
+            "`cache_keys` is how many request keys a `cached` fallback keeps",
+        ),
+        (
+            json!({"cached": "1s", "cache_keys": 0}),
+            "cache_keys must be between 1 and 1048576",
+        ),
     ] {
         let error = refused(&with(fallback.clone()));
         assert!(error.contains(expected), "{fallback}: {error}");

@@ -88,9 +88,15 @@ pub struct CompiledFallback {
 pub enum FallbackAnswer {
     /// A static, degraded success at once.
     Static,
-    /// The last good answer of the calling scope unit, if no older than
-    /// this; else the failure stands.
-    Cached(SimDuration),
+    /// The last good answer of the calling scope unit (per request key,
+    /// up to `keys` of them, when set), if no older than `max_age`; else
+    /// the failure stands.
+    Cached {
+        /// The oldest answer it serves.
+        max_age: SimDuration,
+        /// Keys kept per unit (none: one answer per unit).
+        keys: Option<u32>,
+    },
     /// A call to another service, with its own policy and timeout.
     Call {
         /// The service called.
@@ -664,7 +670,7 @@ fn policy_caches(fallback: Option<&CompiledFallback>) -> bool {
     matches!(
         fallback,
         Some(CompiledFallback {
-            answer: FallbackAnswer::Cached(_),
+            answer: FallbackAnswer::Cached { .. },
             ..
         })
     )

@@ -512,8 +512,20 @@ fn unit_state_bytes(scenario: &Scenario, p: u16, hosts: u32) -> u64 {
         Some(super::BalancerKind::Maglev) => hosts * 24 + 4 * 65_537,
         Some(_) => hosts * 24,
     };
-    UNIT_BYTES + window + waiting + balancer
+    // A `cached` fallback's answers per key: two ordered-map entries each.
+    let keys = policy
+        .fallback
+        .as_ref()
+        .filter(|f| f.cached.is_some())
+        .and_then(|f| f.cache_keys)
+        .map_or(0, |k| u64::from(k) * KEY_CACHE_ENTRY_BYTES);
+    UNIT_BYTES + window + waiting + balancer + keys
 }
+
+/// A `cached` fallback's memory per request key: an entry in each of two
+/// B-tree maps (key to time and sequence, sequence to key), with their
+/// nodes' overhead.
+pub const KEY_CACHE_ENTRY_BYTES: u64 = 96;
 
 #[cfg(test)]
 mod tests {

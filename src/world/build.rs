@@ -550,7 +550,7 @@ fn fallback_edges(
         };
         let to = match fallback.answer {
             FallbackAnswer::Static => FallbackTo::Static,
-            FallbackAnswer::Cached(age) => FallbackTo::Cached(age),
+            FallbackAnswer::Cached { max_age, .. } => FallbackTo::Cached(max_age),
             FallbackAnswer::Call {
                 service,
                 policy,

@@ -604,9 +604,8 @@ impl World<'_> {
                 to: FallbackTo::Cached(_),
                 ..
             }) = self.edges[state.edge as usize].fallback
-            && let Some(unit) = self.unit_state(state.edge, state.unit)
         {
-            unit.last_success = Some(now);
+            self.remember_success(&state, now);
         }
         if outcome == Status::Ok && matches!(state.parent, Parent::Job(_)) {
             // The whole call: from its start, retries and hedges included

@@ -62,10 +62,15 @@ impl World<'_> {
         let now = kernel.now();
         let served = match to {
             FallbackTo::Static => true,
-            FallbackTo::Cached(age) => self
-                .unit_state(edge, state.unit)
-                .and_then(|u| u.last_success)
-                .is_some_and(|at| now.saturating_since(at) <= age),
+            FallbackTo::Cached(age) => {
+                let key = self.cache_key(state.request);
+                self.unit_state(edge, state.unit)
+                    .and_then(|u| match (&u.key_cache, key) {
+                        (Some(cache), Some(key)) => cache.last_success(key),
+                        _ => u.last_success,
+                    })
+                    .is_some_and(|at| now.saturating_since(at) <= age)
+            }
             FallbackTo::Call(fallback) => {
                 // With the time left of the failed call: its give-up
                 // deadline travels with the fallback call.
@@ -92,6 +97,31 @@ impl World<'_> {
             state.optional,
             Reply::of(answer),
         );
+    }
+
+    /// The key a `cached` fallback keeps a request's answer under: the
+    /// request's key, else its closed-loop user (apart in the high bits);
+    /// none for a request with neither, or one that has ended.
+    fn cache_key(&self, request: super::slab::Key) -> Option<u64> {
+        let context = self.requests.get(request)?;
+        match (context.key(), context.user()) {
+            (Some(key), _) => Some(key),
+            (None, Some(user)) => Some((1 << 40) | u64::from(user)),
+            (None, None) => None,
+        }
+    }
+
+    /// A call on an edge with a `cached` fallback succeeded at `now`: the
+    /// unit's last answer, and its key's when the fallback keeps keys.
+    pub(super) fn remember_success(&mut self, state: &CallState, now: SimTime) {
+        let key = self.cache_key(state.request);
+        let Some(unit) = self.unit_state(state.edge, state.unit) else {
+            return;
+        };
+        unit.last_success = Some(now);
+        if let (Some(cache), Some(key)) = (&mut unit.key_cache, key) {
+            cache.record(key, now);
+        }
     }
 
     /// Marks the client request of `parent` as answered degraded (nothing

@@ -266,6 +266,9 @@ impl World<'_> {
             state.rate_limit = fresh.rate_limit;
             state.hedger = fresh.hedger;
             state.outlier = fresh.outlier;
+            // A cached answer is process memory: gone with the process.
+            state.last_success = None;
+            state.key_cache = fresh.key_cache;
             if fresh.balancer.is_some() {
                 state.balancer = fresh.balancer;
             } else if state.balancer.is_some() {

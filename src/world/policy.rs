@@ -115,6 +115,12 @@ impl PolicyModel {
             rate_limit: self.rate_limit,
             hedger: self.hedger.clone(),
             last_success: None,
+            key_cache: match self.fallback.map(|f| f.answer) {
+                Some(crate::scenario::FallbackAnswer::Cached {
+                    keys: Some(keys), ..
+                }) => Some(Box::new(KeyCache::new(keys as usize))),
+                _ => None,
+            },
         }
     }
 
@@ -154,6 +160,7 @@ impl EdgeState {
             balancer: Some(new_balancer(BalancerConfig::RoundRobin, hosts)),
             outlier: None,
             last_success: None,
+            key_cache: None,
         }
     }
 }
@@ -183,4 +190,63 @@ pub struct EdgeState {
     /// When the unit's last call on the edge succeeded: the age of the
     /// answer a `cached` fallback would give.
     pub last_success: Option<SimTime>,
+    /// With a `cached` fallback's `cache_keys`: when each request key's
+    /// last call succeeded. Boxed: most units have none.
+    pub key_cache: Option<Box<KeyCache>>,
+}
+
+/// The last success of each of at most `capacity` request keys, the least
+/// recently answered evicted first (ordered maps, so nothing depends on a
+/// hash order).
+#[derive(Debug)]
+pub struct KeyCache {
+    /// Per key: when it last succeeded, and the sequence number of that
+    /// success.
+    at: std::collections::BTreeMap<u64, (SimTime, u64)>,
+    /// Keys by the sequence number of their last success, oldest first.
+    order: std::collections::BTreeMap<u64, u64>,
+    capacity: usize,
+    next: u64,
+}
+
+impl KeyCache {
+    /// An empty cache of `capacity` keys (at least 1).
+    pub fn new(capacity: usize) -> KeyCache {
+        KeyCache {
+            at: std::collections::BTreeMap::new(),
+            order: std::collections::BTreeMap::new(),
+            capacity: capacity.max(1),
+            next: 0,
+        }
+    }
+
+    /// `key` succeeded at `now`: it becomes the most recent, and the least
+    /// recent leaves if the cache is over its capacity.
+    pub fn record(&mut self, key: u64, now: SimTime) {
+        if let Some((_, seq)) = self.at.insert(key, (now, self.next)) {
+            self.order.remove(&seq);
+        }
+        self.order.insert(self.next, key);
+        self.next += 1;
+        if self.at.len() > self.capacity
+            && let Some((_, oldest)) = self.order.pop_first()
+        {
+            self.at.remove(&oldest);
+        }
+    }
+
+    /// When `key` last succeeded, if it is still kept.
+    pub fn last_success(&self, key: u64) -> Option<SimTime> {
+        self.at.get(&key).map(|(at, _)| *at)
+    }
+
+    /// Keys kept.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Whether it keeps none.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
 }

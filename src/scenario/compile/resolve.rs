@@ -61,7 +61,10 @@ impl Resolver<'_> {
                     policy: self.policy(path.key("policy"), f.policy.as_deref()),
                     timeout: f.timeout,
                 },
-                (None, Some(age)) => FallbackAnswer::Cached(age),
+                (None, Some(max_age)) => FallbackAnswer::Cached {
+                    max_age,
+                    keys: f.cache_keys,
+                },
                 (None, None) => FallbackAnswer::Static,
             };
             compiled.fallback = Some(CompiledFallback {

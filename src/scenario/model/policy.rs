@@ -102,6 +102,15 @@ pub struct FallbackSpec {
     /// otherwise the failure stands.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached: Option<SimDuration>,
+    /// With `cached`: keep the last good answer per request key (the
+    /// route's `keys`, else the closed-loop user), up to this many keys per
+    /// calling scope unit, the least recently answered evicted, so a
+    /// request is answered only with its own key's last answer (a product
+    /// page, not the last page anyone saw). A request without a key uses
+    /// the unit's last answer. Without it: one answer per unit.
+    #[schemars(range(min = 1, max = 1_048_576))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_keys: Option<u32>,
     /// The failures that fall back. The default: every failure but the
     /// request's own 401, 403 and 404, which a fallback would only hide.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -137,6 +137,19 @@ impl Checker<'_> {
         if let Some(age) = fallback.cached {
             self.positive_duration(path.key("cached"), age);
         }
+        if let Some(keys) = fallback.cache_keys {
+            if fallback.cached.is_none() {
+                self.problem(
+                    path.key("cache_keys"),
+                    "`cache_keys` is how many request keys a `cached` fallback keeps answers for: set `cached`, or leave it out",
+                );
+            } else if !(1..=1_048_576).contains(&keys) {
+                self.problem(
+                    path.key("cache_keys"),
+                    format!("cache_keys must be between 1 and 1048576, got {keys}"),
+                );
+            }
+        }
         if fallback.service.is_none() {
             for (field, set) in [
                 ("policy", fallback.policy.is_some()),
