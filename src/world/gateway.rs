@@ -13,24 +13,17 @@
 //! [`AWAITING_LIMIT`] while the rate limit service is.
 //!
 //! The credential invariant is checked apart from the gateway that
-//! enforces it, where it matters: at every delivery to a service that is
-//! neither a gateway, an auth service nor a rate limit service, in a world where some gateway
-//! checks credentials ([`CredentialGuard`]). A missing or invalid token
-//! there is a violation; so is an expired one, unless a gateway verified it
-//! while it was still valid or forwarded it fail-open (counted apart); the
-//! run stops naming the request: a gateway that forwarded it, or a route of
-//! the workload that bypasses the gateways.
+//! enforces it, at the backends (`credential.rs`): the gateway only marks
+//! what it verified or forwarded fail-open (`RequestContext::admitted`).
 
-use crate::kernel::SimDuration;
+use super::status::wait_of;
 use crate::kernel::{Kernel, SimTime};
 use crate::patterns::gateway::Status as Refusal;
-use crate::patterns::gateway::aggregate::{
-    Aggregation, AggregationPlan, BranchOutcome, Completion,
-};
+use crate::patterns::gateway::aggregate::{Aggregation, AggregationPlan};
 use crate::patterns::gateway::auth::{Authenticator, Credential, RemoteAnswer, Verdict};
 use crate::patterns::gateway::split::Split;
 use crate::scenario::compile::RateLimiter;
-use crate::scenario::{Compiled, CompiledGateway, TokenKind};
+use crate::scenario::{CompiledGateway, TokenKind};
 
 use super::behaviour::Behaviour;
 use super::calls::Parent;
@@ -38,6 +31,8 @@ use super::draws;
 use super::request::{ADMITTED_FAIL_OPEN, ADMITTED_VERIFIED, RequestContext};
 use super::slab::Key;
 use super::{Event, Reply, Status, World};
+
+mod aggregation;
 
 /// A gateway job's `pending` while it waits for the auth service.
 const AWAITING_AUTH: u16 = u16::MAX;
@@ -206,35 +201,6 @@ pub struct GatewayOutcome {
     pub auth: Option<AuthCounts>,
 }
 
-/// The run's check that no request with a missing, invalid or expired
-/// token reaches a service that is neither a gateway, an auth service nor a
-/// rate limit service.
-pub(super) struct CredentialGuard {
-    /// Per service, whether it is a gateway or an auth service (not
-    /// checked: an auth service is asked about tokens that are not valid).
-    exempt: Vec<bool>,
-    counts: CredentialCheck,
-}
-
-/// The credential invariant as a run checked it, for reports.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CredentialCheck {
-    /// Deliveries to services that are neither gateways, auth services nor
-    /// rate limit services,
-    /// checked.
-    pub checked: u64,
-    /// Deliveries of orphan work (the client request had ended), which
-    /// carry no token to read.
-    pub unchecked: u64,
-    /// Deliveries of an expired token that a gateway forwarded on a stale
-    /// cached answer (fail-open): allowed, counted apart.
-    pub forwarded_fail_open: u64,
-    /// Deliveries of a request whose token was missing or invalid, or
-    /// expired and never verified while valid nor forwarded fail-open: 0,
-    /// or the run stopped on them.
-    pub violations: u64,
-}
-
 impl GatewayModel {
     /// A gateway as compiled with `instances` instances: its routes'
     /// backends on `edges` (per route, per backend), its auth service's
@@ -349,40 +315,6 @@ impl GatewayModel {
     }
 }
 
-impl CredentialGuard {
-    /// The guard of a world where some gateway checks credentials.
-    pub(super) fn new(compiled: &Compiled) -> Option<Box<CredentialGuard>> {
-        compiled.checks_credentials().then(|| {
-            let mut exempt: Vec<bool> = compiled.gateways().iter().map(Option::is_some).collect();
-            for auth in compiled
-                .gateways()
-                .iter()
-                .flatten()
-                .filter_map(|g| g.auth.as_ref())
-            {
-                if let Some(call) = &auth.service {
-                    exempt[call.service as usize] = true;
-                }
-            }
-            // A rate limit service is asked about requests before any
-            // credential check downstream has seen them: it holds no data.
-            for limit in compiled
-                .gateways()
-                .iter()
-                .flatten()
-                .flat_map(|g| &g.routes)
-                .filter_map(|r| r.rate_limit.as_ref()?.global.as_ref())
-            {
-                exempt[limit.call.service as usize] = true;
-            }
-            Box::new(CredentialGuard {
-                exempt,
-                counts: CredentialCheck::default(),
-            })
-        })
-    }
-}
-
 fn credential(token: TokenKind) -> Credential {
     match token {
         TokenKind::Valid => Credential::Valid,
@@ -415,7 +347,7 @@ impl World<'_> {
     pub(super) fn gateway_request(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
         let now = kernel.now();
         let job = self.jobs.get(job_key).expect("a live job");
-        let (instance, job_draw) = (job.instance, job.draw);
+        let instance = job.instance;
         let service = self.instances[instance as usize].service;
         let unit = instance - self.services[service as usize].first_instance;
         let Some(context) = self.requests.get(job.request).copied() else {
@@ -441,14 +373,9 @@ impl World<'_> {
             Verdict::NeedRemote => {
                 auth.counts.remote_checks += 1;
                 let edge = auth.edge.expect("remote validation has an auth edge");
-                let job = self.jobs.get_mut(job_key).expect("live");
-                job.step = route;
-                job.pending = AWAITING_AUTH;
-                let deadline = (job.deadline != SimTime::MAX).then_some(job.deadline);
                 // The auth call's draws are its own (step 1), apart from the
                 // backend call's (step 0).
-                let key = draws::downstream_call(job_draw, 1, 0);
-                self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
+                self.ask(kernel, job_key, route, AWAITING_AUTH, 1, edge);
             }
             verdict => {
                 // Under remote validation, any decision made without asking
@@ -538,17 +465,31 @@ impl World<'_> {
             if let Some(counts) = &mut route_model.counts.global_limit {
                 counts.checks += 1;
             }
-            let job = self.jobs.get_mut(job_key).expect("live");
-            job.step = route;
-            job.pending = AWAITING_LIMIT;
-            let deadline = (job.deadline != SimTime::MAX).then_some(job.deadline);
             // The check's draws are its own (step 2), apart from the auth
             // call's and the backend's.
-            let key = draws::downstream_call(job.draw, 2, 0);
-            self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
-            return;
+            return self.ask(kernel, job_key, route, AWAITING_LIMIT, 2, edge);
         }
         self.admit(kernel, job_key, service, route, context);
+    }
+
+    /// Asks a service on the gateway's behalf (the auth service, the rate
+    /// limit service) for the job's request: the job waits in `awaiting`
+    /// on `route`, and the call's draws are keyed by `step` of the job's.
+    fn ask(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        job_key: Key,
+        route: u16,
+        awaiting: u16,
+        step: u16,
+        edge: u32,
+    ) {
+        let job = self.jobs.get_mut(job_key).expect("a live job");
+        job.step = route;
+        job.pending = awaiting;
+        let deadline = (job.deadline != SimTime::MAX).then_some(job.deadline);
+        let key = draws::downstream_call(job.draw, step, 0);
+        self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
     }
 
     /// The route's local rate limit, if it has one; then the forward.
@@ -572,9 +513,7 @@ impl World<'_> {
             };
             if let Err(after) = limit.limiters[unit * limit.keys + key].try_acquire(now) {
                 route_model.counts.rate_limited += 1;
-                let wait =
-                    SimDuration::from_nanos(u64::try_from(after.0.as_nanos()).unwrap_or(u64::MAX));
-                let reply = Reply::of(Status::TooManyRequests).with_retry_after(wait);
+                let reply = Reply::of(Status::TooManyRequests).with_retry_after(wait_of(after));
                 return self.finish_job_with(kernel, job_key, reply, false);
             }
         }
@@ -582,85 +521,6 @@ impl World<'_> {
             return self.fan_out(kernel, job_key, service, route);
         }
         self.forward(kernel, job_key, service, route, context);
-    }
-
-    /// Calls every branch of an aggregation route at once.
-    fn fan_out(&mut self, kernel: &mut Kernel<Event>, job_key: Key, service: u32, route: u16) {
-        let now = kernel.now();
-        let job = self.jobs.get_mut(job_key).expect("a live job");
-        job.step = route;
-        job.pending = AGGREGATING;
-        let (deadline, job_draw) = (job.deadline, job.draw);
-        let deadline = (deadline != SimTime::MAX).then_some(deadline);
-        let gateway = self.gateway_mut(service);
-        let route_model = &mut gateway.routes[route as usize];
-        let plan = route_model.plan.expect("an aggregation route");
-        for count in &mut route_model.counts.forwarded {
-            *count += 1;
-        }
-        gateway
-            .aggregations
-            .insert(job_key, plan.start(now.as_nanos()));
-        for branch in 0..plan.branches() {
-            // A branch that fails at once (a local refusal) may already
-            // have ended the aggregation.
-            if self.jobs.get(job_key).is_none() {
-                return;
-            }
-            let edge = self.gateway_mut(service).routes[route as usize].edges[branch];
-            let key = draws::downstream_call(job_draw, 0, branch as u16);
-            self.start_call(kernel, Parent::Job(job_key), key, edge, deadline, false);
-        }
-    }
-
-    /// A branch of an aggregating job has ended: the patterns' aggregation
-    /// decides whether the response is complete.
-    fn branch_answer(
-        &mut self,
-        kernel: &mut Kernel<Event>,
-        job_key: Key,
-        service: u32,
-        route: u16,
-        outcome: Status,
-        edge: u32,
-    ) {
-        let now = kernel.now().as_nanos();
-        let gateway = self.gateway_mut(service);
-        let route_model = &mut gateway.routes[route as usize];
-        let Some(branch) = route_model.edges.iter().position(|e| *e == edge) else {
-            return;
-        };
-        route_model.counts.answered[branch][outcome.proxied() as usize] += 1;
-        let reported = match outcome {
-            Status::Ok => BranchOutcome::Success,
-            Status::Timeout | Status::GatewayTimeout => BranchOutcome::TimedOut,
-            _ => BranchOutcome::Failed,
-        };
-        let Some(aggregation) = gateway.aggregations.get_mut(&job_key) else {
-            return;
-        };
-        let Some(completion) = aggregation.handle_outcome(now, branch, reported) else {
-            return;
-        };
-        gateway.aggregations.remove(&job_key);
-        let counts = &mut gateway.routes[route as usize].counts;
-        match completion {
-            Completion::Success => self.finish_job(kernel, job_key, Status::Ok, false),
-            Completion::Partial { failed, timed_out } => {
-                counts.partial += 1;
-                for b in failed.iter().chain(timed_out.iter()) {
-                    counts.caused_partial[b] += 1;
-                }
-                self.finish_job_with(kernel, job_key, Reply::of(Status::Ok).partial(), false);
-            }
-            Completion::Failed { branch, .. } => {
-                // The branches still out are abandoned: their answers find
-                // the job gone (as a pipeline's fail-fast leaves its calls).
-                counts.aggregate_failed += 1;
-                counts.caused_failure[branch] += 1;
-                self.finish_job(kernel, job_key, outcome.proxied(), true);
-            }
-        }
     }
 
     /// Splits and forwards a gateway job to its route's backend.
@@ -847,65 +707,6 @@ impl World<'_> {
             .expect("validated: one weight per backend, one positive");
     }
 
-    /// The credential invariant, at the delivery of `job_key` to a service
-    /// that is neither a gateway, an auth service nor a rate limit service:
-    /// its request's token is
-    /// valid, or was verified while valid, or was forwarded fail-open;
-    /// otherwise the run stops naming the request. Out of line, so that the
-    /// delivery of a world without auth stays small enough to inline.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn check_credential(&mut self, now: SimTime, job_key: Key) {
-        let Some(guard) = self.guard.as_deref_mut() else {
-            return;
-        };
-        let Some(job) = self.jobs.get(job_key) else {
-            return;
-        };
-        let service = self.instances[job.instance as usize].service;
-        if job.probe || guard.exempt[service as usize] {
-            return;
-        }
-        let Some(context) = self.requests.get(job.request).copied() else {
-            guard.counts.unchecked += 1;
-            return;
-        };
-        guard.counts.checked += 1;
-        let (_, token, expires_at) = self.clients.credential(context.client, now);
-        let fine = match token {
-            TokenKind::Valid => true,
-            TokenKind::Missing | TokenKind::Invalid => false,
-            // Expired on its way here, after a gateway verified it; or
-            // forwarded on a stale answer during an outage.
-            TokenKind::Expired => {
-                let fail_open = context.admitted & ADMITTED_FAIL_OPEN != 0;
-                guard.counts.forwarded_fail_open += u64::from(fail_open);
-                fail_open
-                    || (expires_at != SimTime::MAX && context.admitted & ADMITTED_VERIFIED != 0)
-            }
-        };
-        if fine {
-            return;
-        }
-        guard.counts.violations += 1;
-        let (client, class) = self.clients.name_and_credential(context.client);
-        let (method, path) = self.method_and_path(&context);
-        let cause = format!(
-            "credential invariant violated: request {} ({} {path} from client `{client}`, class `{class}`) reached `{}` with a{} {} token; no gateway that checks credentials stopped it",
-            context.id,
-            method.as_str(),
-            self.service_names[service as usize],
-            if token == TokenKind::Invalid || token == TokenKind::Expired {
-                "n"
-            } else {
-                ""
-            },
-            token.as_str(),
-        );
-        let entity = format!("service {}", self.service_names[service as usize]);
-        self.violate(now, entity, cause);
-    }
-
     /// What each gateway did, by service.
     pub(super) fn gateway_outcomes(&self) -> Vec<GatewayOutcome> {
         self.services
@@ -928,10 +729,5 @@ impl World<'_> {
                 })
             })
             .collect()
-    }
-
-    /// The credential invariant's counts (none: no gateway checks them).
-    pub(super) fn credential_check(&self) -> Option<CredentialCheck> {
-        self.guard.as_deref().map(|g| g.counts.clone())
     }
 }

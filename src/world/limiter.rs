@@ -121,7 +121,7 @@ impl LimiterModel {
         g.checks += 1;
         g.buckets[key].try_acquire(now).map_err(|after| {
             g.over_limit += 1;
-            SimDuration::from_nanos(u64::try_from(after.0.as_nanos()).unwrap_or(u64::MAX))
+            super::status::wait_of(after)
         })
     }
 }

@@ -34,6 +34,7 @@ mod behaviour;
 mod build;
 mod calls;
 mod client;
+mod credential;
 mod discovery;
 mod draws;
 mod events;
@@ -43,6 +44,7 @@ mod gateway;
 mod lifecycle;
 mod limiter;
 pub mod network;
+mod observer;
 pub mod phases;
 pub mod policy;
 mod readiness;
@@ -78,16 +80,17 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
+pub use credential::CredentialCheck;
 pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE, KeyMovement};
 use draws::Draws;
 pub use events::Event;
 pub use faults::FaultWindow;
-pub use gateway::{
-    AuthCounts, CredentialCheck, GatewayOutcome, GatewayRouteCounts, GlobalLimitCounts,
-};
+pub use gateway::{AuthCounts, GatewayOutcome, GatewayRouteCounts, GlobalLimitCounts};
 pub use lifecycle::InstanceState;
 pub use limiter::LimiterOutcome;
 use network::{Network, NetworkStats};
+pub use observer::EventObserver;
+use observer::Observed;
 pub use phases::Phase;
 use policy::{EdgeState, PolicyModel};
 pub use registry::{Deregistration, MAX_DEREGISTRATIONS, RegistryCounts};
@@ -309,7 +312,7 @@ pub struct World<'s> {
     violation: Option<StopCause>,
     /// The credential invariant's check (`gateway.rs`; none when no
     /// gateway checks credentials, so a delivery costs one branch).
-    guard: Option<Box<gateway::CredentialGuard>>,
+    guard: Option<Box<credential::CredentialGuard>>,
     /// Outcomes by phase of the fault timeline and schedule (`phases.rs`).
     phases: phases::PhaseTracker,
     /// The edge of each (caller node, callee service) pair, sorted by
@@ -462,46 +465,6 @@ pub fn run_streaming(
     recorder: &mut dyn Recorder,
 ) -> RunOutcome {
     run_observed(compiled, seed, event_budget, recorder, &mut ())
-}
-
-/// Sees every event just before the world handles it: how
-/// `experiment::determinism` compares two runs event by event. A plain run's
-/// observer, `()`, is not there at all: the kernel drives the world directly.
-pub trait EventObserver {
-    /// Whether it looks at events at all: a run with an observer that does
-    /// not is the plain run.
-    const ACTIVE: bool = true;
-
-    /// `event` is about to be handled at `now`; `world` is as it was left by
-    /// the events before. `false` stops the run before it.
-    fn see(&mut self, now: SimTime, event: &Event, world: &World<'_>) -> bool;
-}
-
-impl EventObserver for () {
-    const ACTIVE: bool = false;
-
-    #[inline(always)]
-    fn see(&mut self, _: SimTime, _: &Event, _: &World<'_>) -> bool {
-        true
-    }
-}
-
-/// The world with its observer, as the kernel's model.
-struct Observed<'w, 's, O> {
-    world: &'w mut World<'s>,
-    observer: &'w mut O,
-}
-
-impl<O: EventObserver> Model for Observed<'_, '_, O> {
-    type Event = Event;
-
-    #[inline(always)]
-    fn handle(&mut self, kernel: &mut Kernel<Event>, event: Event) -> Control {
-        if !self.observer.see(kernel.now(), &event, self.world) {
-            return Control::Stop;
-        }
-        self.world.handle(kernel, event)
-    }
 }
 
 /// [`run_streaming`], showing every event to `observer` before the world

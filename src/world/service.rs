@@ -2,8 +2,8 @@
 //! that do their local work, then what the service's behaviour does with
 //! them (`behaviour.rs`), and the reply.
 
+use crate::kernel::Kernel;
 use crate::kernel::dist::bernoulli;
-use crate::kernel::{Kernel, SimDuration};
 
 use super::autoscale::observe;
 use super::draws::Message;
@@ -65,8 +65,8 @@ impl World<'_> {
                 p.counts.too_many_requests += 1;
             });
             let job = self.jobs.remove(job_key).expect("live");
-            let reply = Reply::of(Status::TooManyRequests)
-                .with_retry_after(SimDuration::from_nanos(after.0.as_nanos() as u64));
+            let reply =
+                Reply::of(Status::TooManyRequests).with_retry_after(super::status::wait_of(after));
             self.send_reply(kernel, service, &job, reply);
             return;
         }

@@ -242,6 +242,11 @@ impl Reply {
     }
 }
 
+/// A limiter's retry-after as a duration, saturating (584 years).
+pub(super) fn wait_of(after: crate::patterns::rate_limit::RetryAfter) -> SimDuration {
+    SimDuration::from_nanos(u64::try_from(after.0.as_nanos()).unwrap_or(u64::MAX))
+}
+
 /// Counts a call's outcome as its caller saw it: each status under its
 /// kind (`errors`, `rejected`, `timeouts`, ...), and the gateway's statuses
 /// also under their own counter, so that [`Counts::statuses`](crate::metrics::Counts::statuses) has each.
