@@ -16,13 +16,20 @@
 //!
 //! With [`Idempotence::None`] each arrival acts: a retry applies twice and a
 //! compensation undoes what may never have been done — the switch that shows what
-//! non-idempotence costs. Business rules ([`ActionReply::Rejected`]: a debit below
+//! non-idempotence costs. The ledger has a default ([`Ledger::new`]), and each call
+//! may say its own ([`Ledger::apply_with`], [`Ledger::compensate_with`]), so that an
+//! idempotent action can have a compensation that is not. Either way the ledger
+//! records what it did for the key; idempotence is whether it *looks* first. Business rules ([`ActionReply::Rejected`]: a debit below
 //! zero) are distinct from technical failure ([`ActionReply::Unavailable`]: the
 //! ledger is down and nothing happened). Compensations are never refused by a
 //! business rule (Garcia-Molina and Salem: a compensation must be able to succeed).
 //!
 //! What the ledger reports for the invariants: each (saga, step)'s [`Effect`] (how
 //! often it was applied and undone in effect) and the total of its balances.
+//!
+//! A saga is named by a key of the owner's choosing (`K`, a [`SagaId`] by default):
+//! a participant shared by several orchestrators keys by something unique across
+//! them.
 //! Memory grows with the sagas it has seen until [`Ledger::forget`] drops one (call it
 //! when no message of that saga can still arrive).
 
@@ -43,9 +50,9 @@ pub enum Idempotence {
 /// A step's action on a ledger: add `delta` to `key`'s balance (a debit when
 /// negative); its compensation adds `-delta`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Action {
+pub struct Action<K = SagaId> {
     /// The saga.
-    pub saga: SagaId,
+    pub saga: K,
     /// The step.
     pub step: usize,
     /// The key (an index into the ledger's balances).
@@ -153,17 +160,18 @@ enum Mark {
 /// # Ok::<(), meshsim_patterns::ConfigError>(())
 /// ```
 #[derive(Clone, Debug)]
-pub struct Ledger {
+pub struct Ledger<K = SagaId> {
     balances: Vec<i64>,
     idempotence: Idempotence,
-    marks: BTreeMap<(SagaId, usize), Mark>,
-    effects: BTreeMap<(SagaId, usize), Effect>,
+    marks: BTreeMap<(K, usize), Mark>,
+    effects: BTreeMap<(K, usize), Effect>,
     available: bool,
 }
 
-impl Ledger {
-    /// A ledger with these opening balances (key `i` is `balances[i]`).
-    pub fn new(balances: &[i64], idempotence: Idempotence) -> Ledger {
+impl<K: Copy + Ord> Ledger<K> {
+    /// A ledger with these opening balances (key `i` is `balances[i]`), whose calls
+    /// are `idempotence` unless they say otherwise.
+    pub fn new(balances: &[i64], idempotence: Idempotence) -> Ledger<K> {
         Ledger {
             balances: balances.to_vec(),
             idempotence,
@@ -189,12 +197,12 @@ impl Ledger {
     }
 
     /// What `saga`'s `step` did here, in effect.
-    pub fn effect(&self, saga: SagaId, step: usize) -> Effect {
+    pub fn effect(&self, saga: K, step: usize) -> Effect {
         self.effects.get(&(saga, step)).copied().unwrap_or_default()
     }
 
     /// Drops what the ledger keeps of `saga` (its decisions and its effects).
-    pub fn forget(&mut self, saga: SagaId) {
+    pub fn forget(&mut self, saga: K) {
         let range = (saga, 0)..=(saga, usize::MAX);
         let keys: Vec<_> = self.marks.range(range.clone()).map(|(k, _)| *k).collect();
         for key in keys {
@@ -206,13 +214,18 @@ impl Ledger {
         }
     }
 
-    /// Applies `action`.
-    pub fn apply(&mut self, action: &Action) -> ActionReply {
+    /// Applies `action`, as idempotent as the ledger's default.
+    pub fn apply(&mut self, action: &Action<K>) -> ActionReply {
+        self.apply_with(action, self.idempotence)
+    }
+
+    /// Applies `action`, deduplicated by its key or not as `idempotence` says.
+    pub fn apply_with(&mut self, action: &Action<K>, idempotence: Idempotence) -> ActionReply {
         if !self.available {
             return ActionReply::Unavailable;
         }
         let id = (action.saga, action.step);
-        if self.idempotence == Idempotence::Keyed {
+        if idempotence == Idempotence::Keyed {
             match self.marks.get(&id) {
                 Some(Mark::Applied) => return ActionReply::Duplicate,
                 Some(Mark::Rejected) => return ActionReply::Rejected,
@@ -228,24 +241,33 @@ impl Ledger {
             self.effects.entry(id).or_default().applied += 1;
             ActionReply::Applied
         };
-        if self.idempotence == Idempotence::Keyed {
-            let mark = match reply {
-                ActionReply::Applied => Mark::Applied,
-                _ => Mark::Rejected,
-            };
-            self.marks.insert(id, mark);
-        }
+        let mark = match reply {
+            ActionReply::Applied => Mark::Applied,
+            _ => Mark::Rejected,
+        };
+        self.marks.insert(id, mark);
         reply
     }
 
-    /// Compensates `action` (the same value the action was sent with).
-    pub fn compensate(&mut self, action: &Action) -> CompensationReply {
+    /// Compensates `action` (the same value the action was sent with), as idempotent
+    /// as the ledger's default.
+    pub fn compensate(&mut self, action: &Action<K>) -> CompensationReply {
+        self.compensate_with(action, self.idempotence)
+    }
+
+    /// Compensates `action`, recognising a duplicate or an action that never took
+    /// effect by its key, or not, as `idempotence` says.
+    pub fn compensate_with(
+        &mut self,
+        action: &Action<K>,
+        idempotence: Idempotence,
+    ) -> CompensationReply {
         if !self.available {
             return CompensationReply::Unavailable;
         }
         let id = (action.saga, action.step);
-        if self.idempotence == Idempotence::Keyed {
-            let before = self.marks.insert(id, Mark::Compensated);
+        let before = self.marks.insert(id, Mark::Compensated);
+        if idempotence == Idempotence::Keyed {
             match before {
                 Some(Mark::Compensated) => return CompensationReply::Duplicate,
                 None | Some(Mark::Rejected) => return CompensationReply::NoOp,

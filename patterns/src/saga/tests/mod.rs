@@ -422,3 +422,54 @@ fn a_ledger_without_idempotence_applies_retries_twice_and_undoes_what_never_was(
     assert_eq!(ledger.compensate(&debit), CompensationReply::Undone);
     assert_eq!(ledger.balance(0), 13, "3 created from nothing");
 }
+
+#[test]
+fn each_call_may_say_its_own_idempotence_and_the_ledger_records_either_way() {
+    // Keyed by a number of the owner's choosing, not a log's id.
+    let mut ledger: Ledger<u64> = Ledger::new(&[10], Idempotence::Keyed);
+    let debit = Action {
+        saga: 7u64,
+        step: 1,
+        key: 0,
+        delta: -3,
+    };
+    // An idempotent action, then a compensation that is not: retried, it
+    // undoes twice.
+    assert_eq!(ledger.apply(&debit), ActionReply::Applied);
+    assert_eq!(ledger.apply(&debit), ActionReply::Duplicate);
+    assert_eq!(
+        ledger.compensate_with(&debit, Idempotence::None),
+        CompensationReply::Undone
+    );
+    assert_eq!(
+        ledger.compensate_with(&debit, Idempotence::None),
+        CompensationReply::Undone
+    );
+    assert_eq!(ledger.balance(0), 13);
+    assert_eq!(
+        ledger.effect(7, 1),
+        Effect {
+            applied: 1,
+            undone: 2
+        }
+    );
+    // A late idempotent action still finds the compensation it recorded.
+    assert_eq!(ledger.apply(&debit), ActionReply::Refused);
+    // A non-idempotent action acts whatever the record says, and a keyed
+    // compensation then finds it applied and undoes it once.
+    let other = Action {
+        saga: 8u64,
+        ..debit
+    };
+    assert_eq!(
+        ledger.apply_with(&other, Idempotence::None),
+        ActionReply::Applied
+    );
+    assert_eq!(
+        ledger.apply_with(&other, Idempotence::None),
+        ActionReply::Applied
+    );
+    assert_eq!(ledger.compensate(&other), CompensationReply::Undone);
+    assert_eq!(ledger.compensate(&other), CompensationReply::Duplicate);
+    assert_eq!(ledger.balance(0), 10, "13 − 3 − 3 + 3");
+}
