@@ -15,9 +15,12 @@ mod autoscale;
 mod gateway;
 mod instances;
 mod phases;
+mod saga;
 mod services;
 mod shed;
 mod statuses;
+pub use saga::{DeadLetteredSummary, SagaStepSummary, SagaSummary, StateSummary, StuckSagaSummary};
+use saga::{sagas_summary, state_summary};
 use services::services_summary;
 pub use services::{LittlesLaw, ServiceSummary};
 pub use shed::ShedSummary;
@@ -122,6 +125,16 @@ pub struct Summary {
     /// the checks it decided. Absent when no limit is global.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rate_limit_services: BTreeMap<String, LimitServiceSummary>,
+    /// Per saga orchestrator: its sagas' endings, its steps' calls, its
+    /// durations and the sagas still running. Absent when no service is
+    /// an orchestrator.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub sagas: BTreeMap<String, SagaSummary>,
+    /// Per stateful service: its balances' total at the start and at the
+    /// end, what moved it, and its ledger's counts. Absent when no service
+    /// has `state`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub state: BTreeMap<String, StateSummary>,
 }
 
 /// One zone in summary.json.
@@ -623,6 +636,8 @@ impl Summary {
             gateways: gateways_summary(&run.gateways),
             credential_check: run.credential_check.as_ref().map(credential_check_summary),
             rate_limit_services: limit_services_summary(&run.limiters),
+            sagas: sagas_summary(&run.sagas),
+            state: state_summary(&run.stores),
             zones: run.zones.as_ref().map_or_else(BTreeMap::new, |z| {
                 z.names
                     .iter()

@@ -217,6 +217,8 @@ pub struct Compiled {
     admission: Vec<Option<TokenBucket>>,
     /// Each service's load shedding, by index (none: it does not shed).
     shed: Vec<Option<ShedConfig>>,
+    /// Each service's saga, by index (none: not an orchestrator).
+    sagas: Vec<Option<CompiledSaga>>,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
@@ -231,6 +233,16 @@ impl Compiled {
     /// each of its instances starts with (none: no limit).
     pub fn admission(&self) -> &[Option<TokenBucket>] {
         &self.admission
+    }
+
+    /// Each service's saga, by index (none: not an orchestrator).
+    pub fn sagas(&self) -> &[Option<CompiledSaga>] {
+        &self.sagas
+    }
+
+    /// Whether some service is a saga orchestrator.
+    pub fn has_sagas(&self) -> bool {
+        self.sagas.iter().any(Option::is_some)
     }
 
     /// Each service's load shedding (`shed`), by index, as the patterns'
@@ -379,6 +391,9 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let admission = compile_admission(&scenario)
         .map_err(|mut found| built.append(&mut found))
         .ok();
+    let saga_plans = compile_saga_plans(&scenario)
+        .map_err(|mut found| built.append(&mut found))
+        .ok();
     built.retain(|(path, _)| {
         !problems
             .iter()
@@ -391,6 +406,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         Some(autoscale),
         Some(zones),
         Some((admission, shed)),
+        Some(saga_plans),
         true,
     ) = (
         samplers,
@@ -398,6 +414,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         autoscale,
         zones,
         admission,
+        saga_plans,
         problems.is_empty(),
     )
     else {
@@ -414,6 +431,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let (clients, credentials) = resolver.clients();
     let calls = resolver.calls();
     let gateways = resolver.gateways(&credentials);
+    let sagas = resolver.sagas(&saga_plans);
     let links = resolver.links();
     let faults = resolver.faults();
     let requirements = compile_requirements(&scenario, &mut resolver.problems);
@@ -439,6 +457,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         zones,
         admission,
         shed,
+        sagas,
         requirements,
         warnings,
     })
@@ -480,6 +499,7 @@ mod autoscale;
 mod gateway;
 mod requirements;
 mod resolve;
+mod saga;
 mod zones;
 use admission::compile_admission;
 use autoscale::compile_autoscale;
@@ -491,6 +511,8 @@ pub use gateway::{
 use requirements::compile_requirements;
 pub use requirements::{AmplificationTarget, CompiledRequirement, RequirementKind, Span};
 use resolve::Resolver;
+use saga::compile_saga_plans;
+pub use saga::{CompiledSaga, CompiledSagaStep};
 use zones::compile_zones;
 pub use zones::{CompiledZones, MAX_ZONES, NO_ZONE, ZoneId};
 

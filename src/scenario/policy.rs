@@ -263,7 +263,7 @@ fn outcome(o: RetryOutcome) -> Outcome {
     }
 }
 
-fn backoff(spec: &BackoffSpec) -> Backoff {
+pub(crate) fn backoff(spec: &BackoffSpec) -> Backoff {
     match spec {
         BackoffSpec::Constant(d) => Backoff::Constant(duration(*d)),
         BackoffSpec::Linear {

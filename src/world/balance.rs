@@ -192,6 +192,14 @@ impl World<'_> {
         if cancellable && let Some(a) = self.attempts.get_mut(attempt) {
             a.job = Some(job);
         }
+        if self.sagas.is_some()
+            && matches!(
+                self.services[service as usize].behaviour,
+                super::behaviour::Behaviour::Store(_)
+            )
+        {
+            self.stamp_saga_job(job, attempt);
+        }
         if delay.is_zero() {
             self.deliver(kernel, job);
         } else {

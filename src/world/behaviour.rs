@@ -34,6 +34,12 @@ pub(super) enum Behaviour {
     /// A rate limit service: answer a gateway's check from the shared
     /// bucket of its descriptor (`limiter.rs`).
     Limiter(Box<super::limiter::LimiterModel>),
+    /// A saga orchestrator: each request starts a saga (`saga.rs`; the
+    /// index is its orchestrator's in `World::sagas`).
+    Orchestrator(u16),
+    /// A stateful service: apply a saga's action or compensation to its
+    /// ledger (`saga.rs`; the index is its store's).
+    Store(u16),
 }
 
 impl World<'_> {
@@ -48,6 +54,8 @@ impl World<'_> {
             Behaviour::Pipeline => self.run_steps(kernel, job_key),
             Behaviour::Gateway(_) => self.gateway_request(kernel, job_key),
             Behaviour::Limiter(_) => self.limit_check(kernel, job_key),
+            Behaviour::Orchestrator(o) => self.saga_start(kernel, job_key, o),
+            Behaviour::Store(s) => self.store_request(kernel, job_key, s),
         }
     }
 
@@ -112,6 +120,9 @@ impl World<'_> {
             Behaviour::Pipeline => self.step_call_done(kernel, job_key, reply.status, optional),
             Behaviour::Gateway(_) => self.gateway_answer(kernel, job_key, reply, edge),
             Behaviour::Limiter(_) => unreachable!("a rate limit service calls nothing"),
+            Behaviour::Orchestrator(_) | Behaviour::Store(_) => {
+                unreachable!("a saga's calls are the saga's, and a stateful service calls nothing")
+            }
         }
     }
 

@@ -94,6 +94,9 @@ impl<'s> World<'s> {
             BTreeMap::new();
         let mut services = Vec::new();
         let mut instances = Vec::new();
+        // Per service, the edge of each of its saga's steps (empty: not an
+        // orchestrator).
+        let mut saga_edges: Vec<Vec<u32>> = Vec::new();
         for (i, (name, s)) in scenario.services.iter().enumerate() {
             let caller = i as u32;
             let mut steps = Vec::new();
@@ -112,6 +115,11 @@ impl<'s> World<'s> {
                 .flat_map(|g| &g.routes)
                 .filter_map(|r| Some(vec![r.rate_limit.as_ref()?.global.as_ref()?.call.clone()]))
                 .collect();
+            // An orchestrator's saga steps are its calls, one group each.
+            let saga_calls: Vec<Vec<CallTarget>> = compiled.sagas()[i]
+                .iter()
+                .flat_map(|saga| saga.steps.iter().map(|step| vec![step.call.clone()]))
+                .collect();
             let groups = compiled
                 .calls(i)
                 .iter()
@@ -121,7 +129,8 @@ impl<'s> World<'s> {
                         .flat_map(|g| g.routes.iter().map(|r| &r.backends)),
                 )
                 .chain(auth_call.iter())
-                .chain(limit_calls.iter());
+                .chain(limit_calls.iter())
+                .chain(saga_calls.iter());
             let pipeline_steps = compiled.calls(i).len();
             for (g, group) in groups.enumerate() {
                 // A gateway route's name tells its edges apart.
@@ -203,6 +212,12 @@ impl<'s> World<'s> {
                 }
                 steps.push(specs);
             }
+            let own_saga_edges: Vec<u32> = steps
+                .split_off(steps.len() - saga_calls.len())
+                .iter()
+                .map(|group| group[0].edge)
+                .collect();
+            saga_edges.push(own_saga_edges);
             let autoscaled = compiled.autoscale()[i].is_some();
             services.push(ServiceModel {
                 first_instance: instances.len() as u32,
@@ -389,7 +404,17 @@ impl<'s> World<'s> {
         let limiters = services
             .iter()
             .any(|s| matches!(s.behaviour, Behaviour::Limiter(_)));
+        let first_instances: Vec<u32> = services.iter().map(|s| s.first_instance).collect();
+        let sagas = super::saga::Sagas::new(compiled, streams, &saga_edges, &first_instances);
+        if let Some(sagas) = &sagas {
+            for (i, service) in services.iter_mut().enumerate() {
+                if let Some(behaviour) = sagas.behaviour_of(i as u32) {
+                    service.behaviour = behaviour;
+                }
+            }
+        }
         let world = World {
+            sagas: sagas.map(Box::new),
             zones,
             phases,
             pair_edges,

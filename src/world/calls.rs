@@ -32,6 +32,13 @@ pub(super) enum Parent {
     Client { request: Key },
     /// A downstream call made by a job.
     Job(Key),
+    /// A call of a saga (`saga.rs`): its run, and which of its calls.
+    Saga {
+        /// The saga in memory, in the sagas' slab.
+        run: Key,
+        /// Its step, direction and attempt.
+        call: super::saga::SagaCall,
+    },
 }
 
 /// A call in progress.
@@ -138,6 +145,18 @@ impl World<'_> {
                     0
                 };
                 (service, unit, request)
+            }
+            Parent::Saga { run, .. } => {
+                // The saga outlives the request that started it: its
+                // calls serve no client request.
+                let instance = self.saga_instance(run);
+                let service = self.instances[instance as usize].service;
+                let unit = if self.edges[edge as usize].units.len() > 1 {
+                    instance - self.services[service as usize].first_instance
+                } else {
+                    0
+                };
+                (service, unit, Key::DANGLING)
             }
         };
         let now = kernel.now();
@@ -305,7 +324,7 @@ impl World<'_> {
             match a.owner {
                 Owner::Call(_) => stats.latency.attempt.record(now - a.sent),
                 Owner::Direct { parent, .. } => {
-                    if matches!(parent, Parent::Job(_)) {
+                    if !matches!(parent, Parent::Client { .. }) {
                         stats.latency.call.record(now - a.sent);
                     }
                 }
@@ -458,10 +477,29 @@ impl World<'_> {
     pub(super) fn abandon_calls_of(&mut self, kernel: &mut Kernel<Event>, jobs: &[Key]) {
         let mut jobs = jobs.to_vec();
         jobs.sort_unstable();
-        let of_doomed = |parent: &Parent| match parent {
+        self.abandon_calls_where(kernel, |parent| match parent {
             Parent::Job(job) => jobs.binary_search(job).is_ok(),
-            Parent::Client { .. } => false,
-        };
+            Parent::Client { .. } | Parent::Saga { .. } => false,
+        });
+    }
+
+    /// The calls of the sagas `runs`, whose orchestrator process is gone,
+    /// die with it, as [`abandon_calls_of`](Self::abandon_calls_of) says.
+    pub(super) fn abandon_saga_calls(&mut self, kernel: &mut Kernel<Event>, runs: &[Key]) {
+        let mut runs = runs.to_vec();
+        runs.sort_unstable();
+        self.abandon_calls_where(kernel, |parent| match parent {
+            Parent::Saga { run, .. } => runs.binary_search(run).is_ok(),
+            Parent::Client { .. } | Parent::Job(_) => false,
+        });
+    }
+
+    /// Abandons every call whose parent `of_doomed` names.
+    fn abandon_calls_where(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        of_doomed: impl Fn(&Parent) -> bool,
+    ) {
         let now = kernel.now().as_nanos();
         // Calls with a record: their waits first, so that a slot freed below
         // goes to a caller that is still alive.
@@ -607,7 +645,7 @@ impl World<'_> {
         {
             self.remember_success(&state, now);
         }
-        if outcome == Status::Ok && matches!(state.parent, Parent::Job(_)) {
+        if outcome == Status::Ok && !matches!(state.parent, Parent::Client { .. }) {
             // The whole call: from its start, retries and hedges included
             // (a route's is its requests' latency, recorded by the route).
             let started = SimTime::from_nanos(state.deadline.start());
@@ -650,11 +688,19 @@ impl World<'_> {
             _ => {
                 // A refusal's retry-after travels on, so that a gateway can
                 // pass it back to its client.
-                let reply = if outcome == state.hint.status {
+                let mut reply = if outcome == state.hint.status {
                     state.hint
                 } else {
                     Reply::of(outcome)
                 };
+                if outcome != Status::Ok
+                    && state.retries + state.hedges > 0
+                    && matches!(state.parent, Parent::Saga { .. })
+                {
+                    // Any of its attempts may have taken effect: a saga
+                    // must treat the failure as an unknown outcome.
+                    reply = reply.unsure();
+                }
                 self.end_call(kernel, state.edge, state.parent, state.optional, reply)
             }
         }
@@ -706,6 +752,7 @@ impl World<'_> {
                 self.client_done(kernel, request, outcome)
             }
             Parent::Job(job) => self.child_done(kernel, job, reply, optional, edge),
+            Parent::Saga { run, call } => self.saga_call_done(kernel, run, call, reply),
         }
     }
 }

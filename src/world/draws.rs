@@ -239,6 +239,13 @@ pub(super) fn fallback(call: DrawKey) -> DrawKey {
     call.child(3 << 32)
 }
 
+/// The key of the saga started by `job` (beside its attempts' and its
+/// fallback's); a saga call's key hangs below it (`saga.rs`).
+#[inline]
+pub(super) fn saga(job: DrawKey) -> DrawKey {
+    job.child(4 << 32)
+}
+
 /// The key of attempt `n` of its kind (retries and hedges count from 1).
 #[inline]
 pub(super) fn attempt(call: DrawKey, kind: AttemptKind, n: u16) -> DrawKey {

@@ -45,6 +45,8 @@ pub enum Event {
         /// The scope unit.
         unit: u32,
     },
+    /// A saga's retry timer is due (its run, in the sagas' slab).
+    SagaWake(Key),
     /// A restarting instance has booted (its `restart`-th restart: an
     /// instance that crashed again while booting ignores the old boot).
     Booted {

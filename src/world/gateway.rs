@@ -337,7 +337,10 @@ impl World<'_> {
     fn gateway_mut(&mut self, service: u32) -> &mut GatewayModel {
         match &mut self.services[service as usize].behaviour {
             Behaviour::Gateway(g) => g,
-            Behaviour::Pipeline | Behaviour::Limiter(_) => {
+            Behaviour::Pipeline
+            | Behaviour::Limiter(_)
+            | Behaviour::Orchestrator(_)
+            | Behaviour::Store(_) => {
                 unreachable!("a gateway job at a gateway")
             }
         }

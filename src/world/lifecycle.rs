@@ -95,6 +95,11 @@ impl World<'_> {
         let before = self.instances[index as usize].state;
         self.update_state(kernel, index);
         let after = self.instances[index as usize].state;
+        let gone = |s| matches!(s, InstanceState::Crashed | InstanceState::Stopped);
+        if self.sagas.is_some() && gone(after) && !gone(before) {
+            // An orchestrator's sagas in memory go with the process.
+            self.sagas_lost(kernel, index);
+        }
         let service = self.instances[index as usize].service as usize;
         if after != before && self.autoscalers[service].is_some() {
             self.autoscaled_transition(kernel, index, before, after);
@@ -134,6 +139,7 @@ impl World<'_> {
         if next == previous {
             return;
         }
+
         let service = instance.service as usize;
         let restart = next == InstanceState::Ready
             && matches!(
@@ -293,6 +299,10 @@ impl World<'_> {
     pub(super) fn on_ready(&mut self, kernel: &mut Kernel<Event>, index: u32) {
         debug_assert_eq!(self.instances[index as usize].state, InstanceState::Ready);
         self.register_instance(kernel, index);
+        if self.sagas.is_some() {
+            // An orchestrator resumes every unfinished saga of its log.
+            self.sagas_recover(kernel, index);
+        }
     }
 
     /// Starts a graceful stop of an instance: a discovered one deregisters

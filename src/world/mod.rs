@@ -51,6 +51,7 @@ mod readiness;
 mod registry;
 mod request;
 mod retry;
+mod saga;
 mod service;
 mod shed;
 pub mod slab;
@@ -95,6 +96,7 @@ pub use phases::Phase;
 use policy::{EdgeState, PolicyModel};
 pub use registry::{Deregistration, MAX_DEREGISTRATIONS, RegistryCounts};
 use request::RequestContext;
+pub use saga::{STUCK_LISTED, SagaCounts, SagaOutcome, StepCounts, StoreCounts, StoreOutcome};
 pub use shed::ShedCounts;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
@@ -326,6 +328,9 @@ pub struct World<'s> {
     /// Whether some service is a rate limit service, whose jobs carry the
     /// descriptor of their check (`limiter.rs`).
     limiters: bool,
+    /// Orchestrated sagas and stateful services (`saga.rs`): none without
+    /// an orchestrator, so a job's send costs one branch.
+    sagas: Option<Box<saga::Sagas>>,
 }
 
 /// An edge of the run, for reports.
@@ -435,6 +440,10 @@ pub struct RunOutcome {
     pub shed: Vec<Option<ShedCounts>>,
     /// What each rate limit service decided (empty: none).
     pub limiters: Vec<LimiterOutcome>,
+    /// What each saga orchestrator did (empty: none).
+    pub sagas: Vec<SagaOutcome>,
+    /// What each stateful service holds at the end (empty: none).
+    pub stores: Vec<StoreOutcome>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -557,6 +566,7 @@ pub fn run_observed<O: EventObserver>(
     });
     let gateways = world.gateway_outcomes();
     let limiters = world.limiter_outcomes();
+    let (sagas, stores) = world.saga_outcomes();
     let credential_check = world.credential_check();
     let shed = match &mut world.shed {
         Some(shedders) => shedders.outcome(end),
@@ -565,6 +575,8 @@ pub fn run_observed<O: EventObserver>(
     let mut outcome = RunOutcome {
         gateways,
         limiters,
+        sagas,
+        stores,
         credential_check,
         shed,
         autoscale,
@@ -652,6 +664,7 @@ impl Model for World<'_> {
             Event::RetryDue(call) => self.retry_due(kernel, call),
             Event::HedgeDue(call) => self.hedge_due(kernel, call),
             Event::PolicyWake { edge, unit } => self.policy_wake(kernel, edge, unit),
+            Event::SagaWake(run) => self.saga_wake(kernel, run),
             Event::Booted { instance, restart } => self.booted(kernel, instance, restart),
             Event::Fault(index, starts) => self.fault(kernel, index, starts),
             Event::CheckDue { instance, life } => self.check_due(kernel, instance, life),

@@ -337,7 +337,15 @@ impl World<'_> {
         match self.attempts.get(job.attempt) {
             Some(a) => {
                 let late = match a.owner {
-                    Owner::Call(call) => self.calls.get(call).is_none() || request_gone(),
+                    // A saga's call serves its saga, not a request.
+                    Owner::Call(call) => match self.calls.get(call) {
+                        None => true,
+                        Some(c) => !matches!(c.parent, Parent::Saga { .. }) && request_gone(),
+                    },
+                    Owner::Direct {
+                        parent: Parent::Saga { .. },
+                        ..
+                    } => false,
                     // A client's own attempt outlives neither its request
                     // nor its timeout: live, it is waited for.
                     Owner::Direct {

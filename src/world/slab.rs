@@ -13,6 +13,13 @@ pub struct Key {
 }
 
 impl Key {
+    /// The slot it addresses (stable while its entry is live), for a side
+    /// table beside the slab.
+    #[inline]
+    pub(crate) fn index(self) -> usize {
+        self.index as usize
+    }
+
     /// A key no slab ever hands out (it would need 2^32 live entries): for
     /// a field that must hold a key and has none.
     pub const DANGLING: Key = Key {

@@ -172,13 +172,20 @@ const PARTIAL: u8 = 1;
 /// A [`Reply`] flag: a rate limit service says the request is over its
 /// limit.
 const OVER_LIMIT: u8 = 2;
+/// A [`Reply`] flag: a stateful service's business rule refused a saga's
+/// action (insufficient stock, a declined payment, or an action that came
+/// after its own compensation).
+const REFUSED: u8 = 4;
+/// A [`Reply`] flag: a failed call that sent more than one attempt (a
+/// retry or a hedge), any of which may have taken effect.
+const UNSURE: u8 = 8;
 
 /// A reply as it travels back: 4 bytes, so that a reply event stays 16.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reply {
     /// What it says.
     pub status: Status,
-    /// [`PARTIAL`] and [`OVER_LIMIT`].
+    /// [`PARTIAL`], [`OVER_LIMIT`], [`REFUSED`] and [`UNSURE`].
     flags: u8,
     /// A retry-after hint in milliseconds (0: none), saturating at 65.535 s.
     retry_after_ms: u16,
@@ -234,6 +241,37 @@ impl Reply {
     /// A rate limit service's verdict: over the limit.
     pub fn is_over_limit(self) -> bool {
         self.flags & OVER_LIMIT != 0
+    }
+
+    /// This reply, a business rule's refusal of a saga's action (a
+    /// successful call's answer, as a 409 is one the policy does not retry:
+    /// the participant decided, and the saga compensates).
+    #[must_use]
+    pub fn refused(self) -> Reply {
+        Reply {
+            flags: self.flags | REFUSED,
+            ..self
+        }
+    }
+
+    /// A business rule refused a saga's action.
+    pub fn is_refused(self) -> bool {
+        self.flags & REFUSED != 0
+    }
+
+    /// This failed reply, marked as one whose call sent more than one
+    /// attempt: its outcome is unknown, not a definite failure.
+    #[must_use]
+    pub fn unsure(self) -> Reply {
+        Reply {
+            flags: self.flags | UNSURE,
+            ..self
+        }
+    }
+
+    /// A failure whose call sent more than one attempt.
+    pub fn is_unsure(self) -> bool {
+        self.flags & UNSURE != 0
     }
 
     /// The retry-after hint, if the reply carries one.

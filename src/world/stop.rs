@@ -24,7 +24,6 @@ pub struct StopCause {
 impl World<'_> {
     /// Records a violated invariant: the run stops after the event being
     /// handled. The first violation is kept.
-    #[allow(dead_code)] // The first invariants come with the saga and broker issues.
     pub(super) fn violate(&mut self, at: SimTime, entity: String, cause: String) {
         if self.violation.is_none() {
             self.violation = Some(StopCause { at, entity, cause });
@@ -133,6 +132,7 @@ impl World<'_> {
             }
             Event::Fault(index, _) => format!("faults[{index}]"),
             Event::Window => "the time-series windows".to_string(),
+            Event::SagaWake(_) => "a saga's retry timer".to_string(),
             Event::CheckDue { instance, .. }
             | Event::Heartbeat { instance, .. }
             | Event::Renew { instance, .. }

@@ -99,6 +99,8 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         credential_check: None,
         shed: Vec::new(),
         limiters: Vec::new(),
+        sagas: Vec::new(),
+        stores: Vec::new(),
     }
 }
 

@@ -23,6 +23,7 @@ mod fault;
 mod gateway;
 mod policy;
 mod requirements;
+mod saga;
 pub use autoscale::*;
 pub use compare::*;
 pub use discovery::*;
@@ -30,6 +31,7 @@ pub use fault::*;
 pub use gateway::*;
 pub use policy::*;
 pub use requirements::*;
+pub use saga::*;
 
 fn one() -> u32 {
     1
@@ -178,6 +180,15 @@ pub struct Service {
     /// a backend of the route's split. A gateway has no `calls`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<GatewaySpec>,
+    /// Makes the service stateful: a balance per key (stock per item,
+    /// money per account) that sagas' actions and compensations change.
+    /// A stateful service has no `calls`, and only sagas call it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSpec>,
+    /// Makes the service a saga orchestrator: each request it serves starts
+    /// a saga of these steps. An orchestrator has no `calls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saga: Option<SagaSpec>,
 }
 
 impl Service {

@@ -497,9 +497,10 @@ impl Checker<'_> {
 }
 
 /// Every place `service` names a service it calls but its routes' rate
-/// limit services: its `calls` (single or parallel) and, for a gateway, its
-/// auth service, backends and branches, each with its path.
-fn call_sites<'a>(path: &JsonPath, service: &'a Service) -> Vec<(JsonPath, &'a str)> {
+/// limit services: its `calls` (single or parallel), for a gateway its
+/// auth service, backends and branches, and for an orchestrator its saga's
+/// steps, each with its path.
+pub(super) fn call_sites<'a>(path: &JsonPath, service: &'a Service) -> Vec<(JsonPath, &'a str)> {
     let mut out = Vec::new();
     for (i, step) in service.calls.iter().enumerate() {
         let p = path.key("calls").index(i);
@@ -532,6 +533,14 @@ fn call_sites<'a>(path: &JsonPath, service: &'a Service) -> Vec<(JsonPath, &'a s
                     b.service.as_str(),
                 ));
             }
+        }
+    }
+    if let Some(saga) = &service.saga {
+        for (i, step) in saga.steps.iter().enumerate() {
+            out.push((
+                path.key("saga").key("steps").index(i).key("service"),
+                step.service.as_str(),
+            ));
         }
     }
     out

@@ -14,6 +14,7 @@ mod gateway;
 mod network;
 mod policies;
 mod requirements;
+mod saga;
 mod services;
 mod workload;
 
@@ -60,6 +61,8 @@ pub const MAX_FAULTS: usize = 10_000;
 /// `.NAME.partial-PID` (see `report::output`), which must fit in a file
 /// name's 255 bytes: 255 - 20.
 pub const MAX_NAME_BYTES: usize = 235;
+/// Upper bound on the keys of a stateful service (a balance each).
+pub const MAX_STATE_KEYS: u32 = 1_000_000;
 /// Upper bound on network links (the world numbers link latencies in 16 bits).
 pub const MAX_LINKS: usize = 10_000;
 
@@ -85,8 +88,15 @@ pub fn validate(scenario: &Scenario) -> Problems {
         if let Some(gateway) = &service.gateway {
             c.gateway(name, service, gateway);
         }
+        if let Some(state) = &service.state {
+            c.state(name, service, state);
+        }
+        if let Some(saga) = &service.saga {
+            c.saga(name, service, saga);
+        }
     }
     c.limit_services_only_limit();
+    c.stores_only_for_sagas();
     c.cycles();
     c.network();
     c.workload();

@@ -1,0 +1,1142 @@
+//! Orchestrated sagas in the world: stateful services (a ledger each, the
+//! service's own database) and orchestrators that run the patterns' `Saga`
+//! machines from a durable `SagaLog` per instance, with the invariants
+//! checked as each saga ends.
+//!
+//! **The orchestrator.** A request served by an orchestrator starts a saga
+//! on the instance that served it and is answered at once (202, counted as
+//! a success), as a workflow start is: the saga outlives the request and
+//! runs on that instance. Each command of the machine is a call on the
+//! step's edge (orchestrator → stateful service, through the step's
+//! policy), whose parent is the saga (`Parent::Saga`); its end is the
+//! step's result: a success is `Applied` (or `Rejected` when the reply says
+//! a business rule refused it), a failure is `Failed` only when it is
+//! certain nothing took effect (one attempt, answered with an error) and
+//! `Unknown` otherwise (a timeout, a lost reply, or a failed call that sent
+//! a retry or a hedge, any of which may have been applied). Retry timers
+//! are one `SagaWake` event per saga, moved when the machine's next timeout
+//! moves.
+//!
+//! **What is durable.** An instance's log and each saga's payload (its
+//! number, its key, what its draws hang on) survive a crash; the machines
+//! in memory, their timers and their calls in flight do not. When the
+//! instance is ready again (the restart hook), `recover` rebuilds every
+//! unfinished saga from the log and settles the calls that were in flight
+//! as unknown outcomes. One instance owns a saga: another instance never
+//! takes it over, so the sagas of an instance that stays down stay
+//! unfinished (reported as stuck, with that reason).
+//!
+//! **The participant.** A stateful service's ledger is the service's, not an
+//! instance's (a database behind the instances): a crash loses the jobs in
+//! hand, never the balances. Its job is decided after its own work: the
+//! action or compensation, idempotent or not as the step says, and the
+//! business rules (a balance below zero, the step's `decline`). A job's
+//! message (saga, step, action or compensation, key) is stamped when it is
+//! sent (`send_job`), in a slot beside the job's: by the time the job is
+//! served its attempt may be gone, and a participant does not know its
+//! caller gave up — which is exactly how an action is applied after its
+//! saga compensated it.
+//!
+//! **The invariants.** Every effect on a ledger is traced to its saga. At
+//! each saga's end the trace is checked against the ending
+//! (`patterns::saga::check_saga`), and conservation across all stateful
+//! services (`check_conservation`: each ledger's total moved by exactly
+//! what ended sagas legitimately left, plus what sagas still running hold);
+//! an effect of a saga that has already ended is a violation of its own.
+//! The first violation stops the run, naming the saga, the step, the
+//! service and the state.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::kernel::dist::bernoulli;
+use crate::kernel::{DrawKey, Kernel, KeyedStream, RngStreams, SimTime, TimerId};
+use crate::metrics::LatencyHistogram;
+use crate::patterns::saga::{
+    Action, ActionReply, Command, CompensationReply, CompensationResult, DeadLetter, EffectKind,
+    Ending, Idempotence, Ledger, Saga, SagaId, SagaLog, SagaPlan, StepResult, Violation,
+    check_conservation, check_saga, recover,
+};
+use crate::scenario::Compiled;
+
+use super::behaviour::Behaviour;
+use super::calls::Parent;
+use super::slab::{Key, Slab};
+use super::{Event, Reply, Status, World};
+
+/// The most ended sagas remembered, for the message of a late effect.
+const RECENT_ENDINGS: usize = 4096;
+/// The most stuck sagas described one by one in the outcome.
+pub const STUCK_LISTED: usize = 20;
+
+/// Which call of its saga a call is: its step, whether it compensates and
+/// its attempt, in 2 bytes (so `Parent` stays 12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SagaCall(u16);
+
+impl SagaCall {
+    fn new(step: usize, compensation: bool, attempt: u32) -> SagaCall {
+        debug_assert!(step < 16 && attempt < 1 << 11);
+        SagaCall(step as u16 | u16::from(compensation) << 4 | (attempt as u16) << 5)
+    }
+
+    fn step(self) -> usize {
+        usize::from(self.0 & 15)
+    }
+
+    fn compensation(self) -> bool {
+        self.0 & 16 != 0
+    }
+
+    fn attempt(self) -> u32 {
+        u32::from(self.0 >> 5)
+    }
+}
+
+/// A step of an orchestrator's saga, as the world runs it.
+struct StepModel {
+    name: String,
+    edge: u32,
+    /// The stateful service, by index into `Sagas::stores`.
+    store: u16,
+    delta: i64,
+    idempotence: Idempotence,
+    compensation: Idempotence,
+    decline: f64,
+}
+
+/// What a saga's instance keeps durably besides its log: the saga's input.
+#[derive(Clone, Copy, Debug)]
+struct Payload {
+    ordinal: u64,
+    draw: DrawKey,
+    key: u32,
+}
+
+/// One orchestrator instance's durable log and its sagas in memory.
+struct OrchestratorInstance {
+    log: SagaLog,
+    payloads: BTreeMap<SagaId, Payload>,
+    /// The machines in memory (volatile: emptied when the process is lost).
+    runs: BTreeMap<SagaId, Key>,
+}
+
+/// What an orchestrator counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SagaCounts {
+    /// Sagas started.
+    pub started: u64,
+    /// Requests refused because the instance's log was full.
+    pub refused: u64,
+    /// Sagas that completed.
+    pub completed: u64,
+    /// Sagas that compensated every step that may have been applied.
+    pub compensated: u64,
+    /// Sagas dead-lettered because a compensation gave up.
+    pub dead_compensation: u64,
+    /// Sagas dead-lettered because the pivot's outcome stayed unknown.
+    pub dead_pivot: u64,
+    /// Sagas dead-lettered because a retriable step gave up.
+    pub dead_retriable: u64,
+    /// Sagas rebuilt from the log after their instance restarted.
+    pub recovered: u64,
+    /// Action calls made (first attempts and the saga's retries).
+    pub actions: u64,
+    /// Compensation calls made (first attempts and the saga's retries).
+    pub compensations: u64,
+}
+
+/// Per step, what its calls came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    /// The step's name.
+    pub name: String,
+    /// The stateful service it changes.
+    pub service: String,
+    /// Action calls ended applied.
+    pub applied: u64,
+    /// Action calls refused by a business rule.
+    pub rejected: u64,
+    /// Action calls that certainly failed.
+    pub failed: u64,
+    /// Action calls whose outcome was unknown.
+    pub unknown: u64,
+    /// Compensation calls ended done.
+    pub compensated: u64,
+    /// Compensation calls that failed or whose outcome was unknown.
+    pub compensation_failed: u64,
+}
+
+struct Orchestrator {
+    service: u32,
+    first_instance: u32,
+    plan: SagaPlan,
+    steps: Vec<StepModel>,
+    instances: Vec<OrchestratorInstance>,
+    counts: SagaCounts,
+    step_counts: Vec<StepCounts>,
+    /// From start to end, every ended saga.
+    duration: LatencyHistogram,
+    /// From turning backward to compensated.
+    to_compensate: LatencyHistogram,
+}
+
+/// A saga in memory.
+struct Run {
+    orchestrator: u16,
+    instance: u32,
+    saga: Saga,
+    payload: Payload,
+    /// Its retry timer and when it is due.
+    timer: Option<(TimerId, u64)>,
+}
+
+/// A saga begun and not ended: what the invariants follow.
+struct Live {
+    orchestrator: u16,
+    instance: u32,
+    started: SimTime,
+    /// When it turned backward (its first compensation was due).
+    failed_at: Option<SimTime>,
+    /// Every effect of its steps on the ledgers, in the order they took
+    /// effect (at most a saga's calls: the plan bounds it).
+    trace: Vec<(usize, EffectKind)>,
+}
+
+/// What a stateful service counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreCounts {
+    /// Actions that changed a balance.
+    pub applied: u64,
+    /// Compensations that changed a balance back.
+    pub undone: u64,
+    /// Retried actions answered without effect (idempotent).
+    pub duplicates: u64,
+    /// Actions refused by a business rule (a balance below zero, a
+    /// decline).
+    pub rejected: u64,
+    /// Actions refused because their compensation came first.
+    pub fenced: u64,
+    /// Compensations with nothing to undo, or already done (idempotent).
+    pub no_ops: u64,
+}
+
+struct Store {
+    service: u32,
+    keys: u32,
+    ledger: Ledger<u64>,
+    initial: i64,
+    /// What ended sagas legitimately moved the total by.
+    accounted: i64,
+    /// What the effects of sagas still running moved it by.
+    live_net: i64,
+    counts: StoreCounts,
+    retention: crate::kernel::SimDuration,
+    /// The ended sagas whose records it still keeps, and until when, in
+    /// the order they ended.
+    to_forget: VecDeque<(SimTime, u64)>,
+}
+
+/// A message to a stateful service, stamped on its job when it was sent.
+#[derive(Clone, Copy, Debug)]
+struct Tag {
+    ordinal: u64,
+    draw: DrawKey,
+    key: u32,
+    orchestrator: u16,
+    step: u8,
+    compensation: bool,
+}
+
+impl Default for Tag {
+    fn default() -> Tag {
+        Tag {
+            ordinal: u64::MAX,
+            draw: DrawKey::root(0),
+            key: 0,
+            orchestrator: 0,
+            step: 0,
+            compensation: false,
+        }
+    }
+}
+
+/// Every saga of the world (`World::sagas`; none without an orchestrator).
+pub(super) struct Sagas {
+    orchestrators: Vec<Orchestrator>,
+    stores: Vec<Store>,
+    runs: Slab<Run>,
+    /// Per job slot, the message of the job in it (read only for a job to
+    /// a stateful service, written when such a job is sent).
+    tags: Vec<Tag>,
+    live: BTreeMap<u64, Live>,
+    recent: VecDeque<(u64, Ending)>,
+    next_ordinal: u64,
+    decline: KeyedStream,
+    key: KeyedStream,
+}
+
+/// What one orchestrator did, for reports.
+#[derive(Clone, Debug)]
+pub struct SagaOutcome {
+    /// The orchestrator service.
+    pub service: String,
+    /// Its counts.
+    pub counts: SagaCounts,
+    /// Per step.
+    pub steps: Vec<StepCounts>,
+    /// Sagas still running at the end, and the first few of them, each
+    /// described.
+    pub stuck: u64,
+    /// The first [`STUCK_LISTED`] stuck sagas: number, and why.
+    pub stuck_listed: Vec<(u64, String)>,
+    /// Durations of ended sagas.
+    pub duration: LatencyHistogram,
+    /// From turning backward to compensated.
+    pub to_compensate: LatencyHistogram,
+}
+
+/// What one stateful service holds at the end, for reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreOutcome {
+    /// The service.
+    pub service: String,
+    /// Its keys.
+    pub keys: u32,
+    /// The total of its balances at the start.
+    pub initial: i64,
+    /// At the end.
+    pub total: i64,
+    /// What ended sagas legitimately moved the total by.
+    pub accounted: i64,
+    /// What sagas still running moved it by.
+    pub in_flight: i64,
+    /// Its counts.
+    pub counts: StoreCounts,
+}
+
+impl Sagas {
+    /// The sagas of `compiled`, or none when no service is an orchestrator.
+    /// Also says each service's behaviour if it is an orchestrator or a
+    /// stateful service, by service index.
+    pub(super) fn new(
+        compiled: &Compiled,
+        streams: &RngStreams,
+        step_edges: &[Vec<u32>],
+        first_instances: &[u32],
+    ) -> Option<Sagas> {
+        if !compiled.has_sagas() {
+            return None;
+        }
+        let scenario = compiled.scenario();
+        let mut store_of = vec![u16::MAX; scenario.services.len()];
+        let mut stores = Vec::new();
+        for (i, service) in scenario.services.values().enumerate() {
+            if let Some(state) = &service.state {
+                store_of[i] = stores.len() as u16;
+                let balances = vec![state.initial; state.keys as usize];
+                stores.push(Store {
+                    service: i as u32,
+                    keys: state.keys,
+                    ledger: Ledger::new(&balances, Idempotence::Keyed),
+                    initial: state.initial * i64::from(state.keys),
+                    accounted: 0,
+                    live_net: 0,
+                    counts: StoreCounts::default(),
+                    retention: state.retention,
+                    to_forget: VecDeque::new(),
+                });
+            }
+        }
+        let names: Vec<&String> = scenario.services.keys().collect();
+        let mut orchestrators = Vec::new();
+        for (i, (saga, service)) in compiled
+            .sagas()
+            .iter()
+            .zip(scenario.services.values())
+            .enumerate()
+        {
+            let Some(saga) = saga else {
+                continue;
+            };
+            let idempotence = |yes: bool| {
+                if yes {
+                    Idempotence::Keyed
+                } else {
+                    Idempotence::None
+                }
+            };
+            let steps: Vec<StepModel> = saga
+                .steps
+                .iter()
+                .zip(&step_edges[i])
+                .map(|(s, &edge)| StepModel {
+                    name: s.name.clone(),
+                    edge,
+                    store: store_of[s.call.service as usize],
+                    delta: s.delta,
+                    idempotence: idempotence(s.idempotent),
+                    compensation: idempotence(s.compensation_idempotent),
+                    decline: s.decline,
+                })
+                .collect();
+            let step_counts = saga
+                .steps
+                .iter()
+                .map(|s| StepCounts {
+                    name: s.name.clone(),
+                    service: names[s.call.service as usize].clone(),
+                    ..StepCounts::default()
+                })
+                .collect();
+            let instances = (0..service.slots())
+                .map(|_| OrchestratorInstance {
+                    log: SagaLog::new(saga.sagas_in_flight_max).expect("validated"),
+                    payloads: BTreeMap::new(),
+                    runs: BTreeMap::new(),
+                })
+                .collect();
+            orchestrators.push(Orchestrator {
+                service: i as u32,
+                first_instance: first_instances[i],
+                plan: saga.plan,
+                steps,
+                instances,
+                counts: SagaCounts::default(),
+                step_counts,
+                duration: LatencyHistogram::new(3),
+                to_compensate: LatencyHistogram::new(3),
+            });
+        }
+        Some(Sagas {
+            orchestrators,
+            stores,
+            runs: Slab::default(),
+            tags: Vec::new(),
+            live: BTreeMap::new(),
+            recent: VecDeque::new(),
+            next_ordinal: 0,
+            decline: streams.keyed("saga/decline"),
+            key: streams.keyed("saga/key"),
+        })
+    }
+
+    /// The behaviour of service `service`: an orchestrator, a stateful
+    /// service, or none of the two.
+    pub(super) fn behaviour_of(&self, service: u32) -> Option<Behaviour> {
+        if let Some(o) = self.orchestrators.iter().position(|o| o.service == service) {
+            return Some(Behaviour::Orchestrator(o as u16));
+        }
+        self.stores
+            .iter()
+            .position(|s| s.service == service)
+            .map(|s| Behaviour::Store(s as u16))
+    }
+
+    fn store_service(&self, store: u16) -> u32 {
+        self.stores[store as usize].service
+    }
+}
+
+/// The key of saga `draw`'s call `call`.
+fn call_key(draw: DrawKey, call: SagaCall) -> DrawKey {
+    draw.child(u64::from(call.0))
+}
+
+impl World<'_> {
+    fn sagas_mut(&mut self) -> &mut Sagas {
+        self.sagas.as_deref_mut().expect("a world with sagas")
+    }
+
+    /// An orchestrator's job is done with its own work: start a saga on its
+    /// instance, and answer the request (refused with 503 when the
+    /// instance's log is full).
+    pub(super) fn saga_start(&mut self, kernel: &mut Kernel<Event>, job_key: Key, o: u16) {
+        let now = kernel.now();
+        let job = self.jobs.get(job_key).expect("a live job");
+        let (instance, job_draw) = (job.instance, job.draw);
+        let request_key = self.requests.get(job.request).and_then(|c| c.key());
+        let sagas = self.sagas_mut();
+        let orchestrator = &mut sagas.orchestrators[o as usize];
+        let slot = (instance - orchestrator.first_instance) as usize;
+        let plan = orchestrator.plan;
+        let own = &mut orchestrator.instances[slot];
+        let Some(saga) = Saga::start(&plan, &mut own.log, now.as_nanos()) else {
+            orchestrator.counts.refused += 1;
+            return self.finish_job(kernel, job_key, Status::Unavailable, false);
+        };
+        orchestrator.counts.started += 1;
+        let draw = super::draws::saga(job_draw);
+        let key = match request_key {
+            Some(key) => key as u32,
+            None => {
+                use rand::RngCore;
+                sagas.key.rng(draw).next_u32()
+            }
+        };
+        let payload = Payload {
+            ordinal: sagas.next_ordinal,
+            draw,
+            key,
+        };
+        sagas.next_ordinal += 1;
+        let orchestrator = &mut sagas.orchestrators[o as usize];
+        let own = &mut orchestrator.instances[slot];
+        own.payloads.insert(saga.id(), payload);
+        let id = saga.id();
+        sagas.live.insert(
+            payload.ordinal,
+            Live {
+                orchestrator: o,
+                instance,
+                started: now,
+                failed_at: None,
+                trace: Vec::new(),
+            },
+        );
+        let run = sagas.runs.insert(Run {
+            orchestrator: o,
+            instance,
+            saga,
+            payload,
+            timer: None,
+        });
+        sagas.orchestrators[o as usize].instances[slot]
+            .runs
+            .insert(id, run);
+        // Answered first: the saga's calls may end synchronously, and the
+        // request's answer does not wait for them.
+        self.finish_job(kernel, job_key, Status::Ok, false);
+        self.saga_drive(kernel, run);
+    }
+
+    /// Carries out what a saga's machine asks, then moves its timer.
+    fn saga_drive(&mut self, kernel: &mut Kernel<Event>, run: Key) {
+        loop {
+            let now = kernel.now();
+            let sagas = self.sagas_mut();
+            let Some(r) = sagas.runs.get_mut(run) else {
+                return; // It ended in a call that ended at once.
+            };
+            let o = r.orchestrator;
+            if r.saga.is_compensating()
+                && let Some(live) = sagas.live.get_mut(&r.payload.ordinal)
+                && live.failed_at.is_none()
+            {
+                live.failed_at = Some(now);
+            }
+            let r = sagas.runs.get_mut(run).expect("live");
+            let Some(command) = r.saga.poll_command() else {
+                break;
+            };
+            let (step, compensation, attempt) = match command {
+                Command::Done(ending) => return self.saga_end(kernel, run, ending),
+                Command::Invoke { step, attempt } => (step, false, attempt),
+                Command::Compensate { step, attempt } => (step, true, attempt),
+            };
+            let call = SagaCall::new(step, compensation, attempt);
+            let draw = call_key(r.payload.draw, call);
+            let orchestrator = &mut self.sagas_mut().orchestrators[o as usize];
+            if compensation {
+                orchestrator.counts.compensations += 1;
+            } else {
+                orchestrator.counts.actions += 1;
+            }
+            let edge = orchestrator.steps[step].edge;
+            self.start_call(kernel, Parent::Saga { run, call }, draw, edge, None, false);
+        }
+        self.saga_timer(kernel, run);
+    }
+
+    /// Moves the saga's retry timer to its machine's next timeout.
+    fn saga_timer(&mut self, kernel: &mut Kernel<Event>, run: Key) {
+        let Some(r) = self.sagas_mut().runs.get_mut(run) else {
+            return;
+        };
+        let due = r.saga.poll_timeout();
+        if r.timer.map(|(_, at)| at) == due {
+            return;
+        }
+        if let Some((timer, _)) = r.timer.take() {
+            kernel.cancel(timer);
+        }
+        if let Some(at) = due {
+            let at = SimTime::from_nanos(at).max(kernel.now());
+            let timer = kernel.timer_at(at, Event::SagaWake(run));
+            self.sagas_mut().runs.get_mut(run).expect("live").timer = Some((timer, at.as_nanos()));
+        }
+    }
+
+    /// A saga's retry timer fired.
+    pub(super) fn saga_wake(&mut self, kernel: &mut Kernel<Event>, run: Key) {
+        let now = kernel.now().as_nanos();
+        let sagas = self.sagas_mut();
+        let Some(r) = sagas.runs.get_mut(run) else {
+            return;
+        };
+        r.timer = None;
+        let (o, slot) = (r.orchestrator as usize, r.instance);
+        let orchestrator = &mut sagas.orchestrators[o];
+        let log = &mut orchestrator.instances[(slot - orchestrator.first_instance) as usize].log;
+        r.saga.handle_timeout(log, now);
+        self.saga_drive(kernel, run);
+    }
+
+    /// A call of a saga has ended with `reply`: the step's or the
+    /// compensation's result.
+    pub(super) fn saga_call_done(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        run: Key,
+        call: SagaCall,
+        reply: Reply,
+    ) {
+        let now = kernel.now().as_nanos();
+        let sagas = self.sagas_mut();
+        let Some(r) = sagas.runs.get_mut(run) else {
+            return; // Its instance was lost: the call died with it.
+        };
+        let (o, slot) = (r.orchestrator as usize, r.instance);
+        let orchestrator = &mut sagas.orchestrators[o];
+        let log = &mut orchestrator.instances[(slot - orchestrator.first_instance) as usize].log;
+        let counts = &mut orchestrator.step_counts[call.step()];
+        // Nothing took effect only if the one attempt sent was answered
+        // with an error: a timeout, a lost reply, or a retry or hedge that
+        // was sent may have been applied.
+        let certain = !reply.is_unsure() && reply.status != Status::Timeout;
+        if call.compensation() {
+            let result = match reply.status {
+                Status::Ok => {
+                    counts.compensated += 1;
+                    CompensationResult::Done
+                }
+                _ => {
+                    counts.compensation_failed += 1;
+                    if certain {
+                        CompensationResult::Failed
+                    } else {
+                        CompensationResult::Unknown
+                    }
+                }
+            };
+            r.saga
+                .handle_compensation_result(log, now, call.step(), call.attempt(), result);
+        } else {
+            let result = match reply.status {
+                Status::Ok if reply.is_refused() => {
+                    counts.rejected += 1;
+                    StepResult::Rejected
+                }
+                Status::Ok => {
+                    counts.applied += 1;
+                    StepResult::Applied
+                }
+                _ if certain => {
+                    counts.failed += 1;
+                    StepResult::Failed
+                }
+                _ => {
+                    counts.unknown += 1;
+                    StepResult::Unknown
+                }
+            };
+            r.saga
+                .handle_step_result(log, now, call.step(), call.attempt(), result);
+        }
+        self.saga_drive(kernel, run);
+    }
+
+    /// A saga has ended: check its invariants, count it, compact it away.
+    fn saga_end(&mut self, kernel: &mut Kernel<Event>, run: Key, ending: Ending) {
+        let now = kernel.now();
+        let sagas = self.sagas_mut();
+        let r = sagas.runs.remove(run).expect("a live run ends");
+        if let Some((timer, _)) = r.timer {
+            kernel.cancel(timer);
+        }
+        let o = r.orchestrator as usize;
+        let ordinal = r.payload.ordinal;
+        let orchestrator = &mut sagas.orchestrators[o];
+        let own = &mut orchestrator.instances[(r.instance - orchestrator.first_instance) as usize];
+        own.log.end(r.saga.id());
+        own.payloads.remove(&r.saga.id());
+        own.runs.remove(&r.saga.id());
+        let live = sagas.live.remove(&ordinal).expect("an ending saga is live");
+        let orchestrator = &mut sagas.orchestrators[o];
+        let counts = &mut orchestrator.counts;
+        match ending {
+            Ending::Completed => counts.completed += 1,
+            Ending::Compensated => counts.compensated += 1,
+            Ending::DeadLettered { reason, .. } => match reason {
+                DeadLetter::CompensationExhausted { .. } => counts.dead_compensation += 1,
+                DeadLetter::PivotUncertain => counts.dead_pivot += 1,
+                DeadLetter::RetriableExhausted { .. } => counts.dead_retriable += 1,
+            },
+        }
+        orchestrator.duration.record(now - live.started);
+        if ending == Ending::Compensated
+            && let Some(failed_at) = live.failed_at
+        {
+            orchestrator.to_compensate.record(now - failed_at);
+        }
+        // What each ledger's total legitimately moved by: every step's
+        // delta for a completed saga, nothing for a compensated one, what
+        // it left standing for a dead-lettered one (its trace, checked
+        // against what it reported).
+        let mut net = vec![0i64; orchestrator.steps.len()];
+        for &(step, kind) in &live.trace {
+            net[step] += match kind {
+                EffectKind::Applied => 1,
+                EffectKind::Undone => -1,
+            };
+        }
+        for (step, model) in orchestrator.steps.iter().enumerate() {
+            let store = &mut sagas.stores[model.store as usize];
+            let legit = match ending {
+                Ending::Completed => 1,
+                Ending::Compensated => 0,
+                Ending::DeadLettered { .. } => net[step],
+            };
+            store.live_net -= net[step] * model.delta;
+            store.accounted += legit * model.delta;
+            if store.to_forget.back().map(|&(_, n)| n) != Some(ordinal) {
+                store
+                    .to_forget
+                    .push_back((now.saturating_add(store.retention), ordinal));
+            }
+        }
+        if sagas.recent.len() == RECENT_ENDINGS {
+            sagas.recent.pop_front();
+        }
+        sagas.recent.push_back((ordinal, ending));
+        let plan = sagas.orchestrators[o].plan;
+        if let Err(violation) = check_saga(r.saga.id(), &plan, ending, &live.trace) {
+            let cause = self.saga_violation(o, ordinal, ending, &live.trace, violation);
+            let service = self.sagas_mut().orchestrators[o].service;
+            let service = self.service_names[service as usize].clone();
+            self.violate(now, service, cause);
+            return;
+        }
+        self.check_stores(now);
+    }
+
+    /// Conservation across every stateful service: each total moved by what
+    /// ended sagas legitimately moved it by, plus what running sagas hold.
+    fn check_stores(&mut self, now: SimTime) {
+        let sagas = self.sagas.as_deref().expect("sagas");
+        for store in &sagas.stores {
+            if let Err(Violation::Conservation { expected, actual }) = check_conservation(
+                store.initial,
+                store.ledger.total(),
+                store.accounted + store.live_net,
+            ) {
+                let service = self.service_names[store.service as usize].clone();
+                let cause = format!(
+                    "saga invariant violated: conservation at `{service}`: its balances total {} against {} at the start, a change of {actual}, while the sagas account for {expected} ({} by sagas that ended, {} by sagas still running)",
+                    store.ledger.total(),
+                    store.initial,
+                    store.accounted,
+                    store.live_net
+                );
+                self.violate(now, service, cause);
+                return;
+            }
+        }
+    }
+
+    /// The message of a saga's violated invariant.
+    fn saga_violation(
+        &self,
+        o: usize,
+        ordinal: u64,
+        ending: Ending,
+        trace: &[(usize, EffectKind)],
+        violation: Violation,
+    ) -> String {
+        let sagas = self.sagas.as_deref().expect("sagas");
+        let orchestrator = &sagas.orchestrators[o];
+        let step_name = |step: usize| {
+            let model = &orchestrator.steps[step];
+            let service = &self.service_names[sagas.store_service(model.store) as usize];
+            format!("step {step} `{}` at `{service}`", model.name)
+        };
+        let what = match violation {
+            Violation::NotAppliedOnce { step, applied, .. } => format!(
+                "it completed, but {} took effect {applied} times",
+                step_name(step)
+            ),
+            Violation::NotUndone { step, net, .. } => format!(
+                "{} stands at a net {net} (applied less undone) where {} was due",
+                step_name(step),
+                if matches!(ending, Ending::Compensated) {
+                    "0"
+                } else {
+                    "0 or 1"
+                }
+            ),
+            Violation::AppliedTwice { step, .. } => {
+                format!("{} took effect twice", step_name(step))
+            }
+            Violation::AppliedAfterUndone { step, .. } => {
+                format!("{} took effect after its own compensation", step_name(step))
+            }
+            Violation::OutOfOrder { earlier, later, .. } => format!(
+                "{} was compensated before {}, out of reverse order",
+                step_name(earlier),
+                step_name(later)
+            ),
+            Violation::UnreportedLeft { step, .. } => format!(
+                "it was dead-lettered, and {} stands without being reported as left",
+                step_name(step)
+            ),
+            Violation::Conservation { expected, actual } => {
+                format!("totals moved by {actual}, the sagas account for {expected}")
+            }
+        };
+        let effects: Vec<String> = trace
+            .iter()
+            .map(|&(step, kind)| {
+                format!(
+                    "{} {}",
+                    match kind {
+                        EffectKind::Applied => "applied",
+                        EffectKind::Undone => "undone",
+                    },
+                    orchestrator.steps[step].name
+                )
+            })
+            .collect();
+        format!(
+            "saga invariant violated: saga {ordinal} ended {}: {what} (its effects in order: {})",
+            ending_name(ending),
+            if effects.is_empty() {
+                "none".to_string()
+            } else {
+                effects.join(", ")
+            }
+        )
+    }
+
+    /// A stateful service's job is done with its own work: apply the
+    /// action or compensation its message says, and answer.
+    pub(super) fn store_request(&mut self, kernel: &mut Kernel<Event>, job_key: Key, s: u16) {
+        let now = kernel.now();
+        let sagas = self.sagas.as_deref_mut().expect("sagas");
+        let tag = sagas.tags[job_key.index()];
+        let model = &sagas.orchestrators[tag.orchestrator as usize].steps[usize::from(tag.step)];
+        let (delta, step) = (model.delta, usize::from(tag.step));
+        debug_assert_eq!(model.store, s, "a message reaches its step's service");
+        let declined = !tag.compensation
+            && model.decline > 0.0
+            && bernoulli(
+                &mut sagas.decline.rng(tag.draw.child(u64::from(tag.step))),
+                model.decline,
+            );
+        let (idempotence, compensation_idempotence) = (model.idempotence, model.compensation);
+        let store = &mut sagas.stores[s as usize];
+        while let Some(&(until, ordinal)) = store.to_forget.front()
+            && until <= now
+        {
+            store.ledger.forget(ordinal);
+            store.to_forget.pop_front();
+        }
+        let action = Action {
+            saga: tag.ordinal,
+            step,
+            key: (tag.key % store.keys) as usize,
+            delta,
+        };
+        let (reply, effect) = if tag.compensation {
+            match store
+                .ledger
+                .compensate_with(&action, compensation_idempotence)
+            {
+                CompensationReply::Undone => {
+                    store.counts.undone += 1;
+                    (Reply::of(Status::Ok), Some(EffectKind::Undone))
+                }
+                CompensationReply::NoOp | CompensationReply::Duplicate => {
+                    store.counts.no_ops += 1;
+                    (Reply::of(Status::Ok), None)
+                }
+                CompensationReply::Unavailable => (Reply::of(Status::Unavailable), None),
+            }
+        } else if declined {
+            store.counts.rejected += 1;
+            (Reply::of(Status::Ok).refused(), None)
+        } else {
+            match store.ledger.apply_with(&action, idempotence) {
+                ActionReply::Applied => {
+                    store.counts.applied += 1;
+                    (Reply::of(Status::Ok), Some(EffectKind::Applied))
+                }
+                ActionReply::Duplicate => {
+                    store.counts.duplicates += 1;
+                    (Reply::of(Status::Ok), None)
+                }
+                ActionReply::Rejected => {
+                    store.counts.rejected += 1;
+                    (Reply::of(Status::Ok).refused(), None)
+                }
+                ActionReply::Refused => {
+                    store.counts.fenced += 1;
+                    (Reply::of(Status::Ok).refused(), None)
+                }
+                ActionReply::Unavailable => (Reply::of(Status::Unavailable), None),
+            }
+        };
+        if let Some(kind) = effect {
+            let signed = match kind {
+                EffectKind::Applied => delta,
+                EffectKind::Undone => -delta,
+            };
+            match sagas.live.get_mut(&tag.ordinal) {
+                Some(live) => {
+                    live.trace.push((step, kind));
+                    store.live_net += signed;
+                }
+                None => {
+                    // Its saga has ended: whatever it reported is no longer
+                    // what the ledger holds.
+                    store.accounted += signed;
+                    let service = self.service_names[store.service as usize].clone();
+                    let cause = self.late_effect(tag, kind, &service);
+                    self.violate(now, service, cause);
+                }
+            }
+        }
+        self.finish_job_with(kernel, job_key, reply, false);
+    }
+
+    /// The message of an effect of a saga that had already ended.
+    fn late_effect(&self, tag: Tag, kind: EffectKind, service: &str) -> String {
+        let sagas = self.sagas.as_deref().expect("sagas");
+        let model = &sagas.orchestrators[tag.orchestrator as usize].steps[usize::from(tag.step)];
+        let ended = sagas
+            .recent
+            .iter()
+            .find(|(n, _)| *n == tag.ordinal)
+            .map_or("ended".to_string(), |&(_, e)| {
+                format!("ended {}", ending_name(e))
+            });
+        format!(
+            "saga invariant violated: saga {} had {ended}, and then step {} `{}` {} at `{service}` (key {}): a late {} that nothing will undo",
+            tag.ordinal,
+            tag.step,
+            model.name,
+            match kind {
+                EffectKind::Applied => "was applied",
+                EffectKind::Undone => "was undone",
+            },
+            tag.key % sagas.stores[model.store as usize].keys,
+            match kind {
+                EffectKind::Applied => "action (a retry or a slow request overtaken)",
+                EffectKind::Undone => "compensation",
+            }
+        )
+    }
+
+    /// The instance whose saga `run` is (a live run: its calls start while
+    /// it runs).
+    pub(super) fn saga_instance(&self, run: Key) -> u32 {
+        self.sagas
+            .as_deref()
+            .and_then(|s| s.runs.get(run))
+            .expect("a saga's call starts while it runs")
+            .instance
+    }
+
+    /// Stamps the message of a job sent to a stateful service, from the saga
+    /// call behind `attempt`.
+    pub(super) fn stamp_saga_job(&mut self, job: Key, attempt: Key) {
+        let parent = self.attempts.get(attempt).and_then(|a| match a.owner {
+            super::calls::Owner::Direct { parent, .. } => Some(parent),
+            super::calls::Owner::Call(call) => self.calls.get(call).map(|c| c.parent),
+        });
+        let Some(Parent::Saga { run, call }) = parent else {
+            return;
+        };
+        let sagas = self.sagas_mut();
+        let Some(r) = sagas.runs.get(run) else {
+            return;
+        };
+        let tag = Tag {
+            ordinal: r.payload.ordinal,
+            draw: r.payload.draw,
+            key: r.payload.key,
+            orchestrator: r.orchestrator,
+            step: call.step() as u8,
+            compensation: call.compensation(),
+        };
+        let index = job.index();
+        if sagas.tags.len() <= index {
+            sagas.tags.resize(index + 1, Tag::default());
+        }
+        sagas.tags[index] = tag;
+    }
+
+    /// The process of orchestrator instance `instance` is gone (crashed or
+    /// stopped): its sagas in memory, their timers and their calls go with
+    /// it; their log stays.
+    pub(super) fn sagas_lost(&mut self, kernel: &mut Kernel<Event>, instance: u32) {
+        let service = self.instances[instance as usize].service;
+        let Some(Behaviour::Orchestrator(o)) =
+            self.sagas.as_deref().and_then(|s| s.behaviour_of(service))
+        else {
+            return;
+        };
+        let sagas = self.sagas_mut();
+        let orchestrator = &mut sagas.orchestrators[o as usize];
+        let own = &mut orchestrator.instances[(instance - orchestrator.first_instance) as usize];
+        let runs: Vec<Key> = std::mem::take(&mut own.runs).into_values().collect();
+        for &run in &runs {
+            let r = sagas.runs.remove(run).expect("an instance's run is live");
+            if let Some((timer, _)) = r.timer {
+                kernel.cancel(timer);
+            }
+        }
+        self.abandon_saga_calls(kernel, &runs);
+    }
+
+    /// Orchestrator instance `instance` is ready again: every unfinished
+    /// saga in its log is rebuilt and resumes.
+    pub(super) fn sagas_recover(&mut self, kernel: &mut Kernel<Event>, instance: u32) {
+        let service = self.instances[instance as usize].service;
+        let Some(Behaviour::Orchestrator(o)) =
+            self.sagas.as_deref().and_then(|s| s.behaviour_of(service))
+        else {
+            return;
+        };
+        let now = kernel.now();
+        let sagas = self.sagas_mut();
+        let orchestrator = &mut sagas.orchestrators[o as usize];
+        let slot = (instance - orchestrator.first_instance) as usize;
+        let own = &mut orchestrator.instances[slot];
+        debug_assert!(own.runs.is_empty(), "a restarted process holds no saga");
+        let rebuilt = recover(&mut own.log, now.as_nanos());
+        orchestrator.counts.recovered += rebuilt.len() as u64;
+        let mut keys = Vec::with_capacity(rebuilt.len());
+        for saga in rebuilt {
+            let id = saga.id();
+            let own = &mut sagas.orchestrators[o as usize].instances[slot];
+            let payload = own.payloads[&id];
+            let run = sagas.runs.insert(Run {
+                orchestrator: o,
+                instance,
+                saga,
+                payload,
+                timer: None,
+            });
+            sagas.orchestrators[o as usize].instances[slot]
+                .runs
+                .insert(id, run);
+            keys.push(run);
+        }
+        for run in keys {
+            self.saga_drive(kernel, run);
+        }
+    }
+
+    /// What each orchestrator did and each stateful service holds, at the
+    /// end of the run.
+    pub(super) fn saga_outcomes(&mut self) -> (Vec<SagaOutcome>, Vec<StoreOutcome>) {
+        let Some(sagas) = self.sagas.as_deref() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut outcomes = Vec::new();
+        for (o, orchestrator) in sagas.orchestrators.iter().enumerate() {
+            let stuck: Vec<(&u64, &Live)> = sagas
+                .live
+                .iter()
+                .filter(|(_, l)| usize::from(l.orchestrator) == o)
+                .collect();
+            let stuck_listed = stuck
+                .iter()
+                .take(STUCK_LISTED)
+                .map(|&(&n, live)| (n, self.why_stuck(orchestrator, n, live)))
+                .collect();
+            outcomes.push(SagaOutcome {
+                service: self.service_names[orchestrator.service as usize].clone(),
+                counts: orchestrator.counts.clone(),
+                steps: orchestrator.step_counts.clone(),
+                stuck: stuck.len() as u64,
+                stuck_listed,
+                duration: orchestrator.duration.clone(),
+                to_compensate: orchestrator.to_compensate.clone(),
+            });
+        }
+        let stores = sagas
+            .stores
+            .iter()
+            .map(|s| StoreOutcome {
+                service: self.service_names[s.service as usize].clone(),
+                keys: s.keys,
+                initial: s.initial,
+                total: s.ledger.total(),
+                accounted: s.accounted,
+                in_flight: s.live_net,
+                counts: s.counts.clone(),
+            })
+            .collect();
+        (outcomes, stores)
+    }
+
+    /// Why saga `ordinal` is still running at the end.
+    fn why_stuck(&self, orchestrator: &Orchestrator, ordinal: u64, live: &Live) -> String {
+        let slot = (live.instance - orchestrator.first_instance) as usize;
+        let own = &orchestrator.instances[slot];
+        let instance_name = format!(
+            "{}#{slot}",
+            self.service_names[orchestrator.service as usize]
+        );
+        let run = own
+            .payloads
+            .iter()
+            .find(|(_, p)| p.ordinal == ordinal)
+            .and_then(|(id, _)| own.runs.get(id))
+            .and_then(|&run| self.sagas.as_deref()?.runs.get(run));
+        let direction = |saga: &Saga| {
+            if saga.is_compensating() {
+                "compensating"
+            } else {
+                "going forward"
+            }
+        };
+        match run {
+            None => format!(
+                "its orchestrator instance {instance_name} is down, and no other instance takes a saga over"
+            ),
+            Some(r) => match r.saga.poll_timeout() {
+                Some(at) => format!(
+                    "{}, a retry due at {:.3} s",
+                    direction(&r.saga),
+                    at as f64 / 1e9
+                ),
+                None => format!("{}, waiting for a call's answer", direction(&r.saga)),
+            },
+        }
+    }
+}
+
+fn ending_name(ending: Ending) -> &'static str {
+    match ending {
+        Ending::Completed => "completed",
+        Ending::Compensated => "compensated",
+        Ending::DeadLettered { .. } => "dead-lettered",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saga_call_packs_its_step_direction_and_attempt() {
+        for (step, compensation, attempt) in [(0, false, 1), (15, true, 100), (7, false, 42)] {
+            let call = SagaCall::new(step, compensation, attempt);
+            assert_eq!(
+                (call.step(), call.compensation(), call.attempt()),
+                (step, compensation, attempt)
+            );
+        }
+    }
+}
