@@ -72,6 +72,13 @@ pub const UNIT_BYTES: u64 = 1024;
 /// record by a test in `report::requirements`).
 pub const REQUIREMENT_WINDOW_BYTES: u64 = 96;
 
+/// Bytes of one saga in flight, without its log's records and its trace:
+/// its machine in memory (with its slab slot), its payload and its entry in
+/// the live sagas.
+pub const SAGA_BYTES: u64 = 2048;
+/// Bytes of one record of a saga's log, or one effect of its trace.
+pub const SAGA_RECORD_BYTES: u64 = 24;
+
 /// The default limit on the estimate: 4 GiB (raise it with `--max-memory`).
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
 
@@ -435,6 +442,37 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         parts.push((
             "gateways' rate limiters and token caches".to_string(),
             gateway_bytes,
+        ));
+    }
+
+    // Each orchestrator instance's log holds at most `sagas_in_flight_max`
+    // sagas, each with its plan's bound on records, and each of them a
+    // machine in memory and a trace of its effects.
+    let mut saga_bytes = 0u64;
+    for (saga, s) in compiled.sagas().iter().zip(scenario.services.values()) {
+        let Some(saga) = saga else {
+            continue;
+        };
+        let per_saga = SAGA_BYTES.saturating_add(
+            (saga.plan.records_max() as u64 + saga.plan.calls_max() as u64)
+                .saturating_mul(SAGA_RECORD_BYTES),
+        );
+        saga_bytes = saga_bytes.saturating_add(
+            per_saga
+                .saturating_mul(saga.sagas_in_flight_max as u64)
+                .saturating_mul(u64::from(s.slots())),
+        );
+    }
+    let balances: u64 = scenario
+        .services
+        .values()
+        .filter_map(|s| s.state.as_ref())
+        .map(|state| u64::from(state.keys) * 8)
+        .sum();
+    if saga_bytes.saturating_add(balances) > 0 {
+        parts.push((
+            "sagas in flight and the stateful services' balances".to_string(),
+            saga_bytes.saturating_add(balances),
         ));
     }
 

@@ -74,6 +74,9 @@ pub(super) struct CallState {
     #[allow(clippy::type_complexity)]
     pub(super) waiting: Option<Box<(Ticket, Option<BreakerPermit>, AttemptKind)>>,
     pub(super) optional: bool,
+    /// Some attempt of it ended without an answer (its timeout fired): it
+    /// may have taken effect whatever the call's last outcome says.
+    pub(super) unanswered: bool,
     /// The outcome of the last failed attempt.
     pub(super) last: Status,
     /// Its reply, with its retry-after hint if it had one (4 bytes: the
@@ -193,6 +196,7 @@ impl World<'_> {
             hedging: None,
             waiting: None,
             optional,
+            unanswered: false,
             last: Status::Internal,
             hint: Reply::of(Status::Internal),
         });
@@ -694,7 +698,7 @@ impl World<'_> {
                     Reply::of(outcome)
                 };
                 if outcome != Status::Ok
-                    && state.retries + state.hedges > 0
+                    && (state.retries + state.hedges > 0 || state.unanswered)
                     && matches!(state.parent, Parent::Saga { .. })
                 {
                     // Any of its attempts may have taken effect: a saga

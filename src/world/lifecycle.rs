@@ -152,6 +152,11 @@ impl World<'_> {
             instance.restarts += 1;
             let restart = instance.restarts;
             self.count_transition(service, previous, InstanceState::Starting);
+            if self.sagas.is_some() && previous == InstanceState::Draining {
+                // A drain that ends in a restart never passed through
+                // Stopped: the old process's sagas go with it here.
+                self.sagas_lost(kernel, index);
+            }
             self.reset_volatile(kernel, index);
             let factor = self.services[service].boot_factor;
             let boot = self.services[service].boot_time.as_ref().map(|sampler| {

@@ -35,6 +35,7 @@ impl World<'_> {
             return;
         };
         state.last = outcome;
+        state.unanswered |= outcome == Status::Timeout;
         state.hint = match retry_after {
             Some(after) => Reply::of(outcome).with_retry_after(after),
             None => Reply::of(outcome),

@@ -236,6 +236,14 @@ struct Store {
     to_forget: VecDeque<(SimTime, u64)>,
 }
 
+/// A dead-lettered saga, for the late effects its ending allows.
+struct Dead {
+    id: SagaId,
+    key: u32,
+    ending: Ending,
+    trace: Vec<(usize, EffectKind)>,
+}
+
 /// A message to a stateful service, stamped on its job when it was sent.
 #[derive(Clone, Copy, Debug)]
 struct Tag {
@@ -247,10 +255,13 @@ struct Tag {
     compensation: bool,
 }
 
+/// A tag's `ordinal` when no saga sent the job.
+const NO_SAGA: u64 = u64::MAX;
+
 impl Default for Tag {
     fn default() -> Tag {
         Tag {
-            ordinal: u64::MAX,
+            ordinal: NO_SAGA,
             draw: DrawKey::root(0),
             key: 0,
             orchestrator: 0,
@@ -270,6 +281,13 @@ pub(super) struct Sagas {
     tags: Vec<Tag>,
     live: BTreeMap<u64, Live>,
     recent: VecDeque<(u64, Ending)>,
+    /// Dead-lettered sagas, kept as long as their stateful services keep
+    /// their records (`retention`): a step such a saga reported as left
+    /// may still take effect late (a pivot's attempt, a compensation), which
+    /// its ending allows.
+    dead: BTreeMap<u64, Dead>,
+    /// When each of them is forgotten, in the order they ended.
+    dead_order: VecDeque<(SimTime, u64)>,
     next_ordinal: u64,
     decline: KeyedStream,
     key: KeyedStream,
@@ -414,6 +432,8 @@ impl Sagas {
             tags: Vec::new(),
             live: BTreeMap::new(),
             recent: VecDeque::new(),
+            dead: BTreeMap::new(),
+            dead_order: VecDeque::new(),
             next_ordinal: 0,
             decline: streams.keyed("saga/decline"),
             key: streams.keyed("saga/key"),
@@ -430,10 +450,6 @@ impl Sagas {
             .iter()
             .position(|s| s.service == service)
             .map(|s| Behaviour::Store(s as u16))
-    }
-
-    fn store_service(&self, store: u16) -> u32 {
-        self.stores[store as usize].service
     }
 }
 
@@ -708,9 +724,37 @@ impl World<'_> {
             sagas.recent.pop_front();
         }
         sagas.recent.push_back((ordinal, ending));
+        while let Some(&(until, n)) = sagas.dead_order.front()
+            && until <= now
+        {
+            sagas.dead.remove(&n);
+            sagas.dead_order.pop_front();
+        }
         let plan = sagas.orchestrators[o].plan;
-        if let Err(violation) = check_saga(r.saga.id(), &plan, ending, &live.trace) {
-            let cause = self.saga_violation(o, ordinal, ending, &live.trace, violation);
+        let checked = check_saga(r.saga.id(), &plan, ending, &live.trace);
+        if checked.is_ok() && matches!(ending, Ending::DeadLettered { .. }) {
+            let retention = sagas.orchestrators[o]
+                .steps
+                .iter()
+                .map(|s| sagas.stores[s.store as usize].retention)
+                .max()
+                .unwrap_or_default();
+            sagas
+                .dead_order
+                .push_back((now.saturating_add(retention), ordinal));
+            sagas.dead.insert(
+                ordinal,
+                Dead {
+                    id: r.saga.id(),
+                    key: r.payload.key,
+                    ending,
+                    trace: live.trace.clone(),
+                },
+            );
+        }
+        if let Err(violation) = checked {
+            let cause =
+                self.saga_violation(o, ordinal, r.payload.key, ending, &live.trace, violation);
             let service = self.sagas_mut().orchestrators[o].service;
             let service = self.service_names[service as usize].clone();
             self.violate(now, service, cause);
@@ -748,6 +792,7 @@ impl World<'_> {
         &self,
         o: usize,
         ordinal: u64,
+        key: u32,
         ending: Ending,
         trace: &[(usize, EffectKind)],
         violation: Violation,
@@ -756,8 +801,14 @@ impl World<'_> {
         let orchestrator = &sagas.orchestrators[o];
         let step_name = |step: usize| {
             let model = &orchestrator.steps[step];
-            let service = &self.service_names[sagas.store_service(model.store) as usize];
-            format!("step {step} `{}` at `{service}`", model.name)
+            let store = &sagas.stores[model.store as usize];
+            let service = &self.service_names[store.service as usize];
+            let at = key % store.keys;
+            format!(
+                "step {step} `{}` at `{service}` (key {at}, whose balance is now {})",
+                model.name,
+                store.ledger.balance(at as usize)
+            )
         };
         let what = match violation {
             Violation::NotAppliedOnce { step, applied, .. } => format!(
@@ -821,7 +872,11 @@ impl World<'_> {
     pub(super) fn store_request(&mut self, kernel: &mut Kernel<Event>, job_key: Key, s: u16) {
         let now = kernel.now();
         let sagas = self.sagas.as_deref_mut().expect("sagas");
-        let tag = sagas.tags[job_key.index()];
+        let tag = sagas.tags.get(job_key.index()).copied().unwrap_or_default();
+        if tag.ordinal == NO_SAGA {
+            // No saga sent it (validation keeps other callers away).
+            return self.finish_job(kernel, job_key, Status::Internal, false);
+        }
         let model = &sagas.orchestrators[tag.orchestrator as usize].steps[usize::from(tag.step)];
         let (delta, step) = (model.delta, usize::from(tag.step));
         debug_assert_eq!(model.store, s, "a message reaches its step's service");
@@ -895,12 +950,34 @@ impl World<'_> {
                     store.live_net += signed;
                 }
                 None => {
-                    // Its saga has ended: whatever it reported is no longer
-                    // what the ledger holds.
+                    // Its saga has ended. A dead-lettered saga may see a step
+                    // it reported as left take effect late; any other late
+                    // effect makes what the saga reported untrue.
                     store.accounted += signed;
-                    let service = self.service_names[store.service as usize].clone();
-                    let cause = self.late_effect(tag, kind, &service);
-                    self.violate(now, service, cause);
+                    let o = usize::from(tag.orchestrator);
+                    let plan = sagas.orchestrators[o].plan;
+                    let dead = sagas.dead.get_mut(&tag.ordinal).map(|dead| {
+                        dead.trace.push((step, kind));
+                        let verdict = check_saga(dead.id, &plan, dead.ending, &dead.trace);
+                        (verdict, dead.key, dead.ending, dead.trace.clone())
+                    });
+                    let store_service = store.service;
+                    let cause =
+                        match dead {
+                            Some((Ok(()), ..)) => None,
+                            Some((Err(violation), key, ending, trace)) => Some(
+                                self.saga_violation(o, tag.ordinal, key, ending, &trace, violation),
+                            ),
+                            None => {
+                                let service = &self.service_names[store_service as usize];
+                                Some(self.late_effect(tag, kind, service))
+                            }
+                        };
+                    if let Some(cause) = cause {
+                        let service = self.sagas_mut().stores[s as usize].service;
+                        let service = self.service_names[service as usize].clone();
+                        self.violate(now, service, cause);
+                    }
                 }
             }
         }
@@ -952,20 +1029,22 @@ impl World<'_> {
             super::calls::Owner::Direct { parent, .. } => Some(parent),
             super::calls::Owner::Call(call) => self.calls.get(call).map(|c| c.parent),
         });
-        let Some(Parent::Saga { run, call }) = parent else {
-            return;
-        };
-        let sagas = self.sagas_mut();
-        let Some(r) = sagas.runs.get(run) else {
-            return;
-        };
-        let tag = Tag {
-            ordinal: r.payload.ordinal,
-            draw: r.payload.draw,
-            key: r.payload.key,
-            orchestrator: r.orchestrator,
-            step: call.step() as u8,
-            compensation: call.compensation(),
+        let sagas = self.sagas.as_deref_mut().expect("sagas");
+        // Validation lets only saga steps call a stateful service; a job
+        // without a saga behind it gets the tag that says so.
+        let tag = match parent {
+            Some(Parent::Saga { run, call }) => match sagas.runs.get(run) {
+                Some(r) => Tag {
+                    ordinal: r.payload.ordinal,
+                    draw: r.payload.draw,
+                    key: r.payload.key,
+                    orchestrator: r.orchestrator,
+                    step: call.step() as u8,
+                    compensation: call.compensation(),
+                },
+                None => Tag::default(),
+            },
+            _ => Tag::default(),
         };
         let index = job.index();
         if sagas.tags.len() <= index {
@@ -1007,11 +1086,15 @@ impl World<'_> {
             return;
         };
         let now = kernel.now();
+        let orchestrator = &self.sagas.as_deref().expect("sagas").orchestrators[o as usize];
+        let slot = (instance - orchestrator.first_instance) as usize;
+        if !orchestrator.instances[slot].runs.is_empty() {
+            // A new process holds no saga of the old one's.
+            self.sagas_lost(kernel, instance);
+        }
         let sagas = self.sagas_mut();
         let orchestrator = &mut sagas.orchestrators[o as usize];
-        let slot = (instance - orchestrator.first_instance) as usize;
         let own = &mut orchestrator.instances[slot];
-        debug_assert!(own.runs.is_empty(), "a restarted process holds no saga");
         let rebuilt = recover(&mut own.log, now.as_nanos());
         orchestrator.counts.recovered += rebuilt.len() as u64;
         let mut keys = Vec::with_capacity(rebuilt.len());
@@ -1101,17 +1184,18 @@ impl World<'_> {
                 "going forward"
             }
         };
+        let age = format!("started at {:.3} s", live.started.as_secs_f64());
         match run {
             None => format!(
-                "its orchestrator instance {instance_name} is down, and no other instance takes a saga over"
+                "{age}; its orchestrator instance {instance_name} is down, and no other instance takes a saga over"
             ),
             Some(r) => match r.saga.poll_timeout() {
                 Some(at) => format!(
-                    "{}, a retry due at {:.3} s",
+                    "{age}; {}, a retry due at {:.3} s",
                     direction(&r.saga),
                     at as f64 / 1e9
                 ),
-                None => format!("{}, waiting for a call's answer", direction(&r.saga)),
+                None => format!("{age}; {}, waiting for a call's answer", direction(&r.saga)),
             },
         }
     }
@@ -1128,6 +1212,23 @@ fn ending_name(ending: Ending) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The size estimate (`scenario/size.rs`) covers a saga in flight.
+    #[test]
+    fn the_size_estimate_covers_a_saga_in_flight() {
+        use crate::scenario::size::{SAGA_BYTES, SAGA_RECORD_BYTES};
+        use std::mem::size_of;
+        // The run in its slab slot, its entry in the live sagas and in its
+        // instance's maps (a B-tree entry is below 64 bytes a key).
+        let have = size_of::<Option<Run>>() + 8 + size_of::<Live>() + 3 * 64;
+        assert!(have as u64 <= SAGA_BYTES, "SAGA_BYTES: {have}");
+        let record =
+            size_of::<crate::patterns::saga::Entry>().max(size_of::<(usize, EffectKind)>());
+        assert!(
+            record as u64 <= SAGA_RECORD_BYTES,
+            "SAGA_RECORD_BYTES: {record}"
+        );
+    }
 
     #[test]
     fn a_saga_call_packs_its_step_direction_and_attempt() {

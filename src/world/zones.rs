@@ -167,6 +167,10 @@ impl World<'_> {
                 .get(job)
                 .map_or(NO_ZONE, |j| zones.instance[j.instance as usize]);
         }
+        if let Some(Parent::Saga { run, .. }) = parent {
+            // A saga's calls go from its orchestrator instance.
+            return zones.instance[self.saga_instance(run) as usize];
+        }
         let Some(context) = self.requests.get(request) else {
             return NO_ZONE;
         };

@@ -51,7 +51,7 @@ pub struct StateSpec {
 }
 
 fn default_retention() -> SimDuration {
-    SimDuration::from_secs(3600)
+    SimDuration::from_secs(600)
 }
 
 /// Makes the service a saga orchestrator: each request it serves starts a

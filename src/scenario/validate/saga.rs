@@ -141,6 +141,43 @@ impl Checker<'_> {
     /// nothing the invariants can account for.
     pub(super) fn stores_only_for_sagas(&mut self) {
         let scenario = self.scenario;
+        // A gateway's checks (its auth service, its routes' rate limit
+        // services) need an answer, not a saga or a ledger.
+        for (name, service) in &scenario.services {
+            let Some(gateway) = &service.gateway else {
+                continue;
+            };
+            let path = JsonPath::root().key("services").key(name).key("gateway");
+            let mut checks: Vec<(JsonPath, &str)> = Vec::new();
+            if let Some(auth) = gateway.auth.as_ref().and_then(|a| a.service.as_deref()) {
+                checks.push((path.key("auth").key("service"), auth));
+            }
+            for (i, route) in gateway.routes.iter().enumerate() {
+                if let Some(limit) = route.rate_limit.as_ref().and_then(|l| l.service.as_deref()) {
+                    let at = path.key("routes").index(i).key("rate_limit").key("service");
+                    checks.push((at, limit));
+                }
+            }
+            for (at, callee) in checks {
+                let Some(target) = scenario.services.get(callee) else {
+                    continue;
+                };
+                let what = match (&target.state, &target.saga) {
+                    (Some(_), _) => "a stateful service: only a saga's steps call it",
+                    (None, Some(_)) => {
+                        "a saga orchestrator: each request it serves starts a saga, it does not answer a gateway's check"
+                    }
+                    (None, None) => continue,
+                };
+                let auth =
+                    at.0.iter()
+                        .any(|s| matches!(s, Segment::Key(k) if k == "auth"));
+                if auth && target.state.is_some() {
+                    continue; // A call site: refused below like any other.
+                }
+                self.problem(at, format!("`{}` is {what}", shown(callee)));
+            }
+        }
         let stores: BTreeSet<&str> = scenario
             .services
             .iter()

@@ -321,6 +321,9 @@ pub fn policies_used(service: &Service) -> Vec<&str> {
             out.extend(route.aggregate.iter().filter_map(|b| b.policy.as_deref()));
         }
     }
+    if let Some(saga) = &service.saga {
+        out.extend(saga.steps.iter().filter_map(|s| s.policy.as_deref()));
+    }
     out
 }
 
@@ -374,6 +377,11 @@ fn callees_but_limits(service: &Service) -> Vec<&str> {
             if !out.contains(&name) {
                 out.push(name);
             }
+        }
+    }
+    for step in service.saga.iter().flat_map(|s| &s.steps) {
+        if !out.contains(&step.service.as_str()) {
+            out.push(step.service.as_str());
         }
     }
     out
