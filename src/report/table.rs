@@ -213,6 +213,7 @@ pub fn render(summary: &Summary) -> String {
         out.push('\n');
         aligned(&mut out, &rows);
     }
+    sagas(&mut out, summary);
     phases(&mut out, summary);
     recovery(&mut out, summary);
     if !summary.requirements.is_empty() {
@@ -220,6 +221,46 @@ pub fn render(summary: &Summary) -> String {
         out.push_str(&super::requirements::render(&summary.requirements));
     }
     out
+}
+
+/// One row per saga orchestrator: how its sagas ended and how long they
+/// took; nothing without one.
+fn sagas(out: &mut String, summary: &Summary) {
+    if summary.sagas.is_empty() {
+        return;
+    }
+    let mut rows = vec![
+        [
+            "saga",
+            "started",
+            "completed",
+            "compensated",
+            "dead-lettered",
+            "running",
+            "recovered",
+            "refused",
+            "p50 ms",
+            "p99 ms",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for (name, x) in &summary.sagas {
+        rows.push(vec![
+            name.clone(),
+            x.started.to_string(),
+            x.completed.to_string(),
+            x.compensated.to_string(),
+            x.dead_lettered.total.to_string(),
+            x.stuck.to_string(),
+            x.recovered.to_string(),
+            x.refused.to_string(),
+            percentile(&x.duration_ms, "p50"),
+            percentile(&x.duration_ms, "p99"),
+        ]);
+    }
+    out.push('\n');
+    aligned(out, &rows);
 }
 
 /// A percentile (`p50`, `p99`...) with 3 decimals, marked `*` when it rests

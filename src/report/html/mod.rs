@@ -19,6 +19,7 @@ mod figures;
 mod gateway;
 mod phases;
 mod requirements;
+mod saga;
 mod scenario;
 mod tables;
 
@@ -203,6 +204,7 @@ fn build(
     services(&mut out, summary);
     autoscale::autoscaling(&mut out, summary);
     gateway::gateways(&mut out, summary);
+    saga::sagas(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
     phases::phases_section(&mut out, summary);
