@@ -522,6 +522,12 @@ fn run(
             Err(e) => return cannot_write(console, e),
         }
     }
+    if report::timeseries::writes_sagas(&compiled) {
+        match staging.create(report::timeseries::SAGAS.name) {
+            Ok(f) => csv = csv.with_sagas(io::BufWriter::new(f)),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
     let mut streaming = Streaming {
         csv,
         console: &mut *console,

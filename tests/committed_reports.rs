@@ -82,6 +82,7 @@ fn committed_summaries_match_a_fresh_run() {
         let instances = Shared::default();
         let balance = Shared::default();
         let autoscale = Shared::default();
+        let sagas = Shared::default();
         let mut csv = report::timeseries::CsvRecorder::new(
             Shared::default(),
             Shared::default(),
@@ -89,7 +90,8 @@ fn committed_summaries_match_a_fresh_run() {
         )
         .with_instances(instances.clone())
         .with_balance(balance.clone())
-        .with_autoscale(autoscale.clone());
+        .with_autoscale(autoscale.clone())
+        .with_sagas(sagas.clone());
         // A workload with declared clients streams their rows too (checked
         // below through `to_csv`, as every series file is).
         if scenario.scenario().workload.clients.is_some() {
@@ -126,6 +128,7 @@ fn committed_summaries_match_a_fresh_run() {
         }
         let instances_reported = world::reports_instances(&scenario);
         let autoscaled = report::timeseries::writes_autoscale(&scenario);
+        let orchestrated = report::timeseries::writes_sagas(&scenario);
         for (file, written, reported) in [
             (
                 report::timeseries::INSTANCES,
@@ -134,6 +137,7 @@ fn committed_summaries_match_a_fresh_run() {
             ),
             (report::timeseries::BALANCE, &balance, instances_reported),
             (report::timeseries::AUTOSCALE, &autoscale, autoscaled),
+            (report::timeseries::SAGAS, &sagas, orchestrated),
         ] {
             let instances_path = report.join(file.name);
             if reported {

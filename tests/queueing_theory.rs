@@ -481,6 +481,13 @@ fn littles_law_holds_for_every_service_of_every_bundled_scenario() {
         let mut busy_services = 0;
         for summary in &summaries {
             let seed = summary.seed;
+            if !summary.completed {
+                // A run stopped by a violated invariant ends mid-flight
+                // (saga-checkout-broken stops at 25 s with a slowed queue
+                // full): the work in the system at the stop has no
+                // departure yet, and L = λW is a law of whole runs.
+                continue;
+            }
             for (name, service) in &summary.services {
                 let law = &service.littles_law;
                 let label = format!("{} seed {seed} service {name}", path.display());
@@ -520,8 +527,11 @@ fn littles_law_holds_for_every_service_of_every_bundled_scenario() {
                 );
             }
         }
+        // A scenario whose every run stops on a violation (one built to
+        // show it, as saga-checkout-broken is) has no whole run to check.
+        let whole_runs = summaries.iter().filter(|s| s.completed).count();
         assert!(
-            busy_services > 0,
+            busy_services > 0 || whole_runs == 0,
             "{}: no service saw any traffic with seeds {seeds:?}",
             path.display()
         );

@@ -190,7 +190,7 @@ impl AutoscaleOutcome {
 /// Keeps `row` of the window `[start, end)` in `rows`, at most
 /// [`AUTOSCALE_ROW_BUDGET`] of them: past it, neighbours are merged in
 /// pairs (the later one's gauges, the sum of the requests) and `merged`
-/// doubles. A row is appended as one window until the next merge.
+/// doubles (`super::kept::keep_row`).
 pub fn keep_row(
     rows: &mut Vec<(SimTime, SimTime, AutoscaleRow)>,
     merged: &mut u32,
@@ -199,39 +199,22 @@ pub fn keep_row(
     end: SimTime,
     row: AutoscaleRow,
 ) {
-    // Windows accumulate into the last row until it spans `merged` of them.
-    if *pending > 0
-        && let Some(last) = rows.last_mut()
-    {
-        let requests = last.2.requests + row.requests;
-        *last = (last.0, end, AutoscaleRow { requests, ..row });
-        *pending += 1;
-        if *pending >= *merged {
-            *pending = 0;
+    super::kept::keep_row(
+        rows,
+        merged,
+        pending,
+        (start, end),
+        row,
+        AUTOSCALE_ROW_BUDGET,
+    );
+}
+
+impl super::kept::Merge for AutoscaleRow {
+    fn merged_with(self, later: AutoscaleRow) -> AutoscaleRow {
+        AutoscaleRow {
+            requests: self.requests + later.requests,
+            ..later
         }
-        return;
-    }
-    rows.push((start, end, row));
-    *pending = if *merged > 1 { 1 } else { 0 };
-    if rows.len() >= AUTOSCALE_ROW_BUDGET {
-        let halved: Vec<_> = rows
-            .chunks(2)
-            .map(|pair| match pair {
-                [a, b] => (
-                    a.0,
-                    b.1,
-                    AutoscaleRow {
-                        requests: a.2.requests + b.2.requests,
-                        ..b.2
-                    },
-                ),
-                [a] => *a,
-                _ => unreachable!("chunks of at most two"),
-            })
-            .collect();
-        *rows = halved;
-        *merged = merged.saturating_mul(2);
-        *pending = 0;
     }
 }
 

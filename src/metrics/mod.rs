@@ -9,9 +9,11 @@
 pub mod autoscale;
 pub mod histogram;
 pub mod instances;
+pub mod kept;
 pub mod level;
 pub mod recorder;
 pub mod recovery;
+pub mod saga;
 pub mod series;
 
 pub use histogram::{

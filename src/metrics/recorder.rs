@@ -99,6 +99,9 @@ pub struct ClosedWindow {
     /// One row per autoscaled service, in index order (empty when there is
     /// none).
     pub autoscale: Vec<super::autoscale::AutoscaleRow>,
+    /// One row per saga orchestrator, in index order (empty when there is
+    /// none).
+    pub sagas: Vec<super::saga::SagaRow>,
 }
 
 impl ClosedWindow {

@@ -68,6 +68,7 @@ pub fn stale_candidates() -> Vec<String> {
         super::timeseries::INSTANCES.name.to_string(),
         super::timeseries::BALANCE.name.to_string(),
         super::timeseries::AUTOSCALE.name.to_string(),
+        super::timeseries::SAGAS.name.to_string(),
         super::timeseries::STATUSES.name.to_string(),
     ];
     for (stem, _) in super::charts::CHARTS {

@@ -59,8 +59,8 @@ pub const CLIENTS: SeriesFile = SeriesFile {
 
 mod beside;
 pub use beside::{
-    AUTOSCALE, BALANCE, INSTANCES, STATUSES, write_autoscale_row, write_instance_row,
-    write_pool_row, write_statuses_row, writes_autoscale,
+    AUTOSCALE, BALANCE, INSTANCES, SAGAS, STATUSES, write_autoscale_row, write_instance_row,
+    write_pool_row, write_saga_row, write_statuses_row, writes_autoscale, writes_sagas,
 };
 
 /// Every time-series file, in the order of [`EntityKind`].
@@ -213,6 +213,8 @@ pub struct CsvRecorder<W: io::Write> {
     balance: Option<CsvStream<W>>,
     /// [`AUTOSCALE`], when some service is autoscaled.
     autoscale: Option<CsvStream<W>>,
+    /// [`SAGAS`], when some service is a saga orchestrator.
+    sagas: Option<CsvStream<W>>,
     /// [`STATUSES`].
     statuses: Option<CsvStream<W>>,
     names: SeriesNames,
@@ -237,6 +239,7 @@ impl<W: io::Write> CsvRecorder<W> {
             instances: None,
             balance: None,
             autoscale: None,
+            sagas: None,
             statuses: None,
             names: SeriesNames::default(),
             line: String::new(),
@@ -274,6 +277,14 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`SAGAS`] to `out` (its header at once): for a run with
+    /// a saga orchestrator ([`writes_sagas`]).
+    #[must_use]
+    pub fn with_sagas(mut self, out: W) -> Self {
+        self.sagas = Some(CsvStream::new(out, SAGAS.header));
+        self
+    }
+
     /// Also writes [`STATUSES`] to `out` (its header at once).
     #[must_use]
     pub fn with_statuses(mut self, out: W) -> Self {
@@ -304,6 +315,11 @@ impl<W: io::Write> CsvRecorder<W> {
                     .and_then(|s| s.error().map(|e| (AUTOSCALE.name, e)))
             })
             .or_else(|| {
+                self.sagas
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (SAGAS.name, e)))
+            })
+            .or_else(|| {
                 self.statuses
                     .as_ref()
                     .and_then(|s| s.error().map(|e| (STATUSES.name, e)))
@@ -323,6 +339,9 @@ impl<W: io::Write> CsvRecorder<W> {
         }
         if let Some(autoscale) = self.autoscale {
             autoscale.finish().map_err(|e| (AUTOSCALE.name, e))?;
+        }
+        if let Some(sagas) = self.sagas {
+            sagas.finish().map_err(|e| (SAGAS.name, e))?;
         }
         if let Some(statuses) = self.statuses {
             statuses.finish().map_err(|e| (STATUSES.name, e))?;
@@ -389,6 +408,14 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 self.line.clear();
                 let service = &self.names.services[row.service as usize];
                 write_autoscale_row(&mut self.line, window.start, window.end, service, row);
+                stream.line(&self.line);
+            }
+        }
+        if let Some(stream) = &mut self.sagas {
+            for row in &window.sagas {
+                self.line.clear();
+                let service = &self.names.services[row.service as usize];
+                write_saga_row(&mut self.line, window.start, window.end, service, row);
                 stream.line(&self.line);
             }
         }

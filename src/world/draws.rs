@@ -14,6 +14,8 @@
 //!           a named client's: CLIENT_OPEN / name / n, CLIENT_USERS / name / user / k
 //! call      a route's call: the request's key
 //!           a downstream call: job / (step << 16 | index in the step)
+//!           a saga's call: saga / (attempt << 5 | compensation << 4 | step)
+//! saga      job / (4 << 32)                  (the job that started it)
 //! attempt   call / (kind << 32 | n): first 0/0, retry r 1/r, hedge h 2/h
 //! job       the attempt's key (the job is the attempt at its instance)
 //! boot      BOOT / instance / r              (its r-th restart)

@@ -26,8 +26,10 @@
 //! (breakers closed with fresh windows, empty bulkheads, budgets, token
 //! buckets and hedge estimates started over). Durable, surviving restarts:
 //! its speed factor (`instance_slowdown`), its restart count (which keys
-//! the boot time's draw), and, with the stateful services of the saga
-//! issue, its store and its log. Pattern state scoped per *service* is
+//! the boot time's draw), and an orchestrator's saga log (`saga.rs`: its
+//! sagas in memory are lost, and resumed from the log by the restart hook;
+//! a stateful service's ledger is the service's, not an instance's).
+//! Pattern state scoped per *service* is
 //! shared by all its instances and survives one instance's restart.
 //!
 //! What each state means for a request that reaches the instance:

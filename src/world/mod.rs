@@ -20,8 +20,9 @@
 //! `service.rs`; `lifecycle.rs` (an instance's states and restarts),
 //! `discovery.rs` and `registry/` (who callers can find), `autoscale.rs`
 //! (how many instances run); `faults.rs` (the fault timeline); `phases.rs`
-//! (outcomes split by phase of the timeline); `draws.rs` (what every random
-//! draw is keyed by).
+//! (outcomes split by phase of the timeline); `saga.rs` (orchestrated sagas
+//! and stateful services, with their invariants); `draws.rs` (what every
+//! random draw is keyed by).
 //!
 //! **Architecture Invariant:** the world draws randomness only from its keyed
 //! streams (and the arrival process's own stream) and time only from the
@@ -490,10 +491,14 @@ pub fn run_observed<O: EventObserver>(
     let mut kept = BoundedSeries::default();
     let mut kept_instances = InstanceSeries::default();
     let mut kept_autoscale = crate::metrics::autoscale::AutoscaleSeries::default();
+    let mut kept_sagas = crate::metrics::saga::SagaSeries::default();
     let fault_windows = faults::fault_windows(scenario);
     let mut recovery = RecoveryRecorder::new(fault_windows.iter().map(|f| (f.start, f.end)));
     let mut both = (
-        ((&mut kept, &mut kept_instances), &mut kept_autoscale),
+        (
+            (&mut kept, &mut kept_instances),
+            (&mut kept_autoscale, &mut kept_sagas),
+        ),
         (&mut recovery, recorder),
     );
     let (mut world, edges) = World::new(compiled, &streams, &mut both);
@@ -642,6 +647,11 @@ pub fn run_observed<O: EventObserver>(
     for (service, (rows, merged)) in kept_autoscale.finish() {
         if let Some(Some(a)) = outcome.autoscale.get_mut(service as usize) {
             (a.rows, a.rows_merged) = (rows, merged);
+        }
+    }
+    for (service, (rows, merged)) in kept_sagas.finish() {
+        if let Some(s) = outcome.sagas.iter_mut().find(|s| s.index == service) {
+            (s.rows, s.rows_merged) = (rows, merged);
         }
     }
     outcome

@@ -178,6 +178,10 @@ struct Orchestrator {
     duration: LatencyHistogram,
     /// From turning backward to compensated.
     to_compensate: LatencyHistogram,
+    /// Its counts when the current window began.
+    window_mark: SagaCounts,
+    /// Sagas begun and not ended.
+    running: u64,
 }
 
 /// A saga in memory.
@@ -311,6 +315,13 @@ pub struct SagaOutcome {
     pub duration: LatencyHistogram,
     /// From turning backward to compensated.
     pub to_compensate: LatencyHistogram,
+    /// Its rows kept for charts (`metrics::saga`), one per window of
+    /// `rows_merged` windows.
+    pub rows: crate::metrics::saga::KeptSagaRows,
+    /// Windows per kept row.
+    pub rows_merged: u32,
+    /// Its index among the services.
+    pub index: u32,
 }
 
 /// What one stateful service holds at the end, for reports.
@@ -423,6 +434,8 @@ impl Sagas {
                 step_counts,
                 duration: LatencyHistogram::new(3),
                 to_compensate: LatencyHistogram::new(3),
+                window_mark: SagaCounts::default(),
+                running: 0,
             });
         }
         Some(Sagas {
@@ -481,6 +494,7 @@ impl World<'_> {
             return self.finish_job(kernel, job_key, Status::Unavailable, false);
         };
         orchestrator.counts.started += 1;
+        orchestrator.running += 1;
         let draw = super::draws::saga(job_draw);
         let key = match request_key {
             Some(key) => key as u32,
@@ -678,6 +692,7 @@ impl World<'_> {
         own.runs.remove(&r.saga.id());
         let live = sagas.live.remove(&ordinal).expect("an ending saga is live");
         let orchestrator = &mut sagas.orchestrators[o];
+        orchestrator.running -= 1;
         let counts = &mut orchestrator.counts;
         match ending {
             Ending::Completed => counts.completed += 1,
@@ -1119,6 +1134,28 @@ impl World<'_> {
         }
     }
 
+    /// Adds each orchestrator's row to the closing window: what its counts
+    /// moved by in the window, and its sagas running at its end.
+    pub(super) fn saga_rows(&mut self) {
+        let sagas = self.sagas.as_deref_mut().expect("sagas");
+        for o in &mut sagas.orchestrators {
+            let (now, then) = (&o.counts, &o.window_mark);
+            self.closing.sagas.push(crate::metrics::saga::SagaRow {
+                service: o.service,
+                started: now.started - then.started,
+                refused: now.refused - then.refused,
+                completed: now.completed - then.completed,
+                compensated: now.compensated - then.compensated,
+                dead_lettered: (now.dead_compensation + now.dead_pivot + now.dead_retriable)
+                    - (then.dead_compensation + then.dead_pivot + then.dead_retriable),
+                recovered: now.recovered - then.recovered,
+                compensation_calls: now.compensations - then.compensations,
+                running: o.running,
+            });
+            o.window_mark = o.counts.clone();
+        }
+    }
+
     /// What each orchestrator did and each stateful service holds, at the
     /// end of the run.
     pub(super) fn saga_outcomes(&mut self) -> (Vec<SagaOutcome>, Vec<StoreOutcome>) {
@@ -1145,6 +1182,9 @@ impl World<'_> {
                 stuck_listed,
                 duration: orchestrator.duration.clone(),
                 to_compensate: orchestrator.to_compensate.clone(),
+                rows: Vec::new(),
+                rows_merged: 1,
+                index: orchestrator.service,
             });
         }
         let stores = sagas

@@ -89,6 +89,9 @@ impl World<'_> {
         }
         self.instance_rows();
         self.autoscale_rows();
+        if self.sagas.is_some() {
+            self.saga_rows();
+        }
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;
@@ -97,6 +100,7 @@ impl World<'_> {
         self.closing.rows.clear();
         self.closing.instances.clear();
         self.closing.autoscale.clear();
+        self.closing.sagas.clear();
     }
 
     /// Whether anything was counted in the current window.

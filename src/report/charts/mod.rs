@@ -57,7 +57,7 @@ const FAMILY: &str = "sans-serif";
 
 /// The charts this module can draw, in the order they are returned: file
 /// stem under `charts/` and a title for reports.
-pub const CHARTS: [(&str, &str); 9] = [
+pub const CHARTS: [(&str, &str); 10] = [
     (
         "latency",
         "End-to-end latency of successful requests, per route",
@@ -87,6 +87,10 @@ pub const CHARTS: [(&str, &str); 9] = [
     (
         "autoscale",
         "Autoscaled instances: the count decided, the instances by state, and the load",
+    ),
+    (
+        "sagas",
+        "Sagas: how they ended, how many were running, and the compensations",
     ),
 ];
 

@@ -78,6 +78,10 @@ const CAPTIONS: &[(&str, &str)] = &[
         "autoscale",
         "Per autoscaled service, the count its autoscaler decided (the black step) over the instances it ran at each window's end, by state (ready in green, starting in blue, draining in orange), and below it the load that drove the decisions. Look for the lag between a rise in load and the ready instances catching up with the decided count: the boot time and the sync period add up to it, and in that gap the instances that are ready carry the load alone. A count that rises and falls with every sync is flapping (a stabilization window damps it); one that stays flat in a shaded metrics outage or scale limit is the autoscaler blind or refused. Only the faults of that service and its instances are shaded on its panels.",
     ),
+    (
+        "sagas",
+        "Per saga orchestrator, the sagas that ended each second (completed in green, compensated in orange, dead-lettered in vermillion) against those started (dashed), and below it the sagas running at each window's end with the compensation calls made. In a fault (shaded), look for compensations replacing completions, and for the running count: it rises while sagas wait on retries and falls back once the fault ends; one that stays up is sagas stuck behind a participant or an orchestrator that is down. Dead-lettered sagas are a failure of the design: their state needs an operator.",
+    ),
 ];
 
 fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>, schedule: bool) {

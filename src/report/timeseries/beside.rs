@@ -37,6 +37,47 @@ pub const AUTOSCALE: SeriesFile = SeriesFile {
     header: "t_start_s,t_end_s,service,desired,starting,ready,not_ready,down,draining,metric,requests",
 };
 
+/// `series/sagas.csv`: each saga orchestrator, per window: the sagas it
+/// started, the requests refused with a full log, the sagas that ended
+/// each way, those resumed from a log after a restart, the compensation
+/// calls made, and the sagas running at the window's end. Written only for
+/// scenarios with an orchestrator.
+pub const SAGAS: SeriesFile = SeriesFile {
+    name: "series/sagas.csv",
+    header: "t_start_s,t_end_s,orchestrator,started,refused,completed,compensated,dead_lettered,recovered,compensation_calls,running_at_end",
+};
+
+/// Whether a run of `compiled` writes [`SAGAS`]: some service has a `saga`.
+pub fn writes_sagas(compiled: &crate::scenario::Compiled) -> bool {
+    compiled.has_sagas()
+}
+
+/// One CSV line (with its newline) of [`SAGAS`], for `row` of the window
+/// `[start, end)`, its orchestrator named `service`.
+pub fn write_saga_row(
+    out: &mut String,
+    start: crate::kernel::SimTime,
+    end: crate::kernel::SimTime,
+    service: &str,
+    row: &crate::metrics::saga::SagaRow,
+) {
+    let _ = writeln!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(service),
+        row.started,
+        row.refused,
+        row.completed,
+        row.compensated,
+        row.dead_lettered,
+        row.recovered,
+        row.compensation_calls,
+        row.running,
+    );
+}
+
 /// `series/statuses.csv`: the requests of each route that ended in the
 /// window, by [status](crate::world::Status) (its own file, so that the
 /// routes' file keeps its columns): a gateway's 401, 403, 404, 429 and 504

@@ -13,6 +13,7 @@ mod breakers;
 mod instances;
 mod policies;
 mod routes;
+mod sagas;
 mod services;
 
 use super::data::{Busiest, Data, Window};
@@ -32,6 +33,7 @@ impl Data<'_> {
             self.breakers(),
             self.instances(),
             self.autoscale(),
+            self.sagas(),
         ]
         .into_iter()
         .flatten()
