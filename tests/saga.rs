@@ -494,6 +494,18 @@ fn a_dead_lettered_pivot_may_still_take_effect_late() {
         "{:#?}",
         sagas(&s)
     );
+    // Each is listed with why and what it may have left standing.
+    let dead = &sagas(&s).dead_lettered_sagas;
+    assert!(!dead.is_empty());
+    assert!(
+        dead[0].why.starts_with(
+            "the outcome of the pivot `charge_payment` stayed unknown; it may have left standing: "
+        ) && dead[0]
+            .why
+            .contains("`charge_payment` (-40 at `payments` key "),
+        "{}",
+        dead[0].why
+    );
     // Charges the orchestrator never heard of took effect after its sagas
     // ended.
     assert!(

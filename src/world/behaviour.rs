@@ -44,12 +44,25 @@ pub(super) enum Behaviour {
 
 impl World<'_> {
     /// The local work of a job is done, without an error: run the service's
-    /// behaviour.
+    /// behaviour. The pipeline is tested first and the rest is out of line,
+    /// so that a plain service's job pays one comparison (a five-way match
+    /// here was no longer inlined: +1.9% instructions on M/M/1).
+    #[inline]
     pub(super) fn behave(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
         let Some(job) = self.jobs.get(job_key) else {
             return;
         };
         let service = self.instances[job.instance as usize].service as usize;
+        if matches!(self.services[service].behaviour, Behaviour::Pipeline) {
+            self.run_steps(kernel, job_key);
+        } else {
+            self.behave_otherwise(kernel, job_key, service);
+        }
+    }
+
+    /// [`behave`](Self::behave) for every behaviour but the pipeline.
+    #[inline(never)]
+    fn behave_otherwise(&mut self, kernel: &mut Kernel<Event>, job_key: Key, service: usize) {
         match self.services[service].behaviour {
             Behaviour::Pipeline => self.run_steps(kernel, job_key),
             Behaviour::Gateway(_) => self.gateway_request(kernel, job_key),

@@ -178,6 +178,8 @@ struct Orchestrator {
     duration: LatencyHistogram,
     /// From turning backward to compensated.
     to_compensate: LatencyHistogram,
+    /// The first dead-lettered sagas, described (at most [`STUCK_LISTED`]).
+    dead_listed: Vec<(u64, String)>,
     /// Its counts when the current window began.
     window_mark: SagaCounts,
     /// Sagas begun and not ended.
@@ -311,6 +313,9 @@ pub struct SagaOutcome {
     pub stuck: u64,
     /// The first [`STUCK_LISTED`] stuck sagas: number, and why.
     pub stuck_listed: Vec<(u64, String)>,
+    /// The first [`STUCK_LISTED`] dead-lettered sagas: number, why, and
+    /// what each left standing.
+    pub dead_listed: Vec<(u64, String)>,
     /// Durations of ended sagas.
     pub duration: LatencyHistogram,
     /// From turning backward to compensated.
@@ -434,6 +439,7 @@ impl Sagas {
                 step_counts,
                 duration: LatencyHistogram::new(3),
                 to_compensate: LatencyHistogram::new(3),
+                dead_listed: Vec::new(),
                 window_mark: SagaCounts::default(),
                 running: 0,
             });
@@ -678,7 +684,7 @@ impl World<'_> {
     /// A saga has ended: check its invariants, count it, compact it away.
     fn saga_end(&mut self, kernel: &mut Kernel<Event>, run: Key, ending: Ending) {
         let now = kernel.now();
-        let sagas = self.sagas_mut();
+        let sagas = self.sagas.as_deref_mut().expect("sagas");
         let r = sagas.runs.remove(run).expect("a live run ends");
         if let Some((timer, _)) = r.timer {
             kernel.cancel(timer);
@@ -766,6 +772,51 @@ impl World<'_> {
                     trace: live.trace.clone(),
                 },
             );
+        }
+        if let Ending::DeadLettered { reason, left } = ending
+            && sagas.orchestrators[o].dead_listed.len() < STUCK_LISTED
+        {
+            let orchestrator = &sagas.orchestrators[o];
+            let name = |step: usize| orchestrator.steps[step].name.as_str();
+            let why = match reason {
+                DeadLetter::CompensationExhausted { step } => format!(
+                    "the compensation of `{}` failed {} times",
+                    name(step),
+                    plan.compensation_attempts_max()
+                ),
+                DeadLetter::PivotUncertain => {
+                    let pivot = plan.pivot().expect("a pivot was uncertain");
+                    format!("the outcome of the pivot `{}` stayed unknown", name(pivot))
+                }
+                DeadLetter::RetriableExhausted { step } => format!(
+                    "the retriable step `{}` failed {} times",
+                    name(step),
+                    plan.attempts_max(step)
+                ),
+            };
+            let standing: Vec<String> = (0..plan.len())
+                .filter(|&s| left.contains(s))
+                .map(|s| {
+                    let model = &orchestrator.steps[s];
+                    let store = &sagas.stores[model.store as usize];
+                    format!(
+                        "`{}` ({:+} at `{}` key {})",
+                        model.name,
+                        model.delta,
+                        self.service_names[store.service as usize],
+                        r.payload.key % store.keys
+                    )
+                })
+                .collect();
+            let left = if standing.is_empty() {
+                "nothing".to_string()
+            } else {
+                standing.join(", ")
+            };
+            let description = format!("{why}; it may have left standing: {left}");
+            self.sagas_mut().orchestrators[o]
+                .dead_listed
+                .push((ordinal, description));
         }
         if let Err(violation) = checked {
             let cause =
@@ -1180,6 +1231,7 @@ impl World<'_> {
                 steps: orchestrator.step_counts.clone(),
                 stuck: stuck.len() as u64,
                 stuck_listed,
+                dead_listed: orchestrator.dead_listed.clone(),
                 duration: orchestrator.duration.clone(),
                 to_compensate: orchestrator.to_compensate.clone(),
                 rows: Vec::new(),

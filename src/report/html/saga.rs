@@ -73,6 +73,14 @@ pub(super) fn sagas(out: &mut String, s: &Summary) {
             &rows,
             &[0, 1],
         );
+        for dead in &x.dead_lettered_sagas {
+            let _ = writeln!(
+                out,
+                "<p>Saga {} was dead-lettered: {}.</p>",
+                dead.saga,
+                escape(&dead.why)
+            );
+        }
         for stuck in &x.stuck_sagas {
             let _ = writeln!(
                 out,

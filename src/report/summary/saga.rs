@@ -41,6 +41,9 @@ pub struct SagaSummary {
     pub steps: Vec<SagaStepSummary>,
     /// The first stuck sagas (at most 20), each with why.
     pub stuck_sagas: Vec<StuckSagaSummary>,
+    /// The first dead-lettered sagas (at most 20), each with why and what
+    /// it may have left standing.
+    pub dead_lettered_sagas: Vec<StuckSagaSummary>,
 }
 
 /// Dead-lettered sagas, by why.
@@ -78,12 +81,13 @@ pub struct SagaStepSummary {
     pub compensation_failed: u64,
 }
 
-/// A saga still running at the end.
+/// A saga still running at the end, or one dead-lettered.
 #[derive(Clone, Debug, Serialize)]
 pub struct StuckSagaSummary {
     /// Its number (in the order sagas started).
     pub saga: u64,
-    /// Why it has not ended.
+    /// Why it has not ended, or why it was dead-lettered and what it may
+    /// have left standing.
     pub why: String,
 }
 
@@ -152,16 +156,20 @@ pub(super) fn sagas_summary(sagas: &[SagaOutcome]) -> BTreeMap<String, SagaSumma
                         compensation_failed: st.compensation_failed,
                     })
                     .collect(),
-                stuck_sagas: s
-                    .stuck_listed
-                    .iter()
-                    .map(|(saga, why)| StuckSagaSummary {
-                        saga: *saga,
-                        why: why.clone(),
-                    })
-                    .collect(),
+                stuck_sagas: listed(&s.stuck_listed),
+                dead_lettered_sagas: listed(&s.dead_listed),
             };
             (s.service.clone(), summary)
+        })
+        .collect()
+}
+
+fn listed(sagas: &[(u64, String)]) -> Vec<StuckSagaSummary> {
+    sagas
+        .iter()
+        .map(|(saga, why)| StuckSagaSummary {
+            saga: *saga,
+            why: why.clone(),
         })
         .collect()
 }
