@@ -222,8 +222,10 @@ pub struct StoreCounts {
     pub rejected: u64,
     /// Actions refused because their compensation came first.
     pub fenced: u64,
-    /// Compensations with nothing to undo, or already done (idempotent).
+    /// Compensations of an action that never took effect (idempotent).
     pub no_ops: u64,
+    /// Retried compensations of one already done (idempotent).
+    pub compensation_duplicates: u64,
 }
 
 struct Store {
@@ -735,6 +737,14 @@ impl World<'_> {
             };
             store.live_net -= net[step] * model.delta;
             store.accounted += legit * model.delta;
+            // Forgotten here as well as at the store's requests: a store no
+            // saga reaches any more would otherwise keep every entry.
+            while let Some(&(until, n)) = store.to_forget.front()
+                && until <= now
+            {
+                store.ledger.forget(n);
+                store.to_forget.pop_front();
+            }
             if store.to_forget.back().map(|&(_, n)| n) != Some(ordinal) {
                 store
                     .to_forget
@@ -975,8 +985,12 @@ impl World<'_> {
                     store.counts.undone += 1;
                     (Reply::of(Status::Ok), Some(EffectKind::Undone))
                 }
-                CompensationReply::NoOp | CompensationReply::Duplicate => {
+                CompensationReply::NoOp => {
                     store.counts.no_ops += 1;
+                    (Reply::of(Status::Ok), None)
+                }
+                CompensationReply::Duplicate => {
+                    store.counts.compensation_duplicates += 1;
                     (Reply::of(Status::Ok), None)
                 }
                 CompensationReply::Unavailable => (Reply::of(Status::Unavailable), None),

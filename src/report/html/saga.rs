@@ -109,6 +109,7 @@ pub(super) fn sagas(out: &mut String, s: &Summary) {
                 st.rejected.to_string(),
                 st.fenced.to_string(),
                 st.no_ops.to_string(),
+                st.compensation_duplicates.to_string(),
             ]
         })
         .collect();
@@ -128,7 +129,8 @@ pub(super) fn sagas(out: &mut String, s: &Summary) {
             "duplicates",
             "rejected",
             "fenced",
-            "no-ops",
+            "nothing to undo",
+            "compensation repeats",
         ],
         &rows,
         &[0],

@@ -116,8 +116,10 @@ pub struct StateSummary {
     pub rejected: u64,
     /// Actions refused because their compensation had come first.
     pub fenced: u64,
-    /// Compensations with nothing to undo, or already done.
+    /// Compensations of an action that never took effect: nothing to undo.
     pub no_ops: u64,
+    /// Retried compensations of one already done (its reply was lost).
+    pub compensation_duplicates: u64,
 }
 
 pub(super) fn sagas_summary(sagas: &[SagaOutcome]) -> BTreeMap<String, SagaSummary> {
@@ -190,6 +192,7 @@ pub(super) fn state_summary(stores: &[StoreOutcome]) -> BTreeMap<String, StateSu
                 rejected: s.counts.rejected,
                 fenced: s.counts.fenced,
                 no_ops: s.counts.no_ops,
+                compensation_duplicates: s.counts.compensation_duplicates,
             };
             (s.service.clone(), summary)
         })
