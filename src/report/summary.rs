@@ -19,7 +19,9 @@ mod saga;
 mod services;
 mod shed;
 mod statuses;
-pub use saga::{DeadLetteredSummary, SagaStepSummary, SagaSummary, StateSummary, StuckSagaSummary};
+pub use saga::{
+    DeadLetteredSummary, ListedSagaSummary, SagaStepSummary, SagaSummary, StateSummary,
+};
 use saga::{sagas_summary, state_summary};
 use services::services_summary;
 pub use services::{LittlesLaw, ServiceSummary};

@@ -40,10 +40,10 @@ pub struct SagaSummary {
     /// Per step, in order: what its calls came to.
     pub steps: Vec<SagaStepSummary>,
     /// The first stuck sagas (at most 20), each with why.
-    pub stuck_sagas: Vec<StuckSagaSummary>,
+    pub stuck_sagas: Vec<ListedSagaSummary>,
     /// The first dead-lettered sagas (at most 20), each with why and what
     /// it may have left standing.
-    pub dead_lettered_sagas: Vec<StuckSagaSummary>,
+    pub dead_lettered_sagas: Vec<ListedSagaSummary>,
 }
 
 /// Dead-lettered sagas, by why.
@@ -83,7 +83,7 @@ pub struct SagaStepSummary {
 
 /// A saga still running at the end, or one dead-lettered.
 #[derive(Clone, Debug, Serialize)]
-pub struct StuckSagaSummary {
+pub struct ListedSagaSummary {
     /// Its number (in the order sagas started).
     pub saga: u64,
     /// Why it has not ended, or why it was dead-lettered and what it may
@@ -166,10 +166,10 @@ pub(super) fn sagas_summary(sagas: &[SagaOutcome]) -> BTreeMap<String, SagaSumma
         .collect()
 }
 
-fn listed(sagas: &[(u64, String)]) -> Vec<StuckSagaSummary> {
+fn listed(sagas: &[(u64, String)]) -> Vec<ListedSagaSummary> {
     sagas
         .iter()
-        .map(|(saga, why)| StuckSagaSummary {
+        .map(|(saga, why)| ListedSagaSummary {
             saga: *saga,
             why: why.clone(),
         })
