@@ -88,7 +88,7 @@ pub enum FaultTarget {
     },
     /// A zone is down: its instances crashed, messages to and from it lost.
     ZoneOutage {
-        /// The zone ([`NO_ZONE`] for one no service has: it hits nothing).
+        /// The zone ([`NO_ZONE`](super::NO_ZONE) for one no service has: it hits nothing).
         zone: ZoneId,
     },
     /// A gateway route's split re-weighted.
