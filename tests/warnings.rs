@@ -540,6 +540,7 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
             "autoscale.json",
             &["services.api.shutdown_delay", "policies.db.retry"],
         ),
+        ("events.json", &[]),
         ("failover-ejection.json", &[]),
         ("failover-p2c.json", &[]),
         ("failover-static.json", &[]),

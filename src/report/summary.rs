@@ -12,6 +12,7 @@ use crate::scenario::Compiled;
 use crate::world::RunOutcome;
 
 mod autoscale;
+mod events;
 mod gateway;
 mod instances;
 mod phases;
@@ -19,6 +20,8 @@ mod saga;
 mod services;
 mod shed;
 mod statuses;
+use events::events_summary;
+pub use events::{EventsSummary, GroupSummary, PublisherSummary, TopicSummary};
 pub use saga::{
     DeadLetteredSummary, ListedSagaSummary, SagaStepSummary, SagaSummary, StateSummary,
 };
@@ -137,6 +140,11 @@ pub struct Summary {
     /// has `state`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub state: BTreeMap<String, StateSummary>,
+    /// The brokers' topics, the producers and the consumer groups: lost
+    /// events, duplicate effects, redeliveries, lag and staleness. Absent
+    /// when no service is a broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<EventsSummary>,
 }
 
 /// One zone in summary.json.
@@ -640,6 +648,7 @@ impl Summary {
             rate_limit_services: limit_services_summary(&run.limiters),
             sagas: sagas_summary(&run.sagas),
             state: state_summary(&run.stores),
+            events: events_summary(run.messaging.as_ref()),
             zones: run.zones.as_ref().map_or_else(BTreeMap::new, |z| {
                 z.names
                     .iter()

@@ -114,6 +114,8 @@ pub struct Compiled {
     shed: Vec<Option<ShedConfig>>,
     /// Each service's saga, by index (none: not an orchestrator).
     sagas: Vec<Option<CompiledSaga>>,
+    /// Topics, producers and consumer groups.
+    events: CompiledEvents,
     requirements: Vec<CompiledRequirement>,
     warnings: Vec<Warning>,
 }
@@ -133,6 +135,11 @@ impl Compiled {
     /// Each service's saga, by index (none: not an orchestrator).
     pub fn sagas(&self) -> &[Option<CompiledSaga>] {
         &self.sagas
+    }
+
+    /// The scenario's messaging: topics, producers, consumer groups.
+    pub fn events(&self) -> &CompiledEvents {
+        &self.events
     }
 
     /// Whether some service is a saga orchestrator.
@@ -327,6 +334,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
     let calls = resolver.calls();
     let gateways = resolver.gateways(&credentials);
     let sagas = resolver.sagas(&saga_plans);
+    let events = resolver.events();
     let links = resolver.links();
     let faults = resolver.faults();
     let requirements = compile_requirements(&scenario, &mut resolver.problems);
@@ -353,6 +361,7 @@ pub fn compile(scenario: Scenario) -> Result<Compiled, Vec<Diagnostic>> {
         admission,
         shed,
         sagas,
+        events,
         requirements,
         warnings,
     })
@@ -391,6 +400,7 @@ fn route_shape_problems(scenario: &Scenario) -> Problems {
 
 mod admission;
 mod autoscale;
+mod events;
 mod gateway;
 mod requirements;
 mod resolve;
@@ -400,6 +410,7 @@ mod zones;
 use admission::compile_admission;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
+pub use events::{CompiledEvents, CompiledGroup, CompiledPublisher, CompiledTopic};
 pub use gateway::{
     CompiledAuth, CompiledGateway, CompiledGatewayRoute, CompiledRouteLimit, DEFAULT_LIMIT_TIMEOUT,
     GlobalLimit, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES, RateLimiter,

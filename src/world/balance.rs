@@ -175,7 +175,7 @@ impl World<'_> {
             (0, 0)
         };
         let job = self.jobs.insert(Job {
-            probe: false,
+            origin: super::Origin::Call,
             attempt,
             draw,
             request,
@@ -199,6 +199,14 @@ impl World<'_> {
             )
         {
             self.stamp_saga_job(job, attempt);
+        }
+        if self.messaging.is_some()
+            && matches!(
+                self.services[service as usize].behaviour,
+                super::behaviour::Behaviour::Broker
+            )
+        {
+            self.stamp_publish_job(job, attempt);
         }
         if delay.is_zero() {
             self.deliver(kernel, job);

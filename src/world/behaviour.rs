@@ -40,6 +40,9 @@ pub(super) enum Behaviour {
     /// A stateful service: apply a saga's action or compensation to its
     /// ledger (`saga.rs`; the index is its store's).
     Store(u16),
+    /// A message broker: append a published event to its partition
+    /// (`broker/`).
+    Broker,
 }
 
 impl World<'_> {
@@ -69,6 +72,7 @@ impl World<'_> {
             Behaviour::Limiter(_) => self.limit_check(kernel, job_key),
             Behaviour::Orchestrator(o) => self.saga_start(kernel, job_key, o),
             Behaviour::Store(s) => self.store_request(kernel, job_key, s),
+            Behaviour::Broker => self.broker_append(kernel, job_key),
         }
     }
 
@@ -82,6 +86,9 @@ impl World<'_> {
             let job_draw = job.draw;
             let service = self.instances[instance as usize].service;
             let Some(calls) = self.services[service as usize].steps.get(step) else {
+                if self.messaging.is_some() {
+                    return self.pipeline_done(kernel, job_key, service);
+                }
                 self.finish_job(kernel, job_key, Status::Ok, false);
                 return;
             };
@@ -115,6 +122,26 @@ impl World<'_> {
         }
     }
 
+    /// A pipeline's job has made all its calls, in a world with a broker:
+    /// a producer commits its event with it (a full outbox fails the job).
+    #[inline(never)]
+    fn pipeline_done(&mut self, kernel: &mut Kernel<Event>, job_key: Key, service: u32) {
+        let publisher = self
+            .messaging
+            .as_deref()
+            .and_then(|m| m.publisher_of(service));
+        let committed = match publisher {
+            Some(p) => self.commit_event(kernel, job_key, p),
+            None => true,
+        };
+        let status = if committed {
+            Status::Ok
+        } else {
+            Status::Unavailable
+        };
+        self.finish_job(kernel, job_key, status, false);
+    }
+
     /// A downstream call of a job, on `edge`, has ended: the behaviour
     /// decides.
     pub(super) fn child_done(
@@ -136,6 +163,7 @@ impl World<'_> {
             Behaviour::Orchestrator(_) | Behaviour::Store(_) => {
                 unreachable!("a saga's calls are the saga's, and a stateful service calls nothing")
             }
+            Behaviour::Broker => unreachable!("a broker calls nothing"),
         }
     }
 

@@ -97,6 +97,8 @@ impl<'s> World<'s> {
         // Per service, the edge of each of its saga's steps (empty: not an
         // orchestrator).
         let mut saga_edges: Vec<Vec<u32>> = Vec::new();
+        // Per service, its publish call's edge (none: it does not publish).
+        let mut publish_edges: Vec<Option<u32>> = Vec::new();
         for (i, (name, s)) in scenario.services.iter().enumerate() {
             let caller = i as u32;
             let mut steps = Vec::new();
@@ -120,6 +122,13 @@ impl<'s> World<'s> {
                 .iter()
                 .flat_map(|saga| saga.steps.iter().map(|step| vec![step.call.clone()]))
                 .collect();
+            // A producer's publish call is one group more, the last.
+            let publish_call: Option<Vec<CallTarget>> = compiled
+                .events()
+                .publishers
+                .iter()
+                .find(|p| p.service == caller)
+                .map(|p| vec![p.call.clone()]);
             let groups = compiled
                 .calls(i)
                 .iter()
@@ -130,7 +139,8 @@ impl<'s> World<'s> {
                 )
                 .chain(auth_call.iter())
                 .chain(limit_calls.iter())
-                .chain(saga_calls.iter());
+                .chain(saga_calls.iter())
+                .chain(publish_call.iter());
             let pipeline_steps = compiled.calls(i).len();
             for (g, group) in groups.enumerate() {
                 // A gateway route's name tells its edges apart.
@@ -212,6 +222,11 @@ impl<'s> World<'s> {
                 }
                 steps.push(specs);
             }
+            publish_edges.push(
+                publish_call
+                    .is_some()
+                    .then(|| steps.pop().expect("the publish call")[0].edge),
+            );
             let own_saga_edges: Vec<u32> = steps
                 .split_off(steps.len() - saga_calls.len())
                 .iter()
@@ -413,8 +428,22 @@ impl<'s> World<'s> {
                 }
             }
         }
+        let messaging = super::broker::Messaging::new(
+            compiled,
+            &publish_edges,
+            &first_instances,
+            SimTime::ZERO,
+        );
+        if let Some(m) = &messaging {
+            for (i, service) in services.iter_mut().enumerate() {
+                if m.is_broker(i as u32) {
+                    service.behaviour = Behaviour::Broker;
+                }
+            }
+        }
         let world = World {
             sagas: sagas.map(Box::new),
+            messaging: messaging.map(Box::new),
             zones,
             phases,
             pair_edges,
@@ -508,6 +537,15 @@ impl<'s> World<'s> {
         self.start_registries(kernel);
         self.start_autoscalers(kernel);
         self.start_clients(kernel);
+        if self.messaging.is_some() {
+            // Every instance running at the start joins its groups and
+            // places its relay.
+            for i in 0..self.instances.len() as u32 {
+                if self.instances[i as usize].state == InstanceState::Ready {
+                    self.messaging_ready(kernel, i);
+                }
+            }
+        }
         for (i, (start, end)) in self.fault_times.iter().enumerate() {
             kernel.schedule_at(*start, Event::Fault(i as u32, true));
             if let Some(end) = end {

@@ -39,6 +39,8 @@ pub(super) enum Parent {
         /// Its step, direction and attempt.
         call: super::saga::SagaCall,
     },
+    /// A publish call of a producer (`broker/publish.rs`): its record.
+    Publish(Key),
 }
 
 /// A call in progress.
@@ -155,6 +157,18 @@ impl World<'_> {
                 // The saga outlives the request that started it: its
                 // calls serve no client request.
                 let instance = self.saga_instance(run);
+                let service = self.instances[instance as usize].service;
+                let unit = if self.edges[edge as usize].units.len() > 1 {
+                    instance - self.services[service as usize].first_instance
+                } else {
+                    0
+                };
+                (service, unit, Key::DANGLING)
+            }
+            Parent::Publish(publish) => {
+                // A publish serves the state change it announces, not a
+                // request.
+                let instance = self.publish_instance(publish);
                 let service = self.instances[instance as usize].service;
                 let unit = if self.edges[edge as usize].units.len() > 1 {
                     instance - self.services[service as usize].first_instance
@@ -659,6 +673,7 @@ impl World<'_> {
             }
             Parent::Job(job) => self.child_done(kernel, job, reply, optional, edge),
             Parent::Saga { run, call } => self.saga_call_done(kernel, run, call, reply),
+            Parent::Publish(publish) => self.publish_done(kernel, publish, reply),
         }
     }
 }

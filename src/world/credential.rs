@@ -95,7 +95,7 @@ impl World<'_> {
             return;
         };
         let service = self.instances[job.instance as usize].service;
-        if job.probe || guard.exempt[service as usize] {
+        if job.origin != super::Origin::Call || guard.exempt[service as usize] {
             return;
         }
         let Some(context) = self.requests.get(job.request).copied() else {

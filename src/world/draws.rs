@@ -16,6 +16,9 @@
 //!           a downstream call: job / (step << 16 | index in the step)
 //!           a saga's call: saga / (attempt << 5 | compensation << 4 | step)
 //! saga      job / (4 << 32)                  (the job that started it)
+//! event     job / (5 << 32)                  (the job that committed it)
+//!           a relay's n-th send: event / n;  a handling: event / (group << 32 | batch) / attempt
+//! delivery  DELIVERIES / (group << 32 | partition) / batch
 //! attempt   call / (kind << 32 | n): first 0/0, retry r 1/r, hedge h 2/h
 //! job       the attempt's key (the job is the attempt at its instance)
 //! boot      BOOT / instance / r              (its r-th restart)
@@ -247,6 +250,26 @@ pub(super) fn fallback(call: DrawKey) -> DrawKey {
 pub(super) fn saga(job: DrawKey) -> DrawKey {
     job.child(4 << 32)
 }
+
+/// The key of the event committed by `job` (beside its saga's); its naive
+/// publish call is keyed by it, a relay's n-th send below it
+/// (`broker/publish.rs`), and each handling of it below it too.
+#[inline]
+pub(super) fn event(job: DrawKey) -> DrawKey {
+    job.child(5 << 32)
+}
+
+/// The key of batch `batch` of `partition` delivered to `group`: its
+/// trip to the member and its commit's trip back.
+#[inline]
+pub(super) fn delivery(group: u32, partition: u32, batch: u64) -> DrawKey {
+    DELIVERIES
+        .child((u64::from(group) << 32) | u64::from(partition))
+        .child(batch)
+}
+
+/// The root of the deliveries' keys.
+const DELIVERIES: DrawKey = DrawKey::root(8);
 
 /// The key of attempt `n` of its kind (retries and hedges count from 1).
 #[inline]

@@ -114,6 +114,32 @@ pub enum Event {
     AutoscaleSync(u32),
     /// The metric window of a coming sync of a service's autoscaler starts.
     AutoscaleMark(u32),
+    /// The outbox relay of a producer (by index) polls.
+    RelayPoll(u32),
+    /// A naive publish leaves the producer's buffer.
+    PublishDue(Key),
+    /// A consumer group's batch reaches its member.
+    Delivered(Key),
+    /// A batch's commit reaches the broker.
+    Committed(Key),
+    /// The broker gives up waiting for a batch's commit.
+    CommitTimeout(Key),
+    /// A consumer's handler retries the message in hand.
+    HandlerRetry(Key),
+    /// A crashed member's session times out.
+    MemberExpired {
+        /// The group.
+        group: u32,
+        /// The member's instance.
+        instance: u32,
+    },
+    /// A group's rebalance pause ends.
+    Rebalanced {
+        /// The group.
+        group: u32,
+        /// The membership it was for: a later change supersedes it.
+        generation: u32,
+    },
     /// A time-series window closes.
     Window,
 }

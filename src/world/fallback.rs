@@ -133,7 +133,7 @@ impl World<'_> {
                 Some(job) => job.request,
                 None => return,
             },
-            Parent::Saga { .. } => return,
+            Parent::Saga { .. } | Parent::Publish(_) => return,
         };
         if let Some(context) = self.requests.get_mut(request) {
             context.degraded = true;

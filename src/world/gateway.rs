@@ -340,7 +340,8 @@ impl World<'_> {
             Behaviour::Pipeline
             | Behaviour::Limiter(_)
             | Behaviour::Orchestrator(_)
-            | Behaviour::Store(_) => {
+            | Behaviour::Store(_)
+            | Behaviour::Broker => {
                 unreachable!("a gateway job at a gateway")
             }
         }

@@ -102,6 +102,15 @@ impl World<'_> {
             // An orchestrator's sagas in memory go with the process.
             self.sagas_lost(kernel, index);
         }
+        if self.messaging.is_some() {
+            let leaves = |s| matches!(s, InstanceState::Draining | InstanceState::Stopped);
+            if gone(after) && !gone(before) || leaves(after) && !leaves(before) && !gone(before) {
+                // A consumer leaves its groups (at once when it stops
+                // gracefully), a producer's publishes go with its process.
+                let graceful = after != InstanceState::Crashed;
+                self.messaging_lost(kernel, index, graceful);
+            }
+        }
         let service = self.instances[index as usize].service as usize;
         if after != before && self.autoscalers[service].is_some() {
             self.autoscaled_transition(kernel, index, before, after);
@@ -158,6 +167,9 @@ impl World<'_> {
                 // A drain that ends in a restart never passed through
                 // Stopped: the old process's sagas go with it here.
                 self.sagas_lost(kernel, index);
+            }
+            if self.messaging.is_some() && previous == InstanceState::Draining {
+                self.messaging_lost(kernel, index, true);
             }
             self.reset_volatile(kernel, index);
             let factor = self.services[service].boot_factor;
@@ -309,6 +321,9 @@ impl World<'_> {
         if self.sagas.is_some() {
             // An orchestrator resumes every unfinished saga of its log.
             self.sagas_recover(kernel, index);
+        }
+        if self.messaging.is_some() {
+            self.messaging_ready(kernel, index);
         }
     }
 

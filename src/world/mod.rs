@@ -32,6 +32,7 @@
 mod autoscale;
 mod balance;
 mod behaviour;
+mod broker;
 mod build;
 mod calls;
 mod client;
@@ -82,6 +83,9 @@ use crate::scenario::Compiled;
 use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
+pub use broker::{
+    EventsOutcome, GroupCounts, GroupOutcome, PublisherCounts, PublisherOutcome, TopicOutcome,
+};
 pub use credential::CredentialCheck;
 pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE, KeyMovement};
 use draws::Draws;
@@ -109,6 +113,17 @@ pub use crate::scenario::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT;
 /// The default event budget: a bound on every run, far above any bundled
 /// scenario (about ten minutes of wall-clock time at full speed).
 pub const DEFAULT_EVENT_BUDGET: u64 = 10_000_000_000;
+
+/// What sent a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// An attempt of a call.
+    Call,
+    /// A registry's health check.
+    Probe,
+    /// A message of a broker's delivery to a consumer.
+    Delivery,
+}
 
 /// Where a job is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,10 +158,12 @@ struct Job {
     /// Its caller cancelled it (a hedge that lost): dropped instead of
     /// started.
     cancelled: bool,
-    /// A registry's health check (`registry/checks.rs`): `attempt` is then the
-    /// check's key, its work is the check's, and its reply goes to the
-    /// registry.
-    probe: bool,
+    /// What sent it: a call's attempt, a registry's health check
+    /// (`registry/checks.rs`: `attempt` is then the check's key, its work is
+    /// the check's, and its reply goes to the registry) or a broker's
+    /// delivery (`broker/consume.rs`: `attempt` is the delivery's key, and
+    /// its end goes to the delivery).
+    origin: Origin,
     /// The caller's zone, for the reply's latency (`zones.rs`; `NO_ZONE` in
     /// a world without zones): the last spare byte of the 56.
     caller_zone: crate::scenario::ZoneId,
@@ -332,6 +349,9 @@ pub struct World<'s> {
     /// Orchestrated sagas and stateful services (`saga.rs`): none without
     /// an orchestrator, so a job's send costs one branch.
     sagas: Option<Box<saga::Sagas>>,
+    /// Brokers, producers and consumer groups (`broker/`): none without a
+    /// broker, so a job's send and a pipeline's end cost one branch.
+    messaging: Option<Box<broker::Messaging>>,
 }
 
 /// An edge of the run, for reports.
@@ -445,6 +465,9 @@ pub struct RunOutcome {
     pub sagas: Vec<SagaOutcome>,
     /// What each stateful service holds at the end (empty: none).
     pub stores: Vec<StoreOutcome>,
+    /// What the brokers, producers and consumer groups did (none without a
+    /// broker).
+    pub messaging: Option<EventsOutcome>,
 }
 
 /// Whether a run of `compiled` reports instances one by one (in
@@ -572,6 +595,7 @@ pub fn run_observed<O: EventObserver>(
     let gateways = world.gateway_outcomes();
     let limiters = world.limiter_outcomes();
     let (sagas, stores) = world.saga_outcomes();
+    let messaging = world.events_outcome();
     let credential_check = world.credential_check();
     let shed = match &mut world.shed {
         Some(shedders) => shedders.outcome(end),
@@ -582,6 +606,7 @@ pub fn run_observed<O: EventObserver>(
         limiters,
         sagas,
         stores,
+        messaging,
         credential_check,
         shed,
         autoscale,
@@ -688,6 +713,16 @@ impl Model for World<'_> {
             Event::AutoscaleSync(service) => self.autoscale_sync(kernel, service),
             Event::AutoscaleMark(service) => self.autoscale_mark(kernel, service),
             Event::StopDue(instance) => self.stop_due(kernel, instance),
+            Event::RelayPoll(publisher) => self.relay_poll(kernel, publisher),
+            Event::PublishDue(publish) => self.publish_due(kernel, publish),
+            Event::Delivered(delivery) => self.delivered(kernel, delivery),
+            Event::Committed(delivery) => self.committed(kernel, delivery),
+            Event::CommitTimeout(delivery) => self.commit_timeout(kernel, delivery),
+            Event::HandlerRetry(delivery) => self.handler_retry(kernel, delivery),
+            Event::MemberExpired { group, instance } => {
+                self.member_expired(kernel, group, instance)
+            }
+            Event::Rebalanced { group, generation } => self.rebalanced(kernel, group, generation),
             Event::Window => {
                 self.close_window(kernel.now());
                 if let Some(failure) = self.sink.failure() {

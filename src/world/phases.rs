@@ -340,10 +340,13 @@ impl World<'_> {
                     // A saga's call serves its saga, not a request.
                     Owner::Call(call) => match self.calls.get(call) {
                         None => true,
-                        Some(c) => !matches!(c.parent, Parent::Saga { .. }) && request_gone(),
+                        Some(c) => {
+                            !matches!(c.parent, Parent::Saga { .. } | Parent::Publish(_))
+                                && request_gone()
+                        }
                     },
                     Owner::Direct {
-                        parent: Parent::Saga { .. },
+                        parent: Parent::Saga { .. } | Parent::Publish(_),
                         ..
                     } => false,
                     // A client's own attempt outlives neither its request
@@ -385,7 +388,7 @@ impl World<'_> {
         }
         let jobs = self
             .jobs
-            .keys_where(|j| !j.probe && j.state != JobState::InTransit);
+            .keys_where(|j| j.origin != super::Origin::Probe && j.state != JobState::InTransit);
         for key in jobs {
             let job = self.jobs.get(key).expect("listed as live");
             let service = self.instances[job.instance as usize].service;

@@ -147,7 +147,7 @@ impl World<'_> {
             stats.busy.increment(now);
             stats.queue_wait.record(now - job.arrived);
             let model = &self.services[service];
-            let mut work = if job.probe {
+            let mut work = if job.origin == super::Origin::Probe {
                 // A check's own work (none: a worker for no time).
                 self.discovery.registries[service]
                     .as_ref()
@@ -174,9 +174,8 @@ impl World<'_> {
         let Some(job) = self.jobs.get(job_key) else {
             return; // The instance crashed meanwhile.
         };
-        if job.probe {
-            // A check does no more than answer.
-            return self.finish_job(kernel, job_key, Status::Ok, false);
+        if job.origin != super::Origin::Call {
+            return self.local_done_otherwise(kernel, job_key);
         }
         let error_rate = self.instances[job.instance as usize].error_rate;
         // Keyed, so skipping the draw at rate 0 shifts nothing.
@@ -184,6 +183,28 @@ impl World<'_> {
             self.finish_job(kernel, job_key, Status::Internal, false);
         } else {
             self.behave(kernel, job_key);
+        }
+    }
+
+    /// [`local_done`](Self::local_done) for a job no call sent.
+    #[inline(never)]
+    fn local_done_otherwise(&mut self, kernel: &mut Kernel<Event>, job_key: Key) {
+        let job = self.jobs.get(job_key).expect("live");
+        match job.origin {
+            super::Origin::Call => unreachable!("a call's job is done in line"),
+            // A check does no more than answer.
+            super::Origin::Probe => self.finish_job(kernel, job_key, Status::Ok, false),
+            super::Origin::Delivery => {
+                let error_rate = self.instances[job.instance as usize].error_rate;
+                if error_rate > 0.0 && bernoulli(&mut self.draws.error(job.draw), error_rate) {
+                    self.finish_job(kernel, job_key, Status::Internal, false);
+                } else if self.seen_before(job_key) {
+                    // An idempotent consumer's table has it: skipped.
+                    self.finish_job(kernel, job_key, Status::Ok, false);
+                } else {
+                    self.behave(kernel, job_key);
+                }
+            }
         }
     }
 
@@ -223,7 +244,9 @@ impl World<'_> {
         let job = self.jobs.remove(job_key).expect("finishing a live job");
         // Work done for a caller that has given up: wasted.
         let late = match outcome {
-            Status::Ok if self.late_possible && !job.probe => self.late_success(&job),
+            Status::Ok if self.late_possible && job.origin == super::Origin::Call => {
+                self.late_success(&job)
+            }
             _ => None,
         };
         if let Some(Some(edge)) = late {
@@ -290,8 +313,12 @@ impl World<'_> {
         job: &Job,
         reply: Reply,
     ) {
-        if job.probe {
-            return self.probe_reply(kernel, from_service, job, reply.status == Status::Ok);
+        match job.origin {
+            super::Origin::Call => {}
+            super::Origin::Probe => {
+                return self.probe_reply(kernel, from_service, job, reply.status == Status::Ok);
+            }
+            super::Origin::Delivery => return self.message_handled(kernel, job, reply),
         }
         let attempt = job.attempt;
         let sent = match self.zones.as_deref() {

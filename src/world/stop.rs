@@ -133,6 +133,15 @@ impl World<'_> {
             Event::Fault(index, _) => format!("faults[{index}]"),
             Event::Window => "the time-series windows".to_string(),
             Event::SagaWake(_) => "a saga's retry timer".to_string(),
+            Event::RelayPoll(_) => "an outbox's relay".to_string(),
+            Event::PublishDue(_) => "a producer's buffer".to_string(),
+            Event::Delivered(_)
+            | Event::Committed(_)
+            | Event::CommitTimeout(_)
+            | Event::HandlerRetry(_) => "a consumer group's delivery".to_string(),
+            Event::MemberExpired { .. } | Event::Rebalanced { .. } => {
+                "a consumer group's membership".to_string()
+            }
             Event::CheckDue { instance, .. }
             | Event::Heartbeat { instance, .. }
             | Event::Renew { instance, .. }

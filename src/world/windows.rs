@@ -92,6 +92,9 @@ impl World<'_> {
         if self.sagas.is_some() {
             self.saga_rows();
         }
+        if self.messaging.is_some() {
+            self.messaging_window(now);
+        }
         self.fold_window_counts();
         self.window_start = now;
         self.closing.start = start;

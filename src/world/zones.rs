@@ -171,6 +171,9 @@ impl World<'_> {
             // A saga's calls go from its orchestrator instance.
             return zones.instance[self.saga_instance(run) as usize];
         }
+        if let Some(Parent::Publish(publish)) = parent {
+            return zones.instance[self.publish_instance(publish) as usize];
+        }
         let Some(context) = self.requests.get(request) else {
             return NO_ZONE;
         };

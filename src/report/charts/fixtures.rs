@@ -101,6 +101,7 @@ pub(super) fn outcome(windows: u64, successes: bool, names: &[&str]) -> RunOutco
         limiters: Vec::new(),
         sagas: Vec::new(),
         stores: Vec::new(),
+        messaging: None,
     }
 }
 

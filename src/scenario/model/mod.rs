@@ -19,6 +19,7 @@ use crate::kernel::SimDuration;
 mod autoscale;
 mod compare;
 mod discovery;
+mod events;
 mod fault;
 mod gateway;
 mod policy;
@@ -27,6 +28,7 @@ mod saga;
 pub use autoscale::*;
 pub use compare::*;
 pub use discovery::*;
+pub use events::*;
 pub use fault::*;
 pub use gateway::*;
 pub use policy::*;
@@ -189,6 +191,21 @@ pub struct Service {
     /// a saga of these steps. An orchestrator has no `calls`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub saga: Option<SagaSpec>,
+    /// Makes the service a message broker with these topics: publishing
+    /// reaches it, and it delivers to the consumer groups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerSpec>,
+    /// Each request the service handles successfully commits an event for
+    /// a topic, through a transactional outbox or published after the
+    /// commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PublishSpec>,
+    /// The consumer groups its instances are members of: each event
+    /// delivered to it is handled as a request is (its service time, its
+    /// calls), then committed.
+    #[schemars(length(max = 32))]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consume: Vec<ConsumeSpec>,
 }
 
 impl Service {

@@ -9,6 +9,7 @@
 
 mod autoscale;
 mod distributions;
+mod events;
 mod faults;
 mod gateway;
 mod network;
@@ -19,6 +20,7 @@ mod services;
 mod workload;
 
 pub use distributions::parse_percentile_key;
+pub use events::{MAX_GROUPS_PER_TOPIC, MAX_RETENTION_MESSAGES, MAX_TOPIC_PARTITIONS};
 pub use requirements::{
     MAX_REQUIREMENT_WINDOWS, MAX_REQUIREMENTS, RUN_QUANTILES, WINDOW_QUANTILES,
 };
@@ -94,9 +96,19 @@ pub fn validate(scenario: &Scenario) -> Problems {
         if let Some(saga) = &service.saga {
             c.saga(name, service, saga);
         }
+        if let Some(broker) = &service.broker {
+            c.broker(name, service, broker);
+        }
+        if let Some(publish) = &service.publish {
+            c.publish(name, service, publish);
+        }
+        if !service.consume.is_empty() {
+            c.consume(name, service, &service.consume);
+        }
     }
     c.limit_services_only_limit();
     c.stores_only_for_sagas();
+    c.messaging_across_services();
     c.cycles();
     c.network();
     c.workload();

@@ -324,6 +324,9 @@ pub fn policies_used(service: &Service) -> Vec<&str> {
     if let Some(saga) = &service.saga {
         out.extend(saga.steps.iter().filter_map(|s| s.policy.as_deref()));
     }
+    if let Some(publish) = &service.publish {
+        out.extend(publish.policy.as_deref());
+    }
     out
 }
 

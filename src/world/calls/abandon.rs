@@ -16,7 +16,7 @@ impl World<'_> {
         jobs.sort_unstable();
         self.abandon_calls_where(kernel, |parent| match parent {
             Parent::Job(job) => jobs.binary_search(job).is_ok(),
-            Parent::Client { .. } | Parent::Saga { .. } => false,
+            Parent::Client { .. } | Parent::Saga { .. } | Parent::Publish(_) => false,
         });
     }
 
@@ -31,7 +31,25 @@ impl World<'_> {
         runs.sort_unstable();
         self.abandon_calls_where(kernel, |parent| match parent {
             Parent::Saga { run, .. } => runs.binary_search(run).is_ok(),
-            Parent::Client { .. } | Parent::Job(_) => false,
+            Parent::Client { .. } | Parent::Job(_) | Parent::Publish(_) => false,
+        });
+    }
+
+    /// The publish calls `publishes`, whose producer process is gone, die
+    /// with it, as [`abandon_calls_of`](Self::abandon_calls_of) says.
+    pub(in crate::world) fn abandon_publish_calls(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        publishes: &[Key],
+    ) {
+        if publishes.is_empty() {
+            return;
+        }
+        let mut publishes = publishes.to_vec();
+        publishes.sort_unstable();
+        self.abandon_calls_where(kernel, |parent| match parent {
+            Parent::Publish(p) => publishes.binary_search(p).is_ok(),
+            _ => false,
         });
     }
 

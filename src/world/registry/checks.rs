@@ -76,7 +76,7 @@ impl World<'_> {
             pending: 0,
             state: JobState::InTransit,
             cancelled: false,
-            probe: true,
+            origin: crate::world::Origin::Probe,
         });
         if delay.is_zero() {
             self.deliver(kernel, job);

@@ -1,0 +1,195 @@
+//! The `events` block of summary.json: each topic, producer and consumer
+//! group of the run's brokers.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::metrics::LatencySummary;
+use crate::world::EventsOutcome;
+
+/// What the brokers, producers and consumer groups did.
+#[derive(Clone, Debug, Serialize)]
+pub struct EventsSummary {
+    /// Events lost, over every group: committed by their producer and
+    /// neither applied by the group nor sent to its dead-letter topic.
+    pub lost: u64,
+    /// Events applied more than once, over every group.
+    pub duplicate_effects: u64,
+    /// Per topic.
+    pub topics: BTreeMap<String, TopicSummary>,
+    /// Per producer service.
+    pub publishers: BTreeMap<String, PublisherSummary>,
+    /// Per consumer group, as `topic/group`.
+    pub groups: BTreeMap<String, GroupSummary>,
+}
+
+/// One topic.
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicSummary {
+    /// Its broker service.
+    pub broker: String,
+    /// Its partitions.
+    pub partitions: u32,
+    /// Messages appended (a resent event's copies included).
+    pub appended: u64,
+    /// Messages deleted by retention (time or count).
+    pub deleted: u64,
+    /// Messages in its logs at the end.
+    pub retained_at_end: u64,
+}
+
+/// One producer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PublisherSummary {
+    /// Its topic.
+    pub topic: String,
+    /// `outbox` or `naive`.
+    pub mode: &'static str,
+    /// Events committed with their state change.
+    pub committed: u64,
+    /// Requests failed (503) because the outbox table was full.
+    pub refused_full: u64,
+    /// Publish calls made (first sends and resends).
+    pub sends: u64,
+    /// Publish calls that failed.
+    pub send_failures: u64,
+    /// Outbox events sent again (after a failure or a relay restart).
+    pub resent: u64,
+    /// Events whose publish never reached the broker (lost).
+    pub unpublished: u64,
+    /// Events still in the outbox at the end.
+    pub in_outbox_at_end: u64,
+    /// The most events the outbox held at once (its backlog while the
+    /// broker was away).
+    pub in_outbox_max: u64,
+}
+
+/// One consumer group.
+#[derive(Clone, Debug, Serialize)]
+pub struct GroupSummary {
+    /// Its topic.
+    pub topic: String,
+    /// Its name.
+    pub group: String,
+    /// The consuming service.
+    pub service: String,
+    /// Whether its handler deduplicates by event id.
+    pub idempotent: bool,
+    /// Batches delivered.
+    pub deliveries: u64,
+    /// Messages delivered for the first time.
+    pub delivered: u64,
+    /// Messages delivered again.
+    pub redelivered: u64,
+    /// Events applied (first time).
+    pub applied: u64,
+    /// Events applied again.
+    pub duplicate_effects: u64,
+    /// Redeliveries the idempotent consumer skipped.
+    pub deduplicated: u64,
+    /// Handler attempts that failed.
+    pub handler_failures: u64,
+    /// Handler retries.
+    pub retries: u64,
+    /// Messages sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Events lost to this group.
+    pub lost: u64,
+    /// Batches committed.
+    pub commits: u64,
+    /// Commits refused (the batch had timed out or been rebalanced away).
+    pub commits_refused: u64,
+    /// Batches whose commit did not come within `commit_timeout`.
+    pub commit_timeouts: u64,
+    /// Rebalances (membership changes).
+    pub rebalances: u64,
+    /// Events first applied after a later offset of their partition.
+    pub order_violations: u64,
+    /// Live members at the end.
+    pub members_at_end: u32,
+    /// Messages not yet committed at the end, over its partitions.
+    pub lag_at_end: u64,
+    /// The highest total lag at a window's end.
+    pub lag_max: u64,
+    /// Committed events it has not applied yet at the end.
+    pub pending_at_end: u64,
+    /// From an event's commit by its producer to its first application
+    /// (ms): how stale a read model it feeds is.
+    pub staleness_ms: LatencySummary,
+}
+
+pub(super) fn events_summary(events: Option<&EventsOutcome>) -> Option<EventsSummary> {
+    let e = events?;
+    Some(EventsSummary {
+        lost: e.lost,
+        duplicate_effects: e.duplicate_effects,
+        topics: e
+            .topics
+            .iter()
+            .map(|t| {
+                let summary = TopicSummary {
+                    broker: t.broker.clone(),
+                    partitions: t.partitions,
+                    appended: t.appended,
+                    deleted: t.deleted,
+                    retained_at_end: t.retained,
+                };
+                (t.name.clone(), summary)
+            })
+            .collect(),
+        publishers: e
+            .publishers
+            .iter()
+            .map(|p| {
+                let summary = PublisherSummary {
+                    topic: p.topic.clone(),
+                    mode: p.mode,
+                    committed: p.counts.committed,
+                    refused_full: p.counts.refused_full,
+                    sends: p.counts.sends,
+                    send_failures: p.counts.send_failures,
+                    resent: p.resent,
+                    unpublished: p.counts.unpublished,
+                    in_outbox_at_end: p.in_outbox,
+                    in_outbox_max: p.counts.in_outbox_max,
+                };
+                (p.service.clone(), summary)
+            })
+            .collect(),
+        groups: e
+            .groups
+            .iter()
+            .map(|g| {
+                let c = &g.counts;
+                let summary = GroupSummary {
+                    topic: g.topic.clone(),
+                    group: g.name.clone(),
+                    service: g.service.clone(),
+                    idempotent: g.idempotent,
+                    deliveries: c.deliveries,
+                    delivered: c.delivered,
+                    redelivered: c.redelivered,
+                    applied: c.applied,
+                    duplicate_effects: c.duplicate_effects,
+                    deduplicated: c.deduplicated,
+                    handler_failures: c.handler_failures,
+                    retries: c.retries,
+                    dead_lettered: c.dead_lettered,
+                    lost: c.lost,
+                    commits: c.commits,
+                    commits_refused: c.commits_refused,
+                    commit_timeouts: c.commit_timeouts,
+                    rebalances: c.rebalances,
+                    order_violations: c.order_violations,
+                    members_at_end: g.members,
+                    lag_at_end: g.lag,
+                    lag_max: g.lag_max,
+                    pending_at_end: g.pending,
+                    staleness_ms: g.staleness.summary(),
+                };
+                (format!("{}/{}", g.topic, g.name), summary)
+            })
+            .collect(),
+    })
+}

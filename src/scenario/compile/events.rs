@@ -1,0 +1,176 @@
+//! Event-driven messaging, compiled: topics on their brokers, producers with
+//! their publish call, and consumer groups, every name resolved to an index.
+
+use super::CallTarget;
+use super::resolve::Resolver;
+use crate::kernel::SimDuration;
+use crate::scenario::diagnostic::JsonPath;
+use crate::scenario::model::PublishMode;
+
+/// A topic of a broker.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledTopic {
+    /// Its name.
+    pub name: String,
+    /// The broker service's index.
+    pub broker: u32,
+    /// Its partitions.
+    pub partitions: u32,
+    /// How long a message is kept.
+    pub retention: SimDuration,
+    /// The messages a partition keeps at most.
+    pub retention_messages: u32,
+    /// Its consumer groups, by index into [`CompiledEvents::groups`].
+    pub groups: Vec<u32>,
+}
+
+/// A producer: a service that commits an event with each request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledPublisher {
+    /// The service's index.
+    pub service: u32,
+    /// The topic's index.
+    pub topic: u32,
+    /// Outbox or naive.
+    pub mode: PublishMode,
+    /// The publish call to the topic's broker.
+    pub call: CallTarget,
+    /// The outbox's table, poll interval and sends in flight.
+    pub outbox_capacity: usize,
+    /// How often the relay polls.
+    pub poll_interval: SimDuration,
+    /// Sends in flight at most.
+    pub max_in_flight: usize,
+    /// A naive producer's buffering before a publish is sent.
+    pub linger: SimDuration,
+}
+
+/// A consumer group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledGroup {
+    /// Its name.
+    pub name: String,
+    /// The topic's index.
+    pub topic: u32,
+    /// The consuming service's index: its instances are the members.
+    pub service: u32,
+    /// The handler deduplicates by event id.
+    pub idempotent: bool,
+    /// The ids it remembers.
+    pub dedupe_window: usize,
+    /// Handler attempts before the dead-letter topic.
+    pub max_attempts: u32,
+    /// The wait before a handler's retry.
+    pub retry_backoff: SimDuration,
+    /// Messages per delivery at most.
+    pub max_poll_records: u32,
+    /// How long a crashed member keeps its partitions.
+    pub session_timeout: SimDuration,
+    /// How long a rebalance stops the group.
+    pub rebalance_pause: SimDuration,
+    /// How long the broker waits for a delivery's commit.
+    pub commit_timeout: SimDuration,
+}
+
+/// Every topic, producer and group of a scenario (all empty without a
+/// broker).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CompiledEvents {
+    /// The topics, brokers in service order, each broker's in name order.
+    pub topics: Vec<CompiledTopic>,
+    /// The producers, in service order.
+    pub publishers: Vec<CompiledPublisher>,
+    /// The groups, in service order, each service's in its `consume` order.
+    pub groups: Vec<CompiledGroup>,
+}
+
+impl CompiledEvents {
+    /// Whether some service is a broker.
+    pub fn any(&self) -> bool {
+        !self.topics.is_empty()
+    }
+
+    /// The index of the topic called `name`.
+    pub fn topic(&self, name: &str) -> Option<u32> {
+        self.topics
+            .iter()
+            .position(|t| t.name == name)
+            .map(|i| i as u32)
+    }
+}
+
+impl Resolver<'_> {
+    /// The scenario's messaging (validated: every topic exists).
+    pub(super) fn events(&mut self) -> CompiledEvents {
+        let scenario = self.scenario;
+        let mut events = CompiledEvents::default();
+        for (i, service) in scenario.services.values().enumerate() {
+            let Some(broker) = &service.broker else {
+                continue;
+            };
+            for (name, topic) in &broker.topics {
+                events.topics.push(CompiledTopic {
+                    name: name.clone(),
+                    broker: i as u32,
+                    partitions: topic.partitions,
+                    retention: topic.retention,
+                    retention_messages: topic.retention_messages,
+                    groups: Vec::new(),
+                });
+            }
+        }
+        for (i, (name, service)) in scenario.services.iter().enumerate() {
+            let path = JsonPath::root().key("services").key(name);
+            if let Some(p) = &service.publish {
+                let at = path.key("publish");
+                let Some(topic) = events.topic(&p.topic) else {
+                    self.problems
+                        .push((at.key("topic"), format!("unknown topic `{}`", p.topic)));
+                    continue;
+                };
+                let broker = events.topics[topic as usize].broker;
+                events.publishers.push(CompiledPublisher {
+                    service: i as u32,
+                    topic,
+                    mode: p.mode,
+                    call: CallTarget {
+                        service: broker,
+                        policy: self.policy(at.key("policy"), p.policy.as_deref()),
+                        probability: 1.0,
+                        optional: false,
+                        timeout: p.timeout,
+                    },
+                    outbox_capacity: p.outbox.capacity as usize,
+                    poll_interval: p.outbox.poll_interval,
+                    max_in_flight: p.outbox.max_in_flight as usize,
+                    linger: p.linger,
+                });
+            }
+            for (k, c) in service.consume.iter().enumerate() {
+                let Some(topic) = events.topic(&c.topic) else {
+                    self.problems.push((
+                        path.key("consume").index(k).key("topic"),
+                        format!("unknown topic `{}`", c.topic),
+                    ));
+                    continue;
+                };
+                let group = events.groups.len() as u32;
+                events.topics[topic as usize].groups.push(group);
+                events.groups.push(CompiledGroup {
+                    name: c.group.clone(),
+                    topic,
+                    service: i as u32,
+                    idempotent: c.idempotent,
+                    dedupe_window: c.dedupe_window as usize,
+                    max_attempts: c.max_attempts,
+                    retry_backoff: c.retry_backoff,
+                    max_poll_records: c.max_poll_records,
+                    session_timeout: c.session_timeout,
+                    rebalance_pause: c.rebalance_pause,
+                    commit_timeout: c.commit_timeout,
+                });
+            }
+        }
+        events
+    }
+}

@@ -1,0 +1,281 @@
+//! Event-driven messaging in the world: a broker's partition logs,
+//! producers that publish through an outbox or after the commit, and
+//! consumer groups that read at least once.
+//!
+//! What a user relies on: the outbox loses no event through a broker
+//! outage while naive publishing loses exactly the events whose publish gave
+//! up; a non-idempotent consumer applies a redelivered event again while an
+//! idempotent one skips it; each partition is applied in order; the same
+//! seed gives the same numbers; and a misused broker is refused at its path.
+
+use meshsim::report::Summary;
+use meshsim::report::summary::{EventsSummary, GroupSummary};
+use meshsim::scenario;
+use meshsim::world;
+use serde_json::{Value, json};
+
+/// One producer (`mode`) at 100 orders a second for `duration`, a broker of
+/// `brokers` instances with one 4-partition topic, and two groups: an
+/// idempotent `projector` and a `billing` that is not; with `faults`.
+fn pipeline(mode: &str, duration: &str, faults: Value) -> Value {
+    let consumer = |group: &str, idempotent: bool| {
+        json!({"instances": 2, "concurrency": 4, "service_time": {"exponential": {"mean": "5ms"}},
+               "consume": [{"topic": "orders", "group": group, "idempotent": idempotent,
+                            "max_poll_records": 50, "session_timeout": "5s",
+                            "rebalance_pause": "1s", "commit_timeout": "5s"}]})
+    };
+    json!({
+        "name": "events", "duration": duration, "window": "1s",
+        "network": {"latency": {"exponential": {"mean": "1ms"}}},
+        "services": {
+            "orders": {"instances": 2, "concurrency": 16,
+                       "service_time": {"exponential": {"mean": "2ms"}},
+                       "publish": {"topic": "orders", "mode": mode, "timeout": "200ms",
+                                   "outbox": if mode == "outbox" {
+                                       json!({"poll_interval": "50ms", "max_in_flight": 16})
+                                   } else { json!({"capacity": 100000, "poll_interval": "100ms", "max_in_flight": 1}) }}},
+            "broker": {"instances": 2, "concurrency": 32,
+                       "service_time": {"exponential": {"mean": "500us"}},
+                       "broker": {"topics": {"orders": {"partitions": 4}}}},
+            "projector": consumer("read-model", true),
+            "billing": consumer("billing", false)
+        },
+        "workload": {"arrivals": {"poisson": {"rate": 100}},
+                     "routes": [{"name": "order", "service": "orders", "method": "POST",
+                                 "path": "/orders", "keys": 500, "timeout": "2s"}]},
+        "faults": faults
+    })
+}
+
+fn summary(value: &Value, seed: u64) -> Summary {
+    let compiled =
+        scenario::parse(&value.to_string(), "events.json").unwrap_or_else(|e| panic!("{e}"));
+    let outcome = world::run(&compiled, seed, None);
+    Summary::new(&compiled, seed, &outcome)
+}
+
+fn events(s: &Summary) -> &EventsSummary {
+    s.events
+        .as_ref()
+        .expect("a run with a broker reports its events")
+}
+
+fn group<'a>(s: &'a Summary, name: &str) -> &'a GroupSummary {
+    &events(s).groups[&format!("orders/{name}")]
+}
+
+fn refused(value: &Value) -> String {
+    match scenario::parse(&value.to_string(), "events.json") {
+        Ok(_) => panic!("compiled, but should not have: {value:#}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Arrivals stop at 20 s and the run lasts 40 s, so everything committed
+/// can be read by the end.
+fn drained(mode: &str, faults: Value) -> Value {
+    let mut v = pipeline(mode, "40s", faults);
+    v["workload"]["schedule"] = json!([{"at": "20s", "rate": 0}]);
+    v
+}
+
+#[test]
+fn a_broker_outage_loses_nothing_through_the_outbox() {
+    let outage = json!([{"at": "5s", "for": "5s", "crash": {"service": "broker"}}]);
+    let s = summary(&drained("outbox", outage), 1);
+    let e = events(&s);
+    let p = &e.publishers["orders"];
+    assert!(p.committed > 1500, "{p:?}");
+    assert!(p.send_failures > 0, "the outage failed publishes: {p:?}");
+    assert_eq!(p.unpublished, 0, "{p:?}");
+    assert_eq!(p.in_outbox_at_end, 0, "the relay caught up: {p:?}");
+    assert!(
+        p.in_outbox_max > 400,
+        "the outage's events waited in the outbox: {p:?}"
+    );
+    assert_eq!(e.lost, 0);
+    for name in ["read-model", "billing"] {
+        let g = group(&s, name);
+        assert_eq!(
+            g.applied, p.committed,
+            "{name}: every committed event applied once: {g:?}"
+        );
+        assert_eq!(g.lost, 0, "{name}");
+        assert_eq!(g.pending_at_end, 0, "{name}");
+        assert_eq!(g.order_violations, 0, "{name}");
+        // The events of the outage waited in the outbox: staler, not lost.
+        assert!(g.staleness_ms.p99 > 3000.0, "{name}: {g:?}");
+        assert_eq!(g.lag_at_end, 0, "{name}");
+    }
+}
+
+#[test]
+fn a_broker_outage_loses_the_naive_publishes_that_gave_up() {
+    let outage = json!([{"at": "5s", "for": "5s", "crash": {"service": "broker"}}]);
+    let s = summary(&drained("naive", outage), 1);
+    let e = events(&s);
+    let p = &e.publishers["orders"];
+    // About 5 s × 100/s of publishes failed, and each is an event lost.
+    assert!(p.unpublished > 300, "{p:?}");
+    assert!(p.unpublished <= p.send_failures, "{p:?}");
+    for name in ["read-model", "billing"] {
+        let g = group(&s, name);
+        assert_eq!(g.lost, p.unpublished, "{name}: {g:?}");
+        assert_eq!(
+            g.applied + g.lost,
+            p.committed,
+            "{name}: every event applied or lost: {g:?}"
+        );
+        assert_eq!(g.pending_at_end, 0, "{name}");
+    }
+    assert_eq!(e.lost, 2 * p.unpublished);
+}
+
+#[test]
+fn a_producer_crash_loses_naive_publishes_in_flight_but_not_outbox_ones() {
+    // The producer buffers each event for 200 ms before its publish: about
+    // 10 are in the crashed instance's buffer.
+    let faults = json!([{"at": "5s", "for": "1s", "crash": {"service": "orders", "instance": 0}}]);
+    let mut v = drained("naive", faults.clone());
+    v["services"]["orders"]["publish"]["linger"] = json!("200ms");
+    let naive = summary(&v, 3);
+    let lost = events(&naive).publishers["orders"].unpublished;
+    assert!(
+        lost >= 3,
+        "a crash between the commit and the publish loses the event: {lost}"
+    );
+    assert_eq!(events(&naive).groups["orders/billing"].lost, lost);
+    let outbox = summary(&drained("outbox", faults), 3);
+    let e = events(&outbox);
+    assert_eq!(e.publishers["orders"].unpublished, 0);
+    assert_eq!(e.lost, 0);
+}
+
+#[test]
+fn a_consumer_crash_redelivers_and_only_the_idempotent_consumer_skips_duplicates() {
+    // Right after a broker outage the groups have a backlog, so each
+    // member is in the middle of a full batch when it crashes (on five
+    // seeds).
+    let faults = json!([
+        {"at": "3s", "for": "2s", "crash": {"service": "broker"}},
+        {"at": "5200ms", "for": "3s", "crash": {"service": "projector", "instance": 0}},
+        {"at": "5200ms", "for": "3s", "crash": {"service": "billing", "instance": 0}}
+    ]);
+    let mut v = drained("outbox", faults);
+    // Slow handlers: each batch of the backlog takes about a second.
+    for consumer in ["projector", "billing"] {
+        v["services"][consumer]["service_time"] = json!({"exponential": {"mean": "20ms"}});
+    }
+    for seed in 1..=5 {
+        let s = summary(&v, seed);
+        duplicates_only_without_dedupe(&s);
+    }
+}
+
+fn duplicates_only_without_dedupe(s: &Summary) {
+    let (projector, billing) = (group(s, "read-model"), group(s, "billing"));
+    assert!(
+        projector.redelivered > 0 && billing.redelivered > 0,
+        "{projector:?} {billing:?}"
+    );
+    assert_eq!(projector.duplicate_effects, 0, "{projector:?}");
+    assert!(projector.deduplicated > 0, "{projector:?}");
+    assert!(billing.duplicate_effects > 0, "{billing:?}");
+    assert_eq!(billing.deduplicated, 0);
+    // A duplicate effect is a redelivery of an event already applied.
+    assert!(
+        billing.duplicate_effects <= billing.redelivered,
+        "{billing:?}"
+    );
+    for g in [projector, billing] {
+        assert_eq!(g.order_violations, 0, "{g:?}");
+        assert_eq!(g.lost, 0);
+        assert!(
+            g.rebalances >= 3,
+            "joins at the start, the crash, the return: {g:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_handler_retries_then_dead_letters() {
+    let mut v = drained(
+        "outbox",
+        json!([{"at": "5s", "for": "2s", "errors": {"service": "billing", "rate": 1.0}}]),
+    );
+    v["services"]["billing"]["consume"][0]["max_attempts"] = json!(3);
+    let s = summary(&v, 1);
+    let billing = group(&s, "billing");
+    assert!(billing.dead_lettered > 0, "{billing:?}");
+    assert_eq!(
+        billing.handler_failures,
+        billing.retries + billing.dead_lettered
+    );
+    assert_eq!(billing.lost, 0, "a dead-lettered event is not lost");
+    assert_eq!(
+        billing.applied + billing.dead_lettered,
+        events(&s).publishers["orders"].committed,
+        "{billing:?}"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_events() {
+    let faults = json!([{"at": "3s", "for": "2s", "crash": {"service": "broker"}},
+                        {"at": "6s", "for": "2s", "crash": {"service": "billing", "instance": 1}}]);
+    let v = pipeline("naive", "12s", faults);
+    let a = serde_json::to_string(&summary(&v, 9)).unwrap();
+    let b = serde_json::to_string(&summary(&v, 9)).unwrap();
+    assert_eq!(a, b);
+    let c = serde_json::to_string(&summary(&v, 10)).unwrap();
+    assert_ne!(a, c, "another seed gives other numbers");
+}
+
+#[test]
+fn misused_messaging_is_refused_at_the_path() {
+    let base = pipeline("outbox", "5s", json!([]));
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Mutation, &str, &str)> = vec![
+        (
+            Box::new(|v| v["workload"]["routes"][0]["service"] = json!("broker")),
+            "workload.routes[0].service",
+            "is a broker",
+        ),
+        (
+            Box::new(|v| v["services"]["orders"]["publish"]["timeout"] = Value::Null),
+            "services.orders.publish.timeout",
+            "a publish needs a timeout",
+        ),
+        (
+            Box::new(|v| v["services"]["orders"]["publish"]["topic"] = json!("order")),
+            "services.orders.publish.topic",
+            "did you mean `orders`",
+        ),
+        (
+            Box::new(|v| v["services"]["billing"]["consume"][0]["group"] = json!("read-model")),
+            "services.projector.consume[0].group",
+            "a group is one subscriber",
+        ),
+        (
+            Box::new(|v| {
+                v["services"]["broker"]["broker"]["topics"]["orders"]["partitions"] = json!(0)
+            }),
+            "services.broker.broker.topics.orders.partitions",
+            "between 1 and 1024",
+        ),
+        (
+            Box::new(|v| v["services"]["broker"]["calls"] = json!([{"service": "billing"}])),
+            "services.broker.calls",
+            "makes no calls",
+        ),
+    ];
+    for (mutate, path, words) in cases {
+        let mut v = base.clone();
+        mutate(&mut v);
+        let message = refused(&v);
+        assert!(
+            message.contains(path) && message.contains(words),
+            "{path}: {message}"
+        );
+    }
+}
