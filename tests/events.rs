@@ -182,7 +182,16 @@ fn duplicates_only_without_dedupe(s: &Summary) {
     assert!(projector.deduplicated > 0, "{projector:?}");
     assert!(billing.duplicate_effects > 0, "{billing:?}");
     assert_eq!(billing.deduplicated, 0);
-    // A duplicate effect is a redelivery of an event already applied.
+    // A duplicate effect is a redelivery of an event already applied: one
+    // for one, as no handler fails here.
+    assert_eq!(
+        billing.duplicate_effects, billing.redelivered_applied,
+        "{billing:?}"
+    );
+    assert_eq!(
+        projector.deduplicated, projector.redelivered_applied,
+        "{projector:?}"
+    );
     assert!(
         billing.duplicate_effects <= billing.redelivered,
         "{billing:?}"

@@ -82,6 +82,8 @@ pub struct GroupSummary {
     pub delivered: u64,
     /// Messages delivered again.
     pub redelivered: u64,
+    /// Of those, events the group had already applied when they were sent.
+    pub redelivered_applied: u64,
     /// Events applied (first time).
     pub applied: u64,
     /// Events applied again.
@@ -170,6 +172,7 @@ pub(super) fn events_summary(events: Option<&EventsOutcome>) -> Option<EventsSum
                     deliveries: c.deliveries,
                     delivered: c.delivered,
                     redelivered: c.redelivered,
+                    redelivered_applied: c.redelivered_applied,
                     applied: c.applied,
                     duplicate_effects: c.duplicate_effects,
                     deduplicated: c.deduplicated,

@@ -14,6 +14,9 @@ pub struct GroupCounts {
     /// Messages delivered again (after a crash, a lost commit, a
     /// rebalance).
     pub redelivered: u64,
+    /// Of those, events the group had already applied when they were sent:
+    /// what a consumer that is not idempotent applies twice.
+    pub redelivered_applied: u64,
     /// Events applied for the first time.
     pub applied: u64,
     /// Events applied again: a redelivery that an idempotent consumer's
