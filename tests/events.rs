@@ -145,9 +145,21 @@ fn a_producer_crash_loses_naive_publishes_in_flight_but_not_outbox_ones() {
         "a crash between the commit and the publish loses the event: {lost}"
     );
     assert_eq!(events(&naive).groups["orders/billing"].lost, lost);
-    let outbox = summary(&drained("outbox", faults), 3);
+    let _ = faults;
+    // The outbox's relay runs on instance 0: with the broker slow, it has
+    // sends in flight when it crashes, and restarts on instance 1.
+    let slow = json!([
+        {"at": "4s", "for": "3s", "latency": {"service": "broker", "add": "100ms"}},
+        {"at": "5s", "for": "1s", "crash": {"service": "orders", "instance": 0}}
+    ]);
+    let outbox = summary(&drained("outbox", slow), 3);
     let e = events(&outbox);
-    assert_eq!(e.publishers["orders"].unpublished, 0);
+    let p = &e.publishers["orders"];
+    assert!(
+        p.resent > 0,
+        "the restarted relay sent again what was in flight: {p:?}"
+    );
+    assert_eq!(p.unpublished, 0);
     assert_eq!(e.lost, 0);
 }
 
@@ -199,10 +211,10 @@ fn duplicates_only_without_dedupe(s: &Summary) {
     for g in [projector, billing] {
         assert_eq!(g.order_violations, 0, "{g:?}");
         assert_eq!(g.lost, 0);
-        assert!(
-            g.rebalances >= 3,
-            "joins at the start, the crash, the return: {g:?}"
-        );
+        // Two joins at the start, and the crashed member's return (its 3 s
+        // are shorter than the 5 s session, so the crash itself does not
+        // rebalance).
+        assert!(g.rebalances >= 3, "{g:?}");
     }
 }
 
@@ -287,4 +299,130 @@ fn misused_messaging_is_refused_at_the_path() {
             "{path}: {message}"
         );
     }
+}
+
+/// `pipeline` with write-then-read clients: each order's client reads its
+/// order back from the projector's read model `after` later.
+fn reading_back(after: &str, faults: Value) -> Value {
+    let mut v = pipeline("outbox", "20s", faults);
+    v["workload"]["routes"][0]["then_read"] = json!({"route": "my-orders", "after": after});
+    v["workload"]["routes"].as_array_mut().unwrap().push(
+        json!({"name": "my-orders", "service": "projector", "weight": 0.01,
+                      "keys": 500, "timeout": "2s"}),
+    );
+    v
+}
+
+#[test]
+fn a_read_right_after_a_write_can_miss_it_and_one_later_does_not() {
+    let reads = |s: &Summary| events(s).read_your_writes["order"].clone();
+    let soon = summary(&reading_back("1ms", json!([])), 4);
+    let r = reads(&soon);
+    assert!(r.reads > 1000, "{r:?}");
+    // The event's trip (relay poll of 50 ms, broker, delivery, 5 ms
+    // handler) is longer than 1 ms: most reads miss their own write.
+    assert!(r.stale_share > 0.5, "{r:?}");
+    let late = summary(&reading_back("2s", json!([])), 4);
+    let r = reads(&late);
+    assert!(r.reads > 1000, "{r:?}");
+    assert_eq!(r.stale_reads, 0, "{r:?}");
+    // During a broker outage, reads 2 s after their write miss it.
+    let outage = json!([{"at": "5s", "for": "5s", "crash": {"service": "broker"}}]);
+    let r = reads(&summary(&reading_back("2s", outage), 4));
+    assert!(r.stale_reads > 200, "{r:?}");
+    assert_eq!(r.read_route, "my-orders");
+    assert_eq!(r.group, "orders/read-model");
+}
+
+#[test]
+fn a_read_back_must_read_a_read_model_of_the_write() {
+    let mut v = reading_back("1ms", json!([]));
+    v["workload"]["routes"][1]["service"] = json!("broker2");
+    v["services"]["broker2"] = json!({"service_time": {"constant": "1ms"}});
+    let message = refused(&v);
+    assert!(
+        message.contains("workload.routes[0].then_read")
+            && message.contains("does not consume topic `orders`"),
+        "{message}"
+    );
+    let mut v = reading_back("1ms", json!([]));
+    v["workload"]["routes"][0]["then_read"]["route"] = json!("my-order");
+    let message = refused(&v);
+    assert!(message.contains("did you mean `my-orders`"), "{message}");
+}
+
+/// Every event committed for a topic is, for each group, applied,
+/// dead-lettered, lost or still pending: nothing vanishes from the
+/// accounts.
+fn accounted(s: &Summary) {
+    let e = events(s);
+    let committed: u64 = e.publishers.values().map(|p| p.committed).sum();
+    for (name, g) in &e.groups {
+        assert_eq!(
+            g.applied + g.dead_lettered_events + g.lost + g.pending_at_end,
+            committed,
+            "{name}: {g:?}"
+        );
+    }
+}
+
+#[test]
+fn retention_loses_what_a_lagging_group_had_not_read() {
+    // One partition that keeps 50 messages, read by one slow member: after
+    // a crash, the backlog outgrows the log.
+    let mut v = drained(
+        "outbox",
+        json!([{"at": "5s", "for": "3s", "crash": {"service": "billing", "instance": 0}}]),
+    );
+    v["services"]["broker"]["broker"]["topics"]["orders"] =
+        json!({"partitions": 1, "retention_messages": 50});
+    v["services"]["billing"]["instances"] = json!(1);
+    v["services"]["billing"]["concurrency"] = json!(1);
+    v["services"]["billing"]["service_time"] = json!({"constant": "8ms"});
+    let s = summary(&v, 5);
+    let billing = group(&s, "billing");
+    assert!(billing.lost > 100, "{billing:?}");
+    // The other group, faster and not crashed, loses less.
+    assert!(group(&s, "read-model").lost < billing.lost);
+    assert!(events(&s).topics["orders"].deleted > 0);
+    accounted(&s);
+    // And under the other faults of this file.
+    let faults = json!([{"at": "3s", "for": "2s", "crash": {"service": "broker"}},
+                        {"at": "5200ms", "for": "3s", "crash": {"service": "billing", "instance": 0}},
+                        {"at": "6s", "for": "1s", "crash": {"service": "orders", "instance": 1}}]);
+    accounted(&summary(&drained("naive", faults.clone()), 2));
+    accounted(&summary(&drained("outbox", faults), 2));
+}
+
+#[test]
+fn a_graceful_stop_flushes_the_naive_buffer_and_finishes_its_publishes() {
+    let mut v = drained(
+        "naive",
+        json!([{"at": "5s", "for": "2s", "stop": {"service": "orders", "instance": 0}}]),
+    );
+    v["services"]["orders"]["publish"]["linger"] = json!("200ms");
+    let s = summary(&v, 3);
+    let e = events(&s);
+    assert_eq!(
+        e.publishers["orders"].unpublished, 0,
+        "{:?}",
+        e.publishers["orders"]
+    );
+    assert_eq!(e.lost, 0);
+    accounted(&s);
+}
+
+#[test]
+fn the_default_relay_keeps_up_one_event_at_a_time() {
+    // One send in flight (the default), a poll every 100 ms: after each
+    // acknowledgement the poll under way sends the next, so the relay is
+    // not limited to one event per poll.
+    let mut v = drained("outbox", json!([]));
+    v["services"]["orders"]["publish"]["outbox"] = json!({});
+    let s = summary(&v, 1);
+    let p = &events(&s).publishers["orders"];
+    assert_eq!(p.in_outbox_at_end, 0, "{p:?}");
+    assert_eq!(p.sends, p.committed, "{p:?}");
+    assert!(p.in_outbox_max < 100, "{p:?}");
+    assert!(group(&s, "billing").staleness_ms.p50 < 120.0);
 }

@@ -21,7 +21,7 @@ mod services;
 mod shed;
 mod statuses;
 use events::events_summary;
-pub use events::{EventsSummary, GroupSummary, PublisherSummary, TopicSummary};
+pub use events::{EventsSummary, GroupSummary, PublisherSummary, ReadsSummary, TopicSummary};
 pub use saga::{
     DeadLetteredSummary, ListedSagaSummary, SagaStepSummary, SagaSummary, StateSummary,
 };

@@ -410,7 +410,9 @@ mod zones;
 use admission::compile_admission;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
-pub use events::{CompiledEvents, CompiledGroup, CompiledPublisher, CompiledTopic};
+pub use events::{
+    CompiledEvents, CompiledGroup, CompiledPublisher, CompiledThenRead, CompiledTopic,
+};
 pub use gateway::{
     CompiledAuth, CompiledGateway, CompiledGatewayRoute, CompiledRouteLimit, DEFAULT_LIMIT_TIMEOUT,
     GlobalLimit, MAX_GATEWAY_BACKENDS, MAX_GATEWAY_ROUTES, RateLimiter,

@@ -126,6 +126,7 @@ impl World<'_> {
     /// a producer commits its event with it (a full outbox fails the job).
     #[inline(never)]
     fn pipeline_done(&mut self, kernel: &mut Kernel<Event>, job_key: Key, service: u32) {
+        self.check_read(job_key, service);
         let publisher = self
             .messaging
             .as_deref()

@@ -390,6 +390,9 @@ impl World<'_> {
             context.user(),
             context.sent,
         );
+        if self.messaging.is_some() {
+            self.request_ended(kernel, request, &context, outcome == Status::Ok);
+        }
         let degraded = u64::from(context.degraded && outcome == Status::Ok);
         let stats = &mut self.route_stats[route as usize];
         stats.in_flight -= 1;

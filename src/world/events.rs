@@ -118,6 +118,8 @@ pub enum Event {
     RelayPoll(u32),
     /// A naive publish leaves the producer's buffer.
     PublishDue(Key),
+    /// A write-then-read client's read back is due.
+    ReadDue(Key),
     /// A consumer group's batch reaches its member.
     Delivered(Key),
     /// A batch's commit reaches the broker.
@@ -132,6 +134,8 @@ pub enum Event {
         group: u32,
         /// The member's instance.
         instance: u32,
+        /// Its restarts at the crash: a session of an earlier process.
+        epoch: u32,
     },
     /// A group's rebalance pause ends.
     Rebalanced {

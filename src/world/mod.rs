@@ -84,7 +84,8 @@ use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
 pub use broker::{
-    EventsOutcome, GroupCounts, GroupOutcome, PublisherCounts, PublisherOutcome, TopicOutcome,
+    EventsOutcome, GroupCounts, GroupOutcome, PublisherCounts, PublisherOutcome, ReadCounts,
+    TopicOutcome,
 };
 pub use credential::CredentialCheck;
 pub use discovery::{CrashDetection, InstanceCounts, InstancesOutcome, KEY_SAMPLE, KeyMovement};
@@ -715,13 +716,16 @@ impl Model for World<'_> {
             Event::StopDue(instance) => self.stop_due(kernel, instance),
             Event::RelayPoll(publisher) => self.relay_poll(kernel, publisher),
             Event::PublishDue(publish) => self.publish_due(kernel, publish),
+            Event::ReadDue(read) => self.read_due(kernel, read),
             Event::Delivered(delivery) => self.delivered(kernel, delivery),
             Event::Committed(delivery) => self.committed(kernel, delivery),
             Event::CommitTimeout(delivery) => self.commit_timeout(kernel, delivery),
             Event::HandlerRetry(delivery) => self.handler_retry(kernel, delivery),
-            Event::MemberExpired { group, instance } => {
-                self.member_expired(kernel, group, instance)
-            }
+            Event::MemberExpired {
+                group,
+                instance,
+                epoch,
+            } => self.member_expired(kernel, group, instance, epoch),
             Event::Rebalanced { group, generation } => self.rebalanced(kernel, group, generation),
             Event::Window => {
                 self.close_window(kernel.now());

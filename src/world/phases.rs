@@ -333,7 +333,11 @@ impl World<'_> {
     /// ended (a hedge won, the call gave up), or its client request ended.
     /// Returns the edge it was sent on, when that can be told.
     pub(super) fn late_success(&self, job: &Job) -> Option<Option<u32>> {
-        let request_gone = || self.requests.get(job.request).is_none();
+        // Work for no request (a consumer's handler, a saga's or a
+        // publish's call) is never orphaned by one ending.
+        let request_gone = || {
+            job.request != super::slab::Key::DANGLING && self.requests.get(job.request).is_none()
+        };
         match self.attempts.get(job.attempt) {
             Some(a) => {
                 let late = match a.owner {

@@ -135,6 +135,7 @@ impl World<'_> {
             Event::SagaWake(_) => "a saga's retry timer".to_string(),
             Event::RelayPoll(_) => "an outbox's relay".to_string(),
             Event::PublishDue(_) => "a producer's buffer".to_string(),
+            Event::ReadDue(_) => "a write-then-read client's read".to_string(),
             Event::Delivered(_)
             | Event::Committed(_)
             | Event::CommitTimeout(_)

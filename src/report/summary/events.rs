@@ -22,6 +22,29 @@ pub struct EventsSummary {
     pub publishers: BTreeMap<String, PublisherSummary>,
     /// Per consumer group, as `topic/group`.
     pub groups: BTreeMap<String, GroupSummary>,
+    /// Per write route with `then_read`: what its reads back found.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub read_your_writes: BTreeMap<String, ReadsSummary>,
+}
+
+/// A write route's reads back.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReadsSummary {
+    /// The read route.
+    pub read_route: String,
+    /// The group whose read model it reads, as `topic/group`.
+    pub group: String,
+    /// Reads that reached the read model's service.
+    pub reads: u64,
+    /// Of those, reads that found the read model without the client's own
+    /// write: read-your-writes violations.
+    pub stale_reads: u64,
+    /// `stale_reads` ÷ `reads` (0 without reads).
+    pub stale_share: f64,
+    /// Reads that never reached it.
+    pub failed_reads: u64,
+    /// Reads not sent, at the bound on requests in flight.
+    pub capped_reads: u64,
 }
 
 /// One topic.
@@ -96,6 +119,8 @@ pub struct GroupSummary {
     pub retries: u64,
     /// Messages sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Events it dead-lettered and never applied.
+    pub dead_lettered_events: u64,
     /// Events lost to this group.
     pub lost: u64,
     /// Batches committed.
@@ -159,6 +184,26 @@ pub(super) fn events_summary(events: Option<&EventsOutcome>) -> Option<EventsSum
                 (p.service.clone(), summary)
             })
             .collect(),
+        read_your_writes: e
+            .reads
+            .iter()
+            .map(|(write, read, group, c)| {
+                let summary = ReadsSummary {
+                    read_route: read.clone(),
+                    group: group.clone(),
+                    reads: c.reads,
+                    stale_reads: c.stale,
+                    stale_share: if c.reads > 0 {
+                        crate::metrics::round6(c.stale as f64 / c.reads as f64)
+                    } else {
+                        0.0
+                    },
+                    failed_reads: c.failed,
+                    capped_reads: c.capped,
+                };
+                (write.clone(), summary)
+            })
+            .collect(),
         groups: e
             .groups
             .iter()
@@ -179,6 +224,7 @@ pub(super) fn events_summary(events: Option<&EventsOutcome>) -> Option<EventsSum
                     handler_failures: c.handler_failures,
                     retries: c.retries,
                     dead_lettered: c.dead_lettered,
+                    dead_lettered_events: c.dead_lettered_events,
                     lost: c.lost,
                     commits: c.commits,
                     commits_refused: c.commits_refused,

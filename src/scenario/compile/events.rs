@@ -72,6 +72,17 @@ pub struct CompiledGroup {
     pub commit_timeout: SimDuration,
 }
 
+/// A write route's read back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CompiledThenRead {
+    /// The read route's index.
+    pub route: u32,
+    /// The wait after the write's answer.
+    pub after: SimDuration,
+    /// The group whose read model it reads, by index.
+    pub group: u32,
+}
+
 /// Every topic, producer and group of a scenario (all empty without a
 /// broker).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -82,6 +93,8 @@ pub struct CompiledEvents {
     pub publishers: Vec<CompiledPublisher>,
     /// The groups, in service order, each service's in its `consume` order.
     pub groups: Vec<CompiledGroup>,
+    /// Per workload route, its read back (empty without a broker).
+    pub then_read: Vec<Option<CompiledThenRead>>,
 }
 
 impl CompiledEvents {
@@ -170,6 +183,35 @@ impl Resolver<'_> {
                     commit_timeout: c.commit_timeout,
                 });
             }
+        }
+        let routes = &scenario.workload.routes;
+        let names: Vec<&str> = scenario.services.keys().map(String::as_str).collect();
+        events.then_read = routes
+            .iter()
+            .map(|r| {
+                let read = r.then_read.as_ref()?;
+                let target = routes.iter().position(|t| t.name() == read.route)?;
+                let service = names.binary_search(&routes[target].service.as_str()).ok()? as u32;
+                let writer = names.binary_search(&r.service.as_str()).ok()? as u32;
+                let topic = events
+                    .publishers
+                    .iter()
+                    .find(|p| p.service == writer)?
+                    .topic;
+                let group = events.groups.iter().position(|g| {
+                    g.service == service
+                        && g.topic == topic
+                        && read.group.as_ref().is_none_or(|n| *n == g.name)
+                })? as u32;
+                Some(CompiledThenRead {
+                    route: target as u32,
+                    after: read.after,
+                    group,
+                })
+            })
+            .collect();
+        if events.topics.is_empty() {
+            events.then_read.clear();
         }
         events
     }

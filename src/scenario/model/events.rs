@@ -159,6 +159,22 @@ impl Default for OutboxSpec {
     }
 }
 
+/// A write route's read back (see `Route::then_read`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThenReadSpec {
+    /// The route of the read, by name: its service consumes the write's
+    /// topic.
+    pub route: String,
+    /// How long after the write's answer the read is sent.
+    #[serde(default)]
+    pub after: SimDuration,
+    /// The read service's group whose read model is read (needed only when
+    /// the service reads the topic in more than one group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
 /// A consumer group the service's instances are the members of: each
 /// partition of the topic is read by one member at a time (Kafka's range
 /// assignor), a batch of up to `max_poll_records` messages after the last

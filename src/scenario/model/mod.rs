@@ -617,6 +617,12 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub zone: Option<String>,
+    /// Write-then-read clients: after each success of this route (a write
+    /// whose service publishes an event), the same client reads it back on
+    /// another route from a read model, and a read that comes before the
+    /// read model has the write is counted (a read-your-writes violation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub then_read: Option<ThenReadSpec>,
 }
 
 impl Route {

@@ -190,6 +190,14 @@ impl Checker<'_> {
                     o.key("max_in_flight"),
                     "max_in_flight must be between 1 and 65536",
                 );
+            } else if outbox.max_in_flight > outbox.capacity {
+                self.problem(
+                    o.key("max_in_flight"),
+                    format!(
+                        "max_in_flight ({}) is more than the table holds (capacity {})",
+                        outbox.max_in_flight, outbox.capacity
+                    ),
+                );
             }
             if publish.linger != SimDuration::from_millis(5) {
                 self.problem(
@@ -243,6 +251,106 @@ impl Checker<'_> {
                 if value.is_zero() {
                     self.problem(at.key(field), format!("{field} must be longer than 0"));
                 }
+            }
+        }
+    }
+
+    /// Each route's `then_read`: the write's service publishes, the read
+    /// route exists and its service reads that topic (in the group named,
+    /// or its only one).
+    pub(super) fn then_reads(&mut self) {
+        let scenario = self.scenario;
+        for (i, route) in scenario.workload.routes.iter().enumerate() {
+            let Some(read) = &route.then_read else {
+                continue;
+            };
+            let at = JsonPath::root()
+                .key("workload")
+                .key("routes")
+                .index(i)
+                .key("then_read");
+            let Some(topic) = scenario
+                .services
+                .get(&route.service)
+                .and_then(|s| s.publish.as_ref())
+                .map(|p| p.topic.as_str())
+            else {
+                self.problem(
+                    at,
+                    format!(
+                        "`then_read` reads a write's event back, but `{}` publishes none (give it `publish`)",
+                        shown(&route.service)
+                    ),
+                );
+                continue;
+            };
+            let Some(target) = scenario
+                .workload
+                .routes
+                .iter()
+                .find(|r| r.name() == read.route)
+            else {
+                let names: Vec<&str> = scenario.workload.routes.iter().map(|r| r.name()).collect();
+                let hint =
+                    crate::scenario::diagnostic::did_you_mean(&read.route, names.iter().copied())
+                        .map(|s| format!("; did you mean `{}`?", shown(s)))
+                        .unwrap_or_default();
+                self.problem(
+                    at.key("route"),
+                    format!("unknown route `{}`{hint}", shown(&read.route)),
+                );
+                continue;
+            };
+            if target.then_read.is_some() {
+                self.problem(
+                    at.key("route"),
+                    format!(
+                        "route `{}` has a `then_read` itself: a read is not read back",
+                        shown(&read.route)
+                    ),
+                );
+            }
+            let groups: Vec<&str> = scenario
+                .services
+                .get(&target.service)
+                .map(|s| {
+                    s.consume
+                        .iter()
+                        .filter(|c| c.topic == topic)
+                        .map(|c| c.group.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ok = match &read.group {
+                Some(g) => groups.contains(&g.as_str()),
+                None => groups.len() == 1,
+            };
+            if !ok {
+                let why = match (&read.group, groups.len()) {
+                    (_, 0) => format!(
+                        "`{}` (route `{}`'s service) does not consume topic `{}`: it has no read model of these writes",
+                        shown(&target.service),
+                        shown(&read.route),
+                        shown(topic)
+                    ),
+                    (None, _) => format!(
+                        "`{}` reads topic `{}` in groups {}: say which with `group`",
+                        shown(&target.service),
+                        shown(topic),
+                        groups
+                            .iter()
+                            .map(|g| format!("`{}`", shown(g)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    (Some(g), _) => format!(
+                        "`{}` has no group `{}` on topic `{}`",
+                        shown(&target.service),
+                        shown(g),
+                        shown(topic)
+                    ),
+                };
+                self.problem(at, why);
             }
         }
     }

@@ -109,6 +109,7 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.limit_services_only_limit();
     c.stores_only_for_sagas();
     c.messaging_across_services();
+    c.then_reads();
     c.cycles();
     c.network();
     c.workload();

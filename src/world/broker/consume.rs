@@ -23,15 +23,44 @@ use crate::world::{Event, InstanceState, Job, JobState, Origin, Reply, Status, W
 impl World<'_> {
     /// Whether a broker service has an instance running.
     fn broker_up(&self, service: u32) -> bool {
+        self.broker_instance(service, 0).is_some()
+    }
+
+    /// The broker instance that serves `partition` now: the partition's
+    /// own (`partition mod instances`) if it runs, else the next that does.
+    fn broker_instance(&self, service: u32, partition: u32) -> Option<u32> {
         let model = &self.services[service as usize];
-        (model.first_instance..model.first_instance + model.instances).any(|i| {
-            let instance = &self.instances[i as usize];
-            instance.crashes == 0
-                && matches!(
-                    instance.state,
-                    InstanceState::Ready | InstanceState::NotReady | InstanceState::Draining
-                )
-        })
+        let n = model.instances;
+        (0..n)
+            .map(|k| model.first_instance + (partition + k) % n)
+            .find(|&i| {
+                let instance = &self.instances[i as usize];
+                instance.crashes == 0
+                    && matches!(
+                        instance.state,
+                        InstanceState::Ready | InstanceState::NotReady | InstanceState::Draining
+                    )
+            })
+    }
+
+    /// A message between a broker's instance and a member (either way),
+    /// zoned in a zoned world.
+    fn transmit_messaging(
+        &mut self,
+        from: (u32, u32),
+        to: (u32, u32),
+        message: Wire,
+        draw: DrawKey,
+    ) -> Option<crate::kernel::SimDuration> {
+        match self.zones.as_deref() {
+            None => self
+                .network
+                .transmit(from.0 as usize, to.0 as usize, message, draw),
+            Some(z) => {
+                let (from_zone, to_zone) = (z.instance[from.1 as usize], z.instance[to.1 as usize]);
+                self.transmit_zoned((from.0, from_zone), (to.0, to_zone), message, draw)
+            }
+        }
     }
 
     /// Delivers what each group of `topic` may read next on `partition`.
@@ -79,10 +108,14 @@ impl World<'_> {
         if from >= part.end() {
             return;
         }
-        if !self.broker_up(topic.broker) {
-            return;
-        }
         let broker = topic.broker;
+        let Some(broker_instance) = self.broker_instance(broker, partition) else {
+            return;
+        };
+        let m = self.messaging.as_deref().expect("messaging");
+        let g = &m.groups[group as usize];
+        let topic = &m.topics[g.topic as usize];
+        let part = &topic.partitions[partition as usize];
         let to = part.end().min(from + g.max_poll_records);
         let events: Vec<u64> = (from..to)
             .map(|o| part.log[(o - part.base) as usize].event)
@@ -106,6 +139,11 @@ impl World<'_> {
         cursor.delivered = cursor.delivered.max(to);
         let batch = cursor.batches;
         cursor.batches += 1;
+        for e in &events {
+            if let Some(track) = m.tracks.get_mut(e) {
+                track.in_deliveries = track.in_deliveries.saturating_add(1);
+            }
+        }
         let key = m.deliveries.insert(Delivery {
             group,
             partition,
@@ -120,15 +158,19 @@ impl World<'_> {
             handled: false,
             skip: false,
             batch,
+            broker_instance,
             timer: None,
         });
         m.groups[group as usize].cursors[partition as usize].in_flight = Some(key);
         let timer = kernel.timer_in(commit_timeout, Event::CommitTimeout(key));
         m.deliveries.get_mut(key).expect("live").timer = Some(timer);
         let draw = crate::world::draws::delivery(group, partition, batch);
-        let sent = self
-            .network
-            .transmit(broker as usize, service as usize, Wire::Request, draw);
+        let sent = self.transmit_messaging(
+            (broker, broker_instance),
+            (service, owner),
+            Wire::Request,
+            draw,
+        );
         // Lost, the commit timeout tells.
         if let Some(delay) = sent {
             kernel.schedule_in(delay, Event::Delivered(key));
@@ -143,7 +185,7 @@ impl World<'_> {
         };
         d.arrived = true;
         if d.stale {
-            m.deliveries.remove(key);
+            m.remove_delivery(key);
             return;
         }
         self.handle_message(kernel, key);
@@ -265,13 +307,10 @@ impl World<'_> {
                 }
                 d.attempt = 0;
                 d.next += 1;
-            } else {
+            } else if !d.stale {
                 g.counts.retries += 1;
-                let backoff = g.retry_backoff;
-                if !d.stale {
-                    kernel.schedule_in(backoff, Event::HandlerRetry(key));
-                    return;
-                }
+                kernel.schedule_in(g.retry_backoff, Event::HandlerRetry(key));
+                return;
             }
         }
         let current = g.generation == d.generation && !d.stale;
@@ -285,15 +324,18 @@ impl World<'_> {
         // The batch is done: its commit goes to the broker.
         d.handled = true;
         let (group, partition, batch) = (d.group, d.partition, d.batch);
+        let (member, broker_instance) = (d.instance, d.broker_instance);
         let topic = m.groups[group as usize].topic;
         let broker = m.topics[topic as usize].broker;
         let service = m.groups[group as usize].service;
         let draw = crate::world::draws::delivery(group, partition, batch);
         // Lost, the commit timeout tells.
-        if let Some(delay) =
-            self.network
-                .transmit(service as usize, broker as usize, Wire::Reply, draw)
-        {
+        if let Some(delay) = self.transmit_messaging(
+            (service, member),
+            (broker, broker_instance),
+            Wire::Reply,
+            draw,
+        ) {
             kernel.schedule_in(delay, Event::Committed(key));
         }
     }
@@ -318,7 +360,7 @@ impl World<'_> {
     /// (its partition is read again at the next pump or rebalance).
     fn drop_delivery(&mut self, kernel: &mut Kernel<Event>, key: Key) {
         let m = self.messaging.as_deref_mut().expect("messaging");
-        let Some(d) = m.deliveries.remove(key) else {
+        let Some(d) = m.remove_delivery(key) else {
             return;
         };
         if let Some(timer) = d.timer {
@@ -348,7 +390,7 @@ impl World<'_> {
             return;
         }
         let m = self.messaging.as_deref_mut().expect("messaging");
-        let d = m.deliveries.remove(key).expect("live");
+        let d = m.remove_delivery(key).expect("live");
         if let Some(timer) = d.timer {
             kernel.cancel(timer);
         }
@@ -380,7 +422,7 @@ impl World<'_> {
         // Still being handled: it stops after the message in hand;
         // otherwise it is over (lost on the way, or its commit was).
         if !d.arrived || d.handled {
-            m.deliveries.remove(key);
+            m.remove_delivery(key);
         } else {
             d.stale = true;
         }
@@ -432,20 +474,26 @@ impl World<'_> {
     }
 
     /// An instance's process is gone (crashed, or stopped gracefully): a
-    /// graceful stop leaves its groups at once, a crash when its session
-    /// times out; the deliveries it was handling die with it.
+    /// graceful stop leaves its groups at once (the batches it holds go
+    /// stale with the rebalance: the message in hand is finished), a crash
+    /// when its session times out (the batches it held die with it).
     pub(in crate::world) fn messaging_lost(
         &mut self,
         kernel: &mut Kernel<Event>,
         instance: u32,
         graceful: bool,
     ) {
-        self.publisher_lost(kernel, instance);
+        self.publisher_lost(kernel, instance, graceful);
         let service = self.instances[instance as usize].service;
+        let epoch = self.instances[instance as usize].restarts;
         let m = self.messaging.as_deref_mut().expect("messaging");
-        let doomed = m.deliveries.keys_where(|d| d.instance == instance);
+        let doomed = if graceful {
+            Vec::new()
+        } else {
+            m.deliveries.keys_where(|d| d.instance == instance)
+        };
         for key in doomed {
-            let d = m.deliveries.remove(key).expect("listed");
+            let d = m.remove_delivery(key).expect("listed");
             if let Some(timer) = d.timer {
                 kernel.cancel(timer);
             }
@@ -467,7 +515,14 @@ impl World<'_> {
             } else {
                 group.members[at].alive = false;
                 let timeout = group.session_timeout;
-                kernel.schedule_in(timeout, Event::MemberExpired { group: g, instance });
+                kernel.schedule_in(
+                    timeout,
+                    Event::MemberExpired {
+                        group: g,
+                        instance,
+                        epoch,
+                    },
+                );
             }
         }
     }
@@ -479,7 +534,11 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         group: u32,
         instance: u32,
+        epoch: u32,
     ) {
+        if self.instances[instance as usize].restarts != epoch {
+            return; // It has restarted since that crash: a later one counts.
+        }
         let m = self.messaging.as_deref_mut().expect("messaging");
         let g = &mut m.groups[group as usize];
         if let Some(at) = g
@@ -500,21 +559,30 @@ impl World<'_> {
         g.generation += 1;
         g.paused = true;
         g.counts.rebalances += 1;
-        for cursor in &mut g.cursors {
-            if let Some(key) = cursor.in_flight.take()
-                && let Some(d) = m.deliveries.get_mut(key)
-            {
-                d.stale = true;
-                if let Some(timer) = d.timer.take() {
-                    kernel.cancel(timer);
+        let (generation, pause) = (g.generation, g.rebalance_pause);
+        let out: Vec<Key> = g
+            .cursors
+            .iter_mut()
+            .filter_map(|c| c.in_flight.take())
+            .collect();
+        for key in out {
+            let Some(d) = m.deliveries.get_mut(key) else {
+                continue;
+            };
+            d.stale = true;
+            if let Some(timer) = d.timer.take() {
+                kernel.cancel(timer);
+            }
+            if !d.arrived || d.handled {
+                // Not arrived: it is over. Handled: its commit, on its way,
+                // will be refused (counted now: it will find no record).
+                if d.handled {
+                    m.groups[group as usize].counts.commits_refused += 1;
                 }
-                if !d.arrived || d.handled {
-                    m.deliveries.remove(key);
-                }
+                m.remove_delivery(key);
             }
         }
-        let generation = g.generation;
-        kernel.schedule_in(g.rebalance_pause, Event::Rebalanced { group, generation });
+        kernel.schedule_in(pause, Event::Rebalanced { group, generation });
     }
 
     /// A rebalance's pause is over: the partitions are assigned to the

@@ -25,6 +25,7 @@
 
 mod consume;
 mod publish;
+mod reads;
 mod report;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -37,6 +38,7 @@ use crate::scenario::model::PublishMode;
 
 use super::slab::{Key, Slab};
 
+pub use reads::ReadCounts;
 pub use report::{EventsOutcome, GroupCounts, GroupOutcome, PublisherOutcome, TopicOutcome};
 
 /// A message in a partition's log.
@@ -112,6 +114,8 @@ struct Publish {
     instance: u32,
     /// Its call's key (a naive publish lingers before it is made).
     draw: DrawKey,
+    /// Its call has started (it is no longer in the process's buffer).
+    sent: bool,
 }
 
 /// Where a group's reading of one partition is.
@@ -185,6 +189,8 @@ struct Delivery {
     /// The message in hand was found in the dedupe table: skipped.
     skip: bool,
     batch: u64,
+    /// The broker instance it left from (its commit goes back there).
+    broker_instance: u32,
     timer: Option<TimerId>,
 }
 
@@ -202,6 +208,9 @@ struct Track {
     /// Its producer still holds it: in the outbox, or a naive publish in
     /// flight.
     held: bool,
+    /// Deliveries that hold it (a consumer has its batch in memory, so it
+    /// may still be applied after its last copy is deleted).
+    in_deliveries: u16,
     /// Per group bit: applied, dead-lettered, lost.
     applied: u32,
     dead: u32,
@@ -223,6 +232,16 @@ pub(super) struct Messaging {
     /// Per job slot, the event of a publish job sent to a broker.
     tags: Vec<u64>,
     next_event: u64,
+    /// Per workload route, its read back (empty: none reads back).
+    then_read: Vec<Option<crate::scenario::compile::CompiledThenRead>>,
+    /// Write requests in flight whose route reads back: their event.
+    written: BTreeMap<Key, u64>,
+    /// Reads back waiting for their `after`.
+    follow_ups: Slab<reads::FollowUp>,
+    /// Reads back in flight: what each checks.
+    reading: BTreeMap<Key, reads::Reading>,
+    /// Per workload route, what its reads back found.
+    reads: Vec<ReadCounts>,
     /// Commits that reached a broker while it was down, retried by their
     /// consumers when it returns (as a Kafka consumer retries a commit).
     awaiting_broker: Vec<Key>,
@@ -353,6 +372,11 @@ impl Messaging {
             next_event: 0,
             unpublished: VecDeque::new(),
             awaiting_broker: Vec::new(),
+            then_read: events.then_read.clone(),
+            written: BTreeMap::new(),
+            follow_ups: Slab::default(),
+            reading: BTreeMap::new(),
+            reads: vec![ReadCounts::default(); compiled.scenario().workload.routes.len()],
         })
     }
 

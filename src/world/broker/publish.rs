@@ -51,10 +51,16 @@ impl World<'_> {
                 copies: 0,
                 appends: 0,
                 held: true,
+                in_deliveries: 0,
                 applied: 0,
                 dead: 0,
             },
         );
+        if !m.then_read.is_empty() {
+            self.note_write(request, id);
+        }
+        let m = self.messaging.as_deref_mut().expect("messaging");
+        let p = &m.publishers[publisher as usize];
         match p.mode {
             PublishMode::Outbox => self.schedule_relay(kernel, publisher),
             PublishMode::Naive => {
@@ -69,6 +75,7 @@ impl World<'_> {
                         publisher,
                         instance,
                         draw,
+                        sent: false,
                     });
                     kernel.schedule_in(linger, Event::PublishDue(key));
                 }
@@ -95,6 +102,7 @@ impl World<'_> {
             publisher,
             instance,
             draw,
+            sent: true,
         });
         self.start_call(kernel, Parent::Publish(key), draw, edge, None, false);
     }
@@ -106,6 +114,10 @@ impl World<'_> {
         let Some(p) = m.publishes.get_mut(publish) else {
             return;
         };
+        if p.sent {
+            return; // Flushed early, by a graceful stop.
+        }
+        p.sent = true;
         m.publishers[p.publisher as usize].counts.sends += 1;
         let (edge, draw) = (m.publishers[p.publisher as usize].edge, p.draw);
         self.start_call(kernel, Parent::Publish(publish), draw, edge, None, false);
@@ -149,11 +161,24 @@ impl World<'_> {
         let m = self.messaging.as_deref_mut().expect("messaging");
         let p = &mut m.publishers[publisher as usize];
         p.relay_timer = None;
+        if p.relay_host.is_none() {
+            return;
+        }
+        let outbox = p.outbox.as_mut().expect("a relay has an outbox");
+        outbox.handle_timeout(now.as_nanos());
+        self.relay_send(kernel, publisher as u16);
+        self.schedule_relay(kernel, publisher as u16);
+    }
+
+    /// The relay sends what its poll under way may: up to `max_in_flight`
+    /// events out at once (after an acknowledgement, the next).
+    fn relay_send(&mut self, kernel: &mut Kernel<Event>, publisher: u16) {
+        let m = self.messaging.as_deref_mut().expect("messaging");
+        let p = &mut m.publishers[publisher as usize];
         let Some(host) = p.relay_host else {
             return;
         };
         let outbox = p.outbox.as_mut().expect("a relay has an outbox");
-        outbox.handle_timeout(now.as_nanos());
         let mut out = Vec::new();
         while let Some(id) = outbox.poll_publish() {
             out.push(id);
@@ -166,9 +191,8 @@ impl World<'_> {
             // Each send of an event has its own key: its n-th append try.
             let sends = m.publishers[publisher as usize].counts.sends;
             let draw = track.draw.child(sends);
-            self.send_publish(kernel, publisher as u16, id, host, draw);
+            self.send_publish(kernel, publisher, id, host, draw);
         }
-        self.schedule_relay(kernel, publisher as u16);
     }
 
     /// A publish call has ended.
@@ -194,14 +218,15 @@ impl World<'_> {
                     outbox.handle_ack(done.event);
                     if let Some(track) = m.tracks.get_mut(&done.event) {
                         track.held = false;
-                        if track.copies == 0 {
-                            // Acknowledged, and already deleted by retention.
-                            m.settle(done.event);
-                        }
+                        // Acknowledged, and perhaps already deleted by
+                        // retention.
+                        m.settle_if_free(done.event);
                     }
                 } else {
                     outbox.handle_failure(done.event);
                 }
+                // A slot is free: the poll under way goes on.
+                self.relay_send(kernel, done.publisher);
                 self.schedule_relay(kernel, done.publisher);
             }
             None => m.publish_over(done.event, now),
@@ -284,8 +309,16 @@ impl World<'_> {
         }
     }
 
-    /// What a producer's process loses with it, and what its relay does.
-    pub(in crate::world) fn publisher_lost(&mut self, kernel: &mut Kernel<Event>, instance: u32) {
+    /// What a producer's process loses with it (a crash: its buffer and
+    /// its publishes in flight), or does before it goes (a graceful stop:
+    /// it flushes its buffer, and its publishes finish), and where its
+    /// relay goes.
+    pub(in crate::world) fn publisher_lost(
+        &mut self,
+        kernel: &mut Kernel<Event>,
+        instance: u32,
+        graceful: bool,
+    ) {
         let now = kernel.now();
         let service = self.instances[instance as usize].service;
         let Some(m) = self.messaging.as_deref_mut() else {
@@ -294,6 +327,27 @@ impl World<'_> {
         let Some(publisher) = m.publisher_of(service) else {
             return;
         };
+        if graceful {
+            // A producer's `close()` sends what it buffers.
+            let lingering = m
+                .publishes
+                .keys_where(|p| p.instance == instance && !p.sent);
+            for key in lingering {
+                self.publish_due(kernel, key);
+            }
+            let m = self.messaging.as_deref_mut().expect("messaging");
+            let p = &mut m.publishers[publisher as usize];
+            if p.relay_host == Some(instance) {
+                // Handed over: the table and what is in flight stay as
+                // they are.
+                p.relay_host = None;
+                if let Some((timer, _)) = p.relay_timer.take() {
+                    kernel.cancel(timer);
+                }
+                self.move_relay(kernel, publisher, instance);
+            }
+            return;
+        }
         // Its publish calls die with it (no parent is told).
         let doomed = m.publishes.keys_where(|p| p.instance == instance);
         for &key in &doomed {
@@ -311,6 +365,27 @@ impl World<'_> {
                 kernel.cancel(timer);
             }
             self.place_relay(kernel, publisher, Some(instance));
+        }
+    }
+
+    /// Hands the relay of `publisher` over from `from`, stopping gracefully,
+    /// to its lowest other running instance, without a restart.
+    fn move_relay(&mut self, kernel: &mut Kernel<Event>, publisher: u16, from: u32) {
+        let m = self.messaging.as_deref().expect("messaging");
+        let p = &m.publishers[publisher as usize];
+        let model = &self.services[p.service as usize];
+        let host = (model.first_instance..model.first_instance + model.instances).find(|&i| {
+            i != from
+                && matches!(
+                    self.instances[i as usize].state,
+                    InstanceState::Ready | InstanceState::NotReady
+                )
+        });
+        let m = self.messaging.as_deref_mut().expect("messaging");
+        m.publishers[publisher as usize].relay_host = host;
+        if host.is_some() {
+            self.relay_send(kernel, publisher);
+            self.schedule_relay(kernel, publisher);
         }
     }
 
@@ -360,9 +435,34 @@ impl Messaging {
             let retention = self.topics[track.topic as usize].retention;
             self.unpublished
                 .push_back((now.saturating_add(retention), event));
-        } else if track.copies == 0 {
+        } else {
+            self.settle_if_free(event);
+        }
+    }
+
+    /// Ends `event`'s track if nothing holds it any more: no copy in the
+    /// log, not its producer, no delivery (a never-published event is
+    /// judged by the `unpublished` queue instead).
+    pub(super) fn settle_if_free(&mut self, event: u64) {
+        let Some(track) = self.tracks.get(&event) else {
+            return;
+        };
+        if track.copies == 0 && !track.held && track.in_deliveries == 0 && track.appends > 0 {
             self.settle(event);
         }
+    }
+
+    /// Removes a delivery: the events it held that nothing else holds end
+    /// (a group that never applied one lost it).
+    pub(super) fn remove_delivery(&mut self, key: Key) -> Option<Delivery> {
+        let d = self.deliveries.remove(key)?;
+        for e in &d.events {
+            if let Some(track) = self.tracks.get_mut(e) {
+                track.in_deliveries = track.in_deliveries.saturating_sub(1);
+                self.settle_if_free(*e);
+            }
+        }
+        Some(d)
     }
 
     /// Deletes from the front of a partition what retention no longer
@@ -380,49 +480,25 @@ impl Messaging {
                 return;
             }
             part.log.pop_front();
-            let offset = part.base;
             part.base += 1;
             t.deleted += 1;
-            self.deleted(topic, partition, offset, front.event);
+            self.deleted(front.event);
         }
     }
 
-    /// Message `event` at `offset` has left its log.
-    fn deleted(&mut self, topic: u32, partition: u32, offset: u64, event: u64) {
+    /// Message `event` has left its log: if it was its last copy and
+    /// nothing else holds it, a group that had not read it never will.
+    fn deleted(&mut self, event: u64) {
         let Some(track) = self.tracks.get_mut(&event) else {
             return;
         };
         track.copies = track.copies.saturating_sub(1);
-        if track.copies > 0 || track.held {
-            return;
-        }
-        // Its last copy: a group that had not read it by then never will,
-        // unless a delivery holds it now.
-        let mut spared = 0;
-        for &g in &self.topics[topic as usize].groups {
-            let group = &self.groups[g as usize];
-            let cursor = &group.cursors[partition as usize];
-            let in_hand = cursor.in_flight.is_some_and(|d| {
-                self.deliveries
-                    .get(d)
-                    .is_some_and(|d| offset >= d.from && offset < d.from + d.events.len() as u64)
-            });
-            if in_hand {
-                spared |= 1 << group.bit; // Its delivery judges it: not lost.
-            }
-        }
-        self.settle_sparing(event, spared);
+        self.settle_if_free(event);
     }
 
     /// An event's track ends: every group that neither applied it nor
     /// dead-lettered it has lost it.
     fn settle(&mut self, event: u64) {
-        self.settle_sparing(event, 0);
-    }
-
-    /// [`settle`](Self::settle), but the groups of `spared` hold it in a
-    /// delivery: theirs to apply or dead-letter.
-    fn settle_sparing(&mut self, event: u64, spared: u32) {
         let Some(track) = self.tracks.remove(&event) else {
             return;
         };
@@ -433,8 +509,10 @@ impl Messaging {
         for &g in &topic.groups {
             let group = &mut self.groups[g as usize];
             let bit = 1 << group.bit;
-            if (track.applied | track.dead | spared) & bit == 0 {
+            if (track.applied | track.dead) & bit == 0 {
                 group.counts.lost += 1;
+            } else if track.applied & bit == 0 {
+                group.counts.dead_lettered_events += 1;
             }
         }
     }

@@ -31,6 +31,9 @@ pub struct GroupCounts {
     pub retries: u64,
     /// Messages sent to the dead-letter topic.
     pub dead_lettered: u64,
+    /// Events it dead-lettered and never applied: with `applied`, `lost`
+    /// and the pending ones, every event committed for its topic.
+    pub dead_lettered_events: u64,
     /// Events lost to this group (never applied nor dead-lettered).
     pub lost: u64,
     /// Batches committed.
@@ -118,6 +121,9 @@ pub struct EventsOutcome {
     pub lost: u64,
     /// Duplicate effects, over every group.
     pub duplicate_effects: u64,
+    /// Per write route that reads back: its name, the read route's, the
+    /// group read (`topic/group`), and what the reads found.
+    pub reads: Vec<(String, String, String, ReadCounts)>,
 }
 
 impl World<'_> {
@@ -210,6 +216,11 @@ impl World<'_> {
                     .count() as u64;
                 let mut counts = g.counts.clone();
                 counts.lost += lost_now;
+                counts.dead_lettered_events += m
+                    .tracks
+                    .values()
+                    .filter(|t| t.topic == g.topic && t.dead & bit != 0 && t.applied & bit == 0)
+                    .count() as u64;
                 GroupOutcome {
                     name: g.name.clone(),
                     topic: topic.name.clone(),
@@ -224,7 +235,24 @@ impl World<'_> {
                 }
             })
             .collect();
+        let route_names: Vec<&str> = self.route_names.iter().map(String::as_str).collect();
+        let reads = m
+            .then_read
+            .iter()
+            .enumerate()
+            .filter_map(|(r, t)| {
+                let t = t.as_ref()?;
+                let g = &m.groups[t.group as usize];
+                Some((
+                    route_names[r].to_string(),
+                    route_names[t.route as usize].to_string(),
+                    format!("{}/{}", m.topics[g.topic as usize].name, g.name),
+                    m.reads[r].clone(),
+                ))
+            })
+            .collect();
         Some(EventsOutcome {
+            reads,
             topics,
             publishers,
             lost: groups.iter().map(|g| g.counts.lost).sum(),
