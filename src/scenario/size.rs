@@ -79,6 +79,16 @@ pub const SAGA_BYTES: u64 = 2048;
 /// Bytes of one record of a saga's log, or one effect of its trace.
 pub const SAGA_RECORD_BYTES: u64 = 24;
 
+/// A message in a partition's log and the track that follows its event
+/// (`world/broker/`): 16 bytes of log entry, and a `BTreeMap` entry of a
+/// track with its key and the tree's share of a node.
+pub const EVENT_BYTES: u64 = 112;
+/// An outbox table's entry: its id and its slot.
+pub const OUTBOX_ENTRY_BYTES: u64 = 16;
+/// A dedupe window's id: the ring's and the index's (at least twice as
+/// many slots as ids, 16 bytes each).
+pub const DEDUPE_ENTRY_BYTES: u64 = 48;
+
 /// The default limit on the estimate: 4 GiB (raise it with `--max-memory`).
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
 
@@ -473,6 +483,38 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
         parts.push((
             "sagas in flight and the stateful services' balances".to_string(),
             saga_bytes.saturating_add(balances),
+        ));
+    }
+
+    // A broker's partitions hold at most `retention_messages` each, and
+    // each message held is followed by a track until it ends; outboxes and
+    // dedupe windows are sized at their capacity.
+    let events = compiled.events();
+    let mut event_bytes = 0u64;
+    for topic in &events.topics {
+        event_bytes = event_bytes.saturating_add(
+            u64::from(topic.partitions)
+                .saturating_mul(u64::from(topic.retention_messages))
+                .saturating_mul(EVENT_BYTES),
+        );
+    }
+    for publisher in &events.publishers {
+        if publisher.mode == crate::scenario::model::PublishMode::Outbox {
+            event_bytes = event_bytes.saturating_add(
+                (publisher.outbox_capacity as u64).saturating_mul(OUTBOX_ENTRY_BYTES + EVENT_BYTES),
+            );
+        }
+    }
+    for group in &events.groups {
+        if group.idempotent {
+            event_bytes = event_bytes
+                .saturating_add((group.dedupe_window as u64).saturating_mul(DEDUPE_ENTRY_BYTES));
+        }
+    }
+    if event_bytes > 0 {
+        parts.push((
+            "the brokers' logs, the outboxes and the dedupe windows".to_string(),
+            event_bytes,
         ));
     }
 

@@ -390,3 +390,20 @@ impl Messaging {
         self.publisher_of[service as usize]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::size::EVENT_BYTES;
+
+    /// The size estimate's bound on an event held covers its log entry and
+    /// its track with its key (a `BTreeMap` entry also pays its node's
+    /// share: at least a third more is left for it).
+    #[test]
+    fn the_size_estimate_covers_an_event_held() {
+        let held = std::mem::size_of::<Message>()
+            + std::mem::size_of::<u64>()
+            + std::mem::size_of::<Track>();
+        assert!(held as u64 * 4 / 3 <= EVENT_BYTES, "{held} bytes");
+    }
+}
