@@ -555,6 +555,7 @@ fn the_bundled_scenarios_warn_exactly_where_it_is_true() {
         ("saga-checkout-broken.json", &[]),
         ("saga-checkout-fragile.json", &[]),
         ("saga-checkout.json", &[]),
+        ("saga-choreography.json", &[]),
         ("shop.json", &[]),
         ("slow-dependency.json", &[]),
         ("zones.json", &[]),

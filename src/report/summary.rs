@@ -21,7 +21,10 @@ mod services;
 mod shed;
 mod statuses;
 use events::events_summary;
-pub use events::{EventsSummary, GroupSummary, PublisherSummary, ReadsSummary, TopicSummary};
+pub use events::{
+    ChoreographyStepSummary, ChoreographySummary, EventsSummary, GroupSummary, PublisherSummary,
+    ReadsSummary, TopicSummary,
+};
 pub use saga::{
     DeadLetteredSummary, ListedSagaSummary, SagaStepSummary, SagaSummary, StateSummary,
 };

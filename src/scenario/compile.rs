@@ -411,7 +411,8 @@ use admission::compile_admission;
 use autoscale::compile_autoscale;
 pub use autoscale::{AutoscaleMetric, CompiledAutoscale};
 pub use events::{
-    CompiledEvents, CompiledGroup, CompiledPublisher, CompiledThenRead, CompiledTopic,
+    CompiledChoreography, CompiledChoreographyStep, CompiledEvents, CompiledGroup,
+    CompiledPublisher, CompiledThenRead, CompiledTopic,
 };
 pub use gateway::{
     CompiledAuth, CompiledGateway, CompiledGatewayRoute, CompiledRouteLimit, DEFAULT_LIMIT_TIMEOUT,

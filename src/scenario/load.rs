@@ -37,6 +37,7 @@ const TOP_LEVEL: &[&str] = &[
     "faults",
     "requirements",
     "compare",
+    "choreographies",
 ];
 
 /// Reads, checks and compiles the scenario file at `path`.
@@ -640,7 +641,17 @@ impl Sections<'_> {
             None => Some(None),
         };
         let compare = self.or_unread(compare, root.key("compare"), || None);
+        let choreographies = match object.get("choreographies") {
+            Some(v) => self.typed(v, root.key("choreographies")),
+            None => Some(std::collections::BTreeMap::new()),
+        };
+        let choreographies = self.or_unread(
+            choreographies,
+            root.key("choreographies"),
+            std::collections::BTreeMap::new,
+        );
         Some(Scenario {
+            choreographies,
             compare,
             name,
             description,

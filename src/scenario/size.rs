@@ -89,6 +89,14 @@ pub const OUTBOX_ENTRY_BYTES: u64 = 16;
 /// many slots as ids, 16 bytes each).
 pub const DEDUPE_ENTRY_BYTES: u64 = 48;
 
+/// A saga followed by choreography (`world/broker/choreo.rs`): its record
+/// in a `BTreeMap` with its key and the tree's share of a node, and its
+/// place in the queue of sagas to forget.
+pub const CHOREOGRAPHY_SAGA_BYTES: u64 = 128;
+/// What each step's ledger keeps of a saga followed: its decision and its
+/// effect, two `BTreeMap` entries keyed by (saga, step).
+pub const CHOREOGRAPHY_STEP_BYTES: u64 = 128;
+
 /// The default limit on the estimate: 4 GiB (raise it with `--max-memory`).
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
 
@@ -511,9 +519,20 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
                 .saturating_add((group.dedupe_window as u64).saturating_mul(DEDUPE_ENTRY_BYTES));
         }
     }
+    // A choreography follows at most `sagas_max` sagas, each with what
+    // every step's ledger keeps of it; and the ledgers' balances.
+    for c in &events.choreographies {
+        let per_saga = CHOREOGRAPHY_SAGA_BYTES
+            .saturating_add((c.steps.len() as u64).saturating_mul(CHOREOGRAPHY_STEP_BYTES));
+        event_bytes = event_bytes.saturating_add((c.sagas_max as u64).saturating_mul(per_saga));
+        for step in &c.steps {
+            event_bytes = event_bytes.saturating_add(u64::from(step.keys) * 8);
+        }
+    }
     if event_bytes > 0 {
         parts.push((
-            "the brokers' logs, the outboxes and the dedupe windows".to_string(),
+            "the brokers' logs, the outboxes, the dedupe windows and the choreographies' sagas"
+                .to_string(),
             event_bytes,
         ));
     }

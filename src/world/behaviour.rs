@@ -132,7 +132,10 @@ impl World<'_> {
             .as_deref()
             .and_then(|m| m.publisher_of(service));
         let committed = match publisher {
-            Some(p) => self.commit_event(kernel, job_key, p),
+            Some(p) => match self.choreography_role(job_key, service) {
+                Some(role) => self.choreography_job(kernel, job_key, p, role),
+                None => self.commit_event(kernel, job_key, p, None),
+            },
             None => true,
         };
         let status = if committed {

@@ -428,12 +428,8 @@ impl<'s> World<'s> {
                 }
             }
         }
-        let messaging = super::broker::Messaging::new(
-            compiled,
-            &publish_edges,
-            &first_instances,
-            SimTime::ZERO,
-        );
+        let messaging =
+            super::broker::Messaging::new(compiled, &publish_edges, streams, SimTime::ZERO);
         if let Some(m) = &messaging {
             for (i, service) in services.iter_mut().enumerate() {
                 if m.is_broker(i as u32) {

@@ -84,6 +84,7 @@ use crate::scenario::Sampler;
 use balance::Balancer;
 use behaviour::Behaviour;
 pub use broker::{
+    ChoreographyCounts, ChoreographyOutcome, ChoreographyStepCounts, ChoreographyStepOutcome,
     EventsOutcome, GroupCounts, GroupOutcome, PublisherCounts, PublisherOutcome, ReadCounts,
     TopicOutcome,
 };

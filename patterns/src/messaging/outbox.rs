@@ -141,6 +141,11 @@ impl Outbox {
         self.len
     }
 
+    /// The events the table holds at most.
+    pub fn capacity(&self) -> usize {
+        self.ids.len()
+    }
+
     /// Whether the table is empty (every event appended was acknowledged).
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -17,6 +17,10 @@
 //!   `parallel_compensation`; activities are delivered at least once (a worker can do
 //!   the work and crash before reporting), so every participant tolerates retries.
 //!
+//! A saga without an orchestrator, by choreography over events, is a chain of
+//! [participants](Participant) (`choreography.rs`), each reacting to the saga's events
+//! with its own [ledger](Ledger); [`check_choreography`] judges its outcome.
+//!
 //! The pieces: [`plan`](SagaPlan) (`plan.rs`, the steps and bounds), the
 //! [orchestrator](Saga) (`orchestrator.rs`, one saga's decisions), its durable
 //! [log](SagaLog) with [crash recovery](recover) (`log.rs`), a participant's
@@ -34,6 +38,7 @@
 //! at most its `sagas_in_flight_max` sagas ([`MAX_SAGAS_IN_FLIGHT`]), each compacted
 //! when it ends.
 
+mod choreography;
 mod invariants;
 mod log;
 mod orchestrator;
@@ -42,6 +47,10 @@ mod store;
 #[cfg(test)]
 mod tests;
 
+pub use choreography::{
+    Broken, ChoreographyEnding, ChoreographyViolation, Participant, Reaction, SagaEvent,
+    check_choreography,
+};
 pub use invariants::{EffectKind, Violation, check_conservation, check_saga};
 pub use log::{Entry, MAX_SAGAS_IN_FLIGHT, Record, SagaId, SagaLog, recover};
 pub use orchestrator::{

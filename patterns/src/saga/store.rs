@@ -214,6 +214,32 @@ impl<K: Copy + Ord> Ledger<K> {
         }
     }
 
+    /// Whether a keyed ledger has decided `saga`'s `step` (applied, refused or
+    /// compensated it).
+    pub fn decided(&self, saga: K, step: usize) -> bool {
+        self.marks.contains_key(&(saga, step))
+    }
+
+    /// Refuses `action` by a business rule decided outside the ledger (a declined
+    /// card): [`ActionReply::Rejected`], remembered as a balance rule's refusal is; a
+    /// keyed ledger that decided it before answers as it did then.
+    pub fn refuse_with(&mut self, action: &Action<K>, idempotence: Idempotence) -> ActionReply {
+        if !self.available {
+            return ActionReply::Unavailable;
+        }
+        let id = (action.saga, action.step);
+        if idempotence == Idempotence::Keyed {
+            match self.marks.get(&id) {
+                Some(Mark::Applied) => return ActionReply::Duplicate,
+                Some(Mark::Rejected) => return ActionReply::Rejected,
+                Some(Mark::Compensated) => return ActionReply::Refused,
+                None => {}
+            }
+        }
+        self.marks.insert(id, Mark::Rejected);
+        ActionReply::Rejected
+    }
+
     /// Applies `action`, as idempotent as the ledger's default.
     pub fn apply(&mut self, action: &Action<K>) -> ActionReply {
         self.apply_with(action, self.idempotence)

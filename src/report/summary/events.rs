@@ -25,6 +25,86 @@ pub struct EventsSummary {
     /// Per write route with `then_read`: what its reads back found.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub read_your_writes: BTreeMap<String, ReadsSummary>,
+    /// Per choreography: how its sagas ended.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub choreographies: BTreeMap<String, ChoreographySummary>,
+}
+
+/// A saga by choreography.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChoreographySummary {
+    /// Its topic.
+    pub topic: String,
+    /// The service whose requests begin its sagas.
+    pub start: String,
+    /// Sagas begun.
+    pub started: u64,
+    /// Requests refused: `sagas_max` sagas were followed already.
+    pub refused: u64,
+    /// Sagas whose last step applied.
+    pub completed: u64,
+    /// Sagas a step of which failed, every earlier step undone.
+    pub compensated: u64,
+    /// Sagas neither at the end.
+    pub running_at_end: u64,
+    /// Of those, sagas an event of which a step's group lost: stuck for
+    /// good, with no coordinator to notice.
+    pub running_lost: u64,
+    /// Of those, sagas an event of which a step's group dead-lettered.
+    pub running_dead_lettered: u64,
+    /// Ended sagas whose effects break the saga invariants.
+    pub violations: u64,
+    /// Actions or compensations on a saga already ended.
+    pub late_effects: u64,
+    /// Events of sagas already forgotten (past `retention`): no effect.
+    pub unrecognised: u64,
+    /// Whether every step's ledger moved by exactly what the sagas
+    /// legitimately moved it by.
+    pub conserved: bool,
+    /// From a saga's `Started` to its ending (ms).
+    pub duration_ms: LatencySummary,
+    /// Per step, in order.
+    pub steps: Vec<ChoreographyStepSummary>,
+    /// The first violations found.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations_listed: Vec<String>,
+}
+
+/// One step of a choreography.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChoreographyStepSummary {
+    /// Its name.
+    pub name: String,
+    /// Its service.
+    pub service: String,
+    /// Actions applied (its `Done` published).
+    pub applied: u64,
+    /// Actions its business rule refused (its `Failed` published).
+    pub failed: u64,
+    /// Applications of a saga applied already: a duplicate effect.
+    pub duplicate_effects: u64,
+    /// Events it had decided before (keyed idempotence): nothing done.
+    pub duplicates: u64,
+    /// Compensations that undid its step.
+    pub undone: u64,
+    /// Of those, undos of a step undone already.
+    pub duplicate_compensations: u64,
+    /// Failures of a later step for a saga it had not applied.
+    pub compensation_no_ops: u64,
+    /// Triggers that came after its compensation: refused.
+    pub fenced: u64,
+    /// Events not for it.
+    pub ignored: u64,
+    /// Its ledger's total at the start.
+    pub initial: i64,
+    /// At the end.
+    pub total: i64,
+    /// What the ended sagas legitimately moved it by.
+    pub accounted: i64,
+    /// What the sagas still running have moved it by (each step once).
+    pub in_flight: i64,
+    /// `total - initial == accounted + in_flight`.
+    pub conserved: bool,
 }
 
 /// A write route's reads back.
@@ -202,6 +282,53 @@ pub(super) fn events_summary(events: Option<&EventsOutcome>) -> Option<EventsSum
                     capped_reads: c.capped,
                 };
                 (write.clone(), summary)
+            })
+            .collect(),
+        choreographies: e
+            .choreographies
+            .iter()
+            .map(|c| {
+                let steps: Vec<ChoreographyStepSummary> = c
+                    .steps
+                    .iter()
+                    .map(|s| ChoreographyStepSummary {
+                        name: s.name.clone(),
+                        service: s.service.clone(),
+                        applied: s.counts.applied,
+                        failed: s.counts.failed,
+                        duplicate_effects: s.counts.duplicate_effects,
+                        duplicates: s.counts.duplicates,
+                        undone: s.counts.undone,
+                        duplicate_compensations: s.counts.duplicate_compensations,
+                        compensation_no_ops: s.counts.compensation_no_ops,
+                        fenced: s.counts.fenced,
+                        ignored: s.counts.ignored,
+                        initial: s.initial,
+                        total: s.total,
+                        accounted: s.accounted,
+                        in_flight: s.in_flight,
+                        conserved: s.conserved(),
+                    })
+                    .collect();
+                let summary = ChoreographySummary {
+                    topic: c.topic.clone(),
+                    start: c.start.clone(),
+                    started: c.counts.started,
+                    refused: c.counts.refused,
+                    completed: c.counts.completed,
+                    compensated: c.counts.compensated,
+                    running_at_end: c.running,
+                    running_lost: c.running_lost,
+                    running_dead_lettered: c.running_dead_lettered,
+                    violations: c.counts.violations,
+                    late_effects: c.counts.late_effects,
+                    unrecognised: c.counts.unrecognised,
+                    conserved: steps.iter().all(|s| s.conserved),
+                    duration_ms: c.duration.summary(),
+                    steps,
+                    violations_listed: c.violations_listed.clone(),
+                };
+                (c.name.clone(), summary)
             })
             .collect(),
         groups: e

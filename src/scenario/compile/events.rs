@@ -83,6 +83,43 @@ pub struct CompiledThenRead {
     pub group: u32,
 }
 
+/// A saga by choreography.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledChoreography {
+    /// Its name.
+    pub name: String,
+    /// Its topic's index.
+    pub topic: u32,
+    /// The service whose requests begin a saga.
+    pub start: u32,
+    /// Its steps in order.
+    pub steps: Vec<CompiledChoreographyStep>,
+    /// The sagas followed at once, at most.
+    pub sagas_max: usize,
+    /// How long an ended saga is remembered.
+    pub retention: SimDuration,
+}
+
+/// One step of a choreography.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompiledChoreographyStep {
+    /// Its name.
+    pub name: String,
+    /// Its service's index.
+    pub service: u32,
+    /// The group in which its service reads the topic, by index into
+    /// [`CompiledEvents::groups`].
+    pub group: u32,
+    /// What its action adds to a balance.
+    pub delta: i64,
+    /// Its ledger's keys.
+    pub keys: u32,
+    /// Each key's opening balance.
+    pub initial: i64,
+    /// The probability that its business rule refuses.
+    pub decline: f64,
+}
+
 /// Every topic, producer and group of a scenario (all empty without a
 /// broker).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -95,6 +132,8 @@ pub struct CompiledEvents {
     pub groups: Vec<CompiledGroup>,
     /// Per workload route, its read back (empty without a broker).
     pub then_read: Vec<Option<CompiledThenRead>>,
+    /// The choreographies, in name order.
+    pub choreographies: Vec<CompiledChoreography>,
 }
 
 impl CompiledEvents {
@@ -212,6 +251,51 @@ impl Resolver<'_> {
             .collect();
         if events.topics.is_empty() {
             events.then_read.clear();
+        }
+        for (name, c) in &scenario.choreographies {
+            let path = JsonPath::root().key("choreographies").key(name);
+            let (Some(topic), Ok(start)) = (
+                events.topic(&c.topic),
+                names.binary_search(&c.start.as_str()),
+            ) else {
+                self.problems
+                    .push((path, "an unknown topic or service".to_string()));
+                continue;
+            };
+            let mut steps = Vec::new();
+            for (i, step) in c.steps.iter().enumerate() {
+                let service = names.binary_search(&step.service.as_str()).ok();
+                let group = service.and_then(|s| {
+                    events
+                        .groups
+                        .iter()
+                        .position(|g| g.service == s as u32 && g.topic == topic)
+                });
+                let (Some(service), Some(group)) = (service, group) else {
+                    self.problems.push((
+                        path.key("steps").index(i).key("service"),
+                        "a step's service consumes the topic".to_string(),
+                    ));
+                    continue;
+                };
+                steps.push(CompiledChoreographyStep {
+                    name: step.name.clone(),
+                    service: service as u32,
+                    group: group as u32,
+                    delta: step.delta,
+                    keys: step.keys,
+                    initial: step.initial,
+                    decline: step.decline,
+                });
+            }
+            events.choreographies.push(CompiledChoreography {
+                name: name.clone(),
+                topic,
+                start: start as u32,
+                steps,
+                sagas_max: c.sagas_max as usize,
+                retention: c.retention,
+            });
         }
         events
     }

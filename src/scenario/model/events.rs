@@ -225,3 +225,72 @@ pub struct ConsumeSpec {
     #[serde(default = "default_commit_timeout")]
     pub commit_timeout: SimDuration,
 }
+
+fn default_choreography_sagas() -> u32 {
+    100_000
+}
+fn default_choreography_retention() -> SimDuration {
+    SimDuration::from_secs(600)
+}
+fn default_keys() -> u32 {
+    1
+}
+
+/// A saga by choreography (Richardson's choreography-based saga): no
+/// orchestrator. Each request `start` handles begins a saga with a `Started`
+/// event on `topic` (its `publish`), keyed by the saga so that its events
+/// keep their order; each step's service consumes the topic, applies its
+/// action when the previous step's `Done` arrives and publishes its own
+/// `Done`, or `Failed` when its business rule refuses; on a later step's
+/// `Failed`, each undoes its own step. The consumers' `idempotent` is the
+/// participants' (keyed by saga and step).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoreographySpec {
+    /// The topic of the saga's events (one of a broker's; one choreography
+    /// per topic).
+    pub topic: String,
+    /// The service whose requests begin a saga (it publishes to `topic`).
+    pub start: String,
+    /// The steps in order, each on its own service.
+    #[schemars(length(min = 1, max = 16))]
+    pub steps: Vec<ChoreographyStepSpec>,
+    /// The sagas followed at once, running or ended within `retention`; a
+    /// request that would begin one more is refused (503) and counted.
+    #[schemars(range(min = 1, max = 1_048_576))]
+    #[serde(default = "default_choreography_sagas")]
+    pub sagas_max: u32,
+    /// How long the participants remember an ended saga (their keyed
+    /// decisions): an event of it that arrives later is not recognised.
+    #[serde(default = "default_choreography_retention")]
+    pub retention: SimDuration,
+}
+
+/// One step of a choreography: its service's action on its own ledger (a
+/// balance per key, as a stateful service's `state`).
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoreographyStepSpec {
+    /// The step's name in reports.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Its service: it consumes the topic in one group and publishes to it.
+    pub service: String,
+    /// What the action adds to the saga's key's balance (a debit when
+    /// negative: one below zero is refused, a `Failed`); its compensation
+    /// adds the opposite. Not zero.
+    pub delta: i64,
+    /// The keys of its ledger; a saga's key (its request's `keys` draw, else
+    /// its id) picks one, modulo this.
+    #[schemars(range(min = 1, max = crate::scenario::validate::MAX_STATE_KEYS))]
+    #[serde(default = "default_keys")]
+    pub keys: u32,
+    /// Each key's opening balance.
+    #[schemars(range(min = 0))]
+    pub initial: i64,
+    /// The probability that its business rule refuses the action (a
+    /// declined payment), decided once per saga.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    #[serde(default)]
+    pub decline: f64,
+}

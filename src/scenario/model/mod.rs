@@ -104,6 +104,9 @@ pub struct Scenario {
     /// (`run` ignores it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareSpec>,
+    /// Sagas by choreography over events, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub choreographies: BTreeMap<String, ChoreographySpec>,
 }
 
 /// A service: identical instances, each a FIFO queue in front of workers.

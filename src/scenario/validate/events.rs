@@ -453,3 +453,133 @@ impl Checker<'_> {
         }
     }
 }
+
+impl Checker<'_> {
+    /// Each choreography: its topic, its starter and its steps' services,
+    /// each of which reads the topic in one group and publishes to it; one
+    /// choreography per topic and per service.
+    pub(super) fn choreographies(&mut self) {
+        let scenario = self.scenario;
+        let mut topics: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut services: BTreeMap<&str, &str> = BTreeMap::new();
+        for (name, c) in &scenario.choreographies {
+            let path = JsonPath::root().key("choreographies").key(name);
+            if let Some(why) = bad_name(name) {
+                self.problem(path.clone(), format!("a choreography name {why}"));
+            }
+            let topic_known = self.topic_exists(path.key("topic"), &c.topic);
+            if let Some(first) = topics.insert(c.topic.as_str(), name.as_str()) {
+                self.problem(
+                    path.key("topic"),
+                    format!(
+                        "topic `{}` already carries choreography `{}`: one saga's events per topic, so that a participant knows what each event is",
+                        shown(&c.topic),
+                        shown(first)
+                    ),
+                );
+            }
+            if c.steps.is_empty() || c.steps.len() > 16 {
+                self.problem(path.key("steps"), "a choreography has 1 to 16 steps");
+            }
+            if c.sagas_max == 0 || c.sagas_max > 1 << 20 {
+                self.problem(
+                    path.key("sagas_max"),
+                    "sagas_max must be between 1 and 1048576: it bounds the sagas followed",
+                );
+            }
+            if c.retention.is_zero() {
+                self.problem(
+                    path.key("retention"),
+                    "a retention must be longer than 0: the participants remember a saga until its last events can arrive",
+                );
+            }
+            let mut members = vec![(path.key("start"), c.start.as_str(), None)];
+            for (i, step) in c.steps.iter().enumerate() {
+                members.push((
+                    path.key("steps").index(i).key("service"),
+                    &step.service,
+                    Some(i),
+                ));
+            }
+            for (at, service_name, step) in members {
+                let Some(service) = scenario.services.get(service_name) else {
+                    self.problem(at, format!("unknown service `{}`", shown(service_name)));
+                    continue;
+                };
+                if let Some(first) = services.insert(service_name, name.as_str()) {
+                    self.problem(
+                        at.clone(),
+                        format!(
+                            "`{}` is already in choreography `{}`: a service takes one part in one choreography",
+                            shown(service_name),
+                            shown(first)
+                        ),
+                    );
+                }
+                if topic_known && service.publish.as_ref().is_none_or(|p| p.topic != c.topic) {
+                    self.problem(
+                        at.clone(),
+                        format!(
+                            "`{}` must publish to `{}` (its `publish`): that is how it tells the others what it did",
+                            shown(service_name),
+                            shown(&c.topic)
+                        ),
+                    );
+                }
+                if step.is_some() && topic_known {
+                    let reads = service
+                        .consume
+                        .iter()
+                        .filter(|g| g.topic == c.topic)
+                        .count();
+                    if reads != 1 || service.consume.len() != 1 {
+                        self.problem(
+                            at,
+                            format!(
+                                "`{}` must consume `{}` in exactly one group, and nothing else (its `consume`): it reacts to the saga's events",
+                                shown(service_name),
+                                shown(&c.topic)
+                            ),
+                        );
+                    }
+                }
+            }
+            let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+            for (i, step) in c.steps.iter().enumerate() {
+                let at = path.key("steps").index(i);
+                if step.name.is_empty() {
+                    self.problem(at.key("name"), "a step has a name");
+                } else if let Some(first) = names.insert(step.name.as_str(), i) {
+                    self.problem(
+                        at.key("name"),
+                        format!(
+                            "step {first} is already named `{}`: step names are unique",
+                            shown(&step.name)
+                        ),
+                    );
+                }
+                if step.delta == 0 {
+                    self.problem(
+                        at.key("delta"),
+                        "a step's action changes its balance: delta is not 0",
+                    );
+                }
+                if step.keys == 0 || step.keys > super::MAX_STATE_KEYS {
+                    self.problem(
+                        at.key("keys"),
+                        format!("keys must be between 1 and {}", super::MAX_STATE_KEYS),
+                    );
+                }
+                if step.initial < 0 || step.initial > i64::from(u32::MAX) {
+                    self.problem(
+                        at.key("initial"),
+                        format!("initial must be between 0 and {}", u32::MAX),
+                    );
+                }
+                if !(0.0..=1.0).contains(&step.decline) {
+                    self.problem(at.key("decline"), "decline is a probability in [0, 1]");
+                }
+            }
+        }
+    }
+}

@@ -110,6 +110,7 @@ pub fn validate(scenario: &Scenario) -> Problems {
     c.stores_only_for_sagas();
     c.messaging_across_services();
     c.then_reads();
+    c.choreographies();
     c.cycles();
     c.network();
     c.workload();

@@ -304,6 +304,11 @@ impl World<'_> {
                 g.counts.dead_lettered += 1;
                 if let Some(track) = m.tracks.get_mut(&event) {
                     track.dead |= 1 << g.bit;
+                    if let Some(c) = m.choreographies.as_deref_mut()
+                        && track.saga != NO_EVENT
+                    {
+                        c.missed(track.topic, track.saga, d.group, true);
+                    }
                 }
                 d.attempt = 0;
                 d.next += 1;

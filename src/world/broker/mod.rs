@@ -23,6 +23,7 @@
 //! retention after its publish failed; what bounds the tracks is what bounds
 //! the logs and the outboxes.
 
+mod choreo;
 mod consume;
 mod publish;
 mod reads;
@@ -38,6 +39,9 @@ use crate::scenario::model::PublishMode;
 
 use super::slab::{Key, Slab};
 
+pub use choreo::{
+    ChoreographyCounts, ChoreographyOutcome, ChoreographyStepCounts, ChoreographyStepOutcome,
+};
 pub use reads::ReadCounts;
 pub use report::{EventsOutcome, GroupCounts, GroupOutcome, PublisherOutcome, TopicOutcome};
 
@@ -214,6 +218,9 @@ struct Track {
     /// Per group bit: applied, dead-lettered, lost.
     applied: u32,
     dead: u32,
+    /// Of a choreography: its saga, and what it says.
+    said: choreo::Said,
+    saga: u64,
 }
 
 /// Every topic, producer and consumer group of the world.
@@ -248,6 +255,8 @@ pub(super) struct Messaging {
     /// Events whose publish failed before any copy reached the broker, with
     /// when they are judged lost (a late attempt may still land before).
     unpublished: VecDeque<(SimTime, u64)>,
+    /// The sagas by choreography (none without one).
+    choreographies: Option<Box<choreo::Choreographies>>,
 }
 
 /// An event id that no job carries.
@@ -259,7 +268,7 @@ impl Messaging {
     pub(super) fn new(
         compiled: &Compiled,
         publish_edges: &[Option<u32>],
-        first_instances: &[u32],
+        streams: &crate::kernel::RngStreams,
         now: SimTime,
     ) -> Option<Messaging> {
         let events = compiled.events();
@@ -331,7 +340,6 @@ impl Messaging {
                     .iter()
                     .position(|&x| x == i as u32)
                     .expect("a topic lists its groups") as u32;
-                let _ = first_instances;
                 Group {
                     name: g.name.clone(),
                     topic: g.topic,
@@ -377,6 +385,7 @@ impl Messaging {
             follow_ups: Slab::default(),
             reading: BTreeMap::new(),
             reads: vec![ReadCounts::default(); compiled.scenario().workload.routes.len()],
+            choreographies: choreo::Choreographies::new(events, services, streams),
         })
     }
 

@@ -16,11 +16,15 @@ impl World<'_> {
         kernel: &mut Kernel<Event>,
         job_key: Key,
         publisher: u16,
+        message: Option<choreo::SagaMessage>,
     ) -> bool {
         let now = kernel.now();
         let job = self.jobs.get(job_key).expect("a live job commits");
         let (instance, draw, request) = (job.instance, job.draw, job.request);
-        let key = self.requests.get(request).and_then(|r| r.key());
+        let key = match message {
+            Some(m) => Some(m.key),
+            None => self.requests.get(request).and_then(|r| r.key()),
+        };
         let m = self.messaging.as_deref_mut().expect("messaging");
         let id = m.next_event;
         let p = &mut m.publishers[publisher as usize];
@@ -54,6 +58,8 @@ impl World<'_> {
                 in_deliveries: 0,
                 applied: 0,
                 dead: 0,
+                said: message.map_or(choreo::Said::Nothing, |m| m.said),
+                saga: message.map_or(NO_EVENT, |m| m.saga),
             },
         );
         if !m.then_read.is_empty() {
@@ -511,6 +517,11 @@ impl Messaging {
             let bit = 1 << group.bit;
             if (track.applied | track.dead) & bit == 0 {
                 group.counts.lost += 1;
+                if let Some(c) = self.choreographies.as_deref_mut()
+                    && track.saga != NO_EVENT
+                {
+                    c.missed(track.topic, track.saga, g, false);
+                }
             } else if track.applied & bit == 0 {
                 group.counts.dead_lettered_events += 1;
             }

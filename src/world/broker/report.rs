@@ -124,6 +124,8 @@ pub struct EventsOutcome {
     /// Per write route that reads back: its name, the read route's, the
     /// group read (`topic/group`), and what the reads found.
     pub reads: Vec<(String, String, String, ReadCounts)>,
+    /// The sagas by choreography, in name order.
+    pub choreographies: Vec<super::ChoreographyOutcome>,
 }
 
 impl World<'_> {
@@ -253,6 +255,7 @@ impl World<'_> {
             .collect();
         Some(EventsOutcome {
             reads,
+            choreographies: self.choreography_outcomes(),
             topics,
             publishers,
             lost: groups.iter().map(|g| g.counts.lost).sum(),
