@@ -479,7 +479,10 @@ fn lag_after_a_broker_outage_drains_at_capacity_minus_arrivals() {
         .copied()
         .fold((0.0, 0.0), |m, p| if p.1 > m.1 { p } else { m });
     // About the outage's arrivals (20 s × the rate).
-    assert!(peak > 0.8 * 20.0 * rate, "peak {peak} at {peak_at}: {lag:?}");
+    assert!(
+        peak > 0.8 * 20.0 * rate,
+        "peak {peak} at {peak_at}: {lag:?}"
+    );
     // From two seconds after the peak until the lag is down to a tenth of
     // it (past that, partitions empty one by one and the slope flattens).
     let drain: Vec<(f64, f64)> = lag

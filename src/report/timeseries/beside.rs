@@ -304,7 +304,10 @@ mod tests {
     fn a_group_row_has_a_cell_per_column_and_empty_percentiles_when_nothing_was_applied() {
         use crate::kernel::SimTime;
         use crate::metrics::events::{GroupRow, PartitionRow};
-        let window = (SimTime::from_nanos(1_000_000_000), SimTime::from_nanos(2_000_000_000));
+        let window = (
+            SimTime::from_nanos(1_000_000_000),
+            SimTime::from_nanos(2_000_000_000),
+        );
         let mut row = GroupRow {
             group: 0,
             delivered: 7,

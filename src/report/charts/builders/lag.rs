@@ -289,7 +289,9 @@ mod tests {
             "{notes:?}"
         );
         assert!(
-            notes.iter().any(|n| n.starts_with("each point merges up to 4 windows")),
+            notes
+                .iter()
+                .any(|n| n.starts_with("each point merges up to 4 windows")),
             "{notes:?}"
         );
     }
