@@ -528,6 +528,17 @@ fn run(
             Err(e) => return cannot_write(console, e),
         }
     }
+    if report::timeseries::writes_events(&compiled) {
+        let names = report::timeseries::group_names(&compiled);
+        match staging.create(report::timeseries::GROUPS.name) {
+            Ok(f) => csv = csv.with_groups(io::BufWriter::new(f), names.clone()),
+            Err(e) => return cannot_write(console, e),
+        }
+        match staging.create(report::timeseries::LAG.name) {
+            Ok(f) => csv = csv.with_lag(io::BufWriter::new(f), names),
+            Err(e) => return cannot_write(console, e),
+        }
+    }
     let mut streaming = Streaming {
         csv,
         console: &mut *console,

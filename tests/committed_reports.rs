@@ -83,6 +83,9 @@ fn committed_summaries_match_a_fresh_run() {
         let balance = Shared::default();
         let autoscale = Shared::default();
         let sagas = Shared::default();
+        let groups = Shared::default();
+        let lag = Shared::default();
+        let names = report::timeseries::group_names(&scenario);
         let mut csv = report::timeseries::CsvRecorder::new(
             Shared::default(),
             Shared::default(),
@@ -91,7 +94,9 @@ fn committed_summaries_match_a_fresh_run() {
         .with_instances(instances.clone())
         .with_balance(balance.clone())
         .with_autoscale(autoscale.clone())
-        .with_sagas(sagas.clone());
+        .with_sagas(sagas.clone())
+        .with_groups(groups.clone(), names.clone())
+        .with_lag(lag.clone(), names);
         // A workload with declared clients streams their rows too (checked
         // below through `to_csv`, as every series file is).
         if scenario.scenario().workload.clients.is_some() {
@@ -129,6 +134,7 @@ fn committed_summaries_match_a_fresh_run() {
         let instances_reported = world::reports_instances(&scenario);
         let autoscaled = report::timeseries::writes_autoscale(&scenario);
         let orchestrated = report::timeseries::writes_sagas(&scenario);
+        let consumed = report::timeseries::writes_events(&scenario);
         for (file, written, reported) in [
             (
                 report::timeseries::INSTANCES,
@@ -138,6 +144,8 @@ fn committed_summaries_match_a_fresh_run() {
             (report::timeseries::BALANCE, &balance, instances_reported),
             (report::timeseries::AUTOSCALE, &autoscale, autoscaled),
             (report::timeseries::SAGAS, &sagas, orchestrated),
+            (report::timeseries::GROUPS, &groups, consumed),
+            (report::timeseries::LAG, &lag, consumed),
         ] {
             let instances_path = report.join(file.name);
             if reported {

@@ -6,7 +6,8 @@
 //! outage while naive publishing loses exactly the events whose publish gave
 //! up; a non-idempotent consumer applies a redelivered event again while an
 //! idempotent one skips it; each partition is applied in order; the same
-//! seed gives the same numbers; and a misused broker is refused at its path.
+//! seed gives the same numbers; a misused broker is refused at its path;
+//! and a backlog drains at the consumers' capacity minus the arrival rate.
 
 use meshsim::report::Summary;
 use meshsim::report::summary::{EventsSummary, GroupSummary};
@@ -425,4 +426,102 @@ fn the_default_relay_keeps_up_one_event_at_a_time() {
     assert_eq!(p.sends, p.committed, "{p:?}");
     assert!(p.in_outbox_max < 100, "{p:?}");
     assert!(group(&s, "billing").staleness_ms.p50 < 120.0);
+}
+
+/// After a broker outage, a group's lag drains at its capacity minus the
+/// arrival rate (deliverable 7). The events of the outage wait in the
+/// outbox and reach the log as soon as the broker is back, so the lag peaks
+/// then; from there it falls by what the consumers apply a second less
+/// what keeps arriving. Evenly spaced arrivals, and Poisson ones on three
+/// seeds.
+#[test]
+fn lag_after_a_broker_outage_drains_at_capacity_minus_arrivals() {
+    let rate = 200.0;
+    let constant = json!({"constant": {"rate": rate}});
+    let poisson = json!({"poisson": {"rate": rate}});
+    for (arrivals, seed) in [
+        (constant, 1),
+        (poisson.clone(), 1),
+        (poisson.clone(), 2),
+        (poisson, 3),
+    ] {
+        drains_at_capacity_minus_arrivals(rate, arrivals, seed);
+    }
+}
+
+fn drains_at_capacity_minus_arrivals(rate: f64, arrivals: Value, seed: u64) {
+    let (partitions, members, concurrency) = (4u32, 2u32, 4u32);
+    let (handler_ms, latency_ms, batch) = (10.0, 1.0, 50u32);
+    let v = json!({
+        "name": "drain", "duration": "70s", "window": "1s",
+        "network": {"latency": {"constant": format!("{latency_ms}ms")}},
+        "services": {
+            "orders": {"instances": 2, "concurrency": 16, "service_time": {"constant": "1ms"},
+                       "publish": {"topic": "orders", "mode": "outbox", "timeout": "200ms",
+                                   "outbox": {"poll_interval": "10ms", "max_in_flight": 64}}},
+            "broker": {"instances": 2, "concurrency": 64, "service_time": {"constant": "200us"},
+                       "broker": {"topics": {"orders": {"partitions": partitions}}}},
+            "billing": {"instances": members, "concurrency": concurrency,
+                        "service_time": {"constant": format!("{handler_ms}ms")},
+                        "consume": [{"topic": "orders", "group": "billing",
+                                     "max_poll_records": batch}]}
+        },
+        "workload": {"arrivals": arrivals,
+                     "routes": [{"name": "order", "service": "orders", "method": "POST",
+                                 "path": "/orders", "keys": 10000, "timeout": "2s"}]},
+        "faults": [{"at": "10s", "for": "20s", "crash": {"service": "broker"}}]
+    });
+    let compiled = scenario::parse(&v.to_string(), "drain.json").unwrap_or_else(|e| panic!("{e}"));
+    let outcome = world::run(&compiled, seed, None);
+    let g = &outcome.messaging.as_ref().expect("a broker").groups[0];
+    assert_eq!(g.rows_merged, 1);
+    // The lag at each window's end.
+    let lag: Vec<(f64, f64)> = g
+        .rows
+        .iter()
+        .map(|(_, end, r)| (end.as_secs_f64(), r.lag as f64))
+        .collect();
+    // The capacity: each partition has one batch out at a time, its
+    // messages handled one after another, so the parallelism is the
+    // partitions (at most one per worker), and each batch also waits for
+    // its delivery and its commit to cross the network.
+    let parallel = f64::from(partitions.min(members * concurrency));
+    let per_batch_s = (f64::from(batch) * handler_ms + 2.0 * latency_ms) / 1e3;
+    let capacity = parallel * f64::from(batch) / per_batch_s;
+    let expected = capacity - rate;
+    let (peak_at, peak) = lag
+        .iter()
+        .copied()
+        .fold((0.0, 0.0), |m, p| if p.1 > m.1 { p } else { m });
+    // About the outage's arrivals (20 s × the rate).
+    assert!(
+        peak > 0.8 * 20.0 * rate,
+        "peak {peak} at {peak_at}: {lag:?}"
+    );
+    // From two seconds after the peak until the lag is down to a tenth of
+    // it (past that, partitions empty one by one and the slope flattens).
+    let drain: Vec<(f64, f64)> = lag
+        .iter()
+        .copied()
+        .filter(|&(t, _)| t >= peak_at + 2.0)
+        .take_while(|&(_, l)| l > 0.1 * peak)
+        .collect();
+    assert!(drain.len() >= 8, "{drain:?}");
+    let n = drain.len() as f64;
+    let (mt, ml) = (
+        drain.iter().map(|p| p.0).sum::<f64>() / n,
+        drain.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let slope = drain.iter().map(|p| (p.0 - mt) * (p.1 - ml)).sum::<f64>()
+        / drain.iter().map(|p| (p.0 - mt).powi(2)).sum::<f64>();
+    let drains = -slope;
+    assert!(
+        (drains - expected).abs() <= 0.15 * expected,
+        "{arrivals} seed {seed}: lag drains at {drains:.1}/s, expected {expected:.1}/s (capacity {capacity:.1} − arrivals {rate}): {drain:?}"
+    );
+    eprintln!(
+        "{arrivals} seed {seed}: lag drains at {drains:.2}/s, expected {expected:.2}/s; peak {peak} at {peak_at}s"
+    );
+    // It drained: nothing is left but what is being handled.
+    assert!(lag.last().expect("rows").1 < 0.05 * peak, "{lag:?}");
 }

@@ -80,11 +80,16 @@ fn every_scenario_field_is_documented() {
 #[test]
 fn every_timeseries_column_is_documented() {
     // Every file a run may write, `series/clients.csv` and the files of
-    // balanced, discovered and autoscaled services included.
-    use meshsim::report::timeseries::{ALL_FILES, AUTOSCALE, BALANCE, INSTANCES, STATUSES};
+    // balanced, discovered and autoscaled services, sagas and consumer
+    // groups included.
+    use meshsim::report::timeseries::{
+        ALL_FILES, AUTOSCALE, BALANCE, GROUPS, INSTANCES, LAG, SAGAS, STATUSES,
+    };
     let columns: BTreeSet<String> = ALL_FILES
         .iter()
-        .chain([&INSTANCES, &BALANCE, &AUTOSCALE, &STATUSES])
+        .chain([
+            &INSTANCES, &BALANCE, &AUTOSCALE, &SAGAS, &GROUPS, &LAG, &STATUSES,
+        ])
         .flat_map(|f| f.header.split(','))
         .map(String::from)
         .collect();

@@ -7,6 +7,7 @@
 //! the behaviour of the world.
 
 pub mod autoscale;
+pub mod events;
 pub mod histogram;
 pub mod instances;
 pub mod kept;

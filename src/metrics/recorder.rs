@@ -102,6 +102,12 @@ pub struct ClosedWindow {
     /// One row per saga orchestrator, in index order (empty when there is
     /// none).
     pub sagas: Vec<super::saga::SagaRow>,
+    /// One row per consumer group, in index order (empty without a
+    /// broker).
+    pub groups: Vec<super::events::GroupRow>,
+    /// One row per consumer group and partition of its topic, group by
+    /// group, partitions in order (empty without a broker).
+    pub partitions: Vec<super::events::PartitionRow>,
 }
 
 impl ClosedWindow {

@@ -327,7 +327,7 @@ mod tests {
             }],
             instances: Vec::new(),
             autoscale: Vec::new(),
-            sagas: Vec::new(),
+            ..ClosedWindow::default()
         }
     }
 

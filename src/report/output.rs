@@ -69,6 +69,8 @@ pub fn stale_candidates() -> Vec<String> {
         super::timeseries::BALANCE.name.to_string(),
         super::timeseries::AUTOSCALE.name.to_string(),
         super::timeseries::SAGAS.name.to_string(),
+        super::timeseries::GROUPS.name.to_string(),
+        super::timeseries::LAG.name.to_string(),
         super::timeseries::STATUSES.name.to_string(),
     ];
     for (stem, _) in super::charts::CHARTS {

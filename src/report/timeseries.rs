@@ -6,7 +6,10 @@
 //! `series/balance.csv` (per service: imbalance and pool) when some
 //! service is balanced over or discovered; `series/autoscale.csv` (per
 //! autoscaled service: its instances and load) when some service is
-//! autoscaled; `series/statuses.csv`, each route's requests by status; and
+//! autoscaled; `series/sagas.csv` (per saga orchestrator) when some
+//! service is one; `series/groups.csv` (per consumer group) and
+//! `series/lag.csv` (per group and partition) when some service consumes a
+//! topic; `series/statuses.csv`, each route's requests by status; and
 //! `breakers.csv`, every circuit-breaker transition.
 //!
 //! Each file has only the columns of its kind, named as in summary.json,
@@ -59,8 +62,9 @@ pub const CLIENTS: SeriesFile = SeriesFile {
 
 mod beside;
 pub use beside::{
-    AUTOSCALE, BALANCE, INSTANCES, SAGAS, STATUSES, write_autoscale_row, write_instance_row,
-    write_pool_row, write_saga_row, write_statuses_row, writes_autoscale, writes_sagas,
+    AUTOSCALE, BALANCE, GROUPS, INSTANCES, LAG, SAGAS, STATUSES, group_names, write_autoscale_row,
+    write_group_row, write_instance_row, write_lag_row, write_pool_row, write_saga_row,
+    write_statuses_row, writes_autoscale, writes_events, writes_sagas,
 };
 
 /// Every time-series file, in the order of [`EntityKind`].
@@ -215,6 +219,12 @@ pub struct CsvRecorder<W: io::Write> {
     autoscale: Option<CsvStream<W>>,
     /// [`SAGAS`], when some service is a saga orchestrator.
     sagas: Option<CsvStream<W>>,
+    /// [`GROUPS`], when some service consumes a topic.
+    groups: Option<CsvStream<W>>,
+    /// [`LAG`], likewise.
+    lag: Option<CsvStream<W>>,
+    /// Each group's topic and name, by group index.
+    group_names: Vec<(String, String)>,
     /// [`STATUSES`].
     statuses: Option<CsvStream<W>>,
     names: SeriesNames,
@@ -240,6 +250,9 @@ impl<W: io::Write> CsvRecorder<W> {
             balance: None,
             autoscale: None,
             sagas: None,
+            groups: None,
+            lag: None,
+            group_names: Vec::new(),
             statuses: None,
             names: SeriesNames::default(),
             line: String::new(),
@@ -285,6 +298,25 @@ impl<W: io::Write> CsvRecorder<W> {
         self
     }
 
+    /// Also writes [`GROUPS`] to `out` (its header at once): for a run with
+    /// a consumer group ([`writes_events`]); `names` is each group's topic
+    /// and name ([`group_names`]).
+    #[must_use]
+    pub fn with_groups(mut self, out: W, names: Vec<(String, String)>) -> Self {
+        self.groups = Some(CsvStream::new(out, GROUPS.header));
+        self.group_names = names;
+        self
+    }
+
+    /// Also writes [`LAG`] to `out` (its header at once): for a run with a
+    /// consumer group, `names` as for [`CsvRecorder::with_groups`].
+    #[must_use]
+    pub fn with_lag(mut self, out: W, names: Vec<(String, String)>) -> Self {
+        self.lag = Some(CsvStream::new(out, LAG.header));
+        self.group_names = names;
+        self
+    }
+
     /// Also writes [`STATUSES`] to `out` (its header at once).
     #[must_use]
     pub fn with_statuses(mut self, out: W) -> Self {
@@ -320,6 +352,16 @@ impl<W: io::Write> CsvRecorder<W> {
                     .and_then(|s| s.error().map(|e| (SAGAS.name, e)))
             })
             .or_else(|| {
+                self.groups
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (GROUPS.name, e)))
+            })
+            .or_else(|| {
+                self.lag
+                    .as_ref()
+                    .and_then(|s| s.error().map(|e| (LAG.name, e)))
+            })
+            .or_else(|| {
                 self.statuses
                     .as_ref()
                     .and_then(|s| s.error().map(|e| (STATUSES.name, e)))
@@ -328,8 +370,9 @@ impl<W: io::Write> CsvRecorder<W> {
 
     /// Flushes every file; returns each writer and its number of rows, or
     /// the first error with the name of its file. [`INSTANCES`],
-    /// [`BALANCE`] and [`AUTOSCALE`], if written, are flushed too (and
-    /// their writers dropped).
+    /// [`BALANCE`], [`AUTOSCALE`], [`SAGAS`], [`GROUPS`], [`LAG`] and
+    /// [`STATUSES`], if written, are flushed too (and their writers
+    /// dropped).
     pub fn finish(self) -> Result<Finished<W>, (&'static str, io::Error)> {
         if let Some(instances) = self.instances {
             instances.finish().map_err(|e| (INSTANCES.name, e))?;
@@ -342,6 +385,12 @@ impl<W: io::Write> CsvRecorder<W> {
         }
         if let Some(sagas) = self.sagas {
             sagas.finish().map_err(|e| (SAGAS.name, e))?;
+        }
+        if let Some(groups) = self.groups {
+            groups.finish().map_err(|e| (GROUPS.name, e))?;
+        }
+        if let Some(lag) = self.lag {
+            lag.finish().map_err(|e| (LAG.name, e))?;
         }
         if let Some(statuses) = self.statuses {
             statuses.finish().map_err(|e| (STATUSES.name, e))?;
@@ -416,6 +465,32 @@ impl<W: io::Write> Recorder for CsvRecorder<W> {
                 self.line.clear();
                 let service = &self.names.services[row.service as usize];
                 write_saga_row(&mut self.line, window.start, window.end, service, row);
+                stream.line(&self.line);
+            }
+        }
+        if let Some(stream) = &mut self.groups {
+            for row in &window.groups {
+                self.line.clear();
+                let (topic, group) = &self.group_names[row.group as usize];
+                write_group_row(
+                    &mut self.line,
+                    (window.start, window.end),
+                    (topic, group),
+                    row,
+                );
+                stream.line(&self.line);
+            }
+        }
+        if let Some(stream) = &mut self.lag {
+            for row in &window.partitions {
+                self.line.clear();
+                let (topic, group) = &self.group_names[row.group as usize];
+                write_lag_row(
+                    &mut self.line,
+                    (window.start, window.end),
+                    (topic, group),
+                    row,
+                );
                 stream.line(&self.line);
             }
         }

@@ -517,12 +517,13 @@ pub fn run_observed<O: EventObserver>(
     let mut kept_instances = InstanceSeries::default();
     let mut kept_autoscale = crate::metrics::autoscale::AutoscaleSeries::default();
     let mut kept_sagas = crate::metrics::saga::SagaSeries::default();
+    let mut kept_groups = crate::metrics::events::GroupSeries::default();
     let fault_windows = faults::fault_windows(scenario);
     let mut recovery = RecoveryRecorder::new(fault_windows.iter().map(|f| (f.start, f.end)));
     let mut both = (
         (
             (&mut kept, &mut kept_instances),
-            (&mut kept_autoscale, &mut kept_sagas),
+            (&mut kept_autoscale, (&mut kept_sagas, &mut kept_groups)),
         ),
         (&mut recovery, recorder),
     );
@@ -679,6 +680,13 @@ pub fn run_observed<O: EventObserver>(
     for (service, (rows, merged)) in kept_sagas.finish() {
         if let Some(s) = outcome.sagas.iter_mut().find(|s| s.index == service) {
             (s.rows, s.rows_merged) = (rows, merged);
+        }
+    }
+    if let Some(events) = &mut outcome.messaging {
+        for (group, (rows, merged)) in kept_groups.finish() {
+            if let Some(g) = events.groups.get_mut(group as usize) {
+                (g.rows, g.rows_merged) = (rows, merged);
+            }
         }
     }
     outcome

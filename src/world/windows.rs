@@ -104,6 +104,8 @@ impl World<'_> {
         self.closing.instances.clear();
         self.closing.autoscale.clear();
         self.closing.sagas.clear();
+        self.closing.groups.clear();
+        self.closing.partitions.clear();
     }
 
     /// Whether anything was counted in the current window.

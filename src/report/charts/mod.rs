@@ -2,8 +2,9 @@
 //! the offered load and failures, service queues and service outcomes,
 //! what the resilience policies did (retry amplification, attempts behind
 //! the calls, circuit breaker states), how a balanced service's load
-//! spread over its instances, and what an autoscaled service ran, over
-//! virtual time, with the fault windows and
+//! spread over its instances, what an autoscaled service ran, how sagas
+//! ended, and how far each consumer group lagged, over virtual time, with
+//! the fault windows and
 //! the workload's schedule changes marked on every chart.
 //!
 //! Text is drawn with the DejaVu Sans font bundled in `assets/fonts/` (see
@@ -57,7 +58,7 @@ const FAMILY: &str = "sans-serif";
 
 /// The charts this module can draw, in the order they are returned: file
 /// stem under `charts/` and a title for reports.
-pub const CHARTS: [(&str, &str); 10] = [
+pub const CHARTS: [(&str, &str); 11] = [
     (
         "latency",
         "End-to-end latency of successful requests, per route",
@@ -91,6 +92,10 @@ pub const CHARTS: [(&str, &str); 10] = [
     (
         "sagas",
         "Sagas: how they ended, how many were running, and the compensations",
+    ),
+    (
+        "lag",
+        "Consumer lag and staleness, per group, with the faults shaded",
     ),
 ];
 

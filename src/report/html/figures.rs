@@ -82,6 +82,10 @@ const CAPTIONS: &[(&str, &str)] = &[
         "sagas",
         "Per saga orchestrator, the sagas that ended each second (completed in green, compensated in orange, dead-lettered in vermillion) against those started (dashed), and below it the sagas running at each window's end with the compensation calls made. In a fault (shaded), look for compensations replacing completions, and for the running count: it rises while sagas wait on retries and falls back once the fault ends; one that stays up is sagas stuck behind a participant or an orchestrator that is down. Dead-lettered sagas are a failure of the design: their state needs an operator.",
     ),
+    (
+        "lag",
+        "Per consumer group, its lag at each window's end (the messages not yet committed, over its partitions; dashed, its highest partition's), and below it the staleness of the events it applied in each window, from their commit to their application (p50 in orange, p99 in vermillion, in seconds). In a broker outage (shaded) nothing reaches the log and nothing is applied (the staleness line breaks; an outbox keeps its events meanwhile); when the broker returns, the lag jumps and then falls in a straight line at the group's capacity minus the arrival rate, and the staleness peaks as the oldest events are applied. A lag that never falls is a group slower than its producers; a highest partition far above the total's share is a hot key or a stuck member; a line that breaks is a window where nothing was applied.",
+    ),
 ];
 
 fn figure(out: &mut String, file: &str, svg: Option<&str>, png: Option<&str>, schedule: bool) {

@@ -1,6 +1,8 @@
 //! The time-series files beside the one-row-per-entity ones of each kind:
 //! `series/instances.csv` and `series/balance.csv` (balanced or discovered
-//! services), `series/autoscale.csv` (autoscaled services) and
+//! services), `series/autoscale.csv` (autoscaled services),
+//! `series/sagas.csv` (saga orchestrators), `series/groups.csv` and
+//! `series/lag.csv` (consumer groups, and their partitions) and
 //! `series/statuses.csv` (each route by status), with their row writers.
 
 use std::fmt::Write;
@@ -75,6 +77,105 @@ pub fn write_saga_row(
         row.recovered,
         row.compensation_calls,
         row.running,
+    );
+}
+
+/// `series/groups.csv`: each consumer group, per window: what it delivered
+/// (for the first time, and again), applied (for the first time, and
+/// again), skipped as duplicates, failed in its handler, sent to the
+/// dead-letter topic, the commits that timed out and the rebalances; its
+/// lag over its partitions, its highest partition's lag and its members at
+/// the window's end; and the staleness (commit to first application) of
+/// the events applied in the window, p50 and p99 (empty when none was).
+/// Written only for scenarios with a consumer group.
+pub const GROUPS: SeriesFile = SeriesFile {
+    name: "series/groups.csv",
+    header: "t_start_s,t_end_s,topic,group,delivered,redelivered,applied,duplicate_effects,deduplicated,handler_failures,dead_lettered,commit_timeouts,rebalances,lag_at_end,partition_lag_max_at_end,members_at_end,staleness_ms_p50,staleness_ms_p99",
+};
+
+/// `series/lag.csv`: each partition of each consumer group's topic, per
+/// window: its end offset, the group's committed offset and the lag at the
+/// window's end. Its own file because its rows are per partition; written
+/// when [`GROUPS`] is.
+pub const LAG: SeriesFile = SeriesFile {
+    name: "series/lag.csv",
+    header: "t_start_s,t_end_s,topic,group,partition,end_offset,committed_offset,lag_at_end",
+};
+
+/// Whether a run of `compiled` writes [`GROUPS`] and [`LAG`]: some service
+/// consumes a topic.
+pub fn writes_events(compiled: &crate::scenario::Compiled) -> bool {
+    !compiled.events().groups.is_empty()
+}
+
+/// Each consumer group's topic and name, by group index: what names a row
+/// of [`GROUPS`] and [`LAG`].
+pub fn group_names(compiled: &crate::scenario::Compiled) -> Vec<(String, String)> {
+    let events = compiled.events();
+    events
+        .groups
+        .iter()
+        .map(|g| (events.topics[g.topic as usize].name.clone(), g.name.clone()))
+        .collect()
+}
+
+/// One CSV line (with its newline) of [`GROUPS`], for `row` of the window
+/// `[start, end)`, its group `group` of topic `topic`. The percentiles are
+/// empty when nothing was applied.
+pub fn write_group_row(
+    out: &mut String,
+    (start, end): (crate::kernel::SimTime, crate::kernel::SimTime),
+    (topic, group): (&str, &str),
+    row: &crate::metrics::events::GroupRow,
+) {
+    let _ = write!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(topic),
+        csv_field(group),
+        row.delivered,
+        row.redelivered,
+        row.applied,
+        row.duplicate_effects,
+        row.deduplicated,
+        row.handler_failures,
+        row.dead_lettered,
+        row.commit_timeouts,
+        row.rebalances,
+        row.lag,
+        row.partition_lag_max,
+        row.members,
+    );
+    for p in [row.staleness_ms_p50, row.staleness_ms_p99] {
+        out.push(',');
+        if let Some(v) = p.filter(|v| v.is_finite()) {
+            let _ = write!(out, "{v:.3}");
+        }
+    }
+    out.push('\n');
+}
+
+/// One CSV line (with its newline) of [`LAG`], for `row` of the window
+/// `[start, end)`, its group `group` of topic `topic`.
+pub fn write_lag_row(
+    out: &mut String,
+    (start, end): (crate::kernel::SimTime, crate::kernel::SimTime),
+    (topic, group): (&str, &str),
+    row: &crate::metrics::events::PartitionRow,
+) {
+    let _ = writeln!(
+        out,
+        "{:.6},{:.6},{},{},{},{},{},{}",
+        start.as_secs_f64(),
+        end.as_secs_f64(),
+        csv_field(topic),
+        csv_field(group),
+        row.partition,
+        row.end_offset,
+        row.committed,
+        row.lag,
     );
 }
 
@@ -198,6 +299,56 @@ pub fn write_instance_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_group_row_has_a_cell_per_column_and_empty_percentiles_when_nothing_was_applied() {
+        use crate::kernel::SimTime;
+        use crate::metrics::events::{GroupRow, PartitionRow};
+        let window = (
+            SimTime::from_nanos(1_000_000_000),
+            SimTime::from_nanos(2_000_000_000),
+        );
+        let mut row = GroupRow {
+            group: 0,
+            delivered: 7,
+            applied: 6,
+            lag: 40,
+            partition_lag_max: 25,
+            members: 2,
+            staleness_ms_p50: Some(12.5),
+            staleness_ms_p99: Some(80.0),
+            ..GroupRow::default()
+        };
+        let mut out = String::new();
+        write_group_row(&mut out, window, ("orders", "read,model"), &row);
+        assert_eq!(
+            out,
+            "1.000000,2.000000,orders,\"read,model\",7,0,6,0,0,0,0,0,0,40,25,2,12.500,80.000\n"
+        );
+        row.staleness_ms_p50 = None;
+        row.staleness_ms_p99 = None;
+        out.clear();
+        write_group_row(&mut out, window, ("orders", "billing"), &row);
+        assert!(out.ends_with(",40,25,2,,\n"), "{out}");
+        assert_eq!(
+            out.trim_end().split(',').count(),
+            GROUPS.header.split(',').count()
+        );
+        out.clear();
+        let partition = PartitionRow {
+            group: 0,
+            partition: 3,
+            end_offset: 120,
+            committed: 100,
+            lag: 20,
+        };
+        write_lag_row(&mut out, window, ("orders", "billing"), &partition);
+        assert_eq!(out, "1.000000,2.000000,orders,billing,3,120,100,20\n");
+        assert_eq!(
+            out.trim_end().split(',').count(),
+            LAG.header.split(',').count()
+        );
+    }
 
     #[test]
     fn the_statuses_columns_are_the_vocabulary_in_its_order() {

@@ -273,7 +273,9 @@ impl World<'_> {
                     Some(track) => {
                         track.applied |= bit;
                         g.counts.applied += 1;
-                        g.staleness.record(now.saturating_since(track.committed));
+                        let staleness = now.saturating_since(track.committed);
+                        g.staleness.record(staleness);
+                        g.window_staleness.record(staleness);
                         // An event sent to the dead-letter topic before
                         // gave up its place in the order: a redelivery that
                         // applies it is not checked.

@@ -167,7 +167,11 @@ struct Group {
     cursors: Vec<Cursor>,
     dedupe: Option<DedupeWindow>,
     counts: GroupCounts,
+    /// Its counts when the last window closed (`report.rs`).
+    window_mark: GroupCounts,
     staleness: LatencyHistogram,
+    /// The staleness of the current window (2 digits), reset at its close.
+    window_staleness: LatencyHistogram,
     lag_max: u64,
 }
 
@@ -361,7 +365,9 @@ impl Messaging {
                         .idempotent
                         .then(|| DedupeWindow::new(g.dedupe_window).expect("validated")),
                     counts: GroupCounts::default(),
+                    window_mark: GroupCounts::default(),
                     staleness: LatencyHistogram::new(3),
+                    window_staleness: LatencyHistogram::new(2),
                     lag_max: 0,
                 }
             })

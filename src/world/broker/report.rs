@@ -1,5 +1,6 @@
 //! What the messaging reports: at the end, each topic, producer and group;
-//! at each window, each group's lag per partition.
+//! at each window, each group's row (`metrics::events::GroupRow`) and its
+//! lag per partition.
 
 use super::*;
 use crate::world::World;
@@ -106,6 +107,11 @@ pub struct GroupOutcome {
     pub pending: u64,
     /// From an event's commit to its first application.
     pub staleness: LatencyHistogram,
+    /// Its rows kept for charts (`metrics::events`), one per window of
+    /// `rows_merged` windows.
+    pub rows: crate::metrics::events::KeptGroupRows,
+    /// Windows per kept row.
+    pub rows_merged: u32,
 }
 
 /// Everything the messaging reports.
@@ -129,22 +135,55 @@ pub struct EventsOutcome {
 }
 
 impl World<'_> {
-    /// At a window's end: retention's deletions (counted in time) and each
-    /// group's highest lag.
+    /// At a window's end: retention's deletions (counted in time), each
+    /// group's highest lag, and the closing window's rows: per group, what
+    /// its counts moved by since the last window, its lag and members at
+    /// the end and the window's staleness; per group and partition, its
+    /// offsets and lag.
     pub(in crate::world) fn messaging_window(&mut self, now: SimTime) {
+        use crate::metrics::events::{GroupRow, PartitionRow};
         self.expire_all(now);
         let Some(m) = self.messaging.as_deref_mut() else {
             return;
         };
-        for group in &mut m.groups {
+        for (index, group) in m.groups.iter_mut().enumerate() {
             let topic = &m.topics[group.topic as usize];
-            let total: u64 = topic
-                .partitions
-                .iter()
-                .zip(&group.cursors)
-                .map(|(part, c)| part.end() - c.committed.max(part.base))
-                .sum();
+            let (mut total, mut highest) = (0, 0);
+            for (partition, (part, c)) in topic.partitions.iter().zip(&group.cursors).enumerate() {
+                let lag = part.end() - c.committed.max(part.base);
+                total += lag;
+                highest = highest.max(lag);
+                self.closing.partitions.push(PartitionRow {
+                    group: index as u32,
+                    partition: partition as u32,
+                    end_offset: part.end(),
+                    committed: c.committed,
+                    lag,
+                });
+            }
             group.lag_max = group.lag_max.max(total);
+            let (now_c, then) = (&group.counts, &group.window_mark);
+            let staleness = &group.window_staleness;
+            let p = |q: f64| (staleness.count() > 0).then(|| staleness.quantile_ms(q));
+            self.closing.groups.push(GroupRow {
+                group: index as u32,
+                delivered: now_c.delivered - then.delivered,
+                redelivered: now_c.redelivered - then.redelivered,
+                applied: now_c.applied - then.applied,
+                duplicate_effects: now_c.duplicate_effects - then.duplicate_effects,
+                deduplicated: now_c.deduplicated - then.deduplicated,
+                handler_failures: now_c.handler_failures - then.handler_failures,
+                dead_lettered: now_c.dead_lettered - then.dead_lettered,
+                commit_timeouts: now_c.commit_timeouts - then.commit_timeouts,
+                rebalances: now_c.rebalances - then.rebalances,
+                lag: total,
+                partition_lag_max: highest,
+                members: group.members.iter().filter(|x| x.alive).count() as u32,
+                staleness_ms_p50: p(0.5),
+                staleness_ms_p99: p(0.99),
+            });
+            group.window_mark = group.counts.clone();
+            group.window_staleness.reset();
         }
     }
 
@@ -234,6 +273,8 @@ impl World<'_> {
                     lag_max: g.lag_max.max(lag),
                     pending,
                     staleness: g.staleness.clone(),
+                    rows: Vec::new(),
+                    rows_merged: 1,
                 }
             })
             .collect();

@@ -1,9 +1,11 @@
-//! The nine charts, each built from [`Data`] as a [`Spec`], one file per
+//! The eleven charts, each built from [`Data`] as a [`Spec`], one file per
 //! family: `routes.rs` (route latency and throughput), `services.rs`
 //! (service queues and outcomes), `policies.rs` (retry amplification and
-//! the attempts behind the calls), `breakers.rs` (circuit-breaker states)
-//! `instances.rs` (per-instance load, imbalance and pool) and
-//! `autoscale.rs` (an autoscaled service's instances and load). This file
+//! the attempts behind the calls), `breakers.rs` (circuit-breaker states),
+//! `instances.rs` (per-instance load, imbalance and pool), `autoscale.rs`
+//! (an autoscaled service's instances and load), `sagas.rs` (each
+//! orchestrator's sagas ending and running) and `lag.rs` (each consumer
+//! group's lag and staleness, with the faults shaded). This file
 //! lists them in [`CHARTS`](super::CHARTS) order and holds what they
 //! share: the strips' notes, the captions of a route's, a service's or an
 //! edge's panel, and the busiest-and-other layout.
@@ -11,6 +13,7 @@
 mod autoscale;
 mod breakers;
 mod instances;
+mod lag;
 mod policies;
 mod routes;
 mod sagas;
@@ -34,6 +37,7 @@ impl Data<'_> {
             self.instances(),
             self.autoscale(),
             self.sagas(),
+            self.lag(),
         ]
         .into_iter()
         .flatten()
