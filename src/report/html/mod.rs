@@ -15,6 +15,7 @@
 //! and their captions in `figures.rs`.
 
 mod autoscale;
+mod events;
 mod figures;
 mod gateway;
 mod phases;
@@ -205,6 +206,7 @@ fn build(
     autoscale::autoscaling(&mut out, summary);
     gateway::gateways(&mut out, summary);
     saga::sagas(&mut out, summary);
+    events::events(&mut out, summary);
     edges(&mut out, summary);
     faults(&mut out, summary);
     phases::phases_section(&mut out, summary);

@@ -219,3 +219,60 @@ fn quotes_the_command_only_when_needed() {
         r"meshsim run 'my scenarios/it'\''s.json' --seed 1"
     );
 }
+
+#[test]
+fn the_events_section_shows_producers_groups_and_choreographies() {
+    let participant = |group: &str| {
+        format!(
+            r#"{{"instances": 1, "concurrency": 2, "service_time": {{"constant": "1ms"}},
+                "consume": [{{"topic": "checkout", "group": "{group}", "idempotent": true}}],
+                "publish": {{"topic": "checkout", "timeout": "200ms",
+                             "outbox": {{"poll_interval": "10ms", "max_in_flight": 8}}}}}}"#
+        )
+    };
+    let source = format!(
+        r#"{{"name": "choreo", "duration": "10s", "window": "1s",
+            "services": {{
+                "checkout": {{"instances": 1, "concurrency": 4, "service_time": {{"constant": "1ms"}},
+                              "publish": {{"topic": "checkout", "timeout": "200ms"}}}},
+                "broker": {{"instances": 1, "concurrency": 8, "service_time": {{"constant": "100us"}},
+                            "broker": {{"topics": {{"checkout": {{"partitions": 2}}}}}}}},
+                "inventory": {inventory},
+                "payments": {payments}
+            }},
+            "choreographies": {{"order <x>": {{"topic": "checkout", "start": "checkout", "steps": [
+                {{"name": "reserve", "service": "inventory", "delta": -1, "keys": 5, "initial": 1000}},
+                {{"name": "charge", "service": "payments", "delta": -1, "initial": 1000000, "decline": 0.5}}
+            ]}}}},
+            "workload": {{"arrivals": {{"poisson": {{"rate": 20}}}},
+                          "routes": [{{"service": "checkout"}}]}}}}"#,
+        inventory = participant("inventory"),
+        payments = participant("payments"),
+    );
+    let scenario = scenario::parse(&source, "choreo.json").expect("a valid scenario");
+    let run = world::run(&scenario, 1, None);
+    let summary = Summary::new(&scenario, 1, &run);
+    let html = index(&summary, "", "meshsim run choreo.json", &[]);
+    let events = &html[html.find("<h2>Events</h2>").expect("an events section")..];
+    let c = &summary.events.as_ref().expect("events").choreographies["order <x>"];
+    assert!(c.completed > 10 && c.compensated > 10, "{c:#?}");
+    assert!(
+        events.contains(
+            "<h3>choreography order &lt;x&gt; (topic checkout, started by checkout)</h3>"
+        )
+    );
+    assert!(events.contains(&format!(
+        "{} sagas started (0 refused): {} completed, {} compensated",
+        c.started, c.completed, c.compensated
+    )));
+    for cell in [
+        "checkout/inventory",
+        "checkout/payments",
+        "reserve",
+        "charge",
+        "outbox",
+    ] {
+        assert!(events.contains(&format!(">{cell}<")), "{cell}");
+    }
+    assert!(!html.contains("<script"), "names are escaped");
+}

@@ -677,9 +677,15 @@ mod tests {
         let saga = std::mem::size_of::<ChoreoSaga>()
             + std::mem::size_of::<u64>()
             + std::mem::size_of::<(SimTime, u64)>();
-        assert!(saga as u64 * 4 / 3 <= CHOREOGRAPHY_SAGA_BYTES, "{saga} bytes");
+        assert!(
+            saga as u64 * 4 / 3 <= CHOREOGRAPHY_SAGA_BYTES,
+            "{saga} bytes"
+        );
         let key = std::mem::size_of::<(u64, usize)>();
         let step = 2 * key + 8 + std::mem::size_of::<Effect>();
-        assert!(step as u64 * 4 / 3 <= CHOREOGRAPHY_STEP_BYTES, "{step} bytes");
+        assert!(
+            step as u64 * 4 / 3 <= CHOREOGRAPHY_STEP_BYTES,
+            "{step} bytes"
+        );
     }
 }

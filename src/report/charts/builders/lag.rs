@@ -200,6 +200,7 @@ mod tests {
             lost: 0,
             duplicate_effects: 0,
             reads: Vec::new(),
+            choreographies: Vec::new(),
         });
         run
     }
