@@ -182,6 +182,100 @@ fn a_participant_that_is_not_idempotent_applies_a_redelivery_again() {
     assert!(saga(&s).violations_listed[0].contains("took effect 2 times"));
 }
 
+/// With declines, a reservation applied twice and undone once leaves its
+/// saga running for good with a unit standing: a violation, and the
+/// ledger's discrepancy shows it, although the saga never ended.
+#[test]
+fn a_duplicate_left_standing_by_a_compensation_is_a_violation_of_a_running_saga() {
+    let faults = json!([
+        {"at": "5s", "for": "3s", "crash": {"service": "inventory", "instance": 0}},
+        {"at": "11s", "for": "3s", "crash": {"service": "inventory", "instance": 1}}
+    ]);
+    let mut inventory = participant("inventory", false, "outbox");
+    inventory["service_time"] = json!({"exponential": {"mean": "15ms"}});
+    let mut v = checkout(inventory, participant("payments", true, "outbox"), faults);
+    v["choreographies"]["checkout"]["steps"][1]["decline"] = json!(0.5);
+    let s = run(&v, 4);
+    let c = saga(&s);
+    let reserve = step(&s, "reserve");
+    assert!(reserve.duplicate_effects > 0, "{reserve:#?}");
+    let stuck = c
+        .violations_listed
+        .iter()
+        .filter(|v| v.contains("still running at the end"))
+        .count();
+    assert!(stuck > 0, "{c:#?}");
+    assert!(c.running_at_end >= stuck as u64);
+    assert!(!c.conserved, "the unit left standing is not the sagas'");
+    let discrepancy = (reserve.total - reserve.initial) - (reserve.accounted + reserve.in_flight);
+    assert!(discrepancy < 0, "{reserve:#?}");
+}
+
+/// Two choreographies with their own retention forget their sagas on
+/// their own clocks: the short one never fills `sagas_max` behind the long
+/// one's sagas.
+#[test]
+fn each_choreography_forgets_its_sagas_on_its_own_retention() {
+    let mut v = checkout(
+        participant("inventory", true, "outbox"),
+        participant("payments", true, "outbox"),
+        json!([]),
+    );
+    v["services"]["broker"]["broker"]["topics"]["refunds"] = json!({"partitions": 2});
+    let mut refunder = participant("refund-ledger", true, "outbox");
+    refunder["consume"][0]["topic"] = json!("refunds");
+    refunder["publish"]["topic"] = json!("refunds");
+    v["services"]["refund-ledger"] = refunder;
+    v["services"]["refunds"] = json!({"instances": 1, "concurrency": 8,
+        "service_time": {"exponential": {"mean": "1ms"}},
+        "publish": {"topic": "refunds", "timeout": "200ms",
+                    "outbox": {"poll_interval": "20ms", "max_in_flight": 8}}});
+    v["choreographies"]["refunds"] = json!({"topic": "refunds", "start": "refunds",
+        "retention": "1s", "sagas_max": 60,
+        "steps": [{"name": "credit", "service": "refund-ledger", "delta": 1, "initial": 0}]});
+    v["workload"]["routes"] = json!([
+        {"name": "checkout", "service": "checkout", "keys": 1000, "timeout": "2s", "weight": 3},
+        {"name": "refund", "service": "refunds", "timeout": "2s", "weight": 1}
+    ]);
+    let s = run(&v, 2);
+    let refunds = &s.events.as_ref().expect("events").choreographies["refunds"];
+    assert!(refunds.started > 150, "{refunds:#?}");
+    assert_eq!(refunds.refused, 0, "{refunds:#?}");
+    assert_eq!(refunds.completed, refunds.started);
+    assert_eq!(saga(&s).refused, 0);
+}
+
+/// A full outbox refuses the transactions that would write an event (a
+/// trigger: retried, in the end dead-lettered), never an undo, which
+/// writes none: every failed charge's reservation is undone.
+#[test]
+fn a_full_outbox_refuses_triggers_but_never_an_undo() {
+    // The broker's appends are 200 times slower for 5 s: inventory's
+    // small outbox fills while deliveries go on.
+    let mut inventory = participant("inventory", true, "outbox");
+    inventory["publish"]["outbox"] =
+        json!({"capacity": 16, "poll_interval": "20ms", "max_in_flight": 4});
+    // One attempt: a refused handling goes to the dead-letter topic at once.
+    inventory["consume"][0]["max_attempts"] = json!(1);
+    let faults = json!([
+        {"at": "5s", "for": "5s", "slowdown": {"service": "broker", "instance": 0, "factor": 200}},
+        {"at": "5s", "for": "5s", "slowdown": {"service": "broker", "instance": 1, "factor": 200}}
+    ]);
+    let mut v = checkout(inventory, participant("payments", true, "outbox"), faults);
+    v["choreographies"]["checkout"]["steps"][1]["decline"] = json!(0.3);
+    let s = run(&v, 1);
+    let c = saga(&s);
+    let publisher = &s.events.as_ref().expect("events").publishers["inventory"];
+    assert!(publisher.refused_full > 20, "{publisher:#?}");
+    let (reserve, charge) = (step(&s, "reserve"), step(&s, "charge"));
+    assert!(charge.failed > 0, "{charge:#?}");
+    assert_eq!(reserve.undone, charge.failed, "{c:#?}");
+    // What is stuck is stuck on a trigger it dead-lettered, never on an undo.
+    assert_eq!(c.running_at_end, c.running_dead_lettered, "{c:#?}");
+    assert_eq!(c.violations, 0);
+    assert!(c.conserved);
+}
+
 #[test]
 fn a_naive_participant_loses_the_event_the_next_step_waits_for() {
     // Inventory publishes after the commit, and its instances crash while
@@ -215,6 +309,10 @@ fn a_naive_participant_loses_the_event_the_next_step_waits_for() {
     assert!(c.conserved);
     let publisher = &s.events.as_ref().expect("events").publishers["inventory"];
     assert_eq!(publisher.unpublished, c.running_at_end, "{publisher:#?}");
+    // Each is stuck on the event that never reached the broker, and is
+    // reported as such.
+    assert_eq!(c.running_lost, c.running_at_end, "{c:#?}");
+    assert_eq!(c.running_dead_lettered, 0);
     // The same crashes with an outbox lose nothing.
     let s = run(
         &checkout(
@@ -306,6 +404,15 @@ fn a_misused_choreography_is_refused_at_its_path() {
     assert!(e.contains("delta is not 0"), "{e}");
     assert!(e.contains("step names are unique"), "{e}");
     let mut v = ok();
+    v["services"]["checkout"]["consume"] =
+        json!([{"topic": "checkout", "group": "audit", "idempotent": true}]);
+    let e = refused(&v);
+    assert!(e.contains("so it consumes nothing"), "{e}");
+    let mut v = ok();
+    v["choreographies"]["checkout"]["steps"][0]["delta"] = json!(i64::MAX);
+    let e = refused(&v);
+    assert!(e.contains("delta must be between"), "{e}");
+    let mut v = ok();
     v["choreographies"]["checkout"]["stpes"] = json!([]);
     let e = refused(&v);
     assert!(e.contains("stpes"), "{e}");
@@ -367,8 +474,10 @@ fn random_faults(cases: u32, mode: &str, idempotent: bool) -> Result<(), String>
             if ok {
                 Ok(())
             } else {
+                let reapplied: u64 = c.steps.iter().map(|st| st.duplicate_effects).sum();
                 Err(TestCaseError::fail(format!(
-                    "{faults:?} seed {seed}: {c:#?}"
+                    "{faults:?} seed {seed}: running={} lost={} dead_lettered={} violations={} conserved={} reapplied={reapplied}",
+                    c.running_at_end, c.running_lost, c.running_dead_lettered, c.violations, c.conserved
                 )))
             }
         })
@@ -389,6 +498,15 @@ fn every_saga_ends_under_random_faults() {
 #[test]
 fn the_random_faults_break_a_naive_or_duplicating_participant() {
     let naive = random_faults(256, "naive", true).expect_err("a naive participant loses an event");
-    assert!(naive.contains("running_at_end"), "{naive}");
-    random_faults(256, "outbox", false).expect_err("a duplicating participant breaks a saga");
+    assert!(
+        !naive.contains("lost=0 ") && naive.contains("violations=0 conserved=true"),
+        "stuck on a lost event, nothing broken: {naive}"
+    );
+    let duplicating =
+        random_faults(256, "outbox", false).expect_err("a duplicating participant breaks a saga");
+    assert!(
+        !duplicating.contains("reapplied=0")
+            && !duplicating.contains("violations=0 conserved=true"),
+        "a reservation applied twice, and said so: {duplicating}"
+    );
 }

@@ -155,8 +155,8 @@ fn run(value: &Value, seed: u64) -> Summary {
 }
 
 /// Nothing committed is lost, every event is applied or dead-lettered by
-/// every group, each partition in order, and the idempotent group applies
-/// each event once.
+/// every group, each partition in its producer's order (with one event in
+/// flight), and the idempotent group applies each event once.
 fn nothing_lost(case: &Case) -> Result<(), TestCaseError> {
     let s = run(&scenario_of(case, "outbox"), case.seed);
     let e = s.events.as_ref().expect("events");
@@ -177,7 +177,11 @@ fn nothing_lost(case: &Case) -> Result<(), TestCaseError> {
             name,
             g
         );
-        prop_assert_eq!(g.order_violations, 0, "{}: {:?}", name, g);
+        // One event in flight at a time keeps the table's order in the
+        // log; more may land a resend after later events.
+        if case.relay_in_flight == 1 {
+            prop_assert_eq!(g.order_violations, 0, "{}: {:?}", name, g);
+        }
     }
     let projector = &e.groups["orders/read-model"];
     prop_assert_eq!(projector.duplicate_effects, 0, "{:?}", projector);
@@ -232,7 +236,7 @@ fn the_generator_reaches_every_kind_of_redelivery() {
         rng_algorithm: proptest::test_runner::RngAlgorithm::ChaCha,
         ..Config::default()
     });
-    let mut seen = [0u32; 8];
+    let mut seen = [0u32; 9];
     let names = [
         "send failed",
         "outbox resent",
@@ -242,6 +246,7 @@ fn the_generator_reaches_every_kind_of_redelivery() {
         "dead-lettered",
         "commit timed out",
         "rebalanced after a crash",
+        "reordered by a relay with more than one in flight",
     ];
     for _ in 0..200 {
         let c = case().new_tree(&mut runner).expect("a case").current();
@@ -258,6 +263,7 @@ fn the_generator_reaches_every_kind_of_redelivery() {
             r.dead_lettered + b.dead_lettered > 0,
             r.commit_timeouts + b.commit_timeouts > 0,
             r.rebalances + b.rebalances > 4,
+            c.relay_in_flight > 1 && r.order_violations > 0,
         ];
         for (n, h) in seen.iter_mut().zip(hit) {
             *n += u32::from(h);

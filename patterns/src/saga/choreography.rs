@@ -125,6 +125,27 @@ impl Participant {
         self.ledger.forget(saga);
     }
 
+    /// Whether `event` is one this participant would answer with an event of its
+    /// own (its trigger, not decided before): what its transaction needs room for.
+    pub fn would_publish(&self, saga: u64, event: SagaEvent) -> bool {
+        self.is_trigger(event)
+            && !(self.idempotence == Idempotence::Keyed && self.ledger.decided(saga, self.step))
+    }
+
+    /// Whether `event` concerns this participant: its trigger, or a later step's
+    /// failure (what it must undo). A lost one leaves its saga waiting on it.
+    pub fn concerns(&self, event: SagaEvent) -> bool {
+        self.is_trigger(event) || matches!(event, SagaEvent::Failed(n) if n > self.step)
+    }
+
+    fn is_trigger(&self, event: SagaEvent) -> bool {
+        match event {
+            SagaEvent::Started => self.step == 0,
+            SagaEvent::Done(n) => n + 1 == self.step,
+            SagaEvent::Failed(_) => false,
+        }
+    }
+
     /// Reacts to `event` of saga `saga` on balance `key`; `declined` is the business
     /// rule's verdict on this saga's action here (a declined card), decided once per
     /// saga and step by the caller.
@@ -135,12 +156,7 @@ impl Participant {
             key,
             delta: self.delta,
         };
-        let trigger = match event {
-            SagaEvent::Started => self.step == 0,
-            SagaEvent::Done(n) => n + 1 == self.step,
-            SagaEvent::Failed(_) => false,
-        };
-        if trigger {
+        if self.is_trigger(event) {
             let before =
                 self.idempotence == Idempotence::Keyed && self.ledger.decided(saga, self.step);
             let reply = if declined {
@@ -296,6 +312,14 @@ mod tests {
             Reaction::Publish(SagaEvent::Done(1))
         );
         assert!(pay.is_last() && !stock.is_last());
+        assert!(pay.concerns(SagaEvent::Done(0)) && !pay.concerns(SagaEvent::Started));
+        assert!(stock.concerns(SagaEvent::Failed(1)) && !stock.concerns(SagaEvent::Failed(0)));
+        assert!(!pay.would_publish(1, SagaEvent::Done(0)), "decided");
+        assert!(pay.would_publish(2, SagaEvent::Done(0)));
+        assert!(
+            !pay.would_publish(2, SagaEvent::Failed(3)),
+            "an undo writes no event"
+        );
         // A failure of an earlier or the same step is not its to undo.
         assert_eq!(
             pay.handle(1, 0, SagaEvent::Failed(0), false),

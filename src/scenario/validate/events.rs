@@ -526,6 +526,16 @@ impl Checker<'_> {
                         ),
                     );
                 }
+                if step.is_none() && !service.consume.is_empty() {
+                    self.problem(
+                        at.clone(),
+                        format!(
+                            "`{}` starts choreography `{}`, so it consumes nothing (its `consume`): each event it handled would commit an event of its own onto the saga's topic",
+                            shown(service_name),
+                            shown(name)
+                        ),
+                    );
+                }
                 if step.is_some() && topic_known {
                     let reads = service
                         .consume
@@ -562,6 +572,11 @@ impl Checker<'_> {
                     self.problem(
                         at.key("delta"),
                         "a step's action changes its balance: delta is not 0",
+                    );
+                } else if step.delta.unsigned_abs() > u64::from(u32::MAX) {
+                    self.problem(
+                        at.key("delta"),
+                        format!("delta must be between -{0} and {0}", u32::MAX),
                     );
                 }
                 if step.keys == 0 || step.keys > super::MAX_STATE_KEYS {

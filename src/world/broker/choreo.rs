@@ -130,6 +130,9 @@ struct Choreo {
     retention: SimDuration,
     /// Sagas followed now (running, or ended and remembered).
     followed: usize,
+    /// Its ended sagas, by when they are forgotten (in end order, as its
+    /// retention is the same for all).
+    to_forget: VecDeque<(SimTime, u64)>,
     counts: ChoreographyCounts,
     duration: LatencyHistogram,
     violations_listed: Vec<String>,
@@ -141,6 +144,9 @@ struct ChoreoSaga {
     choreography: u16,
     /// Its ledgers' key (modulo each step's keys).
     key: u64,
+    /// Its starter request's draw: what keys its steps' declines, so that
+    /// they do not move when another producer's events do.
+    draw: DrawKey,
     /// What places its events.
     partition_key: u64,
     started: SimTime,
@@ -163,8 +169,6 @@ pub(super) struct Choreographies {
     /// Per topic: its choreography.
     of_topic: Vec<Option<u16>>,
     sagas: BTreeMap<u64, ChoreoSaga>,
-    /// Ended sagas, by when they are forgotten.
-    to_forget: VecDeque<(SimTime, u64)>,
     decline: KeyedStream,
     key: KeyedStream,
 }
@@ -176,6 +180,9 @@ pub(in crate::world) enum Role {
     Start(u16),
     /// A step's service handling a delivered event.
     Step(u16, u8),
+    /// A step's service serving a client's request of its own: it commits
+    /// no event (its events are the saga's).
+    Quiet,
 }
 
 impl Choreographies {
@@ -232,6 +239,7 @@ impl Choreographies {
                     sagas_max: spec.sagas_max,
                     retention: spec.retention,
                     followed: 0,
+                    to_forget: VecDeque::new(),
                     counts: ChoreographyCounts::default(),
                     duration: LatencyHistogram::new(3),
                     violations_listed: Vec::new(),
@@ -244,7 +252,6 @@ impl Choreographies {
             step_of,
             of_topic,
             sagas: BTreeMap::new(),
-            to_forget: VecDeque::new(),
             decline: streams.keyed("choreography/decline"),
             key: streams.keyed("choreography/key"),
         }))
@@ -252,16 +259,17 @@ impl Choreographies {
 
     /// Forgets the ended sagas whose retention is over.
     fn forget_due(&mut self, now: SimTime) {
-        while let Some(&(at, saga)) = self.to_forget.front() {
-            if at > now {
-                break;
-            }
-            self.to_forget.pop_front();
-            if let Some(s) = self.sagas.remove(&saga) {
-                let c = &mut self.list[usize::from(s.choreography)];
-                c.followed -= 1;
-                for step in &mut c.steps {
-                    step.participant.forget(saga);
+        for c in &mut self.list {
+            while let Some(&(at, saga)) = c.to_forget.front() {
+                if at > now {
+                    break;
+                }
+                c.to_forget.pop_front();
+                if self.sagas.remove(&saga).is_some() {
+                    c.followed -= 1;
+                    for step in &mut c.steps {
+                        step.participant.forget(saga);
+                    }
                 }
             }
         }
@@ -319,9 +327,8 @@ impl Choreographies {
             ChoreographyEnding::Compensated { .. } => c.counts.compensated += 1,
         }
         c.duration.record(now.saturating_since(s.started));
-        let retention = c.retention;
-        self.to_forget
-            .push_back((now.saturating_add(retention), saga));
+        let at = now.saturating_add(c.retention);
+        c.to_forget.push_back((at, saga));
         self.check(saga);
     }
 
@@ -349,17 +356,22 @@ impl Choreographies {
         }
     }
 
-    /// An event of a saga was lost to group `group`, or dead-lettered by it.
-    pub(super) fn missed(&mut self, topic: u32, saga: u64, group: u32, dead: bool) {
+    /// An event of a saga was lost to group `group`, or dead-lettered by it:
+    /// if it is one the group's step waits on (its trigger, or a failure to
+    /// undo), the saga is stuck on it.
+    pub(super) fn missed(&mut self, topic: u32, saga: u64, said: Said, group: u32, dead: bool) {
         let Some(c) = self.of_topic[topic as usize] else {
             return;
         };
-        if !self.list[usize::from(c)]
+        let Some(event) = said.event() else {
+            return;
+        };
+        let concerned = self.list[usize::from(c)]
             .steps
             .iter()
-            .any(|s| s.group == group)
-        {
-            return; // A read model's loss is not the saga's.
+            .any(|s| s.group == group && s.participant.concerns(event));
+        if !concerned {
+            return; // A read model's loss, or an event the step ignores.
         }
         if let Some(s) = self.sagas.get_mut(&saga) {
             if dead {
@@ -377,7 +389,10 @@ impl World<'_> {
         let c = self.messaging.as_deref()?.choreographies.as_deref()?;
         let origin = self.jobs.get(job_key)?.origin;
         match origin {
-            Origin::Call => c.start_of[service as usize].map(Role::Start),
+            Origin::Call => match c.start_of[service as usize] {
+                Some(c) => Some(Role::Start(c)),
+                None => c.step_of[service as usize].map(|_| Role::Quiet),
+            },
             Origin::Delivery => c.step_of[service as usize].map(|(c, k)| Role::Step(c, k)),
             Origin::Probe => None,
         }
@@ -399,28 +414,28 @@ impl World<'_> {
         let (request, job_draw, delivery) = (job.request, job.draw, job.attempt);
         let request_key = self.requests.get(request).and_then(|r| r.key());
         let m = self.messaging.as_deref_mut().expect("messaging");
-        if !m.has_room(publisher) {
-            m.publishers[publisher as usize].counts.refused_full += 1;
-            return false;
-        }
         let choreos = m.choreographies.as_deref_mut().expect("choreographies");
         choreos.forget_due(now);
         match role {
+            Role::Quiet => true,
             Role::Start(c) => {
+                if !m.has_room(publisher) {
+                    m.publishers[publisher as usize].counts.refused_full += 1;
+                    return false;
+                }
+                let choreos = m.choreographies.as_deref_mut().expect("choreographies");
                 let choreo = &mut choreos.list[usize::from(c)];
                 if choreo.followed >= choreo.sagas_max {
                     choreo.counts.refused += 1;
                     return false;
                 }
                 let saga = m.next_event;
+                let draw = crate::world::draws::event(job_draw);
                 let key = match request_key {
                     Some(k) => k,
                     None => {
                         use rand::RngCore;
-                        choreos
-                            .key
-                            .rng(crate::world::draws::event(job_draw))
-                            .next_u64()
+                        choreos.key.rng(draw).next_u64()
                     }
                 };
                 let message = SagaMessage {
@@ -441,6 +456,7 @@ impl World<'_> {
                     ChoreoSaga {
                         choreography: c,
                         key,
+                        draw,
                         partition_key: key,
                         started: now,
                         failed: None,
@@ -470,12 +486,19 @@ impl World<'_> {
                     choreos.list[usize::from(c)].counts.unrecognised += 1;
                     return true;
                 };
+                let step = &choreos.list[usize::from(c)].steps[usize::from(k)];
+                if step.participant.would_publish(saga, said) && !m.has_room(publisher) {
+                    // Its transaction would write an event: refused, and
+                    // nothing changed (the handler fails and is retried).
+                    m.publishers[publisher as usize].counts.refused_full += 1;
+                    return false;
+                }
+                let m = self.messaging.as_deref_mut().expect("messaging");
+                let choreos = m.choreographies.as_deref_mut().expect("choreographies");
                 let step = &mut choreos.list[usize::from(c)].steps[usize::from(k)];
                 let declined = step.decline > 0.0
                     && bernoulli(
-                        &mut choreos
-                            .decline
-                            .rng(DrawKey::root(u64::from(c)).child(saga).child(u64::from(k))),
+                        &mut choreos.decline.rng(s.draw.child(u64::from(k))),
                         step.decline,
                     );
                 let key = (s.key % u64::from(step.keys)) as usize;
@@ -617,11 +640,46 @@ impl World<'_> {
             .iter()
             .enumerate()
             .map(|(c, choreo)| {
-                let running: Vec<(&u64, &ChoreoSaga)> = choreos
+                                let running: Vec<(&u64, &ChoreoSaga)> = choreos
                     .sagas
                     .iter()
                     .filter(|(_, s)| usize::from(s.choreography) == c && s.ended.is_none())
                     .collect();
+                // An event no producer holds and no copy of which reached the
+                // broker never will (as `events_outcome` judges it): lost to
+                // the step it concerns.
+                let unpublished: std::collections::BTreeSet<u64> = m
+                    .tracks
+                    .values()
+                    .filter(|t| t.appends == 0 && !t.held && t.topic == choreo.topic)
+                    .filter(|t| {
+                        t.said.event().is_some_and(|e| {
+                            choreo.steps.iter().any(|s| s.participant.concerns(e))
+                        })
+                    })
+                    .map(|t| t.saga)
+                    .collect();
+                let mut counts = choreo.counts.clone();
+                let mut violations_listed = choreo.violations_listed.clone();
+                // A saga still running whose effects are already wrong: a
+                // step applied twice, undone more than applied, or applied
+                // at or after the step that failed.
+                for &(&saga, s) in &running {
+                    let effects = choreos.effects(c, saga);
+                    let failed = s.failed.map_or(usize::MAX, usize::from);
+                    let broken = effects.iter().enumerate().find(|(k, e)| {
+                        e.applied > 1 || e.undone > e.applied || (*k >= failed && e.applied > 0)
+                    });
+                    if let Some((k, e)) = broken {
+                        counts.violations += 1;
+                        if violations_listed.len() < VIOLATIONS_LISTED {
+                            violations_listed.push(format!(
+                                "saga {saga} still running at the end, but step {k} took effect {} times and was undone {} times",
+                                e.applied, e.undone
+                            ));
+                        }
+                    }
+                }
                 let steps = choreo
                     .steps
                     .iter()
@@ -629,9 +687,15 @@ impl World<'_> {
                         let k = step.participant.step();
                         let in_flight = running
                             .iter()
-                            .map(|&(&saga, _)| {
-                                let net = step.participant.ledger().effect(saga, k).net();
-                                step.delta * net.clamp(0, 1)
+                                                        .map(|&(&saga, _)| {
+                                // What a running saga legitimately holds of
+                                // a step: its action once, until undone.
+                                let e = step.participant.ledger().effect(saga, k);
+                                if e.applied > 0 && e.undone == 0 {
+                                    step.delta
+                                } else {
+                                    0
+                                }
                             })
                             .sum();
                         ChoreographyStepOutcome {
@@ -649,14 +713,17 @@ impl World<'_> {
                     name: choreo.name.clone(),
                     topic: m.topics[choreo.topic as usize].name.clone(),
                     start: self.service_names[choreo.start as usize].clone(),
-                    counts: choreo.counts.clone(),
+                                        counts,
                     running: running.len() as u64,
-                    running_lost: running.iter().filter(|(_, s)| s.lost).count() as u64,
+                    running_lost: running
+                        .iter()
+                        .filter(|(saga, s)| s.lost || unpublished.contains(saga))
+                        .count() as u64,
                     running_dead_lettered: running.iter().filter(|(_, s)| s.dead_lettered).count()
                         as u64,
                     steps,
                     duration: choreo.duration.clone(),
-                    violations_listed: choreo.violations_listed.clone(),
+                                        violations_listed,
                 }
             })
             .collect()

@@ -259,7 +259,6 @@ impl World<'_> {
         };
         let g = &mut m.groups[d.group as usize];
         let event = d.events[d.next];
-        let offset = d.from + d.next as u64;
         if reply.status == Status::Ok {
             if d.skip {
                 g.counts.deduplicated += 1;
@@ -279,12 +278,21 @@ impl World<'_> {
                         // An event sent to the dead-letter topic before
                         // gave up its place in the order: a redelivery that
                         // applies it is not checked.
-                        if track.dead & bit == 0 {
-                            let cursor = &mut g.cursors[d.partition as usize];
-                            if cursor.applied.is_some_and(|a| offset < a) {
+                        // A naive producer's instances are producers of
+                        // their own, each with its order: only a relay's
+                        // (one process, the table's order) is checked.
+                        let relayed = m.publishers[track.publisher as usize].outbox.is_some();
+                        if track.dead & bit == 0 && relayed {
+                            let producers = g.last_applied.len() / g.cursors.len();
+                            let place = m.publisher_place[track.publisher as usize] as usize;
+                            let last =
+                                &mut g.last_applied[d.partition as usize * producers + place];
+                            if *last != NO_EVENT && event < *last {
                                 g.counts.order_violations += 1;
                             }
-                            cursor.applied = Some(cursor.applied.map_or(offset, |a| a.max(offset)));
+                            if *last == NO_EVENT || event > *last {
+                                *last = event;
+                            }
                         }
                     }
                     // Its track has ended (its last copy deleted while
@@ -309,7 +317,7 @@ impl World<'_> {
                     if let Some(c) = m.choreographies.as_deref_mut()
                         && track.saga != NO_EVENT
                     {
-                        c.missed(track.topic, track.saga, d.group, true);
+                        c.missed(track.topic, track.saga, track.said, d.group, true);
                     }
                 }
                 d.attempt = 0;

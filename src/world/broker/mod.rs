@@ -130,8 +130,6 @@ struct Cursor {
     in_flight: Option<Key>,
     /// Offsets below this were delivered at least once.
     delivered: u64,
-    /// The highest offset first applied, for the order check.
-    applied: Option<u64>,
     /// Deliveries made (keys the handlers' draws).
     batches: u64,
 }
@@ -169,6 +167,10 @@ struct Group {
     counts: GroupCounts,
     /// Its counts when the last window closed (`report.rs`).
     window_mark: GroupCounts,
+    /// Per partition and producer of its topic (`partition × producers +
+    /// the producer's place`), the latest event first applied: the order
+    /// check (a producer's event ids grow in its commit order).
+    last_applied: Vec<u64>,
     staleness: LatencyHistogram,
     /// The staleness of the current window (2 digits), reset at its close.
     window_staleness: LatencyHistogram,
@@ -234,6 +236,9 @@ pub(super) struct Messaging {
     groups: Vec<Group>,
     /// Per service: its publisher, its groups.
     publisher_of: Vec<Option<u16>>,
+    /// Per publisher, its place among its topic's producers; per topic,
+    /// how many producers it has.
+    publisher_place: Vec<u32>,
     groups_of: Vec<Vec<u32>>,
     /// Per service: the topics it is the broker of (empty: not a broker).
     topics_of: Vec<Vec<u32>>,
@@ -331,6 +336,16 @@ impl Messaging {
                 }
             })
             .collect();
+        let mut producers = vec![0u32; events.topics.len()];
+        let publisher_place: Vec<u32> = events
+            .publishers
+            .iter()
+            .map(|p| {
+                let place = producers[p.topic as usize];
+                producers[p.topic as usize] += 1;
+                place
+            })
+            .collect();
         let mut groups_of = vec![Vec::new(); services];
         let groups = events
             .groups
@@ -366,6 +381,11 @@ impl Messaging {
                         .then(|| DedupeWindow::new(g.dedupe_window).expect("validated")),
                     counts: GroupCounts::default(),
                     window_mark: GroupCounts::default(),
+                    last_applied: vec![
+                        NO_EVENT;
+                        topic.partitions as usize
+                            * producers[g.topic as usize] as usize
+                    ],
                     staleness: LatencyHistogram::new(3),
                     window_staleness: LatencyHistogram::new(2),
                     lag_max: 0,
@@ -377,6 +397,7 @@ impl Messaging {
             publishers,
             groups,
             publisher_of,
+            publisher_place,
             groups_of,
             topics_of,
             tracks: BTreeMap::new(),

@@ -520,7 +520,7 @@ impl Messaging {
                 if let Some(c) = self.choreographies.as_deref_mut()
                     && track.saga != NO_EVENT
                 {
-                    c.missed(track.topic, track.saga, g, false);
+                    c.missed(track.topic, track.saga, track.said, g, false);
                 }
             } else if track.applied & bit == 0 {
                 group.counts.dead_lettered_events += 1;
