@@ -518,6 +518,13 @@ pub fn estimate(compiled: &Compiled) -> SizeEstimate {
             event_bytes = event_bytes
                 .saturating_add((group.dedupe_window as u64).saturating_mul(DEDUPE_ENTRY_BYTES));
         }
+        // Its staleness over the run and over the window, and the rows kept
+        // for its chart (with their windows).
+        let row = std::mem::size_of::<crate::metrics::events::GroupRow>() as u64 + 16;
+        event_bytes = event_bytes
+            .saturating_add(crate::metrics::LatencyHistogram::bytes_for(3))
+            .saturating_add(crate::metrics::LatencyHistogram::bytes_for(2))
+            .saturating_add(crate::metrics::events::GROUP_ROW_BUDGET as u64 * row);
     }
     // A choreography follows at most `sagas_max` sagas, each with what
     // every step's ledger keeps of it; and the ledgers' balances.
