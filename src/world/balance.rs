@@ -165,6 +165,9 @@ impl World<'_> {
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)
         };
+        if self.trace.is_some() {
+            self.trace_routed(attempt, instance, sent.is_none());
+        }
         let Some(delay) = sent else {
             return; // Lost: only the attempt's timeout will tell.
         };
@@ -191,6 +194,9 @@ impl World<'_> {
         });
         if cancellable && let Some(a) = self.attempts.get_mut(attempt) {
             a.job = Some(job);
+        }
+        if self.trace.is_some() {
+            self.trace_job(job, attempt, instance, kernel.now());
         }
         if self.sagas.is_some()
             && matches!(

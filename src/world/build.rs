@@ -440,6 +440,7 @@ impl<'s> World<'s> {
         let world = World {
             sagas: sagas.map(Box::new),
             messaging: messaging.map(Box::new),
+            trace: None,
             zones,
             phases,
             pair_edges,

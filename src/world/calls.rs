@@ -22,6 +22,7 @@ use super::fallback::{EdgeFallback, FallbackTo};
 use super::policy::{EdgeState, Limiter};
 use super::retry::Hedging;
 use super::slab::Key;
+use super::trace::SpanEnd;
 use super::{Event, Reply, Status, World};
 
 /// Who made a call.
@@ -216,6 +217,9 @@ impl World<'_> {
             last: Status::Internal,
             hint: Reply::of(Status::Internal),
         });
+        if self.trace.is_some() {
+            self.trace_call(call, parent, edge, now);
+        }
         self.bump(edge, |c| c.requests += 1);
         let service = &mut self.service_stats[callee as usize];
         service.window.calls += 1;
@@ -280,6 +284,14 @@ impl World<'_> {
             instance: u32::MAX,
             hedge: kind == AttemptKind::Hedge,
         });
+        if self.trace.is_some() {
+            let n = match kind {
+                AttemptKind::First => 0,
+                AttemptKind::Retry => self.calls.get(call).map_or(0, |c| c.retries),
+                AttemptKind::Hedge => self.calls.get(call).map_or(0, |c| c.hedges),
+            };
+            self.trace_attempt(attempt, Ok((call, kind, n)), edge, now);
+        }
         // Only a hedging call may cancel its attempts: only it needs to know
         // their jobs.
         let mut cancellable = false;
@@ -330,6 +342,9 @@ impl World<'_> {
         let Some(a) = self.attempts.remove(attempt) else {
             return; // Already timed out: a late reply is ignored.
         };
+        if self.trace.is_some() {
+            self.trace_attempt_end(attempt, now, SpanEnd::Status(outcome));
+        }
         if outcome != Status::Timeout
             && let Some(timer) = a.timer
         {
@@ -426,6 +441,9 @@ impl World<'_> {
         let Some(a) = self.attempts.remove(attempt) else {
             return;
         };
+        if self.trace.is_some() {
+            self.trace_attempt_end(attempt, kernel.now(), SpanEnd::Cancelled);
+        }
         if let Some(timer) = a.timer {
             kernel.cancel(timer);
         }
@@ -535,6 +553,9 @@ impl World<'_> {
             instance: u32::MAX,
             hedge: false,
         });
+        if self.trace.is_some() {
+            self.trace_attempt(attempt, Err(parent), edge, now);
+        }
         if let Some(timeout) = timeout {
             let timer = kernel.timer_in(timeout, Event::AttemptTimeout(attempt));
             self.attempts.get_mut(attempt).expect("just inserted").timer = Some(timer);
@@ -550,6 +571,9 @@ impl World<'_> {
         let Some(mut state) = self.calls.remove(call) else {
             return;
         };
+        if self.trace.is_some() {
+            self.trace_call_end(call, now, SpanEnd::Status(outcome));
+        }
         let hedge_timer = state.hedging.as_ref().and_then(|h| h.timer);
         for timer in [state.retry_timer, hedge_timer].into_iter().flatten() {
             kernel.cancel(timer);

@@ -384,6 +384,9 @@ impl World<'_> {
             .requests
             .remove(request)
             .expect("a client request ends once");
+        if self.trace.is_some() {
+            self.trace_request_end(request, now, outcome);
+        }
         let (route, client, user, sent) = (
             context.route,
             u32::from(context.client),

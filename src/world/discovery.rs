@@ -621,6 +621,14 @@ impl World<'_> {
         catch_up(detector, now);
         if detector.on_result(now.as_nanos(), instance - first, class) {
             self.discovery.ejections += 1;
+            if self.trace.is_some() {
+                let kind = super::trace::InstantKind::Ejected {
+                    edge,
+                    unit,
+                    instance,
+                };
+                self.trace_instant(now, kind);
+            }
         }
     }
 

@@ -60,6 +60,8 @@ pub mod slab;
 mod stack;
 mod status;
 mod stop;
+pub mod trace;
+
 mod waiting;
 mod windows;
 pub mod workload;
@@ -354,6 +356,9 @@ pub struct World<'s> {
     /// Brokers, producers and consumer groups (`broker/`): none without a
     /// broker, so a job's send and a pipeline's end cost one branch.
     messaging: Option<Box<broker::Messaging>>,
+    /// The tracer of a traced run (`trace.rs`; none otherwise, so a hook
+    /// costs one branch).
+    trace: Option<Box<trace::Tracer>>,
 }
 
 /// An edge of the run, for reports.
@@ -511,6 +516,19 @@ pub fn run_observed<O: EventObserver>(
     recorder: &mut dyn Recorder,
     observer: &mut O,
 ) -> RunOutcome {
+    run_inner(compiled, seed, event_budget, recorder, observer, None).0
+}
+
+/// [`run_observed`], with a tracer (`trace.rs`) when one is given, whose
+/// finished trace comes back with the outcome.
+fn run_inner<O: EventObserver>(
+    compiled: &Compiled,
+    seed: u64,
+    event_budget: Option<u64>,
+    recorder: &mut dyn Recorder,
+    observer: &mut O,
+    tracer: Option<Box<trace::Tracer>>,
+) -> (RunOutcome, Option<trace::Trace>) {
     let scenario = compiled.scenario();
     let streams = RngStreams::new(seed);
     let mut kept = BoundedSeries::default();
@@ -528,6 +546,7 @@ pub fn run_observed<O: EventObserver>(
         (&mut recovery, recorder),
     );
     let (mut world, edges) = World::new(compiled, &streams, &mut both);
+    world.trace = tracer;
     world.sink.start(&SeriesNames {
         routes: world.route_names.clone(),
         services: world.service_names.clone(),
@@ -562,6 +581,10 @@ pub fn run_observed<O: EventObserver>(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
+    let trace = world
+        .trace
+        .take()
+        .map(|t| t.finish(end, world.requests_sent));
     world.count_in_flight_by_phase();
     let edge_attributable = (0..world.edges.len() as u32)
         .map(|e| world.pair_edges.iter().any(|&(_, edge)| edge == e))
@@ -689,7 +712,7 @@ pub fn run_observed<O: EventObserver>(
             }
         }
     }
-    outcome
+    (outcome, trace)
 }
 
 impl Model for World<'_> {

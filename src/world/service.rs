@@ -9,6 +9,7 @@ use super::autoscale::observe;
 use super::draws::Message;
 use super::slab::Key;
 use super::status::counts_outcome;
+use super::trace::SpanEnd;
 use super::{Event, Job, JobState, Reply, Status, World};
 
 impl World<'_> {
@@ -17,6 +18,9 @@ impl World<'_> {
         let now = kernel.now();
         if self.guard.is_some() {
             self.check_credential(now, job_key);
+        }
+        if self.trace.is_some() {
+            self.trace_arrived(job_key, now);
         }
         let Some(job) = self.jobs.get_mut(job_key) else {
             return;
@@ -35,6 +39,9 @@ impl World<'_> {
             stats.window.dropped += 1;
             phases.count_service(service, now, |p| p.counts.dropped += 1);
             self.jobs.remove(job_key);
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Dropped);
+            }
             return;
         }
         if job.cancelled {
@@ -42,6 +49,9 @@ impl World<'_> {
             stats.window.cancelled += 1;
             phases.count_service(service, now, |p| p.counts.cancelled += 1);
             self.jobs.remove(job_key);
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Cancelled);
+            }
             return;
         }
         if instance.state.refuses() {
@@ -49,6 +59,9 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            }
             self.reply(kernel, service, &job, Status::Unavailable);
             return;
         }
@@ -65,6 +78,9 @@ impl World<'_> {
                 p.counts.too_many_requests += 1;
             });
             let job = self.jobs.remove(job_key).expect("live");
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Status(Status::TooManyRequests));
+            }
             let reply =
                 Reply::of(Status::TooManyRequests).with_retry_after(super::status::wait_of(after));
             self.send_reply(kernel, service, &job, reply);
@@ -77,6 +93,9 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            }
             self.reply(kernel, service, &job, Status::Unavailable);
             return;
         }
@@ -97,6 +116,9 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
+            if self.trace.is_some() {
+                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            }
             self.reply(kernel, service, &job, Status::Unavailable);
         }
     }
@@ -127,6 +149,16 @@ impl World<'_> {
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
                 observe(&mut self.meters, job.instance, instance, now);
                 self.jobs.remove(job_key);
+                if self.trace.is_some() {
+                    let ending = if expired {
+                        SpanEnd::Expired
+                    } else {
+                        SpanEnd::Cancelled
+                    };
+                    self.trace_job_end(job_key, now, ending);
+                }
+                let instance = &mut self.instances[instance_index as usize];
+                let stats = &mut self.service_stats[service];
                 let next = instance.queue.pop_front();
                 if let Some(shed) = &mut self.shed {
                     shed.queue_length(instance_index, now, instance.queue.len());
@@ -242,6 +274,9 @@ impl World<'_> {
         let outcome = reply.status;
         let now = kernel.now();
         let job = self.jobs.remove(job_key).expect("finishing a live job");
+        if self.trace.is_some() {
+            self.trace_job_end(job_key, now, SpanEnd::Status(outcome));
+        }
         // Work done for a caller that has given up: wasted.
         let late = match outcome {
             Status::Ok if self.late_possible && job.origin == super::Origin::Call => {
@@ -383,14 +418,18 @@ impl World<'_> {
         if busy > 0 {
             self.abandon_calls_of(kernel, &doomed);
         }
-        let stats = &mut self.service_stats[service];
         for key in doomed {
             let job = self.jobs.remove(key).expect("listed as live");
+            if self.trace.is_some() {
+                self.trace_job_end(key, now, SpanEnd::Dropped);
+            }
+            let stats = &mut self.service_stats[service];
             self.phases
                 .count_service(service as u32, job.arrived, |p| p.counts.dropped += 1);
             stats.departures += 1;
             stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
         }
+        let stats = &mut self.service_stats[service];
         stats.window.dropped += queued + busy;
         stats.in_queue.subtract(now, queued);
         stats.busy.subtract(now, busy);

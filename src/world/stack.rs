@@ -47,6 +47,9 @@ impl World<'_> {
             };
             if !allowed {
                 self.bump(edge, |c| c.retries_denied += 1);
+                if self.trace.is_some() {
+                    self.trace_mark(call, now, super::trace::MarkKind::RetryDenied);
+                }
                 if kind == AttemptKind::Retry {
                     // The caller sees the failure of its last attempt.
                     let last = self.calls.get(call).expect("live").last;
@@ -119,6 +122,9 @@ impl World<'_> {
         kind: AttemptKind,
         outcome: Status,
     ) {
+        if self.trace.is_some() {
+            self.trace_refused(call, kernel.now(), kind, outcome);
+        }
         if kind != AttemptKind::Hedge {
             return self.after_attempt(kernel, call, outcome, None);
         }

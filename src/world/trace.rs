@@ -1,0 +1,767 @@
+//! One run traced request by request, for `meshsim replay --trace`: every
+//! client request's calls, attempts and the work each attempt became at
+//! its instance, as spans with their parents, and the instants between
+//! (an attempt refused by an open breaker, a retry the budget denied, a
+//! host ejected). `report::trace` turns a [`Trace`] into the Chrome
+//! trace-event JSON that Perfetto and chrome://tracing open.
+//!
+//! A plain run has no tracer (`World::trace` is none): every hook is one
+//! predictable branch at its site, and the work is in `#[cold]` functions
+//! here.
+//!
+//! **Bounds.** A request is followed from its first call until it has
+//! ended and none of its spans is open (orphan work at a callee keeps it
+//! open until that work ends), at most [`MAX_SPANS_PER_REQUEST`] spans
+//! each (more are counted, not kept, with everything below them); requests
+//! in flight are bounded by the world. Of the requests that end and pass
+//! the filter, at most `limit` are kept: those with the smallest hash of
+//! their id (a bottom-k sample, uniform over requests and the same on
+//! every machine), the rest counted as sampled out. Instants: at most
+//! [`MAX_INSTANTS`], more counted. The lookups from a call, attempt or job
+//! to its span are hash maps that are never iterated (their order cannot
+//! reach the output); each entry goes when its request's trace closes.
+//!
+//! **What is traced.** Client requests (of every client, and a read-back
+//! request of a read-your-writes check) and everything they cause through
+//! calls: retries, hedges, fallbacks, a gateway's branches, downstream
+//! calls. Work no client request asked for (a saga's calls, a producer's
+//! publishes, a broker's deliveries, health checks) is not.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::kernel::SimTime;
+
+use super::calls::Parent;
+use super::draws::AttemptKind;
+use super::slab::Key;
+use super::{Status, World};
+
+/// The requests a trace keeps unless told otherwise.
+pub const DEFAULT_TRACE_LIMIT: usize = 1_000;
+/// The most requests a trace may keep.
+pub const MAX_TRACE_LIMIT: usize = 100_000;
+/// The most spans kept for one request.
+pub const MAX_SPANS_PER_REQUEST: usize = 4_096;
+/// The most instants (ejections) kept for a run.
+pub const MAX_INSTANTS: usize = 100_000;
+/// A span's parent when it has none (a request's first call).
+pub const NO_SPAN: u32 = u32::MAX;
+
+/// Which requests a trace keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceFilter {
+    /// Only requests of this route (its index).
+    pub route: Option<u32>,
+    /// Only requests still running at or after this time.
+    pub from: Option<SimTime>,
+    /// Only requests sent at or before this time.
+    pub until: Option<SimTime>,
+    /// Only requests that ended with a failure.
+    pub failed_only: bool,
+    /// Only the request with this id.
+    pub request: Option<u64>,
+    /// At most this many requests (a uniform sample when more match).
+    pub limit: usize,
+}
+
+impl Default for TraceFilter {
+    fn default() -> Self {
+        TraceFilter {
+            route: None,
+            from: None,
+            until: None,
+            failed_only: false,
+            request: None,
+            limit: DEFAULT_TRACE_LIMIT,
+        }
+    }
+}
+
+impl TraceFilter {
+    /// Whether a request sent at `sent` on `route` may be kept.
+    fn admits_start(&self, id: u64, route: u32, sent: SimTime) -> bool {
+        self.request.is_none_or(|r| r == id)
+            && self.route.is_none_or(|r| r == route)
+            && self.until.is_none_or(|u| sent <= u)
+    }
+
+    /// Whether a request that ended at `end` (none: still running when
+    /// the run ended at `run_end`) with `status` is kept.
+    fn admits_end(&self, ended: Option<(SimTime, Status)>, run_end: SimTime) -> bool {
+        let end = ended.map_or(run_end, |(at, _)| at);
+        let failed = ended.is_some_and(|(_, s)| s != Status::Ok);
+        (!self.failed_only || failed) && self.from.is_none_or(|f| end >= f)
+    }
+}
+
+/// Which attempt of its call an attempt is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttemptOf {
+    /// The call's first.
+    First,
+    /// A retry after a failure.
+    Retry,
+    /// A hedge sent while an earlier attempt was slow.
+    Hedge,
+}
+
+/// What a span is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    /// A call on an edge with a policy: its attempts are its children.
+    Call {
+        /// The edge (routes first).
+        edge: u32,
+    },
+    /// One message of a call, from its send to its reply (or timeout). A
+    /// call on an edge without a policy is its one attempt.
+    Attempt {
+        /// The edge.
+        edge: u32,
+        /// First, retry or hedge.
+        of: AttemptOf,
+        /// Its number among its call's retries or hedges (0 for the first).
+        n: u16,
+        /// The instance it was sent to (`u32::MAX`: none was chosen).
+        instance: u32,
+        /// The network lost the request.
+        lost: bool,
+    },
+    /// The work an attempt became at its instance, from its arrival (the
+    /// queue included) to its reply or its end.
+    Server {
+        /// The instance.
+        instance: u32,
+    },
+}
+
+/// How a span ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanEnd {
+    /// With this status: a call's outcome, an attempt's reply (or
+    /// `timeout`), the answer an instance sent.
+    Status(Status),
+    /// Cancelled: a hedge race's loser, or work whose caller cancelled it.
+    Cancelled,
+    /// Dropped: the calling process crashed (a call or attempt), or the
+    /// instance crashed with the work (a server span).
+    Dropped,
+    /// Dropped unstarted at its instance: the deadline it carried passed.
+    Expired,
+    /// Still running when the run ended.
+    Open,
+}
+
+/// One span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span {
+    /// What it is.
+    pub kind: SpanKind,
+    /// Its parent's index in the request's spans ([`NO_SPAN`] for none).
+    pub parent: u32,
+    /// When it started.
+    pub start: SimTime,
+    /// When it ended (the run's end for an open span).
+    pub end: SimTime,
+    /// How it ended.
+    pub ending: SpanEnd,
+    /// For a retry or a hedge: the attempt of the same call sent just
+    /// before it ([`NO_SPAN`] otherwise).
+    pub after: u32,
+}
+
+/// Something that happened at an instant inside a request's span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MarkKind {
+    /// An attempt refused before it was sent: an open breaker, a full
+    /// bulkhead, a rate limit or a throttle (its status says which).
+    Refused(Status, AttemptOf),
+    /// A retry the retry budget or throttle did not allow.
+    RetryDenied,
+}
+
+/// An instant on a span of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// The span it happened on (a call).
+    pub span: u32,
+    /// When.
+    pub at: SimTime,
+    /// What.
+    pub kind: MarkKind,
+}
+
+/// Everything kept of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestTrace {
+    /// Its id (run-unique, in send order).
+    pub id: u64,
+    /// Its route.
+    pub route: u32,
+    /// Its client (an index into the declared clients; 0 for the implicit
+    /// one).
+    pub client: u16,
+    /// When it was sent.
+    pub sent: SimTime,
+    /// When and how it ended (none: still running at the end of the run).
+    pub ended: Option<(SimTime, Status)>,
+    /// Its spans, in the order they started.
+    pub spans: Vec<Span>,
+    /// Its instants, in time order.
+    pub marks: Vec<Mark>,
+    /// Spans past [`MAX_SPANS_PER_REQUEST`], not kept.
+    pub spans_dropped: u32,
+    /// The services it called (its calls' and attempts' callees), sorted.
+    pub services: Vec<u32>,
+    /// Spans still open.
+    open: u32,
+    /// Its entries in the tracer's lookups, removed when it closes.
+    keys: Vec<(Table, Key)>,
+}
+
+/// A run-level instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InstantKind {
+    /// An outlier detector ejected a host.
+    Ejected {
+        /// The edge whose detector it was.
+        edge: u32,
+        /// The detector's scope unit.
+        unit: u32,
+        /// The instance ejected.
+        instance: u32,
+    },
+}
+
+/// A run-level instant and when it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instant {
+    /// When.
+    pub at: SimTime,
+    /// What.
+    pub kind: InstantKind,
+}
+
+/// What the trace counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceCounts {
+    /// Client requests sent in the run.
+    pub requests: u64,
+    /// Requests that passed the filter.
+    pub matched: u64,
+    /// Of those, the ones kept.
+    pub kept: u64,
+    /// The ones left out by the sample (`matched - kept`).
+    pub sampled_out: u64,
+    /// Spans not kept past a request's bound.
+    pub spans_dropped: u64,
+    /// Instants not kept past [`MAX_INSTANTS`].
+    pub instants_dropped: u64,
+}
+
+/// A finished trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// The filter it was made with.
+    pub filter: TraceFilter,
+    /// The requests kept, by id.
+    pub requests: Vec<RequestTrace>,
+    /// Run-level instants in the filter's window, in time order.
+    pub instants: Vec<Instant>,
+    /// Counts.
+    pub counts: TraceCounts,
+}
+
+/// Which lookup a key is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Table {
+    Request,
+    Call,
+    Attempt,
+    Job,
+}
+
+/// A span of a live request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SpanRef {
+    request: u64,
+    span: u32,
+}
+
+/// The tracer a traced run's world holds.
+pub(super) struct Tracer {
+    filter: TraceFilter,
+    /// Requests being followed, by id.
+    live: BTreeMap<u64, RequestTrace>,
+    requests: HashMap<Key, u64>,
+    calls: HashMap<Key, SpanRef>,
+    /// Per call, its last attempt's span (what a retry or hedge follows).
+    last: HashMap<Key, u32>,
+    attempts: HashMap<Key, SpanRef>,
+    jobs: HashMap<Key, SpanRef>,
+    /// The requests kept so far, by (sample hash, id): the `limit`
+    /// smallest hashes.
+    kept: BTreeMap<(u64, u64), RequestTrace>,
+    instants: Vec<Instant>,
+    counts: TraceCounts,
+}
+
+/// The sample's hash of a request id (SplitMix64's finaliser: fixed
+/// forever, so a trace keeps the same requests on every machine).
+pub fn sample_hash(id: u64) -> u64 {
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn attempt_of(kind: AttemptKind) -> AttemptOf {
+    match kind {
+        AttemptKind::First => AttemptOf::First,
+        AttemptKind::Retry => AttemptOf::Retry,
+        AttemptKind::Hedge => AttemptOf::Hedge,
+    }
+}
+
+impl Tracer {
+    pub(super) fn new(filter: TraceFilter) -> Tracer {
+        Tracer {
+            filter,
+            live: BTreeMap::new(),
+            requests: HashMap::new(),
+            calls: HashMap::new(),
+            last: HashMap::new(),
+            attempts: HashMap::new(),
+            jobs: HashMap::new(),
+            kept: BTreeMap::new(),
+            instants: Vec::new(),
+            counts: TraceCounts::default(),
+        }
+    }
+
+    fn table(&mut self, table: Table) -> &mut HashMap<Key, SpanRef> {
+        match table {
+            Table::Call => &mut self.calls,
+            Table::Attempt => &mut self.attempts,
+            Table::Job => &mut self.jobs,
+            Table::Request => unreachable!("requests map to ids"),
+        }
+    }
+
+    /// Adds a span to a live request (none past its bound, or for a
+    /// request no longer followed), with its key in `table`.
+    fn open(&mut self, parent: Anchor, span: Span, table: Table, key: Key) -> Option<SpanRef> {
+        let (request, parent) = match parent {
+            Anchor::Root(id) => (id, NO_SPAN),
+            Anchor::Span(r) => (r.request, r.span),
+        };
+        let trace = self.live.get_mut(&request)?;
+        if trace.spans.len() >= MAX_SPANS_PER_REQUEST {
+            trace.spans_dropped += 1;
+            self.counts.spans_dropped += 1;
+            return None;
+        }
+        let index = trace.spans.len() as u32;
+        trace.spans.push(Span { parent, ..span });
+        trace.open += 1;
+        trace.keys.push((table, key));
+        let r = SpanRef {
+            request,
+            span: index,
+        };
+        self.table(table).insert(key, r);
+        Some(r)
+    }
+
+    /// Ends the span `key` names in `table`, if it is followed and open.
+    fn close(&mut self, table: Table, key: Key, at: SimTime, ending: SpanEnd) {
+        let Some(r) = self.table(table).get(&key).copied() else {
+            return;
+        };
+        let Some(trace) = self.live.get_mut(&r.request) else {
+            return;
+        };
+        let span = &mut trace.spans[r.span as usize];
+        if span.ending != SpanEnd::Open {
+            return;
+        }
+        span.end = at;
+        span.ending = ending;
+        trace.open -= 1;
+        if trace.open == 0 && trace.ended.is_some() {
+            self.close_request(r.request, at);
+        }
+    }
+
+    /// The request's trace is complete: it is judged by the filter and
+    /// offered to the sample.
+    fn close_request(&mut self, id: u64, run_end: SimTime) {
+        let Some(mut trace) = self.live.remove(&id) else {
+            return;
+        };
+        for (table, key) in std::mem::take(&mut trace.keys) {
+            match table {
+                Table::Request => {
+                    self.requests.remove(&key);
+                }
+                Table::Call => {
+                    self.calls.remove(&key);
+                    self.last.remove(&key);
+                }
+                other => {
+                    self.table(other).remove(&key);
+                }
+            }
+        }
+        if !self.filter.admits_end(trace.ended, run_end) {
+            return;
+        }
+        self.counts.matched += 1;
+        trace.services.sort_unstable();
+        trace.services.dedup();
+        trace.marks.sort_by_key(|m| m.at);
+        self.kept.insert((sample_hash(id), id), trace);
+        if self.kept.len() > self.filter.limit {
+            self.kept.pop_last();
+            self.counts.sampled_out += 1;
+        }
+    }
+
+    /// The run has ended at `end`: every open span is closed there, every
+    /// request still followed judged, and the trace handed over.
+    pub(super) fn finish(mut self, end: SimTime, requests_sent: u64) -> Trace {
+        let ids: Vec<u64> = self.live.keys().copied().collect();
+        for id in ids {
+            let trace = self.live.get_mut(&id).expect("listed");
+            for span in &mut trace.spans {
+                if span.ending == SpanEnd::Open {
+                    span.end = end;
+                }
+            }
+            self.close_request(id, end);
+        }
+        let (from, until) = (self.filter.from, self.filter.until);
+        self.instants
+            .retain(|i| from.is_none_or(|f| i.at >= f) && until.is_none_or(|u| i.at <= u));
+        let mut requests: Vec<RequestTrace> = self.kept.into_values().collect();
+        requests.sort_by_key(|r| r.id);
+        self.counts.requests = requests_sent;
+        self.counts.kept = requests.len() as u64;
+        Trace {
+            filter: self.filter,
+            requests,
+            instants: self.instants,
+            counts: self.counts,
+        }
+    }
+}
+
+/// Runs `compiled` with `seed` (and the event budget), tracing the
+/// requests `filter` keeps: the run's outcome and its trace.
+pub fn run_traced(
+    compiled: &crate::scenario::Compiled,
+    seed: u64,
+    event_budget: Option<u64>,
+    filter: TraceFilter,
+) -> (super::RunOutcome, Trace) {
+    let tracer = Some(Box::new(Tracer::new(filter)));
+    let (outcome, trace) = super::run_inner(compiled, seed, event_budget, &mut (), &mut (), tracer);
+    (outcome, trace.expect("a traced run has its trace"))
+}
+
+/// Where a new span hangs.
+#[derive(Clone, Copy, Debug)]
+enum Anchor {
+    /// At the top of this request.
+    Root(u64),
+    /// Under this span.
+    Span(SpanRef),
+}
+
+fn fresh(kind: SpanKind, start: SimTime) -> Span {
+    Span {
+        kind,
+        parent: NO_SPAN,
+        start,
+        end: start,
+        ending: SpanEnd::Open,
+        after: NO_SPAN,
+    }
+}
+
+impl World<'_> {
+    /// Where the calls of `parent` hang, starting the trace of a client
+    /// request at its first call (none: not followed).
+    fn trace_anchor(&mut self, parent: Parent) -> Option<Anchor> {
+        let tracer = self.trace.as_deref_mut()?;
+        match parent {
+            Parent::Client { request } => {
+                if let Some(&id) = tracer.requests.get(&request) {
+                    return Some(Anchor::Root(id));
+                }
+                let context = self.requests.get(request)?;
+                if !tracer
+                    .filter
+                    .admits_start(context.id, context.route, context.sent)
+                {
+                    return None;
+                }
+                tracer.requests.insert(request, context.id);
+                tracer.live.insert(
+                    context.id,
+                    RequestTrace {
+                        id: context.id,
+                        route: context.route,
+                        client: context.client,
+                        sent: context.sent,
+                        ended: None,
+                        spans: Vec::new(),
+                        marks: Vec::new(),
+                        spans_dropped: 0,
+                        services: Vec::new(),
+                        open: 0,
+                        keys: vec![(Table::Request, request)],
+                    },
+                );
+                Some(Anchor::Root(context.id))
+            }
+            Parent::Job(job) => tracer.jobs.get(&job).map(|&r| Anchor::Span(r)),
+            Parent::Saga { .. } | Parent::Publish(_) => None,
+        }
+    }
+
+    /// A call with a record started on `edge`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_call(&mut self, call: Key, parent: Parent, edge: u32, now: SimTime) {
+        if let Some(anchor) = self.trace_anchor(parent) {
+            let callee = self.edges[edge as usize].callee;
+            let tracer = self.trace.as_deref_mut().expect("tracing");
+            if let Some(r) = tracer.open(
+                anchor,
+                fresh(SpanKind::Call { edge }, now),
+                Table::Call,
+                call,
+            ) && let Some(trace) = tracer.live.get_mut(&r.request)
+            {
+                // Called, even if every attempt is refused before it is sent
+                // (an open breaker): a fault there touches the request.
+                trace.services.push(callee);
+            }
+        }
+    }
+
+    /// An attempt was sent: of the call `call` (with a record), or the one
+    /// attempt of a call of `parent` on an edge without a policy.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_attempt(
+        &mut self,
+        attempt: Key,
+        of: Result<(Key, AttemptKind, u16), Parent>,
+        edge: u32,
+        now: SimTime,
+    ) {
+        let callee = self.edges[edge as usize].callee;
+        let (anchor, kind, n, call) = match of {
+            Ok((call, kind, n)) => {
+                let tracer = self.trace.as_deref_mut().expect("tracing");
+                let Some(&r) = tracer.calls.get(&call) else {
+                    return;
+                };
+                (Anchor::Span(r), attempt_of(kind), n, Some(call))
+            }
+            Err(parent) => match self.trace_anchor(parent) {
+                Some(anchor) => (anchor, AttemptOf::First, 0, None),
+                None => return,
+            },
+        };
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let span = SpanKind::Attempt {
+            edge,
+            of: kind,
+            n,
+            instance: u32::MAX,
+            lost: false,
+        };
+        let Some(r) = tracer.open(anchor, fresh(span, now), Table::Attempt, attempt) else {
+            return;
+        };
+        let trace = tracer.live.get_mut(&r.request).expect("just opened");
+        trace.services.push(callee);
+        if let Some(call) = call {
+            // A retry or hedge follows the call's attempt sent before it.
+            if let Some(before) = tracer.last.insert(call, r.span)
+                && kind != AttemptOf::First
+            {
+                trace.spans[r.span as usize].after = before;
+            }
+        }
+    }
+
+    /// An attempt was routed to `instance` (and lost on the way or not).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_routed(&mut self, attempt: Key, instance: u32, lost: bool) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let Some(&r) = tracer.attempts.get(&attempt) else {
+            return;
+        };
+        if let Some(trace) = tracer.live.get_mut(&r.request)
+            && let SpanKind::Attempt {
+                instance: i,
+                lost: l,
+                ..
+            } = &mut trace.spans[r.span as usize].kind
+        {
+            *i = instance;
+            *l = lost;
+        }
+    }
+
+    /// An attempt ended (its reply, its timeout, a cancel or a crash).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_attempt_end(&mut self, attempt: Key, now: SimTime, ending: SpanEnd) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        tracer.close(Table::Attempt, attempt, now, ending);
+    }
+
+    /// A call with a record ended.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_call_end(&mut self, call: Key, now: SimTime, ending: SpanEnd) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        tracer.close(Table::Call, call, now, ending);
+    }
+
+    /// An attempt became a job on its way to `instance`: its span opens
+    /// now (so that the request's trace waits for it), and starts when it
+    /// arrives.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_job(&mut self, job: Key, attempt: Key, instance: u32, now: SimTime) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let Some(&r) = tracer.attempts.get(&attempt) else {
+            return;
+        };
+        tracer.open(
+            Anchor::Span(r),
+            fresh(SpanKind::Server { instance }, now),
+            Table::Job,
+            job,
+        );
+    }
+
+    /// An attempt's work reached its instance.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_arrived(&mut self, job: Key, now: SimTime) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let Some(&r) = tracer.jobs.get(&job) else {
+            return;
+        };
+        if let Some(trace) = tracer.live.get_mut(&r.request) {
+            let span = &mut trace.spans[r.span as usize];
+            span.start = now;
+            span.end = now;
+        }
+    }
+
+    /// An attempt's work at its instance ended.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_job_end(&mut self, job: Key, now: SimTime, ending: SpanEnd) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        tracer.close(Table::Job, job, now, ending);
+    }
+
+    /// A call was refused an attempt locally, or denied a retry.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_mark(&mut self, call: Key, now: SimTime, kind: MarkKind) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let Some(&r) = tracer.calls.get(&call) else {
+            return;
+        };
+        if let Some(trace) = tracer.live.get_mut(&r.request) {
+            trace.marks.push(Mark {
+                span: r.span,
+                at: now,
+                kind,
+            });
+        }
+    }
+
+    /// A refusal of `kind`'s attempt.
+    pub(super) fn trace_refused(&mut self, call: Key, now: SimTime, kind: AttemptKind, s: Status) {
+        self.trace_mark(call, now, MarkKind::Refused(s, attempt_of(kind)));
+    }
+
+    /// A client request ended with `outcome`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_request_end(&mut self, request: Key, now: SimTime, outcome: Status) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        let Some(&id) = tracer.requests.get(&request) else {
+            return;
+        };
+        let Some(trace) = tracer.live.get_mut(&id) else {
+            return;
+        };
+        trace.ended = Some((now, outcome));
+        if trace.open == 0 {
+            tracer.close_request(id, now);
+        }
+    }
+
+    /// A host was ejected.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn trace_instant(&mut self, at: SimTime, kind: InstantKind) {
+        let tracer = self.trace.as_deref_mut().expect("tracing");
+        if tracer.instants.len() < MAX_INSTANTS {
+            tracer.instants.push(Instant { at, kind });
+        } else {
+            tracer.counts.instants_dropped += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sample_hash_is_fixed_forever() {
+        // SplitMix64's first outputs from a state of 0 (Vigna's reference).
+        assert_eq!(sample_hash(0), 0xe220_a839_7b1d_cdaf);
+        assert_ne!(sample_hash(1), sample_hash(2));
+    }
+
+    #[test]
+    fn the_filter_judges_a_request_at_its_start_and_its_end() {
+        let at = SimTime::from_nanos;
+        let f = TraceFilter {
+            route: Some(1),
+            from: Some(at(100)),
+            until: Some(at(200)),
+            failed_only: true,
+            request: None,
+            limit: 10,
+        };
+        assert!(f.admits_start(7, 1, at(200)));
+        assert!(!f.admits_start(7, 0, at(150)), "another route");
+        assert!(!f.admits_start(7, 1, at(201)), "sent after the window");
+        assert!(f.admits_end(Some((at(100), Status::Internal)), at(1000)));
+        assert!(!f.admits_end(Some((at(99), Status::Internal)), at(1000)));
+        assert!(!f.admits_end(Some((at(150), Status::Ok)), at(1000)));
+        assert!(!f.admits_end(None, at(1000)), "still running is not failed");
+        let one = TraceFilter {
+            request: Some(3),
+            ..TraceFilter::default()
+        };
+        assert!(one.admits_start(3, 0, at(5)) && !one.admits_start(4, 0, at(5)));
+        assert!(one.admits_end(None, at(1000)));
+    }
+}
