@@ -149,6 +149,53 @@ enum Command {
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
     },
+    /// Replay one seed of a scenario and write a trace of its requests in
+    /// the Chrome trace-event format (open it in https://ui.perfetto.dev or
+    /// chrome://tracing): a span per call, attempt and server per hop,
+    /// retries and hedges linked to the attempts they follow, refusals as
+    /// instants, faults on their own track and each failed request linked
+    /// to the faults active when it failed. Without a filter a long run's
+    /// trace is a sample of --limit requests, and says so.
+    #[command(after_help = EXIT_CODES)]
+    Replay {
+        /// The scenario file (JSON), or `-` for standard input.
+        scenario: PathBuf,
+        /// The seed to replay [default: the scenario's].
+        #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
+        seed: Option<u64>,
+        /// Where to write the trace (JSON).
+        #[arg(long, value_name = "FILE")]
+        trace: PathBuf,
+        /// Only the requests of this route (by name).
+        #[arg(long)]
+        route: Option<String>,
+        /// Only requests still running at or after this time (e.g. 10s).
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// Only requests sent at or before this time (e.g. 20s).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+        /// Only the requests that failed.
+        #[arg(long)]
+        failed: bool,
+        /// Only the request with this id (ids are in the trace's process
+        /// names: `request #ID`).
+        #[arg(long, value_name = "ID")]
+        request: Option<u64>,
+        /// Keep at most this many requests (a uniform sample by a hash of
+        /// their id when more match), 1 to 100000.
+        #[arg(long, default_value_t = world::trace::DEFAULT_TRACE_LIMIT)]
+        limit: usize,
+        /// Stop after this many events.
+        #[arg(long)]
+        event_budget: Option<u64>,
+        /// Treat warnings as errors.
+        #[arg(long)]
+        deny_warnings: bool,
+        /// Refuse a scenario whose world could need more memory than this.
+        #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
+        max_memory: u64,
+    },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
 }
@@ -314,6 +361,36 @@ fn main() -> ExitCode {
             },
             &mut console,
         ),
+        Command::Replay {
+            scenario,
+            seed,
+            trace,
+            route,
+            from,
+            until,
+            failed,
+            request,
+            limit,
+            event_budget,
+            deny_warnings,
+            max_memory,
+        } => match load(&mut console, &scenario, deny_warnings, max_memory) {
+            Ok(compiled) => {
+                let args = report::trace::command::Args {
+                    seed,
+                    trace,
+                    route,
+                    from,
+                    until,
+                    failed,
+                    request,
+                    limit,
+                    event_budget,
+                };
+                report::trace::command::replay(&compiled, &args, &mut console)
+            }
+            Err(code) => code,
+        },
         Command::Schema => {
             let schema = scenario::json_schema();
             console.out(&format!(

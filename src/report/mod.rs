@@ -10,6 +10,7 @@ pub mod requirements;
 pub mod summary;
 pub mod table;
 pub mod timeseries;
+pub mod trace;
 
 pub use summary::Summary;
 
