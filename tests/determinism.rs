@@ -157,6 +157,46 @@ mod check_determinism {
         );
     }
 
+    /// A model with an injected difference: the same world and seed, but
+    /// one of them has a fault that starts at 1.25 s. The check reports
+    /// the fault's own event, at its time, and nothing before it.
+    #[test]
+    fn an_injected_difference_is_found_at_its_event() {
+        let world = |faults: &str| {
+            let text = format!(
+                r#"{{"name": "inject", "duration": "3s",
+                "services": {{"s": {{"instances": 2, "service_time": {{"exponential": {{"mean": "2ms"}}}}}}}},
+                "workload": {{"arrivals": {{"poisson": {{"rate": 200}}}}, "routes": [{{"service": "s"}}]}},
+                "faults": [{faults}]}}"#
+            );
+            scenario::parse(&text, "inject.json").expect("valid")
+        };
+        let plain = world("");
+        let injected =
+            world(r#"{"at": "1.25s", "for": "1s", "slowdown": {"service": "s", "factor": 3}}"#);
+        let Check::Diverged(d) =
+            meshsim::experiment::determinism::check_pair((&plain, 7), (&injected, 7), None)
+        else {
+            panic!("an injected fault must be found");
+        };
+        let (at, event) = d
+            .second
+            .clone()
+            .expect("the injected world has the fault's event");
+        assert_eq!(at.as_nanos(), 1_250_000_000, "{d}");
+        assert!(event.starts_with("Fault(0, true)"), "{d}");
+        assert!(d.entity.contains("fault"), "{d}");
+        let (first_at, _) = d.first.clone().expect("the plain world went on");
+        assert!(first_at.as_nanos() >= 1_250_000_000, "{d}");
+        // Every event before it is the same in both.
+        assert!(d.index > 200, "{d}");
+        // The same world twice, the same seed: identical.
+        assert!(matches!(
+            meshsim::experiment::determinism::check_pair((&injected, 7), (&injected, 7), None),
+            Check::Identical { .. }
+        ));
+    }
+
     #[test]
     fn the_binary_says_so_and_writes_nothing() {
         let dir = std::env::temp_dir().join(format!("meshsim-check-{}", std::process::id()));

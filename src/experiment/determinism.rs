@@ -118,6 +118,22 @@ pub fn check_with(
     second_seed: u64,
     event_budget: Option<u64>,
 ) -> Check {
+    check_pair(
+        (compiled, first_seed),
+        (compiled, second_seed),
+        event_budget,
+    )
+}
+
+/// [`check`] of two worlds, each with its seed: a world that differs from
+/// another in one place (a fault injected at some time) must diverge at
+/// the first event that difference touches and not before, which is how
+/// the check is shown to point at the right event.
+pub fn check_pair(
+    (first, first_seed): (&Compiled, u64),
+    (second, second_seed): (&Compiled, u64),
+    event_budget: Option<u64>,
+) -> Check {
     let (tx, rx) = sync_channel(CHANNEL_BOUND);
     let mut comparer = Comparer {
         from_first: rx,
@@ -127,10 +143,10 @@ pub fn check_with(
     std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut sender = Sender(tx);
-            world::run_observed(compiled, first_seed, event_budget, &mut (), &mut sender);
+            world::run_observed(first, first_seed, event_budget, &mut (), &mut sender);
             // Dropping the sender tells the comparer the first run ended.
         });
-        world::run_observed(compiled, second_seed, event_budget, &mut (), &mut comparer);
+        world::run_observed(second, second_seed, event_budget, &mut (), &mut comparer);
         if comparer.divergence.is_none()
             && let Ok((at, theirs)) = comparer.from_first.recv()
         {
