@@ -1,5 +1,6 @@
 //! The `meshsim` command line: run, validate, compare and describe scenarios
-//! (`compare`'s own glue is in `meshsim::experiment::command`).
+//! (`compare`'s own glue is in `meshsim::experiment::command`, `merge`'s in
+//! `meshsim::experiment::merge`).
 //!
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
 //! 1 a check failed (an invariant was violated, and the run stopped there;
@@ -148,6 +149,28 @@ enum Command {
         /// memory than this (--jobs of them).
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
+        /// Run only the I-th of N slices of the runs (1-based; run i, which
+        /// is variant × seeds + seed number, is in slice i % N + 1) and
+        /// write shard.json for `meshsim merge` instead of the report
+        /// [default directory: reports/<scenario name>/compare/shard-I-of-N/].
+        #[arg(long, value_name = "I/N", value_parser = meshsim::experiment::shard::Shard::parse)]
+        shard: Option<meshsim::experiment::shard::Shard>,
+    },
+    /// Merge the shard.json files of `compare --shard I/N` run on many
+    /// machines into the report the unsharded compare writes (the same
+    /// files, table and exit code) [default directory:
+    /// reports/<scenario name>/compare/].
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Every shard's directory (or its shard.json), one per slice.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the comparison [default: reports/<scenario name>/compare/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No table: only the line of what was written.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
@@ -301,6 +324,7 @@ fn main() -> ExitCode {
             quiet,
             deny_warnings,
             max_memory,
+            shard,
         } => meshsim::experiment::command::compare(
             meshsim::experiment::command::Args {
                 scenarios,
@@ -311,7 +335,12 @@ fn main() -> ExitCode {
                 quiet,
                 deny_warnings,
                 max_memory,
+                shard,
             },
+            &mut console,
+        ),
+        Command::Merge { shards, out, quiet } => meshsim::experiment::merge::merge(
+            meshsim::experiment::merge::Args { shards, out, quiet },
             &mut console,
         ),
         Command::Schema => {

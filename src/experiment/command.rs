@@ -17,8 +17,10 @@ use serde_json::Value;
 use crate::report;
 use crate::scenario::{self, Compiled, VaryPath};
 
+use super::shard::{Fingerprint, Shard};
+use super::shard_file::{self, ShardFile};
 use super::vary::{self, Vary};
-use super::{Comparison, Variant, run_all};
+use super::{Comparison, Variant, run_all, runs};
 
 /// Exit code 2: bad input or usage, or an output that cannot be written.
 const BAD_INPUT: u8 = 2;
@@ -53,15 +55,18 @@ pub struct Args {
     pub deny_warnings: bool,
     /// The bound on the memory of the worlds run at once.
     pub max_memory: u64,
+    /// Run only this slice of the runs and write its shard.json (for
+    /// `meshsim merge`) instead of the report.
+    pub shard: Option<Shard>,
 }
 
 /// An error for people, with its exit code.
-struct Failure {
-    message: String,
-    code: u8,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
 }
 
-fn bad(message: String) -> Failure {
+pub(crate) fn bad(message: String) -> Failure {
     Failure {
         message,
         code: BAD_INPUT,
@@ -259,8 +264,14 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
         return Err(bad(format!("error: {problem}")));
     }
     let total = variants.len() * k as usize;
+    if let Some(shard) = &args.shard {
+        shard.check(total).map_err(|e| bad(format!("error: {e}")))?;
+    }
+    // The runs to make: a shard's slice, or all.
+    let slice = args.shard.map(|s| s.runs(total));
+    let count = slice.as_ref().map_or(total, Vec::len);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cores).clamp(1, total);
+    let jobs = args.jobs.unwrap_or(cores).clamp(1, count);
     // Each thread holds one world at a time: the largest variant's, at most.
     let (largest, size) = variants
         .iter()
@@ -284,10 +295,13 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     let seeds: Vec<u64> = (0..u64::from(k))
         .map(|i| base_seed.wrapping_add(i))
         .collect();
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&name).join("compare"));
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let dir = PathBuf::from("reports").join(&name).join("compare");
+        match &args.shard {
+            Some(s) => dir.join(format!("shard-{}-of-{}", s.index, s.count)),
+            None => dir,
+        }
+    });
     let cannot_write = |e: std::io::Error| {
         bad(format!(
             "error: cannot write the comparison to {}: {e}",
@@ -298,7 +312,7 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(total as u64)
+        indicatif::ProgressBar::new(count as u64)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
@@ -307,7 +321,13 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     // Wall-clock time is measured here and printed to stdout only.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let results = run_all(&variants, &seeds, jobs, &|| bar.inc(1));
+    let (results, rows) = match &slice {
+        None => (Some(run_all(&variants, &seeds, jobs, &|| bar.inc(1))), None),
+        Some(slice) => {
+            let rows = runs::run_some(&variants, &seeds, slice, jobs, &|| bar.inc(1));
+            (None, Some(rows))
+        }
+    };
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
@@ -321,9 +341,118 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
                 .collect()
         })
         .collect();
+    let speed = format!(
+        "{count} runs in {wall:.2}s wall clock, {:.1} runs/s on {jobs} thread{}",
+        count as f64 / wall.max(1e-9),
+        if jobs == 1 { "" } else { "s" }
+    );
+    let (Some(results), None) = (results, &rows) else {
+        let shard = args.shard.expect("a slice is a shard's");
+        let file = ShardFile {
+            format: shard_file::FORMAT.to_string(),
+            format_version: shard_file::FORMAT_VERSION,
+            meshsim: env!("CARGO_PKG_VERSION").to_string(),
+            fingerprint: fingerprint(&variants, &seeds),
+            shard: shard_file::Slice {
+                index: shard.index,
+                count: shard.count,
+            },
+            total_runs: total,
+            scenario: name,
+            variants: names,
+            seeds,
+            command,
+            requirements,
+            metrics: shard_file::metric_names(),
+            rows: rows
+                .expect("a shard's rows")
+                .iter()
+                .map(|(i, row)| shard_file::row(*i, row))
+                .collect(),
+        };
+        drop(variants);
+        staging
+            .write(shard_file::FILE, &file.to_bytes())
+            .map_err(cannot_write)?;
+        staging.commit(true).map_err(cannot_write)?;
+        let dirs = match &args.out {
+            None => format!(
+                "{}/",
+                PathBuf::from("reports")
+                    .join(&file.scenario)
+                    .join("compare")
+                    .join(format!("shard-*-of-{}", shard.count))
+                    .display()
+            ),
+            Some(_) => "DIR1 DIR2 ... (one per shard)".to_string(),
+        };
+        sink.out(&format!(
+            "wrote shard {shard} ({count} of {total} runs) to {}  ({speed}); when every shard is done: meshsim merge {dirs}\n",
+            dir.join(shard_file::FILE).display()
+        ));
+        let incomplete: Vec<String> = file
+            .rows
+            .iter()
+            .filter(|r| !r.completed)
+            .map(|r| {
+                let (v, s) = (r.run / file.seeds.len(), r.run % file.seeds.len());
+                format!("`{}` seed {}", file.variants[v], file.seeds[s])
+            })
+            .collect();
+        if !incomplete.is_empty() {
+            sink.err(&format!(
+                "error: {} run{} of this shard did not complete (event budget, or time froze): {}\n",
+                incomplete.len(),
+                if incomplete.len() == 1 { "" } else { "s" },
+                incomplete.join(", ")
+            ));
+            return Ok(INCOMPLETE);
+        }
+        return Ok(0);
+    };
     drop(variants);
     let comparison =
         Comparison::new(name, names, seeds, results, command).with_requirements(requirements);
+    report(&comparison, staging, &dir, args.quiet, &speed, sink)
+}
+
+/// The fingerprint of a comparison: every variant's name and its compiled
+/// scenario as canonical JSON (the model serializes with its maps sorted),
+/// then the seeds. Two shards with the same one ran the same comparison.
+pub(crate) fn fingerprint(variants: &[Variant], seeds: &[u64]) -> String {
+    let mut f = Fingerprint::new();
+    f.part(b"meshsim compare");
+    f.part(&(variants.len() as u64).to_le_bytes());
+    for v in variants {
+        let json = serde_json::to_vec(v.compiled.scenario()).expect("plain JSON");
+        f.part(v.name.as_bytes()).part(&json);
+    }
+    f.part(&(seeds.len() as u64).to_le_bytes());
+    for seed in seeds {
+        f.part(&seed.to_le_bytes());
+    }
+    f.hex()
+}
+
+/// Writes `comparison`'s files through `staging` into `dir`, prints the
+/// table (unless `quiet`) and the line of what was written (`detail` in
+/// its parentheses), and says on stderr what did not complete or failed:
+/// the exit code. Shared by `compare` and `merge`, so a merged report is
+/// the unsharded one.
+pub(crate) fn report(
+    comparison: &Comparison,
+    mut staging: report::output::Staging,
+    dir: &Path,
+    quiet: bool,
+    detail: &str,
+    sink: &mut dyn Sink,
+) -> Result<u8, Failure> {
+    let cannot_write = |e: std::io::Error| {
+        bad(format!(
+            "error: cannot write the comparison to {}: {e}",
+            dir.display()
+        ))
+    };
     let files = comparison
         .files()
         .map_err(|e| bad(format!("error: cannot render the charts: {e}")))?;
@@ -332,15 +461,13 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     }
     let written = staging.names().len();
     staging.commit(true).map_err(cannot_write)?;
-    if !args.quiet {
-        sink.out(&super::write::table(&comparison));
+    if !quiet {
+        sink.out(&super::write::table(comparison));
         sink.out("\n");
     }
     sink.out(&format!(
-        "wrote {written} files to {}/  ({total} runs in {wall:.2}s wall clock, {:.1} runs/s on {jobs} thread{})\n",
+        "wrote {written} files to {}/  ({detail})\n",
         dir.display(),
-        total as f64 / wall.max(1e-9),
-        if jobs == 1 { "" } else { "s" }
     ));
     let incomplete: Vec<String> = comparison
         .results
@@ -366,7 +493,7 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     }
     let failed: usize = comparison.failed_requirements().iter().map(Vec::len).sum();
     if failed > 0 {
-        for line in super::write::requirement_lines(&comparison)
+        for line in super::write::requirement_lines(comparison)
             .iter()
             .filter(|l| l.contains("FAILED"))
         {
