@@ -21,7 +21,7 @@ use super::{Comparison, metrics};
 pub struct Args {
     /// The shards' directories (or their shard.json files).
     pub shards: Vec<PathBuf>,
-    /// The report directory [default: reports/<scenario name>/compare/].
+    /// The report directory (by default `reports/<scenario name>/compare/`).
     pub out: Option<PathBuf>,
     /// No table: only the line of what was written.
     pub quiet: bool,
