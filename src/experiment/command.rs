@@ -20,7 +20,7 @@ use crate::scenario::{self, Compiled, VaryPath};
 use super::shard::{Fingerprint, Shard};
 use super::shard_file::{self, ShardFile};
 use super::vary::{self, Vary};
-use super::{Comparison, Variant, run_all, runs};
+use super::{Comparison, Results, Variant, runs};
 
 /// Exit code 2: bad input or usage, or an output that cannot be written.
 const BAD_INPUT: u8 = 2;
@@ -308,7 +308,7 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
             dir.display()
         ))
     };
-    let mut staging = report::output::Staging::new(&dir).map_err(cannot_write)?;
+    let staging = report::output::Staging::new(&dir).map_err(cannot_write)?;
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
@@ -321,13 +321,8 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     // Wall-clock time is measured here and printed to stdout only.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let (results, rows) = match &slice {
-        None => (Some(run_all(&variants, &seeds, jobs, &|| bar.inc(1))), None),
-        Some(slice) => {
-            let rows = runs::run_some(&variants, &seeds, slice, jobs, &|| bar.inc(1));
-            (None, Some(rows))
-        }
-    };
+    let indices = slice.unwrap_or_else(|| (0..total).collect());
+    let rows = runs::run_some(&variants, &seeds, &indices, jobs, &|| bar.inc(1));
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
@@ -346,8 +341,7 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
         count as f64 / wall.max(1e-9),
         if jobs == 1 { "" } else { "s" }
     );
-    let (Some(results), None) = (results, &rows) else {
-        let shard = args.shard.expect("a slice is a shard's");
+    if let Some(shard) = args.shard {
         let file = ShardFile {
             format: shard_file::FORMAT.to_string(),
             format_version: shard_file::FORMAT_VERSION,
@@ -365,55 +359,102 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
             requirements,
             metrics: shard_file::metric_names(),
             rows: rows
-                .expect("a shard's rows")
                 .iter()
                 .map(|(i, row)| shard_file::row(*i, row))
                 .collect(),
         };
         drop(variants);
-        staging
-            .write(shard_file::FILE, &file.to_bytes())
-            .map_err(cannot_write)?;
-        staging.commit(true).map_err(cannot_write)?;
-        let dirs = match &args.out {
-            None => format!(
-                "{}/",
-                PathBuf::from("reports")
-                    .join(&file.scenario)
-                    .join("compare")
-                    .join(format!("shard-*-of-{}", shard.count))
-                    .display()
-            ),
-            Some(_) => "DIR1 DIR2 ... (one per shard)".to_string(),
+        let written = Written {
+            staging,
+            dir: &dir,
+            default_dir: args.out.is_none(),
+            speed: &speed,
         };
-        sink.out(&format!(
-            "wrote shard {shard} ({count} of {total} runs) to {}  ({speed}); when every shard is done: meshsim merge {dirs}\n",
-            dir.join(shard_file::FILE).display()
-        ));
-        let incomplete: Vec<String> = file
-            .rows
-            .iter()
-            .filter(|r| !r.completed)
-            .map(|r| {
-                let (v, s) = (r.run / file.seeds.len(), r.run % file.seeds.len());
-                format!("`{}` seed {}", file.variants[v], file.seeds[s])
-            })
-            .collect();
-        if !incomplete.is_empty() {
-            sink.err(&format!(
-                "error: {} run{} of this shard did not complete (event budget, or time froze): {}\n",
-                incomplete.len(),
-                if incomplete.len() == 1 { "" } else { "s" },
-                incomplete.join(", ")
-            ));
-            return Ok(INCOMPLETE);
-        }
-        return Ok(0);
-    };
+        return write_shard(shard, &file, written, sink);
+    }
+    let results = Results::from_rows(
+        rows.into_iter().map(|(_, row)| row),
+        variants.len(),
+        k as usize,
+    );
     drop(variants);
     let comparison =
         Comparison::new(name, names, seeds, results, command).with_requirements(requirements);
     report(&comparison, staging, &dir, args.quiet, &speed, sink)
+}
+
+/// Where a shard's file goes, and what to say of its runs.
+struct Written<'a> {
+    staging: report::output::Staging,
+    dir: &'a Path,
+    /// Whether `dir` is the default one (the merge hint then names the
+    /// shards' default directories).
+    default_dir: bool,
+    speed: &'a str,
+}
+
+/// Writes a shard's `file`, prints where and how to merge, and says which
+/// of its runs did not complete: exit code 3 if one did not, else 0
+/// (requirements are judged by the merge, on the whole).
+fn write_shard(
+    shard: Shard,
+    file: &ShardFile,
+    written: Written<'_>,
+    sink: &mut dyn Sink,
+) -> Result<u8, Failure> {
+    let Written {
+        mut staging,
+        dir,
+        default_dir,
+        speed,
+    } = written;
+    let cannot_write = |e: std::io::Error| {
+        bad(format!(
+            "error: cannot write the shard to {}: {e}",
+            dir.display()
+        ))
+    };
+    staging
+        .write(shard_file::FILE, &file.to_bytes())
+        .map_err(cannot_write)?;
+    staging.commit(true).map_err(cannot_write)?;
+    let dirs = if default_dir {
+        format!(
+            "{}/",
+            PathBuf::from("reports")
+                .join(&file.scenario)
+                .join("compare")
+                .join(format!("shard-*-of-{}", shard.count))
+                .display()
+        )
+    } else {
+        "DIR1 DIR2 ... (one per shard)".to_string()
+    };
+    sink.out(&format!(
+        "wrote shard {shard} ({} of {} runs) to {}  ({speed}); when every shard is done: meshsim merge {dirs}\n",
+        file.rows.len(),
+        file.total_runs,
+        dir.join(shard_file::FILE).display()
+    ));
+    let incomplete: Vec<String> = file
+        .rows
+        .iter()
+        .filter(|r| !r.completed)
+        .map(|r| {
+            let (v, s) = (r.run / file.seeds.len(), r.run % file.seeds.len());
+            format!("`{}` seed {}", file.variants[v], file.seeds[s])
+        })
+        .collect();
+    if !incomplete.is_empty() {
+        sink.err(&format!(
+            "error: {} run{} of this shard did not complete (event budget, or time froze): {}\n",
+            incomplete.len(),
+            if incomplete.len() == 1 { "" } else { "s" },
+            incomplete.join(", ")
+        ));
+        return Ok(INCOMPLETE);
+    }
+    Ok(0)
 }
 
 /// The fingerprint of a comparison: every variant's name and its compiled

@@ -278,11 +278,8 @@ fn results(read: &[Read]) -> Result<Results, Failure> {
             slots[row.run] = Some(decoded);
         }
     }
-    let mut slots = slots.into_iter().map(|r| r.expect("every slice checked"));
-    let rows = (0..variants)
-        .map(|_| slots.by_ref().take(k).collect())
-        .collect();
-    Ok(Results { rows })
+    let rows = slots.into_iter().map(|r| r.expect("every slice checked"));
+    Ok(Results::from_rows(rows, variants, k))
 }
 
 fn try_merge(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {

@@ -54,6 +54,16 @@ pub struct Results {
 }
 
 impl Results {
+    /// The results of `variants` × `k` runs from their rows in run-index
+    /// order (variant by variant, seed by seed).
+    pub fn from_rows(rows: impl IntoIterator<Item = RunRow>, variants: usize, k: usize) -> Results {
+        let mut rows = rows.into_iter();
+        let rows = (0..variants)
+            .map(|_| rows.by_ref().take(k).collect())
+            .collect();
+        Results { rows }
+    }
+
     /// The values of metric `m` of variant `v`, seed by seed.
     pub fn column(&self, v: usize, m: usize) -> Vec<f64> {
         self.rows[v].iter().map(|r| r.values[m]).collect()
@@ -71,13 +81,12 @@ pub fn run_all(
 ) -> Results {
     let total = variants.len() * seeds.len();
     let all: Vec<usize> = (0..total).collect();
-    let mut slots = run_some(variants, seeds, &all, jobs, done)
-        .into_iter()
-        .map(|(_, row)| row);
-    let rows = (0..variants.len())
-        .map(|_| slots.by_ref().take(seeds.len()).collect())
-        .collect();
-    Results { rows }
+    let rows = run_some(variants, seeds, &all, jobs, done);
+    Results::from_rows(
+        rows.into_iter().map(|(_, row)| row),
+        variants.len(),
+        seeds.len(),
+    )
 }
 
 /// Runs only the runs numbered `indices` (run `i` is variant `i / K` on
