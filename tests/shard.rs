@@ -331,6 +331,31 @@ fn merge_refuses_shards_that_do_not_belong_together() {
         &["nowhere: cannot read the shard file"],
     );
     refused(&dir, &["light.json"], &["light.json: not a shard file"]);
+    // The same comparison, typed another way: the report could name only one.
+    let o = meshsim(
+        dir.path(),
+        &[
+            "compare",
+            "./light.json",
+            "--vary",
+            VARY,
+            "--seeds",
+            "3",
+            "--shard",
+            "2/3",
+            "--out",
+            "typed",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    refused(
+        &dir,
+        &["s1", "typed", "s3"],
+        &[
+            "typed/shard.json was made by `meshsim compare ./light.json",
+            "run every shard with the same one",
+        ],
+    );
     // The good ones still merge.
     let o = meshsim(dir.path(), &["merge", "s1", "s2", "s3", "--out", "out"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

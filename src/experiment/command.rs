@@ -702,6 +702,31 @@ mod tests {
     }
 
     #[test]
+    fn the_fingerprint_is_of_the_scenario_not_its_text() {
+        let text = r#"{"name": "t", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]}}"#;
+        let variant = |text: &str, name: &str| Variant {
+            name: name.to_string(),
+            compiled: scenario::parse(text, "t.json").expect("valid"),
+        };
+        let print = |texts: &[(&str, &str)], seeds: &[u64]| {
+            let variants: Vec<Variant> = texts.iter().map(|(t, n)| variant(t, n)).collect();
+            fingerprint(&variants, seeds)
+        };
+        let base = print(&[(text, "a")], &[1, 2]);
+        assert_eq!(base.len(), 16);
+        let reformatted: Value = serde_json::from_str(text).unwrap();
+        let reformatted = serde_json::to_string_pretty(&reformatted).unwrap();
+        assert_eq!(print(&[(&reformatted, "a")], &[1, 2]), base);
+        assert_ne!(print(&[(text, "b")], &[1, 2]), base, "another name");
+        assert_ne!(print(&[(text, "a")], &[1, 3]), base, "other seeds");
+        let slower = text.replace("\"1ms\"", "\"2ms\"");
+        assert_ne!(print(&[(&slower, "a")], &[1, 2]), base, "another setting");
+        assert_ne!(print(&[(text, "a"), (text, "a")], &[1, 2]), base);
+    }
+
+    #[test]
     fn settings_are_named_by_their_last_segment_when_unique() {
         let v = |p: &str| Vary {
             path: VaryPath::parse(p).unwrap(),
