@@ -310,7 +310,7 @@ fn merge_refuses_shards_that_do_not_belong_together() {
         &dir,
         &["s1", "broken", "s3"],
         &[
-            "broken/shard.json: not a shard file: ",
+            "broken/shard.json: a malformed shard file: ",
             " line ",
             " column ",
         ],

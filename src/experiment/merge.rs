@@ -63,7 +63,7 @@ fn header(path: &Path) -> Result<(String, Header), Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| bad(format!("error: {shown}: cannot read the shard file: {e}")))?;
     let header: Header = serde_json::from_str(&text)
-        .map_err(|e| bad(format!("error: {shown}: not a shard file: {e}")))?;
+        .map_err(|e| bad(format!("error: {shown}: a malformed shard file: {e}")))?;
     if header.format.as_deref() != Some(shard_file::FORMAT) {
         return Err(bad(format!(
             "error: {shown}: not a shard file (no `\"format\": \"{}\"`); shards are the shard.json files `meshsim compare --shard I/N` writes",
