@@ -1,5 +1,6 @@
 //! The `meshsim` command line: run, validate, compare and describe scenarios
-//! (`compare`'s own glue is in `meshsim::experiment::command`).
+//! (`compare`'s own glue is in `meshsim::experiment::command`, `merge`'s in
+//! `meshsim::experiment::merge`).
 //!
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
 //! 1 a check failed (an invariant was violated, and the run stopped there;
@@ -148,6 +149,28 @@ enum Command {
         /// memory than this (--jobs of them).
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
+        /// Run only the I-th of N slices of the runs (1-based; run i, which
+        /// is variant × seeds + seed number, is in slice i % N + 1) and
+        /// write shard.json for `meshsim merge` instead of the report
+        /// [default directory: reports/<scenario name>/compare/shard-I-of-N/].
+        #[arg(long, value_name = "I/N", value_parser = meshsim::experiment::shard::Shard::parse)]
+        shard: Option<meshsim::experiment::shard::Shard>,
+    },
+    /// Merge the shard.json files of `compare --shard I/N` run on many
+    /// machines into the report the unsharded compare writes (the same
+    /// files, table and exit code) [default directory:
+    /// reports/<scenario name>/compare/].
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// Every shard's directory (or its shard.json), one per slice.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Where to write the comparison [default: reports/<scenario name>/compare/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// No table: only the line of what was written.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Replay one seed of a scenario and write a trace of its requests in
     /// the Chrome trace-event format (open it in https://ui.perfetto.dev or
@@ -348,6 +371,7 @@ fn main() -> ExitCode {
             quiet,
             deny_warnings,
             max_memory,
+            shard,
         } => meshsim::experiment::command::compare(
             meshsim::experiment::command::Args {
                 scenarios,
@@ -358,6 +382,7 @@ fn main() -> ExitCode {
                 quiet,
                 deny_warnings,
                 max_memory,
+                shard,
             },
             &mut console,
         ),
@@ -391,6 +416,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
+        Command::Merge { shards, out, quiet } => meshsim::experiment::merge::merge(
+            meshsim::experiment::merge::Args { shards, out, quiet },
+            &mut console,
+        ),
         Command::Schema => {
             let schema = scenario::json_schema();
             console.out(&format!(

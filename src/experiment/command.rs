@@ -17,8 +17,10 @@ use serde_json::Value;
 use crate::report;
 use crate::scenario::{self, Compiled, VaryPath};
 
+use super::shard::{Fingerprint, Shard};
+use super::shard_file::{self, ShardFile};
 use super::vary::{self, Vary};
-use super::{Comparison, Variant, run_all};
+use super::{Comparison, Results, Variant, runs};
 
 /// Exit code 2: bad input or usage, or an output that cannot be written.
 const BAD_INPUT: u8 = 2;
@@ -53,15 +55,18 @@ pub struct Args {
     pub deny_warnings: bool,
     /// The bound on the memory of the worlds run at once.
     pub max_memory: u64,
+    /// Run only this slice of the runs and write its shard.json (for
+    /// `meshsim merge`) instead of the report.
+    pub shard: Option<Shard>,
 }
 
 /// An error for people, with its exit code.
-struct Failure {
-    message: String,
-    code: u8,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
 }
 
-fn bad(message: String) -> Failure {
+pub(crate) fn bad(message: String) -> Failure {
     Failure {
         message,
         code: BAD_INPUT,
@@ -259,8 +264,14 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
         return Err(bad(format!("error: {problem}")));
     }
     let total = variants.len() * k as usize;
+    if let Some(shard) = &args.shard {
+        shard.check(total).map_err(|e| bad(format!("error: {e}")))?;
+    }
+    // The runs to make: a shard's slice, or all.
+    let slice = args.shard.map(|s| s.runs(total));
+    let count = slice.as_ref().map_or(total, Vec::len);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let jobs = args.jobs.unwrap_or(cores).clamp(1, total);
+    let jobs = args.jobs.unwrap_or(cores).clamp(1, count);
     // Each thread holds one world at a time: the largest variant's, at most.
     let (largest, size) = variants
         .iter()
@@ -284,21 +295,24 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     let seeds: Vec<u64> = (0..u64::from(k))
         .map(|i| base_seed.wrapping_add(i))
         .collect();
-    let dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&name).join("compare"));
+    let dir = args.out.clone().unwrap_or_else(|| {
+        let dir = PathBuf::from("reports").join(&name).join("compare");
+        match &args.shard {
+            Some(s) => dir.join(format!("shard-{}-of-{}", s.index, s.count)),
+            None => dir,
+        }
+    });
     let cannot_write = |e: std::io::Error| {
         bad(format!(
             "error: cannot write the comparison to {}: {e}",
             dir.display()
         ))
     };
-    let mut staging = report::output::Staging::new(&dir).map_err(cannot_write)?;
+    let staging = report::output::Staging::new(&dir).map_err(cannot_write)?;
     let bar = if args.quiet || !std::io::stderr().is_terminal() {
         indicatif::ProgressBar::hidden()
     } else {
-        indicatif::ProgressBar::new(total as u64)
+        indicatif::ProgressBar::new(count as u64)
     };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} (eta {eta})")
@@ -307,7 +321,8 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     // Wall-clock time is measured here and printed to stdout only.
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
-    let results = run_all(&variants, &seeds, jobs, &|| bar.inc(1));
+    let indices = slice.unwrap_or_else(|| (0..total).collect());
+    let rows = runs::run_some(&variants, &seeds, &indices, jobs, &|| bar.inc(1));
     let wall = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let names: Vec<String> = variants.iter().map(|v| v.name.clone()).collect();
@@ -321,9 +336,164 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
                 .collect()
         })
         .collect();
+    let speed = format!(
+        "{count} runs in {wall:.2}s wall clock, {:.1} runs/s on {jobs} thread{}",
+        count as f64 / wall.max(1e-9),
+        if jobs == 1 { "" } else { "s" }
+    );
+    if let Some(shard) = args.shard {
+        let file = ShardFile {
+            format: shard_file::FORMAT.to_string(),
+            format_version: shard_file::FORMAT_VERSION,
+            meshsim: env!("CARGO_PKG_VERSION").to_string(),
+            fingerprint: fingerprint(&variants, &seeds),
+            shard: shard_file::Slice {
+                index: shard.index,
+                count: shard.count,
+            },
+            total_runs: total,
+            scenario: name,
+            variants: names,
+            seeds,
+            command,
+            requirements,
+            metrics: shard_file::metric_names(),
+            rows: rows
+                .iter()
+                .map(|(i, row)| shard_file::row(*i, row))
+                .collect(),
+        };
+        drop(variants);
+        let written = Written {
+            staging,
+            dir: &dir,
+            default_dir: args.out.is_none(),
+            speed: &speed,
+        };
+        return write_shard(shard, &file, written, sink);
+    }
+    let results = Results::from_rows(
+        rows.into_iter().map(|(_, row)| row),
+        variants.len(),
+        k as usize,
+    );
     drop(variants);
     let comparison =
         Comparison::new(name, names, seeds, results, command).with_requirements(requirements);
+    report(&comparison, staging, &dir, args.quiet, &speed, sink)
+}
+
+/// Where a shard's file goes, and what to say of its runs.
+struct Written<'a> {
+    staging: report::output::Staging,
+    dir: &'a Path,
+    /// Whether `dir` is the default one (the merge hint then names the
+    /// shards' default directories).
+    default_dir: bool,
+    speed: &'a str,
+}
+
+/// Writes a shard's `file`, prints where and how to merge, and says which
+/// of its runs did not complete: exit code 3 if one did not, else 0
+/// (requirements are judged by the merge, on the whole).
+fn write_shard(
+    shard: Shard,
+    file: &ShardFile,
+    written: Written<'_>,
+    sink: &mut dyn Sink,
+) -> Result<u8, Failure> {
+    let Written {
+        mut staging,
+        dir,
+        default_dir,
+        speed,
+    } = written;
+    let cannot_write = |e: std::io::Error| {
+        bad(format!(
+            "error: cannot write the shard to {}: {e}",
+            dir.display()
+        ))
+    };
+    staging
+        .write(shard_file::FILE, &file.to_bytes())
+        .map_err(cannot_write)?;
+    staging.commit(true).map_err(cannot_write)?;
+    let dirs = if default_dir {
+        format!(
+            "{}/",
+            PathBuf::from("reports")
+                .join(&file.scenario)
+                .join("compare")
+                .join(format!("shard-*-of-{}", shard.count))
+                .display()
+        )
+    } else {
+        "DIR1 DIR2 ... (one per shard)".to_string()
+    };
+    sink.out(&format!(
+        "wrote shard {shard} ({} of {} runs) to {}  ({speed}); when every shard is done: meshsim merge {dirs}\n",
+        file.rows.len(),
+        file.total_runs,
+        dir.join(shard_file::FILE).display()
+    ));
+    let incomplete: Vec<String> = file
+        .rows
+        .iter()
+        .filter(|r| !r.completed)
+        .map(|r| {
+            let (v, s) = (r.run / file.seeds.len(), r.run % file.seeds.len());
+            format!("`{}` seed {}", file.variants[v], file.seeds[s])
+        })
+        .collect();
+    if !incomplete.is_empty() {
+        sink.err(&format!(
+            "error: {} run{} of this shard did not complete (event budget, or time froze): {}\n",
+            incomplete.len(),
+            if incomplete.len() == 1 { "" } else { "s" },
+            incomplete.join(", ")
+        ));
+        return Ok(INCOMPLETE);
+    }
+    Ok(0)
+}
+
+/// The fingerprint of a comparison: every variant's name and its compiled
+/// scenario as canonical JSON (the model serializes with its maps sorted),
+/// then the seeds. Two shards with the same one ran the same comparison.
+pub(crate) fn fingerprint(variants: &[Variant], seeds: &[u64]) -> String {
+    let mut f = Fingerprint::new();
+    f.part(b"meshsim compare");
+    f.part(&(variants.len() as u64).to_le_bytes());
+    for v in variants {
+        let json = serde_json::to_vec(v.compiled.scenario()).expect("plain JSON");
+        f.part(v.name.as_bytes()).part(&json);
+    }
+    f.part(&(seeds.len() as u64).to_le_bytes());
+    for seed in seeds {
+        f.part(&seed.to_le_bytes());
+    }
+    f.hex()
+}
+
+/// Writes `comparison`'s files through `staging` into `dir`, prints the
+/// table (unless `quiet`) and the line of what was written (`detail` in
+/// its parentheses), and says on stderr what did not complete or failed:
+/// the exit code. Shared by `compare` and `merge`, so a merged report is
+/// the unsharded one.
+pub(crate) fn report(
+    comparison: &Comparison,
+    mut staging: report::output::Staging,
+    dir: &Path,
+    quiet: bool,
+    detail: &str,
+    sink: &mut dyn Sink,
+) -> Result<u8, Failure> {
+    let cannot_write = |e: std::io::Error| {
+        bad(format!(
+            "error: cannot write the comparison to {}: {e}",
+            dir.display()
+        ))
+    };
     let files = comparison
         .files()
         .map_err(|e| bad(format!("error: cannot render the charts: {e}")))?;
@@ -332,15 +502,13 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     }
     let written = staging.names().len();
     staging.commit(true).map_err(cannot_write)?;
-    if !args.quiet {
-        sink.out(&super::write::table(&comparison));
+    if !quiet {
+        sink.out(&super::write::table(comparison));
         sink.out("\n");
     }
     sink.out(&format!(
-        "wrote {written} files to {}/  ({total} runs in {wall:.2}s wall clock, {:.1} runs/s on {jobs} thread{})\n",
+        "wrote {written} files to {}/  ({detail})\n",
         dir.display(),
-        total as f64 / wall.max(1e-9),
-        if jobs == 1 { "" } else { "s" }
     ));
     let incomplete: Vec<String> = comparison
         .results
@@ -366,7 +534,7 @@ fn try_compare(args: &Args, sink: &mut dyn Sink) -> Result<u8, Failure> {
     }
     let failed: usize = comparison.failed_requirements().iter().map(Vec::len).sum();
     if failed > 0 {
-        for line in super::write::requirement_lines(&comparison)
+        for line in super::write::requirement_lines(comparison)
             .iter()
             .filter(|l| l.contains("FAILED"))
         {
@@ -531,6 +699,31 @@ mod tests {
         assert_eq!(c[0], [0, 0]);
         assert_eq!(c[1], [0, 1]);
         assert_eq!(c[5], [1, 2]);
+    }
+
+    #[test]
+    fn the_fingerprint_is_of_the_scenario_not_its_text() {
+        let text = r#"{"name": "t", "duration": "1s",
+            "services": {"s": {"service_time": {"constant": "1ms"}}},
+            "workload": {"arrivals": {"poisson": {"rate": 10}}, "routes": [{"service": "s"}]}}"#;
+        let variant = |text: &str, name: &str| Variant {
+            name: name.to_string(),
+            compiled: scenario::parse(text, "t.json").expect("valid"),
+        };
+        let print = |texts: &[(&str, &str)], seeds: &[u64]| {
+            let variants: Vec<Variant> = texts.iter().map(|(t, n)| variant(t, n)).collect();
+            fingerprint(&variants, seeds)
+        };
+        let base = print(&[(text, "a")], &[1, 2]);
+        assert_eq!(base.len(), 16);
+        let reformatted: Value = serde_json::from_str(text).unwrap();
+        let reformatted = serde_json::to_string_pretty(&reformatted).unwrap();
+        assert_eq!(print(&[(&reformatted, "a")], &[1, 2]), base);
+        assert_ne!(print(&[(text, "b")], &[1, 2]), base, "another name");
+        assert_ne!(print(&[(text, "a")], &[1, 3]), base, "other seeds");
+        let slower = text.replace("\"1ms\"", "\"2ms\"");
+        assert_ne!(print(&[(&slower, "a")], &[1, 2]), base, "another setting");
+        assert_ne!(print(&[(text, "a"), (text, "a")], &[1, 2]), base);
     }
 
     #[test]

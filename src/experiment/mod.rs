@@ -12,7 +12,12 @@
 //! `charts.rs` the SVG charts; `command.rs` the `compare` command itself
 //! (variants made and loaded, runs, report, printing). Beside it,
 //! `determinism.rs`: `run --check-determinism`, two runs of one seed
-//! compared event by event.
+//! compared event by event. For a comparison spread over many machines:
+//! `shard.rs`, the slicing of a command's runs (`--shard I/N`, striped by
+//! run index) and the fingerprint of what was computed, meant for any
+//! command made of independent runs; `shard_file.rs`, shard.json (a slice's
+//! rows, every value's exact bits); `merge.rs`, `meshsim merge`, which
+//! checks the shards belong together and writes the unsharded report.
 //!
 //! **Architecture Invariant:** everything written depends only on the
 //! variants, the seeds and the metrics: results are stored by (variant,
@@ -23,8 +28,11 @@ pub mod analysis;
 pub mod charts;
 pub mod command;
 pub mod determinism;
+pub mod merge;
 pub mod metrics;
 pub mod runs;
+pub mod shard;
+pub mod shard_file;
 pub mod stats;
 pub mod vary;
 pub mod write;

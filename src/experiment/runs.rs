@@ -9,7 +9,8 @@
 //! it can do better here. Each result is stored at its run's index
 //! (variant × seeds + seed), so the results, and every file made from them,
 //! are the same whatever the number of threads and whichever finishes
-//! first.
+//! first. [`run_some`] runs a subset of those indices (a shard's slice)
+//! the same way.
 //!
 //! Memory: a thread holds one world at a time and drops it after the run,
 //! keeping a row of [`super::metrics::METRICS`] values (a hundred bytes);
@@ -53,6 +54,16 @@ pub struct Results {
 }
 
 impl Results {
+    /// The results of `variants` × `k` runs from their rows in run-index
+    /// order (variant by variant, seed by seed).
+    pub fn from_rows(rows: impl IntoIterator<Item = RunRow>, variants: usize, k: usize) -> Results {
+        let mut rows = rows.into_iter();
+        let rows = (0..variants)
+            .map(|_| rows.by_ref().take(k).collect())
+            .collect();
+        Results { rows }
+    }
+
     /// The values of metric `m` of variant `v`, seed by seed.
     pub fn column(&self, v: usize, m: usize) -> Vec<f64> {
         self.rows[v].iter().map(|r| r.values[m]).collect()
@@ -69,6 +80,27 @@ pub fn run_all(
     done: &(dyn Fn() + Sync),
 ) -> Results {
     let total = variants.len() * seeds.len();
+    let all: Vec<usize> = (0..total).collect();
+    let rows = run_some(variants, seeds, &all, jobs, done);
+    Results::from_rows(
+        rows.into_iter().map(|(_, row)| row),
+        variants.len(),
+        seeds.len(),
+    )
+}
+
+/// Runs only the runs numbered `indices` (run `i` is variant `i / K` on
+/// seed number `i % K`, K = `seeds.len()`; a shard's slice, see
+/// [`super::shard`]) with up to `jobs` threads; each row comes back with
+/// its run index, in the order of `indices`, whatever the threads did.
+pub fn run_some(
+    variants: &[Variant],
+    seeds: &[u64],
+    indices: &[usize],
+    jobs: usize,
+    done: &(dyn Fn() + Sync),
+) -> Vec<(usize, RunRow)> {
+    let total = indices.len();
     let next = AtomicUsize::new(0);
     let threads = jobs.clamp(1, total.max(1));
     let mut slots: Vec<Option<RunRow>> = vec![None; total];
@@ -78,12 +110,13 @@ pub fn run_all(
                 scope.spawn(|| {
                     let mut mine = Vec::new();
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= total {
+                        let slot = next.fetch_add(1, Ordering::Relaxed);
+                        if slot >= total {
                             break;
                         }
+                        let i = indices[slot];
                         let (v, s) = (i / seeds.len(), i % seeds.len());
-                        mine.push((i, one_run(&variants[v].compiled, seeds[s])));
+                        mine.push((slot, one_run(&variants[v].compiled, seeds[s])));
                         done();
                     }
                     mine
@@ -95,14 +128,14 @@ pub fn run_all(
             .map(|w| w.join().expect("a run does not panic"))
             .collect()
     });
-    for (i, row) in finished.into_iter().flatten() {
-        slots[i] = Some(row);
+    for (slot, row) in finished.into_iter().flatten() {
+        slots[slot] = Some(row);
     }
-    let mut slots = slots.into_iter().map(|r| r.expect("every run ran"));
-    let rows = (0..variants.len())
-        .map(|_| slots.by_ref().take(seeds.len()).collect())
-        .collect();
-    Results { rows }
+    indices
+        .iter()
+        .zip(slots)
+        .map(|(&i, row)| (i, row.expect("every run ran")))
+        .collect()
 }
 
 /// One run, summarised and reduced to its metrics.

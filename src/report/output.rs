@@ -585,19 +585,34 @@ fn manifest(dir: &Path, names: &[String]) -> io::Result<Vec<u8>> {
 }
 
 /// FNV-1a, 64 bits: a fixed, dependency-free content hash for the manifest
-/// (not a defence against tampering, a check against mixing).
-struct Fnv(u64);
+/// and for a shard's fingerprint (`experiment::shard`): not a defence
+/// against tampering, a check against mixing.
+#[derive(Clone, Debug)]
+pub struct Fnv(u64);
 
 impl Fnv {
-    fn new() -> Fnv {
+    /// The hash of nothing (FNV's offset basis).
+    pub fn new() -> Fnv {
         Fnv(0xcbf2_9ce4_8422_2325)
     }
 
-    fn write(&mut self, bytes: &[u8]) {
+    /// Adds `bytes`.
+    pub fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
             self.0 ^= u64::from(*b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
+    }
+
+    /// The hash so far.
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv {
+    fn default() -> Fnv {
+        Fnv::new()
     }
 }
 
