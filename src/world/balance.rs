@@ -165,10 +165,10 @@ impl World<'_> {
             self.network
                 .transmit(caller as usize, service as usize, Message::Request, draw)
         };
-        if self.trace.is_some() {
-            self.trace_routed(attempt, instance, sent.is_none());
-        }
         let Some(delay) = sent else {
+            if self.trace.is_some() {
+                self.trace_lost(attempt, instance);
+            }
             return; // Lost: only the attempt's timeout will tell.
         };
         // A check sent to a rate limit service carries its descriptor.

@@ -342,8 +342,8 @@ impl World<'_> {
         let Some(a) = self.attempts.remove(attempt) else {
             return; // Already timed out: a late reply is ignored.
         };
-        if self.trace.is_some() {
-            self.trace_attempt_end(attempt, now, SpanEnd::Status(outcome));
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.attempt_end(attempt, now, SpanEnd::Status(outcome));
         }
         if outcome != Status::Timeout
             && let Some(timer) = a.timer
@@ -441,8 +441,8 @@ impl World<'_> {
         let Some(a) = self.attempts.remove(attempt) else {
             return;
         };
-        if self.trace.is_some() {
-            self.trace_attempt_end(attempt, kernel.now(), SpanEnd::Cancelled);
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.attempt_end(attempt, kernel.now(), SpanEnd::Cancelled);
         }
         if let Some(timer) = a.timer {
             kernel.cancel(timer);
@@ -571,8 +571,8 @@ impl World<'_> {
         let Some(mut state) = self.calls.remove(call) else {
             return;
         };
-        if self.trace.is_some() {
-            self.trace_call_end(call, now, SpanEnd::Status(outcome));
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.call_end(call, now, SpanEnd::Status(outcome));
         }
         let hedge_timer = state.hedging.as_ref().and_then(|h| h.timer);
         for timer in [state.retry_timer, hedge_timer].into_iter().flatten() {

@@ -384,8 +384,8 @@ impl World<'_> {
             .requests
             .remove(request)
             .expect("a client request ends once");
-        if self.trace.is_some() {
-            self.trace_request_end(request, now, outcome);
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.request_end(request, now, outcome);
         }
         let (route, client, user, sent) = (
             context.route,

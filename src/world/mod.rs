@@ -581,6 +581,7 @@ fn run_inner<O: EventObserver>(
         StopReason::Horizon | StopReason::Idle => limits.horizon,
     };
     world.finish(end);
+    world.settle_trace();
     let trace = world
         .trace
         .take()

@@ -19,9 +19,7 @@ impl World<'_> {
         if self.guard.is_some() {
             self.check_credential(now, job_key);
         }
-        if self.trace.is_some() {
-            self.trace_arrived(job_key, now);
-        }
+
         let Some(job) = self.jobs.get_mut(job_key) else {
             return;
         };
@@ -39,8 +37,8 @@ impl World<'_> {
             stats.window.dropped += 1;
             phases.count_service(service, now, |p| p.counts.dropped += 1);
             self.jobs.remove(job_key);
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Dropped);
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Dropped);
             }
             return;
         }
@@ -49,8 +47,8 @@ impl World<'_> {
             stats.window.cancelled += 1;
             phases.count_service(service, now, |p| p.counts.cancelled += 1);
             self.jobs.remove(job_key);
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Cancelled);
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Cancelled);
             }
             return;
         }
@@ -59,8 +57,8 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Status(Status::Unavailable));
             }
             self.reply(kernel, service, &job, Status::Unavailable);
             return;
@@ -78,8 +76,8 @@ impl World<'_> {
                 p.counts.too_many_requests += 1;
             });
             let job = self.jobs.remove(job_key).expect("live");
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Status(Status::TooManyRequests));
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Status(Status::TooManyRequests));
             }
             let reply =
                 Reply::of(Status::TooManyRequests).with_retry_after(super::status::wait_of(after));
@@ -93,8 +91,8 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Status(Status::Unavailable));
             }
             self.reply(kernel, service, &job, Status::Unavailable);
             return;
@@ -116,8 +114,8 @@ impl World<'_> {
             stats.window.rejected += 1;
             phases.count_service(service, now, |p| p.counts.rejected += 1);
             let job = self.jobs.remove(job_key).expect("live");
-            if self.trace.is_some() {
-                self.trace_job_end(job_key, now, SpanEnd::Status(Status::Unavailable));
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(job_key, now, now, SpanEnd::Status(Status::Unavailable));
             }
             self.reply(kernel, service, &job, Status::Unavailable);
         }
@@ -148,17 +146,15 @@ impl World<'_> {
                 stats.departures += 1;
                 stats.sojourn_ns += u128::from((now - job.arrived).as_nanos());
                 observe(&mut self.meters, job.instance, instance, now);
-                self.jobs.remove(job_key);
-                if self.trace.is_some() {
+                if let Some(tracer) = self.trace.as_deref_mut() {
                     let ending = if expired {
                         SpanEnd::Expired
                     } else {
                         SpanEnd::Cancelled
                     };
-                    self.trace_job_end(job_key, now, ending);
+                    tracer.job_end(job_key, job.arrived, now, ending);
                 }
-                let instance = &mut self.instances[instance_index as usize];
-                let stats = &mut self.service_stats[service];
+                self.jobs.remove(job_key);
                 let next = instance.queue.pop_front();
                 if let Some(shed) = &mut self.shed {
                     shed.queue_length(instance_index, now, instance.queue.len());
@@ -274,8 +270,8 @@ impl World<'_> {
         let outcome = reply.status;
         let now = kernel.now();
         let job = self.jobs.remove(job_key).expect("finishing a live job");
-        if self.trace.is_some() {
-            self.trace_job_end(job_key, now, SpanEnd::Status(outcome));
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.job_end(job_key, job.arrived, now, SpanEnd::Status(outcome));
         }
         // Work done for a caller that has given up: wasted.
         let late = match outcome {
@@ -420,8 +416,8 @@ impl World<'_> {
         }
         for key in doomed {
             let job = self.jobs.remove(key).expect("listed as live");
-            if self.trace.is_some() {
-                self.trace_job_end(key, now, SpanEnd::Dropped);
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.job_end(key, job.arrived, now, SpanEnd::Dropped);
             }
             let stats = &mut self.service_stats[service];
             self.phases

@@ -373,6 +373,76 @@ impl Tracer {
         Some(r)
     }
 
+    /// An attempt's work at its instance, which it reached at `arrived`,
+    /// ended (called through the world's `trace` field alone, so that a
+    /// site holding other fields of the world needs no new borrow).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn job_end(&mut self, job: Key, arrived: SimTime, now: SimTime, e: SpanEnd) {
+        self.arrived(job, arrived);
+        self.close(Table::Job, job, now, e);
+    }
+
+    /// An attempt ended (its reply, its timeout, a cancel or a crash).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn attempt_end(&mut self, attempt: Key, now: SimTime, ending: SpanEnd) {
+        self.close(Table::Attempt, attempt, now, ending);
+    }
+
+    /// A call with a record ended.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn call_end(&mut self, call: Key, now: SimTime, ending: SpanEnd) {
+        self.close(Table::Call, call, now, ending);
+    }
+
+    /// A client request ended with `outcome`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn request_end(&mut self, request: Key, now: SimTime, outcome: Status) {
+        let Some(&id) = self.requests.get(&request) else {
+            return;
+        };
+        let Some(trace) = self.live.get_mut(&id) else {
+            return;
+        };
+        trace.ended = Some((now, outcome));
+        if trace.open == 0 {
+            self.close_request(id, now);
+        }
+    }
+
+    /// The attempt `attempt` was routed to `instance` (and lost or not).
+    fn routed(&mut self, attempt: Key, instance: u32, lost: bool) {
+        let Some(&r) = self.attempts.get(&attempt) else {
+            return;
+        };
+        if let Some(trace) = self.live.get_mut(&r.request)
+            && let SpanKind::Attempt {
+                instance: i,
+                lost: l,
+                ..
+            } = &mut trace.spans[r.span as usize].kind
+        {
+            *i = instance;
+            *l = lost;
+        }
+    }
+
+    /// The job `job`'s server span starts at its arrival.
+    fn arrived(&mut self, job: Key, arrived: SimTime) {
+        let Some(&r) = self.jobs.get(&job) else {
+            return;
+        };
+        if let Some(trace) = self.live.get_mut(&r.request) {
+            let span = &mut trace.spans[r.span as usize];
+            if span.ending == SpanEnd::Open {
+                span.start = arrived;
+            }
+        }
+    }
+
     /// Ends the span `key` names in `table`, if it is followed and open.
     fn close(&mut self, table: Table, key: Key, at: SimTime, ending: SpanEnd) {
         let Some(r) = self.table(table).get(&key).copied() else {
@@ -599,49 +669,23 @@ impl World<'_> {
         }
     }
 
-    /// An attempt was routed to `instance` (and lost on the way or not).
+    /// An attempt was routed to `instance` and lost on the way there.
     #[cold]
     #[inline(never)]
-    pub(super) fn trace_routed(&mut self, attempt: Key, instance: u32, lost: bool) {
+    pub(super) fn trace_lost(&mut self, attempt: Key, instance: u32) {
         let tracer = self.trace.as_deref_mut().expect("tracing");
-        let Some(&r) = tracer.attempts.get(&attempt) else {
-            return;
-        };
-        if let Some(trace) = tracer.live.get_mut(&r.request)
-            && let SpanKind::Attempt {
-                instance: i,
-                lost: l,
-                ..
-            } = &mut trace.spans[r.span as usize].kind
-        {
-            *i = instance;
-            *l = lost;
-        }
+        tracer.routed(attempt, instance, true);
     }
 
-    /// An attempt ended (its reply, its timeout, a cancel or a crash).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_attempt_end(&mut self, attempt: Key, now: SimTime, ending: SpanEnd) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        tracer.close(Table::Attempt, attempt, now, ending);
-    }
-
-    /// A call with a record ended.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_call_end(&mut self, call: Key, now: SimTime, ending: SpanEnd) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        tracer.close(Table::Call, call, now, ending);
-    }
-
-    /// An attempt became a job on its way to `instance`: its span opens
-    /// now (so that the request's trace waits for it), and starts when it
-    /// arrives.
+    /// An attempt was routed to `instance` and became a job on its way
+    /// there: its span opens now (so that the request's trace waits for
+    /// it); its start is set to its arrival when it ends (or when the run
+    /// does: [`World::settle_trace`]).
     #[cold]
     #[inline(never)]
     pub(super) fn trace_job(&mut self, job: Key, attempt: Key, instance: u32, now: SimTime) {
         let tracer = self.trace.as_deref_mut().expect("tracing");
+        tracer.routed(attempt, instance, false);
         let Some(&r) = tracer.attempts.get(&attempt) else {
             return;
         };
@@ -653,27 +697,26 @@ impl World<'_> {
         );
     }
 
-    /// An attempt's work reached its instance.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_arrived(&mut self, job: Key, now: SimTime) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        let Some(&r) = tracer.jobs.get(&job) else {
+    /// The run has ended: the work still at an instance starts at its
+    /// arrival (each span set on its own, so the lookup's order is
+    /// irrelevant); work still on the network keeps its send time.
+    pub(super) fn settle_trace(&mut self) {
+        let Some(tracer) = self.trace.as_deref_mut() else {
             return;
         };
-        if let Some(trace) = tracer.live.get_mut(&r.request) {
-            let span = &mut trace.spans[r.span as usize];
-            span.start = now;
-            span.end = now;
+        let arrivals: Vec<(Key, SimTime)> = tracer
+            .jobs
+            .keys()
+            .filter_map(|&k| {
+                self.jobs
+                    .get(k)
+                    .filter(|j| j.state != super::JobState::InTransit)
+                    .map(|j| (k, j.arrived))
+            })
+            .collect();
+        for (job, arrived) in arrivals {
+            tracer.arrived(job, arrived);
         }
-    }
-
-    /// An attempt's work at its instance ended.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_job_end(&mut self, job: Key, now: SimTime, ending: SpanEnd) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        tracer.close(Table::Job, job, now, ending);
     }
 
     /// A call was refused an attempt locally, or denied a retry.
@@ -696,23 +739,6 @@ impl World<'_> {
     /// A refusal of `kind`'s attempt.
     pub(super) fn trace_refused(&mut self, call: Key, now: SimTime, kind: AttemptKind, s: Status) {
         self.trace_mark(call, now, MarkKind::Refused(s, attempt_of(kind)));
-    }
-
-    /// A client request ended with `outcome`.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_request_end(&mut self, request: Key, now: SimTime, outcome: Status) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        let Some(&id) = tracer.requests.get(&request) else {
-            return;
-        };
-        let Some(trace) = tracer.live.get_mut(&id) else {
-            return;
-        };
-        trace.ended = Some((now, outcome));
-        if trace.open == 0 {
-            tracer.close_request(id, now);
-        }
     }
 
     /// A host was ejected.

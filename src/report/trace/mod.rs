@@ -95,11 +95,18 @@ fn ending_name(ending: SpanEnd) -> &'static str {
 }
 
 /// Each span's lane: the first where it nests (its parent's first), so
-/// that every lane's spans are strictly nested.
+/// that every lane's spans are strictly nested. Spans are placed in the
+/// order they start (a server span is opened when its request is sent and
+/// starts when it arrives, so the order they were recorded in is not
+/// quite that), ties in recorded order, so a parent comes before its
+/// children.
 fn lanes(spans: &[Span]) -> (Vec<u32>, u32) {
     let mut stacks: Vec<Vec<(SimTime, SimTime)>> = Vec::new();
-    let mut lane_of = Vec::with_capacity(spans.len());
-    for span in spans {
+    let mut lane_of = vec![0u32; spans.len()];
+    let mut order: Vec<usize> = (0..spans.len()).collect();
+    order.sort_by_key(|&i| (spans[i].start, i));
+    for i in order {
+        let span = &spans[i];
         let preferred = match span.parent {
             NO_SPAN => 0,
             p => lane_of[p as usize],
@@ -124,7 +131,7 @@ fn lanes(spans: &[Span]) -> (Vec<u32>, u32) {
             }
         };
         stacks[lane as usize].push((span.start, span.end));
-        lane_of.push(lane);
+        lane_of[i] = lane;
     }
     (lane_of, stacks.len() as u32)
 }

@@ -67,8 +67,8 @@ impl World<'_> {
         let mut touched: Vec<(u32, u32)> = Vec::new();
         for &call in &calls {
             let state = self.calls.remove(call).expect("listed as live");
-            if self.trace.is_some() {
-                self.trace_call_end(call, kernel.now(), SpanEnd::Dropped);
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.call_end(call, kernel.now(), SpanEnd::Dropped);
             }
             let hedge_timer = state.hedging.as_ref().and_then(|h| h.timer);
             for timer in [state.retry_timer, hedge_timer].into_iter().flatten() {
@@ -99,8 +99,8 @@ impl World<'_> {
         });
         for attempt in attempts {
             let a = self.attempts.remove(attempt).expect("listed as live");
-            if self.trace.is_some() {
-                self.trace_attempt_end(attempt, kernel.now(), SpanEnd::Dropped);
+            if let Some(tracer) = self.trace.as_deref_mut() {
+                tracer.attempt_end(attempt, kernel.now(), SpanEnd::Dropped);
             }
             if let Some(timer) = a.timer {
                 kernel.cancel(timer);
