@@ -151,13 +151,16 @@ fn check_tree(name: &str, request: &RequestTrace) {
     assert!(marks.all(|at| std::mem::replace(&mut last, at) <= at));
 }
 
+/// A complete event: its start and end (ns) and category.
+type Slice = (i64, i64, String);
+
 /// Every thread's complete events strictly nested; every flow's two ends
 /// inside a slice of their thread and category.
 fn check_chrome(json: &str) -> Value {
     let value: Value = serde_json::from_str(json).expect("valid JSON");
     let events = value["traceEvents"].as_array().expect("traceEvents");
     let ts = |e: &Value| (e["ts"].as_f64().unwrap() * 1000.0).round() as i64;
-    let mut slices: BTreeMap<(u64, u64), Vec<(i64, i64, String)>> = BTreeMap::new();
+    let mut slices: BTreeMap<(u64, u64), Vec<Slice>> = BTreeMap::new();
     for e in events.iter().filter(|e| e["ph"] == "X") {
         let start = ts(e);
         let end = start + (e["dur"].as_f64().unwrap() * 1000.0).round() as i64;

@@ -18,8 +18,8 @@
 //! their id (a bottom-k sample, uniform over requests and the same on
 //! every machine), the rest counted as sampled out. Instants: at most
 //! [`MAX_INSTANTS`], more counted. The lookups from a call, attempt or job
-//! to its span are hash maps that are never iterated (their order cannot
-//! reach the output); each entry goes when its request's trace closes.
+//! to its span are ordered maps (`clippy.toml` bans the hash containers);
+//! each entry goes when its request's trace closes.
 //!
 //! **What is traced.** Client requests (of every client, and a read-back
 //! request of a read-your-writes check) and everything they cause through
@@ -27,7 +27,7 @@
 //! calls. Work no client request asked for (a saga's calls, a producer's
 //! publishes, a broker's deliveries, health checks) is not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use crate::kernel::SimTime;
 
@@ -293,12 +293,12 @@ pub(super) struct Tracer {
     filter: TraceFilter,
     /// Requests being followed, by id.
     live: BTreeMap<u64, RequestTrace>,
-    requests: HashMap<Key, u64>,
-    calls: HashMap<Key, SpanRef>,
+    requests: BTreeMap<Key, u64>,
+    calls: BTreeMap<Key, SpanRef>,
     /// Per call, its last attempt's span (what a retry or hedge follows).
-    last: HashMap<Key, u32>,
-    attempts: HashMap<Key, SpanRef>,
-    jobs: HashMap<Key, SpanRef>,
+    last: BTreeMap<Key, u32>,
+    attempts: BTreeMap<Key, SpanRef>,
+    jobs: BTreeMap<Key, SpanRef>,
     /// The requests kept so far, by (sample hash, id): the `limit`
     /// smallest hashes.
     kept: BTreeMap<(u64, u64), RequestTrace>,
@@ -328,18 +328,18 @@ impl Tracer {
         Tracer {
             filter,
             live: BTreeMap::new(),
-            requests: HashMap::new(),
-            calls: HashMap::new(),
-            last: HashMap::new(),
-            attempts: HashMap::new(),
-            jobs: HashMap::new(),
+            requests: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            last: BTreeMap::new(),
+            attempts: BTreeMap::new(),
+            jobs: BTreeMap::new(),
             kept: BTreeMap::new(),
             instants: Vec::new(),
             counts: TraceCounts::default(),
         }
     }
 
-    fn table(&mut self, table: Table) -> &mut HashMap<Key, SpanRef> {
+    fn table(&mut self, table: Table) -> &mut BTreeMap<Key, SpanRef> {
         match table {
             Table::Call => &mut self.calls,
             Table::Attempt => &mut self.attempts,

@@ -66,8 +66,7 @@ pub fn filter(compiled: &Compiled, args: &Args) -> Result<TraceFilter, String> {
                 .workload
                 .routes
                 .iter()
-                .enumerate()
-                .map(|(_, r)| r.name().to_string())
+                .map(|r| r.name().to_string())
                 .collect();
             match names.iter().position(|n| n == name) {
                 Some(i) => Some(i as u32),
