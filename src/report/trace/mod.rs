@@ -95,22 +95,26 @@ fn ending_name(ending: SpanEnd) -> &'static str {
 }
 
 /// Each span's lane: the first where it nests (its parent's first), so
-/// that every lane's spans are strictly nested. Spans are placed in the
-/// order they start (a server span is opened when its request is sent and
-/// starts when it arrives, so the order they were recorded in is not
-/// quite that), ties in recorded order, so a parent comes before its
-/// children.
+/// that every lane's spans are strictly nested.
+///
+/// The spans are placed in the order they start (a span before its
+/// children on a tie: a child never starts before its parent), not the
+/// order they were opened: a server span opens when its attempt is sent
+/// but starts when it arrives, and a lane's stack forgets the spans that
+/// ended before the latest start it has seen, so a span placed out of
+/// start order could land on a lane beside a span it overlaps.
 fn lanes(spans: &[Span]) -> (Vec<u32>, u32) {
-    let mut stacks: Vec<Vec<(SimTime, SimTime)>> = Vec::new();
-    let mut lane_of = vec![0u32; spans.len()];
     let mut order: Vec<usize> = (0..spans.len()).collect();
     order.sort_by_key(|&i| (spans[i].start, i));
+    let mut stacks: Vec<Vec<(SimTime, SimTime)>> = Vec::new();
+    let mut lane_of = vec![u32::MAX; spans.len()];
     for i in order {
         let span = &spans[i];
         let preferred = match span.parent {
             NO_SPAN => 0,
             p => lane_of[p as usize],
         };
+        debug_assert!(preferred != u32::MAX, "a parent is placed first");
         let fits = |stack: &mut Vec<(SimTime, SimTime)>| {
             while stack.last().is_some_and(|&(_, end)| end <= span.start) {
                 stack.pop();
@@ -574,6 +578,23 @@ mod tests {
         // The hedge's lane is free again when the late child starts.
         assert_eq!(lanes, [0, 0, 1, 0, 1]);
         assert_eq!(count, 2);
+    }
+
+    #[test]
+    fn a_server_span_that_starts_late_does_not_unseat_an_earlier_one() {
+        // A call, its first attempt (timed out at 100), that attempt's work
+        // opened when it was sent but arriving at 150 and outliving the
+        // call, and a hedge opened after it, sent at 50, which overlaps the
+        // first attempt: it must not share the first attempt's lane.
+        let spans = [
+            span(NO_SPAN, 0, 300),
+            span(0, 0, 100),
+            span(1, 150, 400),
+            span(0, 50, 300),
+        ];
+        let (lanes, count) = lanes(&spans);
+        assert_eq!(lanes, [0, 0, 2, 1]);
+        assert_eq!(count, 3);
     }
 
     #[test]
