@@ -16,9 +16,11 @@
 //! attempt it follows by a flow arrow (`cat: "attempt"`); a refusal by an
 //! open breaker, a full bulkhead, a rate limit or a throttle, and a retry
 //! the budget denied, are instants on their call. A failed request ends in
-//! a zero-length `failed: STATUS` slice, linked by a flow arrow from every
-//! fault active at that moment that touches a service it reached (its
-//! names also in the slice's `faults` argument).
+//! a zero-length `failed: STATUS` slice, linked by a flow arrow (from the
+//! fault's start) from every fault active at some moment while it ran
+//! that touches it: a service it reached, a link both of whose ends it
+//! reached, a partition two of whose sides it reached (its names also in
+//! the slice's `faults` argument). A request's lanes are threads 1, 2, ….
 //!
 //! Faults are spans on a `faults` process (a thread each); breaker
 //! transitions and outlier ejections are instants on a `breakers` and an
@@ -48,6 +50,13 @@ const BREAKERS_PID: u64 = 2;
 const EJECTIONS_PID: u64 = 3;
 /// The first request's process.
 const FIRST_REQUEST_PID: u64 = 10;
+
+/// A request's thread for `lane`: from 1, since Perfetto before v52 merged
+/// a process's thread 0 into its thread 1 (perfetto#2278), which would
+/// put lane 0's slices over lane 1's.
+fn tid(lane: u32) -> u64 {
+    u64::from(lane) + 1
+}
 
 /// A timestamp or duration in microseconds, from nanoseconds.
 fn micros(ns: u64) -> String {
@@ -156,11 +165,21 @@ fn touches(fault: &FaultTarget, services: &[u32], nodes: u32) -> bool {
         | FaultTarget::MetricsOutage { service }
         | FaultTarget::SlowBoot { service, .. }
         | FaultTarget::Split { service, .. } => services.binary_search(service).is_ok(),
+        // A link is on the request's way only if it reached both ends (a
+        // link from the clients to one service does not touch the requests
+        // that never called it).
         FaultTarget::LinkLatency { a, b, .. }
         | FaultTarget::Loss {
             link: Some((a, b)), ..
-        } => reached(*a) || reached(*b),
-        FaultTarget::Partition { groups } => groups.iter().flatten().any(|&s| reached(s)),
+        } => reached(*a) && reached(*b),
+        // A partition, only a request that reached two of its sides.
+        FaultTarget::Partition { groups } => {
+            groups
+                .iter()
+                .filter(|g| g.iter().any(|&s| reached(s)))
+                .count()
+                >= 2
+        }
         FaultTarget::Loss { link: None, .. } | FaultTarget::ZoneOutage { .. } => true,
     }
 }
@@ -407,13 +426,13 @@ fn write_request(
         };
         out.meta(
             pid,
-            Some(u64::from(lane)),
+            Some(tid(lane)),
             "thread_name",
             &format!("\"name\":\"{name}\""),
         );
     }
     for (i, span) in request.spans.iter().enumerate() {
-        let tid = u64::from(lane_of[i]);
+        let tid = tid(lane_of[i]);
         let (cat, name, mut args) = match span.kind {
             SpanKind::Call { edge } => (
                 "call",
@@ -483,7 +502,7 @@ fn write_request(
                 "after",
                 (
                     pid,
-                    u64::from(lane_of[span.after as usize]),
+                    self::tid(lane_of[span.after as usize]),
                     before.start.as_nanos(),
                 ),
                 (pid, tid, span.start.as_nanos()),
@@ -491,7 +510,7 @@ fn write_request(
         }
     }
     for mark in &request.marks {
-        let tid = u64::from(lane_of[mark.span as usize]);
+        let tid = tid(lane_of[mark.span as usize]);
         let name = match mark.kind {
             MarkKind::Refused(status, of) => format!(
                 "{} ({} refused)",
@@ -513,12 +532,14 @@ fn write_request(
     let Some((at, status)) = request.ended.filter(|(_, s)| *s != Status::Ok) else {
         return;
     };
-    // The failure, and the faults active then that touch the request.
+    // The failure, and the faults active while the request ran (a crash
+    // that dropped its work and was over by the time its timeout fired is
+    // still its cause) that touch it.
     let linked: Vec<usize> = run
         .faults
         .iter()
         .enumerate()
-        .filter(|(_, f)| f.start <= at && f.end.is_none_or(|e| at < e))
+        .filter(|(_, f)| f.start <= at && f.end.is_none_or(|e| request.sent < e))
         .filter(|&(i, _)| {
             compiled
                 .faults()
@@ -529,20 +550,21 @@ fn write_request(
         .collect();
     let faults: Vec<String> = linked.iter().map(|&i| quoted(&fault_name(i))).collect();
     out.event(&format!(
-        "\"name\":{},\"cat\":\"fault\",\"ph\":\"X\",\"ts\":{},\"dur\":0,\"pid\":{pid},\"tid\":0,\"args\":{{\"status\":\"{}\",\"faults\":[{}]}}",
+        "\"name\":{},\"cat\":\"fault\",\"ph\":\"X\",\"ts\":{},\"dur\":0,\"pid\":{pid},\"tid\":{},\"args\":{{\"status\":\"{}\",\"faults\":[{}]}}",
         quoted(&format!("failed: {}", status.name())),
         micros(at.as_nanos()),
+        tid(0),
         status.name(),
         faults.join(",")
     ));
     for i in linked {
-        // From the fault's span at the moment of the failure (the slice
-        // enclosing it) to the failure.
+        // From the fault's span, at its start (DevTools binds a flow only to
+        // a slice of its category, thread and timestamp), to the failure.
         out.flow(
             "fault",
             "during",
-            (FAULTS_PID, i as u64 + 1, at.as_nanos()),
-            (pid, 0, at.as_nanos()),
+            (FAULTS_PID, i as u64 + 1, run.faults[i].start.as_nanos()),
+            (pid, tid(0), at.as_nanos()),
         );
     }
 }
@@ -595,6 +617,25 @@ mod tests {
         let (lanes, count) = lanes(&spans);
         assert_eq!(lanes, [0, 0, 2, 1]);
         assert_eq!(count, 3);
+    }
+
+    #[test]
+    fn a_link_or_a_partition_touches_only_the_requests_that_crossed_it() {
+        // Services 0, 1, 2; node 3 is the clients'.
+        let link = |a, b| FaultTarget::LinkLatency {
+            a,
+            b,
+            add: crate::kernel::SimDuration::ZERO,
+        };
+        assert!(touches(&link(3, 0), &[0], 3));
+        assert!(!touches(&link(3, 1), &[0], 3), "never called 1");
+        assert!(touches(&link(0, 1), &[0, 1], 3));
+        assert!(!touches(&link(0, 1), &[0, 2], 3));
+        let partition = FaultTarget::Partition {
+            groups: vec![vec![0, 2], vec![1]],
+        };
+        assert!(!touches(&partition, &[0, 2], 3), "one side only");
+        assert!(touches(&partition, &[0, 1], 3));
     }
 
     #[test]
