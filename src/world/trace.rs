@@ -510,9 +510,6 @@ impl Tracer {
             }
             self.close_request(id, end);
         }
-        let (from, until) = (self.filter.from, self.filter.until);
-        self.instants
-            .retain(|i| from.is_none_or(|f| i.at >= f) && until.is_none_or(|u| i.at <= u));
         let mut requests: Vec<RequestTrace> = self.kept.into_values().collect();
         requests.sort_by_key(|r| r.id);
         self.counts.requests = requests_sent;
@@ -746,6 +743,12 @@ impl World<'_> {
     #[inline(never)]
     pub(super) fn trace_instant(&mut self, at: SimTime, kind: InstantKind) {
         let tracer = self.trace.as_deref_mut().expect("tracing");
+        // Outside the window now, not at the end: the bound must not be
+        // spent on instants before `--from`, leaving none in the window.
+        let (from, until) = (tracer.filter.from, tracer.filter.until);
+        if from.is_some_and(|f| at < f) || until.is_some_and(|u| at > u) {
+            return;
+        }
         if tracer.instants.len() < MAX_INSTANTS {
             tracer.instants.push(Instant { at, kind });
         } else {
