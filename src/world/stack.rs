@@ -48,7 +48,9 @@ impl World<'_> {
             if !allowed {
                 self.bump(edge, |c| c.retries_denied += 1);
                 if self.trace.is_some() {
-                    self.trace_mark(call, now, super::trace::MarkKind::RetryDenied);
+                    let denied =
+                        super::trace::MarkKind::RetryDenied(super::trace::attempt_of(kind));
+                    self.trace_mark(call, now, denied);
                 }
                 if kind == AttemptKind::Retry {
                     // The caller sees the failure of its last attempt.

@@ -176,8 +176,8 @@ pub enum MarkKind {
     /// An attempt refused before it was sent: an open breaker, a full
     /// bulkhead, a rate limit or a throttle (its status says which).
     Refused(Status, AttemptOf),
-    /// A retry the retry budget or throttle did not allow.
-    RetryDenied,
+    /// A retry or a hedge the retry budget or throttle did not allow.
+    RetryDenied(AttemptOf),
 }
 
 /// An instant on a span of a request.
@@ -315,7 +315,7 @@ pub fn sample_hash(id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn attempt_of(kind: AttemptKind) -> AttemptOf {
+pub(super) fn attempt_of(kind: AttemptKind) -> AttemptOf {
     match kind {
         AttemptKind::First => AttemptOf::First,
         AttemptKind::Retry => AttemptOf::Retry,

@@ -521,7 +521,15 @@ fn write_request(
                     AttemptOf::Hedge => "hedge",
                 }
             ),
-            MarkKind::RetryDenied => "retry denied (budget)".to_string(),
+            // A hedge is withdrawn from the same budget (or throttle).
+            MarkKind::RetryDenied(of) => format!(
+                "{} denied (retry budget)",
+                if of == AttemptOf::Hedge {
+                    "hedge"
+                } else {
+                    "retry"
+                }
+            ),
         };
         out.event(&format!(
             "\"name\":{},\"cat\":\"policy\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":{pid},\"tid\":{tid}",
