@@ -14,7 +14,7 @@ use meshsim::kernel::SimTime;
 use meshsim::report::{Summary, trace::chrome_json};
 use meshsim::scenario::{self, Compiled};
 use meshsim::world::trace::{
-    MAX_TRACE_LIMIT, RequestTrace, SpanKind, Trace, TraceFilter, run_traced, sample_hash,
+    MAX_TRACE_LIMIT, RequestTrace, SpanEnd, SpanKind, Trace, TraceFilter, run_traced, sample_hash,
 };
 use meshsim::world::{self, Status};
 use serde_json::Value;
@@ -118,6 +118,19 @@ fn there_is_one_span_per_attempt_and_tracing_changes_nothing() {
         assert_eq!(attempts(&trace), expected, "{name}: one span per attempt");
         for request in &trace.requests {
             check_tree(name, request);
+            // A span still open at the end of the run, of a request that
+            // ended long before: a hook that was missed (a span that never
+            // closes keeps its request, whole, until the end).
+            if let Some((at, _)) = request.ended
+                && request.spans.iter().any(|s| s.ending == SpanEnd::Open)
+            {
+                assert!(
+                    (outcome.end - at).as_nanos() < 2_000_000_000,
+                    "{name}: #{} ended at {at:?} with a span open at the end {:?}",
+                    request.id,
+                    outcome.end
+                );
+            }
         }
     }
 }
