@@ -11,7 +11,7 @@
 //! spans of one thread strictly nested, and a request's are not (a hedge
 //! overlaps the attempt it races; a gateway calls its backends in
 //! parallel), so each span is put on the first lane (thread) of its request
-//! where it nests, its parent's lane first: lane 0 is the request itself,
+//! where it nests, its parent's lane first: the first lane is the request itself,
 //! the others are what ran beside it. A retry or a hedge is linked to the
 //! attempt it follows by a flow arrow (`cat: "attempt"`); a refusal by an
 //! open breaker, a full bulkhead, a rate limit or a throttle, and a retry
