@@ -14,9 +14,12 @@
 //! open until that work ends), at most [`MAX_SPANS_PER_REQUEST`] spans
 //! each (more are counted, not kept, with everything below them); requests
 //! in flight are bounded by the world. Of the requests that end and pass
-//! the filter, at most `limit` are kept: those with the smallest hash of
-//! their id (a bottom-k sample, uniform over requests and the same on
-//! every machine), the rest counted as sampled out. Instants: at most
+//! the filter, at most `limit` are kept, with at most [`MAX_TRACE_SPANS`]
+//! spans in all: those with the smallest hash of their id (a bottom-k
+//! sample, uniform over requests and the same on every machine), the rest
+//! counted as sampled out. A request whose attempt is lost on an edge
+//! without a timeout is followed to the end of the run, as the world keeps
+//! that attempt. Instants: at most
 //! [`MAX_INSTANTS`], more counted. The lookups from a call, attempt or job
 //! to its span are ordered maps (`clippy.toml` bans the hash containers);
 //! each entry goes when its request's trace closes.
@@ -42,6 +45,10 @@ pub const DEFAULT_TRACE_LIMIT: usize = 1_000;
 pub const MAX_TRACE_LIMIT: usize = 100_000;
 /// The most spans kept for one request.
 pub const MAX_SPANS_PER_REQUEST: usize = 4_096;
+/// The most spans a trace keeps over all its requests (about 280 bytes
+/// each in the JSON): past it, the requests with the largest hashes are
+/// left out, as past `limit`.
+pub const MAX_TRACE_SPANS: usize = 1_000_000;
 /// The most instants (ejections) kept for a run.
 pub const MAX_INSTANTS: usize = 100_000;
 /// A span's parent when it has none (a request's first call).
@@ -302,6 +309,8 @@ pub(super) struct Tracer {
     /// The requests kept so far, by (sample hash, id): the `limit`
     /// smallest hashes.
     kept: BTreeMap<(u64, u64), RequestTrace>,
+    /// Their spans.
+    kept_spans: usize,
     instants: Vec<Instant>,
     counts: TraceCounts,
 }
@@ -334,6 +343,7 @@ impl Tracer {
             attempts: BTreeMap::new(),
             jobs: BTreeMap::new(),
             kept: BTreeMap::new(),
+            kept_spans: 0,
             instants: Vec::new(),
             counts: TraceCounts::default(),
         }
@@ -351,14 +361,25 @@ impl Tracer {
     /// Adds a span to a live request (none past its bound, or for a
     /// request no longer followed), with its key in `table`.
     fn open(&mut self, parent: Anchor, span: Span, table: Table, key: Key) -> Option<SpanRef> {
+        let parent_anchor = parent;
         let (request, parent) = match parent {
             Anchor::Root(id) => (id, NO_SPAN),
             Anchor::Span(r) => (r.request, r.span),
         };
         let trace = self.live.get_mut(&request)?;
-        if trace.spans.len() >= MAX_SPANS_PER_REQUEST {
+        if parent == NO_SPAN && matches!(parent_anchor, Anchor::Span(_))
+            || trace.spans.len() >= MAX_SPANS_PER_REQUEST
+        {
+            // Past the bound, or under a span that was: counted, and
+            // remembered as not kept, so that what it causes is counted too.
             trace.spans_dropped += 1;
             self.counts.spans_dropped += 1;
+            trace.keys.push((table, key));
+            let dropped = SpanRef {
+                request,
+                span: NO_SPAN,
+            };
+            self.table(table).insert(key, dropped);
             return None;
         }
         let index = trace.spans.len() as u32;
@@ -415,7 +436,7 @@ impl Tracer {
 
     /// The attempt `attempt` was routed to `instance` (and lost or not).
     fn routed(&mut self, attempt: Key, instance: u32, lost: bool) {
-        let Some(&r) = self.attempts.get(&attempt) else {
+        let Some(&r) = self.attempts.get(&attempt).filter(|r| r.span != NO_SPAN) else {
             return;
         };
         if let Some(trace) = self.live.get_mut(&r.request)
@@ -432,7 +453,7 @@ impl Tracer {
 
     /// The job `job`'s server span starts at its arrival.
     fn arrived(&mut self, job: Key, arrived: SimTime) {
-        let Some(&r) = self.jobs.get(&job) else {
+        let Some(&r) = self.jobs.get(&job).filter(|r| r.span != NO_SPAN) else {
             return;
         };
         if let Some(trace) = self.live.get_mut(&r.request) {
@@ -448,6 +469,9 @@ impl Tracer {
         let Some(r) = self.table(table).get(&key).copied() else {
             return;
         };
+        if r.span == NO_SPAN {
+            return; // Not kept: past the request's bound.
+        }
         let Some(trace) = self.live.get_mut(&r.request) else {
             return;
         };
@@ -490,9 +514,11 @@ impl Tracer {
         trace.services.sort_unstable();
         trace.services.dedup();
         trace.marks.sort_by_key(|m| m.at);
+        self.kept_spans += trace.spans.len();
         self.kept.insert((sample_hash(id), id), trace);
-        if self.kept.len() > self.filter.limit {
-            self.kept.pop_last();
+        while self.kept.len() > self.filter.limit || self.kept_spans > MAX_TRACE_SPANS {
+            let (_, out) = self.kept.pop_last().expect("more than the bound");
+            self.kept_spans -= out.spans.len();
             self.counts.sampled_out += 1;
         }
     }
@@ -721,7 +747,7 @@ impl World<'_> {
     #[inline(never)]
     pub(super) fn trace_mark(&mut self, call: Key, now: SimTime, kind: MarkKind) {
         let tracer = self.trace.as_deref_mut().expect("tracing");
-        let Some(&r) = tracer.calls.get(&call) else {
+        let Some(&r) = tracer.calls.get(&call).filter(|r| r.span != NO_SPAN) else {
             return;
         };
         if let Some(trace) = tracer.live.get_mut(&r.request) {
@@ -760,6 +786,69 @@ impl World<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A request past its bound keeps what it has; a span past it is
+    /// counted, and so is everything under it, and none is kept.
+    #[test]
+    fn what_is_past_a_requests_bound_is_counted_with_everything_below_it() {
+        let mut keys = super::super::slab::Slab::default();
+        let mut tracer = Tracer::new(TraceFilter::default());
+        tracer.live.insert(
+            7,
+            RequestTrace {
+                id: 7,
+                route: 0,
+                client: 0,
+                sent: SimTime::ZERO,
+                ended: None,
+                spans: Vec::new(),
+                marks: Vec::new(),
+                spans_dropped: 0,
+                services: Vec::new(),
+                open: 0,
+                keys: Vec::new(),
+            },
+        );
+        let call = |edge| fresh(SpanKind::Call { edge }, SimTime::ZERO);
+        let mut last = None;
+        for _ in 0..MAX_SPANS_PER_REQUEST {
+            let key = keys.insert(());
+            last = tracer.open(Anchor::Root(7), call(0), Table::Call, key);
+            assert!(last.is_some());
+        }
+        // Past the bound: a call, an attempt under it, a job under that.
+        let over = keys.insert(());
+        assert!(
+            tracer
+                .open(Anchor::Span(last.unwrap()), call(1), Table::Call, over)
+                .is_none()
+        );
+        let dropped = tracer.calls[&over];
+        assert_eq!(dropped.span, NO_SPAN);
+        let attempt = keys.insert(());
+        assert!(
+            tracer
+                .open(Anchor::Span(dropped), call(2), Table::Attempt, attempt)
+                .is_none()
+        );
+        let job = keys.insert(());
+        let below = tracer.attempts[&attempt];
+        assert!(
+            tracer
+                .open(Anchor::Span(below), call(3), Table::Job, job)
+                .is_none()
+        );
+        assert_eq!(tracer.counts.spans_dropped, 3);
+        assert_eq!(tracer.live[&7].spans_dropped, 3);
+        assert_eq!(tracer.live[&7].spans.len(), MAX_SPANS_PER_REQUEST);
+        // Their ends change nothing, and the request closes with its spans.
+        tracer.close(Table::Job, job, SimTime::ZERO, SpanEnd::Dropped);
+        tracer.close(Table::Attempt, attempt, SimTime::ZERO, SpanEnd::Dropped);
+        assert_eq!(tracer.live[&7].open as usize, MAX_SPANS_PER_REQUEST);
+        let trace = tracer.finish(SimTime::from_nanos(1), 1);
+        assert_eq!(trace.requests[0].spans.len(), MAX_SPANS_PER_REQUEST);
+        assert_eq!(trace.counts.spans_dropped, 3);
+    }
 
     #[test]
     fn the_sample_hash_is_fixed_forever() {

@@ -152,15 +152,33 @@ fn lanes(spans: &[Span]) -> (Vec<u32>, u32) {
 /// Whether `fault` touches a request whose attempts reached `services`
 /// (the clients' node, or any node beyond the services, reaches every
 /// request).
-fn touches(fault: &FaultTarget, services: &[u32], nodes: u32) -> bool {
+fn touches(fault: &FaultTarget, services: &[u32], instances: &[(u32, u32)], nodes: u32) -> bool {
     let reached = |s: u32| s >= nodes || services.binary_search(&s).is_ok();
+    // A fault of one instance touches a request that reached it, or that
+    // called its service without reaching any of its instances (refused
+    // before it was sent, or lost on the way): what it met may be that
+    // instance's doing (a breaker its failures opened).
+    let instance_of = |service: u32, instance: Option<u32>| match instance {
+        None => services.binary_search(&service).is_ok(),
+        Some(i) => {
+            instances.binary_search(&(service, i)).is_ok()
+                || (services.binary_search(&service).is_ok()
+                    && !instances.iter().any(|&(s, _)| s == service))
+        }
+    };
     match fault {
-        FaultTarget::Crash { service, .. }
-        | FaultTarget::Stop { service, .. }
-        | FaultTarget::ServiceLatency { service, .. }
-        | FaultTarget::Errors { service, .. }
-        | FaultTarget::Slowdown { service, .. }
-        | FaultTarget::RegistryOutage { service }
+        FaultTarget::Crash { service, instance }
+        | FaultTarget::Stop { service, instance }
+        | FaultTarget::ServiceLatency {
+            service, instance, ..
+        }
+        | FaultTarget::Errors {
+            service, instance, ..
+        }
+        | FaultTarget::Slowdown {
+            service, instance, ..
+        } => instance_of(*service, *instance),
+        FaultTarget::RegistryOutage { service }
         | FaultTarget::ScaleLimit { service, .. }
         | FaultTarget::MetricsOutage { service }
         | FaultTarget::SlowBoot { service, .. }
@@ -240,8 +258,31 @@ pub fn chrome_json(compiled: &Compiled, seed: u64, run: &RunOutcome, trace: &Tra
         }
     }
     let names = Names { run, instances };
+    let in_window = |at: SimTime| {
+        trace.filter.from.is_none_or(|f| at >= f) && trace.filter.until.is_none_or(|u| at <= u)
+    };
+    // Breaker transitions, within the window, at most MAX_INSTANTS.
+    let in_window_breakers = run
+        .breaker_events
+        .iter()
+        .filter(|b| in_window(b.at))
+        .count();
+    let breakers: Vec<_> = run
+        .breaker_events
+        .iter()
+        .filter(|b| in_window(b.at))
+        .take(crate::world::trace::MAX_INSTANTS)
+        .collect();
+    // The header first, and the events after it in the same string: the
+    // trace is held once.
     let mut out = Out {
-        text: String::new(),
+        text: header(
+            compiled,
+            seed,
+            run,
+            trace,
+            in_window_breakers - breakers.len(),
+        ),
         first: true,
         flows: 0,
     };
@@ -273,16 +314,6 @@ pub fn chrome_json(compiled: &Compiled, seed: u64, run: &RunOutcome, trace: &Tra
             if f.end.is_some() { "in the run" } else { "after the run" }
         ));
     }
-    let in_window = |at: SimTime| {
-        trace.filter.from.is_none_or(|f| at >= f) && trace.filter.until.is_none_or(|u| at <= u)
-    };
-    // Breaker transitions, within the window.
-    let breakers: Vec<_> = run
-        .breaker_events
-        .iter()
-        .filter(|b| in_window(b.at))
-        .take(crate::world::trace::MAX_INSTANTS)
-        .collect();
     if !breakers.is_empty() {
         out.meta(BREAKERS_PID, None, "process_name", "\"name\":\"breakers\"");
         out.meta(BREAKERS_PID, None, "process_sort_index", "\"sort_index\":1");
@@ -357,6 +388,19 @@ pub fn chrome_json(compiled: &Compiled, seed: u64, run: &RunOutcome, trace: &Tra
         let pid = FIRST_REQUEST_PID + ordinal as u64;
         write_request(&mut out, pid, request, &names, compiled, nodes, &fault_name);
     }
+    out.text.push_str("\n]}\n");
+    out.text
+}
+
+/// The file's start: `otherData`, what the trace kept, and the opening of
+/// `traceEvents`.
+fn header(
+    compiled: &Compiled,
+    seed: u64,
+    run: &RunOutcome,
+    trace: &Trace,
+    breakers_dropped: usize,
+) -> String {
     let c = &trace.counts;
     let sampled = c.sampled_out > 0;
     let note = if sampled {
@@ -367,11 +411,10 @@ pub fn chrome_json(compiled: &Compiled, seed: u64, run: &RunOutcome, trace: &Tra
     } else {
         format!("every request that matched ({})", c.matched)
     };
-    let mut text = String::with_capacity(out.text.len() + 1024);
-    text.push_str("{\"displayTimeUnit\":\"ms\",\n\"otherData\":{");
+    let mut text = String::from("{\"displayTimeUnit\":\"ms\",\n\"otherData\":{");
     let _ = write!(
         text,
-        "\"scenario\":{},\"seed\":{seed},\"meshsim\":\"{}\",\"time\":\"virtual time of the run, in microseconds\",\"requests\":{},\"matched\":{},\"kept\":{},\"sampled\":{sampled},\"spans_dropped\":{},\"instants_dropped\":{},\"breaker_events_dropped\":{},\"note\":{}",
+        "\"scenario\":{},\"seed\":{seed},\"meshsim\":\"{}\",\"time\":\"virtual time of the run, in microseconds\",\"requests\":{},\"matched\":{},\"kept\":{},\"sampled\":{sampled},\"spans_dropped\":{},\"instants_dropped\":{},\"breaker_events_dropped\":{},\"breaker_instants_dropped\":{breakers_dropped},\"not_traced\":\"work no client request asked for: saga calls, publishes, deliveries, health checks\",\"note\":{}",
         quoted(&compiled.scenario().name),
         env!("CARGO_PKG_VERSION"),
         c.requests,
@@ -383,8 +426,6 @@ pub fn chrome_json(compiled: &Compiled, seed: u64, run: &RunOutcome, trace: &Tra
         quoted(&note),
     );
     text.push_str("},\n\"traceEvents\":[\n");
-    text.push_str(&out.text);
-    text.push_str("\n]}\n");
     text
 }
 
@@ -540,6 +581,19 @@ fn write_request(
     let Some((at, status)) = request.ended.filter(|(_, s)| *s != Status::Ok) else {
         return;
     };
+    // The instances its attempts reached, as (service, index in it).
+    let mut reached: Vec<(u32, u32)> = request
+        .spans
+        .iter()
+        .filter_map(|s| match s.kind {
+            SpanKind::Attempt { instance, .. } if instance != u32::MAX => {
+                names.instances.get(instance as usize).copied()
+            }
+            _ => None,
+        })
+        .collect();
+    reached.sort_unstable();
+    reached.dedup();
     // The failure, and the faults active while the request ran (a crash
     // that dropped its work and was over by the time its timeout fired is
     // still its cause) that touch it.
@@ -552,7 +606,7 @@ fn write_request(
             compiled
                 .faults()
                 .get(i)
-                .is_some_and(|t| touches(t, &request.services, nodes))
+                .is_some_and(|t| touches(t, &request.services, &reached, nodes))
         })
         .map(|(i, _)| i)
         .collect();
@@ -635,15 +689,40 @@ mod tests {
             b,
             add: crate::kernel::SimDuration::ZERO,
         };
-        assert!(touches(&link(3, 0), &[0], 3));
-        assert!(!touches(&link(3, 1), &[0], 3), "never called 1");
-        assert!(touches(&link(0, 1), &[0, 1], 3));
-        assert!(!touches(&link(0, 1), &[0, 2], 3));
+        assert!(touches(&link(3, 0), &[0], &[], 3));
+        assert!(!touches(&link(3, 1), &[0], &[], 3), "never called 1");
+        assert!(touches(&link(0, 1), &[0, 1], &[], 3));
+        assert!(!touches(&link(0, 1), &[0, 2], &[], 3));
         let partition = FaultTarget::Partition {
             groups: vec![vec![0, 2], vec![1]],
         };
-        assert!(!touches(&partition, &[0, 2], 3), "one side only");
-        assert!(touches(&partition, &[0, 1], 3));
+        assert!(!touches(&partition, &[0, 2], &[], 3), "one side only");
+        assert!(touches(&partition, &[0, 1], &[], 3));
+    }
+
+    #[test]
+    fn an_instance_fault_touches_the_requests_that_reached_that_instance() {
+        let crash = |instance| FaultTarget::Crash {
+            service: 1,
+            instance,
+        };
+        // Reached instance 0 of service 1 only.
+        let reached = [(0, 0), (1, 0)];
+        assert!(touches(&crash(Some(0)), &[0, 1], &reached, 3));
+        assert!(
+            !touches(&crash(Some(2)), &[0, 1], &reached, 3),
+            "another instance"
+        );
+        assert!(
+            touches(&crash(None), &[0, 1], &reached, 3),
+            "every instance"
+        );
+        // Called service 1 but reached none of it (its breaker was open).
+        assert!(touches(&crash(Some(2)), &[0, 1], &[(0, 0)], 3));
+        assert!(
+            !touches(&crash(Some(2)), &[0], &[(0, 0)], 3),
+            "never called 1"
+        );
     }
 
     #[test]
