@@ -178,9 +178,10 @@ enum Command {
     /// retries and hedges linked to the attempts they follow, refusals as
     /// instants, faults on their own track and each failed request linked
     /// to the faults active while it ran that touch it. Without a filter a
-    /// long run's trace is a sample of --limit requests, and says so. Work
-    /// no client request asked for (saga calls, publishes, broker
-    /// deliveries, health checks) is not traced.
+    /// long run's trace is a sample of --limit requests, and says so. A
+    /// saga a request started is in its trace, with its calls; work no
+    /// client request asked for (publishes, broker deliveries, health
+    /// checks) is not.
     #[command(after_help = EXIT_CODES)]
     Replay {
         /// The scenario file (JSON), or `-` for standard input.

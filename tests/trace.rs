@@ -63,8 +63,8 @@ fn attempts(trace: &Trace) -> u64 {
         .count() as u64
 }
 
-/// The scenarios whose every call is made for a client request (no saga,
-/// producer or consumer works on its own).
+/// Scenarios whose every call is made for a client request, a saga it
+/// started included (no producer or consumer works on its own).
 fn cases() -> Vec<(&'static str, Compiled)> {
     vec![
         (
@@ -77,6 +77,9 @@ fn cases() -> Vec<(&'static str, Compiled)> {
             bundled("failover-ejection", "34s", 0.0),
         ),
         ("gateway", bundled("gateway", "45s", 0.0)),
+        // Sagas: their calls hang under the saga, across the
+        // orchestrator's crash at 80 s and its recovery.
+        ("saga-checkout", bundled("saga-checkout", "90s", 0.0)),
     ]
 }
 
@@ -148,6 +151,9 @@ fn check_tree(name: &str, request: &RequestTrace) {
         match (span.kind, parent.map(|p| p.kind)) {
             (SpanKind::Server { .. }, Some(SpanKind::Attempt { .. })) => {}
             (SpanKind::Server { .. }, other) => panic!("{name}: a server under {other:?}"),
+            (SpanKind::Saga { .. }, Some(SpanKind::Server { .. })) => {}
+            (SpanKind::Saga { .. }, other) => panic!("{name}: a saga under {other:?}"),
+            (SpanKind::Call { .. } | SpanKind::Attempt { .. }, Some(SpanKind::Saga { .. })) => {}
             (_, None | Some(SpanKind::Server { .. })) => {}
             (SpanKind::Attempt { .. }, Some(SpanKind::Call { .. })) => {}
             (kind, other) => panic!("{name}: {kind:?} under {other:?}"),
@@ -282,6 +288,18 @@ fn the_chrome_json_is_valid_nested_and_linked() {
         }
         if name == "failover-ejection" {
             assert!(events.iter().any(|e| e["cat"] == "ejection"), "ejections");
+        }
+        if name == "saga-checkout" {
+            // Every saga the run started is in its request's trace, and
+            // ends as the run counted it.
+            let summary = Summary::new(&compiled, seed, &outcome);
+            let sagas = summary.sagas.values().next().expect("an orchestrator");
+            let spans: Vec<&Value> = events.iter().filter(|e| e["cat"] == "saga").collect();
+            assert_eq!(spans.len() as u64, sagas.started);
+            let ended =
+                |how: &str| spans.iter().filter(|e| e["args"]["ended"] == how).count() as u64;
+            assert_eq!(ended("completed"), sagas.completed);
+            assert_eq!(ended("compensated"), sagas.compensated);
         }
     }
 }

@@ -440,6 +440,9 @@ impl World<'_> {
         sagas.orchestrators[o as usize].instances[slot]
             .runs
             .insert(id, run);
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.saga_start(job_key, payload.ordinal, instance, now);
+        }
         // Answered first: the saga's calls may end synchronously, and the
         // request's answer does not wait for them.
         self.finish_job(kernel, job_key, Status::Ok, false);
@@ -592,6 +595,9 @@ impl World<'_> {
         }
         let o = r.orchestrator as usize;
         let ordinal = r.payload.ordinal;
+        if let Some(tracer) = self.trace.as_deref_mut() {
+            tracer.saga_end(ordinal, now, &ending);
+        }
         let orchestrator = &mut sagas.orchestrators[o];
         let own = &mut orchestrator.instances[(r.instance - orchestrator.first_instance) as usize];
         own.log.end(r.saga.id());
@@ -740,6 +746,12 @@ impl World<'_> {
 
     /// The instance whose saga `run` is (a live run: its calls start while
     /// it runs).
+    /// The saga a run carries, by its ordinal (which survives a recovery).
+    pub(super) fn saga_ordinal(&self, run: Key) -> Option<u64> {
+        let sagas = self.sagas.as_deref()?;
+        sagas.runs.get(run).map(|r| r.payload.ordinal)
+    }
+
     pub(super) fn saga_instance(&self, run: Key) -> u32 {
         self.sagas
             .as_deref()

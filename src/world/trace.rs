@@ -27,17 +27,20 @@
 //! **What is traced.** Client requests (of every client, and a read-back
 //! request of a read-your-writes check) and everything they cause through
 //! calls: retries, hedges, fallbacks, a gateway's branches, downstream
-//! calls. Work no client request asked for (a saga's calls, a producer's
-//! publishes, a broker's deliveries, health checks) is not.
+//! calls, and a saga an orchestrator started for it, whose calls hang
+//! under it across the orchestrator's crashes and recoveries (followed by
+//! its ordinal, which a recovery keeps), so the request's trace stays open
+//! until its saga ends. Work no client request asked for (a producer's
+//! publishes, a broker's deliveries, a choreography's steps, health
+//! checks) is not.
 
 use std::collections::BTreeMap;
 
 use crate::kernel::SimTime;
 
-use super::calls::Parent;
+use super::Status;
 use super::draws::AttemptKind;
 use super::slab::Key;
-use super::{Status, World};
 
 /// The requests a trace keeps unless told otherwise.
 pub const DEFAULT_TRACE_LIMIT: usize = 1_000;
@@ -140,6 +143,25 @@ pub enum SpanKind {
         /// The instance.
         instance: u32,
     },
+    /// A saga an orchestrator started for the request (under the
+    /// orchestrator's server span, which it outlives), from its start to
+    /// its end, across the orchestrator's crashes and recoveries; its
+    /// calls are its children.
+    Saga {
+        /// The orchestrator instance that started it.
+        instance: u32,
+    },
+}
+
+/// How a saga ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SagaEnd {
+    /// Every step applied.
+    Completed,
+    /// Every step that may have been applied compensated.
+    Compensated,
+    /// Parked for an operator.
+    DeadLettered,
 }
 
 /// How a span ended.
@@ -155,6 +177,8 @@ pub enum SpanEnd {
     Dropped,
     /// Dropped unstarted at its instance: the deadline it carried passed.
     Expired,
+    /// A saga's end.
+    Saga(SagaEnd),
     /// Still running when the run ended.
     Open,
 }
@@ -306,6 +330,8 @@ pub(super) struct Tracer {
     last: BTreeMap<Key, u32>,
     attempts: BTreeMap<Key, SpanRef>,
     jobs: BTreeMap<Key, SpanRef>,
+    /// Sagas being followed, by ordinal (each removed at its end).
+    sagas: BTreeMap<u64, SpanRef>,
     /// The requests kept so far, by (sample hash, id): the `limit`
     /// smallest hashes.
     kept: BTreeMap<(u64, u64), RequestTrace>,
@@ -342,6 +368,7 @@ impl Tracer {
             last: BTreeMap::new(),
             attempts: BTreeMap::new(),
             jobs: BTreeMap::new(),
+            sagas: BTreeMap::new(),
             kept: BTreeMap::new(),
             kept_spans: 0,
             instants: Vec::new(),
@@ -409,6 +436,67 @@ impl Tracer {
     #[inline(never)]
     pub(super) fn attempt_end(&mut self, attempt: Key, now: SimTime, ending: SpanEnd) {
         self.close(Table::Attempt, attempt, now, ending);
+    }
+
+    /// An orchestrator's job `job` at `instance` started the saga
+    /// `ordinal`.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn saga_start(&mut self, job: Key, ordinal: u64, instance: u32, now: SimTime) {
+        let Some(&r) = self.jobs.get(&job).filter(|r| r.span != NO_SPAN) else {
+            return;
+        };
+        let Some(trace) = self.live.get_mut(&r.request) else {
+            return;
+        };
+        if trace.spans.len() >= MAX_SPANS_PER_REQUEST {
+            trace.spans_dropped += 1;
+            self.counts.spans_dropped += 1;
+        } else {
+            let index = trace.spans.len() as u32;
+            trace.spans.push(Span {
+                parent: r.span,
+                ..fresh(SpanKind::Saga { instance }, now)
+            });
+            trace.open += 1;
+            self.sagas.insert(
+                ordinal,
+                SpanRef {
+                    request: r.request,
+                    span: index,
+                },
+            );
+        }
+    }
+
+    /// The saga `ordinal` ended.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn saga_end(
+        &mut self,
+        ordinal: u64,
+        now: SimTime,
+        ending: &crate::patterns::saga::Ending,
+    ) {
+        use crate::patterns::saga::Ending;
+        let Some(r) = self.sagas.remove(&ordinal) else {
+            return;
+        };
+        let end = match ending {
+            Ending::Completed => SagaEnd::Completed,
+            Ending::Compensated => SagaEnd::Compensated,
+            Ending::DeadLettered { .. } => SagaEnd::DeadLettered,
+        };
+        let Some(trace) = self.live.get_mut(&r.request) else {
+            return;
+        };
+        let span = &mut trace.spans[r.span as usize];
+        span.end = now;
+        span.ending = SpanEnd::Saga(end);
+        trace.open -= 1;
+        if trace.open == 0 && trace.ended.is_some() {
+            self.close_request(r.request, now);
+        }
     }
 
     /// A call with a record ended.
@@ -582,304 +670,6 @@ fn fresh(kind: SpanKind, start: SimTime) -> Span {
     }
 }
 
-impl World<'_> {
-    /// Where the calls of `parent` hang, starting the trace of a client
-    /// request at its first call (none: not followed).
-    fn trace_anchor(&mut self, parent: Parent) -> Option<Anchor> {
-        let tracer = self.trace.as_deref_mut()?;
-        match parent {
-            Parent::Client { request } => {
-                if let Some(&id) = tracer.requests.get(&request) {
-                    return Some(Anchor::Root(id));
-                }
-                let context = self.requests.get(request)?;
-                if !tracer
-                    .filter
-                    .admits_start(context.id, context.route, context.sent)
-                {
-                    return None;
-                }
-                tracer.requests.insert(request, context.id);
-                tracer.live.insert(
-                    context.id,
-                    RequestTrace {
-                        id: context.id,
-                        route: context.route,
-                        client: context.client,
-                        sent: context.sent,
-                        ended: None,
-                        spans: Vec::new(),
-                        marks: Vec::new(),
-                        spans_dropped: 0,
-                        services: Vec::new(),
-                        open: 0,
-                        keys: vec![(Table::Request, request)],
-                    },
-                );
-                Some(Anchor::Root(context.id))
-            }
-            Parent::Job(job) => tracer.jobs.get(&job).map(|&r| Anchor::Span(r)),
-            Parent::Saga { .. } | Parent::Publish(_) => None,
-        }
-    }
-
-    /// A call with a record started on `edge`.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_call(&mut self, call: Key, parent: Parent, edge: u32, now: SimTime) {
-        if let Some(anchor) = self.trace_anchor(parent) {
-            let callee = self.edges[edge as usize].callee;
-            let tracer = self.trace.as_deref_mut().expect("tracing");
-            if let Some(r) = tracer.open(
-                anchor,
-                fresh(SpanKind::Call { edge }, now),
-                Table::Call,
-                call,
-            ) && let Some(trace) = tracer.live.get_mut(&r.request)
-            {
-                // Called, even if every attempt is refused before it is sent
-                // (an open breaker): a fault there touches the request.
-                trace.services.push(callee);
-            }
-        }
-    }
-
-    /// An attempt was sent: of the call `call` (with a record), or the one
-    /// attempt of a call of `parent` on an edge without a policy.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_attempt(
-        &mut self,
-        attempt: Key,
-        of: Result<(Key, AttemptKind, u16), Parent>,
-        edge: u32,
-        now: SimTime,
-    ) {
-        let callee = self.edges[edge as usize].callee;
-        let (anchor, kind, n, call) = match of {
-            Ok((call, kind, n)) => {
-                let tracer = self.trace.as_deref_mut().expect("tracing");
-                let Some(&r) = tracer.calls.get(&call) else {
-                    return;
-                };
-                (Anchor::Span(r), attempt_of(kind), n, Some(call))
-            }
-            Err(parent) => match self.trace_anchor(parent) {
-                Some(anchor) => (anchor, AttemptOf::First, 0, None),
-                None => return,
-            },
-        };
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        let span = SpanKind::Attempt {
-            edge,
-            of: kind,
-            n,
-            instance: u32::MAX,
-            lost: false,
-        };
-        let Some(r) = tracer.open(anchor, fresh(span, now), Table::Attempt, attempt) else {
-            return;
-        };
-        let trace = tracer.live.get_mut(&r.request).expect("just opened");
-        trace.services.push(callee);
-        if let Some(call) = call {
-            // A retry or hedge follows the call's attempt sent before it.
-            if let Some(before) = tracer.last.insert(call, r.span)
-                && kind != AttemptOf::First
-            {
-                trace.spans[r.span as usize].after = before;
-            }
-        }
-    }
-
-    /// An attempt was routed to `instance` and lost on the way there.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_lost(&mut self, attempt: Key, instance: u32) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        tracer.routed(attempt, instance, true);
-    }
-
-    /// An attempt was routed to `instance` and became a job on its way
-    /// there: its span opens now (so that the request's trace waits for
-    /// it); its start is set to its arrival when it ends (or when the run
-    /// does: [`World::settle_trace`]).
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_job(&mut self, job: Key, attempt: Key, instance: u32, now: SimTime) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        tracer.routed(attempt, instance, false);
-        let Some(&r) = tracer.attempts.get(&attempt) else {
-            return;
-        };
-        tracer.open(
-            Anchor::Span(r),
-            fresh(SpanKind::Server { instance }, now),
-            Table::Job,
-            job,
-        );
-    }
-
-    /// The run has ended: the work still at an instance starts at its
-    /// arrival (each span set on its own, so the lookup's order is
-    /// irrelevant); work still on the network keeps its send time.
-    pub(super) fn settle_trace(&mut self) {
-        let Some(tracer) = self.trace.as_deref_mut() else {
-            return;
-        };
-        let arrivals: Vec<(Key, SimTime)> = tracer
-            .jobs
-            .keys()
-            .filter_map(|&k| {
-                self.jobs
-                    .get(k)
-                    .filter(|j| j.state != super::JobState::InTransit)
-                    .map(|j| (k, j.arrived))
-            })
-            .collect();
-        for (job, arrived) in arrivals {
-            tracer.arrived(job, arrived);
-        }
-    }
-
-    /// A call was refused an attempt locally, or denied a retry.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_mark(&mut self, call: Key, now: SimTime, kind: MarkKind) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        let Some(&r) = tracer.calls.get(&call).filter(|r| r.span != NO_SPAN) else {
-            return;
-        };
-        if let Some(trace) = tracer.live.get_mut(&r.request) {
-            trace.marks.push(Mark {
-                span: r.span,
-                at: now,
-                kind,
-            });
-        }
-    }
-
-    /// A refusal of `kind`'s attempt.
-    pub(super) fn trace_refused(&mut self, call: Key, now: SimTime, kind: AttemptKind, s: Status) {
-        self.trace_mark(call, now, MarkKind::Refused(s, attempt_of(kind)));
-    }
-
-    /// A host was ejected.
-    #[cold]
-    #[inline(never)]
-    pub(super) fn trace_instant(&mut self, at: SimTime, kind: InstantKind) {
-        let tracer = self.trace.as_deref_mut().expect("tracing");
-        // Outside the window now, not at the end: the bound must not be
-        // spent on instants before `--from`, leaving none in the window.
-        let (from, until) = (tracer.filter.from, tracer.filter.until);
-        if from.is_some_and(|f| at < f) || until.is_some_and(|u| at > u) {
-            return;
-        }
-        if tracer.instants.len() < MAX_INSTANTS {
-            tracer.instants.push(Instant { at, kind });
-        } else {
-            tracer.counts.instants_dropped += 1;
-        }
-    }
-}
-
+mod hooks;
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A request past its bound keeps what it has; a span past it is
-    /// counted, and so is everything under it, and none is kept.
-    #[test]
-    fn what_is_past_a_requests_bound_is_counted_with_everything_below_it() {
-        let mut keys = super::super::slab::Slab::default();
-        let mut tracer = Tracer::new(TraceFilter::default());
-        tracer.live.insert(
-            7,
-            RequestTrace {
-                id: 7,
-                route: 0,
-                client: 0,
-                sent: SimTime::ZERO,
-                ended: None,
-                spans: Vec::new(),
-                marks: Vec::new(),
-                spans_dropped: 0,
-                services: Vec::new(),
-                open: 0,
-                keys: Vec::new(),
-            },
-        );
-        let call = |edge| fresh(SpanKind::Call { edge }, SimTime::ZERO);
-        let mut last = None;
-        for _ in 0..MAX_SPANS_PER_REQUEST {
-            let key = keys.insert(());
-            last = tracer.open(Anchor::Root(7), call(0), Table::Call, key);
-            assert!(last.is_some());
-        }
-        // Past the bound: a call, an attempt under it, a job under that.
-        let over = keys.insert(());
-        assert!(
-            tracer
-                .open(Anchor::Span(last.unwrap()), call(1), Table::Call, over)
-                .is_none()
-        );
-        let dropped = tracer.calls[&over];
-        assert_eq!(dropped.span, NO_SPAN);
-        let attempt = keys.insert(());
-        assert!(
-            tracer
-                .open(Anchor::Span(dropped), call(2), Table::Attempt, attempt)
-                .is_none()
-        );
-        let job = keys.insert(());
-        let below = tracer.attempts[&attempt];
-        assert!(
-            tracer
-                .open(Anchor::Span(below), call(3), Table::Job, job)
-                .is_none()
-        );
-        assert_eq!(tracer.counts.spans_dropped, 3);
-        assert_eq!(tracer.live[&7].spans_dropped, 3);
-        assert_eq!(tracer.live[&7].spans.len(), MAX_SPANS_PER_REQUEST);
-        // Their ends change nothing, and the request closes with its spans.
-        tracer.close(Table::Job, job, SimTime::ZERO, SpanEnd::Dropped);
-        tracer.close(Table::Attempt, attempt, SimTime::ZERO, SpanEnd::Dropped);
-        assert_eq!(tracer.live[&7].open as usize, MAX_SPANS_PER_REQUEST);
-        let trace = tracer.finish(SimTime::from_nanos(1), 1);
-        assert_eq!(trace.requests[0].spans.len(), MAX_SPANS_PER_REQUEST);
-        assert_eq!(trace.counts.spans_dropped, 3);
-    }
-
-    #[test]
-    fn the_sample_hash_is_fixed_forever() {
-        // SplitMix64's first outputs from a state of 0 (Vigna's reference).
-        assert_eq!(sample_hash(0), 0xe220_a839_7b1d_cdaf);
-        assert_ne!(sample_hash(1), sample_hash(2));
-    }
-
-    #[test]
-    fn the_filter_judges_a_request_at_its_start_and_its_end() {
-        let at = SimTime::from_nanos;
-        let f = TraceFilter {
-            route: Some(1),
-            from: Some(at(100)),
-            until: Some(at(200)),
-            failed_only: true,
-            request: None,
-            limit: 10,
-        };
-        assert!(f.admits_start(7, 1, at(200)));
-        assert!(!f.admits_start(7, 0, at(150)), "another route");
-        assert!(!f.admits_start(7, 1, at(201)), "sent after the window");
-        assert!(f.admits_end(Some((at(100), Status::Internal)), at(1000)));
-        assert!(!f.admits_end(Some((at(99), Status::Internal)), at(1000)));
-        assert!(!f.admits_end(Some((at(150), Status::Ok)), at(1000)));
-        assert!(!f.admits_end(None, at(1000)), "still running is not failed");
-        let one = TraceFilter {
-            request: Some(3),
-            ..TraceFilter::default()
-        };
-        assert!(one.admits_start(3, 0, at(5)) && !one.admits_start(4, 0, at(5)));
-        assert!(one.admits_end(None, at(1000)));
-    }
-}
+mod tests;

@@ -7,7 +7,8 @@
 //! "X"`): a call on an edge with a policy (`cat: "call"`), each attempt of
 //! it (`"attempt"`: first, retry n or hedge n, with the instance it went
 //! to), and the work that attempt became at the instance, queue included
-//! (`"server"`), under which that work's own calls hang. A viewer needs the
+//! (`"server"`), under which that work's own calls hang, and a saga an
+//! orchestrator started for the request (`"saga"`), with its calls. A viewer needs the
 //! spans of one thread strictly nested, and a request's are not (a hedge
 //! overlaps the attempt it races; a gateway calls its backends in
 //! parallel), so each span is put on the first lane (thread) of its request
@@ -38,7 +39,8 @@ pub mod command;
 use crate::kernel::SimTime;
 use crate::scenario::{Compiled, FaultTarget};
 use crate::world::trace::{
-    AttemptOf, InstantKind, MarkKind, NO_SPAN, RequestTrace, Span, SpanEnd, SpanKind, Trace,
+    AttemptOf, InstantKind, MarkKind, NO_SPAN, RequestTrace, SagaEnd, Span, SpanEnd, SpanKind,
+    Trace,
 };
 use crate::world::{RunOutcome, Status};
 
@@ -100,6 +102,9 @@ fn ending_name(ending: SpanEnd) -> &'static str {
         SpanEnd::Dropped => "dropped",
         SpanEnd::Expired => "expired",
         SpanEnd::Open => "unfinished",
+        SpanEnd::Saga(SagaEnd::Completed) => "completed",
+        SpanEnd::Saga(SagaEnd::Compensated) => "compensated",
+        SpanEnd::Saga(SagaEnd::DeadLettered) => "dead_lettered",
     }
 }
 
@@ -414,7 +419,7 @@ fn header(
     let mut text = String::from("{\"displayTimeUnit\":\"ms\",\n\"otherData\":{");
     let _ = write!(
         text,
-        "\"scenario\":{},\"seed\":{seed},\"meshsim\":\"{}\",\"time\":\"virtual time of the run, in microseconds\",\"requests\":{},\"matched\":{},\"kept\":{},\"sampled\":{sampled},\"spans_dropped\":{},\"instants_dropped\":{},\"breaker_events_dropped\":{},\"breaker_instants_dropped\":{breakers_dropped},\"not_traced\":\"work no client request asked for: saga calls, publishes, deliveries, health checks\",\"note\":{}",
+        "\"scenario\":{},\"seed\":{seed},\"meshsim\":\"{}\",\"time\":\"virtual time of the run, in microseconds\",\"requests\":{},\"matched\":{},\"kept\":{},\"sampled\":{sampled},\"spans_dropped\":{},\"instants_dropped\":{},\"breaker_events_dropped\":{},\"breaker_instants_dropped\":{breakers_dropped},\"not_traced\":\"work no client request asked for: publishes, deliveries, choreography steps, health checks\",\"note\":{}",
         quoted(&compiled.scenario().name),
         env!("CARGO_PKG_VERSION"),
         c.requests,
@@ -527,6 +532,11 @@ fn write_request(
                             .map_or(String::new(), |s| run.service_names[s as usize].clone())
                     )
                 ),
+            ),
+            SpanKind::Saga { instance } => (
+                "saga",
+                format!("saga (started by {})", names.instance(instance)),
+                format!("\"orchestrator\":{}", quoted(&names.instance(instance))),
             ),
         };
         let _ = write!(args, ",\"ended\":\"{}\"", ending_name(span.ending));
