@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod experiment;
+pub mod explore;
 pub mod kernel;
 pub mod metrics;
 pub mod report;

@@ -1,6 +1,7 @@
-//! The `meshsim` command line: run, validate, compare and describe scenarios
-//! (`compare`'s own glue is in `meshsim::experiment::command`, `merge`'s in
-//! `meshsim::experiment::merge`).
+//! The `meshsim` command line: run, validate, compare, explore and describe
+//! scenarios (`compare`'s own glue is in `meshsim::experiment::command`,
+//! `merge`'s in `meshsim::experiment::merge`, `explore`'s in
+//! `meshsim::explore::command`).
 //!
 //! Exit codes, one table for every command (see [`EXIT_CODES`]): 0 success;
 //! 1 a check failed (an invariant was violated, and the run stopped there;
@@ -32,7 +33,8 @@ use meshsim::world;
 const EXIT_CODES: &str = "Exit codes:
   0  success
   1  a check failed: an invariant was violated (the run stops there), or
-     the run did not meet one of the scenario's requirements
+     the run did not meet one of the scenario's requirements; for
+     explore, some seed broke a property
   2  bad input or usage, or an output that cannot be written
   3  the run did not complete (event budget exhausted, or time froze), or
      cannot start: its world could need more memory than --max-memory
@@ -222,6 +224,16 @@ enum Command {
         #[arg(long, value_name = "SIZE", default_value = "4GiB", value_parser = scenario::size::parse_bytes)]
         max_memory: u64,
     },
+    /// Find the seed that breaks a design: run many seeds, each with random
+    /// faults drawn on top of the scenario's own (within its `explore`
+    /// section's bounds), check the safety properties (saga outcomes,
+    /// conservation, credentials, lost and duplicated events, dead-lettered
+    /// sagas) and, after the faults heal, liveness (recovery within a
+    /// bound, every saga ended); write each property's first failing seed
+    /// as a scenario file with the command that replays it
+    /// [default directory: reports/<scenario name>/explore/].
+    #[command(after_help = EXIT_CODES)]
+    Explore(meshsim::explore::command::Args),
     /// Print the JSON Schema of scenario files (for editors).
     Schema,
 }
@@ -389,6 +401,7 @@ fn main() -> ExitCode {
             },
             &mut console,
         ),
+        Command::Explore(args) => meshsim::explore::command::explore(&args, &mut console),
         Command::Replay {
             scenario,
             seed,

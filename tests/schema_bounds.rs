@@ -66,6 +66,14 @@ fn base() -> Value {
 }
 
 /// `base` with a closed-loop workload instead of arrivals.
+fn explored() -> Value {
+    let mut scenario = base();
+    scenario["explore"] = json!({
+        "seeds": 10, "faults_max": 2, "slowdown_max": 5, "errors_max": 0.5, "loss_max": 0.5
+    });
+    scenario
+}
+
 fn closed() -> Value {
     let mut scenario = base();
     scenario["workload"] = json!({
@@ -171,6 +179,21 @@ const CASES: &[Case] = &[
         &[0.0, 10_000_001.0],
         &[1.0],
     ),
+    (
+        explored,
+        "explore.seeds",
+        &[0.0, 100_001.0],
+        &[1.0, 100_000.0],
+    ),
+    (explored, "explore.faults_max", &[0.0, 101.0], &[1.0, 100.0]),
+    (
+        explored,
+        "explore.slowdown_max",
+        &[1.9, 1000.5],
+        &[2.0, 1000.0],
+    ),
+    (explored, "explore.errors_max", &[0.0, 1.1], &[0.01, 1.0]),
+    (explored, "explore.loss_max", &[0.0, 1.1], &[0.01, 1.0]),
     (base, "faults[0].errors.rate", &[1.5], &[1.0]),
     (base, "faults[1].loss.rate", &[-0.5], &[0.0]),
     (base, "faults[2].slowdown.factor", &[0.0], &[0.5]),

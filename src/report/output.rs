@@ -91,6 +91,9 @@ pub const MANIFEST: &str = "manifest.json";
 fn is_report_file(name: &str) -> bool {
     name == MANIFEST
         || name == "summary.json"
+        || name == "explore.json"
+        || name == "explore.md"
+        || (name.starts_with("failures/seed-") && name.ends_with(".json"))
         || super::timeseries::ALL_FILES.iter().any(|f| f.name == name)
         || stale_candidates().iter().any(|n| n == name)
 }

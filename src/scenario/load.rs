@@ -37,6 +37,7 @@ const TOP_LEVEL: &[&str] = &[
     "faults",
     "requirements",
     "compare",
+    "explore",
     "choreographies",
 ];
 
@@ -641,6 +642,11 @@ impl Sections<'_> {
             None => Some(None),
         };
         let compare = self.or_unread(compare, root.key("compare"), || None);
+        let explore: Option<Option<crate::scenario::ExploreSpec>> = match object.get("explore") {
+            Some(v) => self.typed(v, root.key("explore")).map(Some),
+            None => Some(None),
+        };
+        let explore = self.or_unread(explore, root.key("explore"), || None);
         let choreographies = match object.get("choreographies") {
             Some(v) => self.typed(v, root.key("choreographies")),
             None => Some(std::collections::BTreeMap::new()),
@@ -653,6 +659,7 @@ impl Sections<'_> {
         Some(Scenario {
             choreographies,
             compare,
+            explore,
             name,
             description,
             duration,

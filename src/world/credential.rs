@@ -135,7 +135,12 @@ impl World<'_> {
             token.as_str(),
         );
         let entity = format!("service {}", self.service_names[service as usize]);
-        self.violate(now, entity, cause);
+        self.violate(
+            now,
+            crate::world::stop::Invariant::Credential,
+            entity,
+            cause,
+        );
     }
 
     /// The credential invariant's counts (none: no gateway checks them).

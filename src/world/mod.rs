@@ -109,7 +109,7 @@ pub use saga::{STUCK_LISTED, SagaCounts, SagaOutcome, StepCounts, StoreCounts, S
 pub use shed::ShedCounts;
 use slab::{Key, Slab};
 pub use status::{Reply, Status};
-pub use stop::StopCause;
+pub use stop::{Invariant, StopCause};
 pub use zones::{ZoneCounts, ZonesOutcome};
 
 pub use crate::scenario::validate::DEFAULT_MAX_REQUESTS_IN_FLIGHT;

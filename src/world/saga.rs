@@ -738,7 +738,12 @@ impl World<'_> {
                 self.saga_violation(o, ordinal, r.payload.key, ending, &live.trace, violation);
             let service = self.sagas_mut().orchestrators[o].service;
             let service = self.service_names[service as usize].clone();
-            self.violate(now, service, cause);
+            self.violate(
+                now,
+                crate::world::stop::Invariant::SagaOutcome,
+                service,
+                cause,
+            );
             return;
         }
         self.check_stores(now);

@@ -19,14 +19,52 @@ pub struct StopCause {
     pub entity: String,
     /// What happened.
     pub cause: String,
+    /// The invariant broken, when the run stopped on one.
+    pub invariant: Option<Invariant>,
+}
+
+/// An invariant the world checks as it runs; breaking one stops the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Invariant {
+    /// A saga's effects contradict how it ended (a step applied twice, or
+    /// left standing by a compensated saga, or an effect after its end).
+    SagaOutcome,
+    /// A stateful service's total moved by more or less than the sagas
+    /// account for.
+    Conservation,
+    /// A request with a bad credential reached a service behind a gateway
+    /// that checks them.
+    Credential,
+}
+
+impl Invariant {
+    /// Its name in files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Invariant::SagaOutcome => "saga_outcome",
+            Invariant::Conservation => "conservation",
+            Invariant::Credential => "credential",
+        }
+    }
 }
 
 impl World<'_> {
     /// Records a violated invariant: the run stops after the event being
     /// handled. The first violation is kept.
-    pub(super) fn violate(&mut self, at: SimTime, entity: String, cause: String) {
+    pub(super) fn violate(
+        &mut self,
+        at: SimTime,
+        invariant: Invariant,
+        entity: String,
+        cause: String,
+    ) {
         if self.violation.is_none() {
-            self.violation = Some(StopCause { at, entity, cause });
+            self.violation = Some(StopCause {
+                at,
+                entity,
+                cause,
+                invariant: Some(invariant),
+            });
         }
     }
 
@@ -34,7 +72,12 @@ impl World<'_> {
     /// not the model's (its recorder cannot write); the first cause is kept.
     pub(super) fn stop_on(&mut self, at: SimTime, entity: String, cause: String) {
         if self.violation.is_none() {
-            self.violation = Some(StopCause { at, entity, cause });
+            self.violation = Some(StopCause {
+                at,
+                entity,
+                cause,
+                invariant: None,
+            });
         }
     }
 
@@ -51,6 +94,7 @@ impl World<'_> {
                 let (at, event) = kernel.take_next()?;
                 Some(StopCause {
                     at,
+                    invariant: None,
                     entity: self.entity_of(event),
                     cause: format!(
                         "virtual time stopped advancing: more than {} events at t = {:.9} s",
@@ -207,17 +251,24 @@ mod tests {
         let (stop, cause, events) = run_with(limits, |world| {
             world.violate(
                 SimTime::ZERO,
+                Invariant::Conservation,
                 "service `s`".into(),
                 "stock went negative".into(),
             );
             // Only the first violation is kept.
-            world.violate(SimTime::ZERO, "other".into(), "later".into());
+            world.violate(
+                SimTime::ZERO,
+                Invariant::Credential,
+                "other".into(),
+                "later".into(),
+            );
         });
         assert_eq!(stop, StopReason::Stopped);
         assert_eq!(events, 1, "the run stops after the event being handled");
         let cause = cause.expect("named");
         assert_eq!(cause.entity, "service `s`");
         assert_eq!(cause.cause, "stock went negative");
+        assert_eq!(cause.invariant, Some(Invariant::Conservation));
     }
 
     #[test]
@@ -229,6 +280,7 @@ mod tests {
         let (stop, cause, _) = run_with(limits, |_| {});
         assert_eq!(stop, StopReason::TimeFrozen);
         let cause = cause.expect("named");
+        assert_eq!(cause.invariant, None, "frozen time breaks no invariant");
         assert_eq!(cause.at, SimTime::from_nanos(2_000_000));
         // The first job's end at 2 ms was scheduled first and ran; the second
         // arrival, due at the same instant, is the one left.

@@ -16,35 +16,35 @@ pub struct Fault {
     /// When the fault starts.
     pub at: SimDuration,
     /// How long it lasts; without it, until the end of the run.
-    #[serde(default, rename = "for")]
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
     pub lasts: Option<SimDuration>,
     /// Crash an instance (or every instance) of a service; it restarts empty
     /// when the fault ends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crash: Option<CrashFault>,
     /// Add latency to a service's handling or to a link.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyFault>,
     /// Change a service's error rate.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub errors: Option<ErrorsFault>,
     /// Cut the network between groups of services.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<PartitionFault>,
     /// Multiply a service's service time.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slowdown: Option<SlowdownFault>,
     /// Lose messages on a link, or everywhere.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loss: Option<LossFault>,
     /// Stop an instance (or every instance) of a service gracefully: it
     /// refuses new requests (503), finishes its queue and the work in
     /// progress, and restarts when the fault ends.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<CrashFault>,
     /// Take a discovered service's registry down: it stops answering, so
     /// callers keep their last view, and checks and heartbeats are lost.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registry_outage: Option<RegistryOutageFault>,
     /// Cap how many instances an autoscaled service may run (a quota, or a
     /// cluster out of capacity): starts beyond it are refused and counted;
@@ -123,7 +123,7 @@ pub struct CrashFault {
     /// The service.
     pub service: String,
     /// The instance (0-based); without it, every instance.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
 }
 
@@ -132,13 +132,13 @@ pub struct CrashFault {
 #[serde(deny_unknown_fields)]
 pub struct LatencyFault {
     /// Added to every request's handling time at this service.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
     /// With `service`: only this instance (0-based).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<u32>,
     /// Added to every message on this link (both directions).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkRef>,
     /// How much is added.
     pub add: SimDuration,
@@ -196,7 +196,7 @@ pub struct SlowdownFault {
 #[serde(deny_unknown_fields)]
 pub struct LossFault {
     /// The link; without it, every message.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<LinkRef>,
     /// The loss probability while the fault lasts.
     #[schemars(range(min = 0.0, max = 1.0))]

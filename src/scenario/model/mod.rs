@@ -20,6 +20,7 @@ mod autoscale;
 mod compare;
 mod discovery;
 mod events;
+mod explore;
 mod fault;
 mod gateway;
 mod policy;
@@ -29,6 +30,7 @@ pub use autoscale::*;
 pub use compare::*;
 pub use discovery::*;
 pub use events::*;
+pub use explore::*;
 pub use fault::*;
 pub use gateway::*;
 pub use policy::*;
@@ -104,6 +106,10 @@ pub struct Scenario {
     /// (`run` ignores it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<CompareSpec>,
+    /// The bounds of the random faults `meshsim explore FILE` draws and of
+    /// its liveness phase (`run` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explore: Option<ExploreSpec>,
     /// Sagas by choreography over events, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub choreographies: BTreeMap<String, ChoreographySpec>,

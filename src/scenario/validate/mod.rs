@@ -138,6 +138,10 @@ pub fn validate(scenario: &Scenario) -> Problems {
         c.problems
             .extend(compare.problems(&JsonPath::root().key("compare")));
     }
+    if let Some(explore) = &scenario.explore {
+        c.problems
+            .extend(explore.problems(&JsonPath::root().key("explore"), scenario));
+    }
     c.problems
 }
 

@@ -23,7 +23,12 @@ impl World<'_> {
                     store.accounted,
                     store.live_net
                 );
-                self.violate(now, service, cause);
+                self.violate(
+                    now,
+                    crate::world::stop::Invariant::Conservation,
+                    service,
+                    cause,
+                );
                 return;
             }
         }

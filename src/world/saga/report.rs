@@ -84,6 +84,8 @@ pub struct SagaOutcome {
     pub stuck: u64,
     /// The first [`STUCK_LISTED`] stuck sagas: number, and why.
     pub stuck_listed: Vec<(u64, String)>,
+    /// When the earliest-started stuck saga started (none: none is stuck).
+    pub stuck_since: Option<SimTime>,
     /// The first [`STUCK_LISTED`] dead-lettered sagas: number, why, and
     /// what each left standing.
     pub dead_listed: Vec<(u64, String)>,
@@ -166,6 +168,7 @@ impl World<'_> {
                 steps: orchestrator.step_counts.clone(),
                 stuck: stuck.len() as u64,
                 stuck_listed,
+                stuck_since: stuck.iter().map(|(_, live)| live.started).min(),
                 dead_listed: orchestrator.dead_listed.clone(),
                 duration: orchestrator.duration.clone(),
                 to_compensate: orchestrator.to_compensate.clone(),

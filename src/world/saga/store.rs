@@ -123,7 +123,12 @@ impl World<'_> {
                     if let Some(cause) = cause {
                         let service = self.sagas_mut().stores[s as usize].service;
                         let service = self.service_names[service as usize].clone();
-                        self.violate(now, service, cause);
+                        self.violate(
+                            now,
+                            crate::world::stop::Invariant::SagaOutcome,
+                            service,
+                            cause,
+                        );
                     }
                 }
             }

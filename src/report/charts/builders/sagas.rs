@@ -196,6 +196,7 @@ mod tests {
             steps: Vec::new(),
             stuck: 3,
             stuck_listed: Vec::new(),
+            stuck_since: None,
             dead_listed: Vec::new(),
             duration: LatencyHistogram::new(3),
             to_compensate: LatencyHistogram::new(3),
